@@ -1,0 +1,33 @@
+"""The ``initpolicy`` command: a thin click layer over the library.
+
+Results go to stdout, diagnostics to stderr; exit codes are decided in one place
+(:mod:`initpolicy.cli_common`). Each command lives in the module of its feature
+(``cli_policy``, ``cli_trace``, ``cli_apply``, ``cli_lint``) and is registered here.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .cli_common import run_main
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="initpolicy")
+def cli() -> None:
+    """Declared, checked and reproducible weight initialization for PyTorch."""
+
+
+def _register() -> None:
+    from . import cli_apply, cli_lint, cli_policy, cli_trace
+
+    for module in (cli_policy, cli_trace, cli_apply, cli_lint):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    run_main(cli)

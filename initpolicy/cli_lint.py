@@ -1,0 +1,7 @@
+"""Commands of the lint feature (placeholder until the feature lands)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,109 @@
+"""The errors initpolicy raises: each prints as one clean, located message.
+
+Every user-facing failure is an :class:`InitPolicyError`; the CLI prints ``str(err)``
+to stderr and exits 2, never a traceback. Errors that point into a policy file carry
+:class:`Diagnostic` objects rendered as ``file:line:col: message``, the offending
+line, a caret under the column and, where it helps, a hint.
+
+Torch-free: imported by the parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located problem in a policy (or model) source.
+
+    >>> print(Diagnostic("a.pol", 1, 8, "unknown scheme 'kaiming'", "Linear -> kaiming()",
+    ...                  hint="did you mean kaiming_normal?").render())
+    a.pol:1:8: unknown scheme 'kaiming'
+        Linear -> kaiming()
+               ^
+      hint: did you mean kaiming_normal?
+    """
+
+    file: str
+    line: int | None
+    column: int | None
+    message: str
+    source_line: str | None = None
+    hint: str | None = None
+    width: int = 1
+
+    @property
+    def location(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def render(self) -> str:
+        out = [f"{self.location}: {self.message}"]
+        if self.source_line is not None and self.line is not None:
+            text = self.source_line.rstrip("\n")
+            if len(text) > 200:  # keep a huge single line readable around the column
+                col = (self.column or 1) - 1
+                start = max(0, col - 80)
+                text = ("..." if start else "") + text[start : start + 160] + "..."
+                column = col - start + (3 if start else 0) + 1
+            else:
+                column = self.column or 1
+            out.append("    " + text.expandtabs(1))
+            if self.column is not None:
+                out.append("    " + " " * (column - 1) + "^" * max(1, self.width))
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return "\n".join(out)
+
+
+class InitPolicyError(Exception):
+    """Base of every error initpolicy reports to a user (exit code 2 in the CLI)."""
+
+
+class PolicyError(InitPolicyError):
+    """A policy failed to parse or validate. Holds every diagnostic found, not only the first."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic | str):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic("<policy>", None, None, diagnostics)]
+        elif isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(d.render() for d in self.diagnostics)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class TargetError(InitPolicyError):
+    """The model TARGET could not be found, imported or built, or rejected its inputs."""
+
+
+class TraceError(InitPolicyError):
+    """The model could not be traced by any means."""
+
+
+class PlanError(InitPolicyError):
+    """A policy cannot be applied to a model (checked before any tensor is touched).
+
+    Like :class:`PolicyError` it may hold several diagnostics, one per offending
+    (rule, parameter) pair.
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic] | str):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic("<plan>", None, None, diagnostics)]
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+
+class UsageError(InitPolicyError):
+    """A command-line or API argument is invalid."""

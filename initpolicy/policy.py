@@ -1,0 +1,103 @@
+"""The user-facing Policy: a parsed policy plus the verbs a training repo calls.
+
+>>> import initpolicy
+>>> policy = initpolicy.load("Linear before ReLU -> kaiming_normal(fan_in)\nbias -> constant(0.01)")
+>>> len(policy.rules)
+2
+
+Loading and checking never import torch; ``apply``/``explain``/``lint`` import the
+torch-side modules lazily.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import PolicyError
+from .ir import PolicyIR, Rule
+from .resources import builtin_policies
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .apply import Report
+    from .match import Plan
+
+
+class Policy:
+    """A loaded, validated policy. Immutable; cheap to share."""
+
+    def __init__(self, ir: PolicyIR):
+        self.ir = ir
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return self.ir.rules
+
+    @property
+    def seed(self) -> int | None:
+        return self.ir.seed
+
+    @property
+    def source(self) -> str:
+        return self.ir.source
+
+    def __repr__(self) -> str:
+        return f"Policy({self.ir.source!r}, {len(self.ir.rules)} rules)"
+
+    def plan(self, model: Any, *, example_inputs: Any = None, seed: int | None = None) -> Plan:
+        """Match this policy against ``model``: the per-parameter plan, nothing written."""
+        from .match import plan_model
+
+        return plan_model(self, model, example_inputs=example_inputs, seed=seed)
+
+    def apply(
+        self,
+        model: Any,
+        seed: int | None = None,
+        example_inputs: Any = None,
+        strict: bool = False,
+        device: Any = None,
+        skip: Any = None,
+    ) -> Report:
+        """Initialize every parameter of ``model`` by this policy; returns the Report.
+
+        >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
+        """
+        from .apply import apply_policy
+
+        return apply_policy(
+            self,
+            model,
+            seed=seed,
+            example_inputs=example_inputs,
+            strict=strict,
+            device=device,
+            skip=skip,
+        )
+
+
+def load(source: str | Path) -> Policy:
+    """Load a policy from a path, a built-in name (``"relu_net"``) or policy text.
+
+    A ``Path``, or a string naming an existing file or ending in ``.pol``, is a file; a
+    single word naming a built-in policy is that policy; anything else is policy text.
+    """
+    from .parser import parse, parse_file
+
+    if isinstance(source, Path):
+        return Policy(parse_file(source))
+    text = str(source)
+    if "\n" not in text and "->" not in text:
+        builtins = builtin_policies()
+        if text in builtins:
+            return Policy(parse_file(builtins[text]))
+        if text.endswith(".pol") or Path(text).is_file():
+            return Policy(parse_file(Path(text)))
+        if text.strip().isidentifier():
+            from .errors import Diagnostic
+
+            hint = f"built-in policies: {', '.join(builtins)}"
+            raise PolicyError(
+                Diagnostic(text, None, None, "no such policy file or built-in policy", hint=hint)
+            )
+    return Policy(parse(text, "<string>"))
