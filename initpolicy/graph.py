@@ -125,6 +125,8 @@ class ModelGraph:
     warnings: list[str] = field(default_factory=list)
     #: The torch.fx GraphModule/Graph the resolution ran on (None for "modules").
     fx_graph: Any = None
+    #: Modules that own buffers but no parameters (BatchNorm(affine=False)); not in JSON.
+    buffer_layers: list[Layer] = field(default_factory=list)
 
     @property
     def n_layers(self) -> int:
