@@ -15,6 +15,11 @@ from typing import Any
 from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
 from .policy import Policy, load
 
+# Load the submodule ``apply`` now, so that the function ``apply`` below is what the
+# package attribute holds: importing a submodule later would rebind ``initpolicy.apply``
+# to the module. (The module is torch-free at import.)
+from . import apply as _apply_module  # noqa: E402, F401
+
 __version__ = "0.1.0"
 
 __all__ = [

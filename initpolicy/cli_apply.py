@@ -1,7 +1,178 @@
-"""Commands of the apply feature (placeholder until the feature lands)."""
+"""``initpolicy apply`` and ``initpolicy explain``: a thin click layer over match/apply.
+
+TARGET and ``--policy`` may come from the nearest pyproject.toml's ``[tool.initpolicy]``
+(``model = ...``, ``policy = ...``), so ``initpolicy apply --policy relu_net.pol`` works
+in such a repo. Results go to stdout, errors to stderr; exit 2 on any error, including
+``--strict`` with unmatched parameters.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from .cli_common import EXIT_ERROR, format_option
+from .errors import InitPolicyError, UsageError
+
+
+def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The tracer's --input-shape/--input-dtype options, when its module provides them."""
+    from . import cli_common
+
+    deco = getattr(cli_common, "target_options", None)
+    return deco(fn) if deco is not None else fn
+
+
+def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """InitPolicyError -> its message on stderr and exit 2 (also under click's runner)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InitPolicyError as e:
+            click.echo(str(e), err=True)
+            raise SystemExit(EXIT_ERROR) from None
+
+    return wrapper
+
+
+def _resolve(target: str | None, policy: str | None) -> tuple[str, str]:
+    """TARGET and POLICY from the command line, else from [tool.initpolicy]."""
+    if target is None or policy is None:
+        from .config import load_config
+
+        config = load_config()
+        if target is None and config is not None and config.model:
+            target = config.resolve(config.model)
+        if policy is None and config is not None and config.policy:
+            policy = config.resolve(config.policy)
+    if target is None:
+        raise UsageError("no TARGET given and no [tool.initpolicy] model in pyproject.toml")
+    if policy is None:
+        raise UsageError("no --policy given and no [tool.initpolicy] policy in pyproject.toml")
+    return target, policy
+
+
+def load_policy(spec: str) -> Any:
+    """A policy file, or a built-in by name; ``relu_net.pol`` with no such file here is the
+    built-in ``relu_net``, so the documented commands work in any directory."""
+    from .parser import parse_any
+    from .policy import Policy
+    from .resources import builtin_policies
+
+    path = Path(spec)
+    if not path.exists() and path.suffix == ".pol" and path.parent == Path("."):
+        if path.stem in builtin_policies():
+            spec = path.stem
+    return Policy(parse_any(spec))
+
+
+def load_model(target: str, options: dict[str, Any]) -> tuple[Any, Any]:
+    """The model and its example inputs (None: the tracer infers them)."""
+    from .targets import load_target
+
+    loaded = load_target(target, **options)
+    if isinstance(loaded, tuple):
+        return loaded[0], loaded[1] if len(loaded) > 1 else None
+    model = getattr(loaded, "model", loaded)
+    return model, getattr(loaded, "example_inputs", None)
+
+
+def _echo_json(data: dict[str, Any]) -> None:
+    from .report import dumps
+
+    click.echo(dumps(data))
+
+
+@click.command("apply")
+@click.argument("target", required=False)
+@click.option("--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name.")
+@click.option("--seed", type=int, default=None, help="Overrides the policy's `seed N` (default 0).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the initialized state_dict (.pt, or .safetensors).",
+)
+@click.option("--strict", is_flag=True, help="Fail (exit 2) if a parameter matches no rule.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@format_option("text", "json")
+@_target_options
+@_handle_errors
+def apply_command(
+    target: str | None,
+    policy_spec: str | None,
+    seed: int | None,
+    out: Path | None,
+    strict: bool,
+    force: bool,
+    fmt: str,
+    **target_opts: Any,
+) -> None:
+    """Initialize TARGET's parameters by a policy; report what was done.
+
+    Without --out only the report is printed; with it the initialized state_dict is
+    written atomically (never over an existing file without --force).
+
+    \b
+    initpolicy apply model.py --policy relu_net.pol --out init.pt
+    initpolicy apply --policy relu_net.pol        # TARGET from pyproject.toml
+    """
+    from .apply import apply_policy
+    from .save import save_state_dict
+
+    target, spec = _resolve(target, policy_spec)
+    if out is not None and out.exists() and not force:
+        raise UsageError(f"{out} exists; pass --force to overwrite it")
+    policy = load_policy(spec)
+    model, inputs = load_model(target, target_opts)
+    report = apply_policy(policy, model, seed=seed, example_inputs=inputs, strict=strict)
+    if out is not None:
+        save_state_dict(model.state_dict(), out, force=force)
+    if fmt == "json":
+        data = report.to_json()
+        data["out"] = str(out) if out is not None else None
+        _echo_json(data)
+    else:
+        click.echo(str(report))
+        if out is not None:
+            click.echo(f"wrote {out}")
+
+
+@click.command("explain")
+@click.argument("target", required=False)
+@click.option("--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name.")
+@click.option("--seed", type=int, default=None, help="Seed shown in the plan.")
+@format_option("text", "json")
+@_target_options
+@_handle_errors
+def explain_command(
+    target: str | None, policy_spec: str | None, seed: int | None, fmt: str, **target_opts: Any
+) -> None:
+    """Show the plan: per parameter the winning rule, what it overrode, the scheme, std
+    and bound, the activation; then rules that matched nothing or always lost.
+
+    \b
+    initpolicy explain model.py --policy relu_net.pol
+    initpolicy explain model.py --policy gpt2 --format json
+    """
+    from .match import plan_model
+    from .report import plan_json, plan_text
+
+    target, spec = _resolve(target, policy_spec)
+    policy = load_policy(spec)
+    model, inputs = load_model(target, target_opts)
+    the_plan = plan_model(policy, model, example_inputs=inputs, seed=seed)
+    if fmt == "json":
+        _echo_json(plan_json(the_plan))
+    else:
+        click.echo(plan_text(the_plan))
+
+
+COMMANDS: list[click.Command] = [apply_command, explain_command]

@@ -57,3 +57,73 @@ def format_option(*choices: str) -> Any:
         show_default=True,
         help="Output format.",
     )
+
+
+# -- TARGET and its example inputs (shared by trace, apply, explain, lint) ----------------
+#: Accepted --input-dtype words (kept torch-free so that the CLI starts fast).
+INPUT_DTYPES: tuple[str, ...] = (
+    "float",
+    "float32",
+    "float64",
+    "double",
+    "float16",
+    "half",
+    "bfloat16",
+    "long",
+    "int64",
+    "int",
+    "int32",
+    "bool",
+)
+
+
+def _parse_shapes(ctx: Any, param: Any, values: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+    shapes = []
+    for text in values:
+        parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+        try:
+            shape = tuple(int(p) for p in parts)
+        except ValueError:
+            shape = ()
+        if not shape or any(s <= 0 for s in shape):
+            raise click.BadParameter(
+                f"{text!r} is not a shape; expected positive integers like 1,3,32,32"
+            )
+        shapes.append(shape)
+    return tuple(shapes)
+
+
+def target_argument(fn: Any) -> Any:
+    """The optional TARGET argument (model.py, model.py:NAME, package.module:NAME)."""
+    return click.argument("target", required=False, metavar="[TARGET]")(fn)
+
+
+def target_options(fn: Any) -> Any:
+    """``--input-shape`` (repeatable, one per positional input) and ``--input-dtype``.
+
+    The command receives ``input_shape`` and ``input_dtype`` (tuples), which
+    :func:`initpolicy.targets.load_target` accepts as keyword arguments as they are::
+
+        @click.command()
+        @target_argument
+        @target_options
+        def cmd(target, **opts):
+            loaded = load_target(target, **opts)
+    """
+    fn = click.option(
+        "--input-dtype",
+        "input_dtype",
+        multiple=True,
+        type=click.Choice(INPUT_DTYPES),
+        help="dtype of the example input(s): one for all, or one per --input-shape "
+        "(default float32; long for token ids).",
+    )(fn)
+    return click.option(
+        "--input-shape",
+        "input_shape",
+        multiple=True,
+        callback=_parse_shapes,
+        metavar="1,3,32,32",
+        help="Shape of an example input (repeat for several positional inputs). Used when "
+        "the model's file has no example_inputs(); otherwise inferred from the first layer.",
+    )(fn)

@@ -107,3 +107,13 @@ class PlanError(InitPolicyError):
 
 class UsageError(InitPolicyError):
     """A command-line or API argument is invalid."""
+
+
+class GainError(InitPolicyError, ValueError):
+    """No gain is defined for an activation (``mixed``, ``softmax``, ``log_softmax``), or
+    its arguments are unusable. The matcher turns it into a located plan error."""
+
+
+class InitError(InitPolicyError, ValueError):
+    """A scheme cannot write this tensor (shape or dtype). The applier checks the same rule
+    first (:func:`initpolicy.schemes.shape_error`), so a user normally sees a plan error."""

@@ -100,6 +100,11 @@ class Layer:
     module: Any = None
     #: "file:line" where the module was constructed, when it can be found.
     source: str | None = None
+    #: Parameters of this module tied to a tensor listed under another layer:
+    #: local name -> canonical name (GPT-2's ``lm_head.weight`` -> ``transformer.wte.weight``).
+    tied: dict[str, str] = field(default_factory=dict)
+    #: Arguments of each candidate of a ``mixed`` layer, in ``candidates`` order.
+    candidate_args: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {

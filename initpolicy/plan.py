@@ -29,6 +29,8 @@ class Entry:
     block: str | None = None
     #: Rules that matched this tensor too but lost to ``rule`` (earlier ones).
     overridden: tuple[Rule, ...] = ()
+    #: Why the applier writes something other than the rule says (the RNN bias pair).
+    note: str | None = None
 
     @property
     def name(self) -> str:
@@ -49,6 +51,7 @@ class Entry:
             "overridden": [
                 {"file": r.loc.file, "line": r.loc.line, "text": r.loc.text} for r in self.overridden
             ],
+            "note": self.note,
         }
 
 

@@ -310,6 +310,56 @@ def resolve_values(name: str, values: Mapping[str, Value]) -> dict[str, Value]:
     return out
 
 
+def shape_error(
+    name: str, shape: tuple[int, ...], values: Mapping[str, Value] | None = None
+) -> str | None:
+    """Why scheme ``name`` cannot write a tensor of ``shape``, or None if it can.
+
+    The one rule shared by plan validation (before any tensor is touched) and
+    :func:`initpolicy.init.fill_`. ``values`` (evaluated arguments) are only needed for
+    dirac's ``groups``.
+
+    >>> shape_error("orthogonal", (64,))
+    'orthogonal needs a tensor of at least 2 dimensions (fans, a matrix); got shape (64,)'
+    >>> shape_error("eye", (3, 3, 3))
+    'eye needs a 2-D tensor; got shape (3, 3, 3)'
+    >>> shape_error("kaiming_normal", (64, 32)) is None
+    True
+    """
+    ndim = len(shape)
+    shown = f"got shape {tuple(shape)}"
+    if name in ("eye", "sparse"):
+        return None if ndim == 2 else f"{name} needs a 2-D tensor; {shown}"
+    if name == "dirac":
+        if ndim not in (3, 4, 5):
+            return f"dirac needs a 3-, 4- or 5-D convolution weight; {shown}"
+        groups = (values or {}).get("groups", 1)
+        if isinstance(groups, float | int) and groups >= 1 and shape[0] % int(groups):
+            return f"dirac: dim 0 ({shape[0]}) is not divisible by groups={int(groups)}; {shown}"
+        return None
+    if get(name).needs_matrix and ndim < 2:
+        return f"{name} needs a tensor of at least 2 dimensions (fans, a matrix); {shown}"
+    return None
+
+
+def dtype_error(name: str, dtype: str) -> str | None:
+    """Why scheme ``name`` cannot write a tensor of ``dtype`` (torch's name without the
+    ``torch.`` prefix: ``"float32"``, ``"bfloat16"``, ``"int64"``), or None if it can.
+
+    Random schemes need a floating-point tensor; constants, eye and dirac write any dtype.
+
+    >>> dtype_error("normal", "int64")
+    'normal draws random values and needs a floating-point tensor; got int64'
+    >>> dtype_error("zeros", "int64") is None
+    True
+    """
+    dtype = dtype.removeprefix("torch.")
+    floating = dtype.startswith("float") or dtype in ("bfloat16", "half", "double")
+    if get(name).kind == "random" and not floating:
+        return f"{name} draws random values and needs a floating-point tensor; got {dtype}"
+    return None
+
+
 def _fan(mode: str, fan_in: float, fan_out: float) -> float:
     if mode == "fan_in":
         return fan_in
@@ -380,6 +430,8 @@ def moments(
     if name in ("constant", "ones", "zeros", "prior"):
         return 0.0, None
     numel = math.prod(shape) if shape else 1
+    if numel == 0 and get(name).needs_matrix:
+        return 0.0, None  # an empty tensor gets no values (and its fans may be 0)
     if name == "eye":
         return _zero_one_std(min(shape[0], shape[1]) if len(shape) == 2 else 0, numel), None
     if name == "dirac":

@@ -1,0 +1,286 @@
+"""What each op means to the tracer: one table for module, functional and method spellings.
+
+Every fx node the resolution pass walks through is classified here, and nowhere else:
+
+* an **activation** (``nn.ReLU``, ``F.relu``, ``torch.relu``, ``x.relu()`` are one entry),
+  with its own arguments (leaky_relu's ``negative_slope``, elu's ``alpha``, ...);
+* a **norm** (transparent, but it owns parameters and gets its own entry);
+* a **mixing** op (matmul, bmm, einsum, attention, functional linear/conv) that ends
+  the walk with ``linear``;
+* a **stop** (metadata and comparisons: ``size``, ``shape``, ``gt``) whose result
+  carries no activation;
+* anything else is **transparent** (dropout, reshapes, pooling, add, cat, mul, ...).
+
+Third-party activation modules are recognized by class name (see
+:func:`module_activation`): transformers' ``NewGELUActivation`` is ``gelu``, timm's
+``HardSwish`` is ``hardswish``.
+
+>>> from_name("leaky_relu_").name, from_name("__radd__")
+('leaky_relu', None)
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Act:
+    """One activation: its canonical name and every spelling that means it."""
+
+    name: str
+    #: torch.nn class names.
+    modules: tuple[str, ...]
+    #: Function and method names (torch, torch.nn.functional, Tensor), trailing ``_`` removed.
+    functions: tuple[str, ...]
+    #: (argument name, positional index in the functional form, default).
+    params: tuple[tuple[str, int | None, Any], ...] = ()
+
+
+ACTIVATIONS: tuple[Act, ...] = (
+    Act("relu", ("ReLU",), ("relu",)),
+    Act("relu6", ("ReLU6",), ("relu6",)),
+    Act("leaky_relu", ("LeakyReLU",), ("leaky_relu",), (("negative_slope", 1, 0.01),)),
+    Act("prelu", ("PReLU",), ("prelu",)),
+    Act("elu", ("ELU",), ("elu",), (("alpha", 1, 1.0),)),
+    Act("selu", ("SELU",), ("selu",)),
+    Act("celu", ("CELU",), ("celu",), (("alpha", 1, 1.0),)),
+    Act("gelu", ("GELU",), ("gelu",), (("approximate", None, "none"),)),
+    Act("silu", ("SiLU",), ("silu",)),
+    Act("mish", ("Mish",), ("mish",)),
+    Act("hardswish", ("Hardswish",), ("hardswish",)),
+    Act("hardsigmoid", ("Hardsigmoid",), ("hardsigmoid",)),
+    # LogSigmoid and GLU are sigmoids of their input; Softsign is tanh-shaped.
+    Act("sigmoid", ("Sigmoid", "LogSigmoid", "GLU"), ("sigmoid", "logsigmoid", "glu")),
+    Act("tanh", ("Tanh", "Softsign"), ("tanh", "softsign")),
+    Act(
+        "softmax", ("Softmax", "Softmin", "Softmax2d"), ("softmax", "softmin"), (("dim", 1, None),)
+    ),
+    Act("log_softmax", ("LogSoftmax",), ("log_softmax",), (("dim", 1, None),)),
+    Act("softplus", ("Softplus",), ("softplus",), (("beta", 1, 1.0), ("threshold", 2, 20.0))),
+)
+
+_BY_MODULE: dict[str, Act] = {m: a for a in ACTIVATIONS for m in a.modules}
+_BY_FUNCTION: dict[str, Act] = {f: a for a in ACTIVATIONS for f in a.functions}
+_BY_NAME: dict[str, Act] = {a.name: a for a in ACTIVATIONS}
+
+#: Ops after which the walk ends with ``linear``: they mix features with other weights.
+MIXING: frozenset[str] = frozenset(
+    {
+        "matmul", "mm", "bmm", "baddbmm", "addmm", "addbmm", "addmv", "mv", "einsum",
+        "tensordot", "linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+        "conv_transpose2d", "conv_transpose3d", "embedding", "embedding_bag",
+        "scaled_dot_product_attention", "multi_head_attention_forward", "lstm", "gru", "rnn_tanh",
+        "rnn_relu", "flex_attention",
+    }
+)  # fmt: skip
+
+#: Functional normalizations: transparent, and they mark the layer ``normalized``.
+NORM_FUNCTIONS: frozenset[str] = frozenset(
+    {"layer_norm", "batch_norm", "group_norm", "instance_norm", "rms_norm", "local_response_norm"}
+)
+
+#: Ops whose result is metadata or a mask, not the layer's signal: the walk stops there.
+STOP: frozenset[str] = frozenset(
+    {
+        "size", "dim", "numel", "len", "shape", "dtype", "device", "gt", "ge", "lt", "le", "eq",
+        "ne", "argmax", "argmin", "any", "all", "isnan", "isinf", "isfinite", "nonzero",
+        "logical_not", "logical_and", "logical_or", "is_floating_point", "ones_like",
+        "zeros_like", "empty_like", "new_zeros", "new_ones", "new_empty", "new_full",
+        "full_like", "rand_like", "randn_like", "item", "tolist", "detach_",
+    }
+)  # fmt: skip
+
+#: Attributes read with ``getattr`` in fx graphs that are still the tensor's values.
+TENSOR_ATTRS: frozenset[str] = frozenset({"T", "mT", "H", "mH", "data", "real"})
+
+_BINARY = frozenset(
+    {"add", "sub", "mul", "truediv", "div", "matmul", "floordiv", "pow", "and", "or"}
+)
+_OPERATOR_NAMES = {
+    operator.add: "add",
+    operator.iadd: "add",
+    operator.sub: "sub",
+    operator.mul: "mul",
+}
+
+
+def normalize(name: str) -> str:
+    """One spelling per op: ``__radd__``/``add_``/``iadd`` -> ``add``, ``relu_`` -> ``relu``.
+
+    >>> normalize("__rmatmul__"), normalize("relu_"), normalize("__getitem__")
+    ('matmul', 'relu', 'getitem')
+    """
+    name = name.strip("_")
+    if name[:1] in ("r", "i") and name[1:] in _BINARY:
+        name = name[1:]
+    return name
+
+
+def from_name(name: str) -> Act | None:
+    """The activation spelled ``name`` in functional or method form, or None."""
+    return _BY_FUNCTION.get(normalize(name))
+
+
+def by_canonical(name: str) -> Act:
+    return _BY_NAME[name]
+
+
+def call_args(act: Act, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The activation's own arguments from a functional/method call (defaults filled in).
+
+    >>> call_args(by_canonical("leaky_relu"), ("x", 0.2), {})
+    {'negative_slope': 0.2}
+    """
+    out: dict[str, Any] = {}
+    for pname, index, default in act.params:
+        if pname in kwargs:
+            value = kwargs[pname]
+        elif index is not None and index < len(args):
+            value = args[index]
+        else:
+            value = default
+        if isinstance(value, (int, float, str, type(None))) and not isinstance(value, bool):
+            out[pname] = value
+        else:
+            out[pname] = default
+    return out
+
+
+def hardtanh_activation(min_val: float, max_val: float) -> tuple[str, dict[str, Any]]:
+    """``Hardtanh(0, 6)`` is relu6; any other Hardtanh is closest to tanh."""
+    if min_val == 0 and max_val == 6:
+        return "relu6", {}
+    return "tanh", {}
+
+
+# Third-party activations by class name: suffixes removed, lower-cased, then the first of
+# these tokens found in the name decides (order matters: longer names before their parts).
+_SUFFIXES = re.compile(r"(activation|act|layer|module|fn)$")
+_TOKENS: tuple[tuple[str, str], ...] = (
+    ("leakyrelu", "leaky_relu"),
+    ("hardswish", "hardswish"),
+    ("hswish", "hardswish"),
+    ("hardsigmoid", "hardsigmoid"),
+    ("hsigmoid", "hardsigmoid"),
+    ("logsoftmax", "log_softmax"),
+    ("softmax", "softmax"),
+    ("softplus", "softplus"),
+    ("relu6", "relu6"),
+    ("prelu", "prelu"),
+    ("gelu", "gelu"),
+    ("silu", "silu"),
+    ("swish", "silu"),
+    ("mish", "mish"),
+    ("selu", "selu"),
+    ("celu", "celu"),
+    ("elu", "elu"),
+    ("relu", "relu"),
+    ("sigmoid", "sigmoid"),
+    ("tanh", "tanh"),
+)
+_GELU_TANH_HINTS = ("tanh", "new", "fast", "accurate")
+
+
+def class_name_activation(class_name: str) -> tuple[str, dict[str, Any]] | None:
+    """The documented class-name rule for third-party activation modules.
+
+    >>> class_name_activation("NewGELUActivation"), class_name_activation("QuickGELU")
+    (('gelu', {'approximate': 'tanh'}), ('gelu', {'approximate': 'none'}))
+    >>> class_name_activation("LinearActivation") is None
+    True
+    """
+    key = _SUFFIXES.sub("", class_name.lower().replace("_", ""))
+    for token, name in _TOKENS:
+        if token in key:
+            if name == "gelu":
+                approx = "tanh" if any(h in key for h in _GELU_TANH_HINTS) else "none"
+                return name, {"approximate": approx}
+            return name, {}
+    return None
+
+
+def _is_torch_class(cls: type) -> bool:
+    return cls.__module__.startswith("torch.")
+
+
+def module_activation(module: Any) -> tuple[str, dict[str, Any]] | None:
+    """The activation a module computes, or None: torch classes (and their subclasses)
+    by the table, third-party ones without parameters or children by the class-name rule.
+
+    >>> import torch
+    >>> module_activation(torch.nn.LeakyReLU(0.2))
+    ('leaky_relu', {'negative_slope': 0.2})
+    """
+    for cls in type(module).__mro__:
+        if not _is_torch_class(cls):
+            continue
+        if cls.__name__ == "Hardtanh":
+            return hardtanh_activation(module.min_val, module.max_val)
+        if cls.__name__ == "RReLU":
+            return "leaky_relu", {"negative_slope": (module.lower + module.upper) / 2}
+        act = _BY_MODULE.get(cls.__name__)
+        if act is not None:
+            return act.name, _module_args(act, module)
+    if _is_torch_class(type(module)) or module._parameters or module._modules:
+        return None
+    found = class_name_activation(type(module).__name__)
+    if found is None:
+        return None
+    name, args = found
+    act = _BY_NAME[name]
+    return name, {**args, **_module_args(act, module, only_present=True)}
+
+
+def _module_args(act: Act, module: Any, only_present: bool = False) -> dict[str, Any]:
+    if act.name == "prelu":
+        return {"module": module}
+    out: dict[str, Any] = {}
+    for pname, _index, default in act.params:
+        value = getattr(module, pname, None if only_present else default)
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            out[pname] = value
+        elif not only_present:
+            out[pname] = default
+    return out
+
+
+_NORM_CLASS = re.compile(r"(norm(\d+d)?|layerscale|scale)$")
+_NORM_TORCH = ("_NormBase", "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm")
+
+
+def is_norm(module: Any) -> bool:
+    """Normalization and affine-only layers (BatchNorm, LayerNorm, GroupNorm, RMSNorm,
+    InstanceNorm, layer scale), torch's and third-party ones by class name
+    (``...Norm``, ``...Norm2d``, ``LayerScale``).
+
+    >>> import torch
+    >>> is_norm(torch.nn.BatchNorm2d(3)), is_norm(torch.nn.Linear(2, 2))
+    (True, False)
+    """
+    for cls in type(module).__mro__:
+        if cls.__name__ in _NORM_TORCH:
+            return True
+        if not _is_torch_class(cls) and _NORM_CLASS.search(cls.__name__.lower()):
+            return True
+    return False
+
+
+def is_composite(module: Any) -> bool:
+    """Modules traced as one leaf although they hold parameterized children.
+
+    MultiheadAttention's forward is one fused functional over in_proj and out_proj;
+    its own packed in_proj feeds attention (``linear``), and out_proj resolves from the
+    module's output.
+    """
+    return any(cls.__name__ == "MultiheadAttention" for cls in type(module).__mro__)
+
+
+def function_name(target: Any) -> str:
+    """The op name of an fx ``call_function`` target (``operator.add`` -> ``add``)."""
+    if target in _OPERATOR_NAMES:
+        return _OPERATOR_NAMES[target]
+    return normalize(getattr(target, "__name__", str(target)))

@@ -1,0 +1,236 @@
+"""Execute a plan: write every tensor, reproducibly and atomically, and report.
+
+Order of work: trace, plan (validates everything; raises before any write), on a meta
+model check that every tensor will get a value and only then allocate it, run the
+module-level inits (``default`` rules; on meta also buffers and unmatched parameters),
+then the rules' writes, each tensor from its own generator.
+
+Atomicity. A plan error leaves the model untouched because validation is complete
+before the first write. Against an unexpected failure while writing, a real model keeps
+a copy of each tensor just before its first write (lazily, so the extra memory is the
+tensors written so far, at most the model's size) and copies them back; a meta model
+needs no copy: the materialized tensors are swapped back for the original meta ones.
+Compute-then-swap would cost the same memory on real models and would replace the
+Parameter objects an optimizer may already hold, so in-place writes it is.
+
+>>> import initpolicy
+>>> report = initpolicy.apply(model, "relu_net", seed=0)   # doctest: +SKIP
+>>> print(report)                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import seeding
+from .errors import UsageError
+from .match_eval import reset_method
+from .materialize import Preparation, is_meta, materialize, prepare
+from .plan import Entry, Plan
+from .report import Report, ReportEntry
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .policy import Policy
+
+__all__ = ["Report", "apply_policy", "execute"]
+
+
+def apply_policy(
+    policy: Policy | str | Path,
+    model: Any,
+    *,
+    seed: int | None = None,
+    example_inputs: Any = None,
+    strict: bool = False,
+    device: Any = None,
+    skip: Mapping[str, Any] | Iterable[str] | None = None,
+    include_frozen: bool = False,
+) -> Report:
+    """Initialize ``model`` by ``policy``; returns the Report. Raises PlanError (model
+    untouched) when the policy cannot be applied.
+
+    ``seed``: over the policy's ``seed N``, over 0. ``device``: where a meta model is
+    materialized (default cpu). ``skip``: a state_dict or names left alone (initialize only
+    what a checkpoint lacks).
+
+    >>> report = apply_policy(initpolicy.load("gpt2"), model, seed=0)   # doctest: +SKIP
+    >>> report["transformer.h.0.attn.c_proj.weight"].std                 # doctest: +SKIP
+    0.0141
+    """
+    from .match import plan
+    from .policy import Policy, load
+    from .tracer import trace
+
+    if not isinstance(policy, Policy):
+        policy = load(policy)
+    if not hasattr(model, "named_modules"):
+        raise UsageError(f"apply needs a torch.nn.Module, got {type(model).__name__}")
+    graph = trace(model, example_inputs=example_inputs)
+    the_plan = plan(
+        policy.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
+    )
+    return execute(the_plan, model, device=device)
+
+
+def execute(plan: Plan, model: Any, *, device: Any = None) -> Report:
+    """Write ``plan`` into ``model`` (the Plan must come from this model's trace)."""
+    import torch
+
+    meta = is_meta(model)
+    prep = prepare(plan, model) if meta else Preparation()
+    slots = {id(e): _tensor(model, e) for e in plan.entries}
+    writer = _Writer(keep_originals=not meta)
+    done = None
+    try:
+        with torch.no_grad():
+            if meta:
+                done = materialize(model, torch.device(device or "cpu"), prep.zero)
+                slots = {k: done.new.get(id(t), t) for k, t in slots.items()}
+            elif device is not None:
+                model.to(device)
+                slots = {id(e): _tensor(model, e) for e in plan.entries}
+            _module_inits(plan, model, prep, slots, writer)
+            for e in plan.entries:
+                if e.scheme not in ("default", "keep"):
+                    _write(plan.seed, e, slots[id(e)], writer)
+            entries = [ReportEntry(e, _measure(_region(e, slots[id(e)]))) for e in plan.entries]
+    except BaseException:
+        if done is not None:
+            done.undo()
+        writer.rollback()
+        raise
+    dev = str(torch.device(device or "cpu")) if meta else None
+    return Report(plan=plan, entries=entries, defaulted=prep.defaulted, materialized_on=dev)
+
+
+# ---------------------------------------------------------------------------- writes
+
+
+class _Writer:
+    """Keeps each tensor's value from before its first write, to restore on failure."""
+
+    def __init__(self, keep_originals: bool):
+        self.keep = keep_originals
+        self.originals: dict[int, tuple[Any, Any]] = {}
+
+    def touch(self, t: Any) -> None:
+        if self.keep and id(t) not in self.originals:
+            self.originals[id(t)] = (t, t.detach().clone())
+
+    def rollback(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            for t, old in self.originals.values():
+                t.copy_(old)
+        self.originals.clear()
+
+
+def _tensor(model: Any, e: Entry) -> Any:
+    """The tensor an entry writes, found by its attribute path on the model."""
+    path = e.param.raw_name or e.param.name
+    mod_name, _, local = path.rpartition(".")
+    try:
+        module = model.get_submodule(mod_name)
+        return getattr(module, local)
+    except AttributeError:
+        module = e.layer.module
+        if module is None:
+            raise
+        return getattr(module, e.param.local)
+
+
+def _region(e: Entry, t: Any) -> Any:
+    if e.block is None:
+        return t
+    b = e.param.blocks[e.block]
+    return t.narrow(0, b.start, b.stop - b.start)
+
+
+def _generator(seed: int, e: Entry) -> torch.Generator:
+    import torch
+
+    # init.fill_ samples on the CPU, so a tensor gets the same values on any device
+    g = torch.Generator()
+    parts = (e.param.name,) if e.block is None else (e.param.name, e.block)
+    g.manual_seed(seeding.derive(seed, *parts))
+    return g
+
+
+def _write(seed: int, e: Entry, t: Any, writer: _Writer) -> None:
+    from .init import fill_
+
+    writer.touch(t)
+    fan_in, fan_out = e.param.fan_in, e.param.fan_out
+    if e.block is not None:
+        b = e.param.blocks[e.block]
+        fan_in, fan_out = b.fan_in, b.fan_out
+    fill_(
+        _region(e, t),
+        e.scheme,
+        e.args,
+        fan_in=fan_in,
+        fan_out=fan_out,
+        generator=_generator(seed, e),
+    )
+    if e.block is None and e.param.local == "weight":
+        _zero_padding_row(e, t)
+
+
+def _zero_padding_row(e: Entry, t: Any) -> None:
+    """nn.Embedding's padding_idx row is zero by contract (its gradient is always 0)."""
+    module = e.layer.module
+    idx = getattr(module, "padding_idx", None)
+    if idx is None or "Embedding" not in " ".join(e.layer.types) or t.ndim != 2:
+        return
+    t[idx].zero_()
+
+
+def _module_inits(
+    plan: Plan, model: Any, prep: Preparation, slots: dict[int, Any], writer: _Writer
+) -> None:
+    """The modules' own methods: ``default`` rules, and on meta what no rule writes.
+    Each runs under a forked RNG seeded from (seed, module name); tensors of the module
+    that must keep their values are put back afterwards."""
+    import torch
+
+    runs: dict[int, tuple[str, Any, str, Any]] = {}
+    for e in plan.entries:
+        if e.scheme == "default" and e.layer.module is not None:
+            module = e.layer.module
+            method = reset_method(module)
+            if method:
+                runs[id(module)] = (e.layer.name, module, method, module)
+            elif e.param.kind == "buffer" and hasattr(module, "reset_running_stats"):
+                runs[id(module)] = (e.layer.name, module, "reset_running_stats", module)
+            else:
+                runs[id(module)] = (e.layer.name, module, "_init_weights", model)
+    for mod_name, module, method, caller in prep.resets:
+        runs.setdefault(id(module), (mod_name, module, method, caller))
+    if not runs:
+        return
+    rewritten = {id(slots[id(e)]) for e in plan.entries if e.block is None and e.scheme != "keep"}
+    for mod_name, module, method, caller in runs.values():
+        own = [t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None]
+        for t in own:
+            writer.touch(t)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seeding.derive(plan.seed, mod_name, "default"))
+            if method == "_init_weights":
+                caller._init_weights(module)
+            else:
+                getattr(module, method)()
+        if writer.keep:  # a real model: what no rule writes keeps its value
+            for t in own:
+                if id(t) not in rewritten:
+                    t.copy_(writer.originals[id(t)][1])
+
+
+def _measure(t: Any) -> float | None:
+    if t.numel() < 2 or not t.is_floating_point():
+        return 0.0 if t.numel() else None
+    return float(t.detach().float().std())

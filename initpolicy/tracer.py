@@ -1,0 +1,265 @@
+"""``trace(model)``: which activation follows each layer, as a ModelGraph.
+
+One resolution pass (:mod:`initpolicy.fx_resolve`) runs over one torch.fx Graph, obtained
+the cheapest way that works (:mod:`initpolicy.fx_build`):
+
+1. ``fx`` — symbolic tracing, no inputs needed;
+2. ``dynamic`` — one forward pass on example inputs (given, or inferred from the first
+   layer), on the meta device for a model built there, else a no-grad forward of the
+   model as it is, in eval mode, with modes, buffers and the RNG state restored after;
+3. ``modules`` — registration order, with a warning that the activations are guesses.
+
+>>> import torch
+>>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+>>> g = trace(net)
+>>> g.tracer, [(lay.name, lay.activation, lay.fan_in) for lay in g.layers]
+('fx', [('0', 'relu', 4.0), ('2', 'output', 8.0)])
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+
+from .errors import TraceError
+from .example_inputs import NoInputs, as_call, describe, infer, model_device_dtype, to_device
+from .fx_build import dynamic_graph, leaf_modules, symbolic_graph
+from .fx_resolve import resolve
+from .graph import Layer, ModelGraph
+from .trace_layers import (
+    TensorNames,
+    apply_outcomes,
+    fill_from_resolution,
+    guess_outcomes,
+    make_layer,
+)
+
+T = TypeVar("T")
+
+#: Wrapper class name -> the attribute holding the wrapped model (its prefix is stripped).
+WRAPPERS: dict[str, str] = {
+    "DataParallel": "module",
+    "DistributedDataParallel": "module",
+    "OptimizedModule": "_orig_mod",
+    "FullyShardedDataParallel": "_fsdp_wrapped_module",
+}
+
+_CONTROL_FLOW = "symbolically traced variables cannot be used as inputs to control flow"
+
+
+def unwrap(model: torch.nn.Module) -> tuple[torch.nn.Module, str]:
+    """The wrapped model and the name prefix its wrappers add (``module.``, ``_orig_mod.``)."""
+    prefix = ""
+    while type(model).__name__ in WRAPPERS and isinstance(
+        getattr(model, WRAPPERS[type(model).__name__], None), torch.nn.Module
+    ):
+        attr = WRAPPERS[type(model).__name__]
+        prefix += attr + "."
+        model = getattr(model, attr)
+    return model, prefix
+
+
+def _lazy(model: torch.nn.Module) -> list[str]:
+    return [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params()  # type: ignore[misc]
+    ]
+
+
+def preserving_state(model: torch.nn.Module, fn: Callable[[], T]) -> T:
+    """Run ``fn`` with ``model`` in eval mode; restore train/eval flags, buffer values and
+    the CPU RNG state afterwards, whatever ``fn`` does."""
+    flags = [(m, m.training) for m in model.modules()]
+    snaps = [
+        (b, b.detach().clone())
+        for b in model.buffers()
+        if not b.is_meta and not isinstance(b, torch.nn.parameter.UninitializedBuffer)
+    ]
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return fn()
+    finally:
+        for m, training in flags:
+            m.training = training
+        with torch.no_grad():
+            for b, saved in snaps:
+                if b.shape == saved.shape:
+                    b.copy_(saved)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
+
+
+class _Run:
+    """State of one trace: the model, its names, and the warnings collected on the way."""
+
+    def __init__(self, model: torch.nn.Module, example_inputs: Any):
+        self.model = model
+        self.example_inputs = example_inputs
+        self.leaves = leaf_modules(model)
+        self.names = TensorNames(model)
+        self.warnings: list[str] = []
+
+    def graph(self) -> tuple[Any, str]:
+        lazy = _lazy(self.model)
+        fx_error: BaseException | None = None
+        if not lazy:
+            try:
+                return symbolic_graph(self.model, self.leaves), "fx"
+            except Exception as e:
+                fx_error = e
+        graph = self.dynamic(fx_error, lazy)
+        if graph is not None:
+            return graph, "dynamic"
+        self.warnings.append(
+            "activations are guesses from module registration order (tracer 'modules'); "
+            "give example inputs (--input-shape) for a traced answer"
+        )
+        return None, "modules"
+
+    def dynamic(self, fx_error: BaseException | None, lazy: list[str]) -> Any:
+        device, _dtype = model_device_dtype(self.model)
+        try:
+            calls = (
+                [as_call(self.example_inputs)]
+                if self.example_inputs is not None
+                else infer(self.model)
+            )
+        except NoInputs as e:
+            if lazy:
+                raise TraceError(
+                    f"{', '.join(lazy)}: uninitialized (lazy) parameters, and no example input "
+                    f"to materialize them: {e}; give example inputs (--input-shape, or "
+                    "example_inputs=...)"
+                ) from None
+            self.warnings.append(f"cannot run the model to trace it: {e}")
+            return None
+        failures: list[tuple[str, BaseException]] = []
+        for call in calls:
+            args, kwargs = to_device(call, device)
+
+            def run(a: tuple[Any, ...] = args, k: dict[str, Any] = kwargs) -> Any:
+                return dynamic_graph(self.model, self.leaves, self.names.by_id(), a, k)
+
+            try:
+                graph = preserving_state(self.model, run)
+            except Exception as e:
+                failures.append((describe(args, kwargs), e))
+                continue
+            self._note_dynamic(fx_error, lazy, device, describe(args, kwargs))
+            return graph
+        shape, error = failures[0]
+        if device.type == "meta":
+            self.warnings.append(
+                f"the model could not run on the meta device with input {shape} ({_short(error)})"
+            )
+            return None
+        tried = "; ".join(s for s, _ in failures)
+        raise TraceError(
+            f"the model rejected the example input {tried}: {_short(error)}\n"
+            "  hint: give the input shape, e.g. --input-shape 1,3,32,32 --input-dtype float "
+            "(or define example_inputs() next to the model, or pass example_inputs=...)"
+        ) from None
+
+    def _note_dynamic(
+        self, fx_error: BaseException | None, lazy: list[str], device: torch.device, shape: str
+    ) -> None:
+        if lazy:
+            self.warnings.append(
+                f"materialized lazy parameters of {', '.join(lazy)} by a forward pass on {shape}"
+            )
+        if fx_error is not None and _CONTROL_FLOW in str(fx_error):
+            where = "on the meta device" if device.type == "meta" else f"for real on {device.type}"
+            self.warnings.append(
+                f"control flow depends on tensor values, so the model was run {where} on "
+                f"{shape}: only the branches this input takes are traced"
+            )
+
+
+_ORIG_MOD = re.compile(r"(^|\.)_orig_mod(?=\.|$)")
+
+
+def _clean(name: str) -> str:
+    return _ORIG_MOD.sub("", name).lstrip(".")
+
+
+def trace(model: Any, *, example_inputs: Any = None, target: str = "<model>") -> ModelGraph:
+    """Trace ``model`` into a :class:`~initpolicy.graph.ModelGraph`.
+
+    ``example_inputs`` (a tensor, a tuple of positional inputs or a dict of keyword
+    inputs) is used only when symbolic tracing fails; without it inputs are inferred.
+    Tracing never modifies the model (lazy parameters excepted: they are materialized).
+
+    >>> import torch
+    >>> g = trace(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+    ...                               torch.nn.LeakyReLU(0.2)))
+    >>> [(lay.type, lay.activation, lay.act_args, lay.normalized) for lay in g.layers]
+    [('Conv2d', 'leaky_relu', {'negative_slope': 0.2}, True), ('BatchNorm2d', 'leaky_relu', {'negative_slope': 0.2}, False)]
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TraceError(f"expected a torch.nn.Module to trace, got {type(model).__name__}")
+    inner, prefix = unwrap(model)
+    run = _Run(inner, example_inputs)
+    graph, kind = run.graph()
+    lazy = _lazy(inner)
+    if lazy:
+        raise TraceError(f"{', '.join(lazy)}: parameters still uninitialized after tracing")
+    names = TensorNames(inner)
+    modules = dict(inner.named_modules())
+    resolved = resolve(graph, modules, names.params) if graph is not None else {}
+    guesses = guess_outcomes(inner) if graph is None else {}
+    ordered: list[tuple[float, int, Layer]] = []
+    buffer_layers: list[Layer] = []
+    unused: list[str] = []
+    for index, (name, m) in enumerate(modules.items()):
+        has_params = any(p is not None for p in m._parameters.values())
+        if not has_params and not any(b is not None for b in m._buffers.values()):
+            continue
+        direct = graph is not None and id(m) not in run.leaves
+        layer = make_layer(name, m, modules, names, prefix, direct=direct)
+        order = math.inf
+        if name in resolved:
+            fill_from_resolution(layer, resolved[name], modules)
+            order = resolved[name].order
+        elif name in guesses:
+            apply_outcomes(layer, guesses[name])
+        elif has_params:
+            unused.append(name)
+        if has_params:
+            ordered.append((order if graph is not None else index, index, layer))
+        else:
+            buffer_layers.append(layer)
+    ordered.sort(key=lambda item: (item[0], item[1]))
+    layers = [layer for _o, _i, layer in ordered]
+    for depth, layer in enumerate(layers):
+        layer.depth = depth
+    if graph is None:
+        for prev, layer in itertools.pairwise(layers):
+            layer.previous, layer.previous_type = prev.name, prev.type
+    if unused:
+        run.warnings.append(
+            f"not called by the traced forward (activation taken as linear): {', '.join(unused)}"
+        )
+    if "_orig_mod" in "".join(modules):
+        for layer in [*layers, *buffer_layers]:
+            layer.name = _clean(layer.name)
+            for p in [*layer.parameters, *layer.buffers]:
+                p.name = _clean(p.name)
+    return ModelGraph(
+        target=target,
+        tracer=kind,  # type: ignore[arg-type]
+        layers=layers,
+        model=model,
+        warnings=run.warnings,
+        fx_graph=graph,
+        buffer_layers=buffer_layers,
+    )

@@ -1,0 +1,200 @@
+"""Shared helpers of the lint tests: the model-spec and init-spec languages of the rules'
+test cases (``Case.model`` / ``Case.init``), and a few small architectures."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from fractions import Fraction
+from typing import Any
+
+import torch
+from torch import nn
+
+ACTS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+}
+
+
+class LSTMNet(nn.Module):
+    def __init__(self, hidden: int, layers: int):
+        super().__init__()
+        self.add_module("0", nn.LSTM(8, hidden, layers))
+        self.add_module("1", nn.Linear(hidden, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self._modules["0"](x)
+        return self._modules["1"](y)
+
+
+def build(spec: str) -> nn.Module:
+    """``mlp:ACT:W0xW1x...``, ``convbn[-nobias]:ACT:C``, ``lstm:H:L`` (seeded)."""
+    torch.manual_seed(0)
+    kind, *rest = spec.split(":")
+    if kind == "mlp":
+        act, dims = rest[0], [int(d) for d in rest[1].split("x")]
+        mods: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False)):
+            mods.append(nn.Linear(a, b))
+            if i < len(dims) - 2:
+                mods.append(ACTS[act]())
+        return nn.Sequential(*mods)
+    if kind in ("convbn", "convbn-nobias"):
+        act, c = rest[0], int(rest[1])
+        return nn.Sequential(
+            nn.Conv2d(3, c, 3, padding=1, bias=kind == "convbn"),
+            nn.BatchNorm2d(c),
+            ACTS[act](),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(c, 10),
+        )
+    if kind == "lstm":
+        return LSTMNet(int(rest[0]), int(rest[1]))
+    raise ValueError(spec)
+
+
+def _num(text: str) -> float:
+    return float(Fraction(text.strip())) if "/" in text else float(text)
+
+
+def init_tensor(t: torch.Tensor, call: str) -> None:
+    """Apply one init-spec call (torch.nn.init spelled like a policy) to ``t``."""
+    m = re.fullmatch(r"(\w+)\((.*)\)", call.strip())
+    assert m, call
+    name, raw = m.group(1), [a.strip() for a in m.group(2).split(",") if a.strip()]
+    words = [a for a in raw if re.fullmatch(r"[a-z_]+", a)]
+    nums = [_num(a) for a in raw if a not in words]
+    init = nn.init
+    with torch.no_grad():
+        if name in ("ones", "zeros"):
+            getattr(init, name + "_")(t)
+        elif name == "constant":
+            init.constant_(t, nums[0])
+        elif name in ("uniform", "normal"):
+            getattr(init, name + "_")(t, *nums)
+        elif name in ("xavier_uniform", "xavier_normal", "orthogonal"):
+            getattr(init, name + "_")(t, *nums)
+        elif name in ("kaiming_normal", "kaiming_uniform"):
+            mode = next((w for w in words if w.startswith("fan")), "fan_in")
+            nl = next((w for w in words if not w.startswith("fan")), "leaky_relu")
+            getattr(init, name + "_")(t, mode=mode, nonlinearity=nl)
+        elif name == "repeat_row":
+            t.copy_(t[0:1].expand_as(t))
+        elif name == "forget_ones":
+            n = t.shape[0] // 4
+            t[n : 2 * n] = 1.0
+        else:
+            raise ValueError(call)
+
+
+def apply_init(model: nn.Module, init: tuple[tuple[str, str], ...]) -> nn.Module:
+    torch.manual_seed(1)
+    for pattern, call in init:
+        for name, p in model.named_parameters():
+            if fnmatch.fnmatchcase(name, pattern):
+                init_tensor(p, call)
+    return model
+
+
+def model_for(spec: str, init: tuple[tuple[str, str], ...] = ()) -> nn.Module:
+    return apply_init(build(spec), init)
+
+
+def deep_mlp(act: str, width: int, depth: int, init: str | None, classes: int = 10) -> nn.Module:
+    dims = "x".join([str(width)] * (depth + 1) + [str(classes)])
+    spec = f"mlp:{act}:{dims}"
+    return model_for(spec, (("*.weight", init),) if init else ())
+
+
+def he_init(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def std_ratio(a: float, b: float) -> float:
+    return math.log(a / b)
+
+
+def run_case(case: Any, monkeypatch: Any = None) -> Any:
+    """Lint a rule's Case; returns the LintResult."""
+    from initpolicy.lint import lint
+
+    model = model_for(case.model, case.init)
+    return lint(model, policy=case.policy, static=case.static, strict=case.strict)
+
+
+# ---------------------------------------------------------------- stand-in tracer
+# Used only until initpolicy.tracer lands: resolves Sequential models and LSTMNet.
+
+_ACT_NAMES = {
+    nn.ReLU: "relu",
+    nn.Tanh: "tanh",
+    nn.Sigmoid: "sigmoid",
+    nn.SELU: "selu",
+    nn.GELU: "gelu",
+    nn.LeakyReLU: "leaky_relu",
+}
+
+
+def standin_trace(model: nn.Module, example_inputs: Any = None) -> Any:
+    from initpolicy.graph import Layer, ModelGraph, ParamInfo
+
+    children = list(model.named_children())
+    layers = []
+    for i, (name, mod) in enumerate(children):
+        params = list(mod.named_parameters(recurse=False))
+        if not params:
+            continue
+        act, normalized, args = "output", False, {}
+        for _, nxt in children[i + 1 :]:
+            if isinstance(nxt, nn.BatchNorm2d | nn.LayerNorm):
+                normalized = True
+                continue
+            if type(nxt) in _ACT_NAMES:
+                act = _ACT_NAMES[type(nxt)]
+                if isinstance(nxt, nn.LeakyReLU):
+                    args = {"negative_slope": nxt.negative_slope}
+                break
+            if list(nxt.parameters()) and not isinstance(nxt, nn.BatchNorm2d):
+                act = "linear"
+                break
+        if isinstance(mod, nn.BatchNorm2d):
+            act, normalized = "relu", False
+        infos = []
+        for local, p in params:
+            if p.ndim >= 2:
+                fi = p.shape[1] * (p[0][0].numel() if p.ndim > 2 else 1)
+                fo = p.shape[0] * (p[0][0].numel() if p.ndim > 2 else 1)
+            else:
+                w = getattr(mod, "weight", None)
+                fi = w.shape[1] if w is not None and w.ndim >= 2 else p.shape[0]
+                fo = p.shape[0]
+            infos.append(ParamInfo(f"{name}.{local}", local, tuple(p.shape), float(fi), float(fo)))
+        types = tuple(c.__name__ for c in type(mod).__mro__ if c not in (object, nn.Module))
+        layers.append(
+            Layer(
+                name,
+                type(mod).__name__,
+                types,
+                act,
+                act_args=args,
+                depth=len(layers),
+                previous=layers[-1].name if layers else None,
+                normalized=normalized,
+                fan_in=infos[0].fan_in,
+                fan_out=infos[0].fan_out,
+                parameters=infos,
+                module=mod,
+            )
+        )
+    return ModelGraph("<standin>", "modules", layers, model=model)
