@@ -79,7 +79,9 @@ def main() -> None:
 
     rate = args.rules / parse_s
     print(f"rules:                         {args.rules}")
-    print(f"parse (in-process):            {parse_s * 1000:7.1f} ms  = {rate:,.0f} rules/s (target >= 2,000)")
+    print(
+        f"parse (in-process):            {parse_s * 1000:7.1f} ms  = {rate:,.0f} rules/s (target >= 2,000)"
+    )
     print(f"initpolicy check, empty file:  {startup_s * 1000:7.1f} ms  (start-up alone)")
     print(f"initpolicy check, {args.rules} rules: {check_s * 1000:7.1f} ms  (target < 500 ms)")
     print(f'python -c "import torch":      {torch_s * 1000:7.1f} ms')

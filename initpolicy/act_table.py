@@ -177,8 +177,8 @@ _TOKENS: tuple[tuple[str, str], ...] = (
     ("mish", "mish"),
     ("selu", "selu"),
     ("celu", "celu"),
+    ("relu", "relu"),  # before elu: "relu" contains "elu"
     ("elu", "elu"),
-    ("relu", "relu"),
     ("sigmoid", "sigmoid"),
     ("tanh", "tanh"),
 )

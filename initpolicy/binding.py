@@ -96,7 +96,7 @@ class _Binder:
             if problem:
                 self.fail(value, f"{self.arg_name(p)} {problem} (got {v.node.value:g})")
                 return
-        self.bound[p.name] = SchemeArg(name=p.name, value=v.node)  # type: ignore[arg-type]
+        self.bound[p.name] = SchemeArg(name=p.name, value=v.node)
 
     def positional(self, value: Tree[Token] | Token, seen_keyword: bool) -> None:
         tok = _bare_name(value)
@@ -107,7 +107,11 @@ class _Binder:
                 self.put(p, value, value)
                 return
             if word not in BOUND_NAMES and word not in self.b.lets:
-                takes = f"its arguments: {', '.join(self.s.names)}" if self.s.params else "it takes no arguments"
+                takes = (
+                    f"its arguments: {', '.join(self.s.names)}"
+                    if self.s.params
+                    else "it takes no arguments"
+                )
                 self.fail(
                     value,
                     f"'{word}' is a {WORD_TYPE[word]} word, but {self.s.name} takes no {WORD_TYPE[word]}",
@@ -123,7 +127,11 @@ class _Binder:
             self.fail(
                 value,
                 f"too many arguments: {self.s.name} takes "
-                + (f"{len(numeric)} number{'s' if len(numeric) != 1 else ''} ({', '.join(numeric)})" if numeric else "no numbers"),
+                + (
+                    f"{len(numeric)} number{'s' if len(numeric) != 1 else ''} ({', '.join(numeric)})"
+                    if numeric
+                    else "no numbers"
+                ),
                 f"signature: {self.s.signature()}",
             )
             return
@@ -151,9 +159,7 @@ class _Binder:
         if self.s.check is not None:
             consts: dict[str, float | str] = dict(self.s.defaults())
             for a in args:
-                if isinstance(a.value, Num):
-                    consts[a.name] = a.value.value
-                elif isinstance(a.value, Word):
+                if isinstance(a.value, Num | Word):
                     consts[a.name] = a.value.value
                 else:
                     consts.pop(a.name, None)

@@ -41,21 +41,16 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _resolve(target: str | None, policy: str | None) -> tuple[str, str]:
-    """TARGET and POLICY from the command line, else from [tool.initpolicy]."""
-    if target is None or policy is None:
-        from .config import load_config
+def _policy_spec(policy: str | None) -> str:
+    """--policy, else [tool.initpolicy] policy (relative to its pyproject.toml)."""
+    if policy is not None:
+        return policy
+    from .config import load_config
 
-        config = load_config()
-        if target is None and config is not None and config.model:
-            target = config.resolve(config.model)
-        if policy is None and config is not None and config.policy:
-            policy = config.resolve(config.policy)
-    if target is None:
-        raise UsageError("no TARGET given and no [tool.initpolicy] model in pyproject.toml")
-    if policy is None:
-        raise UsageError("no --policy given and no [tool.initpolicy] policy in pyproject.toml")
-    return target, policy
+    config = load_config()
+    if config is not None and config.policy:
+        return config.resolve(config.policy)
+    raise UsageError("no --policy given and no [tool.initpolicy] policy in pyproject.toml")
 
 
 def load_policy(spec: str) -> Any:
@@ -72,15 +67,14 @@ def load_policy(spec: str) -> Any:
     return Policy(parse_any(spec))
 
 
-def load_model(target: str, options: dict[str, Any]) -> tuple[Any, Any]:
-    """The model and its example inputs (None: the tracer infers them)."""
+def load_model(target: str | None, options: dict[str, Any]) -> tuple[Any, Any]:
+    """The model TARGET names (None: the pyproject's) and its example inputs."""
     from .targets import load_target
 
     loaded = load_target(target, **options)
-    if isinstance(loaded, tuple):
-        return loaded[0], loaded[1] if len(loaded) > 1 else None
-    model = getattr(loaded, "model", loaded)
-    return model, getattr(loaded, "example_inputs", None)
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
+    return loaded.model, loaded.example_inputs
 
 
 def _echo_json(data: dict[str, Any]) -> None:
@@ -127,7 +121,7 @@ def apply_command(
     from .apply import apply_policy
     from .save import save_state_dict
 
-    target, spec = _resolve(target, policy_spec)
+    spec = _policy_spec(policy_spec)
     if out is not None and out.exists() and not force:
         raise UsageError(f"{out} exists; pass --force to overwrite it")
     policy = load_policy(spec)
@@ -165,8 +159,7 @@ def explain_command(
     from .match import plan_model
     from .report import plan_json, plan_text
 
-    target, spec = _resolve(target, policy_spec)
-    policy = load_policy(spec)
+    policy = load_policy(_policy_spec(policy_spec))
     model, inputs = load_model(target, target_opts)
     the_plan = plan_model(policy, model, example_inputs=inputs, seed=seed)
     if fmt == "json":

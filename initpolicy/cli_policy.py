@@ -52,7 +52,7 @@ def check(ctx: click.Context, policies: tuple[str, ...]) -> None:
     if errors:
         for d in errors:
             click.echo(d.render(), err=True)
-        n = len([d for d in errors if d.line is not None or d.column is not None]) or len(errors)
+        n = len(errors)
         files = f"{failed} polic{'ies' if failed != 1 else 'y'}"
         click.echo(f"found {n} error{'s' if n != 1 else ''} in {files}", err=True)
         ctx.exit(EXIT_ERROR)

@@ -25,8 +25,8 @@ from .ir import And, BinOp, Call, Compare, Cond, Count, Expr, Name, Neg, Not, Nu
 
 #: Largest |exponent| allowed in ``a ** b``; far beyond any initialization formula.
 MAX_EXPONENT = 1024.0
-#: Deepest expression tree evaluated (the parser rejects deeper ones at parse time).
-MAX_DEPTH = 100
+#: Deepest expression tree evaluated (the parser already rejects half as deep at parse time).
+MAX_DEPTH = 200
 
 #: Function name -> (min args, max args); None: no upper bound.
 FUNCTIONS: dict[str, tuple[int, int | None]] = {

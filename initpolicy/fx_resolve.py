@@ -141,6 +141,47 @@ class _Pass:
                 stack.append(a)
         return set() if hit is not None else seen
 
+    # -- gates: x * g(x) (squeeze-excitation); the branch computing g is not x's consumer --
+    def gate_edges(self) -> set[tuple[fx.Node, fx.Node]]:
+        """Edges from a tensor into the branch that computes its own multiplicative gate.
+
+        For ``x * g(x)`` where ``x`` reaches the mul through transparent ops only, the
+        layers inside ``g`` read ``x`` but do not follow it: ``x`` continues through the mul.
+        """
+        edges: set[tuple[fx.Node, fx.Node]] = set()
+        for m in self.nodes:
+            if m.op not in ("call_function", "call_method") or op_name(m) != "mul":
+                continue
+            operands = [a for a in m.args[:2] if isinstance(a, fx.Node)]
+            if len(operands) != 2 or any(a in self.param_derived for a in operands):
+                continue
+            for main, gate in (operands, operands[::-1]):
+                chain = self._transparent_chain(main)
+                gate_side = self._ancestors(gate, None)
+                joint = next((c for c in chain if c in gate_side), None)
+                if joint is None:
+                    continue
+                on_main = set(chain)
+                for u in joint.users:
+                    if u is not m and u in gate_side and u not in on_main:
+                        edges.add((joint, u))
+                break
+        return edges
+
+    def _transparent_chain(self, node: fx.Node) -> list[fx.Node]:
+        """``node`` and its first-input ancestors reached through single-input reshapes,
+        dropout and similar ops (nothing that is a layer, activation or mixing op)."""
+        chain = [node]
+        while True:
+            n = chain[-1]
+            inputs = [a for a in n.all_input_nodes if a not in self.param_derived]
+            if n.op not in ("call_function", "call_method") or len(inputs) != 1:
+                return chain
+            name = op_name(n)
+            if from_name(name) is not None or name in MIXING or name in STOP:
+                return chain
+            chain.append(inputs[0])
+
     # -- the pass -------------------------------------------------------------------------
     def run(self) -> dict[str, Resolved]:
         for n in self.nodes:
@@ -150,12 +191,14 @@ class _Pass:
                 and all(a in self.param_derived for a in n.all_input_nodes)
             ):
                 self.param_derived.add(n)
+        gates = self.gate_edges()
         out: dict[fx.Node, set[Outcome]] = {}
         contrib: dict[fx.Node, set[Outcome]] = {}
         for n in reversed(self.nodes):
             after: set[Outcome] = set()
             for u in n.users:
-                after |= contrib[u]
+                if (n, u) not in gates:
+                    after |= contrib[u]
             out[n] = after
             contrib[n] = set() if n in self.param_derived else self.contrib(n, after)
         return self.collect(out)

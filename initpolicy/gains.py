@@ -148,7 +148,7 @@ def resolve_args(
     aliases = _ARG_ALIASES.get(name, {})
     for key, value in (act_args or {}).items():
         key = aliases.get(key, key)
-        if key in out:
+        if key in out and value is not None:  # None: the tracer could not read it
             out[key] = _coerce(name, key, value, out[key])
     return out
 

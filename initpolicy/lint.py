@@ -99,26 +99,30 @@ def _trace(model: Any, example_inputs: Any) -> Any:
     return trace(model, example_inputs=example_inputs)
 
 
-def _dynamic_inputs(model: Any, example_inputs: Any, batch: int) -> list[Any]:
-    """Inputs for the dynamic pass, enlarged to ``batch`` examples (statistics such as the
-    share of dead units need more than the single example a tracer uses)."""
-    import torch
-
+def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
     from .example_inputs import NoInputs, as_call, infer
 
     if example_inputs is not None:
-        calls = [as_call(example_inputs)]
-    else:
-        try:
-            calls = infer(model)
-        except NoInputs:
-            return []
+        return [as_call(example_inputs)]
+    try:
+        return infer(model)
+    except NoInputs:
+        return []
+
+
+def _widen(call: Any, batch: int) -> Any:
+    """The call's inputs enlarged to ``batch`` examples (capped at ~2M values per input):
+    statistics such as the share of dead units need more than the one example a tracer
+    uses. Floating inputs keep their mean and std; integer ids their range."""
+    import torch
+
     g = torch.Generator().manual_seed(0)
 
     def widen(x: Any) -> Any:
         if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[0] >= batch:
             return x
-        n = batch if x.is_floating_point() else max(2, batch // 8)
+        per = max(1, x[0].numel())
+        n = max(2, min(batch if x.is_floating_point() else batch // 8, 2_000_000 // per))
         if x.is_floating_point():
             scale = float(x.std()) if x.numel() > 1 and float(x.std()) > 0 else 1.0
             mean = float(x.mean()) if x.numel() > 1 else 0.0
@@ -127,17 +131,21 @@ def _dynamic_inputs(model: Any, example_inputs: Any, batch: int) -> list[Any]:
         high = max(int(x.max()) + 1, 2)
         return torch.randint(0, high, (n, *x.shape[1:]), generator=g).to(x)
 
-    return [(tuple(widen(a) for a in args), {k: widen(v) for k, v in kw.items()}) for args, kw in calls]
+    args, kwargs = call
+    return tuple(widen(a) for a in args), {k: widen(v) for k, v in kwargs.items()}
 
 
-def _run_probe(model: Any, graph: Any, example_inputs: Any, th: dict[str, float]) -> tuple[list[LayerStat], str]:
+def _run_probe(
+    model: Any, graph: Any, example_inputs: Any, th: dict[str, float]
+) -> tuple[list[LayerStat], str]:
     from .lint_probe import probe
 
-    calls = _dynamic_inputs(model, example_inputs, int(th["batch"]))
+    calls = _candidate_calls(model, example_inputs)
     if not calls:
         return [], "skipped: no example inputs could be inferred (pass --input-shape)"
     error = ""
-    for args, kwargs in calls:
+    for call in calls:
+        args, kwargs = _widen(call, int(th["batch"]))
         try:
             stats = probe(model, graph, args, kwargs, saturation=th["saturation-derivative"])
             return stats, "ran"

@@ -131,7 +131,7 @@ class Rule:
         current = "What"
         for line in cls.doc().splitlines():
             head = line.rstrip(":").strip()
-            if line.endswith(":") and head in ("Why", "Anti-pattern", "Fix", "Exempt"):
+            if line.endswith(":") and head in ("What", "Why", "Anti-pattern", "Fix", "Exempt"):
                 current = head
                 out[current] = []
                 continue

@@ -31,6 +31,14 @@ def _weight_fix(ctx: Context, name: str) -> str | None:
     return f'{lay.type} named "{lay.name}" -> {b.fix}' if b else None
 
 
+def _bias_fix(ctx: Context, name: str) -> str | None:
+    """A dead unit's usual cause is a negative bias: zero it (the weight has its own check)."""
+    lay = _layer(ctx, name)
+    if any(p.local == "bias" for p in lay.parameters):
+        return f'{lay.type}.bias named "{lay.name}" -> zeros()'
+    return None
+
+
 def _strict_key(st: LayerStat) -> tuple[str, str]:
     return st.type, re.sub(r"(?:(?<=\.)|^)\d+(?=\.|$)", "*", st.name)
 
@@ -183,7 +191,7 @@ class DeadAtInit(DynamicRule):
                 measured=st.dead,
                 expected=limit,
                 location=_layer(ctx, st.name).source,
-                fix=_weight_fix(ctx, st.name),
+                fix=_bias_fix(ctx, st.name) or _weight_fix(ctx, st.name),
             )
 
 

@@ -163,8 +163,11 @@ def duplicate_rows(m) -> int:  # type: ignore[no-untyped-def]
     if m.shape[0] < 2:
         return 0
     g = torch.Generator().manual_seed(0)
-    probe = torch.randn(m.shape[1], dtype=torch.float64, generator=g)
-    keys = m.detach().to(torch.float64) @ probe
+    # float64 where cheap; large matrices hash in their own dtype (equal rows give equal
+    # keys either way; every key collision is confirmed exactly below).
+    dtype = torch.float64 if m.numel() < 1_000_000 else m.dtype
+    probe = torch.randn(m.shape[1], dtype=torch.float64, generator=g).to(dtype)
+    keys = torch.mv(m.detach().to(dtype), probe)
     order = torch.argsort(keys)
     ks = keys[order]
     same = (ks[1:] == ks[:-1]).nonzero().flatten()

@@ -22,10 +22,12 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from . import seeding
 from .errors import Diagnostic, InitPolicyError, PlanError
 from .graph import ModelGraph, ParamInfo
-from .ir import PolicyIR, Rule
+from .ir import Name, PolicyIR, Rule, Selector
 from .match_eval import diagnostic, evaluate_entry
 from .match_select import Index, Target, module_types
 from .plan import Entry, Plan
@@ -33,7 +35,7 @@ from .plan import Entry, Plan
 if TYPE_CHECKING:  # pragma: no cover
     from .policy import Policy
 
-__all__ = ["Entry", "Plan", "plan", "plan_model"]
+__all__ = ["Entry", "Plan", "needs_trace", "plan", "plan_model"]
 
 #: Constant schemes: on an RNN's bias pair they set the gate's bias (bias_ih + bias_hh).
 _CONSTANTS = ("constant", "ones", "zeros", "prior")
@@ -152,6 +154,33 @@ def plan(
     if diags:
         raise PlanError(_dedupe(diags))
     return out
+
+
+#: Bound names whose value depends on the traced activations or execution order.
+_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth"})
+
+
+def needs_trace(policy_ir: PolicyIR) -> bool:
+    """Whether the policy reads what only a trace knows: ``before``/``after``, or
+    gain, vp_gain, slope, depth (in arguments, ``where``, or ``count`` selectors). A policy
+    that does not (gpt2, llama, keras_default) plans the same on the module structure
+    alone, which costs milliseconds instead of a forward pass.
+
+    >>> needs_trace(initpolicy.load("gpt2").ir), needs_trace(initpolicy.load("relu_net").ir)  # doctest: +SKIP
+    (False, True)
+    """
+    stack: list[Any] = list(policy_ir.rules)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Selector) and (node.before is not None or node.after is not None):
+            return True
+        if isinstance(node, Name) and node.name in _TRACED_NAMES:
+            return True
+        if isinstance(node, BaseModel):
+            stack.extend(getattr(node, f) for f in type(node).model_fields)
+        elif isinstance(node, tuple | list):
+            stack.extend(node)
+    return False
 
 
 def plan_model(

@@ -13,6 +13,8 @@ their file. Torch-free.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +54,6 @@ class _Loader:
         self.errors: list[Diagnostic] = []
         self.cache: dict[str, _File] = {}
         self.stack: list[tuple[str, str]] = []  # (resolved key, display name)
-        self.n_rules = 0
 
     def report(self, diags: list[Diagnostic]) -> None:
         self.errors.extend(diags)
@@ -63,12 +64,15 @@ class _Loader:
 
     def read(self, path: Path, display: str, at: Diagnostic | None) -> str | None:
         try:
+            if path.exists() and not path.is_file():  # a directory, /dev/zero, a FIFO...
+                raise IsADirectoryError(0, "not a regular file")
             data = path.read_bytes()
         except FileNotFoundError:
             if at is None:
                 self.report([Diagnostic(display, None, None, "no such file")])
             else:
-                self.report([_at(at, f"included file not found: {display}", f"looked for {path}")])
+                hint = "a path in use is relative to the file that includes it"
+                self.report([_at(at, f"included file not found: {display}", hint)])
             return None
         except OSError as e:
             self.report([Diagnostic(display, None, None, f"cannot read: {e.strerror or e}")])
@@ -135,13 +139,17 @@ class _Loader:
         scheme = bind(b, scheme_tree)
         if selector is None or scheme is None:
             return
-        self.n_rules += 1
-        if self.n_rules > MAX_RULES:
-            b.error(first_token(tree), f"too many rules (the limit is {MAX_RULES:,})")
-            self.report(b.errors[-1:])
-            raise _TooManyErrors
+        if len(out.rules) >= MAX_RULES:
+            self.too_many(b, tree)
         loc = Loc(file=display, line=chunk.line, column=chunk.column, text=chunk.source)
         out.rules.append((selector, scheme, loc))
+
+    def too_many(self, b: Builder, tree: Tree[Token]) -> None:
+        b.error(
+            first_token(tree), f"too many rules (the limit is {MAX_RULES:,}, includes expanded)"
+        )
+        self.report(b.errors[-1:])
+        raise _TooManyErrors
 
     def use(self, b: Builder, tree: Tree[Token], base: Path, out: _File) -> None:
         target = tree.children[0]
@@ -153,7 +161,8 @@ class _Loader:
                 b.error(target, "use needs a file path", 'e.g. use "base.pol"')
                 return
             path = base / rel
-            display = str(Path(b.file).parent / rel) if not b.file.startswith("<") else rel
+            display = rel if b.file.startswith("<") else os.path.join(os.path.dirname(b.file), rel)
+            display = os.path.normpath(display)
             key = str(path.resolve())
         else:
             builtins = builtin_policies()
@@ -163,13 +172,17 @@ class _Loader:
                 hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
                 b.error(target, f"unknown built-in policy '{name}'", hint)
                 if not hint:
-                    b.errors[-1] = _with_hint(b.errors[-1], f'a file is included as use "{name}.pol"')
+                    b.errors[-1] = _with_hint(
+                        b.errors[-1], f'a file is included as use "{name}.pol"'
+                    )
                 return
             path, display = builtins[name], BUILTIN_PREFIX + name
             key = str(path.resolve())
         included = self.load(key, display, path, at)
         if included is None:
             return
+        if len(out.rules) + len(included.rules) > MAX_RULES:  # includes can multiply rules
+            self.too_many(b, tree)
         out.rules.extend(included.rules)
         out.files.extend(f for f in included.files if f not in out.files)
         if included.seed is not None and out.seed is None:
@@ -224,7 +237,9 @@ def _finish(loader: _Loader, result: _File | None, source: str) -> PolicyIR:
         errors = loader.errors[:MAX_ERRORS]
         if len(loader.errors) > MAX_ERRORS:
             errors.append(
-                Diagnostic(errors[-1].file, None, None, f"too many errors; stopped after {MAX_ERRORS}")
+                Diagnostic(
+                    errors[-1].file, None, None, f"too many errors; stopped after {MAX_ERRORS}"
+                )
             )
         raise PolicyError(errors)
     rules = tuple(
@@ -233,10 +248,10 @@ def _finish(loader: _Loader, result: _File | None, source: str) -> PolicyIR:
     return PolicyIR(source=source, rules=rules, seed=result.seed, files=tuple(result.files))
 
 
-def _run(loader: _Loader, fn: object) -> _File | None:
+def _run(fn: Callable[[], _File | None]) -> _File | None:
     try:
-        return fn()  # type: ignore[operator,no-any-return]
-    except _TooManyErrors:
+        return fn()
+    except _TooManyErrors:  # the errors so far are reported; the rest is not parsed
         return None
 
 
@@ -249,7 +264,7 @@ def parse(text: str, file: str = "<string>", *, base_dir: str | Path | None = No
     loader = _Loader()
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     loader.stack.append((file, file))
-    result = _run(loader, lambda: loader.text(text, file, base))
+    result = _run(lambda: loader.text(text, file, base))
     return _finish(loader, result, file)
 
 
@@ -258,7 +273,7 @@ def parse_file(path: str | Path, display: str | None = None) -> PolicyIR:
     path = Path(path)
     display = display or str(path)
     loader = _Loader()
-    result = _run(loader, lambda: loader.load(str(path.resolve()), display, path, None))
+    result = _run(lambda: loader.load(str(path.resolve()), display, path, None))
     return _finish(loader, result, display)
 
 
@@ -281,7 +296,9 @@ def parse_any(spec: str | Path) -> PolicyIR:
         return parse_builtin(str(spec))
     hint = did_you_mean(str(spec), builtins)
     hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
-    raise PolicyError(Diagnostic(str(spec), None, None, "no such policy file or built-in policy", hint=hint))
+    raise PolicyError(
+        Diagnostic(str(spec), None, None, "no such policy file or built-in policy", hint=hint)
+    )
 
 
 __all__ = ["MAX_ERRORS", "MAX_RULES", "parse", "parse_any", "parse_builtin", "parse_file"]

@@ -34,6 +34,18 @@ class ReportEntry:
         return self.entry.scheme
 
     @property
+    def args(self) -> dict[str, float | str]:
+        return self.entry.args
+
+    @property
+    def module(self) -> str:
+        return self.entry.layer.name
+
+    @property
+    def rule(self) -> Any:
+        return self.entry.rule
+
+    @property
     def std(self) -> float | None:
         return self.entry.std
 
@@ -183,6 +195,8 @@ def plan_json(plan: Plan, entries: list[dict[str, Any]] | None = None) -> dict[s
     rows: list[dict[str, Any]] = entries if entries is not None else [e.to_json() for e in plan.entries]
     return {
         "seed": plan.seed,
+        # "modules": the activations are registration-order guesses (the policy reads none)
+        "tracer": plan.graph.tracer,
         "parameters": rows + _unmatched_json(plan),
         "unmatched": [p.name for p in plan.unmatched],
         "skipped": [{"name": p.name, "reason": r} for p, r in plan.skipped],

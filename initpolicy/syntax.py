@@ -27,7 +27,7 @@ from .resources import grammar_path
 #: Longest logical line (one rule with its continuations), in characters.
 MAX_LINE_CHARS = 10_000
 #: Deepest nesting of parentheses and brackets in one rule.
-MAX_NESTING = 64
+MAX_NESTING = 32
 
 _PARSER: Lark | None = None
 
@@ -113,9 +113,7 @@ def chunks(text: str) -> Iterator[Chunk]:
             i += 1
             continue
         start = i
-        while i + 1 < n and (
-            codes[i].endswith("\\") or codes[i + 1].lstrip().startswith("->")
-        ):
+        while i + 1 < n and (codes[i].endswith("\\") or codes[i + 1].lstrip().startswith("->")):
             i += 1
         yield Chunk(start + 1, tuple(codes[start : i + 1]))
         i += 1
@@ -134,18 +132,11 @@ class SyntaxProblem:
 
 _BRACKETS = re.compile(r'[()\[\]"]')
 _PAIRS = {")": "(", "]": "["}
+_KIND = {"(": "parentheses", ")": "parentheses", "[": "brackets", "]": "brackets"}
 
 
 def precheck(chunk: Chunk) -> SyntaxProblem | None:
     """Problems found without parsing: length, strings, bracket balance and depth."""
-    length = sum(len(p) for p in chunk.parts)
-    if length > MAX_LINE_CHARS:
-        return SyntaxProblem(
-            0,
-            chunk.column,
-            f"rule is too long ({length:,} characters; the limit is {MAX_LINE_CHARS:,})",
-            "split it into several rules, or name parts of it with let",
-        )
     stack: list[tuple[str, int, int]] = []  # (bracket, part, column)
     for k, part in enumerate(chunk.parts):
         quote: int | None = None
@@ -158,17 +149,17 @@ def precheck(chunk: Chunk) -> SyntaxProblem | None:
             elif ch in "([":
                 stack.append((ch, k, col))
                 if len(stack) > MAX_NESTING:
-                    return SyntaxProblem(
-                        k, col, f"parentheses nested more than {MAX_NESTING} deep"
-                    )
+                    return SyntaxProblem(k, col, f"parentheses nested more than {MAX_NESTING} deep")
             elif not stack:
                 return SyntaxProblem(
-                    k, col, f"unbalanced parentheses: this '{ch}' has no matching '{_PAIRS[ch]}'"
+                    k, col, f"unbalanced {_KIND[ch]}: this '{ch}' has no matching '{_PAIRS[ch]}'"
                 )
             elif stack[-1][0] != _PAIRS[ch]:
                 opening, _, ocol = stack[-1]
                 return SyntaxProblem(
-                    k, col, f"unbalanced parentheses: '{opening}' at column {ocol} is closed by '{ch}'"
+                    k,
+                    col,
+                    f"unbalanced parentheses: '{opening}' at column {ocol} is closed by '{ch}'",
                 )
             else:
                 stack.pop()
@@ -183,7 +174,18 @@ def precheck(chunk: Chunk) -> SyntaxProblem | None:
         opening, k, col = stack[-1]
         closing = ")" if opening == "(" else "]"
         return SyntaxProblem(
-            k, col, f"unbalanced parentheses: this '{opening}' is never closed", f"add a '{closing}'"
+            k,
+            col,
+            f"unbalanced {_KIND[opening]}: this '{opening}' is never closed",
+            f"add a '{closing}'",
+        )
+    length = sum(len(p) for p in chunk.parts)
+    if length > MAX_LINE_CHARS:
+        return SyntaxProblem(
+            0,
+            chunk.column,
+            f"rule is too long ({length:,} characters; the limit is {MAX_LINE_CHARS:,})",
+            "split it into several rules, or name parts of it with let",
         )
     return None
 
@@ -220,13 +222,12 @@ def label(chunk: Chunk, e: UnexpectedInput) -> SyntaxProblem:
     first_word = text.split(None, 1)[0] if text.split() else ""
     is_rule = first_word not in _STATEMENT_WORDS
     if isinstance(e, UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        pos = e.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
         if ch == "'":
             return SyntaxProblem(part, column, "strings use double quotes", 'write "..." instead')
         if ch == "\\":
-            return SyntaxProblem(
-                part, column, "a '\\' continues a rule only at the end of a line"
-            )
+            return SyntaxProblem(part, column, "a '\\' continues a rule only at the end of a line")
         return SyntaxProblem(
             part, column, f"unexpected character '{ch}'", hints.expected(e.allowed or ())
         )
@@ -262,6 +263,8 @@ def label(chunk: Chunk, e: UnexpectedInput) -> SyntaxProblem:
             "one rule per line: continue a long rule with a trailing '\\'; comments start with #",
             width,
         )
+    if tok.type == "$END" and text.rstrip("\\ \t\n").endswith("->"):
+        return SyntaxProblem(part, column, "missing scheme after '->'", "e.g. -> zeros()")
     if tok.type == "$END":
         return SyntaxProblem(
             part, column, f"the line ends too early: {hints.expected(exp)}", None, width

@@ -109,22 +109,34 @@ class _Run:
         self.names = TensorNames(model)
         self.warnings: list[str] = []
 
-    def graph(self) -> tuple[Any, str]:
+    def graph(self, only: str | None = None) -> tuple[Any, str]:
         lazy = _lazy(self.model)
         fx_error: BaseException | None = None
-        if not lazy:
+        if only == "modules":
+            return None, "modules"
+        if only == "fx":
+            return self.symbolic(), "fx"
+        if not lazy and only is None:
             try:
-                return symbolic_graph(self.model, self.leaves), "fx"
+                return self.symbolic(), "fx"
             except Exception as e:
                 fx_error = e
         graph = self.dynamic(fx_error, lazy)
         if graph is not None:
             return graph, "dynamic"
+        if only == "dynamic":
+            raise TraceError(
+                "the model could not be run to trace it dynamically: " + self.warnings[-1]
+            )
         self.warnings.append(
             "activations are guesses from module registration order (tracer 'modules'); "
             "give example inputs (--input-shape) for a traced answer"
         )
         return None, "modules"
+
+    def symbolic(self) -> Any:
+        # Symbolic tracing runs Python code too (a forward may update a buffer in place).
+        return preserving_state(self.model, lambda: symbolic_graph(self.model, self.leaves))
 
     def dynamic(self, fx_error: BaseException | None, lazy: list[str]) -> Any:
         device, _dtype = model_device_dtype(self.model)
@@ -178,10 +190,10 @@ class _Run:
                 f"materialized lazy parameters of {', '.join(lazy)} by a forward pass on {shape}"
             )
         if fx_error is not None and _CONTROL_FLOW in str(fx_error):
-            where = "on the meta device" if device.type == "meta" else f"for real on {device.type}"
+            where = "on the meta device" if device.type == "meta" else f"on {device.type}"
             self.warnings.append(
-                f"control flow depends on tensor values, so the model was run {where} on "
-                f"{shape}: only the branches this input takes are traced"
+                "torch.fx cannot trace this model symbolically (control flow on tensors), so it "
+                f"was run once {where} on {shape}: only the branches this input takes are traced"
             )
 
 
@@ -192,12 +204,20 @@ def _clean(name: str) -> str:
     return _ORIG_MOD.sub("", name).lstrip(".")
 
 
-def trace(model: Any, *, example_inputs: Any = None, target: str = "<model>") -> ModelGraph:
+def trace(
+    model: Any,
+    *,
+    example_inputs: Any = None,
+    target: str = "<model>",
+    tracer: str | None = None,
+) -> ModelGraph:
     """Trace ``model`` into a :class:`~initpolicy.graph.ModelGraph`.
 
     ``example_inputs`` (a tensor, a tuple of positional inputs or a dict of keyword
     inputs) is used only when symbolic tracing fails; without it inputs are inferred.
     Tracing never modifies the model (lazy parameters excepted: they are materialized).
+    ``tracer`` forces one way (``"fx"``, ``"dynamic"``, ``"modules"``) instead of the first
+    that works.
 
     >>> import torch
     >>> g = trace(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
@@ -208,8 +228,15 @@ def trace(model: Any, *, example_inputs: Any = None, target: str = "<model>") ->
     if not isinstance(model, torch.nn.Module):
         raise TraceError(f"expected a torch.nn.Module to trace, got {type(model).__name__}")
     inner, prefix = unwrap(model)
+    if tracer not in (None, "fx", "dynamic", "modules"):
+        raise TraceError(f"unknown tracer {tracer!r}; expected fx, dynamic or modules")
     run = _Run(inner, example_inputs)
-    graph, kind = run.graph()
+    try:
+        graph, kind = run.graph(tracer)
+    except TraceError:
+        raise
+    except Exception as e:  # only a forced fx trace gets here
+        raise TraceError(f"torch.fx cannot trace the model: {_short(e)}") from None
     lazy = _lazy(inner)
     if lazy:
         raise TraceError(f"{', '.join(lazy)}: parameters still uninitialized after tracing")

@@ -153,6 +153,7 @@ def test_every_other_activations_gain_is_its_vp_gain(activation, act_args):
         ("prelu", {"weight": torch.tensor([0.5])}, math.sqrt(2 / 1.25)),
         ("ReLU", {"inplace": True}, math.sqrt(2)),
         ("Identity", {}, 1.0),
+        ("leaky_relu", {"negative_slope": None}, math.sqrt(2 / 1.0001)),
     ],
 )
 def test_aliases_and_arguments(word, act_args, expected):

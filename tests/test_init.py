@@ -289,11 +289,12 @@ def test_derived_schemes_are_their_definitions(derived, base):
 
 
 def test_keras_truncations_scale_one_unit_truncated_draw():
-    unit = torch.nn.init.trunc_normal_(torch.empty(40, 30), 0.0, 1.0, -2.0, 2.0, generator=gen())
+    unit = fill((40, 30), "truncated_normal", {"mean": 0.0, "std": 1.0})
+    assert unit.abs().max() <= 2.0
     assert torch.equal(
         fill((40, 30), "truncated_normal", {"mean": 1.0, "std": 0.1}), unit * 0.1 + 1.0
     )
-    # variance_scaling(2, fan_avg): sqrt(2 / 35) / 0.8796...
+    # variance_scaling(2, fan_avg) on fans (30, 40): std sqrt(2 / 35), drawn as z · std / 0.8796…
     vs = fill((40, 30), "variance_scaling", {"scale": 2.0, "mode": "fan_avg"})
     assert torch.equal(vs, unit * (math.sqrt(2.0 / 35.0) / schemes.TRUNCATION_CORRECTION))
 

@@ -73,7 +73,7 @@ CASES = [
         {"mean": 0.0, "std": 1.0, "a": 1.0, "b": 3.0},
         (512, 512),
         truncnorm(0, 1, 1, 3),
-        (256, 256),  # torch's rejection sampler needs ~25 passes at 16% acceptance
+        (128, 128),  # torch's uniform-proposal rejection sampler is slow
     ),
     ("trunc_normal_timm", "trunc_normal", {"std": 0.02}, (512, 512), truncnorm(0, 0.02, -2, 2)),
     (
@@ -147,13 +147,22 @@ def test_samples_follow_the_exact_distribution(scheme, values, fans, dist, shape
     assert stats.kstest(x, dist.cdf).pvalue > 1e-3
     std, bound = schemes.moments(scheme, values, fan_in=fans[0], fan_out=fans[1], shape=shape)
     assert std == pytest.approx(dist.std(), rel=1e-9)
-    assert x.std() == pytest.approx(std, rel=0.01)
+    assert x.std() == pytest.approx(std, rel=max(0.01, 4 / math.sqrt(2 * x.size)))
     lo, hi = dist.support()  # truncations stay inside, up to float32 rounding
     assert lo - 1e-6 * (1 + abs(lo)) <= x.min() and x.max() <= hi + 1e-6 * (1 + abs(hi))
     if bound is not None:  # the half-width of a uniform scheme, around its centre
         half_width = np.abs(x - dist.mean()).max()
         assert half_width <= bound
         assert half_width == pytest.approx(bound, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "a", "b"), [(0, 1, -2, 2), (0.5, 2.0, -1.0, 4.0), (0, 1, 1, 3)]
+)
+def test_the_fast_truncnorm_cdf_is_scipys(mean, std, a, b):
+    grid = np.linspace(a - 1, b + 1, 101)
+    exact = stats.truncnorm((a - mean) / std, (b - mean) / std, mean, std)
+    np.testing.assert_allclose(truncnorm(mean, std, a, b).cdf(grid), exact.cdf(grid), atol=1e-13)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,204 @@
+"""Bench: ``initpolicy.apply`` on GPT-2 small (124M parameters, built on meta) with the
+gpt2 policy, against a plain loop over the same model, measured in the same run.
+
+Time: trace + plan + init (materialization included) vs ``to_empty`` + re-tie +
+``torch.nn.init`` per parameter, alternating runs on fresh meta models, best of N.
+Memory: in a fresh subprocess per path, the RSS once everything is imported and the meta
+model is built (the baseline), then the peak RSS of the path. Building a model under
+transformers has a transient peak of its own, so the peak is reset first (Linux:
+``/proc/self/clear_refs``; elsewhere ru_maxrss, which includes that transient).
+
+Targets (issue #4): time within 1.25x of the plain loop; peak RSS of the meta path under
+1.2x the parameter bytes plus the baseline.
+
+    .venv/bin/python bench/bench_apply.py [--repeats 3] [--small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+TIME_TARGET = 1.25
+MEMORY_TARGET = 1.2
+
+
+def _config(small: bool) -> Any:
+    from transformers import GPT2Config
+
+    if small:
+        return GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, n_positions=64)
+    return GPT2Config()  # GPT-2 small: 12 layers, 768 wide, 124M parameters
+
+
+def build(small: bool) -> Any:
+    import torch
+    from transformers import GPT2LMHeadModel
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    with torch.device("meta"):
+        return GPT2LMHeadModel(_config(small))
+
+
+#: The gpt2 policy plus a rule that reads the traced activation: the same values, but
+#: planning it needs a forward pass (a policy like gpt2 needs only the module structure).
+TRACED = "use gpt2\n(Linear|Conv1D) before gelu -> normal(0, 0.02)\n"
+
+
+def ours(model: Any, policy: str = "gpt2") -> None:
+    import initpolicy
+
+    initpolicy.apply(model, policy, seed=0)
+
+
+def ours_traced(model: Any) -> None:
+    ours(model, TRACED)
+
+
+def plain(model: Any) -> None:
+    """What a hand-written init does: materialize, re-tie, one torch.nn.init per tensor."""
+    import torch
+
+    model.to_empty(device="cpu")
+    model.lm_head.weight = model.transformer.wte.weight  # to_empty unties them
+    residual = 0.02 / math.sqrt(2 * model.config.n_layer)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, 0.0, residual)
+            elif ".ln_" in name and name.endswith("weight"):
+                torch.nn.init.ones_(p)
+            elif name.endswith("bias"):
+                torch.nn.init.zeros_(p)
+            else:
+                torch.nn.init.normal_(p, 0.0, 0.02)
+
+
+def param_bytes(model: Any) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())  # unique tensors
+
+
+def _status_kib(key: str) -> int | None:
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak() -> bool:
+    """Set the peak RSS to the current RSS (Linux), so it measures what follows."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_now() -> int:
+    kib = _status_kib("VmRSS")
+    return kib * 1024 if kib is not None else peak_rss()
+
+
+def peak_rss() -> int:
+    kib = _status_kib("VmHWM")
+    if kib is not None:
+        return kib * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux/BSD: KiB
+
+
+def child(mode: str, small: bool) -> None:
+    import gc
+
+    import initpolicy.apply  # noqa: F401  (the baseline imports what the path runs)
+    import initpolicy.init  # noqa: F401
+    import initpolicy.match  # noqa: F401
+    import initpolicy.tracer  # noqa: F401
+
+    model = build(small)
+    nbytes = param_bytes(model)
+    gc.collect()
+    reset = reset_peak()
+    baseline = rss_now()
+    if mode == "meta":
+        ours(model)
+    else:
+        plain(model)
+    peak = peak_rss()
+    print(json.dumps({"baseline": baseline, "peak": peak, "param_bytes": nbytes, "reset": reset}))
+
+
+def measure_memory(small: bool) -> dict[str, dict[str, int]]:
+    out = {}
+    for mode in ("meta", "plain"):
+        cmd = [sys.executable, __file__, "--child", mode] + (["--small"] if small else [])
+        result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out[mode] = json.loads(result.stdout.strip().splitlines()[-1])
+    return out
+
+
+def measure_time(small: bool, repeats: int) -> dict[str, float]:
+    ours(build(small=True))  # warm-up: imports, lazy initialization of torch and transformers
+    plain(build(small=True))
+    ours_traced(build(small=True))
+    times: dict[str, list[float]] = {"initpolicy": [], "traced": [], "plain": []}
+    for _ in range(repeats):
+        for name, fn in (("initpolicy", ours), ("traced", ours_traced), ("plain", plain)):
+            model = build(small)
+            start = time.perf_counter()
+            fn(model)
+            times[name].append(time.perf_counter() - start)
+            del model
+    return {k: min(v) for k, v in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--small", action="store_true", help="a 2-layer GPT-2 (smoke test)")
+    parser.add_argument("--child", choices=("meta", "plain"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.small)
+        return
+
+    t = measure_time(args.small, args.repeats)
+    ratio = t["initpolicy"] / t["plain"]
+    print(f"GPT-2{' (small config)' if args.small else ' small (124M)'} on meta, gpt2 policy")
+    print(f"  time  initpolicy (trace+plan+init): {t['initpolicy']:.3f} s")
+    print(f"  time  plain loop (to_empty+init):   {t['plain']:.3f} s")
+    verdict = "ok" if ratio <= TIME_TARGET else "OVER TARGET"
+    print(f"  ratio {ratio:.2f}x (target <= {TIME_TARGET}x) {verdict}")
+    traced = t["traced"] / t["plain"]
+    print(f"  time  with a full trace (a policy reading activations): {t['traced']:.3f} s = {traced:.2f}x")
+
+    m = measure_memory(args.small)
+    nbytes = m["meta"]["param_bytes"]
+    mib = 1 << 20
+    print(f"  parameter bytes:        {nbytes / mib:8.1f} MiB")
+    for mode in ("meta", "plain"):
+        base, peak = m[mode]["baseline"], m[mode]["peak"]
+        over = (peak - base) / nbytes
+        print(
+            f"  {mode:5} path: baseline {base / mib:7.1f} MiB, peak {peak / mib:7.1f} MiB "
+            f"= baseline + {over:.2f} x params"
+        )
+    base, peak = m["meta"]["baseline"], m["meta"]["peak"]
+    mem_ratio = peak / (MEMORY_TARGET * nbytes + base)
+    verdict = "ok" if mem_ratio < 1 else "OVER TARGET"
+    note = "" if m["meta"]["reset"] else " (ru_maxrss: includes the build's transient peak)"
+    print(f"  meta peak / (1.2 x params + baseline) = {mem_ratio:.2f} (target < 1) {verdict}{note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Golden policy cases as data: tests/data/policies/{good,bad}/*.pol.
+
+Each good ``X.pol`` has ``X.out``: its rules rendered one per line, fully parenthesized,
+so precedence, binding and folding are visible. Each bad ``X.pol`` has ``X.err``: the
+exact error text a user sees. After a deliberate language change, regenerate with
+``INITPOLICY_REGOLD=1 pytest tests/test_parser_golden.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from initpolicy.errors import PolicyError
+from initpolicy.ir import (
+    And,
+    BinOp,
+    Call,
+    Compare,
+    Count,
+    Name,
+    Neg,
+    Not,
+    Num,
+    Or,
+    PolicyIR,
+    SchemeCall,
+    Selector,
+    Word,
+)
+from initpolicy.parser import parse_file
+
+DATA = Path(__file__).parent / "data" / "policies"
+BUILTINS = {p.stem: p for p in sorted((DATA / "builtin").glob("*.pol"))}
+GOOD = sorted((DATA / "good").glob("*.pol"))
+BAD = sorted((DATA / "bad").glob("*.pol"))
+REGOLD = os.environ.get("INITPOLICY_REGOLD") == "1"
+
+
+def show(node: object) -> str:
+    """Fully parenthesized infix: the tree, not the text it came from."""
+    if isinstance(node, Num):
+        return f"{node.value:g}"
+    if isinstance(node, Name):
+        return node.name
+    if isinstance(node, Word):
+        return node.value
+    if isinstance(node, Neg):
+        return f"-({show(node.operand)})"
+    if isinstance(node, BinOp | Compare):
+        return f"({show(node.left)} {node.op} {show(node.right)})"
+    if isinstance(node, Call):
+        return f"{node.fn}({', '.join(show(a) for a in node.args)})"
+    if isinstance(node, Count):
+        return f"count({show_selector(node.selector)})"
+    if isinstance(node, And | Or):
+        word = " and " if isinstance(node, And) else " or "
+        return "(" + word.join(show(c) for c in node.items) + ")"
+    if isinstance(node, Not):
+        return f"not({show(node.item)})"
+    raise TypeError(node)
+
+
+def show_selector(s: Selector) -> str:
+    parts = []
+    for key in ("types", "param", "block", "named", "inside", "before", "after"):
+        value = getattr(s, key)
+        if value is not None:
+            parts.append(f"{key}={'|'.join(value) if isinstance(value, tuple) else value}")
+    if s.where is not None:
+        parts.append(f"where={show(s.where)}")
+    return " ".join(parts)
+
+
+def show_scheme(c: SchemeCall) -> str:
+    return f"{c.name}({', '.join(f'{a.name}={show(a.value)}' for a in c.args)})"
+
+
+def render(ir: PolicyIR) -> str:
+    lines = [f"seed: {ir.seed}", f"files: {', '.join(ir.files)}"]
+    for r in ir.rules:
+        where = f"{r.loc.file}:{r.loc.line}:{r.loc.column}"
+        lines.append(f"{r.index} {where} | {show_selector(r.selector)} -> {show_scheme(r.scheme)}")
+        lines.append(f"    text: {r.loc.text}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(autouse=True)
+def _stand_in_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The built-in library grows; the golden messages must not change with it.
+    monkeypatch.setattr("initpolicy.parser.builtin_policies", lambda: dict(BUILTINS))
+
+
+def _compare(path: Path, actual: str) -> None:
+    if REGOLD:
+        path.write_text(actual, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path.name}; run with INITPOLICY_REGOLD=1"
+    assert actual == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", GOOD, ids=[p.stem for p in GOOD])
+def test_good_policy(path: Path) -> None:
+    ir = parse_file(path, path.name)
+    _compare(path.with_suffix(".out"), render(ir))
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_bad_policy(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(path.parent)  # file names in messages are relative, as a user types them
+    with pytest.raises(PolicyError) as info:
+        parse_file(path.name)
+    _compare(path.with_suffix(".err"), str(info.value) + "\n")
+
+
+def test_every_golden_case_has_its_expected_file() -> None:
+    missing = [p.name for p in GOOD if not p.with_suffix(".out").exists()]
+    missing += [p.name for p in BAD if not p.with_suffix(".err").exists()]
+    assert missing == []
+    assert len(GOOD) >= 10 and len(BAD) >= 25
