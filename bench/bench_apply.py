@@ -87,11 +87,13 @@ def param_bytes(model: Any) -> int:
 
 def _status_kib(key: str) -> int | None:
     try:
-        for line in open("/proc/self/status", encoding="ascii"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
+        with open("/proc/self/status", encoding="ascii") as f:
+            lines = f.readlines()
     except OSError:
         return None
+    for line in lines:
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
     return None
 
 
@@ -120,9 +122,9 @@ def peak_rss() -> int:
 def child(mode: str, small: bool) -> None:
     import gc
 
-    import initpolicy.apply  # noqa: F401  (the baseline imports what the path runs)
-    import initpolicy.init  # noqa: F401
-    import initpolicy.match  # noqa: F401
+    import initpolicy.apply
+    import initpolicy.init
+    import initpolicy.match
     import initpolicy.tracer  # noqa: F401
 
     model = build(small)
@@ -180,7 +182,9 @@ def main() -> None:
     verdict = "ok" if ratio <= TIME_TARGET else "OVER TARGET"
     print(f"  ratio {ratio:.2f}x (target <= {TIME_TARGET}x) {verdict}")
     traced = t["traced"] / t["plain"]
-    print(f"  time  with a full trace (a policy reading activations): {t['traced']:.3f} s = {traced:.2f}x")
+    print(
+        f"  time  with a full trace (a policy reading activations): {t['traced']:.3f} s = {traced:.2f}x"
+    )
 
     m = measure_memory(args.small)
     nbytes = m["meta"]["param_bytes"]

@@ -65,8 +65,12 @@ def main() -> None:
             lint.append(timed(lint_cmd, root))
         out = subprocess.run(lint_cmd, cwd=root, capture_output=True, text=True).stdout
     b, li = statistics.median(base), statistics.median(lint)
-    print(f"baseline (import torch, build GPT-2 small, std of every parameter): {b:.2f} s  runs {[round(x, 2) for x in base]}")
-    print(f"initpolicy lint --static model.py:                                  {li:.2f} s  runs {[round(x, 2) for x in lint]}")
+    print(
+        f"baseline (import torch, build GPT-2 small, std of every parameter): {b:.2f} s  runs {[round(x, 2) for x in base]}"
+    )
+    print(
+        f"initpolicy lint --static model.py:                                  {li:.2f} s  runs {[round(x, 2) for x in lint]}"
+    )
     print(f"ratio: {li / b:.2f}x (target <= 1.5x)")
     print("lint said:", out.strip().splitlines()[-1] if out.strip() else "(nothing)")
 

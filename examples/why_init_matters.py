@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> list[Run]:
         json.dumps([r.__dict__ for r in runs], indent=1), encoding="utf-8"
     )
     print(table(runs))
-    print(f"\nwrote {out.with_suffix('.png')}, {out.with_suffix('.md')}, {out.with_suffix('.json')}")
+    print(
+        f"\nwrote {out.with_suffix('.png')}, {out.with_suffix('.md')}, {out.with_suffix('.json')}"
+    )
     return runs
 
 

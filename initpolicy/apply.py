@@ -218,7 +218,9 @@ def _module_inits(
         return
     rewritten = {id(slots[id(e)]) for e in plan.entries if e.block is None and e.scheme != "keep"}
     for mod_name, module, method, caller in runs.values():
-        own = [t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None]
+        own = [
+            t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None
+        ]
         for t in own:
             writer.touch(t)
         with torch.random.fork_rng(devices=[]):
@@ -246,8 +248,13 @@ def _measure(t: Any) -> float | None:
     n = t.numel()
     if n < 2 or not t.is_floating_point():
         return 0.0 if n else None
+    import numpy as np
+
     flat = t.detach().reshape(-1)
     if n > MEASURE_SAMPLES:
         size = MEASURE_SAMPLES // _RUNS
         flat = flat.unfold(0, size, (n - size) // (_RUNS - 1))[:_RUNS]
-    return float(flat.float().std())
+    # numpy, single-threaded: torch would split this small reduction over its thread pool,
+    # whose barrier costs more than the arithmetic on a busy machine
+    values = flat.float().cpu().numpy()
+    return float(np.std(values, ddof=1, dtype=np.float64))

@@ -15,16 +15,8 @@ from typing import Any
 
 import click
 
-from .cli_common import EXIT_ERROR, format_option
+from .cli_common import EXIT_ERROR, format_option, target_argument, target_options
 from .errors import InitPolicyError, UsageError
-
-
-def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The tracer's --input-shape/--input-dtype options, when its module provides them."""
-    from . import cli_common
-
-    deco = getattr(cli_common, "target_options", None)
-    return deco(fn) if deco is not None else fn
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,9 +53,9 @@ def load_policy(spec: str) -> Any:
     from .resources import builtin_policies
 
     path = Path(spec)
-    if not path.exists() and path.suffix == ".pol" and path.parent == Path("."):
-        if path.stem in builtin_policies():
-            spec = path.stem
+    bare = path.suffix == ".pol" and path.parent == Path(".")
+    if bare and not path.exists() and path.stem in builtin_policies():
+        spec = path.stem
     return Policy(parse_any(spec))
 
 
@@ -84,8 +76,10 @@ def _echo_json(data: dict[str, Any]) -> None:
 
 
 @click.command("apply")
-@click.argument("target", required=False)
-@click.option("--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name.")
+@target_argument
+@click.option(
+    "--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name."
+)
 @click.option("--seed", type=int, default=None, help="Overrides the policy's `seed N` (default 0).")
 @click.option(
     "--out",
@@ -97,7 +91,7 @@ def _echo_json(data: dict[str, Any]) -> None:
 @click.option("--strict", is_flag=True, help="Fail (exit 2) if a parameter matches no rule.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @format_option("text", "json")
-@_target_options
+@target_options
 @_handle_errors
 def apply_command(
     target: str | None,
@@ -140,11 +134,13 @@ def apply_command(
 
 
 @click.command("explain")
-@click.argument("target", required=False)
-@click.option("--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name.")
+@target_argument
+@click.option(
+    "--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name."
+)
 @click.option("--seed", type=int, default=None, help="Seed shown in the plan.")
 @format_option("text", "json")
-@_target_options
+@target_options
 @_handle_errors
 def explain_command(
     target: str | None, policy_spec: str | None, seed: int | None, fmt: str, **target_opts: Any

@@ -95,20 +95,60 @@ def _plot(result: Any, out: Path) -> None:
 
 @click.command("lint")
 @click.argument("target", required=False)
-@click.option("--policy", "-p", "policy_spec", metavar="POLICY", help="Lint the parameters as this policy would initialize them.")
-@click.option("--no-policy", is_flag=True, help="Ignore [tool.initpolicy] policy; lint the model's own weights.")
+@click.option(
+    "--policy",
+    "-p",
+    "policy_spec",
+    metavar="POLICY",
+    help="Lint the parameters as this policy would initialize them.",
+)
+@click.option(
+    "--no-policy",
+    is_flag=True,
+    help="Ignore [tool.initpolicy] policy; lint the model's own weights.",
+)
 @click.option("--static", is_flag=True, help="Skip the forward/backward pass (IP2xx).")
-@click.option("--select", multiple=True, metavar="CODES", help="Rules to enable, by code, prefix or name (comma-separated).")
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="CODES",
+    help="Rules to enable, by code, prefix or name (comma-separated).",
+)
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules to disable.")
-@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to enable on top of the selection.")
-@click.option("--fail-level", type=click.Choice(["error", "warning", "info"]), default=None, help="Lowest severity that fails (exit 1); default warning.")
+@click.option(
+    "--extend-select",
+    multiple=True,
+    metavar="CODES",
+    help="Rules to enable on top of the selection.",
+)
+@click.option(
+    "--fail-level",
+    type=click.Choice(["error", "warning", "info"]),
+    default=None,
+    help="Lowest severity that fails (exit 1); default warning.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings reach the fail level.")
 @format_option("text", "json", "sarif", "github")
 @click.option("--statistics", is_flag=True, help="Show counts per rule instead of the findings.")
-@click.option("--fix-policy", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a policy that resolves the init findings.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw per-layer activation std and gradient norm (PNG).")
+@click.option(
+    "--fix-policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a policy that resolves the init findings.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Draw per-layer activation std and gradient norm (PNG).",
+)
 @click.option("--strict", is_flag=True, help="With a policy: report parameters no rule matches.")
-@click.option("--threshold", multiple=True, metavar="NAME=VALUE", help="Override a threshold (see `initpolicy rule CODE`).")
+@click.option(
+    "--threshold",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a threshold (see `initpolicy rule CODE`).",
+)
 @click.option("--seed", type=int, default=None, help="Seed of the policy's sampling.")
 @_target_options
 @_handle_errors
@@ -185,7 +225,10 @@ def lint_command(
     if fix_policy is not None:
         from .lint_fix import fix_policy as make_fix
 
-        fix_policy.write_text(make_fix(result.all_findings, result.graph, policy=policy, out=fix_policy), encoding="utf-8")
+        fix_policy.write_text(
+            make_fix(result.all_findings, result.graph, policy=policy, out=fix_policy),
+            encoding="utf-8",
+        )
         click.echo(f"wrote {fix_policy}", err=True)
     if plot is not None:
         _plot(result, plot)
@@ -202,14 +245,22 @@ def rules_command(fmt: str) -> None:
     rules = all_rules()
     if fmt == "json":
         data = [
-            {"code": r.code, "name": r.name, "severity": r.severity, "kind": r.kind, "summary": r.summary}
+            {
+                "code": r.code,
+                "name": r.name,
+                "severity": r.severity,
+                "kind": r.kind,
+                "summary": r.summary,
+            }
             for r in rules
         ]
         click.echo(json.dumps(data, indent=2))
         return
     w = max(len(r.name) for r in rules)
     for r in rules:
-        click.echo(f"{r.code}  {r.name.ljust(w)}  {r.severity.ljust(7)}  {r.kind.ljust(7)}  {r.summary}")
+        click.echo(
+            f"{r.code}  {r.name.ljust(w)}  {r.severity.ljust(7)}  {r.kind.ljust(7)}  {r.summary}"
+        )
 
 
 @click.command("rule")
@@ -217,8 +268,8 @@ def rules_command(fmt: str) -> None:
 @_handle_errors
 def rule_command(code: str) -> None:
     """Explain one rule (by code or name): what, why, an anti-pattern and a fix."""
-    from .lint_docs import explain
     from .lint_core import get_rule
+    from .lint_docs import explain
 
     click.echo(explain(get_rule(code)))
 

@@ -84,6 +84,32 @@ def first_token(node: Tree[Token] | Token) -> Token:
     return node
 
 
+def last_token(node: Tree[Token] | Token) -> Token:
+    """The last token kept under ``node`` (closing brackets are filtered out of trees)."""
+    while isinstance(node, Tree):
+        node = next(c for c in reversed(node.children) if c is not None)
+    return node
+
+
+def span_width(source: str, first: Token, last: Token) -> int:
+    """Columns from ``first`` to the end of ``last``, plus the closing brackets they leave
+    open; 1 when the span leaves the line or is too long to be a helpful underline."""
+    if first.line != last.line or first.column is None or last.end_column is None:
+        return 1
+    start, end = first.column - 1, last.end_column - 1
+    opened = source.count("(", start, end) - source.count(")", start, end)
+    opened += source.count("[", start, end) - source.count("]", start, end)
+    while opened > 0:
+        rest = source[end:]
+        stripped = rest.lstrip()
+        if not stripped or stripped[0] not in ")]":
+            break
+        end += len(rest) - len(stripped) + 1
+        opened -= 1
+    width = end - start
+    return width if 0 < width <= 40 else 1
+
+
 class ExprBuilder:
     """Builds expressions for one file; collects diagnostics; holds the file's ``let`` names.
 
@@ -112,14 +138,9 @@ class ExprBuilder:
     ) -> Diagnostic:
         tok = first_token(at)
         line = self.offset + (tok.line or 1)
-        if not width:
-            end = getattr(at, "meta", None)
-            width = len(tok.value) if isinstance(at, Token) else 1
-            if end is not None and getattr(end, "end_line", None) == tok.line:
-                width = max(1, (end.end_column or 0) - (tok.column or 0))
-            if width > 40:  # a caret under a whole long expression helps nobody
-                width = 1
         source = self.lines[line - 1] if 0 < line <= len(self.lines) else None
+        if not width:
+            width = span_width(source or "", tok, last_token(at))
         return Diagnostic(self.file, line, tok.column, message, source, hint, width)
 
     # ------------------------------------------------------------------ selectors

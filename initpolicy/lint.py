@@ -29,6 +29,8 @@ from .lint_core import (
     selected,
     severity_rank,
     sort_findings,
+)
+from .lint_core import (
     thresholds as make_thresholds,
 )
 from .lint_probe import LayerStat
@@ -226,8 +228,10 @@ def lint(
             if r.kind == "dynamic" and stats:
                 raw.extend(r.check_stats(stats, ctx))  # type: ignore[attr-defined]
 
-    findings = sort_findings(fold([replace(f, related=list(f.related)) for f in raw if f.code in enabled]))
-    counts = {sev: sum(f.severity == sev for f in findings) for sev in SEVERITIES}
+    findings = sort_findings(
+        fold([replace(f, related=list(f.related)) for f in raw if f.code in enabled])
+    )
+    counts: dict[str, int] = {sev: sum(f.severity == sev for f in findings) for sev in SEVERITIES}
     by_code: dict[str, int] = {}
     for f in findings:
         by_code[f.code] = by_code.get(f.code, 0) + 1

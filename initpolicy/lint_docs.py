@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 
 from .lint_bands import BANDS, band
-from .lint_core import FOLD_ORDER, THRESHOLDS, all_rules
+from .lint_core import FOLD_ORDER, THRESHOLDS, Rule, all_rules
 
 _INTRO = """\
 # `initpolicy lint`
@@ -109,7 +109,10 @@ branch's last layer.
 
 
 def _bands_table() -> str:
-    rows = ["| activation | accepted effective gain std·sqrt(fan) | fix scheme | source |", "|---|---|---|---|"]
+    rows = [
+        "| activation | accepted effective gain std·sqrt(fan) | fix scheme | source |",
+        "|---|---|---|---|",
+    ]
     for act in (*BANDS, "leaky_relu", "prelu"):
         b = band(act, {})
         assert b is not None
@@ -121,7 +124,7 @@ def _bands_table() -> str:
     return "\n".join(rows)
 
 
-def explain(rule: type) -> str:
+def explain(rule: type[Rule]) -> str:
     """What ``initpolicy rule CODE`` prints."""
     r = rule
     out = [f"{r.code} {r.name} ({r.severity}, {r.kind})", r.summary, ""]
@@ -143,8 +146,17 @@ def markdown() -> str:
     rules = all_rules()
     out = [_INTRO]
     out += [f"{i}. `{name}`" for i, name in enumerate(FOLD_ORDER, 1)]
-    out += ["", "## Rules", "", "| code | name | severity | kind | summary |", "|---|---|---|---|---|"]
-    out += [f"| [{r.code}](#{r.code.lower()}-{r.name}) | {r.name} | {r.severity} | {r.kind} | {r.summary} |" for r in rules]
+    out += [
+        "",
+        "## Rules",
+        "",
+        "| code | name | severity | kind | summary |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| [{r.code}](#{r.code.lower()}-{r.name}) | {r.name} | {r.severity} | {r.kind} | {r.summary} |"
+        for r in rules
+    ]
     out += ["", "## Thresholds", "", "| name | default | meaning |", "|---|---|---|"]
     out += [f"| `{k}` | {v:g} | {doc} |" for k, (v, doc) in THRESHOLDS.items()]
     out += ["", "## Gain bands (IP103, IP104, IP105)", "", _bands_table(), ""]
@@ -158,9 +170,15 @@ def markdown() -> str:
             else:
                 out += [f"**{title}.** " + " ".join(body.split()), ""]
         if r.uses:
-            out += ["**Thresholds:** " + ", ".join(f"`{n}` = {THRESHOLDS[n][0]:g}" for n in r.uses), ""]
+            out += [
+                "**Thresholds:** " + ", ".join(f"`{n}` = {THRESHOLDS[n][0]:g}" for n in r.uses),
+                "",
+            ]
         if r.cases:
-            out.append("**Test cases:** " + "; ".join(f"{c.title} ({'fires' if c.fires else 'passes'})" for c in r.cases))
+            out.append(
+                "**Test cases:** "
+                + "; ".join(f"{c.title} ({'fires' if c.fires else 'passes'})" for c in r.cases)
+            )
             out.append("")
     out.append(_FP)
     return "\n".join(out).rstrip() + "\n"

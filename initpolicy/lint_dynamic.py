@@ -3,10 +3,12 @@ backward pass (:mod:`initpolicy.lint_probe`). Skipped with ``--static``."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterator
 
+from .graph import Layer
 from .lint_bands import band
 from .lint_core import Case, Context, Finding, Rule, register
 from .lint_probe import LayerStat, saturation_edge
@@ -21,7 +23,7 @@ class DynamicRule(Rule):
         raise NotImplementedError
 
 
-def _layer(ctx: Context, name: str):  # type: ignore[no-untyped-def]
+def _layer(ctx: Context, name: str) -> Layer:
     return ctx.graph.layer(name)
 
 
@@ -76,7 +78,7 @@ def trend(values: list[float]) -> float:
     >>> round(trend([1.0, 0.5, 0.25, 0.125]), 3)
     0.5
     """
-    logs = sorted(math.log(b / a) for a, b in zip(values, values[1:], strict=False))
+    logs = sorted(math.log(b / a) for a, b in itertools.pairwise(values))
     if not logs:
         return 1.0
     mid = len(logs) // 2
@@ -112,8 +114,22 @@ class VarianceDrift(DynamicRule):
     summary = "layer output std grows or shrinks geometrically with depth"
     uses = ("drift", "min-depth")
     cases = (
-        Case("xavier, 20-layer relu mlp", "mlp:relu:" + "x".join(["64"] * 21), True, (("*.weight", "xavier_normal()"),), "0..38", static=False),
-        Case("he, 20-layer relu mlp", "mlp:relu:" + "x".join(["64"] * 21), False, (("*.weight", "kaiming_normal(fan_in)"),), "0..38", static=False),
+        Case(
+            "xavier, 20-layer relu mlp",
+            "mlp:relu:" + "x".join(["64"] * 21),
+            True,
+            (("*.weight", "xavier_normal()"),),
+            "0..38",
+            static=False,
+        ),
+        Case(
+            "he, 20-layer relu mlp",
+            "mlp:relu:" + "x".join(["64"] * 21),
+            False,
+            (("*.weight", "kaiming_normal(fan_in)"),),
+            "0..38",
+            static=False,
+        ),
     )
 
     @classmethod
@@ -127,8 +143,10 @@ class VarianceDrift(DynamicRule):
             total = factor ** (len(values) - 1)
             if 1 / limit <= total <= limit:
                 continue
-            ratios = [b / a for a, b in zip(values, values[1:], strict=False)]
-            shown = ", ".join(f"{r:.2f}" for r in ratios[:12]) + (", ..." if len(ratios) > 12 else "")
+            ratios = [b / a for a, b in itertools.pairwise(values)]
+            shown = ", ".join(f"{r:.2f}" for r in ratios[:12]) + (
+                ", ..." if len(ratios) > 12 else ""
+            )
             verb = "grows" if total > 1 else "shrinks"
             first, last = members[0], members[-1]
             lay = _layer(ctx, first.name)
@@ -174,8 +192,22 @@ class DeadAtInit(DynamicRule):
     summary = "a large share of ReLU units never active on the batch"
     uses = ("dead-share",)
     cases = (
-        Case("bias -3 before relu", "mlp:relu:16x32x2", True, (("*.weight", "kaiming_normal(fan_in)"), ("0.bias", "constant(-3)")), "0", static=False),
-        Case("zero bias", "mlp:relu:16x32x2", False, (("*.weight", "kaiming_normal(fan_in)"), ("*.bias", "zeros()")), "0", static=False),
+        Case(
+            "bias -3 before relu",
+            "mlp:relu:16x32x2",
+            True,
+            (("*.weight", "kaiming_normal(fan_in)"), ("0.bias", "constant(-3)")),
+            "0",
+            static=False,
+        ),
+        Case(
+            "zero bias",
+            "mlp:relu:16x32x2",
+            False,
+            (("*.weight", "kaiming_normal(fan_in)"), ("*.bias", "zeros()")),
+            "0",
+            static=False,
+        ),
     )
 
     @classmethod
@@ -220,8 +252,22 @@ class SaturatedAtInit(DynamicRule):
     summary = "many pre-activations in the flat tails of tanh/sigmoid"
     uses = ("saturation-derivative", "saturated-share")
     cases = (
-        Case("uniform(-1, 1), 100 inputs, tanh", "mlp:tanh:100x100x100x10", True, (("*.weight", "uniform(-1, 1)"),), "0", static=False),
-        Case("glorot before tanh", "mlp:tanh:100x100x100x10", False, (("*.weight", "xavier_uniform()"),), "0", static=False),
+        Case(
+            "uniform(-1, 1), 100 inputs, tanh",
+            "mlp:tanh:100x100x100x10",
+            True,
+            (("*.weight", "uniform(-1, 1)"),),
+            "0",
+            static=False,
+        ),
+        Case(
+            "glorot before tanh",
+            "mlp:tanh:100x100x100x10",
+            False,
+            (("*.weight", "xavier_uniform()"),),
+            "0",
+            static=False,
+        ),
     )
 
     @classmethod
@@ -265,8 +311,22 @@ class NonfiniteAtInit(DynamicRule):
     severity = "error"
     summary = "NaN or Inf in the first forward or backward pass"
     cases = (
-        Case("huge weights overflow", "mlp:relu:16x16x16x2", True, (("*.weight", "normal(0, 1e30)"),), "2", static=False),
-        Case("he init", "mlp:relu:16x16x16x2", False, (("*.weight", "kaiming_normal(fan_in)"),), "2", static=False),
+        Case(
+            "huge weights overflow",
+            "mlp:relu:16x16x16x2",
+            True,
+            (("*.weight", "normal(0, 1e30)"),),
+            "2",
+            static=False,
+        ),
+        Case(
+            "he init",
+            "mlp:relu:16x16x16x2",
+            False,
+            (("*.weight", "kaiming_normal(fan_in)"),),
+            "2",
+            static=False,
+        ),
     )
 
     @classmethod
@@ -313,8 +373,22 @@ class GradientRatio(DynamicRule):
     summary = "first vs last layer gradient far from 1 (vanishing or exploding)"
     uses = ("gradient-ratio",)
     cases = (
-        Case("deep sigmoid net, tiny weights", "mlp:sigmoid:" + "x".join(["32"] * 11), True, (("*.weight", "normal(0, 0.01)"),), "0", static=False),
-        Case("he relu net", "mlp:relu:" + "x".join(["32"] * 11), False, (("*.weight", "kaiming_normal(fan_in)"),), "0", static=False),
+        Case(
+            "deep sigmoid net, tiny weights",
+            "mlp:sigmoid:" + "x".join(["32"] * 11),
+            True,
+            (("*.weight", "normal(0, 0.01)"),),
+            "0",
+            static=False,
+        ),
+        Case(
+            "he relu net",
+            "mlp:relu:" + "x".join(["32"] * 11),
+            False,
+            (("*.weight", "kaiming_normal(fan_in)"),),
+            "0",
+            static=False,
+        ),
     )
 
     @classmethod

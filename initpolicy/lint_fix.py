@@ -35,7 +35,11 @@ def _collapse(fixes: dict[str, tuple[Finding, str]], graph: Any) -> list[tuple[s
         lhs, rhs = _split(fix)
         layer_name = param.rpartition(".")[0]
         lay = layers.get(layer_name)
-        if lay is None or not lhs.startswith(f'{lay.type} named "') or not param.endswith(".weight"):
+        if (
+            lay is None
+            or not lhs.startswith(f'{lay.type} named "')
+            or not param.endswith(".weight")
+        ):
             single.append((fix, [f]))
             continue
         groups.setdefault((lay.type, lay.activation, rhs), []).append((fix, f))
@@ -49,7 +53,11 @@ def _collapse(fixes: dict[str, tuple[Finding, str]], graph: Any) -> list[tuple[s
             and lay.activation == act
             and any(p.local == "weight" and p.ndim >= 2 for p in lay.parameters)
         ]
-        if act != "mixed" and len(members) > 1 and all(f"{lay.name}.weight" in covered for lay in same):
+        if (
+            act != "mixed"
+            and len(members) > 1
+            and all(f"{lay.name}.weight" in covered for lay in same)
+        ):
             out.append((f"{typ} before {act} -> {rhs}", [f for _, f in members]))
         else:
             out.extend((fix, [f]) for fix, f in members)
@@ -91,7 +99,11 @@ def fix_policy(
     per_param: dict[str, tuple[Finding, str]] = {}
     named: dict[str, list[Finding]] = {}
     for f in findings:
-        if not f.fix or severity_rank(f.severity) < level or f.code.startswith("IP30") and f.param is None:
+        if (
+            not f.fix
+            or severity_rank(f.severity) < level
+            or (f.code.startswith("IP30") and f.param is None)
+        ):
             continue
         if f.param is None:
             lhs, _ = _split(f.fix)
@@ -118,7 +130,9 @@ def fix_policy(
     width = max((len(fix) for fix in merged), default=0)
     for fix, fs in merged.items():
         why = ", ".join(sorted({f"{f.code} {f.name}" for f in fs}))
-        targets = ", ".join(f.target for f in fs[:3]) + (f" and {len(fs) - 3} more" if len(fs) > 3 else "")
+        targets = ", ".join(f.target for f in fs[:3]) + (
+            f" and {len(fs) - 3} more" if len(fs) > 3 else ""
+        )
         lines.append(f"{fix.ljust(width)}     # {why}: {targets}")
     return "\n".join(lines) + "\n"
 
@@ -136,11 +150,19 @@ def _edit_policy(
     if not path.is_file():
         return None
     lines = path.read_text(encoding="utf-8").splitlines()
-    rules = {r.loc.line: r for r in policy.ir.rules if Path(r.loc.file) == path or r.loc.file == str(path)}
+    rules = {
+        r.loc.line: r
+        for r in policy.ir.rules
+        if Path(r.loc.file) == path or r.loc.file == str(path)
+    }
 
     def one_line(n: int) -> bool:
         r = rules.get(n)
-        return r is not None and 0 < n <= len(lines) and lines[n - 1].split("#")[0].strip() == r.loc.text.strip()
+        return (
+            r is not None
+            and 0 < n <= len(lines)
+            and lines[n - 1].split("#")[0].strip() == r.loc.text.strip()
+        )
 
     for f in removed:
         n = int(f.location.rpartition(":")[2]) if f.location else 0

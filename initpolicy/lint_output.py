@@ -56,7 +56,19 @@ def _num(x: float | None) -> str:
 
 def table(stats: Sequence[Any]) -> str:
     """The per-layer numbers of the dynamic pass (what ``--plot`` draws)."""
-    rows = [("depth", "layer", "type", "activation", "out std", "grad norm", "grad rms", "dead", "saturated")]
+    rows = [
+        (
+            "depth",
+            "layer",
+            "type",
+            "activation",
+            "out std",
+            "grad norm",
+            "grad rms",
+            "dead",
+            "saturated",
+        )
+    ]
     for st in sorted(stats, key=lambda s: s.depth):
         rows.append(
             (
@@ -72,7 +84,9 @@ def table(stats: Sequence[Any]) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def text(result: Any, *, show_table: bool = True) -> str:
@@ -92,7 +106,9 @@ def text(result: Any, *, show_table: bool = True) -> str:
         out += ["", "Per-layer signal (one forward/backward pass):", table(result.layer_stats)]
     s = result.summary
     if not result.findings:
-        out.append(f"No findings ({s['parameters']} parameters, {s['rules']} rules; dynamic: {s['dynamic']}).")
+        out.append(
+            f"No findings ({s['parameters']} parameters, {s['rules']} rules; dynamic: {s['dynamic']})."
+        )
     else:
         out.append(
             f"Found {s['findings']} finding(s): {s['error']} error(s), {s['warning']} warning(s), "
@@ -143,7 +159,9 @@ def github(findings: Sequence[Finding], default_location: str | None = None) -> 
     return "\n".join(lines)
 
 
-def sarif(result: Any, default_location: str | None = None, version: str = "0.1.0") -> dict[str, Any]:
+def sarif(
+    result: Any, default_location: str | None = None, version: str = "0.1.0"
+) -> dict[str, Any]:
     """A SARIF 2.1.0 log GitHub code scanning accepts: every rule in the driver, every
     result with ruleId, level, message and a physical location (the model file when the
     finding has none of its own)."""

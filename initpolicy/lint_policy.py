@@ -50,12 +50,12 @@ def family_problem(e: Entry) -> str | None:
     if is_type(e.layer, EMBEDDING_TYPES + RECURRENT_TYPES):
         return None
     scheme, args = e.scheme, e.args
-    if act in ("tanh", "sigmoid") and scheme.startswith("kaiming"):
-        if str(args.get("nonlinearity", "leaky_relu")) in ("relu", "leaky_relu"):
-            return f"{scheme} uses ReLU's gain, but {act} follows"
-    if act in RELU_FAMILY and (scheme.startswith("xavier") or scheme.startswith("lecun")):
-        if float(args.get("gain", 1.0)) == 1.0:
-            return f"{scheme} without gain keeps half of the variance ReLU needs"
+    relu_gain = str(args.get("nonlinearity", "leaky_relu")) in ("relu", "leaky_relu")
+    if act in ("tanh", "sigmoid") and scheme.startswith("kaiming") and relu_gain:
+        return f"{scheme} uses ReLU's gain, but {act} follows"
+    unit_gain = float(args.get("gain", 1.0)) == 1.0
+    if act in RELU_FAMILY and scheme.startswith(("xavier", "lecun")) and unit_gain:
+        return f"{scheme} without gain keeps half of the variance ReLU needs"
     if act == "selu" and scheme not in ("lecun_normal", "lecun_uniform"):
         lecun = 1 / math.sqrt(e.param.fan_in) if e.param.fan_in else None
         if e.std is None or lecun is None or abs(e.std / lecun - 1) > 0.01:
@@ -87,10 +87,34 @@ class SchemeMismatch(PolicyRuleCheck):
     severity = "warning"
     summary = "a policy's scheme family does not suit the activation that follows"
     cases = (
-        Case("kaiming before tanh", "mlp:tanh:32x32x32x4", True, policy="Linear -> kaiming_normal(fan_in)", target="0.weight"),
-        Case("xavier before relu", "mlp:relu:32x32x32x4", True, policy="Linear -> xavier_uniform()", target="0.weight"),
-        Case("xavier with gain before tanh", "mlp:tanh:32x32x32x4", False, policy="Linear -> xavier_uniform(gain=gain)", target="0.weight"),
-        Case("lecun before selu", "mlp:selu:32x32x32x4", False, policy="Linear -> lecun_normal()", target="0.weight"),
+        Case(
+            "kaiming before tanh",
+            "mlp:tanh:32x32x32x4",
+            True,
+            policy="Linear -> kaiming_normal(fan_in)",
+            target="0.weight",
+        ),
+        Case(
+            "xavier before relu",
+            "mlp:relu:32x32x32x4",
+            True,
+            policy="Linear -> xavier_uniform()",
+            target="0.weight",
+        ),
+        Case(
+            "xavier with gain before tanh",
+            "mlp:tanh:32x32x32x4",
+            False,
+            policy="Linear -> xavier_uniform(gain=gain)",
+            target="0.weight",
+        ),
+        Case(
+            "lecun before selu",
+            "mlp:selu:32x32x32x4",
+            False,
+            policy="Linear -> lecun_normal()",
+            target="0.weight",
+        ),
     )
 
     @classmethod
@@ -140,8 +164,20 @@ class TruncNormalNoOp(PolicyRuleCheck):
     summary = "trunc_normal bounds so wide that nothing is truncated"
     uses = ("trunc-sigmas",)
     cases = (
-        Case("std 0.02, bounds ±2", "mlp:relu:16x16x2", True, policy="Linear -> trunc_normal(0, 0.02)", target="0.weight"),
-        Case("bounds ±2 std", "mlp:relu:16x16x2", False, policy="Linear -> trunc_normal(0, 0.02, -0.04, 0.04)", target="0.weight"),
+        Case(
+            "std 0.02, bounds ±2",
+            "mlp:relu:16x16x2",
+            True,
+            policy="Linear -> trunc_normal(0, 0.02)",
+            target="0.weight",
+        ),
+        Case(
+            "bounds ±2 std",
+            "mlp:relu:16x16x2",
+            False,
+            policy="Linear -> trunc_normal(0, 0.02, -0.04, 0.04)",
+            target="0.weight",
+        ),
     )
 
     @classmethod
@@ -193,8 +229,20 @@ class RuleNeverMatches(PolicyRuleCheck):
     severity = "warning"
     summary = "a policy rule that selects nothing in the model"
     cases = (
-        Case("no conv in an mlp", "mlp:relu:16x16x2", True, policy="Linear -> kaiming_normal(fan_in)\nConv2d -> zeros()", target="Conv2d -> zeros()"),
-        Case("every rule matches", "mlp:relu:16x16x2", False, policy="Linear -> kaiming_normal(fan_in)", target="Linear -> kaiming_normal(fan_in)"),
+        Case(
+            "no conv in an mlp",
+            "mlp:relu:16x16x2",
+            True,
+            policy="Linear -> kaiming_normal(fan_in)\nConv2d -> zeros()",
+            target="Conv2d -> zeros()",
+        ),
+        Case(
+            "every rule matches",
+            "mlp:relu:16x16x2",
+            False,
+            policy="Linear -> kaiming_normal(fan_in)",
+            target="Linear -> kaiming_normal(fan_in)",
+        ),
     )
 
     @classmethod
@@ -231,15 +279,31 @@ class RuleAlwaysOverridden(PolicyRuleCheck):
     severity = "warning"
     summary = "a policy rule that later rules always override"
     cases = (
-        Case("specific rule first", "mlp:relu:16x16x2", True, policy='Linear named "2" -> zeros()\nLinear -> kaiming_normal(fan_in)', target='Linear named "2" -> zeros()'),
-        Case("specific rule last", "mlp:relu:16x16x2", False, policy='Linear -> kaiming_normal(fan_in)\nLinear named "2" -> zeros()', target='Linear named "2" -> zeros()'),
+        Case(
+            "specific rule first",
+            "mlp:relu:16x16x2",
+            True,
+            policy='Linear named "2" -> zeros()\nLinear -> kaiming_normal(fan_in)',
+            target='Linear named "2" -> zeros()',
+        ),
+        Case(
+            "specific rule last",
+            "mlp:relu:16x16x2",
+            False,
+            policy='Linear -> kaiming_normal(fan_in)\nLinear named "2" -> zeros()',
+            target='Linear named "2" -> zeros()',
+        ),
     )
 
     @classmethod
     def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
         for rule in plan.always_overridden:
             winners = sorted(
-                {e.rule.loc.line for e in plan.entries if any(r.index == rule.index for r in e.overridden)}
+                {
+                    e.rule.loc.line
+                    for e in plan.entries
+                    if any(r.index == rule.index for r in e.overridden)
+                }
             )
             by = f" (by line {', '.join(map(str, winners))})" if winners else ""
             yield cls.finding(
@@ -272,8 +336,21 @@ class ParameterUnmatched(PolicyRuleCheck):
     severity = "warning"
     summary = "a parameter no policy rule matches (--strict)"
     cases = (
-        Case("biases unmatched", "mlp:relu:16x16x2", True, policy="Linear -> kaiming_normal(fan_in)", target="0.bias", strict=True),
-        Case("not strict", "mlp:relu:16x16x2", False, policy="Linear -> kaiming_normal(fan_in)", target="0.bias"),
+        Case(
+            "biases unmatched",
+            "mlp:relu:16x16x2",
+            True,
+            policy="Linear -> kaiming_normal(fan_in)",
+            target="0.bias",
+            strict=True,
+        ),
+        Case(
+            "not strict",
+            "mlp:relu:16x16x2",
+            False,
+            policy="Linear -> kaiming_normal(fan_in)",
+            target="0.bias",
+        ),
     )
 
     @classmethod

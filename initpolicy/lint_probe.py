@@ -99,7 +99,7 @@ def first_tensor(out: Any) -> Any:
 
     if isinstance(out, torch.Tensor):
         return out if out.is_floating_point() else None
-    if isinstance(out, dict) or hasattr(out, "values") and callable(out.values):
+    if isinstance(out, dict) or (hasattr(out, "values") and callable(out.values)):
         out = list(out.values())
     if isinstance(out, list | tuple):
         for item in out:
@@ -141,8 +141,8 @@ def _main_weight(layer: Layer) -> Any:
     mod = layer.module
     if mod is None:
         return None
-    params = [getattr(mod, p.local, None) for p in layer.parameters if p.kind == "parameter"]
-    params = [p for p in params if p is not None and p.requires_grad]
+    found = [getattr(mod, p.local, None) for p in layer.parameters if p.kind == "parameter"]
+    params = [p for p in found if p is not None and p.requires_grad]
     mats = [p for p in params if p.ndim >= 2]
     return (mats or params or [None])[0]
 
@@ -164,7 +164,7 @@ def probe(
     }
     handles = []
 
-    def hook_for(layer: Layer):  # type: ignore[no-untyped-def]
+    def hook_for(layer: Layer) -> Any:
         seen = [False]
 
         def hook(_m: Any, _i: Any, out: Any) -> None:

@@ -4,6 +4,7 @@ orthogonal recurrent weights."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from .blocks import BLOCKS
 from .lint_core import Case, Context, Finding, register
@@ -48,7 +49,13 @@ class LstmForgetBias(StaticRule):
     uses = ("forget-bias",)
     cases = (
         Case("zero biases", "lstm:16:1", True, (("*bias*", "zeros()"),), "0.bias_ih_l0"),
-        Case("forget bias 1", "lstm:16:1", False, (("*bias*", "zeros()"), ("*bias_ih*", "forget_ones()")), "0.bias_ih_l0"),
+        Case(
+            "forget bias 1",
+            "lstm:16:1",
+            False,
+            (("*bias*", "zeros()"), ("*bias_ih*", "forget_ones()")),
+            "0.bias_ih_l0",
+        ),
     )
 
     @classmethod
@@ -80,7 +87,7 @@ class LstmForgetBias(StaticRule):
         )
 
 
-def _orthogonal_error(m) -> float:  # type: ignore[no-untyped-def]
+def _orthogonal_error(m: Any) -> float:
     """Largest |MᵀM/c - I| entry for the best scale c (0 for a scaled orthogonal matrix)."""
     import torch
 
@@ -120,12 +127,17 @@ class NonOrthogonalRecurrent(StaticRule):
     uses = ("orthogonality",)
     cases = (
         Case("default lstm init", "lstm:16:1", True, (), "0.weight_hh_l0"),
-        Case("orthogonal", "lstm:16:1", False, (("*weight_hh*", "orthogonal()"),), "0.weight_hh_l0"),
+        Case(
+            "orthogonal", "lstm:16:1", False, (("*weight_hh*", "orthogonal()"),), "0.weight_hh_l0"
+        ),
     )
 
     @classmethod
     def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
-        if not is_type(s.layer, ("RNNBase", "RNNCellBase", "RNN", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell")):
+        if not is_type(
+            s.layer,
+            ("RNNBase", "RNNCellBase", "RNN", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell"),
+        ):
             return
         if not s.param.local.startswith("weight_hh") or s.param.ndim != 2 or not s.stats.finite:
             return

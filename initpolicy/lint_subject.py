@@ -21,7 +21,13 @@ NORM_TYPES = ("_NormBase", "_BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "_
 #: Norms that remove a per-channel constant, so a bias right before them is cancelled.
 CANCELLING_NORMS = ("_BatchNorm", "_InstanceNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
 #: Layouts whose output units are along dim 1: transformers' Conv1D, ConvTranspose*.
-UNITS_ON_DIM1 = ("Conv1D", "_ConvTransposeNd", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+UNITS_ON_DIM1 = (
+    "Conv1D",
+    "_ConvTransposeNd",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+)
 #: Deliberate all-zero weights (LoRA's B matrix), by module or parameter name.
 ZERO_ROLE_NAMES = ("*lora_b*", "*lora_B*")
 
@@ -161,9 +167,7 @@ def tensor_of(model: Any, layer: Layer, param: ParamInfo) -> Any:
     return None
 
 
-def subjects(
-    graph: ModelGraph, model: Any, plan: Plan | None = None
-) -> Iterator[Subject]:
+def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterator[Subject]:
     """Every floating parameter of the graph, with its statistics and plan entry."""
     entries: dict[str, Entry] = {}
     if plan is not None:
@@ -188,10 +192,9 @@ def subjects(
         ):
             activation = "linear"  # attention mixes q/k/v before any nonlinearity
         entry = entries.get(param.name)
-        if entry is not None:
-            location = f"{entry.rule.loc.file}:{entry.rule.loc.line}"
-        else:
-            location = layer.source
+        location = (
+            f"{entry.rule.loc.file}:{entry.rule.loc.line}" if entry is not None else layer.source
+        )
         yield Subject(
             layer=layer,
             param=param,

@@ -136,9 +136,7 @@ def plan(
 
     _rnn_bias_pairs(out.entries)
     out.never_matched = [r for i, r in enumerate(rules) if i not in matched_any]
-    out.always_overridden = [
-        r for i, r in enumerate(rules) if i in matched_live and i not in won
-    ]
+    out.always_overridden = [r for i, r in enumerate(rules) if i in matched_live and i not in won]
     out.warnings.extend(_did_you_mean(out.never_matched, graph, index))
     if strict and out.unmatched:
         names = ", ".join(p.name for p in out.unmatched)
@@ -272,7 +270,9 @@ def _signature(entries: list[Entry]) -> list[tuple[Any, ...]]:
 def _describe(entries: list[Entry]) -> str:
     parts = []
     for e in entries:
-        args = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.args.items())
+        args = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.args.items()
+        )
         parts.append(f"{e.scheme}({args}) by {e.rule.loc.file}:{e.rule.loc.line}")
     return "; ".join(parts)
 

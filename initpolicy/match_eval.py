@@ -172,8 +172,11 @@ def _evaluate(
         raise _Fail(problem)
     if name == "default":
         if block is not None:
-            raise _Fail("default runs the module's reset_parameters() on the whole module; "
-                        "it cannot write one block", hint="drop the [block] or use a scheme")
+            raise _Fail(
+                "default runs the module's reset_parameters() on the whole module; "
+                "it cannot write one block",
+                hint="drop the [block] or use a scheme",
+            )
         if not _has_default(layer, root, p.kind):
             kind = layer.type or "this tensor"
             raise _Fail(

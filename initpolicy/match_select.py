@@ -55,9 +55,7 @@ def is_weight_name(local: str) -> bool:
     return any(fnmatchcase(local, g) for g in WEIGHT_GLOBS)
 
 
-def where_env(
-    target: Target, block: Block | None, n_layers: int
-) -> dict[str, float]:
+def where_env(target: Target, block: Block | None, n_layers: int) -> dict[str, float]:
     """The names a ``where`` condition sees for ``target`` (a block's own rows and fans)."""
     p = target.param
     if block is None:
@@ -103,7 +101,11 @@ class Index:
 
     @classmethod
     def of(cls, layers: list[Layer], cond: Any = None) -> Index:
-        targets = [Target(lay, p, p.name, p.local) for lay in layers for p in (*lay.parameters, *lay.buffers)]
+        targets = [
+            Target(lay, p, p.name, p.local)
+            for lay in layers
+            for p in (*lay.parameters, *lay.buffers)
+        ]
         return cls(layers, targets, len(layers), cond)
 
     @classmethod
@@ -137,7 +139,9 @@ class Index:
             return False
         if sel.after is not None:
             prev = self.by_name.get(layer.previous) if layer.previous else None
-            prev_types = prev.types if prev else ((layer.previous_type,) if layer.previous_type else ())
+            prev_types = (
+                prev.types if prev else ((layer.previous_type,) if layer.previous_type else ())
+            )
             if not _any_glob(prev_types, sel.after):
                 return False
         return True

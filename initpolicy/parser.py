@@ -109,6 +109,7 @@ class _Loader:
     # ------------------------------------------------------------------ one file
 
     def text(self, text: str, display: str, base: Path) -> _File:
+        text = text.removeprefix("\ufeff")
         lines = text.splitlines()
         builder = Builder(display, lines)
         out = _File(files=[display])
@@ -163,7 +164,11 @@ class _Loader:
             path = base / rel
             display = rel if b.file.startswith("<") else os.path.join(os.path.dirname(b.file), rel)
             display = os.path.normpath(display)
-            key = str(path.resolve())
+            try:
+                key = str(path.resolve())
+            except (OSError, ValueError) as e:  # a NUL character, a symlink loop...
+                b.error(target, f"invalid file path: {e}")
+                return
         else:
             builtins = builtin_policies()
             name = str(target)
@@ -272,8 +277,12 @@ def parse_file(path: str | Path, display: str | None = None) -> PolicyIR:
     """Parse the policy file at ``path`` (shown as ``display``, default the path as given)."""
     path = Path(path)
     display = display or str(path)
+    try:
+        key = str(path.resolve())
+    except (OSError, ValueError) as e:
+        raise PolicyError(Diagnostic(display, None, None, f"invalid file path: {e}")) from None
     loader = _Loader()
-    result = _run(lambda: loader.load(str(path.resolve()), display, path, None))
+    result = _run(lambda: loader.load(key, display, path, None))
     return _finish(loader, result, display)
 
 

@@ -58,6 +58,7 @@ class Policy:
         strict: bool = False,
         device: Any = None,
         skip: Any = None,
+        include_frozen: bool = False,
     ) -> Report:
         """Initialize every parameter of ``model`` by this policy; returns the Report.
 
@@ -73,6 +74,7 @@ class Policy:
             strict=strict,
             device=device,
             skip=skip,
+            include_frozen=include_frozen,
         )
 
 

@@ -192,7 +192,9 @@ def plan_json(plan: Plan, entries: list[dict[str, Any]] | None = None) -> dict[s
     Unmatched parameters are listed by name in ``unmatched`` and also appear in
     ``parameters`` with ``rule`` (and ``scheme``) null.
     """
-    rows: list[dict[str, Any]] = entries if entries is not None else [e.to_json() for e in plan.entries]
+    rows: list[dict[str, Any]] = (
+        entries if entries is not None else [e.to_json() for e in plan.entries]
+    )
     return {
         "seed": plan.seed,
         # "modules": the activations are registration-order guesses (the policy reads none)

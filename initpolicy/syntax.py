@@ -51,7 +51,10 @@ def parser() -> Lark:
             grammar_path().read_text(encoding="utf-8"),
             parser="lalr",
             lexer="contextual",
-            propagate_positions=True,
+            # Tokens carry their line and column, which is all a diagnostic needs (see
+            # expr_build.span_width); propagating positions to every tree node costs 40%
+            # of the parse, measured by bench/bench_parse.py.
+            propagate_positions=False,
             maybe_placeholders=True,
             cache=_cache_path(),
         )
@@ -204,39 +207,55 @@ def parse_chunk(chunk: Chunk) -> Tree[Token] | SyntaxProblem:
 _STATEMENT_WORDS = ("use", "let", "seed")
 
 
-def _describe(tok: Token) -> str:
-    if tok.type == "$END":
-        return "end of line"
-    if tok.type == "STRING":
-        return f"string {tok.value}"
-    return f"'{tok.value}'"
+def _depth_at(text: str, pos: int) -> int:
+    """How many brackets are open at ``pos`` (strings skipped)."""
+    depth, in_string = 0, False
+    for m in _BRACKETS.finditer(text, 0, pos):
+        ch = m.group()
+        if ch == '"':
+            in_string = not in_string
+        elif not in_string:
+            depth += 1 if ch in "([" else -1
+    return depth
+
+
+#: Terminals LALR's merged states may list as acceptable where they cannot be.
+_OUTSIDE_ONLY = {"_ARROW", "NAMED", "IN", "BEFORE", "AFTER", "WHERE", "$END"}
+_INSIDE_ONLY = {"_RPAR", "_RSQB", "_COMMA"}
 
 
 def label(chunk: Chunk, e: UnexpectedInput) -> SyntaxProblem:
     """A friendly message for a Lark error: the common mistakes get their own label."""
     text = chunk.text
     line, column = getattr(e, "line", 1) or 1, getattr(e, "column", 1) or 1
-    if line < 1:  # $END tokens carry no position: point just past the last character
-        line, column = len(chunk.parts), len(chunk.parts[-1]) + 1
-    part = min(line, len(chunk.parts)) - 1
     first_word = text.split(None, 1)[0] if text.split() else ""
     is_rule = first_word not in _STATEMENT_WORDS
     if isinstance(e, UnexpectedCharacters):
         pos = e.pos_in_stream or 0
         ch = text[pos] if pos < len(text) else ""
+        tok = Token("CHAR", ch, pos, line, column)
+        names = set(e.allowed or ())
         if ch == "'":
-            return SyntaxProblem(part, column, "strings use double quotes", 'write "..." instead')
+            return SyntaxProblem(
+                line - 1, column, "strings use double quotes", 'write "..." instead'
+            )
         if ch == "\\":
-            return SyntaxProblem(part, column, "a '\\' continues a rule only at the end of a line")
-        return SyntaxProblem(
-            part, column, f"unexpected character '{ch}'", hints.expected(e.allowed or ())
-        )
-    assert isinstance(e, UnexpectedToken)
-    tok, exp = e.token, {"$END" if x == "<END-OF-FILE>" else x for x in e.expected}
-    width = max(1, len(tok.value)) if tok.type != "$END" else 1
-    if tok.type == "$END":
+            return SyntaxProblem(
+                line - 1, column, "a '\\' continues a rule only at the end of a line"
+            )
+    else:
+        assert isinstance(e, UnexpectedToken)
+        tok, names = e.token, set(e.expected)
+        pos = tok.start_pos if tok.type != "$END" and tok.start_pos is not None else len(text)
+    if tok.type == "$END":  # no position of its own: point just past the last character
         line, column = len(chunk.parts), len(chunk.parts[-1].rstrip("\\ \t")) + 1
-        part = line - 1
+    part = min(max(line, 1), len(chunk.parts)) - 1
+    exp = {"$END" if x == "<END-OF-FILE>" else x for x in names}
+    exp -= _OUTSIDE_ONLY if _depth_at(text, pos) > 0 else _INSIDE_ONLY
+    width = max(1, len(tok.value)) if tok.type != "$END" else 1
+    what = "end of line" if tok.type == "$END" else f"'{tok.value}'"
+    if tok.type == "STRING":
+        what = f"string {tok.value}"
     if is_rule and "->" not in text:
         return SyntaxProblem(
             part,
@@ -244,6 +263,10 @@ def label(chunk: Chunk, e: UnexpectedInput) -> SyntaxProblem:
             "missing '->' between the selector and the scheme",
             "a rule reads SELECTOR -> SCHEME, e.g. Linear before ReLU -> kaiming_normal(fan_in)",
             width,
+        )
+    if tok.type == "_ARROW" and text.lstrip().startswith("->"):
+        return SyntaxProblem(
+            part, column, "missing selector before '->'", "e.g. Linear -> ..., or * -> ...", width
         )
     if tok.type == "_EQ" and "COMP_OP" in exp:
         return SyntaxProblem(part, column, "use '==' to compare", None, width)
@@ -259,16 +282,29 @@ def label(chunk: Chunk, e: UnexpectedInput) -> SyntaxProblem:
         return SyntaxProblem(
             part,
             column,
-            f"unexpected {_describe(tok)} after the end of the {'rule' if is_rule else 'line'}",
+            f"unexpected {what} after the end of the {'rule' if is_rule else 'line'}",
             "one rule per line: continue a long rule with a trailing '\\'; comments start with #",
             width,
         )
     if tok.type == "$END" and text.rstrip("\\ \t\n").endswith("->"):
         return SyntaxProblem(part, column, "missing scheme after '->'", "e.g. -> zeros()")
+    if tok.type in ("NAME", "GLOB", "NUMBER", "STRING") and "_COMMA" in exp:
+        return SyntaxProblem(
+            part,
+            column,
+            f"unexpected {what}: expected ',' or ')'",
+            "separate arguments with ','",
+            width,
+        )
     if tok.type == "$END":
         return SyntaxProblem(
             part, column, f"the line ends too early: {hints.expected(exp)}", None, width
         )
+    kind = "character" if tok.type == "CHAR" else ""
     return SyntaxProblem(
-        part, column, f"unexpected {_describe(tok)}: {hints.expected(exp)}", None, width
+        part,
+        column,
+        f"unexpected {kind + ' ' if kind else ''}{what}: {hints.expected(exp)}",
+        None,
+        width,
     )

@@ -67,9 +67,12 @@ class Builder(ExprBuilder):
             for tok in globs:
                 if not is_type_glob(str(tok)):
                     msg = f"'{tok}' is not a module type (types are CamelCase)"
+                    hint = "one rule per parameter name: bias -> zeros()"
                     if len(globs) > 1:
                         msg = "alternatives in parentheses must all be module types"
-                    self.error(tok, msg, "one rule per parameter name: bias -> zeros()")
+                    elif member is not None and is_type_glob(str(member)):
+                        hint = f"write the class name alone: {member}"  # nn.Linear
+                    self.error(tok, msg, hint)
                     ok = False
                     break
             out["types"] = tuple(str(t) for t in globs)

@@ -70,7 +70,9 @@ def policy(*rules: tuple[Selector, SchemeCall], seed: int | None = None) -> Poli
     built = []
     for i, (sel, sch) in enumerate(rules):
         text = f"{_sel_text(sel)} -> {sch.name}(...)"
-        built.append(Rule(selector=sel, scheme=sch, loc=Loc(file="p.pol", line=i + 1, text=text), index=i))
+        built.append(
+            Rule(selector=sel, scheme=sch, loc=Loc(file="p.pol", line=i + 1, text=text), index=i)
+        )
     return PolicyIR(source="p.pol", rules=tuple(built), seed=seed, files=("p.pol",))
 
 
@@ -90,10 +92,20 @@ def S(**kw: Any) -> Selector:
 
 
 def _p(qual: str, shape: tuple[int, ...], fan_in: float, fan_out: float, **kw: Any) -> ParamInfo:
-    return ParamInfo(name=qual, local=qual.rpartition(".")[2], shape=shape, fan_in=fan_in, fan_out=fan_out, raw_name=qual, **kw)
+    return ParamInfo(
+        name=qual,
+        local=qual.rpartition(".")[2],
+        shape=shape,
+        fan_in=fan_in,
+        fan_out=fan_out,
+        raw_name=qual,
+        **kw,
+    )
 
 
-def _layer(lname: str, types: tuple[str, ...], act: str, params: list[ParamInfo], depth: int, **kw: Any) -> Layer:
+def _layer(
+    lname: str, types: tuple[str, ...], act: str, params: list[ParamInfo], depth: int, **kw: Any
+) -> Layer:
     return Layer(
         name=lname,
         type=types[0],
@@ -118,7 +130,9 @@ def graph(*, frozen: bool = False, tie: bool = False) -> ModelGraph:
     """fc1 (relu) -> conv (leaky_relu 0.2) -> mix (mixed relu|tanh) -> rnn (LSTM) ->
     attn.out_proj (NonDynamicallyQuantizableLinear in MultiheadAttention) -> bn
     (BatchNorm2d) -> emb (Embedding) -> head (Linear, output)."""
-    fc1 = _layer("fc1", ("Linear",), "relu", [_p("fc1.weight", (8, 4), 4, 8), _p("fc1.bias", (8,), 4, 8)], 0)
+    fc1 = _layer(
+        "fc1", ("Linear",), "relu", [_p("fc1.weight", (8, 4), 4, 8), _p("fc1.bias", (8,), 4, 8)], 0
+    )
     conv = _layer(
         "blocks.0.conv",
         ("Conv2d", "_ConvNd"),
@@ -128,7 +142,11 @@ def graph(*, frozen: bool = False, tie: bool = False) -> ModelGraph:
         act_args={"negative_slope": 0.2},
         previous="fc1",
         previous_type="Linear",
-        ancestors=(("", ("Net", "Module")), ("blocks", ("ModuleList", "Module")), ("blocks.0", ("ConvBlock", "Module"))),
+        ancestors=(
+            ("", ("Net", "Module")),
+            ("blocks", ("ModuleList", "Module")),
+            ("blocks.0", ("ConvBlock", "Module")),
+        ),
     )
     mix = _layer(
         "mix",
@@ -176,7 +194,9 @@ def graph(*, frozen: bool = False, tie: bool = False) -> ModelGraph:
     head_params = [] if tie else [_p("head.weight", (10, 4), 4, 10)]
     head = _layer("head", ("Linear",), "output", head_params, 7)
     layers = [fc1, conv, mix, rnn, out_proj, bn, emb] + ([head] if head_params else [])
-    return ModelGraph(target="test", tracer="modules", layers=layers, model=_FakeModel() if tie else None)
+    return ModelGraph(
+        target="test", tracer="modules", layers=layers, model=_FakeModel() if tie else None
+    )
 
 
 class Linear:  # stands for the untraced module holding the alias (types come from its MRO)

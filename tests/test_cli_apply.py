@@ -75,7 +75,14 @@ def test_apply_reports_in_text(repo):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "initialized 3 tensor(s), seed 0"  # head.weight is emb.weight
-    assert lines[2].split() == ["emb.weight", "normal(mean=0,", "std=0.02)", "0.02", lines[2].split()[4], "init.pol:1"]
+    assert lines[2].split() == [
+        "emb.weight",
+        "normal(mean=0,",
+        "std=0.02)",
+        "0.02",
+        lines[2].split()[4],
+        "init.pol:1",
+    ]
     assert float(lines[2].split()[4]) == pytest.approx(0.02, rel=0.5)
 
 
@@ -86,7 +93,11 @@ def test_apply_json_is_the_explain_shape_plus_measurements(repo):
     assert data["seed"] == 3 and data["unmatched"] == [] and data["out"] is None
     fc = next(p for p in data["parameters"] if p["name"] == "fc.weight")
     assert fc["measured_std"] > 0
-    assert fc["rule"] == {"file": "init.pol", "line": 2, "text": "Linear before relu -> kaiming_normal(fan_in)"}
+    assert fc["rule"] == {
+        "file": "init.pol",
+        "line": 2,
+        "text": "Linear before relu -> kaiming_normal(fan_in)",
+    }
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
@@ -101,7 +112,9 @@ def test_out_writes_the_initialized_state_dict_with_tied_tensors(repo, suffix):
 
         saved = load_file(repo / "init.safetensors")
     expected = reference_state(repo)
-    assert sorted(saved) == sorted(expected) == ["emb.weight", "fc.bias", "fc.weight", "head.weight"]
+    assert (
+        sorted(saved) == sorted(expected) == ["emb.weight", "fc.bias", "fc.weight", "head.weight"]
+    )
     assert all(torch.equal(saved[k], expected[k]) for k in expected)
     assert [p.name for p in repo.iterdir() if p.name.endswith(".tmp")] == []
 
@@ -114,13 +127,21 @@ def test_out_refuses_to_overwrite_without_force(repo):
     assert (repo / "init.pt").read_bytes() == b"precious"
     result = run("apply", "model.py", "--policy", "init.pol", "--out", "init.pt", "--force")
     assert result.exit_code == 0, result.output
-    assert sorted(torch.load(repo / "init.pt")) == ["emb.weight", "fc.bias", "fc.weight", "head.weight"]
+    assert sorted(torch.load(repo / "init.pt")) == [
+        "emb.weight",
+        "fc.bias",
+        "fc.weight",
+        "head.weight",
+    ]
 
 
 def test_out_with_an_unknown_extension_is_a_usage_error(repo):
     result = run("apply", "model.py", "--policy", "init.pol", "--out", "init.npz")
     assert result.exit_code == 2
-    assert "unknown checkpoint format '.npz'; expected one of .pt, .pth, .bin, .safetensors" in result.stderr
+    assert (
+        "unknown checkpoint format '.npz'; expected one of .pt, .pth, .bin, .safetensors"
+        in result.stderr
+    )
     assert not (repo / "init.npz").exists()
 
 
@@ -137,17 +158,23 @@ def test_explain_json_contract(repo):
     assert rows["fc.weight"]["activation"] == "relu"
     assert rows["fc.weight"]["rule"]["line"] == 2
     assert [r["line"] for r in rows["fc.weight"]["overridden"]] == [1]
-    assert data["never_matched"] == [{"file": "init.pol", "line": 4, "text": "Transformr         -> zeros()"}]
+    assert data["never_matched"] == [
+        {"file": "init.pol", "line": 4, "text": "Transformr         -> zeros()"}
+    ]
 
 
 def test_explain_text_shows_winners_overrides_and_dead_rules(repo):
-    (repo / "init.pol").write_text(POLICY + 'Linear.weight named "fc" -> keep\nLinear named "fc" -> xavier_uniform()\n')
+    (repo / "init.pol").write_text(
+        POLICY + 'Linear.weight named "fc" -> keep\nLinear named "fc" -> xavier_uniform()\n'
+    )
     result = run("explain", "model.py", "--policy", "init.pol")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "fc.weight  (Linear before relu)  xavier_uniform(gain=1)  std=0.4082  bound=0.7071\n" in out
     assert (
-        "    over  init.pol:5  Linear.weight named \"fc\" -> keep\n"
+        "fc.weight  (Linear before relu)  xavier_uniform(gain=1)  std=0.4082  bound=0.7071\n" in out
+    )
+    assert (
+        '    over  init.pol:5  Linear.weight named "fc" -> keep\n'
         "    over  init.pol:2  Linear before relu -> kaiming_normal(fan_in)\n"
         "    over  init.pol:1  (Linear|Embedding) -> normal(0, 0.02)\n"
     ) in out
@@ -165,14 +192,18 @@ def test_unmatched_and_strict(repo):
     result = run("apply", "model.py", "--policy", "init.pol", "--strict")
     assert result.exit_code == 2
     # `Linear` also matches emb.weight through its other name, head.weight
-    assert result.stderr.startswith("init.pol: 1 parameter(s) matched by no rule (strict): fc.bias\n")
+    assert result.stderr.startswith(
+        "init.pol: 1 parameter(s) matched by no rule (strict): fc.bias\n"
+    )
 
 
 def test_plan_error_exits_2_with_the_rule_location(repo):
     (repo / "init.pol").write_text("Linear -> zeros()\nbias -> orthogonal()\n")
     result = run("apply", "model.py", "--policy", "init.pol", "--out", "x.pt")
     assert result.exit_code == 2
-    assert result.stderr.startswith("init.pol:2:1: fc.bias: orthogonal needs a tensor of at least 2 dimensions")
+    assert result.stderr.startswith(
+        "init.pol:2:1: fc.bias: orthogonal needs a tensor of at least 2 dimensions"
+    )
     assert not (repo / "x.pt").exists()
 
 
@@ -182,7 +213,9 @@ def test_target_and_policy_from_pyproject(repo):
     result = run("apply", "--policy", "relu_net.pol", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["parameters"][0]["rule"]["file"].endswith("relu_net")
-    (repo / "pyproject.toml").write_text('[tool.initpolicy]\nmodel = "model.py"\npolicy = "init.pol"\n')
+    (repo / "pyproject.toml").write_text(
+        '[tool.initpolicy]\nmodel = "model.py"\npolicy = "init.pol"\n'
+    )
     result = run("explain", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["parameters"][0]["rule"]["file"].endswith("init.pol")
@@ -192,3 +225,15 @@ def test_missing_policy_is_a_usage_error(repo):
     result = run("apply", "model.py")
     assert result.exit_code == 2
     assert "no --policy given and no [tool.initpolicy] policy in pyproject.toml" in result.stderr
+
+
+def test_save_leaves_no_temporary_file_when_writing_fails(repo, monkeypatch):
+    from initpolicy import save
+
+    def broken(state, tmp):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(save, "_torch_write", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save.save_state_dict({"w": torch.zeros(2)}, repo / "x.pt")
+    assert sorted(p.name for p in repo.iterdir()) == ["init.pol", "model.py"]

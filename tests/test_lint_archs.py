@@ -22,7 +22,9 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.down = None
         if stride != 1 or cin != cout:
-            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.down = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -68,14 +70,20 @@ class PreNormTransformer(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab, d)
         self.blocks = nn.ModuleList(
-            nn.TransformerEncoderLayer(d, heads, 4 * d, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+            nn.TransformerEncoderLayer(
+                d, heads, 4 * d, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            )
             for _ in range(layers)
         )
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab, bias=False)
         for name, p in self.named_parameters():
             if p.ndim >= 2:
-                std = 0.02 / math.sqrt(2 * layers) if name.endswith(("out_proj.weight", "linear2.weight")) else 0.02
+                std = (
+                    0.02 / math.sqrt(2 * layers)
+                    if name.endswith(("out_proj.weight", "linear2.weight"))
+                    else 0.02
+                )
                 nn.init.normal_(p, 0.0, std)
             elif "norm" not in name:
                 nn.init.zeros_(p)
@@ -90,7 +98,9 @@ class PreNormTransformer(nn.Module):
 def gpt2(n_layer: int = 4, n_embd: int = 128) -> nn.Module:
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(n_layer=n_layer, n_embd=n_embd, n_head=4, vocab_size=1000, n_positions=128)
+    cfg = transformers.GPT2Config(
+        n_layer=n_layer, n_embd=n_embd, n_head=4, vocab_size=1000, n_positions=128
+    )
     return transformers.GPT2LMHeadModel(cfg)
 
 

@@ -9,17 +9,10 @@ import pytest
 
 from initpolicy.lint_core import all_rules
 
-from .test_lint_helpers import run_case, standin_trace
+from .test_lint_helpers import run_case
 
 CASES = [(r, c) for r in all_rules() for c in r.cases]
-HAVE_TRACER = importlib.util.find_spec("initpolicy.tracer") is not None
 HAVE_PARSER = importlib.util.find_spec("initpolicy.parser") is not None
-
-
-@pytest.fixture(autouse=True)
-def _tracer(monkeypatch):
-    if not HAVE_TRACER:
-        monkeypatch.setattr("initpolicy.lint._trace", standin_trace)
 
 
 def test_every_rule_has_a_failing_and_a_passing_case():

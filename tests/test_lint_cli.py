@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from initpolicy.cli import cli
-from initpolicy.lint_core import all_rules, selected, thresholds
 from initpolicy.errors import UsageError
+from initpolicy.lint_core import all_rules, selected, thresholds
 
 MODEL = """\
 import torch
@@ -56,10 +56,24 @@ def test_json_contract(repo):
     r = run("default.py", "--format", "json", "--static")
     data = json.loads(r.stdout)
     assert set(data) == {"findings", "summary"}
-    keys = {"code", "name", "severity", "target", "message", "measured", "expected", "location", "related"}
+    keys = {
+        "code",
+        "name",
+        "severity",
+        "target",
+        "message",
+        "measured",
+        "expected",
+        "location",
+        "related",
+    }
     assert data["findings"] and all(set(f) == keys for f in data["findings"])
     first = data["findings"][0]
-    assert (first["code"], first["name"], first["target"]) == ("IP106", "torch-default-before-relu", "0.weight")
+    assert (first["code"], first["name"], first["target"]) == (
+        "IP106",
+        "torch-default-before-relu",
+        "0.weight",
+    )
     assert first["related"] == ["range-too-narrow", "gain-mismatch"]
     assert first["message"].endswith('fix: Linear named "0" -> kaiming_normal(fan_in)')
     assert data["summary"]["warning"] == 8 and data["summary"]["failed"] is True
@@ -73,7 +87,11 @@ def test_sarif_is_valid_for_code_scanning(repo):
     assert driver["name"] == "initpolicy"
     ids = [r["id"] for r in driver["rules"]]
     assert ids == [r.code for r in all_rules()]
-    assert all(r["shortDescription"]["text"] and r["defaultConfiguration"]["level"] in ("error", "warning", "note") for r in driver["rules"])
+    assert all(
+        r["shortDescription"]["text"]
+        and r["defaultConfiguration"]["level"] in ("error", "warning", "note")
+        for r in driver["rules"]
+    )
     results = log["runs"][0]["results"]
     assert len(results) == 8
     for res in results:
@@ -87,7 +105,9 @@ def test_sarif_is_valid_for_code_scanning(repo):
 def test_github_annotations(repo):
     lines = run("default.py", "--format", "github", "--static").stdout.splitlines()
     assert len(lines) == 8
-    assert lines[0].startswith("::warning file=default.py,title=IP106 torch-default-before-relu::0.weight: ")
+    assert lines[0].startswith(
+        "::warning file=default.py,title=IP106 torch-default-before-relu::0.weight: "
+    )
 
 
 def test_select_ignore_and_statistics(repo):
@@ -131,10 +151,14 @@ def test_fix_policy_resolves_the_findings(repo):
 
 
 def test_fix_policy_rewrites_a_bad_policy_in_place(repo):
-    (repo / "bad.pol").write_text("Linear before relu -> xavier_uniform()\nbias -> zeros()\nConv2d -> zeros()\n")
+    (repo / "bad.pol").write_text(
+        "Linear before relu -> xavier_uniform()\nbias -> zeros()\nConv2d -> zeros()\n"
+    )
     assert run("default.py", "--policy", "bad.pol", "--fix-policy", "fixed.pol").exit_code == 1
     lines = (repo / "fixed.pol").read_text().splitlines()
-    assert lines[1].startswith("Linear before relu -> kaiming_normal(fan_in)     # was: Linear before relu -> xavier_uniform()")
+    assert lines[1].startswith(
+        "Linear before relu -> kaiming_normal(fan_in)     # was: Linear before relu -> xavier_uniform()"
+    )
     assert lines[3] == "# Conv2d -> zeros()    # IP303 rule-never-matches"
     r = run("default.py", "--policy", "fixed.pol", "--format", "json")
     assert json.loads(r.stdout)["findings"] == [] and r.exit_code == 0
@@ -163,7 +187,23 @@ def test_rules_and_rule():
 @pytest.mark.parametrize(
     ("select", "ignore", "extend", "codes"),
     [
-        (["IP1"], ["IP105"], [], {"IP101", "IP102", "IP103", "IP104", "IP106", "IP107", "IP108", "IP109", "IP110", "IP111"}),
+        (
+            ["IP1"],
+            ["IP105"],
+            [],
+            {
+                "IP101",
+                "IP102",
+                "IP103",
+                "IP104",
+                "IP106",
+                "IP107",
+                "IP108",
+                "IP109",
+                "IP110",
+                "IP111",
+            },
+        ),
         (["IP2"], ["IP205"], [], {"IP201", "IP202", "IP203", "IP204"}),
         (["IP3"], ["IP3"], ["IP301"], {"IP301"}),
         (["gain-mismatch"], [], ["IP204"], {"IP103", "IP204"}),
@@ -175,7 +215,10 @@ def test_selection_most_specific_wins(select, ignore, extend, codes):
 
 
 def test_threshold_errors():
-    with pytest.raises(UsageError, match=r"unknown lint threshold 'gain-tolerence' \(did you mean gain-tolerance\?\)"):
+    with pytest.raises(
+        UsageError,
+        match=r"unknown lint threshold 'gain-tolerence' \(did you mean gain-tolerance\?\)",
+    ):
         thresholds({"gain-tolerence": 1})
     with pytest.raises(UsageError, match="must be a number"):
         thresholds({"drift": "big"})

@@ -33,7 +33,15 @@ def test_rule_is_documented(rule):
 
 @pytest.mark.parametrize(
     "module",
-    ["lint_core", "lint_bands", "lint_subject", "lint_output", "lint_fix", "lint_probe", "lint_dynamic"],
+    [
+        "lint_core",
+        "lint_bands",
+        "lint_subject",
+        "lint_output",
+        "lint_fix",
+        "lint_probe",
+        "lint_dynamic",
+    ],
 )
 def test_doctests(module):
     mod = importlib.import_module(f"initpolicy.{module}")

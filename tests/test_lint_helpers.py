@@ -4,7 +4,7 @@ test cases (``Case.model`` / ``Case.init``), and a few small architectures."""
 from __future__ import annotations
 
 import fnmatch
-import math
+import itertools
 import re
 from fractions import Fraction
 from typing import Any
@@ -40,7 +40,7 @@ def build(spec: str) -> nn.Module:
     if kind == "mlp":
         act, dims = rest[0], [int(d) for d in rest[1].split("x")]
         mods: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(dims, dims[1:], strict=False)):
+        for i, (a, b) in enumerate(itertools.pairwise(dims)):
             mods.append(nn.Linear(a, b))
             if i < len(dims) - 2:
                 mods.append(ACTS[act]())
@@ -77,9 +77,11 @@ def init_tensor(t: torch.Tensor, call: str) -> None:
             getattr(init, name + "_")(t)
         elif name == "constant":
             init.constant_(t, nums[0])
-        elif name in ("uniform", "normal"):
-            getattr(init, name + "_")(t, *nums)
-        elif name in ("xavier_uniform", "xavier_normal", "orthogonal"):
+        elif name in ("uniform", "normal") or name in (
+            "xavier_uniform",
+            "xavier_normal",
+            "orthogonal",
+        ):
             getattr(init, name + "_")(t, *nums)
         elif name in ("kaiming_normal", "kaiming_uniform"):
             mode = next((w for w in words if w.startswith("fan")), "fan_in")
@@ -121,80 +123,9 @@ def he_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def std_ratio(a: float, b: float) -> float:
-    return math.log(a / b)
-
-
-def run_case(case: Any, monkeypatch: Any = None) -> Any:
+def run_case(case: Any) -> Any:
     """Lint a rule's Case; returns the LintResult."""
     from initpolicy.lint import lint
 
     model = model_for(case.model, case.init)
     return lint(model, policy=case.policy, static=case.static, strict=case.strict)
-
-
-# ---------------------------------------------------------------- stand-in tracer
-# Used only until initpolicy.tracer lands: resolves Sequential models and LSTMNet.
-
-_ACT_NAMES = {
-    nn.ReLU: "relu",
-    nn.Tanh: "tanh",
-    nn.Sigmoid: "sigmoid",
-    nn.SELU: "selu",
-    nn.GELU: "gelu",
-    nn.LeakyReLU: "leaky_relu",
-}
-
-
-def standin_trace(model: nn.Module, example_inputs: Any = None) -> Any:
-    from initpolicy.graph import Layer, ModelGraph, ParamInfo
-
-    children = list(model.named_children())
-    layers = []
-    for i, (name, mod) in enumerate(children):
-        params = list(mod.named_parameters(recurse=False))
-        if not params:
-            continue
-        act, normalized, args = "output", False, {}
-        for _, nxt in children[i + 1 :]:
-            if isinstance(nxt, nn.BatchNorm2d | nn.LayerNorm):
-                normalized = True
-                continue
-            if type(nxt) in _ACT_NAMES:
-                act = _ACT_NAMES[type(nxt)]
-                if isinstance(nxt, nn.LeakyReLU):
-                    args = {"negative_slope": nxt.negative_slope}
-                break
-            if list(nxt.parameters()) and not isinstance(nxt, nn.BatchNorm2d):
-                act = "linear"
-                break
-        if isinstance(mod, nn.BatchNorm2d):
-            act, normalized = "relu", False
-        infos = []
-        for local, p in params:
-            if p.ndim >= 2:
-                fi = p.shape[1] * (p[0][0].numel() if p.ndim > 2 else 1)
-                fo = p.shape[0] * (p[0][0].numel() if p.ndim > 2 else 1)
-            else:
-                w = getattr(mod, "weight", None)
-                fi = w.shape[1] if w is not None and w.ndim >= 2 else p.shape[0]
-                fo = p.shape[0]
-            infos.append(ParamInfo(f"{name}.{local}", local, tuple(p.shape), float(fi), float(fo)))
-        types = tuple(c.__name__ for c in type(mod).__mro__ if c not in (object, nn.Module))
-        layers.append(
-            Layer(
-                name,
-                type(mod).__name__,
-                types,
-                act,
-                act_args=args,
-                depth=len(layers),
-                previous=layers[-1].name if layers else None,
-                normalized=normalized,
-                fan_in=infos[0].fan_in,
-                fan_out=infos[0].fan_out,
-                parameters=infos,
-                module=mod,
-            )
-        )
-    return ModelGraph("<standin>", "modules", layers, model=model)

@@ -13,8 +13,16 @@ from initpolicy.lint import lint
 from .test_lint_helpers import deep_mlp, he_init, model_for
 
 SCENARIOS = [
-    ("all ones, small tanh net", lambda: model_for("mlp:tanh:10x10x10x2", (("*.weight", "ones()"),)), {"constant-weight"}),
-    ("all zeros, small tanh net", lambda: model_for("mlp:tanh:10x10x10x2", (("*.weight", "zeros()"),)), {"constant-weight"}),
+    (
+        "all ones, small tanh net",
+        lambda: model_for("mlp:tanh:10x10x10x2", (("*.weight", "ones()"),)),
+        {"constant-weight"},
+    ),
+    (
+        "all zeros, small tanh net",
+        lambda: model_for("mlp:tanh:10x10x10x2", (("*.weight", "zeros()"),)),
+        {"constant-weight"},
+    ),
     (
         "uniform(-1, 1), 100 inputs, tanh",
         lambda: model_for("mlp:tanh:100x100x100x10", (("*.weight", "uniform(-1, 1)"),)),
@@ -25,8 +33,16 @@ SCENARIOS = [
         lambda: deep_mlp("relu", 64, 10, "uniform(-0.05, 0.05)"),
         {"range-too-narrow", "variance-drift"},
     ),
-    ("xavier, 20-layer relu mlp", lambda: deep_mlp("relu", 64, 20, "xavier_normal()"), {"gain-mismatch", "variance-drift"}),
-    ("pytorch defaults, deep relu mlp", lambda: deep_mlp("relu", 64, 10, None), {"torch-default-before-relu"}),
+    (
+        "xavier, 20-layer relu mlp",
+        lambda: deep_mlp("relu", 64, 20, "xavier_normal()"),
+        {"gain-mismatch", "variance-drift"},
+    ),
+    (
+        "pytorch defaults, deep relu mlp",
+        lambda: deep_mlp("relu", 64, 10, None),
+        {"torch-default-before-relu"},
+    ),
 ]
 
 
@@ -47,7 +63,10 @@ def test_he_init_mlp_is_clean():
 def test_torch_default_folds_the_other_scale_checks():
     result = lint(deep_mlp("relu", 64, 4, None), static=True)
     f = next(f for f in result.findings if f.target == "2.weight")
-    assert (f.name, f.related) == ("torch-default-before-relu", ["range-too-narrow", "gain-mismatch"])
+    assert (f.name, f.related) == (
+        "torch-default-before-relu",
+        ["range-too-narrow", "gain-mismatch"],
+    )
     assert f.measured == pytest.approx(1 / (3 * 64) ** 0.5, rel=0.05)
     assert f.expected == pytest.approx((2 / 64) ** 0.5)
     assert f.fix == 'Linear named "2" -> kaiming_normal(fan_in)'
@@ -79,7 +98,9 @@ def test_policy_does_not_touch_the_model():
 
 def test_dynamic_pass_restores_the_model_exactly():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 2))
+    model = nn.Sequential(
+        nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 2)
+    )
     model.eval()
     model[0].weight.grad = torch.ones_like(model[0].weight)
     state = {k: v.clone() for k, v in model.state_dict().items()}

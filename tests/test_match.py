@@ -17,7 +17,6 @@ from initpolicy.seeding import resolve
 
 from ._match_support import S, count, div, graph, gt, minus, name, num, policy, scheme, sqrt
 
-
 #: vp_gain is the gains module's to prove (tests/test_gains.py); here: that it is bound.
 TANH_VP = vp_gain("tanh")
 
@@ -56,7 +55,10 @@ def names_for(sel, g=None):
         # in: some enclosing module's type (or base type)
         (S(inside=("MultiheadAttention",)), ["attn.out_proj.weight"]),
         (S(inside=("Conv*Block",)), ["blocks.0.conv.weight"]),
-        (S(inside=("Net",), param="*"), ["attn.out_proj.weight", "blocks.0.conv.bias", "blocks.0.conv.weight"]),
+        (
+            S(inside=("Net",), param="*"),
+            ["attn.out_proj.weight", "blocks.0.conv.bias", "blocks.0.conv.weight"],
+        ),
         # before: canonical activations; a mixed layer only as `before mixed`
         (S(before=("relu",)), ["fc1.weight"]),
         (S(before=("ReLU", "tanh")), ["fc1.weight", "rnn.weight_hh_l0", "rnn.weight_ih_l0"]),
@@ -77,11 +79,16 @@ def test_selector_forms(sel, expected):
 
 
 def test_block_rule_writes_one_block_with_its_own_fans():
-    p = plan(policy((S(types=("LSTM",), param="weight_hh*", block="forget"), scheme("orthogonal"))), graph())
+    p = plan(
+        policy((S(types=("LSTM",), param="weight_hh*", block="forget"), scheme("orthogonal"))),
+        graph(),
+    )
     (e,) = p.entries
     assert (e.name, e.block, e.std) == ("rnn.weight_hh_l0[forget]", "forget", pytest.approx(0.5))
     # the rest of the packed tensor is reported as kept
-    assert p.warnings == ["rnn.weight_hh_l0: blocks input, cell, output are matched by no rule and keep their values"]
+    assert p.warnings == [
+        "rnn.weight_hh_l0: blocks input, cell, output are matched by no rule and keep their values"
+    ]
 
 
 def test_later_rules_override_earlier_ones_and_record_what_they_overrode():
@@ -103,7 +110,12 @@ def test_later_rules_override_earlier_ones_and_record_what_they_overrode():
 
 
 def test_a_rule_whose_every_match_is_overridden_is_reported():
-    p = plan(policy((S(before=("relu",)), scheme("xavier_normal")), (S(types=("Linear",)), scheme("zeros"))), graph())
+    p = plan(
+        policy(
+            (S(before=("relu",)), scheme("xavier_normal")), (S(types=("Linear",)), scheme("zeros"))
+        ),
+        graph(),
+    )
     assert [r.loc.line for r in p.always_overridden] == [1]
 
 
@@ -131,36 +143,91 @@ def test_whole_rule_after_a_block_rule_overrides_it():
         ),
         graph(),
     )
-    assert [(e.name, e.scheme) for e in p.entries] == [("rnn.bias_ih_l0", "zeros"), ("rnn.bias_hh_l0", "zeros")]
+    assert [(e.name, e.scheme) for e in p.entries] == [
+        ("rnn.bias_ih_l0", "zeros"),
+        ("rnn.bias_hh_l0", "zeros"),
+    ]
     assert [r.loc.line for r in p.always_overridden] == [1]
 
 
 def test_rnn_gate_bias_constant_goes_to_bias_ih_and_bias_hh_gets_zero():
     p = plan(policy((S(types=("LSTM",), param="bias*", block="forget"), scheme("ones"))), graph())
     got = {e.name: (e.scheme, e.note is not None) for e in p.entries}
-    assert got == {"rnn.bias_ih_l0[forget]": ("ones", False), "rnn.bias_hh_l0[forget]": ("zeros", True)}
+    assert got == {
+        "rnn.bias_ih_l0[forget]": ("ones", False),
+        "rnn.bias_hh_l0[forget]": ("zeros", True),
+    }
 
 
 @pytest.mark.parametrize(
     ("sel", "sch", "param", "args", "std", "bound"),
     [
-        (S(types=("Linear",), before=("relu",)), scheme("kaiming_normal", mode="fan_in"), "fc1.weight",
-         {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"}, math.sqrt(2 / 4), None),
-        (S(types=("Conv2d",)), scheme("kaiming_uniform", a=name("slope"), mode="fan_out"), "blocks.0.conv.weight",
-         {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
-         math.sqrt(2 / 1.04) / math.sqrt(54), math.sqrt(3) * math.sqrt(2 / 1.04) / math.sqrt(54)),
-        (S(types=("Linear",), before=("relu",)), scheme("xavier_uniform", gain=name("gain")), "fc1.weight",
-         {"gain": math.sqrt(2)}, math.sqrt(2) * math.sqrt(6 / 12) / math.sqrt(3), math.sqrt(2) * math.sqrt(6 / 12)),
-        (S(param="bias"), scheme("uniform", a=div(num(-1), sqrt(name("fan_in"))), b=div(num(1), sqrt(name("fan_in")))),
-         "fc1.bias", {"a": -0.5, "b": 0.5}, 1 / math.sqrt(12), 0.5),
-        (S(types=("Linear",), named="head"), scheme("normal", std=div(num(0.02), sqrt(count(types=("Linear",))))),
-         "head.weight", {"mean": 0.0, "std": 0.01}, 0.01, None),
-        (S(types=("Embedding",)), scheme("normal", std=div(name("depth"), name("n_layers"))), "emb.weight",
-         {"mean": 0.0, "std": 6 / 8}, 6 / 8, None),
-        (S(types=("Linear",), named="fc1"), scheme("normal", std=name("fan_avg")), "fc1.weight",
-         {"mean": 0.0, "std": 6.0}, 6.0, None),
-        (S(types=("LSTM",), param="weight_hh*"), scheme("xavier_normal", gain=name("vp_gain")), "rnn.weight_hh_l0",
-         {"gain": TANH_VP}, TANH_VP * math.sqrt(2 / 20), None),
+        (
+            S(types=("Linear",), before=("relu",)),
+            scheme("kaiming_normal", mode="fan_in"),
+            "fc1.weight",
+            {"a": 0.0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
+            math.sqrt(2 / 4),
+            None,
+        ),
+        (
+            S(types=("Conv2d",)),
+            scheme("kaiming_uniform", a=name("slope"), mode="fan_out"),
+            "blocks.0.conv.weight",
+            {"a": 0.2, "mode": "fan_out", "nonlinearity": "leaky_relu"},
+            math.sqrt(2 / 1.04) / math.sqrt(54),
+            math.sqrt(3) * math.sqrt(2 / 1.04) / math.sqrt(54),
+        ),
+        (
+            S(types=("Linear",), before=("relu",)),
+            scheme("xavier_uniform", gain=name("gain")),
+            "fc1.weight",
+            {"gain": math.sqrt(2)},
+            math.sqrt(2) * math.sqrt(6 / 12) / math.sqrt(3),
+            math.sqrt(2) * math.sqrt(6 / 12),
+        ),
+        (
+            S(param="bias"),
+            scheme(
+                "uniform", a=div(num(-1), sqrt(name("fan_in"))), b=div(num(1), sqrt(name("fan_in")))
+            ),
+            "fc1.bias",
+            {"a": -0.5, "b": 0.5},
+            1 / math.sqrt(12),
+            0.5,
+        ),
+        (
+            S(types=("Linear",), named="head"),
+            scheme("normal", std=div(num(0.02), sqrt(count(types=("Linear",))))),
+            "head.weight",
+            {"mean": 0.0, "std": 0.01},
+            0.01,
+            None,
+        ),
+        (
+            S(types=("Embedding",)),
+            scheme("normal", std=div(name("depth"), name("n_layers"))),
+            "emb.weight",
+            {"mean": 0.0, "std": 6 / 8},
+            6 / 8,
+            None,
+        ),
+        (
+            S(types=("Linear",), named="fc1"),
+            scheme("normal", std=name("fan_avg")),
+            "fc1.weight",
+            {"mean": 0.0, "std": 6.0},
+            6.0,
+            None,
+        ),
+        (
+            S(types=("LSTM",), param="weight_hh*"),
+            scheme("xavier_normal", gain=name("vp_gain")),
+            "rnn.weight_hh_l0",
+            {"gain": TANH_VP},
+            TANH_VP * math.sqrt(2 / 20),
+            None,
+        ),
     ],
 )
 def test_arguments_are_evaluated_with_the_tensors_bound_names(sel, sch, param, args, std, bound):
@@ -171,28 +238,51 @@ def test_arguments_are_evaluated_with_the_tensors_bound_names(sel, sch, param, a
 
 
 def test_count_counts_modules_not_tensors():
-    e = entries(plan(policy((S(named="fc1"), scheme("constant", val=count(types=("LSTM",))))), graph()))
+    e = entries(
+        plan(policy((S(named="fc1"), scheme("constant", val=count(types=("LSTM",))))), graph())
+    )
     assert e["fc1.weight"].args == {"val": 1.0}
 
 
 @pytest.mark.parametrize(
     ("sel", "sch", "message"),
     [
-        (S(types=("Linear",), before=("relu",)), scheme("kaiming_normal", a=name("slope")),
-         "p.pol:1:1: fc1.weight: `slope` is undefined here: slope is the negative slope of a "
-         "leaky_relu or prelu, but fc1 is followed by relu"),
-        (S(before=("mixed",)), scheme("xavier_normal", gain=name("gain")),
-         "p.pol:1:1: mix.weight: `gain` is undefined here: gain of a mixed layer is a plan error"),
-        (S(param="bias"), scheme("orthogonal"),
-         "p.pol:1:1: fc1.bias: orthogonal needs a tensor of at least 2 dimensions (fans, a matrix); got shape (8,)"),
-        (S(types=("Linear",), named="fc1"), scheme("normal", std=div(num(1), minus(name("fan_in"), num(4)))),
-         "p.pol:1:1: fc1.weight: argument std of normal: division by zero (1 / 0)"),
-        (S(types=("BatchNorm2d",), param="num_batches_tracked"), scheme("normal"),
-         "p.pol:1:1: bn.num_batches_tracked: normal draws random values and needs a floating-point tensor; got int64"),
-        (S(types=("Linear",), named="fc1"), scheme("normal", std=num(-1)),
-         "p.pol:1:1: fc1.weight: normal: std=-1 must be >= 0"),
-        (S(types=("LSTM",), param="weight_hh*", block="cell"), scheme("default"),
-         "p.pol:1:1: rnn.weight_hh_l0[cell]: default runs the module's reset_parameters()"),
+        (
+            S(types=("Linear",), before=("relu",)),
+            scheme("kaiming_normal", a=name("slope")),
+            "p.pol:1:1: fc1.weight: `slope` is undefined here: slope is the negative slope of a "
+            "leaky_relu or prelu, but fc1 is followed by relu",
+        ),
+        (
+            S(before=("mixed",)),
+            scheme("xavier_normal", gain=name("gain")),
+            "p.pol:1:1: mix.weight: `gain` is undefined here: gain of a mixed layer is a plan error",
+        ),
+        (
+            S(param="bias"),
+            scheme("orthogonal"),
+            "p.pol:1:1: fc1.bias: orthogonal needs a tensor of at least 2 dimensions (fans, a matrix); got shape (8,)",
+        ),
+        (
+            S(types=("Linear",), named="fc1"),
+            scheme("normal", std=div(num(1), minus(name("fan_in"), num(4)))),
+            "p.pol:1:1: fc1.weight: argument std of normal: division by zero (1 / 0)",
+        ),
+        (
+            S(types=("BatchNorm2d",), param="num_batches_tracked"),
+            scheme("normal"),
+            "p.pol:1:1: bn.num_batches_tracked: normal draws random values and needs a floating-point tensor; got int64",
+        ),
+        (
+            S(types=("Linear",), named="fc1"),
+            scheme("normal", std=num(-1)),
+            "p.pol:1:1: fc1.weight: normal: std=-1 must be >= 0",
+        ),
+        (
+            S(types=("LSTM",), param="weight_hh*", block="cell"),
+            scheme("default"),
+            "p.pol:1:1: rnn.weight_hh_l0[cell]: default runs the module's reset_parameters()",
+        ),
     ],
 )
 def test_plan_errors_name_the_rule_location_and_the_tensor(sel, sch, message):
@@ -203,13 +293,21 @@ def test_plan_errors_name_the_rule_location_and_the_tensor(sel, sch, message):
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(PlanError) as info:
-        plan(policy((S(param="bias"), scheme("orthogonal")), (S(types=("Linear",), before=("relu",)), scheme("kaiming_normal", a=name("slope")))), graph())
+        plan(
+            policy(
+                (S(param="bias"), scheme("orthogonal")),
+                (S(types=("Linear",), before=("relu",)), scheme("kaiming_normal", a=name("slope"))),
+            ),
+            graph(),
+        )
     located = [(d.line, d.message.split(":")[0]) for d in info.value.diagnostics]
     assert located == [(2, "fc1.weight"), (1, "fc1.bias"), (1, "blocks.0.conv.bias")]
 
 
 def test_tied_tensor_is_one_entry_under_its_first_name_when_rules_agree():
-    p = plan(policy((S(types=("Linear", "Embedding")), scheme("normal", std=0.02))), graph(tie=True))
+    p = plan(
+        policy((S(types=("Linear", "Embedding")), scheme("normal", std=0.02))), graph(tie=True)
+    )
     names = [e.name for e in p.entries]
     assert names.count("emb.weight") == 1 and "head.weight" not in names
 
@@ -217,7 +315,10 @@ def test_tied_tensor_is_one_entry_under_its_first_name_when_rules_agree():
 def test_tied_tensor_matched_by_disagreeing_rules_is_a_plan_error():
     with pytest.raises(PlanError) as info:
         plan(
-            policy((S(types=("Embedding",)), scheme("normal", std=0.02)), (S(types=("Linear",), named="head"), scheme("zeros"))),
+            policy(
+                (S(types=("Embedding",)), scheme("normal", std=0.02)),
+                (S(types=("Linear",), named="head"), scheme("zeros")),
+            ),
             graph(tie=True),
         )
     (d,) = info.value.diagnostics
@@ -236,27 +337,53 @@ def test_frozen_parameters_are_skipped_unless_included():
     assert "mix.weight" in entries(plan(pol, graph(frozen=True), include_frozen=True))
 
 
-@pytest.mark.parametrize("skip", [{"fc1.weight": None, "emb.weight": None}, ["fc1.weight", "emb.weight"]])
+@pytest.mark.parametrize(
+    "skip", [{"fc1.weight": None, "emb.weight": None}, ["fc1.weight", "emb.weight"]]
+)
 def test_skip_leaves_checkpoint_tensors_alone(skip):
     p = plan(policy((S(types=("Linear", "Embedding")), scheme("zeros"))), graph(), skip=skip)
     assert "fc1.weight" not in entries(p) and "head.weight" in entries(p)
-    assert sorted(q.name for q, why in p.skipped if why == "skipped") == ["emb.weight", "fc1.weight"]
+    assert sorted(q.name for q, why in p.skipped if why == "skipped") == [
+        "emb.weight",
+        "fc1.weight",
+    ]
 
 
 def test_unmatched_parameters_are_reported_and_strict_makes_them_an_error():
-    pol = policy((S(types=("Linear", "Conv2d", "LSTM", "Embedding", "BatchNorm2d")), scheme("zeros")))
+    pol = policy(
+        (S(types=("Linear", "Conv2d", "LSTM", "Embedding", "BatchNorm2d")), scheme("zeros"))
+    )
     p = plan(pol, graph())
-    assert [q.name for q in p.unmatched] == ["fc1.bias", "blocks.0.conv.bias", "rnn.bias_ih_l0", "rnn.bias_hh_l0"]
-    with pytest.raises(PlanError, match=r"4 parameter\(s\) matched by no rule \(strict\): fc1.bias, "):
+    assert [q.name for q in p.unmatched] == [
+        "fc1.bias",
+        "blocks.0.conv.bias",
+        "rnn.bias_ih_l0",
+        "rnn.bias_hh_l0",
+    ]
+    with pytest.raises(
+        PlanError, match=r"4 parameter\(s\) matched by no rule \(strict\): fc1.bias, "
+    ):
         plan(pol, graph(), strict=True)
 
 
 def test_did_you_mean_for_a_type_that_matches_nothing():
-    p = plan(policy((S(types=("Conv2D",)), scheme("zeros")), (S(types=("Transformer",)), scheme("zeros"))), graph())
-    assert p.warnings == ["p.pol:1: type 'Conv2D' matches no module of the model; did you mean 'Conv2d'?"]
+    p = plan(
+        policy(
+            (S(types=("Conv2D",)), scheme("zeros")), (S(types=("Transformer",)), scheme("zeros"))
+        ),
+        graph(),
+    )
+    assert p.warnings == [
+        "p.pol:1: type 'Conv2D' matches no module of the model; did you mean 'Conv2d'?"
+    ]
 
 
-@pytest.mark.parametrize(("arg", "policy_seed", "expected"), [(None, None, 0), (None, 5, 5), (3, 5, 3), (0, 5, 0)])
+@pytest.mark.parametrize(
+    ("arg", "policy_seed", "expected"), [(None, None, 0), (None, 5, 5), (3, 5, 3), (0, 5, 0)]
+)
 def test_seed_precedence(arg, policy_seed, expected):
     assert resolve(arg, policy_seed) == expected
-    assert plan(policy((S(param="bias"), scheme("zeros")), seed=policy_seed), graph(), seed=arg).seed == expected
+    assert (
+        plan(policy((S(param="bias"), scheme("zeros")), seed=policy_seed), graph(), seed=arg).seed
+        == expected
+    )

@@ -35,6 +35,10 @@ def std(t):
     return float(t.detach().float().std())
 
 
+def amax(t):
+    return float(t.detach().abs().max())
+
+
 def test_the_library_is_complete():
     assert tuple(builtin_policies()) == LIBRARY
 
@@ -81,9 +85,9 @@ def test_activation_policies(policy, act, fc1_std, out_std):
     assert std(m.fc1.weight) == pytest.approx(fc1_std, rel=0.02)
     assert torch.equal(m.fc1.bias, torch.zeros(512))
     if policy == "tanh_net":
-        assert float(m.fc1.weight.abs().max()) <= 5 / 3 * math.sqrt(6 / 768)
+        assert amax(m.fc1.weight) <= 5 / 3 * math.sqrt(6 / 768)
     if policy == "selu_net":  # truncated at 2 underlying stds: 2 · std / 0.8796…
-        assert float(m.fc1.weight.abs().max()) <= 2 * fc1_std / 0.87962566103423978
+        assert amax(m.fc1.weight) <= 2 * fc1_std / 0.87962566103423978 * (1 + 1e-6)
 
 
 def test_pytorch_default_is_torchs_own_linear_and_conv_init():
@@ -106,7 +110,7 @@ def test_pytorch_default_keeps_other_modules_own_init():
     report = initpolicy.apply(m, "pytorch_default", seed=0)
     assert {e.scheme for e in report.entries} == {"default"}
     assert std(m[0].weight) == pytest.approx(1.0, rel=0.03)  # Embedding: N(0, 1)
-    assert float(m[2].weight_hh_l0.abs().max()) <= 1 / math.sqrt(32)  # LSTM: U(±1/sqrt(H))
+    assert amax(m[2].weight_hh_l0) <= 1 / math.sqrt(32)  # LSTM: U(±1/sqrt(H))
 
 
 class KerasNet(nn.Module):
@@ -129,8 +133,8 @@ def test_keras_default():
     # glorot_uniform on whole tensors: bound sqrt(6 / (fan_in + fan_out))
     for w, fan_in, fan_out in ((m.dense.weight, 64, 300), (m.lstm.weight_ih_l0, 64, 256)):
         bound = math.sqrt(6 / (fan_in + fan_out))
-        assert bound * 0.98 < float(w.abs().max()) <= bound
-    assert float(m.emb.weight.abs().max()) <= 0.05
+        assert bound * 0.98 < amax(w) <= bound
+    assert amax(m.emb.weight) <= 0.05
     # the recurrent kernel is one orthogonal matrix over all gates (4H x H: orthonormal columns)
     w = m.lstm.weight_hh_l0.detach()
     assert torch.allclose(w.T @ w, torch.eye(64), atol=1e-5)
@@ -151,7 +155,7 @@ def test_lstm_policy_orthogonal_gates_and_forget_bias():
     gate = m.lstm.bias_ih_l0 + m.lstm.bias_hh_l0
     assert torch.equal(gate[64:128], torch.ones(64)) and gate[:64].abs().max() == 0
     bound = math.sqrt(6 / (64 + 256))
-    assert float(m.lstm.weight_ih_l0.abs().max()) <= bound
+    assert amax(m.lstm.weight_ih_l0) <= bound
 
 
 def test_resnet_and_zero_init_residual():
@@ -165,7 +169,7 @@ def test_resnet_and_zero_init_residual():
     assert all(torch.equal(b.weight, torch.ones_like(b.weight)) for b in bns)
     assert all(torch.equal(b.bias, torch.zeros_like(b.bias)) for b in bns)
     assert report["fc.weight"].scheme == "default"
-    assert float(m.fc.weight.abs().max()) <= 1 / math.sqrt(16)
+    assert amax(m.fc.weight) <= 1 / math.sqrt(16)
 
     z = ResNetTiny()
     initpolicy.apply(z, "resnet_zero_init", seed=0)
@@ -187,7 +191,10 @@ def test_gpt2_matches_gpt2s_own_init():
     report = initpolicy.apply(m, "gpt2", seed=0)
     residual = 0.02 / math.sqrt(2 * cfg.n_layer)
     for i in range(cfg.n_layer):
-        for name in (f"transformer.h.{i}.attn.c_proj.weight", f"transformer.h.{i}.mlp.c_proj.weight"):
+        for name in (
+            f"transformer.h.{i}.attn.c_proj.weight",
+            f"transformer.h.{i}.mlp.c_proj.weight",
+        ):
             assert report[name].std == pytest.approx(residual)
         assert report[f"transformer.h.{i}.attn.c_attn.weight"].std == pytest.approx(0.02)
         assert report[f"transformer.h.{i}.mlp.c_fc.weight"].std == pytest.approx(0.02)
@@ -205,8 +212,13 @@ def test_gpt2_matches_gpt2s_own_init():
 
 def test_llama_matches_llamas_own_init():
     cfg = transformers.LlamaConfig(
-        vocab_size=500, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, pad_token_id=0,
+        vocab_size=500,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        pad_token_id=0,
     )
     m = transformers.LlamaForCausalLM(cfg)
     report = initpolicy.apply(m, "llama", seed=0)
@@ -258,10 +270,12 @@ def test_vit_jax():
     assert report.unmatched == []
     qkv = m.blocks[0].attn.qkv.weight
     bound = math.sqrt(6 / (192 + 576))
-    assert bound * 0.98 < float(qkv.abs().max()) <= bound
+    assert bound * 0.98 < amax(qkv) <= bound
     assert torch.equal(m.blocks[0].attn.qkv.bias, torch.zeros(576))
     assert std(m.blocks[0].mlp.fc1.bias) == pytest.approx(1e-6, rel=0.15)
-    assert torch.equal(m.head.weight, torch.zeros(10, 192)) and torch.equal(m.head.bias, torch.zeros(10))
+    assert torch.equal(m.head.weight, torch.zeros(10, 192)) and torch.equal(
+        m.head.bias, torch.zeros(10)
+    )
     fan_in = 3 * 4 * 4
     assert std(m.patch_embed.proj.weight) == pytest.approx(1 / math.sqrt(fan_in), rel=0.05)
     assert std(m.pos_embed) == pytest.approx(0.02, rel=0.05)
