@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import seeding
 from .errors import UsageError
 from .match_eval import reset_method
-from .materialize import Preparation, is_meta, materialize, prepare
+from .materialize import Preparation, init_weights_owner, is_meta, materialize, prepare
 from .plan import Entry, Plan
 from .report import Report, ReportEntry
 
@@ -71,7 +71,7 @@ def apply_policy(
         raise UsageError(f"apply needs a torch.nn.Module, got {type(model).__name__}")
     # A policy that reads no activation (no before/after, gain, slope, depth) needs only
     # the module structure, not a forward pass; explain always traces fully.
-    how = None if needs_trace(policy.ir) else "modules"
+    how = None if needs_trace(policy.ir) or _has_lazy(model) else "modules"
     graph = trace(model, example_inputs=example_inputs, tracer=how)
     the_plan = plan(
         policy.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
@@ -108,6 +108,13 @@ def execute(plan: Plan, model: Any, *, device: Any = None) -> Report:
         raise
     dev = str(torch.device(device or "cpu")) if meta else None
     return Report(plan=plan, entries=entries, defaulted=prep.defaulted, materialized_on=dev)
+
+
+def _has_lazy(model: Any) -> bool:
+    """Lazy parameters get their shapes from a forward pass, which only a trace runs."""
+    from torch.nn.parameter import is_lazy
+
+    return any(is_lazy(p) for p in model.parameters())
 
 
 # ---------------------------------------------------------------------------- writes
@@ -211,7 +218,8 @@ def _module_inits(
             elif e.param.kind == "buffer" and hasattr(module, "reset_running_stats"):
                 runs[id(module)] = (e.layer.name, module, "reset_running_stats", module)
             else:
-                runs[id(module)] = (e.layer.name, module, "_init_weights", model)
+                owner = init_weights_owner(model, e.layer.name) or model
+                runs[id(module)] = (e.layer.name, module, "_init_weights", owner)
     for mod_name, module, method, caller in prep.resets:
         runs.setdefault(id(module), (mod_name, module, method, caller))
     if not runs:
@@ -223,7 +231,9 @@ def _module_inits(
         ]
         for t in own:
             writer.touch(t)
-        with torch.random.fork_rng(devices=[]):
+        # fork (and so restore) the RNG of every CUDA device the module lives on, too
+        cuda = sorted({t.device.index or 0 for t in own if t.device.type == "cuda"})
+        with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seeding.derive(plan.seed, mod_name, "default"))
             if method == "_init_weights":
                 caller._init_weights(module)

@@ -69,6 +69,12 @@ def load_model(target: str | None, options: dict[str, Any]) -> tuple[Any, Any]:
     return loaded.model, loaded.example_inputs
 
 
+def _trace_warnings(plan: Any) -> None:
+    """What the tracer had to guess or work around: diagnostics, so stderr."""
+    for w in plan.graph.warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
 def _echo_json(data: dict[str, Any]) -> None:
     from .report import dumps
 
@@ -121,6 +127,7 @@ def apply_command(
     policy = load_policy(spec)
     model, inputs = load_model(target, target_opts)
     report = apply_policy(policy, model, seed=seed, example_inputs=inputs, strict=strict)
+    _trace_warnings(report.plan)
     if out is not None:
         save_state_dict(model.state_dict(), out, force=force)
     if fmt == "json":
@@ -158,6 +165,7 @@ def explain_command(
     policy = load_policy(_policy_spec(policy_spec))
     model, inputs = load_model(target, target_opts)
     the_plan = plan_model(policy, model, example_inputs=inputs, seed=seed)
+    _trace_warnings(the_plan)
     if fmt == "json":
         _echo_json(plan_json(the_plan))
     else:

@@ -59,7 +59,7 @@ def _qual(mod_name: str, key: str) -> str:
     return f"{mod_name}.{key}" if mod_name else key
 
 
-def _init_weights_owner(model: Any, mod_name: str) -> Any:
+def init_weights_owner(model: Any, mod_name: str) -> Any:
     """The nearest enclosing module with transformers' ``_init_weights(module)``."""
     parts = mod_name.split(".") if mod_name else []
     for n in range(len(parts), -1, -1):
@@ -148,7 +148,7 @@ def _owner_init(
     method = reset_method(module)
     if method:
         return method, module
-    owner = _init_weights_owner(model, mod_name)
+    owner = init_weights_owner(model, mod_name)
     if owner is not None:
         return "_init_weights", owner
     return None

@@ -288,7 +288,7 @@ def test_a_wrapped_model_gets_the_same_values_as_the_bare_one():
         ("Linear -> normal(0, 1 / (depth + 1))", True),
         ("Linear where depth > 1 -> zeros()", True),
         ("Linear -> normal(0, 1 / count(Linear after Linear))", True),
-        ("Linear -> normal(0, 1 / count(Linear named \"fc*\"))", False),
+        ('Linear -> normal(0, 1 / count(Linear named "fc*"))', False),
     ],
 )
 def test_only_policies_that_read_activations_need_a_forward_pass(policy, traced):
@@ -301,7 +301,9 @@ def test_structure_only_planning_writes_what_a_full_trace_would():
     from initpolicy.match import plan
     from initpolicy.tracer import trace
 
-    policy = initpolicy.load("Linear -> normal(0, 0.1)\nLinear named \"head\" -> zeros()\nbias -> ones()")
+    policy = initpolicy.load(
+        'Linear -> normal(0, 0.1)\nLinear named "head" -> zeros()\nbias -> ones()'
+    )
     a, b = Net(), Net()
     initpolicy.apply(a, policy, seed=8)  # plans on the module structure
     execute(plan(policy.ir, trace(b, tracer="fx"), seed=8), b)
@@ -310,7 +312,16 @@ def test_structure_only_planning_writes_what_a_full_trace_would():
 
 def test_a_buffer_is_written_when_a_rule_names_it():
     m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
-    report = initpolicy.apply(m, "use resnet\nBatchNorm2d.running_var -> constant(2)\nbias -> zeros()")
+    report = initpolicy.apply(
+        m, "use resnet\nBatchNorm2d.running_var -> constant(2)\nbias -> zeros()"
+    )
     assert torch.equal(m[1].running_var, torch.full((4,), 2.0))
     assert torch.equal(m[1].running_mean, torch.zeros(4))  # not named: kept
     assert report["1.running_var"].scheme == "constant"
+
+
+def test_lazy_layers_are_materialized_by_a_trace_even_when_the_policy_reads_no_activation():
+    m = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
+    initpolicy.apply(m, "Linear -> normal(0, 0.1)\nbias -> zeros()", example_inputs=torch.zeros(1, 5))
+    assert m[0].weight.shape == (8, 5)
+    assert torch.equal(m[0].bias, torch.zeros(8))

@@ -143,3 +143,13 @@ def test_only_meta_tensors_are_materialized():
     initpolicy.apply(m, "resnet", device="cpu")
     assert torch.equal(m.bn.running_mean, torch.full((8,), 3.0))  # real buffer kept
     assert m.conv.weight.device.type == "cpu" and m.conv.weight.std() > 0
+
+
+def test_default_on_a_transformers_module_runs_the_models_own_init_weights():
+    a, b = gpt2(meta=False), gpt2(meta=True)
+    for m in (a, b):
+        report = initpolicy.apply(m, "use gpt2\nConv1D.* -> default", seed=1)
+        assert report["transformer.h.0.mlp.c_fc.weight"].scheme == "default"
+    w = a.transformer.h[0].mlp.c_fc.weight
+    assert torch.equal(w, b.transformer.h[0].mlp.c_fc.weight)  # seeded from (seed, module name)
+    assert float(w.detach().std()) == pytest.approx(0.02, rel=0.1)  # GPT2PreTrainedModel: N(0, 0.02)
