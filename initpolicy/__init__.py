@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
-from .policy import Policy, load
-
 # Load the submodule ``apply`` now, so that the function ``apply`` below is what the
 # package attribute holds: importing a submodule later would rebind ``initpolicy.apply``
 # to the module. (The module is torch-free at import.)
-from . import apply as _apply_module  # noqa: E402, F401
+from . import apply as _apply_module  # noqa: F401
+from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
+from .policy import Policy, load
 
 __version__ = "0.1.0"
 
@@ -53,7 +52,7 @@ def trace(model: Any, example_inputs: Any = None) -> Any:
 
 def lint(model: Any, policy: Policy | str | None = None, **kwargs: Any) -> Any:
     """Lint ``model``'s initialization (or ``policy``'s, applied to a copy)."""
-    from .lint import lint as _lint
+    from .linter import lint as _lint
 
     if policy is not None and not isinstance(policy, Policy):
         policy = load(policy)

@@ -1,5 +1,5 @@
 """``initpolicy lint``, ``initpolicy rules`` and ``initpolicy rule CODE``: a thin click
-layer over :mod:`initpolicy.lint`.
+layer over :mod:`initpolicy.linter`.
 
 Exit codes: 0 when no finding reaches the fail level (or ``--exit-zero``), 1 when one does,
 2 on any error. ``[tool.initpolicy.lint]`` of the nearest pyproject.toml supplies select,
@@ -181,7 +181,7 @@ def lint_command(
     """
     from . import lint_output
     from .config import load_config
-    from .lint import lint
+    from .linter import lint
     from .targets import load_target
 
     config = load_config()

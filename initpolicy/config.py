@@ -39,10 +39,10 @@ class Config:
 
         ``package.module:NAME`` targets (no ``/`` and no ``.py``) are returned unchanged.
         """
-        head = value.split(":", 1)[0] if not value[1:3] == ":\\" else value
+        head = value.split(":", 1)[0]
         if head.endswith((".py", ".pol")) or "/" in head:
             rest = value[len(head) :]
-            return str((self.root / head)) + rest
+            return str(self.root / head) + rest
         return value
 
 

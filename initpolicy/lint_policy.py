@@ -26,6 +26,12 @@ def _where(rule: PolicyRule) -> str:
     return f"{rule.loc.file}:{rule.loc.line}"
 
 
+def _own(plan: Plan, rules: list[PolicyRule]) -> list[PolicyRule]:
+    """The rules written in the linted policy itself: an included policy's rule that
+    matches nothing, or that the includer overrides, is the point of including it."""
+    return [r for r in rules if r.loc.file == plan.policy.source]
+
+
 def _lhs(rule: PolicyRule) -> str:
     return rule.loc.text.split("->", 1)[0].strip()
 
@@ -215,7 +221,9 @@ class RuleNeverMatches(PolicyRuleCheck):
 
     Why:
     Usually a misspelt type or name, or an activation the tracer does not find after the
-    layer; the rule silently does nothing.
+    layer; the rule silently does nothing. Only the linted policy's own rules are checked:
+    a general-purpose included policy (``use relu_net``) has rules for layers a given
+    model lacks.
 
     Anti-pattern:
         Conv2d before ReLU -> kaiming_normal(fan_out)    # the model has no Conv2d
@@ -247,7 +255,7 @@ class RuleNeverMatches(PolicyRuleCheck):
 
     @classmethod
     def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
-        for rule in plan.never_matched:
+        for rule in _own(plan, plan.never_matched):
             yield cls.finding(
                 rule.loc.text,
                 f"rule `{rule.loc.text}` matches no parameter of the model; remove it or fix "
@@ -263,7 +271,8 @@ class RuleAlwaysOverridden(PolicyRuleCheck):
 
     Why:
     Later rules win (like .gitignore); a rule that never wins is dead text, often a sign
-    that the order of two rules is reversed.
+    that the order of two rules is reversed. Only the linted policy's own rules are
+    checked: overriding an included policy's rules is what including it is for.
 
     Anti-pattern:
         Linear named "head" -> zeros()
@@ -297,7 +306,7 @@ class RuleAlwaysOverridden(PolicyRuleCheck):
 
     @classmethod
     def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
-        for rule in plan.always_overridden:
+        for rule in _own(plan, plan.always_overridden):
             winners = sorted(
                 {
                     e.rule.loc.line

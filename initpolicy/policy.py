@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import PolicyError
 from .ir import PolicyIR, Rule
 from .resources import builtin_policies
 
@@ -81,25 +80,24 @@ class Policy:
 def load(source: str | Path) -> Policy:
     """Load a policy from a path, a built-in name (``"relu_net"``) or policy text.
 
-    A ``Path``, or a string naming an existing file or ending in ``.pol``, is a file; a
-    single word naming a built-in policy is that policy; anything else is policy text.
+    A ``Path``, an existing file, or a string ending in ``.pol`` is a file; a single word
+    is a built-in policy; anything else is policy text. A ``NAME.pol`` that does not exist
+    where NAME is a built-in loads the built-in, so the design card's
+    ``--policy relu_net.pol`` works anywhere.
+
+    >>> load("relu_net").source
+    '<builtin>/relu_net'
     """
-    from .parser import parse, parse_file
+    from .parser import parse, parse_any, parse_builtin
 
-    if isinstance(source, Path):
-        return Policy(parse_file(source))
     text = str(source)
-    if "\n" not in text and "->" not in text:
-        builtins = builtin_policies()
-        if text in builtins:
-            return Policy(parse_file(builtins[text]))
-        if text.endswith(".pol") or Path(text).is_file():
-            return Policy(parse_file(Path(text)))
-        if text.strip().isidentifier():
-            from .errors import Diagnostic
-
-            hint = f"built-in policies: {', '.join(builtins)}"
-            raise PolicyError(
-                Diagnostic(text, None, None, "no such policy file or built-in policy", hint=hint)
-            )
+    if not isinstance(source, Path) and ("\n" in text or "->" in text):
+        return Policy(parse(text, "<string>"))
+    path = Path(text)
+    if not isinstance(source, Path) and text in builtin_policies() and not path.is_file():
+        return Policy(parse_builtin(text))
+    if path.suffix == ".pol" and not path.exists() and path.stem in builtin_policies():
+        return Policy(parse_builtin(path.stem))
+    if isinstance(source, Path) or path.is_file() or path.suffix == ".pol" or text.isidentifier():
+        return Policy(parse_any(source))
     return Policy(parse(text, "<string>"))

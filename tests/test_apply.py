@@ -322,6 +322,8 @@ def test_a_buffer_is_written_when_a_rule_names_it():
 
 def test_lazy_layers_are_materialized_by_a_trace_even_when_the_policy_reads_no_activation():
     m = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
-    initpolicy.apply(m, "Linear -> normal(0, 0.1)\nbias -> zeros()", example_inputs=torch.zeros(1, 5))
+    initpolicy.apply(
+        m, "Linear -> normal(0, 0.1)\nbias -> zeros()", example_inputs=torch.zeros(1, 5)
+    )
     assert m[0].weight.shape == (8, 5)
     assert torch.equal(m[0].bias, torch.zeros(8))

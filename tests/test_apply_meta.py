@@ -152,4 +152,6 @@ def test_default_on_a_transformers_module_runs_the_models_own_init_weights():
         assert report["transformer.h.0.mlp.c_fc.weight"].scheme == "default"
     w = a.transformer.h[0].mlp.c_fc.weight
     assert torch.equal(w, b.transformer.h[0].mlp.c_fc.weight)  # seeded from (seed, module name)
-    assert float(w.detach().std()) == pytest.approx(0.02, rel=0.1)  # GPT2PreTrainedModel: N(0, 0.02)
+    assert float(w.detach().std()) == pytest.approx(
+        0.02, rel=0.1
+    )  # GPT2PreTrainedModel: N(0, 0.02)

@@ -237,3 +237,17 @@ def test_save_leaves_no_temporary_file_when_writing_fails(repo, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         save.save_state_dict({"w": torch.zeros(2)}, repo / "x.pt")
     assert sorted(p.name for p in repo.iterdir()) == ["init.pol", "model.py"]
+
+
+def test_explain_lists_unmatched_by_name_and_as_rows_without_a_rule(repo):
+    (repo / "init.pol").write_text("Linear -> zeros()\n")
+    data = json.loads(run("explain", "model.py", "--policy", "init.pol", "--format", "json").stdout)
+    assert data["unmatched"] == ["fc.bias"]
+    row = next(p for p in data["parameters"] if p["name"] == "fc.bias")
+    assert (row["rule"], row["scheme"], row["std"], row["module"], row["type"]) == (
+        None,
+        None,
+        None,
+        "fc",
+        "Linear",
+    )

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from initpolicy.lint import lint
+from initpolicy.linter import lint
 
 
 class BasicBlock(nn.Module):

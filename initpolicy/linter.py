@@ -1,4 +1,4 @@
-"""``initpolicy.lint``: what is wrong with a model's initialization, how we know, and what
+"""``initpolicy.linter``: what is wrong with a model's initialization, how we know, and what
 it should be.
 
 >>> import torch, initpolicy
