@@ -122,7 +122,7 @@ def peak_rss() -> int:
 def child(mode: str, small: bool) -> None:
     import gc
 
-    import initpolicy.apply
+    import initpolicy.applier
     import initpolicy.init
     import initpolicy.match
     import initpolicy.tracer  # noqa: F401

@@ -12,10 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-# Load the submodule ``apply`` now, so that the function ``apply`` below is what the
-# package attribute holds: importing a submodule later would rebind ``initpolicy.apply``
-# to the module. (The module is torch-free at import.)
-from . import apply as _apply_module  # noqa: F401
 from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
 from .policy import Policy, load
 

@@ -46,17 +46,10 @@ def _policy_spec(policy: str | None) -> str:
 
 
 def load_policy(spec: str) -> Any:
-    """A policy file, or a built-in by name; ``relu_net.pol`` with no such file here is the
-    built-in ``relu_net``, so the documented commands work in any directory."""
-    from .parser import parse_any
-    from .policy import Policy
-    from .resources import builtin_policies
+    """A policy file, or a built-in by name (see :func:`initpolicy.policy.load_spec`)."""
+    from .policy import load_spec
 
-    path = Path(spec)
-    bare = path.suffix == ".pol" and path.parent == Path(".")
-    if bare and not path.exists() and path.stem in builtin_policies():
-        spec = path.stem
-    return Policy(parse_any(spec))
+    return load_spec(spec)
 
 
 def load_model(target: str | None, options: dict[str, Any]) -> tuple[Any, Any]:
@@ -118,7 +111,7 @@ def apply_command(
     initpolicy apply model.py --policy relu_net.pol --out init.pt
     initpolicy apply --policy relu_net.pol        # TARGET from pyproject.toml
     """
-    from .apply import apply_policy
+    from .applier import apply_policy
     from .save import save_state_dict
 
     spec = _policy_spec(policy_spec)

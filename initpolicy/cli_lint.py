@@ -58,14 +58,9 @@ def _thresholds(values: Sequence[str]) -> dict[str, float]:
 
 
 def _load_policy(spec: str) -> Any:
-    from .parser import parse_any
-    from .policy import Policy
-    from .resources import builtin_policies
+    from .policy import load_spec
 
-    path = Path(spec)
-    if not path.exists() and path.suffix == ".pol" and path.stem in builtin_policies():
-        spec = path.stem  # `relu_net.pol` with no such file here is the built-in
-    return Policy(parse_any(spec))
+    return load_spec(spec)
 
 
 def _plot(result: Any, out: Path) -> None:

@@ -193,7 +193,7 @@ def lint(
     plan = None
     subject_model = model
     if policy is not None:
-        from .apply import execute
+        from .applier import execute
         from .match import plan as make_plan
         from .policy import Policy, load
 

@@ -171,12 +171,49 @@ class Index:
         return self._cond(sel.where, where_env(target, block, self.n_layers), self.count)
 
     def count(self, sel: Selector) -> int:
-        """``count(SELECTOR)``: how many modules hold at least one tensor it selects."""
+        """``count(SELECTOR)``: how many modules match.
+
+        A selector of module facts only (types, ``named``, ``in``) counts every module of
+        the model that holds parameters itself or inside it, so ``count(Block)`` counts
+        transformer blocks although a block owns no tensor of its own; a selector that
+        names a tensor or an activation counts the modules holding a tensor it selects.
+        """
         key = sel.model_dump_json()
         if key not in self._counts:
-            modules = {t.layer.name for t in self.targets if self.selects(sel, t)}
-            self._counts[key] = len(modules)
+            if _module_only(sel):
+                self._counts[key] = sum(
+                    1
+                    for name, (types, ancestors) in self._modules().items()
+                    if name
+                    and (sel.types is None or _any_glob(types, sel.types))
+                    and (sel.named is None or fnmatchcase(name, sel.named))
+                    and (sel.inside is None or any(_any_glob(t, sel.inside) for t in ancestors))
+                )
+            else:
+                modules = {t.layer.name for t in self.targets if self.selects(sel, t)}
+                self._counts[key] = len(modules)
         return self._counts[key]
+
+    def _modules(self) -> dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]]:
+        """Every module that holds parameters, itself or below: name -> (types, the types
+        of its ancestors), from the layers and their ancestor chains."""
+        out: dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]] = {}
+        for lay in self.layers:
+            chain = [types for _, types in lay.ancestors]
+            for i, (name, types) in enumerate(lay.ancestors):
+                out.setdefault(name, (types, chain[:i]))
+            out.setdefault(lay.name, (lay.types, chain))
+        return out
+
+
+def _module_only(sel: Selector) -> bool:
+    return (
+        sel.param is None
+        and sel.block is None
+        and sel.before is None
+        and sel.after is None
+        and sel.where is None
+    )
 
 
 def _before(layer: Layer, wanted: tuple[str, ...]) -> bool:

@@ -1,7 +1,7 @@
 """The Plan: for every parameter (or buffer, or block of a packed tensor), the rule that
 won, the scheme with its evaluated arguments, and the std/bound it will produce.
 
-Produced by :mod:`initpolicy.match`, executed by :mod:`initpolicy.apply`, read by
+Produced by :mod:`initpolicy.match`, executed by :mod:`initpolicy.applier`, read by
 ``explain`` and the linter. Torch-free data.
 """
 

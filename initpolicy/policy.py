@@ -1,4 +1,4 @@
-"""The user-facing Policy: a parsed policy plus the verbs a training repo calls.
+r"""The user-facing Policy: a parsed policy plus the verbs a training repo calls.
 
 >>> import initpolicy
 >>> policy = initpolicy.load("Linear before ReLU -> kaiming_normal(fan_in)\nbias -> constant(0.01)")
@@ -18,7 +18,7 @@ from .ir import PolicyIR, Rule
 from .resources import builtin_policies
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .apply import Report
+    from .applier import Report
     from .match import Plan
 
 
@@ -63,7 +63,7 @@ class Policy:
 
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
-        from .apply import apply_policy
+        from .applier import apply_policy
 
         return apply_policy(
             self,
@@ -77,27 +77,43 @@ class Policy:
         )
 
 
+def load_spec(spec: str | Path) -> Policy:
+    """A policy file or a built-in policy's name (never policy text): what ``--policy``
+    takes. ``NAME.pol`` with no such file, where NAME is a built-in, is the built-in, so
+    the design card's ``--policy relu_net.pol`` works in any directory.
+
+    >>> load_spec("relu_net.pol").source
+    '<builtin>/relu_net'
+    """
+    from .parser import parse_any, parse_builtin
+
+    path = Path(spec)
+    if not path.is_file():
+        builtins = builtin_policies()
+        if str(spec) in builtins:
+            return Policy(parse_builtin(str(spec)))
+        if path.suffix == ".pol" and not path.exists() and path.stem in builtins:
+            return Policy(parse_builtin(path.stem))
+    return Policy(parse_any(spec))
+
+
 def load(source: str | Path) -> Policy:
     """Load a policy from a path, a built-in name (``"relu_net"``) or policy text.
 
-    A ``Path``, an existing file, or a string ending in ``.pol`` is a file; a single word
-    is a built-in policy; anything else is policy text. A ``NAME.pol`` that does not exist
-    where NAME is a built-in loads the built-in, so the design card's
-    ``--policy relu_net.pol`` works anywhere.
+    A ``Path``, an existing file, a string ending in ``.pol`` or a single word is a file or
+    a built-in (see :func:`load_spec`); anything else is policy text.
 
     >>> load("relu_net").source
     '<builtin>/relu_net'
+    >>> len(load("Linear before ReLU -> kaiming_normal(fan_in)").rules)
+    1
     """
-    from .parser import parse, parse_any, parse_builtin
+    from .parser import parse
 
+    if isinstance(source, Path):
+        return load_spec(source)
     text = str(source)
-    if not isinstance(source, Path) and ("\n" in text or "->" in text):
-        return Policy(parse(text, "<string>"))
-    path = Path(text)
-    if not isinstance(source, Path) and text in builtin_policies() and not path.is_file():
-        return Policy(parse_builtin(text))
-    if path.suffix == ".pol" and not path.exists() and path.stem in builtin_policies():
-        return Policy(parse_builtin(path.stem))
-    if isinstance(source, Path) or path.is_file() or path.suffix == ".pol" or text.isidentifier():
-        return Policy(parse_any(source))
+    one_word = "\n" not in text and "->" not in text
+    if one_word and (text.isidentifier() or text.endswith(".pol") or Path(text).is_file()):
+        return load_spec(text)
     return Policy(parse(text, "<string>"))

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import initpolicy
-from initpolicy.apply import execute
+from initpolicy.applier import execute
 from initpolicy.errors import PlanError
 from initpolicy.seeding import derive
 

@@ -387,3 +387,29 @@ def test_seed_precedence(arg, policy_seed, expected):
         plan(policy((S(param="bias"), scheme("zeros")), seed=policy_seed), graph(), seed=arg).seed
         == expected
     )
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("count(Block)", 4),  # containers that own no tensor themselves
+        ("count(ModuleList)", 1),
+        ('count(Linear named "*.proj")', 4),
+        ("count(Linear in Block)", 16),
+        ("count(LayerNorm)", 9),
+        ("count(Linear.bias)", 16),  # a tensor selector counts modules holding one
+        ("count(Linear before gelu)", 4),
+    ],
+)
+def test_count_on_a_real_model(expr, expected):
+    import sys
+    from pathlib import Path
+
+    import initpolicy
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+    from transformer_block import build_model
+
+    policy = initpolicy.load(f'Linear named "head" -> constant({expr})')
+    report = policy.apply(build_model(), seed=0)
+    assert report.plan.entries[0].args == {"val": float(expected)}
