@@ -15,6 +15,7 @@ Paths in the table are relative to the directory holding the pyproject.toml.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,14 @@ class Config:
         head = value.split(":", 1)[0]
         if head.endswith((".py", ".pol")) or "/" in head:
             rest = value[len(head) :]
-            return str(self.root / head) + rest
+            # Relative to the working directory when that is shorter: diagnostics then
+            # show `init/model.pol:3`, not an absolute path.
+            path = str(self.root / head)
+            try:
+                rel = os.path.relpath(path)
+            except ValueError:  # another drive (Windows)
+                rel = path
+            return (rel if len(rel) < len(path) else path) + rest
         return value
 
 

@@ -341,10 +341,22 @@ def _did_you_mean(rules: list[Rule], graph: ModelGraph, index: Index) -> list[st
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
-    seen: set[Diagnostic] = set()
-    out = []
+    """One diagnostic per (rule, problem): ``a.weight: msg`` and ``b.weight: msg`` at one
+    rule become ``a.weight, b.weight: msg`` (the first three names, then a count)."""
+    groups: dict[tuple[object, ...], list[str]] = {}
+    first: dict[tuple[object, ...], Diagnostic] = {}
     for d in diags:
-        if d not in seen:
-            seen.add(d)
-            out.append(d)
+        subject, sep, rest = d.message.partition(": ")
+        key = (d.file, d.line, d.column, d.hint, rest if sep else d.message)
+        names = groups.setdefault(key, [])
+        first.setdefault(key, d)
+        if sep and subject not in names:
+            names.append(subject)
+    out = []
+    for key, names in groups.items():
+        d = first[key]
+        if len(names) > 1:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            d = replace(d, message=f"{shown}: {key[4]}")
+        out.append(d)
     return out
