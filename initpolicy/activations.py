@@ -60,4 +60,6 @@ def canonical(word: str) -> str | None:
 
 def spellings() -> tuple[str, ...]:
     """All accepted spellings, for did-you-mean hints."""
-    return tuple(sorted(set(CANONICAL) | {"LeakyReLU", "ReLU", "GELU", "SiLU", "Swish", "Tanh", "Sigmoid"}))
+    return tuple(
+        sorted(set(CANONICAL) | {"LeakyReLU", "ReLU", "GELU", "SiLU", "Swish", "Tanh", "Sigmoid"})
+    )

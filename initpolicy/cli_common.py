@@ -27,7 +27,9 @@ def run_main(group: click.Group) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(EXIT_ERROR)
     except InitPolicyError as e:
-        click.echo(f"error: {e}" if "\n" not in str(e) and ":" not in str(e)[:200] else str(e), err=True)
+        click.echo(
+            f"error: {e}" if "\n" not in str(e) and ":" not in str(e)[:200] else str(e), err=True
+        )
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

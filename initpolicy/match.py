@@ -353,10 +353,10 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
         if sep and subject not in names:
             names.append(subject)
     out = []
-    for key, names in groups.items():
-        d = first[key]
+    for group, names in groups.items():
+        d = first[group]
         if len(names) > 1:
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            d = replace(d, message=f"{shown}: {key[4]}")
+            d = replace(d, message=f"{shown}: {d.message.partition(': ')[2]}")
         out.append(d)
     return out

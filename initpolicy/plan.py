@@ -47,9 +47,14 @@ class Entry:
             "args": self.args,
             "std": self.std,
             "bound": self.bound,
-            "rule": {"file": self.rule.loc.file, "line": self.rule.loc.line, "text": self.rule.loc.text},
+            "rule": {
+                "file": self.rule.loc.file,
+                "line": self.rule.loc.line,
+                "text": self.rule.loc.text,
+            },
             "overridden": [
-                {"file": r.loc.file, "line": r.loc.line, "text": r.loc.text} for r in self.overridden
+                {"file": r.loc.file, "line": r.loc.line, "text": r.loc.text}
+                for r in self.overridden
             ],
             "note": self.note,
         }

@@ -94,7 +94,9 @@ def test_plan_error_leaves_the_model_bit_identical():
     before = state(m)
     with pytest.raises(PlanError) as info:
         initpolicy.apply(m, "Linear -> kaiming_normal(fan_in)\nbias -> orthogonal()")
-    assert "fc1.bias, fc2.bias: orthogonal needs a tensor of at least 2 dimensions" in str(info.value)
+    assert "fc1.bias, fc2.bias: orthogonal needs a tensor of at least 2 dimensions" in str(
+        info.value
+    )
     assert same(before, state(m))
 
 

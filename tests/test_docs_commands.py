@@ -47,7 +47,9 @@ def test_the_docs_show_commands() -> None:
     assert {"README.md", "tutorial.md", "integrations.md"} <= docs
 
 
-@pytest.mark.parametrize(("doc", "cwd", "cmd", "shown"), CASES, ids=[f"{c[0]}:{c[2]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("doc", "cwd", "cmd", "shown"), CASES, ids=[f"{c[0]}:{c[2]}" for c in CASES]
+)
 def test_documented_command_runs(
     doc: str, cwd: str, cmd: str, shown: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,7 +58,9 @@ def test_documented_command_runs(
     args = shlex.split(cmd)[1:]
     result = CliRunner().invoke(cli, args)
     allowed = (0, 1) if args[0] == "lint" else (0,)
-    assert result.exit_code in allowed, f"{doc}: `{cmd}` exited {result.exit_code}:\n{result.output}"
+    assert result.exit_code in allowed, (
+        f"{doc}: `{cmd}` exited {result.exit_code}:\n{result.output}"
+    )
     for line in shown:
         head = line.split()[0]
         assert head in result.output, f"{doc}: `{cmd}` printed no {head!r}:\n{result.output}"

@@ -9,7 +9,9 @@ class ResidualMLP(nn.Module):
         super().__init__()
         self.stem = nn.Linear(16, dim)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+            nn.Sequential(
+                nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, dim)
+            )
             for _ in range(blocks)
         )
         self.head = nn.Linear(dim, classes)
