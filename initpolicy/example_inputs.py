@@ -14,6 +14,7 @@ built on the meta device) with its floating dtype.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -92,13 +93,52 @@ def _candidates(m: torch.nn.Module) -> list[tuple[tuple[int, ...], bool]] | None
         return [((1, int(n)), False)] if n else None
     if isinstance(m, (torch.nn.modules.conv._ConvNd)):
         nd = len(m.kernel_size)
-        return [((1, m.in_channels, *((s,) * nd)), False) for s in _SPATIAL.get(nd, (32,))]
+        sizes = _SPATIAL.get(nd, (32,))
+        found = [((1, m.in_channels, *((s,) * nd)), False) for s in sizes]
+        if nd == 1 and m.in_channels == 1:
+            # Waveform models (wav2vec2, HuBERT) take (batch, samples) and add the channel.
+            found += [((1, s), False) for s in (*sizes, 1024)]
+        return found
     if isinstance(m, torch.nn.RNNBase):
         first = m.batch_first
         return [(((1, 8) if first else (8, 1)) + (m.input_size,), False)]
     if isinstance(m, torch.nn.MultiheadAttention):
         return [(((1, 8) if m.batch_first else (8, 1)) + (m.embed_dim,), False)]
     return None
+
+
+def forward_parameters(model: torch.nn.Module) -> list[inspect.Parameter]:
+    """The named parameters of ``model.forward`` (no ``*args``/``**kwargs``), or []."""
+    try:
+        sig = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return []
+    return [
+        p
+        for p in sig.parameters.values()
+        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+
+
+def required_inputs(model: torch.nn.Module) -> list[str]:
+    """Names of the inputs ``model.forward`` requires (no default value)."""
+    return [p.name for p in forward_parameters(model) if p.default is inspect.Parameter.empty]
+
+
+def bind(model: torch.nn.Module, x: torch.Tensor) -> Call:
+    """The call that passes the inferred input ``x`` to ``model``.
+
+    A keyword-only first input gets ``x`` by name. An encoder-decoder (a forward with
+    ``decoder_input_ids``, the transformers convention) also gets decoder ids, which it
+    needs to run at all.
+    """
+    params = forward_parameters(model)
+    kwargs: dict[str, Any] = {}
+    if any(p.name == "decoder_input_ids" for p in params):
+        kwargs["decoder_input_ids"] = torch.zeros((1, 4), dtype=torch.long, device=x.device)
+    if params and params[0].kind == inspect.Parameter.KEYWORD_ONLY:
+        return (), {params[0].name: x, **kwargs}
+    return (x,), kwargs
 
 
 def infer(model: torch.nn.Module) -> list[Call]:
@@ -120,7 +160,7 @@ def infer(model: torch.nn.Module) -> list[Call]:
                 x = (torch.arange(shape[-1], device=device) % n).reshape(shape)
             else:
                 x = torch.randn(shape, dtype=dtype, generator=_generator()).to(device)
-            calls.append(((x,), {}))
+            calls.append(bind(model, x))
         return calls
     raise NoInputs("no Embedding, Linear, ConvNd, RNN or attention layer to infer it from")
 

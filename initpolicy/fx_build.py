@@ -14,6 +14,7 @@ Both graphs feed the same resolution pass (:mod:`initpolicy.fx_resolve`).
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from typing import Any
 
@@ -90,15 +91,19 @@ def _plain(value: Any) -> Any:
 
 
 def _tensors(value: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Tensors in the standard containers of a forward's result (dicts include ModelOutput)."""
+    """Tensors in the standard containers of a forward's result (dicts include ModelOutput;
+    dataclass instances count as containers of their fields)."""
     if isinstance(value, torch.Tensor):
         out.append(value)
-    elif isinstance(value, (tuple, list)):
+    elif isinstance(value, (tuple, list, set, frozenset)):
         for v in value:
             _tensors(v, out)
     elif isinstance(value, dict):
         for v in value.values():
             _tensors(v, out)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _tensors(getattr(value, f.name, None), out)
     return out
 
 

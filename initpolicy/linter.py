@@ -151,9 +151,22 @@ def _run_probe(
         try:
             stats = probe(model, graph, args, kwargs, saturation=th["saturation-derivative"])
             return stats, "ran"
-        except Exception as e:  # a model rejecting an inferred shape is not a lint failure
+        except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
             error = f"{type(e).__name__}: {e}".splitlines()[0][:200]
     return [], f"skipped: the forward pass failed ({error})"
+
+
+def _check_materialized(model: Any) -> None:
+    """Values are what lint checks: a model on the meta device has none."""
+    meta = [n for n, p in getattr(model, "named_parameters", lambda: [])() if p.is_meta]
+    if meta:
+        more = f" and {len(meta) - 3} more" if len(meta) > 3 else ""
+        raise UsageError(
+            f"the model is on the meta device ({', '.join(meta[:3])}{more} have no values), "
+            "so there is no initialization to lint\n"
+            "  hint: lint a policy's initialization instead (lint --policy P, or "
+            "lint(model, policy=...)), which initializes a copy of the model"
+        )
 
 
 def lint(
@@ -202,8 +215,10 @@ def lint(
         graph = _trace(subject_model, example_inputs)
         plan = make_plan(policy.ir, graph, seed=seed)
         execute(plan, subject_model)
-    elif graph is None:
-        graph = _trace(model, example_inputs)
+    else:
+        _check_materialized(model)
+        if graph is None:
+            graph = _trace(model, example_inputs)
     ctx = Context(th, graph, subject_model, plan, strict)
 
     from .lint_subject import subjects

@@ -27,9 +27,17 @@ from typing import Any, TypeVar
 import torch
 
 from .errors import TraceError
-from .example_inputs import NoInputs, as_call, describe, infer, model_device_dtype, to_device
+from .example_inputs import (
+    NoInputs,
+    as_call,
+    describe,
+    infer,
+    model_device_dtype,
+    required_inputs,
+    to_device,
+)
 from .fx_build import dynamic_graph, leaf_modules, symbolic_graph
-from .fx_resolve import resolve
+from .fx_resolve import Resolved, resolve
 from .graph import Layer, ModelGraph
 from .trace_layers import (
     TensorNames,
@@ -119,7 +127,7 @@ class _Run:
         if not lazy and only is None:
             try:
                 return self.symbolic(), "fx"
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 fx_error = e
         graph = self.dynamic(fx_error, lazy)
         if graph is not None:
@@ -164,7 +172,7 @@ class _Run:
 
             try:
                 graph = preserving_state(self.model, run)
-            except Exception as e:
+            except (Exception, SystemExit) as e:  # a forward calling sys.exit() is a failure too
                 failures.append((describe(args, kwargs), e))
                 continue
             self._note_dynamic(fx_error, lazy, device, describe(args, kwargs))
@@ -178,8 +186,7 @@ class _Run:
         tried = "; ".join(s for s, _ in failures)
         raise TraceError(
             f"the model rejected the example input {tried}: {_short(error)}\n"
-            "  hint: give the input shape, e.g. --input-shape 1,3,32,32 --input-dtype float "
-            "(or define example_inputs() next to the model, or pass example_inputs=...)"
+            + _input_hint(self.model, self.example_inputs is not None)
         ) from None
 
     def _note_dynamic(
@@ -195,6 +202,45 @@ class _Run:
                 "torch.fx cannot trace this model symbolically (control flow on tensors), so it "
                 f"was run once {where} on {shape}: only the branches this input takes are traced"
             )
+
+
+def _input_hint(model: torch.nn.Module, given: bool) -> str:
+    """How to give inputs, naming forward's inputs when it needs several."""
+    needed = required_inputs(model)
+    if len(needed) > 1:
+        return (
+            f"  hint: forward needs {len(needed)} inputs ({', '.join(needed)}): give one "
+            "--input-shape per input, in order (with --input-dtype for each), or define "
+            "example_inputs() next to the model returning a tuple or a dict of them"
+        )
+    if given:
+        return "  hint: check the example inputs against what the model's forward expects"
+    return (
+        "  hint: give the input shape, e.g. --input-shape 1,3,32,32 --input-dtype float "
+        "(or define example_inputs() next to the model, or pass example_inputs=...)"
+    )
+
+
+def _via_aliases(
+    module: torch.nn.Module, names: TensorNames, resolved: dict[str, Resolved]
+) -> Resolved | None:
+    """For a module that was not called but whose parameters are used under other names
+    (T5's ``shared``, an LM head's tied bias): their uses, merged."""
+    found: list[Resolved] = []
+    for p in module._parameters.values():
+        if p is None:
+            continue
+        users = [r for r in (resolved.get(n.rpartition(".")[0]) for n in names.names[id(p)]) if r]
+        if not users:
+            return None
+        found += users
+    if not found:
+        return None
+    merged = Resolved("", order=min(r.order for r in found))
+    for r in found:
+        merged.outcomes |= r.outcomes
+        merged.calls += r.calls
+    return merged
 
 
 _ORIG_MOD = re.compile(r"(^|\.)_orig_mod(?=\.|$)")
@@ -254,6 +300,9 @@ def trace(
         direct = graph is not None and id(m) not in run.leaves
         layer = make_layer(name, m, modules, names, prefix, direct=direct)
         order = math.inf
+        via = None if name in resolved or not has_params else _via_aliases(m, names, resolved)
+        if via is not None:
+            resolved[name] = via
         if name in resolved:
             fill_from_resolution(layer, resolved[name], modules)
             order = resolved[name].order

@@ -1,0 +1,62 @@
+"""The README's demo (examples/why_init_matters.py), shortened: the three initializations
+come out as the README says, and the linter's verdict on each is the documented one."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "examples" / "why_init_matters.py")
+    assert spec is not None and spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setitem(sys.modules, "demo", demo)  # dataclasses look their module up
+    spec.loader.exec_module(demo)
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    threads = torch.get_num_threads()
+    try:
+        result = demo.main(["--epochs", "4", "--seeds", "0", "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)  # the demo pins one thread for itself
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    assert "| he (policy) |" in out.with_suffix(".md").read_text()
+    monkeypatch.undo()
+    return {r.name: r for r in result}
+
+
+def test_signal_at_depth_20_dies_under_defaults_and_survives_under_the_policy(runs: dict) -> None:
+    assert runs["pytorch default"].init_stds[-1] < 1e-4
+    assert runs["xavier (mismatched)"].init_stds[-1] < 1e-2
+    assert runs["he (policy)"].init_stds[-1] > 0.1
+
+
+def test_the_policy_trains_first(runs: dict) -> None:
+    he, default = runs["he (policy)"], runs["pytorch default"]
+    assert he.losses[-1] < 0.8 * default.losses[-1]
+    assert he.losses[-1] < runs["xavier (mismatched)"].losses[-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("pytorch default", {"torch-default-before-relu", "variance-drift"}),
+        ("xavier (mismatched)", {"gain-mismatch", "variance-drift"}),
+        ("he (policy)", set()),
+    ],
+)
+def test_the_linter_verdict_on_each_initialization(runs: dict, name: str, expected: set) -> None:
+    lint = set(runs[name].lint)
+    assert expected <= lint
+    if not expected:
+        assert lint == set()
