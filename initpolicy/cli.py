@@ -7,12 +7,30 @@ Results go to stdout, diagnostics to stderr; exit codes are decided in one place
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from .cli_common import run_main
+from .cli_common import EXIT_ERROR, run_main
+from .errors import InitPolicyError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """Every command's InitPolicyError becomes its message on stderr and exit 2, in one
+    place, whether run as ``initpolicy`` or under click's test runner."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InitPolicyError as e:
+            click.echo(str(e), err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="initpolicy")
 def cli() -> None:
     """Declared, checked and reproducible weight initialization for PyTorch."""

@@ -8,29 +8,13 @@ in such a repo. Results go to stdout, errors to stderr; exit 2 on any error, inc
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .cli_common import EXIT_ERROR, format_option, target_argument, target_options
-from .errors import InitPolicyError, UsageError
-
-
-def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """InitPolicyError -> its message on stderr and exit 2 (also under click's runner)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except InitPolicyError as e:
-            click.echo(str(e), err=True)
-            raise SystemExit(EXIT_ERROR) from None
-
-    return wrapper
+from .cli_common import format_option, target_argument, target_options
+from .errors import UsageError
 
 
 def _policy_spec(policy: str | None) -> str:
@@ -91,7 +75,6 @@ def _echo_json(data: dict[str, Any]) -> None:
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @format_option("text", "json")
 @target_options
-@_handle_errors
 def apply_command(
     target: str | None,
     policy_spec: str | None,
@@ -141,7 +124,6 @@ def apply_command(
 @click.option("--seed", type=int, default=None, help="Seed shown in the plan.")
 @format_option("text", "json")
 @target_options
-@_handle_errors
 def explain_command(
     target: str | None, policy_spec: str | None, seed: int | None, fmt: str, **target_opts: Any
 ) -> None:

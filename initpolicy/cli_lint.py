@@ -8,35 +8,15 @@ ignore, extend-select, fail-level and thresholds; the command line wins over it.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .cli_common import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, format_option
-from .errors import InitPolicyError, UsageError
-
-
-def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except InitPolicyError as e:
-            click.echo(str(e), err=True)
-            raise SystemExit(EXIT_ERROR) from None
-
-    return wrapper
-
-
-def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    from . import cli_common
-
-    deco = getattr(cli_common, "target_options", None)
-    return deco(fn) if deco is not None else fn
+from .cli_common import EXIT_FINDINGS, EXIT_OK, format_option, target_options
+from .errors import UsageError
 
 
 def _codes(values: Sequence[str]) -> list[str] | None:
@@ -145,8 +125,7 @@ def _plot(result: Any, out: Path) -> None:
     help="Override a threshold (see `initpolicy rule CODE`).",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the policy's sampling.")
-@_target_options
-@_handle_errors
+@target_options
 def lint_command(
     target: str | None,
     policy_spec: str | None,
@@ -260,7 +239,6 @@ def rules_command(fmt: str) -> None:
 
 @click.command("rule")
 @click.argument("code")
-@_handle_errors
 def rule_command(code: str) -> None:
     """Explain one rule (by code or name): what, why, an anti-pattern and a fix."""
     from .lint_core import get_rule

@@ -18,7 +18,7 @@ initpolicy.expr.ExprError: exponent 387420489 is too large (the limit is ±1024)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from .errors import InitPolicyError
 from .ir import And, BinOp, Call, Compare, Cond, Count, Expr, Name, Neg, Not, Num, Or, Selector
@@ -195,39 +195,13 @@ def evaluate_cond(
     raise ExprError(f"not a condition: {type(cond).__name__}")
 
 
-def names(node: Expr | Cond) -> set[str]:
-    """Every bound name an expression or condition reads (``count`` selectors excluded).
-
-    >>> from initpolicy.ir import BinOp, Name, Num
-    >>> sorted(names(BinOp(op="*", left=Name(name="gain"), right=Name(name="fan_in"))))
-    ['fan_in', 'gain']
-    """
-    out: set[str] = set()
-    stack: list[object] = [node]
-    while stack:  # iterative: safe on any depth a caller might have built by hand
-        n = stack.pop()
-        if isinstance(n, Name):
-            out.add(n.name)
-        elif isinstance(n, Neg):
-            stack.append(n.operand)
-        elif isinstance(n, BinOp | Compare):
-            stack += [n.left, n.right]
-        elif isinstance(n, Call):
-            stack += list(n.args)
-        elif isinstance(n, And | Or):
-            stack += list(n.items)
-        elif isinstance(n, Not):
-            stack.append(n.item)
-    return out
-
-
-def has_count(node: Expr | Cond) -> bool:
-    """True if the expression or condition contains ``count(...)`` (needs a model)."""
+def _nodes(node: Expr | Cond) -> Iterator[object]:
+    """Every node of an expression or condition (``count`` selectors not entered).
+    Iterative: safe on any depth a caller might have built by hand."""
     stack: list[object] = [node]
     while stack:
         n = stack.pop()
-        if isinstance(n, Count):
-            return True
+        yield n
         if isinstance(n, Neg):
             stack.append(n.operand)
         elif isinstance(n, BinOp | Compare):
@@ -238,4 +212,18 @@ def has_count(node: Expr | Cond) -> bool:
             stack += list(n.items)
         elif isinstance(n, Not):
             stack.append(n.item)
-    return False
+
+
+def names(node: Expr | Cond) -> set[str]:
+    """Every bound name an expression or condition reads (``count`` selectors excluded).
+
+    >>> from initpolicy.ir import BinOp, Name, Num
+    >>> sorted(names(BinOp(op="*", left=Name(name="gain"), right=Name(name="fan_in"))))
+    ['fan_in', 'gain']
+    """
+    return {n.name for n in _nodes(node) if isinstance(n, Name)}
+
+
+def has_count(node: Expr | Cond) -> bool:
+    """True if the expression or condition contains ``count(...)`` (needs a model)."""
+    return any(isinstance(n, Count) for n in _nodes(node))
