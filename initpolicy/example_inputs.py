@@ -60,16 +60,21 @@ def to_device(call: Call, device: torch.device) -> Call:
 
 
 def model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
-    device, dtype = torch.device("cpu"), torch.float32
-    found_device = False
+    """Where most of the model's parameters live, and its first floating dtype.
+
+    By element count, not the first parameter: transformers builds a few parameters on
+    the CPU even under ``torch.device("meta")`` (wav2vec2's ``masked_spec_embed``).
+    """
+    sizes: dict[torch.device, int] = {}
+    dtype: torch.dtype | None = None
     for p in model.parameters():
         if isinstance(p, torch.nn.parameter.UninitializedParameter):
             continue
-        if not found_device:
-            device, found_device = p.device, True
-        if p.is_floating_point():
-            return p.device, p.dtype
-    return device, dtype
+        sizes[p.device] = sizes.get(p.device, 0) + p.numel()
+        if dtype is None and p.is_floating_point():
+            dtype = p.dtype
+    device = max(sizes, key=lambda d: sizes[d]) if sizes else torch.device("cpu")
+    return device, dtype or torch.float32
 
 
 def _generator() -> torch.Generator:

@@ -244,6 +244,10 @@ def load_target(
 ) -> LoadedTarget:
     """Find, import and build the model TARGET ``spec`` names (or the pyproject's).
 
+    The file is imported and the model built under torch's RNG seeded with 0 (forked: the
+    caller's RNG state is left as it was), so a model file without a seed of its own gives
+    the same weights every time.
+
     Example inputs: the file's ``example_inputs()``, else tensors of ``input_shape``
     (``--input-shape``; ``input_dtype`` one for all or one per shape), else None (the
     tracer infers them from the first layer).
@@ -263,33 +267,40 @@ def load_target(
             )
         label = config.model
         spec = config.resolve(config.model)
-    head, name = _split(spec)
-    path: Path | None = None
-    if _looks_like_file(head) or Path(head).is_file():
-        path = Path(head)
-        module = _import_file(path)
-        root: Path | None = path.resolve().parent
-    else:
-        module = _import_module(head)
-        root = None
-    where = head
-    if name is None:
-        name, model = _pick(where, module, root)
-    else:
-        if name not in vars(module):
-            options = _candidates(module) + [f for f in FACTORIES if f in vars(module)]
-            listed = f"; found: {', '.join(options)}" if options else ""
-            raise TargetError(
-                f"{where}: no {name!r} in this {'file' if path else 'module'}{listed}"
-            )
-        model = _materialize(where, name, vars(module)[name], root)
-    loaded = LoadedTarget(
-        model=model,
-        name=label or spec,
-        example_inputs=_example_inputs(where, module, root),
-        config=config,
-        path=path,
-    )
+    # The model is built (and its example inputs drawn) under torch's RNG seeded with 0,
+    # forked so the caller's RNG state is untouched: the same file gives the same weights
+    # and the same lint numbers on every run.
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        head, name = _split(spec)
+        path: Path | None = None
+        if _looks_like_file(head) or Path(head).is_file():
+            path = Path(head)
+            module = _import_file(path)
+            root: Path | None = path.resolve().parent
+        else:
+            module = _import_module(head)
+            root = None
+        where = head
+        if name is None:
+            name, model = _pick(where, module, root)
+        else:
+            if name not in vars(module):
+                options = _candidates(module) + [f for f in FACTORIES if f in vars(module)]
+                listed = f"; found: {', '.join(options)}" if options else ""
+                raise TargetError(
+                    f"{where}: no {name!r} in this {'file' if path else 'module'}{listed}"
+                )
+            model = _materialize(where, name, vars(module)[name], root)
+        loaded = LoadedTarget(
+            model=model,
+            name=label or spec,
+            example_inputs=_example_inputs(where, module, root),
+            config=config,
+            path=path,
+        )
     if input_dtype and not input_shape:
         raise TargetError("--input-dtype needs --input-shape (the shape of each input)")
     if input_shape and loaded.example_inputs is not None:

@@ -184,8 +184,9 @@ class _Run:
             )
             return None
         tried = "; ".join(s for s, _ in failures)
+        errors = list(dict.fromkeys(_short(e) for _, e in failures))
         raise TraceError(
-            f"the model rejected the example input {tried}: {_short(error)}\n"
+            f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
             + _input_hint(self.model, self.example_inputs is not None)
         ) from None
 

@@ -208,3 +208,16 @@ def test_dtype_without_shape(tmp_path: Path) -> None:
     assert error(str(path), tmp_path, input_dtype=["long"]) == (
         "--input-dtype needs --input-shape (the shape of each input)"
     )
+
+
+def test_the_model_is_built_reproducibly_without_touching_the_callers_rng(tmp_path: Path) -> None:
+    f = tmp_path / "m.py"
+    f.write_text("import torch.nn as nn\nmodel = nn.Linear(8, 8)\n")
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = load_target(str(f)).model.weight.detach().clone()
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's RNG stream is unchanged
+    (tmp_path / "m2.py").write_text(f.read_text())
+    second = load_target(str(tmp_path / "m2.py")).model.weight
+    assert torch.equal(first, second)
