@@ -125,6 +125,13 @@ def _plot(result: Any, out: Path) -> None:
     help="Override a threshold (see `initpolicy rule CODE`).",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the policy's sampling.")
+@click.option(
+    "-o",
+    "--output-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report (any --format) to this file instead of stdout.",
+)
 @target_options
 def lint_command(
     target: str | None,
@@ -143,13 +150,14 @@ def lint_command(
     strict: bool,
     threshold: tuple[str, ...],
     seed: int | None,
+    output_file: Path | None,
     **target_opts: Any,
 ) -> None:
     """Check TARGET's initialization: per layer, with numbers, and a fix as a policy rule.
 
     \b
     initpolicy lint model.py
-    initpolicy lint model.py --policy relu_net.pol --format sarif > lint.sarif
+    initpolicy lint model.py --policy relu_net.pol --format sarif -o lint.sarif
     initpolicy lint model.py --static --select IP1 --ignore IP108
     initpolicy lint model.py --fix-policy fixed.pol
     """
@@ -181,19 +189,22 @@ def lint_command(
     )
     default_loc = str(loaded.path) if loaded.path is not None else None
     if statistics:
-        click.echo(lint_output.statistics(result.findings))
+        report = lint_output.statistics(result.findings)
     elif fmt == "json":
-        click.echo(lint_output.to_json(result))
+        report = lint_output.to_json(result)
     elif fmt == "sarif":
         from . import __version__
 
-        click.echo(json.dumps(lint_output.sarif(result, default_loc, __version__), indent=2))
+        report = json.dumps(lint_output.sarif(result, default_loc, __version__), indent=2)
     elif fmt == "github":
-        text = lint_output.github(result.findings, default_loc)
-        if text:
-            click.echo(text)
+        report = lint_output.github(result.findings, default_loc)
     else:
-        click.echo(lint_output.text(result))
+        report = lint_output.text(result)
+    if output_file is not None:
+        output_file.write_text(report + "\n" if report else "", encoding="utf-8")
+        click.echo(f"wrote {output_file}", err=True)
+    elif report:
+        click.echo(report)
     if result.summary["dynamic"].startswith("skipped:"):
         click.echo(f"note: dynamic checks {result.summary['dynamic']}", err=True)
     if fix_policy is not None:

@@ -20,13 +20,15 @@ tracer finds after its layer, runs one forward and backward pass to watch the si
 with `--policy P`, lints the parameters as that policy would initialize them (on a deep
 copy) with findings pointing at the policy's lines.
 
-    initpolicy lint model.py                               # the model's weights as they are
-    initpolicy lint model.py --policy relu_net.pol         # as the policy would set them
-    initpolicy lint model.py --static --select IP1         # no forward pass; static rules only
-    initpolicy lint model.py --format sarif > lint.sarif   # GitHub code scanning
-    initpolicy lint model.py --fix-policy fixed.pol        # a policy that resolves the findings
-    initpolicy rules                                       # every rule
-    initpolicy rule IP103                                  # one rule explained
+```console
+$ initpolicy lint examples/mlp.py                          # the model's weights as they are
+$ initpolicy lint examples/mlp.py --policy relu_net.pol    # as the policy would set them
+$ initpolicy lint examples/mlp.py --static --select IP1    # no forward pass; static rules only
+$ initpolicy lint examples/mlp.py --format sarif -o lint.sarif   # GitHub code scanning
+$ initpolicy lint examples/mlp.py --fix-policy fixed.pol   # a policy that resolves the findings
+$ initpolicy rules                                         # every rule
+$ initpolicy rule IP103                                    # one rule explained
+```
 
 ```python
 import initpolicy

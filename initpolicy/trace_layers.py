@@ -22,8 +22,13 @@ from .graph import Layer, ParamInfo
 
 
 def type_names(module: Any) -> tuple[str, ...]:
-    """The class name and every base class name, most derived first (``object`` left out)."""
-    return tuple(c.__name__ for c in type(module).__mro__ if c is not object)
+    """The class name and every nn.Module base class name, most derived first.
+
+    Mixins are left out: every transformers model derives from ``EmbeddingAccessMixin``
+    and ``PushToHubMixin``, and ``Embedding*`` must not select them.
+    """
+    mro = type(module).__mro__
+    return tuple(c.__name__ for c in mro if c is mro[0] or issubclass(c, torch.nn.Module))
 
 
 class TensorNames:

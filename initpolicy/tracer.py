@@ -187,7 +187,7 @@ class _Run:
         errors = list(dict.fromkeys(_short(e) for _, e in failures))
         raise TraceError(
             f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
-            + _input_hint(self.model, self.example_inputs is not None)
+            + _input_hint(self.model)
         ) from None
 
     def _note_dynamic(
@@ -205,7 +205,7 @@ class _Run:
             )
 
 
-def _input_hint(model: torch.nn.Module, given: bool) -> str:
+def _input_hint(model: torch.nn.Module) -> str:
     """How to give inputs, naming forward's inputs when it needs several."""
     needed = required_inputs(model)
     if len(needed) > 1:
@@ -214,8 +214,6 @@ def _input_hint(model: torch.nn.Module, given: bool) -> str:
             "--input-shape per input, in order (with --input-dtype for each), or define "
             "example_inputs() next to the model returning a tuple or a dict of them"
         )
-    if given:
-        return "  hint: check the example inputs against what the model's forward expects"
     return (
         "  hint: give the input shape, e.g. --input-shape 1,3,32,32 --input-dtype float "
         "(or define example_inputs() next to the model, or pass example_inputs=...)"

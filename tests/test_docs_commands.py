@@ -44,7 +44,7 @@ CASES = commands()
 def test_the_docs_show_commands() -> None:
     assert len(CASES) >= 15
     docs = {doc for doc, *_ in CASES}
-    assert {"README.md", "tutorial.md", "integrations.md"} <= docs
+    assert {"README.md", "tutorial.md", "integrations.md", "lint.md", "tracing.md"} <= docs
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,7 @@ def test_documented_command_runs(
     doc: str, cwd: str, cmd: str, shown: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "tests" / "models", tmp_path / "tests" / "models")
     monkeypatch.chdir(tmp_path / cwd)
     args = shlex.split(cmd)[1:]
     result = CliRunner().invoke(cli, args)

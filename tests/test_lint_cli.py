@@ -222,3 +222,12 @@ def test_threshold_errors():
         thresholds({"gain-tolerence": 1})
     with pytest.raises(UsageError, match="must be a number"):
         thresholds({"drift": "big"})
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "text"])
+def test_output_file_holds_exactly_what_stdout_would(repo, fmt):
+    to_stdout = run("default.py", "--static", "--format", fmt)
+    to_file = run("default.py", "--static", "--format", fmt, "-o", "report.out")
+    assert to_file.exit_code == to_stdout.exit_code == 1
+    assert to_file.stdout == ""
+    assert (repo / "report.out").read_text() == to_stdout.stdout
