@@ -49,6 +49,10 @@ class _TooManyErrors(Exception):
     pass
 
 
+#: A policy is a page of rules; a file this big is a wrong path (a checkpoint, a log).
+MAX_BYTES = 16 * 1024 * 1024
+
+
 class _Loader:
     def __init__(self) -> None:
         self.errors: list[Diagnostic] = []
@@ -75,7 +79,15 @@ class _Loader:
                 self.report([_at(at, f"included file not found: {display}", hint)])
             return None
         except OSError as e:
-            self.report([Diagnostic(display, None, None, f"cannot read: {e.strerror or e}")])
+            why = e.strerror or str(e)
+            if at is None:
+                self.report([Diagnostic(display, None, None, f"cannot read: {why}")])
+            else:
+                self.report([_at(at, f"cannot read included file {display}: {why}")])
+            return None
+        if len(data) > MAX_BYTES:
+            msg = f"too large to be a policy ({len(data):,} bytes; the limit is {MAX_BYTES:,})"
+            self.report([Diagnostic(display, None, None, msg)])
             return None
         try:
             return data.decode("utf-8-sig")

@@ -224,6 +224,24 @@ _OUTSIDE_ONLY = {"_ARROW", "NAMED", "IN", "BEFORE", "AFTER", "WHERE", "$END"}
 _INSIDE_ONLY = {"_RPAR", "_RSQB", "_COMMA"}
 
 
+#: Characters that word processors and chat tools put in place of ASCII syntax.
+_LOOKALIKES = {
+    "\u2192": "'->'",  # →
+    "\u27f6": "'->'",  # ⟶
+    "\u21d2": "'->'",  # ⇒
+    "\u2212": "'-'",  # − minus sign
+    "\u2013": "'-'",  # – en dash
+    "\u2014": "'-'",  # — em dash
+    "\u00d7": "'*'",  # ×
+    "\u2217": "'*'",  # ∗
+    "\u201c": "'\"'",  # “
+    "\u201d": "'\"'",  # ”
+    "\u2018": "'\"'",  # ‘
+    "\u2019": "'\"'",  # ’
+    "\u00a0": "a plain space",  # no-break space
+}
+
+
 def label(chunk: Chunk, e: UnexpectedInput) -> SyntaxProblem:
     """A friendly message for a Lark error: the common mistakes get their own label."""
     text = chunk.text
@@ -243,6 +261,15 @@ def label(chunk: Chunk, e: UnexpectedInput) -> SyntaxProblem:
             return SyntaxProblem(
                 line - 1, column, "a '\\' continues a rule only at the end of a line"
             )
+        if ch in _LOOKALIKES:
+            return SyntaxProblem(
+                line - 1,
+                column,
+                f"unexpected character {ch!r} (U+{ord(ch):04X})",
+                f"write {_LOOKALIKES[ch]} instead: the language is plain ASCII outside strings",
+            )
+        if not ch.isprintable():
+            return SyntaxProblem(line - 1, column, f"unexpected control character {ch!r}")
     else:
         assert isinstance(e, UnexpectedToken)
         tok, names = e.token, set(e.expected)

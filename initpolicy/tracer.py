@@ -308,7 +308,8 @@ def trace(
         elif name in guesses:
             apply_outcomes(layer, guesses[name])
         elif has_params:
-            unused.append(name)
+            # A container's own parameters (a model's mask embedding) read better by name.
+            unused += [p.name for p in layer.parameters] if m._modules else [name]
         if has_params:
             ordered.append((order if graph is not None else index, index, layer))
         else:

@@ -319,7 +319,9 @@ class ConvNeXt(nn.Module):
             nn.Sequential(CNBlock(32)),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(LayerNorm2d(32, eps=1e-6), nn.Flatten(1), nn.Linear(32, classes))
+        self.classifier = nn.Sequential(
+            LayerNorm2d(32, eps=1e-6), nn.Flatten(1), nn.Linear(32, classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.avgpool(self.features(x)))
@@ -330,7 +332,13 @@ class ConvNeXt(nn.Module):
 
 class MLPBlock(nn.Sequential):
     def __init__(self, dim: int, hidden: int):
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden, dim), nn.Dropout(0.0))
+        super().__init__(
+            nn.Linear(dim, hidden),
+            nn.GELU(),
+            nn.Dropout(0.0),
+            nn.Linear(hidden, dim),
+            nn.Dropout(0.0),
+        )
 
 
 class EncoderBlock(nn.Module):
@@ -352,7 +360,9 @@ class EncoderBlock(nn.Module):
 class VisionTransformer(nn.Module):
     """torchvision.models.VisionTransformer: conv_proj, class_token, pos_embedding."""
 
-    def __init__(self, image: int = 32, patch: int = 8, dim: int = 32, depth: int = 2, classes: int = 10):
+    def __init__(
+        self, image: int = 32, patch: int = 8, dim: int = 32, depth: int = 2, classes: int = 10
+    ):
         super().__init__()
         self.patch, self.dim = patch, dim
         self.conv_proj = nn.Conv2d(3, dim, patch, patch)
