@@ -19,7 +19,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Node(BaseModel):
@@ -205,7 +205,3 @@ class PolicyIR(Node):
     seed: int | None = None
     #: Every file that contributed rules (the policy itself first, then includes).
     files: tuple[str, ...] = ()
-
-
-for _m in (Neg, BinOp, Call, Count, Compare, And, Or, Not, Selector, SchemeArg, SchemeCall):
-    _m.model_rebuild()
