@@ -65,3 +65,24 @@ def test_documented_command_runs(
     for line in shown:
         head = line.split()[0]
         assert head in result.output, f"{doc}: `{cmd}` printed no {head!r}:\n{result.output}"
+
+
+POLICY_BLOCK = re.compile(r"```text\n(?P<body>.*?)```", re.S)
+POLICY_CASES = [
+    (doc.name, i, m.group("body"))
+    for doc in DOCS
+    for i, m in enumerate(POLICY_BLOCK.finditer(doc.read_text(encoding="utf-8")))
+    if "->" in m.group("body")
+]
+
+
+def test_the_docs_show_policies() -> None:
+    assert {"README.md", "tutorial.md"} <= {doc for doc, *_ in POLICY_CASES}
+
+
+@pytest.mark.parametrize(("doc", "index", "text"), POLICY_CASES)
+def test_documented_policy_parses(doc: str, index: int, text: str) -> None:
+    import initpolicy
+
+    policy = initpolicy.load(text)  # raises PolicyError, with the location, if it does not parse
+    assert policy.rules
