@@ -80,3 +80,17 @@ def test_training_script_applies_the_policy_in_one_line(repo: Path) -> None:
     first = train.main(seed=0, steps=3)
     assert first == train.main(seed=0, steps=3)  # the policy's init is reproducible
     assert first < 1.386  # below the loss of a uniform guess over 4 classes, log(4)
+
+
+def test_pre_commit_hooks_run_in_a_training_repo(repo: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    hooks = yaml.safe_load((REPO.parent.parent / ".pre-commit-hooks.yaml").read_text())
+    assert {h["id"] for h in hooks} == {"initpolicy-check", "initpolicy-lint"}
+    for hook in hooks:
+        assert hook["language"] == "system"
+        argv = hook["entry"].split()
+        assert argv[0] == "initpolicy"
+        # pre-commit appends the staged files that match `files` unless pass_filenames is false
+        files = [] if hook.get("pass_filenames") is False else [str(repo / "init" / "model.pol")]
+        code, out = run(*argv[1:], *files)
+        assert code == 0, f"{hook['id']}: {out}"
