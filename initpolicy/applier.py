@@ -100,7 +100,7 @@ def execute(plan: Plan, model: Any, *, device: Any = None) -> Report:
             for e in plan.entries:
                 if e.scheme not in ("default", "keep"):
                     _write(plan.seed, e, slots[id(e)], writer)
-            entries = [ReportEntry(e, _measure(_region(e, slots[id(e)]))) for e in plan.entries]
+            entries = [ReportEntry(e, _measure(_written(e, slots[id(e)]))) for e in plan.entries]
     except BaseException:
         if done is not None:
             done.undo()
@@ -141,9 +141,12 @@ class _Writer:
 
 
 def _tensor(model: Any, e: Entry) -> Any:
-    """The tensor an entry writes, found by its attribute path on the model."""
+    """The tensor an entry writes, found by its attribute path on the model (for a
+    parametrized weight: its ParametrizationList, which holds the stored originals)."""
     path = e.param.raw_name or e.param.name
     mod_name, _, local = path.rpartition(".")
+    if e.param.parametrization is not None:
+        return model.get_submodule(mod_name).parametrizations[local]
     try:
         module = model.get_submodule(mod_name)
         return getattr(module, local)
@@ -152,6 +155,21 @@ def _tensor(model: Any, e: Entry) -> Any:
         if module is None:
             raise
         return getattr(module, e.param.local)
+
+
+def _written(e: Entry, t: Any) -> Any:
+    """What an entry wrote, to measure: the computed weight of a parametrization."""
+    if e.param.parametrization is None:
+        return _region(e, t)
+    if e.param.parametrization == "weight_norm":
+        import torch
+
+        return torch._weight_norm(t.original1, t.original0, t[0].dim)
+    # spectral_norm: the stored weight, which is the draw (computing the normalized one in
+    # training mode would advance the power iteration)
+    return max(
+        (q for q in t._parameters.values() if q is not None), key=lambda q: (q.dim(), q.numel())
+    )
 
 
 def _region(e: Entry, t: Any) -> Any:
@@ -174,6 +192,9 @@ def _generator(seed: int, e: Entry) -> torch.Generator:
 def _write(seed: int, e: Entry, t: Any, writer: _Writer) -> None:
     from .init import fill_
 
+    if e.param.parametrization is not None:
+        _write_parametrized(seed, e, t, writer)
+        return
     writer.touch(t)
     fan_in, fan_out = e.param.fan_in, e.param.fan_out
     if e.block is not None:
@@ -189,6 +210,41 @@ def _write(seed: int, e: Entry, t: Any, writer: _Writer) -> None:
     )
     if e.block is None and e.param.local == "weight":
         _zero_padding_row(e, t)
+
+
+def _write_parametrized(seed: int, e: Entry, plist: Any, writer: _Writer) -> None:
+    """Draw the weight by the rule with the owner's fans, then store it through the
+    parametrization's right_inverse: weight_norm gets v = the draw and g = ||v|| along its
+    dim (so the computed weight is the draw); spectral_norm's ``original`` is the draw (the
+    computed weight is the draw over its largest singular value), and its power-iteration
+    vectors u, v restart from the rule's generator, so the result is reproducible."""
+    import torch
+
+    from .init import fill_
+
+    stored = [t for t in plist._parameters.values() if t is not None]
+    for t in stored:
+        writer.touch(t)
+    main = max(stored, key=lambda t: (t.dim(), t.numel()))
+    draw = torch.empty_like(main)
+    generator = _generator(seed, e)
+    fill_(
+        draw, e.scheme, e.args, fan_in=e.param.fan_in, fan_out=e.param.fan_out, generator=generator
+    )
+    value: Any = draw
+    for m in reversed(plist):
+        value = m.right_inverse(value)
+    for i, part in enumerate((value,) if isinstance(value, torch.Tensor) else value):
+        name = "original" if isinstance(value, torch.Tensor) else f"original{i}"
+        getattr(plist, name).copy_(part)
+    sn = plist[0]
+    if e.param.parametrization == "spectral_norm" and hasattr(sn, "_u"):
+        writer.touch(sn._u)
+        writer.touch(sn._v)
+        for vec in (sn._u, sn._v):
+            fresh = torch.randn(vec.shape, generator=generator, dtype=torch.float32)
+            vec.copy_(torch.nn.functional.normalize(fresh, dim=0, eps=sn.eps))
+        sn._power_method(sn._reshape_weight_to_matrix(plist.original), 15)
 
 
 def _zero_padding_row(e: Entry, t: Any) -> None:

@@ -57,6 +57,12 @@ def _is_torch(module: Any) -> bool:
 def _weight_for(module: Any, local: str) -> Any:
     """The >= 2-D tensor whose fans a 1-D parameter ``local`` takes, or None."""
     tensors = {**module._parameters, **module._buffers}
+    # a parametrized weight (weight_norm, spectral_norm) is stored as the originals of a
+    # ParametrizationList; its full-shape original stands for it
+    for key, plist in getattr(module, "parametrizations", {}).items():
+        stored = [t for t in plist._parameters.values() if t is not None]
+        if stored:
+            tensors.setdefault(key, max(stored, key=lambda t: (t.dim(), t.numel())))
     candidates = []
     if "bias" in local:
         candidates.append(local.replace("bias", "weight"))

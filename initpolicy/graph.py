@@ -46,6 +46,11 @@ class ParamInfo:
     blocks: dict[str, Block] = field(default_factory=dict)
     #: Name of the original attribute on the model (with wrapper prefixes), for lookups.
     raw_name: str = ""
+    #: Set on a tensor computed by torch.nn.utils.parametrize (``conv.weight`` under
+    #: weight_norm): "weight_norm", "spectral_norm", or the parametrizations' class names.
+    #: Such an entry is made by the matcher, not the tracer; the stored tensors are the
+    #: ParametrizationList's ``original*``.
+    parametrization: str | None = None
 
     @property
     def ndim(self) -> int:

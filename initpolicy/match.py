@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from . import match_ties as ties
 from . import seeding
 from .errors import Diagnostic, InitPolicyError, PlanError
 from .graph import ModelGraph, ParamInfo
@@ -81,14 +82,24 @@ def plan(
     for t in index.targets:
         groups.setdefault(id(t.param), []).append(t)
 
+    # a parametrized weight's stand-in comes first: when a rule writes it, its originals
+    # are written through it and are neither planned on their own nor unmatched
+    covered: set[int] = set()
     for targets in groups.values():
         p = targets[0].param
+        if id(p) in covered:
+            continue
         per_target = []
         for t in targets:
             whole, blocks = _matches(rules, index, t, diags)
             matched_any.update(whole, *blocks.values())
             per_target.append((t, whole, blocks))
-        reason = _skip_reason(p, skip_names, include_frozen)
+        originals = index.originals.get(id(p), [])
+        reason = _skip_reason(p, skip_names, include_frozen) or next(
+            (r for q in originals if (r := _skip_reason(q, skip_names, include_frozen))), None
+        )
+        if originals and reason is not None:
+            continue  # its originals are skipped on their own, by name
         if reason is not None:
             if p.kind == "parameter":
                 out.skipped.append((p, reason))
@@ -96,8 +107,8 @@ def plan(
         for _, whole, blocks in per_target:
             matched_live.update(whole, *blocks.values())
 
-        chosen: list[Entry] | None = None
-        chosen_name = ""
+        candidates: list[ties.Candidate] = []
+        won_here: set[int] = set()
         for t, whole, blocks in per_target:
             winners = _winners(whole, blocks, p)
             if not winners:
@@ -117,20 +128,26 @@ def plan(
                 if entry is not None:
                     entry.overridden = tuple(rules[i] for i in lost)
                     entries.append(entry)
-                won.add(win)
+                won_here.add(win)
             if len(entries) != len(winners):
                 continue
-            if chosen is None:
-                chosen, chosen_name = entries, t.name
-            elif _signature(entries) != _signature(chosen):
-                diags.append(_tie_conflict(p, chosen_name, chosen, t.name, entries))
+            candidates.append((t, entries))
             if blocks and not whole and len(winners) < len(p.blocks):
                 missing = [b for b in p.blocks if b not in {w[0] for w in winners}]
                 out.warnings.append(
                     f"{p.name}: blocks {', '.join(missing)} are matched by no rule and keep their values"
                 )
-        if chosen is not None:
-            out.entries.extend(chosen)
+        resolved = ties.resolve(p, candidates)
+        won |= won_here - {r.index for r in resolved.overridden}
+        if resolved.error is not None:
+            diags.append(resolved.error)
+        if resolved.warning is not None:
+            out.warnings.append(resolved.warning)
+        if resolved.entries is not None:
+            out.entries.extend(resolved.entries)
+            covered.update(id(q) for q in originals)
+        elif originals:
+            continue  # no rule for the computed weight: its originals are matched by name
         elif p.kind == "parameter" and not any(w or b for _, w, b in per_target):
             out.unmatched.append(p)
 
@@ -263,32 +280,6 @@ def _skip_reason(p: ParamInfo, skip: set[str], include_frozen: bool) -> str | No
     return None
 
 
-def _signature(entries: list[Entry]) -> list[tuple[Any, ...]]:
-    return [(e.block, e.scheme, sorted(e.args.items())) for e in entries]
-
-
-def _describe(entries: list[Entry]) -> str:
-    parts = []
-    for e in entries:
-        args = ", ".join(
-            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.args.items()
-        )
-        parts.append(f"{e.scheme}({args}) by {e.rule.loc.file}:{e.rule.loc.line}")
-    return "; ".join(parts)
-
-
-def _tie_conflict(
-    p: ParamInfo, first: str, a: list[Entry], other: str, b: list[Entry]
-) -> Diagnostic:
-    rule = b[-1].rule
-    return diagnostic(
-        rule,
-        f"tied tensor {p.name} (also {', '.join(p.aliases)}) is one tensor, but its names "
-        f"get different inits: {first}: {_describe(a)}; {other}: {_describe(b)}",
-        hint="make the rules agree, or write one rule for both names",
-    )
-
-
 def _rnn_bias_pairs(entries: list[Entry]) -> None:
     """A constant written by the same rule to both biases of an RNN gate sets the gate's
     bias, which torch computes as bias_ih + bias_hh: bias_ih takes the value and bias_hh
@@ -327,6 +318,8 @@ def _did_you_mean(rules: list[Rule], graph: ModelGraph, index: Index) -> list[st
     lowered = {n.lower(): n for n in present}
     out = []
     for r in rules:
+        if ties.is_builtin(r):  # a generic library lists types a given model need not have
+            continue
         sel = r.selector
         for glob in (*(sel.types or ()), *(sel.inside or ()), *(sel.after or ())):
             if any(fnmatchcase(n, glob) for n in present):

@@ -170,6 +170,8 @@ def _evaluate(
     problem = schemes.shape_error(name, shape, args) or schemes.dtype_error(name, p.dtype)
     if problem:
         raise _Fail(problem)
+    if p.parametrization is not None:
+        _check_parametrized(p.parametrization, name, args, layer)
     if name == "default":
         if block is not None:
             raise _Fail(
@@ -209,6 +211,38 @@ def _evaluate(
         bound=bound,
         block=block.name if block else None,
     )
+
+
+#: Parametrizations whose computed weight a rule can write (see :mod:`initpolicy.applier`).
+WRITABLE_PARAMETRIZATIONS = ("weight_norm", "spectral_norm")
+
+
+def _check_parametrized(kind: str, scheme: str, args: dict[str, Any], layer: Layer) -> None:
+    """A rule on a parametrized weight writes its originals: weight_norm's (g, v) so that
+    g·v/||v|| is the draw, spectral_norm's ``original`` (the weight before normalization)."""
+    if scheme == "keep":
+        return
+    how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
+    originals = f'ParametrizationList.original* named "{layer.name}.parametrizations.*"'
+    if kind not in WRITABLE_PARAMETRIZATIONS:
+        raise _Fail(
+            f"{how}; a rule can write only a weight_norm or spectral_norm weight",
+            hint=f"write rules for its stored tensors: `{originals} -> ...`",
+        )
+    if scheme == "default":
+        raise _Fail(
+            f"{how}; default would run {layer.type}.reset_parameters(), which writes the "
+            "computed weight, not the stored originals",
+            hint="write the scheme explicitly",
+        )
+    if kind == "weight_norm" and (
+        scheme == "zeros" or (scheme == "constant" and args.get("val") == 0)
+    ):
+        raise _Fail(
+            f"{how}; a zero weight has no direction, so weight_norm cannot represent it "
+            "(g·v/||v|| is 0/0)",
+            hint=f"remove the weight_norm, or write its originals: `{originals} -> ...`",
+        )
 
 
 def _fmt(v: float | str) -> str:

@@ -42,8 +42,12 @@ class Target:
 
 
 def module_types(module: Any) -> tuple[str, ...]:
-    """A module's class name and every base class name (the MRO, ``object`` left out)."""
-    return tuple(c.__name__ for c in type(module).__mro__ if c is not object)
+    """A module's class name and its nn.Module base class names: the tracer's one answer
+    (:func:`initpolicy.trace_layers.type_names`), so a mixin such as transformers'
+    ``EmbeddingAccessMixin`` is never a type a selector can match."""
+    from .trace_layers import type_names  # torch: only reached with a real module
+
+    return type_names(module)
 
 
 def _any_glob(names: Iterable[str], globs: Iterable[str]) -> bool:
@@ -98,6 +102,8 @@ class Index:
         self.n_layers = n_layers
         self._cond = cond
         self._counts: dict[str, int] = {}
+        #: A parametrized weight's stand-in (by id) -> the stored originals it writes.
+        self.originals: dict[int, list[ParamInfo]] = {}
 
     @classmethod
     def of(cls, layers: list[Layer], cond: Any = None) -> Index:
@@ -121,7 +127,14 @@ class Index:
                     mod_name, _, local = alias.rpartition(".")
                     owner = by_name.get(mod_name) or _synthetic_layer(graph.model, mod_name)
                     targets.append(Target(owner, p, alias, local))
-        return cls(layers, targets, graph.n_layers, cond)
+        index = cls(layers, targets, graph.n_layers, cond)
+        for lay in layers:
+            found = _parametrized(graph.model, lay, by_name)
+            if found is not None:
+                target, originals = found
+                index.targets.insert(0, target)
+                index.originals[id(target.param)] = originals
+        return index
 
     # ------------------------------------------------------------------ predicates
 
@@ -147,10 +160,17 @@ class Index:
         return True
 
     def tensor_selects(self, sel: Selector, target: Target) -> bool:
-        """The tensor-level parts of ``sel`` (param glob, buffers only when named, block)."""
+        """The tensor-level parts of ``sel`` (param glob, buffers only when named, block).
+
+        A buffer is selected only by a parameter glob that names it: ``running_var``,
+        ``running_*``, but not a bare ``*`` (``Embeddings.*`` must not reach a
+        ``position_ids`` buffer that the module recomputes itself).
+        """
         p = target.param
         if sel.param is not None:
             if not fnmatchcase(target.local, sel.param):
+                return False
+            if p.kind == "buffer" and sel.param == "*":
                 return False
         elif p.kind == "buffer" or not is_weight_name(target.local):
             return False
@@ -222,7 +242,7 @@ def _before(layer: Layer, wanted: tuple[str, ...]) -> bool:
     return layer.activation in names
 
 
-def _synthetic_layer(model: Any, mod_name: str) -> Layer:
+def _synthetic_layer(model: Any, mod_name: str, display: str | None = None) -> Layer:
     """Context for an alias whose module the tracer did not list (it owns no own tensor):
     its types from the model, no known activation (``before`` never matches it)."""
     module = None
@@ -233,9 +253,50 @@ def _synthetic_layer(model: Any, mod_name: str) -> Layer:
             module = None
     types = module_types(module) if module is not None else ()
     return Layer(
-        name=mod_name,
+        name=mod_name if display is None else display,
         type=types[0] if types else "",
         types=types,
         activation="",
         module=module,
     )
+
+
+#: torch.nn.utils.parametrizations' classes, by the name initpolicy gives them.
+PARAMETRIZATIONS = {"_WeightNorm": "weight_norm", "_SpectralNorm": "spectral_norm"}
+
+
+def _parametrized(
+    model: Any, lay: Layer, by_name: Mapping[str, Layer]
+) -> tuple[Target, list[ParamInfo]] | None:
+    """The computed weight behind a ParametrizationList layer (``conv.parametrizations.
+    weight``) as a target of its owner module (``conv``, local name ``weight``), so type
+    rules (``Conv* -> ...``) reach a weight_norm/spectral_norm weight; with its originals."""
+    from .fans import shape_fans
+
+    owner_name, sep, local = lay.name.rpartition(".parametrizations.")
+    if not sep or "ParametrizationList" not in lay.types or not lay.parameters or model is None:
+        return None
+    main = max(lay.parameters, key=lambda q: (q.ndim, q.numel))
+    raw_owner = main.raw_name[: len(main.raw_name) - len(main.name)] + owner_name
+    try:
+        plist = model.get_submodule(f"{raw_owner}.parametrizations.{local}")
+        owner_module = model.get_submodule(raw_owner)
+    except (AttributeError, TypeError):
+        return None
+    kinds = [type(m).__name__ for m in plist]
+    kind = PARAMETRIZATIONS.get(kinds[0], kinds[0]) if len(kinds) == 1 else "+".join(kinds)
+    fan_in, fan_out = shape_fans(owner_module, main.shape) if main.ndim >= 2 else (1.0, 1.0)
+    qual = f"{owner_name}.{local}" if owner_name else local
+    virtual = ParamInfo(
+        name=qual,
+        local=local,
+        shape=main.shape,
+        fan_in=fan_in,
+        fan_out=fan_out,
+        dtype=main.dtype,
+        requires_grad=all(q.requires_grad for q in lay.parameters),
+        raw_name=f"{raw_owner}.{local}" if raw_owner else local,
+        parametrization=kind,
+    )
+    owner = by_name.get(owner_name) or _synthetic_layer(model, raw_owner, owner_name)
+    return Target(owner, virtual, qual, local), list(lay.parameters)

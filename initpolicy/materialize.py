@@ -75,6 +75,7 @@ def init_weights_owner(model: Any, mod_name: str) -> Any:
 def prepare(plan: Plan, model: Any) -> Preparation:
     """How each meta tensor gets its value; PlanError (nothing allocated) if one cannot."""
     written: set[str] = set()
+    parametrized: list[str] = []
     keeps: dict[str, Any] = {}
     for e in plan.entries:
         names = {e.param.name, e.param.raw_name, *e.param.aliases} - {""}
@@ -84,6 +85,10 @@ def prepare(plan: Plan, model: Any) -> Preparation:
             continue
         if e.block is None:
             written |= names
+        if e.param.parametrization is not None:
+            # the stored originals (and spectral_norm's u, v) are written through it
+            mod_name, _, local = (e.param.raw_name or e.param.name).rpartition(".")
+            parametrized.append(f"{mod_name}.parametrizations.{local}." if mod_name else "")
     skipped = {n for p, _ in plan.skipped for n in (p.name, p.raw_name, *p.aliases) if n}
 
     prep = Preparation()
@@ -109,7 +114,7 @@ def prepare(plan: Plan, model: Any) -> Preparation:
                 )
             )
             continue
-        if name in written:
+        if name in written or any(name.startswith(pre) for pre in parametrized if pre):
             continue
         if name in skipped:
             prep.zero.append(name)

@@ -49,6 +49,8 @@ def names_for(sel, g=None):
         (S(types=("BatchNorm2d",)), ["bn.weight"]),
         (S(types=("BatchNorm2d",), param="running_var"), ["bn.running_var"]),
         (S(param="running_*"), ["bn.running_var"]),
+        # a bare `*` names no buffer
+        (S(types=("BatchNorm2d",), param="*"), ["bn.weight"]),
         # named: fnmatch over the qualified module name, * crosses dots
         (S(named="*conv"), ["blocks.0.conv.weight"]),
         (S(types=("Linear",), named="attn.*"), ["attn.out_proj.weight"]),
@@ -327,6 +329,83 @@ def test_tied_tensor_matched_by_disagreeing_rules_is_a_plan_error():
         "tied tensor emb.weight (also head.weight) is one tensor, but its names get different "
         "inits: emb.weight: normal(mean=0, std=0.02) by p.pol:1; head.weight: zeros() by p.pol:2"
     )
+    assert d.hint == (
+        'to let emb.weight\'s rule initialize it, add `Linear.weight named "head" -> keep` '
+        '(or `Embedding.weight named "emb" -> keep` for head.weight\'s rule)'
+    )
+
+
+@pytest.mark.parametrize(
+    ("keep_sel", "scheme_name"),
+    [
+        (S(types=("Linear",), param="weight", named="head"), "normal"),
+        (S(types=("Embedding",), param="weight", named="emb"), "zeros"),
+    ],
+)
+def test_keep_on_one_name_of_a_tied_tensor_lets_the_other_names_rule_write_it(
+    keep_sel, scheme_name
+):
+    p = plan(
+        policy(
+            (S(types=("Embedding",)), scheme("normal", std=0.02)),
+            (S(types=("Linear",), named="head"), scheme("zeros")),
+            (keep_sel, scheme("keep")),
+        ),
+        graph(tie=True),
+    )
+    (e,) = [e for e in p.entries if e.param.name == "emb.weight"]
+    assert (e.name, e.scheme, e.note) == ("emb.weight", scheme_name, None)
+    assert not any("tied" in w for w in p.warnings)
+
+
+def builtin(pol):
+    """The same rules, located in a built-in policy."""
+    rules = tuple(
+        r.model_copy(update={"loc": r.loc.model_copy(update={"file": "<builtin>/lib"})})
+        for r in pol.rules
+    )
+    return pol.model_copy(update={"rules": rules})
+
+
+@pytest.mark.parametrize(
+    ("order", "winner", "loser", "loser_name"),
+    [
+        (("emb", "head"), "zeros", "normal", "emb.weight"),
+        (("head", "emb"), "normal", "zeros", "head.weight"),
+    ],
+)
+def test_disagreeing_builtin_rules_on_a_tied_tensor_resolve_by_precedence(
+    order, winner, loser, loser_name
+):
+    rules = {
+        "emb": (S(types=("Embedding",)), scheme("normal", std=0.02)),
+        "head": (S(types=("Linear",), named="head"), scheme("zeros")),
+    }
+    p = plan(builtin(policy(*(rules[k] for k in order))), graph(tie=True))
+    (e,) = [e for e in p.entries if e.param.name == "emb.weight"]
+    assert e.scheme == winner
+    assert [(r.loc.file, r.loc.line) for r in e.overridden] == [("<builtin>/lib", 1)]
+    assert e.note == (
+        f"tied with {loser_name}: built-in rules disagree and the later one wins; "
+        f"overridden {loser_name}: {loser}("
+        + ("mean=0, std=0.02" if loser == "normal" else "")
+        + ") by <builtin>/lib:1"
+    )
+    (w,) = [w for w in p.warnings if "tied" in w]
+    assert w.startswith("emb.weight is tied with head.weight: built-in rules disagree; ")
+    assert f"{loser}(" in w.split(" wins over ")[1]
+    # the overridden rule lost its only match: explain lists it as always overridden
+    assert [r.loc.line for r in p.always_overridden] == [1]
+
+
+def test_a_user_rule_disagreeing_with_a_builtin_one_on_a_tied_tensor_is_still_an_error():
+    lib = builtin(policy((S(types=("Embedding",)), scheme("normal", std=0.02))))
+    user = policy((S(), scheme("zeros")), (S(types=("Linear",), named="head"), scheme("zeros")))
+    mixed = lib.model_copy(
+        update={"rules": (lib.rules[0], user.rules[1].model_copy(update={"index": 1}))}
+    )
+    with pytest.raises(PlanError, match=r"tied tensor emb\.weight"):
+        plan(mixed, graph(tie=True))
 
 
 def test_frozen_parameters_are_skipped_unless_included():

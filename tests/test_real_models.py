@@ -178,7 +178,6 @@ def test_mixins_are_not_module_types() -> None:
     )
 
 
-@pytest.mark.xfail(reason="tied embeddings under pytorch_default: see /tmp/qa_apply_bugs.md #1")
 def test_pytorch_default_applies_to_a_tied_language_model() -> None:
     model = HF["t5"].build()
     try:
