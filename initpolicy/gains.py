@@ -44,6 +44,8 @@ _TORCH_LINEAR = (
     "conv_transpose3d",
     "sigmoid",
 )
+#: Every nonlinearity torch.nn.init.calculate_gain knows, in torch's order.
+TORCH_NONLINEARITIES: tuple[str, ...] = (*_TORCH_LINEAR, "tanh", "relu", "leaky_relu", "selu")
 
 
 def torch_gain(nonlinearity: str, param: float | None = None) -> float:

@@ -19,25 +19,12 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .gains import torch_gain
+from .gains import TORCH_NONLINEARITIES, torch_gain
 
 #: Enumeration words, by argument type. A word belongs to exactly one type.
 ENUMS: dict[str, tuple[str, ...]] = {
     "mode": ("fan_in", "fan_out", "fan_avg"),
-    "nonlinearity": (
-        "linear",
-        "conv1d",
-        "conv2d",
-        "conv3d",
-        "conv_transpose1d",
-        "conv_transpose2d",
-        "conv_transpose3d",
-        "sigmoid",
-        "tanh",
-        "relu",
-        "leaky_relu",
-        "selu",
-    ),
+    "nonlinearity": TORCH_NONLINEARITIES,
     "distribution": ("truncated_normal", "untruncated_normal", "normal", "uniform"),
 }
 WORD_TYPE: dict[str, str] = {w: t for t, words in ENUMS.items() for w in words}
