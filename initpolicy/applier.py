@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import seeding
 from .errors import UsageError
 from .match_eval import reset_method
+from .match_select import tensor_facts
 from .materialize import Preparation, init_weights_owner, is_meta, materialize, prepare
 from .plan import Entry, Plan
 from .report import Report, ReportEntry
@@ -196,10 +197,7 @@ def _write(seed: int, e: Entry, t: Any, writer: _Writer) -> None:
         _write_parametrized(seed, e, t, writer)
         return
     writer.touch(t)
-    fan_in, fan_out = e.param.fan_in, e.param.fan_out
-    if e.block is not None:
-        b = e.param.blocks[e.block]
-        fan_in, fan_out = b.fan_in, b.fan_out
+    fan_in, fan_out, _ = tensor_facts(e.param, e.param.blocks[e.block] if e.block else None)
     fill_(
         _region(e, t),
         e.scheme,

@@ -29,13 +29,6 @@ def _policy_spec(policy: str | None) -> str:
     raise UsageError("no --policy given and no [tool.initpolicy] policy in pyproject.toml")
 
 
-def load_policy(spec: str) -> Any:
-    """A policy file, or a built-in by name (see :func:`initpolicy.policy.load_spec`)."""
-    from .policy import load_spec
-
-    return load_spec(spec)
-
-
 def load_model(target: str | None, options: dict[str, Any]) -> tuple[Any, Any]:
     """The model TARGET names (None: the pyproject's) and its example inputs."""
     from .targets import load_target
@@ -95,12 +88,13 @@ def apply_command(
     initpolicy apply --policy relu_net.pol        # TARGET from pyproject.toml
     """
     from .applier import apply_policy
-    from .save import save_state_dict
+    from .policy import load_spec
+    from .save import check_destination, save_state_dict
 
     spec = _policy_spec(policy_spec)
-    if out is not None and out.exists() and not force:
-        raise UsageError(f"{out} exists; pass --force to overwrite it")
-    policy = load_policy(spec)
+    if out is not None:
+        check_destination(out, force=force)
+    policy = load_spec(spec)
     model, inputs = load_model(target, target_opts)
     report = apply_policy(policy, model, seed=seed, example_inputs=inputs, strict=strict)
     _trace_warnings(report.plan)
@@ -135,9 +129,10 @@ def explain_command(
     initpolicy explain model.py --policy gpt2 --format json
     """
     from .match import plan_model
+    from .policy import load_spec
     from .report import plan_json, plan_text
 
-    policy = load_policy(_policy_spec(policy_spec))
+    policy = load_spec(_policy_spec(policy_spec))
     model, inputs = load_model(target, target_opts)
     the_plan = plan_model(policy, model, example_inputs=inputs, seed=seed)
     _trace_warnings(the_plan)

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .cli_common import EXIT_FINDINGS, EXIT_OK, format_option, target_options
+from .cli_common import EXIT_FINDINGS, EXIT_OK, format_option, target_argument, target_options
 from .errors import UsageError
 
 
@@ -35,12 +35,6 @@ def _thresholds(values: Sequence[str]) -> dict[str, float]:
         if not sep:
             raise UsageError(f"--threshold expects NAME=NUMBER, got {v!r}")
     return out
-
-
-def _load_policy(spec: str) -> Any:
-    from .policy import load_spec
-
-    return load_spec(spec)
 
 
 def _plot(result: Any, out: Path) -> None:
@@ -69,7 +63,7 @@ def _plot(result: Any, out: Path) -> None:
 
 
 @click.command("lint")
-@click.argument("target", required=False)
+@target_argument
 @click.option(
     "--policy",
     "-p",
@@ -164,12 +158,13 @@ def lint_command(
     from . import lint_output
     from .config import load_config
     from .linter import lint
+    from .policy import load_spec
     from .targets import load_target
 
     config = load_config()
     if policy_spec is None and not no_policy and config is not None and config.policy:
         policy_spec = config.resolve(config.policy)
-    policy = _load_policy(policy_spec) if policy_spec else None
+    policy = load_spec(policy_spec) if policy_spec else None
     loaded = load_target(target, **target_opts)
     for note in loaded.notes:
         click.echo(f"note: {note}", err=True)

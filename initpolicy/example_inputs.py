@@ -1,6 +1,8 @@
 """Example inputs for a forward pass: normalized from what the user gave, or inferred.
 
-Inference looks at the first module (in registration order) whose input it understands:
+Inputs known by name come first (:mod:`initpolicy.named_inputs`: transformers'
+``dummy_inputs`` and ``input_ids``/``pixel_values``/... sized from the config). Then
+inference looks at the first module (in registration order) whose input it understands:
 ``Embedding`` -> integer ids ``(1, 8)``; ``Linear`` -> ``(1, in_features)``; ``ConvNd`` ->
 ``(1, in_channels, *spatial)`` with a small spatial size (then larger ones if the model
 rejects it); LSTM/GRU/RNN and MultiheadAttention -> a length-8 sequence; transformers'
@@ -147,8 +149,29 @@ def bind(model: torch.nn.Module, x: torch.Tensor) -> Call:
 
 
 def infer(model: torch.nn.Module) -> list[Call]:
-    """Candidate inputs, smallest first; raises :class:`NoInputs` when none can be inferred."""
+    """Candidate inputs, in the order to try them; raises :class:`NoInputs` when none can
+    be inferred.
+
+    Inputs known by name come first (:mod:`initpolicy.named_inputs`: transformers'
+    ``dummy_inputs``, ``input_ids``/``pixel_values``/... sized from the config), then the
+    input of the first layer, smallest first.
+    """
+    from .named_inputs import named_calls
+
     device, dtype = model_device_dtype(model)
+    named = named_calls(model, device, dtype)
+    try:
+        by_layer = _layer_calls(model, device, dtype)
+    except NoInputs:
+        if named:
+            return named
+        raise
+    seen = {describe(*c) for c in named}
+    return named + [c for c in by_layer if describe(*c) not in seen]
+
+
+def _layer_calls(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> list[Call]:
+    """Inputs of the first module (registration order) whose input we understand."""
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params():  # type: ignore[misc]
             raise NoInputs(

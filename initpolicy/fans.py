@@ -54,15 +54,37 @@ def _is_torch(module: Any) -> bool:
     return type(module).__module__.startswith("torch.")
 
 
+def parametrized_stand_in(module: Any, key: str = "weight") -> Any:
+    """The stored tensor that stands for ``module``'s parametrized tensor ``key``, or None.
+
+    A weight under weight_norm/spectral_norm is computed from the originals of a
+    ParametrizationList; the full-shape original (weight_norm's ``v``, spectral_norm's
+    ``original``) has the computed weight's shape, so its shape gives the fans.
+
+    >>> import torch
+    >>> from torch.nn.utils.parametrizations import weight_norm
+    >>> tuple(parametrized_stand_in(weight_norm(torch.nn.Linear(3, 5))).shape)
+    (5, 3)
+    """
+    plist = None
+    if _has_plist(module) and key in module.parametrizations:  # a ModuleDict: no .get()
+        plist = module.parametrizations[key]
+    stored = [t for t in plist._parameters.values() if t is not None] if plist else []
+    return max(stored, key=lambda t: (t.dim(), t.numel())) if stored else None
+
+
+def _has_plist(module: Any) -> bool:
+    return hasattr(getattr(module, "parametrizations", None), "items")
+
+
 def _weight_for(module: Any, local: str) -> Any:
     """The >= 2-D tensor whose fans a 1-D parameter ``local`` takes, or None."""
     tensors = {**module._parameters, **module._buffers}
-    # a parametrized weight (weight_norm, spectral_norm) is stored as the originals of a
-    # ParametrizationList; its full-shape original stands for it
-    for key, plist in getattr(module, "parametrizations", {}).items():
-        stored = [t for t in plist._parameters.values() if t is not None]
-        if stored:
-            tensors.setdefault(key, max(stored, key=lambda t: (t.dim(), t.numel())))
+    if _has_plist(module):
+        for key in module.parametrizations:
+            stand_in = parametrized_stand_in(module, key)
+            if stand_in is not None:
+                tensors.setdefault(key, stand_in)
     candidates = []
     if "bias" in local:
         candidates.append(local.replace("bias", "weight"))
@@ -96,8 +118,16 @@ def blocks(module: Any, local: str, tensor: Any = None) -> dict[str, Block]:
     >>> (b.start, b.stop, b.fan_in, b.fan_out)
     (5, 10, 3.0, 5.0)
     """
-    names = _mro_names(module)
-    kind = next((n for n in names if n in BLOCKS and _is_torch(module)), None)
+    # torch's own class in the MRO, so a user's ``class MyLSTM(nn.LSTM)`` has gates too,
+    # while a third-party class that merely shares the name does not
+    kind = next(
+        (
+            c.__name__
+            for c in type(module).__mro__
+            if c.__name__ in BLOCKS and c.__module__.startswith("torch.")
+        ),
+        None,
+    )
     if kind is None or not any(fnmatchcase(local, g) for g in PACKED_PARAMS[kind]):
         return {}
     if tensor is None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -188,13 +190,45 @@ class _Recorder:
             self.bind(out, node)
 
 
+def _is_meta_truth(func: Any, args: tuple[Any, ...]) -> bool:
+    """``bool(t)`` (``if t:``, ``t.item()`` of a bool) on a meta tensor, whose value is unknown."""
+    name = getattr(func, "__name__", "")
+    if name not in ("__bool__", "is_nonzero", "item") or not args:
+        return False
+    t = args[0]
+    return (
+        isinstance(t, torch.Tensor)
+        and t.is_meta
+        and t.numel() == 1
+        and (name != "item" or t.dtype == torch.bool)
+    )
+
+
+def _caller() -> str:
+    """``package/file.py:line`` of the innermost frame outside torch and initpolicy."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if not ({"torch", "initpolicy"} & set(path.parts)):
+            return f"{'/'.join(path.parts[-2:])}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?"
+
+
 class _Mode(TorchFunctionMode):
-    def __init__(self, recorder: _Recorder):
+    def __init__(self, recorder: _Recorder, assumed: list[str] | None):
         super().__init__()
         self.recorder = recorder
+        self.assumed = assumed
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.assumed is not None and _is_meta_truth(func, args):
+            # A meta tensor has no value to branch on. Such conditions in real models
+            # check masks and inputs ("no padding", "ids in range"), where true is the
+            # answer for our inputs; the branch only changes which mask is built.
+            self.assumed.append(_caller())
+            return True
         out = func(*args, **kwargs)
         if self.recorder.depth == 0:
             self.recorder.record(func, args, kwargs, out)
@@ -207,10 +241,14 @@ def dynamic_graph(
     tensor_names: dict[int, str],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    assumed: list[str] | None = None,
 ) -> fx.Graph:
     """Run ``model(*args, **kwargs)`` once (no grad) and record it as an fx Graph.
 
     The caller restores modes and buffers; this function only adds hooks that it removes.
+    With ``assumed`` (a list), the truth value of a meta tensor (``if mask.all():``) is
+    taken as true instead of failing, and where it was asked (``file.py:line``) is
+    appended to the list.
     """
     from torch.nn.modules.module import (
         register_module_forward_hook,
@@ -227,7 +265,7 @@ def dynamic_graph(
     pre = register_module_forward_pre_hook(rec.pre_hook)
     post = register_module_forward_hook(rec.post_hook, with_kwargs=True)
     try:
-        with torch.no_grad(), _Mode(rec):
+        with torch.no_grad(), _Mode(rec, assumed):
             out = model(*args, **kwargs)
     finally:
         pre.remove()

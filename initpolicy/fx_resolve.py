@@ -57,6 +57,24 @@ def op_name(node: fx.Node) -> str:
     return node.op
 
 
+def parametrization_of(name: str) -> tuple[str, str] | None:
+    """(owner, ParametrizationList) names for a module inside a parametrization.
+
+    ``lin.parametrizations.weight.0`` (spectral_norm's power iteration) and
+    ``lin.parametrizations.weight`` compute ``lin``'s weight: ``("lin",
+    "lin.parametrizations.weight")``; None for any other module.
+
+    >>> parametrization_of("lin.parametrizations.weight.0"), parametrization_of("lin")
+    (('lin', 'lin.parametrizations.weight'), None)
+    """
+    head, sep, rest = f".{name}".rpartition(".parametrizations.")
+    if not sep or not rest:
+        return None
+    owner = head[1:]
+    key = rest.split(".")[0]
+    return owner, f"{owner}.parametrizations.{key}" if owner else f"parametrizations.{key}"
+
+
 def _owns_params(module: Any) -> bool:
     return bool(module._parameters) and any(p is not None for p in module._parameters.values())
 
@@ -185,10 +203,14 @@ class _Pass:
     # -- the pass -------------------------------------------------------------------------
     def run(self) -> dict[str, Resolved]:
         for n in self.nodes:
-            if n.op == "get_attr" or (
-                n.op in ("call_function", "call_method")
-                and n.all_input_nodes
-                and all(a in self.param_derived for a in n.all_input_nodes)
+            if (
+                n.op == "get_attr"
+                or self.parametrization(n) is not None
+                or (
+                    n.op in ("call_function", "call_method")
+                    and n.all_input_nodes
+                    and all(a in self.param_derived for a in n.all_input_nodes)
+                )
             ):
                 self.param_derived.add(n)
         gates = self.gate_edges()
@@ -203,18 +225,32 @@ class _Pass:
             contrib[n] = set() if n in self.param_derived else self.contrib(n, after)
         return self.collect(out)
 
+    def parametrization(self, node: fx.Node) -> tuple[str, str] | None:
+        """(owner, ParametrizationList) when ``node`` calls a module computing a
+        parametrized weight (weight_norm, spectral_norm): a weight, not a layer."""
+        return parametrization_of(str(node.target)) if node.op == "call_module" else None
+
     def layer_nodes(self) -> list[tuple[fx.Node, str]]:
-        """(node whose output the layer produces, layer name), in execution order."""
-        found: list[tuple[fx.Node, str]] = []
+        """(node whose output the layer produces, layer name), in execution order.
+
+        A parametrized weight is computed by its ParametrizationList and used by the op
+        that consumes it (``F.linear(x, self.weight)``): that op produces both the
+        ParametrizationList's layer and its owner's (``lin``, even when ``lin`` owns no
+        parameter of its own).
+        """
+        found: dict[tuple[fx.Node, str], None] = {}
         for n in self.nodes:
             m = self.module_of(n)
-            if m is not None and (m._parameters or m._buffers or is_composite(m)):
-                found.append((n, str(n.target)))
+            pz = self.parametrization(n)
+            if pz is not None:
+                for consumer in self._consumers(n):
+                    found.update({(consumer, pz[1]): None, (consumer, pz[0]): None})
+            elif m is not None and (m._parameters or m._buffers or is_composite(m)):
+                found[(n, str(n.target))] = None
             elif n.op == "get_attr" and str(n.target) in self.params:
                 for consumer in self._consumers(n):
-                    found.append((consumer, self.params[str(n.target)]))
-        found.sort(key=lambda item: self.index[item[0]])
-        return found
+                    found[(consumer, self.params[str(n.target)])] = None
+        return sorted(found, key=lambda item: self.index[item[0]])
 
     def _consumers(self, node: fx.Node) -> list[fx.Node]:
         result: list[fx.Node] = []

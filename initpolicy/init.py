@@ -52,7 +52,15 @@ from torch import Generator, Tensor
 
 from .errors import InitError
 from .gains import torch_gain
-from .schemes import SCHEMES, TRUNCATION_CORRECTION, Value, dtype_error, resolve_values, shape_error
+from .schemes import (
+    SCHEMES,
+    TRUNCATION_CORRECTION,
+    Value,
+    dtype_error,
+    mode_fan,
+    resolve_values,
+    shape_error,
+)
 
 Values = Mapping[str, Value]
 
@@ -109,14 +117,6 @@ def fill_(
 
 def _f(v: Mapping[str, Value], key: str) -> float:
     return float(v[key])
-
-
-def _fan(mode: str, fan_in: float, fan_out: float) -> float:
-    if mode == "fan_in":
-        return fan_in
-    if mode == "fan_out":
-        return fan_out
-    return (fan_in + fan_out) / 2.0
 
 
 def _positive_fan(scheme: str, fan: float, what: str) -> float:
@@ -185,7 +185,7 @@ def _xavier_normal(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Gen
 
 def _kaiming_std(name: str, v: Values, fan_in: float, fan_out: float) -> float:
     mode = str(v["mode"])
-    fan = _positive_fan(name, _fan(mode, fan_in, fan_out), mode)
+    fan = _positive_fan(name, mode_fan(mode, fan_in, fan_out), mode)
     return torch_gain(str(v["nonlinearity"]), _f(v, "a")) / math.sqrt(fan)
 
 
@@ -215,7 +215,7 @@ def _sparse(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator)
 def _scaled(
     out: Tensor, scale: float, mode: str, distribution: str, fans: tuple[float, float], g: Generator
 ) -> None:
-    variance = scale / max(1.0, _fan(mode, *fans))
+    variance = scale / max(1.0, mode_fan(mode, *fans))
     if distribution == "truncated_normal":
         _unit_truncated(out, g).mul_(math.sqrt(variance) / TRUNCATION_CORRECTION)
     elif distribution in ("untruncated_normal", "normal"):

@@ -16,7 +16,7 @@ from .errors import Diagnostic, InitPolicyError
 from .expr import names
 from .graph import Block, Layer
 from .ir import Rule, Selector, Word
-from .match_select import Target
+from .match_select import Target, tensor_facts
 from .plan import Entry
 
 EvalFn = Callable[[Any, dict[str, float], Callable[[Selector], int]], float]
@@ -58,8 +58,12 @@ def bound_names(
             except (InitPolicyError, ValueError) as e:
                 why[key] = str(e)
         if act in ("leaky_relu", "prelu"):
-            args = gains.resolve_args(act, layer.act_args)
-            env["slope"] = float(args["negative_slope" if act == "leaky_relu" else "init"])
+            try:
+                args = gains.resolve_args(act, layer.act_args)
+                env["slope"] = float(args["negative_slope" if act == "leaky_relu" else "init"])
+            except (InitPolicyError, ValueError, KeyError, TypeError) as e:
+                # Reported where a rule uses `slope`, with the rule's location.
+                why["slope"] = f"the slope of {layer.name}'s {act} cannot be read: {e}"
         else:
             why["slope"] = (
                 f"slope is the negative slope of a leaky_relu or prelu, but {layer.name} "
@@ -125,11 +129,7 @@ def _evaluate(
     p, layer = target.param, target.layer
     name = rule.scheme.name
     spec = schemes.get(name)
-    if block is None:
-        fan_in, fan_out, shape = p.fan_in, p.fan_out, p.shape
-    else:
-        fan_in, fan_out = block.fan_in, block.fan_out
-        shape = (block.stop - block.start, *p.shape[1:])
+    fan_in, fan_out, shape = tensor_facts(p, block)
     env, why = bound_names(layer, fan_in, fan_out, n_layers)
 
     values: dict[str, float | str] = {}

@@ -59,14 +59,16 @@ def is_weight_name(local: str) -> bool:
     return any(fnmatchcase(local, g) for g in WEIGHT_GLOBS)
 
 
+def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple[int, ...]]:
+    """fan_in, fan_out and shape of ``p``, or of one ``block`` of it (its own rows)."""
+    if block is None:
+        return p.fan_in, p.fan_out, p.shape
+    return block.fan_in, block.fan_out, (block.stop - block.start, *p.shape[1:])
+
+
 def where_env(target: Target, block: Block | None, n_layers: int) -> dict[str, float]:
     """The names a ``where`` condition sees for ``target`` (a block's own rows and fans)."""
-    p = target.param
-    if block is None:
-        fan_in, fan_out, shape = p.fan_in, p.fan_out, p.shape
-    else:
-        fan_in, fan_out = block.fan_in, block.fan_out
-        shape = (block.stop - block.start, *p.shape[1:])
+    fan_in, fan_out, shape = tensor_facts(target.param, block)
     numel = 1
     for s in shape:
         numel *= s

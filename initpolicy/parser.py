@@ -308,13 +308,21 @@ def parse_builtin(name: str) -> PolicyIR:
 
 
 def parse_any(spec: str | Path) -> PolicyIR:
-    """A policy file if ``spec`` names one, else a built-in policy of that name."""
+    """A policy file if ``spec`` names one, else a built-in policy of that name.
+
+    ``NAME.pol`` with no such file, where NAME is a built-in, is the built-in, so the
+    design card's ``--policy relu_net.pol`` works in any directory.
+    """
     path = Path(spec)
-    if path.is_file() or str(spec).endswith(".pol") or isinstance(spec, Path):
+    if path.is_file():
         return parse_file(path, str(spec))
     builtins = builtin_policies()
     if str(spec) in builtins:
         return parse_builtin(str(spec))
+    if path.suffix == ".pol" and not path.exists() and path.stem in builtins:
+        return parse_builtin(path.stem)
+    if str(spec).endswith(".pol") or isinstance(spec, Path):
+        return parse_file(path, str(spec))  # says why the file cannot be read
     hint = did_you_mean(str(spec), builtins)
     hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
     raise PolicyError(

@@ -14,6 +14,11 @@ from .graph import Layer, ModelGraph, ParamInfo
 from .ir import PolicyIR, Rule
 
 
+def rule_json(rule: Rule) -> dict[str, Any]:
+    """A rule as explain JSON shows it: ``{"file", "line", "text"}``."""
+    return {"file": rule.loc.file, "line": rule.loc.line, "text": rule.loc.text}
+
+
 @dataclass
 class Entry:
     """One write: a whole tensor, or one ``block`` of a packed tensor."""
@@ -47,15 +52,8 @@ class Entry:
             "args": self.args,
             "std": self.std,
             "bound": self.bound,
-            "rule": {
-                "file": self.rule.loc.file,
-                "line": self.rule.loc.line,
-                "text": self.rule.loc.text,
-            },
-            "overridden": [
-                {"file": r.loc.file, "line": r.loc.line, "text": r.loc.text}
-                for r in self.overridden
-            ],
+            "rule": rule_json(self.rule),
+            "overridden": [rule_json(r) for r in self.overridden],
             "note": self.note,
         }
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .ir import PolicyIR, Rule
-from .resources import builtin_policies
 
 if TYPE_CHECKING:  # pragma: no cover
     from .applier import Report
@@ -85,15 +84,8 @@ def load_spec(spec: str | Path) -> Policy:
     >>> load_spec("relu_net.pol").source
     '<builtin>/relu_net'
     """
-    from .parser import parse_any, parse_builtin
+    from .parser import parse_any
 
-    path = Path(spec)
-    if not path.is_file():
-        builtins = builtin_policies()
-        if str(spec) in builtins:
-            return Policy(parse_builtin(str(spec)))
-        if path.suffix == ".pol" and not path.exists() and path.stem in builtins:
-            return Policy(parse_builtin(path.stem))
     return Policy(parse_any(spec))
 
 

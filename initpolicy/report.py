@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import Entry, Plan
+from .plan import Entry, Plan, rule_json
 
 
 @dataclass
@@ -182,10 +182,6 @@ def _unmatched_json(plan: Plan) -> list[dict[str, Any]]:
     return rows
 
 
-def _rule_json(r: Any) -> dict[str, Any]:
-    return {"file": r.loc.file, "line": r.loc.line, "text": r.loc.text}
-
-
 def plan_json(plan: Plan, entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``{"parameters": [...], "unmatched": [names], ...}`` — the explain JSON contract.
 
@@ -202,8 +198,8 @@ def plan_json(plan: Plan, entries: list[dict[str, Any]] | None = None) -> dict[s
         "parameters": rows + _unmatched_json(plan),
         "unmatched": [p.name for p in plan.unmatched],
         "skipped": [{"name": p.name, "reason": r} for p, r in plan.skipped],
-        "never_matched": [_rule_json(r) for r in plan.never_matched],
-        "always_overridden": [_rule_json(r) for r in plan.always_overridden],
+        "never_matched": [rule_json(r) for r in plan.never_matched],
+        "always_overridden": [rule_json(r) for r in plan.always_overridden],
         "warnings": list(plan.warnings),
     }
 

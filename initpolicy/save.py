@@ -24,9 +24,15 @@ from .errors import UsageError
 FORMATS = (".pt", ".pth", ".bin", ".safetensors")
 
 
-def save_state_dict(state: dict[str, Any], path: str | Path, *, force: bool = False) -> Path:
-    """Write ``state`` to ``path`` (format by extension); UsageError if it exists and not
-    ``force``, or if the extension is unknown or needs a missing package."""
+def check_destination(path: str | Path, *, force: bool = False) -> Path:
+    """Why ``path`` cannot take a checkpoint, as a UsageError (unknown extension, a
+    missing package, an existing file without ``force``, no such directory); the CLI asks
+    before any model is built, so a typo costs no trace.
+
+    >>> check_destination("init.ckpt")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    initpolicy.errors.UsageError: init.ckpt: unknown checkpoint format '.ckpt'; ...
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -34,11 +40,20 @@ def save_state_dict(state: dict[str, Any], path: str | Path, *, force: bool = Fa
             f"{path}: unknown checkpoint format {suffix or '(no extension)'!r}; "
             f"expected one of {', '.join(FORMATS)}"
         )
+    if suffix == ".safetensors":
+        _safetensors_writer()
     if path.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
     if not path.parent.is_dir():
         raise UsageError(f"{path.parent} is not a directory")
-    write = _safetensors_writer() if suffix == ".safetensors" else _torch_write
+    return path
+
+
+def save_state_dict(state: dict[str, Any], path: str | Path, *, force: bool = False) -> Path:
+    """Write ``state`` to ``path`` (format by extension); UsageError if it exists and not
+    ``force``, or if the extension is unknown or needs a missing package."""
+    path = check_destination(path, force=force)
+    write = _safetensors_writer() if path.suffix.lower() == ".safetensors" else _torch_write
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

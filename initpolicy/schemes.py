@@ -347,7 +347,12 @@ def dtype_error(name: str, dtype: str) -> str | None:
     return None
 
 
-def _fan(mode: str, fan_in: float, fan_out: float) -> float:
+def mode_fan(mode: str, fan_in: float, fan_out: float) -> float:
+    """The fan a ``mode`` word names (fan_avg is Keras's (fan_in + fan_out) / 2).
+
+    >>> mode_fan("fan_avg", 4, 8)
+    6.0
+    """
     if mode == "fan_in":
         return fan_in
     if mode == "fan_out":
@@ -435,7 +440,7 @@ def moments(
         return f("gain") * math.sqrt(2.0 / (fan_in + fan_out)), None
     if name in ("kaiming_normal", "kaiming_uniform"):
         gain = torch_gain(str(v["nonlinearity"]), f("a"))
-        std = gain / math.sqrt(_fan(str(v["mode"]), fan_in, fan_out))
+        std = gain / math.sqrt(mode_fan(str(v["mode"]), fan_in, fan_out))
         if name == "kaiming_uniform":
             return std, math.sqrt(3) * std
         return std, None
@@ -456,7 +461,7 @@ def moments(
             scale, mode, dist = 1.0, "fan_in", "uniform"
         else:
             scale, mode, dist = f("scale"), str(v["mode"]), str(v["distribution"])
-        std = math.sqrt(scale / max(1.0, _fan(mode, fan_in, fan_out)))
+        std = math.sqrt(scale / max(1.0, mode_fan(mode, fan_in, fan_out)))
         if dist == "uniform":
             return std, math.sqrt(3) * std
         return std, None

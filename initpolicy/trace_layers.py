@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from .act_table import is_norm, module_activation
-from .fans import blocks, fans
-from .fx_resolve import Outcome, Resolved
+from .fans import blocks, fans, parametrized_stand_in, shape_fans
+from .fx_resolve import Outcome, Resolved, parametrization_of
 from .graph import Layer, ParamInfo
 
 
@@ -70,10 +70,26 @@ def _info(
     )
 
 
-def _layer_fans(params: list[ParamInfo], tied: Mapping[str, Any], module: Any) -> tuple[Any, Any]:
+def is_parametrized(module: Any) -> bool:
+    """Whether some tensor of ``module`` is computed by torch.nn.utils.parametrize."""
+    return hasattr(getattr(module, "parametrizations", None), "items")
+
+
+def _layer_fans(
+    params: list[ParamInfo], tied: Mapping[str, Any], module: Any, owner: Any = None
+) -> tuple[Any, Any]:
+    if owner is not None and params:
+        # a ParametrizationList: the fans of the weight it computes, by its owner's type
+        # (a ConvTranspose keeps its own layout)
+        main = max(params, key=lambda q: (q.ndim, q.numel))
+        if main.ndim >= 2:
+            return shape_fans(owner, main.shape)
     weight = next((p for p in params if p.local == "weight"), None)
     if weight is None and "weight" in tied:
         return fans(module, "weight", tied["weight"])
+    stand_in = parametrized_stand_in(module) if weight is None else None
+    if stand_in is not None:
+        return fans(module, "weight", stand_in)
     weight = weight or next((p for p in params if p.ndim >= 2), None)
     weight = weight or (params[0] if params else None)
     return (weight.fan_in, weight.fan_out) if weight else (None, None)
@@ -103,7 +119,9 @@ def make_layer(
         for local, b in module._buffers.items()
         if b is not None and names.canonical(b) == (f"{name}.{local}" if name else local)
     ]
-    fan_in, fan_out = _layer_fans(params, tied, module)
+    pz = parametrization_of(name)
+    owner = modules.get(pz[0]) if pz is not None and pz[1] == name else None
+    fan_in, fan_out = _layer_fans(params, tied, module, owner)
     parts = name.split(".") if name else []
     ancestors = tuple(
         (".".join(parts[:i]), type_names(modules[".".join(parts[:i])]))
@@ -196,10 +214,15 @@ def source_of(name: str, modules: Mapping[str, Any]) -> str | None:
 def guess_outcomes(model: torch.nn.Module) -> dict[str, set[Outcome]]:
     """For each module owning tensors: the next activation in registration order, ``linear``
     if another parameterized layer comes first, ``output`` if nothing does."""
-    seq = [(n, m) for n, m in model.named_modules() if not m._modules or m._parameters]
+    # a parametrization belongs to its owner's weight: the owner stands where it is
+    seq = [
+        (n, m)
+        for n, m in model.named_modules()
+        if (not m._modules or m._parameters or is_parametrized(m)) and parametrization_of(n) is None
+    ]
     guesses: dict[str, set[Outcome]] = {}
     for i, (name, m) in enumerate(seq):
-        if not (m._parameters or m._buffers):
+        if not (m._parameters or m._buffers or is_parametrized(m)):
             continue
         outcome: Outcome = ("output", (), False, False)
         normalized = False
@@ -211,8 +234,12 @@ def guess_outcomes(model: torch.nn.Module) -> dict[str, set[Outcome]]:
             if is_norm(nxt):
                 normalized = True
                 continue
-            if any(p is not None for p in nxt._parameters.values()):
+            if is_parametrized(nxt) or any(p is not None for p in nxt._parameters.values()):
                 outcome = ("linear", (), normalized, False)
                 break
         guesses[name] = {outcome}
+    for name, m in model.named_modules():
+        pz = parametrization_of(name)
+        if pz is not None and pz[0] in guesses and (m._parameters or m._buffers):
+            guesses[name] = guesses[pz[0]]
     return guesses

@@ -39,11 +39,13 @@ from .example_inputs import (
 from .fx_build import dynamic_graph, leaf_modules, symbolic_graph
 from .fx_resolve import Resolved, resolve
 from .graph import Layer, ModelGraph
+from .named_inputs import missing_inputs
 from .trace_layers import (
     TensorNames,
     apply_outcomes,
     fill_from_resolution,
     guess_outcomes,
+    is_parametrized,
     make_layer,
 )
 
@@ -166,9 +168,10 @@ class _Run:
         failures: list[tuple[str, BaseException]] = []
         for call in calls:
             args, kwargs = to_device(call, device)
+            assumed: list[str] | None = [] if device.type == "meta" else None
 
-            def run(a: tuple[Any, ...] = args, k: dict[str, Any] = kwargs) -> Any:
-                return dynamic_graph(self.model, self.leaves, self.names.by_id(), a, k)
+            def run(a: tuple[Any, ...] = args, k: dict[str, Any] = kwargs, s: Any = assumed) -> Any:
+                return dynamic_graph(self.model, self.leaves, self.names.by_id(), a, k, s)
 
             try:
                 graph = preserving_state(self.model, run)
@@ -176,6 +179,13 @@ class _Run:
                 failures.append((describe(args, kwargs), e))
                 continue
             self._note_dynamic(fx_error, lazy, device, describe(args, kwargs))
+            if assumed:
+                where = ", ".join(dict.fromkeys(assumed))
+                self.warnings.append(
+                    f"on the meta device tensors have no values: {len(assumed)} condition(s) "
+                    f"on tensor values were taken as true ({where}); the branches traced "
+                    "are those"
+                )
             return graph
         shape, error = failures[0]
         if device.type == "meta":
@@ -208,11 +218,13 @@ class _Run:
 def _input_hint(model: torch.nn.Module) -> str:
     """How to give inputs, naming forward's inputs when it needs several."""
     needed = required_inputs(model)
+    unknown = missing_inputs(model)
     if len(needed) > 1:
         return (
             f"  hint: forward needs {len(needed)} inputs ({', '.join(needed)}): give one "
             "--input-shape per input, in order (with --input-dtype for each), or define "
             "example_inputs() next to the model returning a tuple or a dict of them"
+            + (f"; {', '.join(unknown)} cannot be inferred from the model" if unknown else "")
         )
     return (
         "  hint: give the input shape, e.g. --input-shape 1,3,32,32 --input-dtype float "
@@ -293,7 +305,8 @@ def trace(
     buffer_layers: list[Layer] = []
     unused: list[str] = []
     for index, (name, m) in enumerate(modules.items()):
-        has_params = any(p is not None for p in m._parameters.values())
+        # a module whose weight is parametrized owns no weight, but is the layer using it
+        has_params = is_parametrized(m) or any(p is not None for p in m._parameters.values())
         if not has_params and not any(b is not None for b in m._buffers.values()):
             continue
         direct = graph is not None and id(m) not in run.leaves

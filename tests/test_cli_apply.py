@@ -143,6 +143,9 @@ def test_out_with_an_unknown_extension_is_a_usage_error(repo):
         in result.stderr
     )
     assert not (repo / "init.npz").exists()
+    # checked before the model is looked for: a typo in --out costs no trace
+    result = run("apply", "missing.py", "--policy", "init.pol", "--out", "init.npz")
+    assert result.stderr.startswith("init.npz: unknown checkpoint format '.npz'")
 
 
 def test_explain_json_contract(repo):

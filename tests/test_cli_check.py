@@ -79,6 +79,15 @@ def test_check_accepts_builtin_names(library: Path) -> None:
     ]
 
 
+def test_check_takes_the_design_cards_pol_name_like_apply(
+    library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no relu_net.pol here: the built-in of that name
+    assert run("check", "relu_net.pol")[:2] == (0, "relu_net.pol: 2 rules ok\n")
+    code, _, err = run("check", "nosuch.pol")
+    assert (code, err.splitlines()[0]) == (2, "nosuch.pol: no such file")
+
+
 def test_check_without_argument_uses_the_configured_policy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -288,6 +288,39 @@ class DataDependent(nn.Module):
         return self.fc2(h)
 
 
+class DataDependentSize(nn.Module):
+    """A size read from tensor values (``.item()``): no guess can stand in for it on meta."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 4)
+        self.fc2 = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = int(x.abs().sum().item()) % 4 + 1
+        return self.fc2(torch.relu(self.fc1(x))[..., :keep].repeat(1, 4)[..., :4])
+
+
+class Parametrized(nn.Module):
+    """weight_norm/spectral_norm weights: ``sn`` and ``wn`` own no parameter themselves
+    (their tensors live in ``<mod>.parametrizations.weight``), ``out`` owns its bias; the
+    transposed conv keeps its own fan layout under weight_norm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+        self.sn = spectral_norm(nn.Linear(4, 8, bias=False))
+        self.wn = weight_norm(nn.Linear(8, 6, bias=False))
+        self.up = weight_norm(nn.ConvTranspose1d(6, 3, 2, bias=False))
+        self.out = weight_norm(nn.Linear(3, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.wn(torch.relu(self.sn(x))))
+        h = F.silu(self.up(h.unsqueeze(-1))).mean(-1)
+        return self.out(h)
+
+
 class CalledTwice(nn.Module):
     """``shared`` runs twice and disagrees (relu, then tanh); ``same`` runs twice, agrees."""
 
@@ -553,6 +586,19 @@ CASES: dict[str, Case] = {
         {"fc1": "relu", "fc2": "output"},
         inputs=lambda: torch.ones(1, 4),
         tracer="dynamic",
+    ),
+    "parametrized": Case(
+        Parametrized,
+        {
+            "sn": "relu",
+            "sn.parametrizations.weight": "relu",
+            "wn": "tanh",
+            "wn.parametrizations.weight": "tanh",
+            "up": "silu",
+            "up.parametrizations.weight": "silu",
+            "out": "output",
+            "out.parametrizations.weight": "output",
+        },
     ),
     "called_twice": Case(
         CalledTwice, {"shared": "mixed(relu|tanh)", "same": "silu", "out": "output"}
