@@ -124,5 +124,6 @@ def target_options(fn: Any) -> Any:
         callback=_parse_shapes,
         metavar="1,3,32,32",
         help="Shape of an example input (repeat for several positional inputs). Used when "
-        "the model's file has no example_inputs(); otherwise inferred from the first layer.",
+        "the model's file has no example_inputs(); otherwise inferred (by forward's input "
+        "names and the model's config, or from the first layer).",
     )(fn)

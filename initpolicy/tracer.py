@@ -4,9 +4,11 @@ One resolution pass (:mod:`initpolicy.fx_resolve`) runs over one torch.fx Graph,
 the cheapest way that works (:mod:`initpolicy.fx_build`):
 
 1. ``fx`` — symbolic tracing, no inputs needed;
-2. ``dynamic`` — one forward pass on example inputs (given, or inferred from the first
-   layer), on the meta device for a model built there, else a no-grad forward of the
-   model as it is, in eval mode, with modes, buffers and the RNG state restored after;
+2. ``dynamic`` — one forward pass on example inputs (given, or inferred by name, e.g.
+   transformers' ``input_ids``/``pixel_values``, or from the first layer), on the meta
+   device for a model built there (conditions on meta values taken as true, with a
+   warning), else a no-grad forward of the model as it is, in eval mode, with modes,
+   buffers and the RNG state restored after;
 3. ``modules`` — registration order, with a warning that the activations are guesses.
 
 >>> import torch
