@@ -11,8 +11,7 @@ floating output projected on a fixed random direction.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,29 +67,11 @@ class LayerStat:
         }
 
 
-@contextmanager
-def preserved(model: Any) -> Iterator[None]:
+def preserved(model: Any) -> AbstractContextManager[None]:
     """Restore modes, buffers, gradients and the global RNG state on exit."""
-    import torch
+    from .model_state import preserved as _preserved
 
-    modes = [(m, m.training) for m in model.modules()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    grads = [(p, p.grad) for p in model.parameters()]
-    rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try:
-        yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
-        with torch.no_grad():
-            for b, saved in buffers:
-                b.copy_(saved)
-        for p, g in grads:
-            p.grad = g
-        torch.set_rng_state(rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
+    return _preserved(model, eval_mode=False)
 
 
 def first_tensor(out: Any) -> Any:

@@ -256,6 +256,8 @@ def load_target(
     >>> type(t.model).__name__, t.name
     ('Identity', 'torch.nn:Identity')
     """
+    if input_dtype and not input_shape:
+        raise TargetError("--input-dtype needs --input-shape (the shape of each input)")
     config = load_config(start)
     label = spec
     if spec is None:
@@ -301,8 +303,6 @@ def load_target(
             config=config,
             path=path,
         )
-    if input_dtype and not input_shape:
-        raise TargetError("--input-dtype needs --input-shape (the shape of each input)")
     if input_shape and loaded.example_inputs is not None:
         loaded.notes.append(f"{where} defines example_inputs(); --input-shape is not used")
     elif input_shape:

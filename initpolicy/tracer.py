@@ -41,6 +41,7 @@ from .example_inputs import (
 from .fx_build import dynamic_graph, leaf_modules, symbolic_graph
 from .fx_resolve import Resolved, resolve
 from .graph import Layer, ModelGraph
+from .model_state import preserved
 from .named_inputs import missing_inputs
 from .trace_layers import (
     TensorNames,
@@ -85,25 +86,10 @@ def _lazy(model: torch.nn.Module) -> list[str]:
 
 
 def preserving_state(model: torch.nn.Module, fn: Callable[[], T]) -> T:
-    """Run ``fn`` with ``model`` in eval mode; restore train/eval flags, buffer values and
-    the CPU RNG state afterwards, whatever ``fn`` does."""
-    flags = [(m, m.training) for m in model.modules()]
-    snaps = [
-        (b, b.detach().clone())
-        for b in model.buffers()
-        if not b.is_meta and not isinstance(b, torch.nn.parameter.UninitializedBuffer)
-    ]
-    model.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            return fn()
-    finally:
-        for m, training in flags:
-            m.training = training
-        with torch.no_grad():
-            for b, saved in snaps:
-                if b.shape == saved.shape:
-                    b.copy_(saved)
+    """Run ``fn`` with ``model`` in eval mode; restore modes, buffers, gradients and the
+    RNG state afterwards, whatever ``fn`` does."""
+    with preserved(model, eval_mode=True):
+        return fn()
 
 
 def _short(e: BaseException) -> str:
