@@ -285,7 +285,13 @@ def second_moment(fn: Callable[[float], float], kinks: tuple[float, ...] = ()) -
 
 
 def _integrate(name: str, args: Mapping[str, float | str]) -> float:
-    fn, kinks = _function(name, args)
+    return _integrate_once(name, tuple(sorted(args.items())))
+
+
+@cache
+def _integrate_once(name: str, args: tuple[tuple[str, float | str], ...]) -> float:
+    # Memoized: a plan asks for the same layer's gain once per parameter.
+    fn, kinks = _function(name, dict(args))
     return 1.0 / math.sqrt(second_moment(fn, kinks))
 
 
