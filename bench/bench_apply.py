@@ -122,10 +122,10 @@ def peak_rss() -> int:
 def child(mode: str, small: bool) -> None:
     import gc
 
-    import initpolicy.applier
-    import initpolicy.init
-    import initpolicy.match
-    import initpolicy.tracer  # noqa: F401
+    import initpolicy.applier.execute
+    import initpolicy.applier.fill
+    import initpolicy.planner.match
+    import initpolicy.tracer.tracing  # noqa: F401
 
     model = build(small)
     nbytes = param_bytes(model)

@@ -52,8 +52,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    from initpolicy.parser import parse
-    from initpolicy.syntax import parser
+    from initpolicy.language.lines import parser
+    from initpolicy.language.loader import parse
 
     parser()  # built (or loaded from the cache) once, as a CLI run does
     text = generate(args.rules)

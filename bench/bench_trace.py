@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from initpolicy.tracer import trace
+from initpolicy.tracer.tracing import trace
 
 
 class Block(nn.Module):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .api import Policy, load
 from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
-from .policy import Policy, load
 
 __version__ = "0.1.0"
 
@@ -41,14 +41,14 @@ def apply(model: Any, policy: Policy | str, **kwargs: Any) -> Any:
 
 def trace(model: Any, example_inputs: Any = None) -> Any:
     """Trace ``model``: a ModelGraph with the activation that follows each layer."""
-    from .tracer import trace as _trace
+    from .tracer.tracing import trace as _trace
 
     return _trace(model, example_inputs=example_inputs)
 
 
 def lint(model: Any, policy: Policy | str | None = None, **kwargs: Any) -> Any:
     """Lint ``model``'s initialization (or ``policy``'s, applied to a copy)."""
-    from .linter import lint as _lint
+    from .linter.run import lint as _lint
 
     if policy is not None and not isinstance(policy, Policy):
         policy = load(policy)

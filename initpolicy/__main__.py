@@ -1,4 +1,4 @@
-from initpolicy.cli import main
+from initpolicy.cli.main import main
 
 if __name__ == "__main__":
     main()

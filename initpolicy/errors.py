@@ -116,4 +116,4 @@ class GainError(InitPolicyError, ValueError):
 
 class InitError(InitPolicyError, ValueError):
     """A scheme cannot write this tensor (shape or dtype). The applier checks the same rule
-    first (:func:`initpolicy.schemes.shape_error`), so a user normally sees a plan error."""
+    first (:func:`initpolicy.catalog.schemes.shape_error`), so a user normally sees a plan error."""

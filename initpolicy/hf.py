@@ -23,11 +23,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .api import Policy, load
 from .errors import UsageError
-from .policy import Policy, load
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .report import Report
+    from .applier.report import Report
 
 
 def init_missing(

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from initpolicy.graph import Block, Layer, ModelGraph, ParamInfo
-from initpolicy.ir import (
+from initpolicy.language.ir import (
     BinOp,
     Call,
     Compare,
@@ -24,6 +23,7 @@ from initpolicy.ir import (
     Selector,
     Word,
 )
+from initpolicy.tracer.graph import Block, Layer, ModelGraph, ParamInfo
 
 
 def num(v: float) -> Num:

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 import initpolicy
-from initpolicy.applier import execute
+from initpolicy.applier.execute import execute
+from initpolicy.applier.streams import derive
 from initpolicy.errors import PlanError
-from initpolicy.seeding import derive
 
 
 class Net(nn.Module):
@@ -101,7 +101,7 @@ def test_plan_error_leaves_the_model_bit_identical():
 
 
 def test_an_unexpected_failure_while_writing_restores_every_tensor(monkeypatch):
-    from initpolicy import init
+    from initpolicy.applier import fill as init
 
     calls = []
     real = init.fill_
@@ -294,14 +294,14 @@ def test_a_wrapped_model_gets_the_same_values_as_the_bare_one():
     ],
 )
 def test_only_policies_that_read_activations_need_a_forward_pass(policy, traced):
-    from initpolicy.match import needs_trace
+    from initpolicy.planner.match import needs_trace
 
     assert needs_trace(initpolicy.load(policy).ir) is traced
 
 
 def test_structure_only_planning_writes_what_a_full_trace_would():
-    from initpolicy.match import plan
-    from initpolicy.tracer import trace
+    from initpolicy.planner.match import plan
+    from initpolicy.tracer.tracing import trace
 
     policy = initpolicy.load(
         'Linear -> normal(0, 0.1)\nLinear named "head" -> zeros()\nbias -> ones()'

@@ -11,11 +11,11 @@ from torch import nn
 from torch.nn.utils.parametrizations import orthogonal, spectral_norm, weight_norm
 
 import initpolicy
+from initpolicy.applier.fill import fill_
+from initpolicy.applier.report import plan_text
+from initpolicy.applier.streams import derive
 from initpolicy.errors import PlanError
-from initpolicy.init import fill_
-from initpolicy.match_select import module_types
-from initpolicy.report import plan_text
-from initpolicy.seeding import derive
+from initpolicy.planner.select import module_types
 from tests.models import zoo
 
 pytest.importorskip("transformers")

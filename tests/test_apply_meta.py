@@ -123,7 +123,7 @@ def test_a_buffer_nothing_can_initialize_is_a_clear_error_and_a_rule_fixes_it():
 
 
 def test_failure_while_writing_puts_the_meta_tensors_back(monkeypatch):
-    from initpolicy import init
+    from initpolicy.applier import fill as init
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

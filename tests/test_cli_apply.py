@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 import initpolicy
-from initpolicy.cli import cli
+from initpolicy.cli.main import cli
 
 MODEL = textwrap.dedent(
     """
@@ -231,7 +231,7 @@ def test_missing_policy_is_a_usage_error(repo):
 
 
 def test_save_leaves_no_temporary_file_when_writing_fails(repo, monkeypatch):
-    from initpolicy import save
+    from initpolicy.applier import checkpoint as save
 
     def broken(state, tmp):
         raise OSError("disk full")

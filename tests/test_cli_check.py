@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from initpolicy import resources
-from initpolicy.cli import cli
+from initpolicy.cli.main import cli
+from initpolicy.language import builtins as resources
 
 GOOD = Path(__file__).parent / "data" / "policies" / "good"
 STAND_INS = Path(__file__).parent / "data" / "policies" / "builtin"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from initpolicy.cli import cli
-from initpolicy.cli_common import EXIT_ERROR, INPUT_DTYPES
-from initpolicy.example_inputs import dtype_names
+from initpolicy.cli.main import cli
+from initpolicy.cli.options import EXIT_ERROR, INPUT_DTYPES
+from initpolicy.tracer.inputs import dtype_names
 
 
 def test_input_dtype_choices_are_the_dtypes_the_builder_knows() -> None:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from initpolicy.errors import InitPolicyError
-from initpolicy.expr import (
+from initpolicy.language.evaluate import (
     MAX_DEPTH,
     ExprError,
     binop,
@@ -17,8 +17,20 @@ from initpolicy.expr import (
     has_count,
     names,
 )
-from initpolicy.ir import And, BinOp, Call, Compare, Count, Name, Neg, Not, Num, Or, Selector
-from initpolicy.parser import parse
+from initpolicy.language.ir import (
+    And,
+    BinOp,
+    Call,
+    Compare,
+    Count,
+    Name,
+    Neg,
+    Not,
+    Num,
+    Or,
+    Selector,
+)
+from initpolicy.language.loader import parse
 
 ENV = {"fan_in": 64.0, "fan_out": 16.0, "gain": math.sqrt(2), "n_layers": 12.0, "ndim": 2.0}
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from scipy.integrate import quad
 
-from initpolicy import gains, gains_doc
-from initpolicy.activations import CANONICAL
+from initpolicy.catalog import gains, gains_doc
+from initpolicy.catalog.activations import CANONICAL
 from initpolicy.errors import GainError, InitPolicyError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "gains.md"
@@ -200,7 +200,7 @@ def test_errors(fn, activation, act_args, message):
 
 def test_docs_gains_md_is_current():
     assert DOCS.read_text(encoding="utf-8") == gains_doc.markdown(), (
-        "docs/gains.md is stale: python -m initpolicy.gains_doc > docs/gains.md"
+        "docs/gains.md is stale: python -m initpolicy.catalog.gains_doc > docs/gains.md"
     )
 
 
@@ -220,6 +220,6 @@ def test_docs_table_rows(row):
 
 
 def test_gains_do_not_import_torch():
-    code = "import sys, initpolicy.gains, initpolicy.gains_doc as d; d.markdown(); print('torch' in sys.modules)"
+    code = "import sys, initpolicy.catalog.gains, initpolicy.catalog.gains_doc as d; d.markdown(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

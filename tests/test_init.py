@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch.nn.init import _calculate_fan_in_and_fan_out
 
-from initpolicy import init, schemes
+from initpolicy.applier import fill as init
+from initpolicy.catalog import schemes
 from initpolicy.errors import InitError, InitPolicyError
 
 

@@ -15,7 +15,8 @@ import torch
 from scipy import stats
 from scipy.special import ndtr
 
-from initpolicy import init, schemes
+from initpolicy.applier import fill as init
+from initpolicy.catalog import schemes
 
 C = schemes.TRUNCATION_CORRECTION
 SHAPE = (512, 512)

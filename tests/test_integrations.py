@@ -14,7 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from initpolicy.cli import cli
+from initpolicy.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent / "examples" / "training_repo"
 

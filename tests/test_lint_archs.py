@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from initpolicy.linter import lint
+from initpolicy.linter.run import lint
 
 
 class BasicBlock(nn.Module):

@@ -7,12 +7,12 @@ import importlib.util
 
 import pytest
 
-from initpolicy.lint_core import all_rules
+from initpolicy.linter.core import all_rules
 
 from .test_lint_helpers import run_case
 
 CASES = [(r, c) for r in all_rules() for c in r.cases]
-HAVE_PARSER = importlib.util.find_spec("initpolicy.parser") is not None
+HAVE_PARSER = importlib.util.find_spec("initpolicy.language.loader") is not None
 
 
 def test_every_rule_has_a_failing_and_a_passing_case():

@@ -9,9 +9,9 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from initpolicy.cli import cli
+from initpolicy.cli.main import cli
 from initpolicy.errors import UsageError
-from initpolicy.lint_core import all_rules, selected, thresholds
+from initpolicy.linter.core import all_rules, selected, thresholds
 
 MODEL = """\
 import torch

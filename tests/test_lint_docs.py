@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from initpolicy.lint_core import all_rules
-from initpolicy.lint_docs import markdown
+from initpolicy.linter.core import all_rules
+from initpolicy.linter.docs import markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "lint.md"
 
 
 def test_docs_lint_md_is_current():
     assert DOC.read_text(encoding="utf-8") == markdown(), (
-        "docs/lint.md is stale: run `python -m initpolicy.lint_docs > docs/lint.md`"
+        "docs/lint.md is stale: run `python -m initpolicy.linter.docs > docs/lint.md`"
     )
 
 
@@ -34,13 +34,13 @@ def test_rule_is_documented(rule):
 @pytest.mark.parametrize(
     "module",
     [
-        "lint_core",
-        "lint_bands",
-        "lint_subject",
-        "lint_output",
-        "lint_fix",
-        "lint_probe",
-        "lint_dynamic",
+        "linter.core",
+        "linter.bands",
+        "linter.subject",
+        "linter.output",
+        "linter.fix",
+        "linter.probe",
+        "linter.rules.signal",
     ],
 )
 def test_doctests(module):

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from initpolicy import load
-from initpolicy.activations import CANONICAL
-from initpolicy.blocks import BLOCKS
+from initpolicy.catalog.activations import CANONICAL
+from initpolicy.catalog.blocks import BLOCKS
+from initpolicy.catalog.schemes import ENUMS, SCHEMES
 from initpolicy.errors import PolicyError
-from initpolicy.expr import evaluate
-from initpolicy.ir import (
+from initpolicy.language.evaluate import evaluate
+from initpolicy.language.ir import (
     BinOp,
     Call,
     Compare,
@@ -32,9 +33,8 @@ from initpolicy.ir import (
     Selector,
     Word,
 )
-from initpolicy.parser import MAX_ERRORS, MAX_RULES, parse, parse_any, parse_file
-from initpolicy.schemes import ENUMS, SCHEMES
-from initpolicy.syntax import MAX_LINE_CHARS, parser
+from initpolicy.language.lines import MAX_LINE_CHARS, parser
+from initpolicy.language.loader import MAX_ERRORS, MAX_RULES, parse, parse_any, parse_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -270,7 +270,9 @@ def test_parse_any_prefers_an_existing_file_then_a_builtin(
     builtin = tmp_path / "lib" / "relu_net.pol"
     builtin.parent.mkdir()
     builtin.write_text("Linear before ReLU -> kaiming_normal(fan_in)\n")
-    monkeypatch.setattr("initpolicy.parser.builtin_policies", lambda: {"relu_net": builtin})
+    monkeypatch.setattr(
+        "initpolicy.language.loader.builtin_policies", lambda: {"relu_net": builtin}
+    )
     monkeypatch.chdir(tmp_path)
     assert parse_any("relu_net").rules[0].loc.file == "<builtin>/relu_net"
     (tmp_path / "relu_net").write_text("bias -> zeros()\n")
@@ -350,8 +352,8 @@ def test_parsing_never_imports_torch() -> None:
         import sys
         import initpolicy
         assert "torch" not in sys.modules, "import initpolicy imported torch"
-        from initpolicy.parser import parse
-        from initpolicy.cli_policy import check
+        from initpolicy.language.loader import parse
+        from initpolicy.cli.policy import check
         ir = parse("Linear before ReLU -> kaiming_normal(fan_in)\\nbias -> constant(0.01)")
         assert len(ir.rules) == 2
         initpolicy.load("Linear -> orthogonal()")

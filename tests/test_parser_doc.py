@@ -7,16 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from initpolicy import langdoc
-from initpolicy.parser import parse
-from initpolicy.schemes import SCHEMES
+from initpolicy.catalog.schemes import SCHEMES
+from initpolicy.language import reference as langdoc
+from initpolicy.language.loader import parse
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
 
 
 def test_generated_parts_are_current() -> None:
     text = DOC.read_text(encoding="utf-8")
-    assert text == langdoc.render(text), "regenerate: python -m initpolicy.langdoc docs/language.md"
+    assert text == langdoc.render(text), (
+        "regenerate: python -m initpolicy.language.reference docs/language.md"
+    )
     for part in langdoc.PARTS:
         assert f"<!-- BEGIN GENERATED: {part} -->" in text
 

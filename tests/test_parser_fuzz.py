@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from initpolicy.errors import PolicyError
-from initpolicy.ir import PolicyIR
-from initpolicy.parser import parse
+from initpolicy.language.ir import PolicyIR
+from initpolicy.language.loader import parse
 
 GOOD = Path(__file__).parent / "data" / "policies" / "good"
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted(GOOD.glob("*.pol")) if p.stat().st_size]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from initpolicy.errors import PolicyError
-from initpolicy.ir import (
+from initpolicy.language.ir import (
     And,
     BinOp,
     Call,
@@ -30,7 +30,7 @@ from initpolicy.ir import (
     Selector,
     Word,
 )
-from initpolicy.parser import parse_file
+from initpolicy.language.loader import parse_file
 
 DATA = Path(__file__).parent / "data" / "policies"
 BUILTINS = {p.stem: p for p in sorted((DATA / "builtin").glob("*.pol"))}
@@ -90,7 +90,7 @@ def render(ir: PolicyIR) -> str:
 @pytest.fixture(autouse=True)
 def _stand_in_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
     # The built-in library grows; the golden messages must not change with it.
-    monkeypatch.setattr("initpolicy.parser.builtin_policies", lambda: dict(BUILTINS))
+    monkeypatch.setattr("initpolicy.language.loader.builtin_policies", lambda: dict(BUILTINS))
 
 
 def _compare(path: Path, actual: str) -> None:

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import initpolicy
-from initpolicy.resources import builtin_policies
-from initpolicy.seeding import derive
+from initpolicy.applier.streams import derive
+from initpolicy.language.builtins import builtin_policies
 
 from .models.corpus import ResNetTiny
 

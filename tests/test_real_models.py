@@ -16,7 +16,7 @@ import torch
 
 import initpolicy
 from initpolicy.errors import PlanError, UsageError
-from initpolicy.tracer import trace
+from initpolicy.tracer.tracing import trace
 from tests.models import zoo
 
 pytest.importorskip("transformers")

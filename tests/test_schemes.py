@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from initpolicy import schemes
+from initpolicy.catalog import schemes
 
 C = schemes.TRUNCATION_CORRECTION
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from initpolicy.cli.targets import load_target
 from initpolicy.errors import TargetError
-from initpolicy.targets import load_target
 
 NET = """
 import torch.nn as nn

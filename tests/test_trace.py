@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from initpolicy.act_table import class_name_activation, normalize
 from initpolicy.errors import TraceError
-from initpolicy.fans import blocks, fans
-from initpolicy.tracer import trace
+from initpolicy.tracer.fans import blocks, fans
+from initpolicy.tracer.ops import class_name_activation, normalize
+from initpolicy.tracer.tracing import trace
 from tests.models import corpus
 
 # -- fans and blocks ----------------------------------------------------------------------
@@ -356,7 +356,7 @@ def test_transformers_activation_modules_are_recognized() -> None:
     pytest.importorskip("transformers")
     from transformers.activations import ACT2FN
 
-    from initpolicy.act_table import module_activation
+    from initpolicy.tracer.ops import module_activation
 
     found = {k: module_activation(ACT2FN[k]) for k in ("gelu", "gelu_new", "silu", "relu", "tanh")}
     assert {k: v[0] for k, v in found.items() if v} == {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from initpolicy.cli import cli
+from initpolicy.cli.main import cli
 
 MODEL = """
 import torch.nn as nn

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from initpolicy.tracer import trace
+from initpolicy.tracer.tracing import trace
 from tests.models.corpus import CASES, THIRD_PARTY
 
 

@@ -59,7 +59,7 @@ def test_check_runs_from_the_installed_wheel_without_torch(wheel: Path, tmp_path
     assert proc.stdout.startswith("p.pol: ") and " ok" in proc.stdout
 
     probe = (
-        "import sys, initpolicy.resources as r, initpolicy.parser as p\n"
+        "import sys, initpolicy.language.builtins as r, initpolicy.language.loader as p\n"
         "print(r.grammar_path()); print(r.policies_dir())\n"
         "p.parse('bias -> zeros()')\n"
         "print('torch' in sys.modules)\n"

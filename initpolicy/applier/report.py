@@ -1,0 +1,232 @@
+"""What apply did and what explain would do: JSON (the explain contract) and text.
+
+``Report`` (returned by ``Policy.apply``) is the plan with the std measured on each
+written tensor; :func:`plan_json`/:func:`plan_text` render a plan for ``explain``.
+Torch-free.
+
+>>> report = policy.apply(model, seed=0)          # doctest: +SKIP
+>>> report.entries[0].to_json()["measured_std"]   # doctest: +SKIP
+0.2013
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..planner.plan import Entry, Plan, rule_json
+
+
+@dataclass
+class ReportEntry:
+    """One write of the plan, and the std of the values actually written."""
+
+    entry: Entry
+    measured_std: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def scheme(self) -> str:
+        return self.entry.scheme
+
+    @property
+    def args(self) -> dict[str, float | str]:
+        return self.entry.args
+
+    @property
+    def module(self) -> str:
+        return self.entry.layer.name
+
+    @property
+    def rule(self) -> Any:
+        return self.entry.rule
+
+    @property
+    def std(self) -> float | None:
+        return self.entry.std
+
+    @property
+    def bound(self) -> float | None:
+        return self.entry.bound
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.entry.to_json()
+        out["measured_std"] = self.measured_std
+        return out
+
+
+@dataclass
+class Report:
+    """The outcome of ``apply``: per-tensor entries, and what was left alone and why."""
+
+    plan: Plan
+    entries: list[ReportEntry] = field(default_factory=list)
+    #: Parameters initialized by their module's own method because the model was on meta
+    #: and no rule matched them: (name, method).
+    defaulted: list[tuple[str, str]] = field(default_factory=list)
+    #: Device the model was materialized on, when it was on meta.
+    materialized_on: str | None = None
+
+    @property
+    def seed(self) -> int:
+        return self.plan.seed
+
+    @property
+    def unmatched(self) -> list[str]:
+        return [p.name for p in self.plan.unmatched]
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        return [(p.name, reason) for p, reason in self.plan.skipped]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.plan.warnings)
+
+    def __getitem__(self, name: str) -> ReportEntry:
+        for e in self.entries:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def to_json(self) -> dict[str, Any]:
+        """The explain JSON (PRODUCT.md), each entry with its ``measured_std``."""
+        out = plan_json(self.plan, [e.to_json() for e in self.entries])
+        out["defaulted"] = [{"name": n, "by": how} for n, how in self.defaulted]
+        out["materialized_on"] = self.materialized_on
+        return out
+
+    def __str__(self) -> str:
+        lines = [f"initialized {len(self.entries)} tensor(s), seed {self.seed}"]
+        if self.materialized_on:
+            lines[0] += f", materialized on {self.materialized_on}"
+        rows: list[tuple[str, ...]] = []
+        for e in self.entries:
+            measured = "-" if e.measured_std is None else f"{e.measured_std:.4g}"
+            rows.append((e.name, _scheme(e.entry), _num(e.std), measured, _loc(e.entry)))
+        lines += _table(("name", "scheme", "std", "measured", "rule"), rows)
+        lines += _tail(self.plan)
+        for n, how in self.defaulted:
+            lines.append(f"  {n}: no rule; initialized by {how} (model was on meta)")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def _loc(e: Entry) -> str:
+    return f"{e.rule.loc.file}:{e.rule.loc.line}"
+
+
+def _scheme(e: Entry) -> str:
+    args = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}" for k, v in e.args.items()
+    )
+    return f"{e.scheme}({args})"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*header).rstrip()] + [fmt.format(*r).rstrip() for r in rows]
+
+
+def _tail(plan: Plan) -> list[str]:
+    lines = []
+    if plan.unmatched:
+        lines.append(f"unmatched ({len(plan.unmatched)}, values kept):")
+        lines += [f"  {p.name}" for p in plan.unmatched]
+    if plan.skipped:
+        lines.append(f"skipped ({len(plan.skipped)}):")
+        lines += [f"  {p.name} ({reason})" for p, reason in plan.skipped]
+    for w in plan.warnings:
+        lines.append(f"warning: {w}")
+    return lines
+
+
+def _unmatched_json(plan: Plan) -> list[dict[str, Any]]:
+    """Unmatched parameters as rows of the parameters list, with rule null."""
+    owner = {id(p): lay for lay in plan.graph.layers for p in lay.parameters}
+    rows: list[dict[str, Any]] = []
+    for p in plan.unmatched:
+        lay = owner.get(id(p))
+        rows.append(
+            {
+                "name": p.name,
+                "block": None,
+                "module": lay.name if lay else None,
+                "type": lay.type if lay else None,
+                "activation": lay.activation if lay else None,
+                "scheme": None,
+                "args": {},
+                "std": None,
+                "bound": None,
+                "rule": None,
+                "overridden": [],
+                "note": None,
+            }
+        )
+    return rows
+
+
+def plan_json(plan: Plan, entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``{"parameters": [...], "unmatched": [names], ...}`` — the explain JSON contract.
+
+    Unmatched parameters are listed by name in ``unmatched`` and also appear in
+    ``parameters`` with ``rule`` (and ``scheme``) null.
+    """
+    rows: list[dict[str, Any]] = (
+        entries if entries is not None else [e.to_json() for e in plan.entries]
+    )
+    return {
+        "seed": plan.seed,
+        # "modules": the activations are registration-order guesses (the policy reads none)
+        "tracer": plan.graph.tracer,
+        "parameters": rows + _unmatched_json(plan),
+        "unmatched": [p.name for p in plan.unmatched],
+        "skipped": [{"name": p.name, "reason": r} for p, r in plan.skipped],
+        "never_matched": [rule_json(r) for r in plan.never_matched],
+        "always_overridden": [rule_json(r) for r in plan.always_overridden],
+        "warnings": list(plan.warnings),
+    }
+
+
+def plan_text(plan: Plan) -> str:
+    """The explain text: per tensor the winner, what it overrode, scheme, std, bound."""
+    lines = []
+    for e in plan.entries:
+        act = e.layer.activation or "?"
+        lines.append(
+            f"{e.name}  ({e.layer.type} before {act})  {_scheme(e)}  "
+            f"std={_num(e.std)}  bound={_num(e.bound)}"
+        )
+        lines.append(f"    rule  {_loc(e)}  {e.rule.loc.text}")
+        for r in reversed(e.overridden):
+            lines.append(f"    over  {r.loc.file}:{r.loc.line}  {r.loc.text}")
+        if e.note:
+            lines.append(f"    note  {e.note}")
+    lines += _tail(plan)
+    if plan.never_matched:
+        lines.append("rules that matched nothing:")
+        lines += [f"  {r.loc.file}:{r.loc.line}  {r.loc.text}" for r in plan.never_matched]
+    if plan.always_overridden:
+        lines.append("rules whose every match a later rule overrides:")
+        lines += [f"  {r.loc.file}:{r.loc.line}  {r.loc.text}" for r in plan.always_overridden]
+    return "\n".join(lines)
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, allow_nan=False)

@@ -1,0 +1,145 @@
+"""``initpolicy apply`` and ``initpolicy explain``: a thin click layer over match/apply.
+
+TARGET and ``--policy`` may come from the nearest pyproject.toml's ``[tool.initpolicy]``
+(``model = ...``, ``policy = ...``), so ``initpolicy apply --policy relu_net.pol`` works
+in such a repo. Results go to stdout, errors to stderr; exit 2 on any error, including
+``--strict`` with unmatched parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+from .options import format_option, target_argument, target_options
+
+
+def _policy_spec(policy: str | None) -> str:
+    """--policy, else [tool.initpolicy] policy (relative to its pyproject.toml)."""
+    if policy is not None:
+        return policy
+    from .config import load_config
+
+    config = load_config()
+    if config is not None and config.policy:
+        return config.resolve(config.policy)
+    raise UsageError("no --policy given and no [tool.initpolicy] policy in pyproject.toml")
+
+
+def load_model(target: str | None, options: dict[str, Any]) -> tuple[Any, Any]:
+    """The model TARGET names (None: the pyproject's) and its example inputs."""
+    from .targets import load_target
+
+    loaded = load_target(target, **options)
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
+    return loaded.model, loaded.example_inputs
+
+
+def _trace_warnings(plan: Any) -> None:
+    """What the tracer had to guess or work around: diagnostics, so stderr."""
+    for w in plan.graph.warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+def _echo_json(data: dict[str, Any]) -> None:
+    from ..applier.report import dumps
+
+    click.echo(dumps(data))
+
+
+@click.command("apply")
+@target_argument
+@click.option(
+    "--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name."
+)
+@click.option("--seed", type=int, default=None, help="Overrides the policy's `seed N` (default 0).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the initialized state_dict (.pt, or .safetensors).",
+)
+@click.option("--strict", is_flag=True, help="Fail (exit 2) if a parameter matches no rule.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@format_option("text", "json")
+@target_options
+def apply_command(
+    target: str | None,
+    policy_spec: str | None,
+    seed: int | None,
+    out: Path | None,
+    strict: bool,
+    force: bool,
+    fmt: str,
+    **target_opts: Any,
+) -> None:
+    """Initialize TARGET's parameters by a policy; report what was done.
+
+    Without --out only the report is printed; with it the initialized state_dict is
+    written atomically (never over an existing file without --force).
+
+    \b
+    initpolicy apply model.py --policy relu_net.pol --out init.pt
+    initpolicy apply --policy relu_net.pol        # TARGET from pyproject.toml
+    """
+    from ..api import load_spec
+    from ..applier.checkpoint import check_destination, save_state_dict
+    from ..applier.execute import apply_policy
+
+    spec = _policy_spec(policy_spec)
+    if out is not None:
+        check_destination(out, force=force)
+    policy = load_spec(spec)
+    model, inputs = load_model(target, target_opts)
+    report = apply_policy(policy, model, seed=seed, example_inputs=inputs, strict=strict)
+    _trace_warnings(report.plan)
+    if out is not None:
+        save_state_dict(model.state_dict(), out, force=force)
+    if fmt == "json":
+        data = report.to_json()
+        data["out"] = str(out) if out is not None else None
+        _echo_json(data)
+    else:
+        click.echo(str(report))
+        if out is not None:
+            click.echo(f"wrote {out}")
+
+
+@click.command("explain")
+@target_argument
+@click.option(
+    "--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name."
+)
+@click.option("--seed", type=int, default=None, help="Seed shown in the plan.")
+@format_option("text", "json")
+@target_options
+def explain_command(
+    target: str | None, policy_spec: str | None, seed: int | None, fmt: str, **target_opts: Any
+) -> None:
+    """Show the plan: per parameter the winning rule, what it overrode, the scheme, std
+    and bound, the activation; then rules that matched nothing or always lost.
+
+    \b
+    initpolicy explain model.py --policy relu_net.pol
+    initpolicy explain model.py --policy gpt2 --format json
+    """
+    from ..api import load_spec
+    from ..applier.report import plan_json, plan_text
+    from ..planner.match import plan_model
+
+    policy = load_spec(_policy_spec(policy_spec))
+    model, inputs = load_model(target, target_opts)
+    the_plan = plan_model(policy, model, example_inputs=inputs, seed=seed)
+    _trace_warnings(the_plan)
+    if fmt == "json":
+        _echo_json(plan_json(the_plan))
+    else:
+        click.echo(plan_text(the_plan))
+
+
+COMMANDS: list[click.Command] = [apply_command, explain_command]

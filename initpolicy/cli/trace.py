@@ -1,0 +1,86 @@
+"""``initpolicy trace [TARGET]``: which activation follows each layer.
+
+Text is a per-layer table for people; ``--format json`` is the contract in PRODUCT.md
+(``ModelGraph.to_json``). Warnings (how the graph was obtained, guesses) go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from .options import emit, format_option, target_argument, target_options, warn
+
+
+def _fan(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _activation(layer: Any) -> str:
+    if layer.activation == "mixed":
+        return "mixed(" + "|".join(layer.candidates) + ")"
+    shown = {k: v for k, v in layer.act_args.items() if k != "module"}
+    if not shown or shown == {"approximate": "none"}:
+        return str(layer.activation)
+    return f"{layer.activation}(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")"
+
+
+def render_text(graph: Any) -> str:
+    """The per-layer table of ``initpolicy trace``."""
+    rows = [("depth", "name", "type", "activation", "fan_in", "fan_out", "")]
+    for layer in graph.layers:
+        notes = [f"{k} tied to {v}" for k, v in layer.tied.items()]
+        rows.append(
+            (
+                str(layer.depth),
+                layer.name or "<root>",
+                layer.type,
+                _activation(layer),
+                _fan(layer.fan_in),
+                _fan(layer.fan_out),
+                "; ".join(notes),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i < len(row) - 1 else cell
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    head = f"{graph.target}: {len(graph.layers)} layers, tracer {graph.tracer}"
+    return "\n".join([head, *lines])
+
+
+@click.command("trace")
+@target_argument
+@target_options
+@format_option("text", "json")
+def trace_command(target: str | None, fmt: str, **target_opts: Any) -> None:
+    """Show which activation follows each layer of TARGET, with fans and depth.
+
+    \b
+    initpolicy trace model.py
+    initpolicy trace model.py:Net --input-shape 1,3,32,32 --format json
+    """
+    from ..tracer.tracing import trace
+    from .targets import load_target
+
+    loaded = load_target(target, **target_opts)
+    for note in loaded.notes:
+        warn(f"note: {note}")
+    graph = trace(loaded.model, example_inputs=loaded.example_inputs, target=loaded.name)
+    for message in graph.warnings:
+        warn(f"warning: {message}")
+    if fmt == "json":
+        emit(json.dumps(graph.to_json(), indent=2))
+    else:
+        emit(render_text(graph))
+
+
+COMMANDS: list[click.Command] = [trace_command]

@@ -1,0 +1,195 @@
+"""Binding a scheme call's arguments to its signature in the catalogue, with checks.
+
+Enumeration words bind by type (``kaiming_normal(fan_in)`` sets ``mode`` wherever the
+word stands); other positional arguments fill the scheme's numeric parameters in torch's
+order; keywords bind by name. Constant values are checked now, each error naming the
+argument: ``argument 'std' of normal must be >= 0 (got -1)``.
+"""
+
+from __future__ import annotations
+
+from lark import Token, Tree
+
+from ..catalog.schemes import ENUMS, SCHEMES, WORD_TYPE, Param, Scheme
+from ..catalog.suggest import did_you_mean, one_of
+from .ir import BOUND_NAMES, Num, SchemeArg, SchemeCall, Word
+from .selectors import Builder, first_token
+
+
+def _bare_name(tree: Tree[Token] | Token) -> Token | None:
+    if isinstance(tree, Tree) and tree.data == "name":
+        tok = tree.children[0]
+        assert isinstance(tok, Token)
+        return tok
+    return None
+
+
+def _string(tree: Tree[Token] | Token) -> str | None:
+    if isinstance(tree, Tree) and tree.data == "string":
+        return str(tree.children[0])[1:-1]
+    return None
+
+
+class _Binder:
+    def __init__(self, b: Builder, scheme: Scheme):
+        self.b, self.s = b, scheme
+        self.bound: dict[str, SchemeArg] = {}
+        self.ok = True
+
+    def fail(self, at: Tree[Token] | Token, message: str, hint: str | None = None) -> None:
+        self.b.error(at, message, hint)
+        self.ok = False
+
+    def arg_name(self, p: Param) -> str:
+        return f"argument '{p.name}' of {self.s.name}"
+
+    def words(self, p: Param) -> tuple[str, ...]:
+        return p.choices or ENUMS[p.type]
+
+    def put(self, p: Param, at: Tree[Token] | Token, value: Tree[Token] | Token) -> None:
+        if p.name in self.bound:
+            self.fail(at, f"{self.arg_name(p)} is given twice")
+            return
+        if p.type in ENUMS:
+            self.put_word(p, value)
+        else:
+            self.put_number(p, value)
+
+    def put_word(self, p: Param, value: Tree[Token] | Token) -> None:
+        words = self.words(p)
+        text = _string(value)
+        if text is not None:
+            hint = f"write {p.name}={text}" if text in words else None
+            self.fail(value, f"{self.arg_name(p)} takes a word, not a string", hint)
+            return
+        tok = _bare_name(value)
+        if tok is None:
+            self.fail(value, f"{self.arg_name(p)} must be {one_of(words)}")
+            return
+        word = str(tok)
+        if word not in words:
+            hint = None if word in ENUMS[p.type] else did_you_mean(word, words)
+            if hint is None and word in WORD_TYPE and WORD_TYPE[word] != p.type:
+                hint = f"'{word}' is a {WORD_TYPE[word]} word"
+            self.fail(tok, f"{self.arg_name(p)} must be {one_of(words)}, not '{word}'", hint)
+            return
+        self.bound[p.name] = SchemeArg(name=p.name, value=Word(value=word))
+
+    def put_number(self, p: Param, value: Tree[Token] | Token) -> None:
+        text = _string(value)
+        if text is not None:
+            hint = f"write {text} without quotes" if text in WORD_TYPE else None
+            self.fail(value, f"{self.arg_name(p)} must be a number, not a string", hint)
+            return
+        tok = _bare_name(value)
+        if tok is not None and str(tok) not in self.b.lets and str(tok) not in BOUND_NAMES:
+            word = str(tok)
+            if word in WORD_TYPE:
+                self.fail(tok, f"{self.arg_name(p)} must be a number, not the word '{word}'")
+                return
+        v = self.b.number(value, BOUND_NAMES)
+        if v is None:
+            self.ok = False
+            return
+        if isinstance(v.node, Num) and p.check is not None:
+            problem = p.check(v.node.value)
+            if problem:
+                self.fail(value, f"{self.arg_name(p)} {problem} (got {v.node.value:g})")
+                return
+        self.bound[p.name] = SchemeArg(name=p.name, value=v.node)
+
+    def positional(self, value: Tree[Token] | Token, seen_keyword: bool) -> None:
+        tok = _bare_name(value)
+        word = str(tok) if tok is not None else None
+        if word is not None and word in WORD_TYPE:
+            p = next((q for q in self.s.params if q.type == WORD_TYPE[word]), None)
+            if p is not None:
+                self.put(p, value, value)
+                return
+            if word not in BOUND_NAMES and word not in self.b.lets:
+                takes = (
+                    f"its arguments: {', '.join(self.s.names)}"
+                    if self.s.params
+                    else "it takes no arguments"
+                )
+                self.fail(
+                    value,
+                    f"'{word}' is a {WORD_TYPE[word]} word, but {self.s.name} takes no {WORD_TYPE[word]}",
+                    takes,
+                )
+                return
+        if seen_keyword:
+            self.fail(value, "a positional argument cannot follow a keyword argument")
+            return
+        free = [q for q in self.s.params if q.type not in ENUMS and q.name not in self.bound]
+        if not free:
+            numeric = [q.name for q in self.s.params if q.type not in ENUMS]
+            self.fail(
+                value,
+                f"too many arguments: {self.s.name} takes "
+                + (
+                    f"{len(numeric)} number{'s' if len(numeric) != 1 else ''} ({', '.join(numeric)})"
+                    if numeric
+                    else "no numbers"
+                ),
+                f"signature: {self.s.signature()}",
+            )
+            return
+        self.put(free[0], value, value)
+
+    def keyword(self, name_tok: Token, value: Tree[Token] | Token) -> None:
+        p = self.s.param(str(name_tok))
+        if p is None:
+            hint = did_you_mean(str(name_tok), self.s.names) or f"signature: {self.s.signature()}"
+            self.fail(name_tok, f"{self.s.name} has no argument '{name_tok}'", hint)
+            return
+        self.put(p, name_tok, value)
+
+    def finish(self, at: Token) -> SchemeCall | None:
+        for p in self.s.params:
+            if p.required and p.name not in self.bound and self.ok:
+                self.fail(
+                    at,
+                    f"{self.s.name} is missing its required argument '{p.name}'",
+                    f"signature: {self.s.signature()}",
+                )
+        if not self.ok:
+            return None
+        args = tuple(self.bound[p.name] for p in self.s.params if p.name in self.bound)
+        if self.s.check is not None:
+            consts: dict[str, float | str] = dict(self.s.defaults())
+            for a in args:
+                if isinstance(a.value, Num | Word):
+                    consts[a.name] = a.value.value
+                else:
+                    consts.pop(a.name, None)
+            problem = self.s.check(consts)
+            if problem:
+                self.fail(at, f"{self.s.name} {problem}")
+                return None
+        return SchemeCall(name=self.s.name, args=args)
+
+
+def bind(b: Builder, tree: Tree[Token]) -> SchemeCall | None:
+    """The SchemeCall of a ``scheme`` tree, or None with the problems recorded in ``b``."""
+    name_tok = tree.children[0]
+    assert isinstance(name_tok, Token)
+    scheme = SCHEMES.get(str(name_tok))
+    if scheme is None:
+        hint = did_you_mean(str(name_tok), SCHEMES) or f"schemes: {', '.join(SCHEMES)}"
+        b.error(name_tok, f"unknown scheme '{name_tok}'", hint)
+        return None
+    binder = _Binder(b, scheme)
+    seen_keyword = False
+    for arg in tree.children[1:]:
+        if arg is None:
+            continue
+        assert isinstance(arg, Tree)
+        if arg.data == "kwarg":
+            key, value = arg.children
+            assert isinstance(key, Token)
+            binder.keyword(key, value)
+            seen_keyword = True
+        else:
+            binder.positional(arg.children[0], seen_keyword)
+    return binder.finish(first_token(tree))

@@ -1,0 +1,333 @@
+"""Policy text -> :class:`~initpolicy.language.ir.PolicyIR`: statements, includes, lets, seed.
+
+>>> ir = parse("Linear before ReLU -> kaiming_normal(fan_in)\\nbias -> constant(0.01)")
+>>> [(r.index, r.selector.types, r.selector.param, r.scheme.name) for r in ir.rules]
+[(0, ('Linear',), None, 'kaiming_normal'), (1, None, 'bias', 'constant')]
+
+Every error of every file is collected (one per bad line, several where a line has
+several mistakes) and raised together as one :class:`~initpolicy.errors.PolicyError`.
+Includes are expanded in place: the included file's rules stand where its ``use`` line
+stands, so rules written after the ``use`` override them. ``let`` names are local to
+their file. Torch-free.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lark import Token, Tree
+
+from ..catalog.suggest import did_you_mean, one_of
+from ..errors import Diagnostic, PolicyError
+from .binding import bind
+from .builtins import builtin_policies
+from .ir import BOUND_NAMES, Loc, PolicyIR, Rule, SchemeCall, Selector
+from .lines import Chunk, SyntaxProblem, chunks, parse_chunk
+from .selectors import WHERE_NAMES, Builder, first_token
+
+#: Most rules one policy may hold, includes expanded.
+MAX_RULES = 10_000
+#: Most diagnostics reported for one policy; the rest are counted, not shown.
+MAX_ERRORS = 100
+BUILTIN_PREFIX = "<builtin>/"
+
+
+@dataclass
+class _File:
+    """What one file contributes: its rules (includes expanded), its seed, its files."""
+
+    rules: list[tuple[Selector, SchemeCall, Loc]] = field(default_factory=list)
+    seed: int | None = None
+    files: list[str] = field(default_factory=list)
+    own_seed: bool = False
+
+
+class _TooManyErrors(Exception):
+    pass
+
+
+#: A policy is a page of rules; a file this big is a wrong path (a checkpoint, a log).
+MAX_BYTES = 16 * 1024 * 1024
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.errors: list[Diagnostic] = []
+        self.cache: dict[str, _File] = {}
+        self.stack: list[tuple[str, str]] = []  # (resolved key, display name)
+
+    def report(self, diags: list[Diagnostic]) -> None:
+        self.errors.extend(diags)
+        if len(self.errors) > MAX_ERRORS:
+            raise _TooManyErrors
+
+    # ------------------------------------------------------------------ sources
+
+    def read(self, path: Path, display: str, at: Diagnostic | None) -> str | None:
+        try:
+            if path.exists() and not path.is_file():  # a directory, /dev/zero, a FIFO...
+                raise IsADirectoryError(0, "not a regular file")
+            data = path.read_bytes()
+        except FileNotFoundError:
+            if at is None:
+                self.report([Diagnostic(display, None, None, "no such file")])
+            else:
+                hint = "a path in use is relative to the file that includes it"
+                self.report([_at(at, f"included file not found: {display}", hint)])
+            return None
+        except OSError as e:
+            why = e.strerror or str(e)
+            if at is None:
+                self.report([Diagnostic(display, None, None, f"cannot read: {why}")])
+            else:
+                self.report([_at(at, f"cannot read included file {display}: {why}")])
+            return None
+        if len(data) > MAX_BYTES:
+            msg = f"too large to be a policy ({len(data):,} bytes; the limit is {MAX_BYTES:,})"
+            self.report([Diagnostic(display, None, None, msg)])
+            return None
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+            bad = data[e.start : e.start + 1].hex()
+            msg = f"not valid UTF-8 (byte 0x{bad})"
+            self.report([Diagnostic(display, line, col, msg, hint="save the policy as UTF-8")])
+            return None
+
+    def load(self, key: str, display: str, path: Path, at: Diagnostic | None) -> _File | None:
+        if key in self.cache:
+            return self.cache[key]
+        if any(k == key for k, _ in self.stack):
+            chain = " -> ".join([d for _, d in self.stack] + [display])
+            assert at is not None
+            self.report([_at(at, f"include cycle: {chain}")])
+            return None
+        text = self.read(path, display, at)
+        if text is None:
+            return None
+        self.stack.append((key, display))
+        try:
+            result = self.text(text, display, path.parent)
+        finally:
+            self.stack.pop()
+        self.cache[key] = result
+        return result
+
+    # ------------------------------------------------------------------ one file
+
+    def text(self, text: str, display: str, base: Path) -> _File:
+        text = text.removeprefix("\ufeff")
+        lines = text.splitlines()
+        builder = Builder(display, lines)
+        out = _File(files=[display])
+        for chunk in chunks(text):
+            builder.offset = chunk.line - 1
+            tree = parse_chunk(chunk)
+            if isinstance(tree, SyntaxProblem):
+                self.report([_syntax_diagnostic(display, lines, chunk, tree)])
+                continue
+            n_errors = len(builder.errors)
+            stmt = tree.children[0]
+            assert isinstance(stmt, Tree)
+            if stmt.data == "rule":
+                self.rule(builder, stmt, chunk, display, out)
+            elif stmt.data == "use":
+                self.use(builder, stmt, base, out)
+            elif stmt.data == "let":
+                self.let(builder, stmt, chunk)
+            else:
+                self.seed(builder, stmt, out)
+            self.report(builder.errors[n_errors:])
+        return out
+
+    def rule(self, b: Builder, tree: Tree[Token], chunk: Chunk, display: str, out: _File) -> None:
+        sel_tree, scheme_tree = tree.children
+        assert isinstance(sel_tree, Tree) and isinstance(scheme_tree, Tree)
+        selector = b.selector(sel_tree)
+        scheme = bind(b, scheme_tree)
+        if selector is None or scheme is None:
+            return
+        if len(out.rules) >= MAX_RULES:
+            self.too_many(b, tree)
+        loc = Loc(file=display, line=chunk.line, column=chunk.column, text=chunk.source)
+        out.rules.append((selector, scheme, loc))
+
+    def too_many(self, b: Builder, tree: Tree[Token]) -> None:
+        b.error(
+            first_token(tree), f"too many rules (the limit is {MAX_RULES:,}, includes expanded)"
+        )
+        self.report(b.errors[-1:])
+        raise _TooManyErrors
+
+    def use(self, b: Builder, tree: Tree[Token], base: Path, out: _File) -> None:
+        target = tree.children[0]
+        assert isinstance(target, Token)
+        at = b.diagnostic(target, "")  # the use line's location, for errors in the include
+        if target.type == "STRING":
+            rel = str(target)[1:-1]
+            if not rel:
+                b.error(target, "use needs a file path", 'e.g. use "base.pol"')
+                return
+            path = base / rel
+            display = rel if b.file.startswith("<") else os.path.join(os.path.dirname(b.file), rel)
+            display = os.path.normpath(display)
+            try:
+                key = str(path.resolve())
+            except (OSError, ValueError) as e:  # a NUL character, a symlink loop...
+                b.error(target, f"invalid file path: {e}")
+                return
+        else:
+            builtins = builtin_policies()
+            name = str(target)
+            if name not in builtins:
+                hint = did_you_mean(name, builtins)
+                hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
+                b.error(target, f"unknown built-in policy '{name}'", hint)
+                if not hint:
+                    b.errors[-1] = _with_hint(
+                        b.errors[-1], f'a file is included as use "{name}.pol"'
+                    )
+                return
+            path, display = builtins[name], BUILTIN_PREFIX + name
+            key = str(path.resolve())
+        included = self.load(key, display, path, at)
+        if included is None:
+            return
+        if len(out.rules) + len(included.rules) > MAX_RULES:  # includes can multiply rules
+            self.too_many(b, tree)
+        out.rules.extend(included.rules)
+        out.files.extend(f for f in included.files if f not in out.files)
+        if included.seed is not None and out.seed is None:
+            out.seed = included.seed
+
+    def let(self, b: Builder, tree: Tree[Token], chunk: Chunk) -> None:
+        name_tok, value = tree.children
+        assert isinstance(name_tok, Token)
+        name = str(name_tok)
+        if name in WHERE_NAMES:
+            b.error(name_tok, f"'{name}' is a bound name and cannot be redefined")
+            return
+        if name in b.lets:
+            b.error(name_tok, f"'{name}' is already defined on line {b.lets[name][1]}")
+            return
+        v = b.number(value, BOUND_NAMES)
+        if v is not None:
+            b.lets[name] = (v.node, chunk.line)
+
+    def seed(self, b: Builder, tree: Tree[Token], out: _File) -> None:
+        tok = tree.children[0]
+        assert isinstance(tok, Token)
+        if out.rules or len(out.files) > 1 or b.lets:
+            b.error(tok, "seed must come first, before any rule, use or let (it is a header)")
+            return
+        if out.own_seed:
+            b.error(tok, "seed is given twice")
+            return
+        value = float(tok)
+        if value != int(value) or not 0 <= value < 2**63:
+            b.error(tok, f"seed must be a whole number in [0, 2**63), not {tok}")
+            return
+        out.seed, out.own_seed = int(value), True
+
+
+def _at(d: Diagnostic, message: str, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(d.file, d.line, d.column, message, d.source_line, hint, d.width)
+
+
+def _with_hint(d: Diagnostic, hint: str) -> Diagnostic:
+    return Diagnostic(d.file, d.line, d.column, d.message, d.source_line, hint, d.width)
+
+
+def _syntax_diagnostic(file: str, lines: list[str], chunk: Chunk, p: SyntaxProblem) -> Diagnostic:
+    line = chunk.line + p.part
+    source = lines[line - 1] if 0 < line <= len(lines) else None
+    return Diagnostic(file, line, p.column, p.message, source, p.hint, p.width)
+
+
+def _finish(loader: _Loader, result: _File | None, source: str) -> PolicyIR:
+    if loader.errors or result is None:
+        errors = loader.errors[:MAX_ERRORS]
+        if len(loader.errors) > MAX_ERRORS:
+            errors.append(
+                Diagnostic(
+                    errors[-1].file, None, None, f"too many errors; stopped after {MAX_ERRORS}"
+                )
+            )
+        raise PolicyError(errors)
+    rules = tuple(
+        Rule(selector=s, scheme=c, loc=loc, index=i) for i, (s, c, loc) in enumerate(result.rules)
+    )
+    return PolicyIR(source=source, rules=rules, seed=result.seed, files=tuple(result.files))
+
+
+def _run(fn: Callable[[], _File | None]) -> _File | None:
+    try:
+        return fn()
+    except _TooManyErrors:  # the errors so far are reported; the rest is not parsed
+        return None
+
+
+def parse(text: str, file: str = "<string>", *, base_dir: str | Path | None = None) -> PolicyIR:
+    """Parse policy ``text``; ``file`` names it in messages, ``base_dir`` anchors ``use "..."``.
+
+    >>> parse("seed 7\\nuse relu_net\\nbias -> zeros()").seed    # doctest: +SKIP
+    7
+    """
+    loader = _Loader()
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    loader.stack.append((file, file))
+    result = _run(lambda: loader.text(text, file, base))
+    return _finish(loader, result, file)
+
+
+def parse_file(path: str | Path, display: str | None = None) -> PolicyIR:
+    """Parse the policy file at ``path`` (shown as ``display``, default the path as given)."""
+    path = Path(path)
+    display = display or str(path)
+    try:
+        key = str(path.resolve())
+    except (OSError, ValueError) as e:
+        raise PolicyError(Diagnostic(display, None, None, f"invalid file path: {e}")) from None
+    loader = _Loader()
+    result = _run(lambda: loader.load(key, display, path, None))
+    return _finish(loader, result, display)
+
+
+def parse_builtin(name: str) -> PolicyIR:
+    """Parse the built-in policy ``name`` (see ``initpolicy policies``)."""
+    builtins = builtin_policies()
+    if name not in builtins:
+        hint = did_you_mean(name, builtins) or f"built-in policies: {one_of(builtins) or 'none'}"
+        raise PolicyError(Diagnostic(name, None, None, "no such built-in policy", hint=hint))
+    return parse_file(builtins[name], BUILTIN_PREFIX + name)
+
+
+def parse_any(spec: str | Path) -> PolicyIR:
+    """A policy file if ``spec`` names one, else a built-in policy of that name.
+
+    ``NAME.pol`` with no such file, where NAME is a built-in, is the built-in, so the
+    design card's ``--policy relu_net.pol`` works in any directory.
+    """
+    path = Path(spec)
+    if path.is_file():
+        return parse_file(path, str(spec))
+    builtins = builtin_policies()
+    if str(spec) in builtins:
+        return parse_builtin(str(spec))
+    if path.suffix == ".pol" and not path.exists() and path.stem in builtins:
+        return parse_builtin(path.stem)
+    if str(spec).endswith(".pol") or isinstance(spec, Path):
+        return parse_file(path, str(spec))  # says why the file cannot be read
+    hint = did_you_mean(str(spec), builtins)
+    hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
+    raise PolicyError(
+        Diagnostic(str(spec), None, None, "no such policy file or built-in policy", hint=hint)
+    )
+
+
+__all__ = ["MAX_ERRORS", "MAX_RULES", "parse", "parse_any", "parse_builtin", "parse_file"]

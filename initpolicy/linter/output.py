@@ -1,0 +1,231 @@
+"""Rendering a LintResult: text (with the per-layer table), JSON, SARIF 2.1.0 for GitHub
+code scanning, GitHub workflow annotations, and ``--statistics``. Torch-free.
+
+>>> from initpolicy.linter.core import Finding
+>>> f = Finding("IP103", "gain-mismatch", "warning", "fc.weight", "std 0.1", location="m.py:3")
+>>> github([f])
+'::warning file=m.py,line=3,title=IP103 gain-mismatch::fc.weight: std 0.1'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from .core import Finding, all_rules
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+_GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def split_location(location: str | None) -> tuple[str | None, int | None]:
+    """``"model.py:12"`` -> ``("model.py", 12)``; a bare path -> ``(path, None)``."""
+    if not location:
+        return None, None
+    head, sep, tail = location.rpartition(":")
+    if sep and tail.isdigit():
+        return head, int(tail)
+    return location, None
+
+
+def _relative(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _where(f: Finding, default: str | None) -> tuple[str | None, int | None]:
+    path, line = split_location(f.location)
+    if path is None or path.startswith("<"):
+        path, line = default, None
+    return (_relative(path) if path else None), line
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def table(stats: Sequence[Any]) -> str:
+    """The per-layer numbers of the dynamic pass (what ``--plot`` draws)."""
+    rows = [
+        (
+            "depth",
+            "layer",
+            "type",
+            "activation",
+            "out std",
+            "grad norm",
+            "grad rms",
+            "dead",
+            "saturated",
+        )
+    ]
+    for st in sorted(stats, key=lambda s: s.depth):
+        rows.append(
+            (
+                str(st.depth),
+                st.name,
+                st.type,
+                st.activation,
+                _num(st.out_std),
+                _num(st.grad_norm),
+                _num(st.grad_rms),
+                "-" if st.dead is None else f"{st.dead:.0%}",
+                "-" if st.saturated is None else f"{st.saturated:.0%}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def text(result: Any, *, show_table: bool = True) -> str:
+    """Findings one per block (location, code, severity, name, message, fix, related),
+    the per-layer table, and a one-line summary."""
+    out = []
+    for f in result.findings:
+        path, line = _where(f, None)
+        head = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        what = f.message if f.target in f.message else f"{f.target}: {f.message}"
+        out.append(f"{head}{f.code} {f.severity} [{f.name}] {what}")
+        if f.fix:
+            out.append(f"    fix: {f.fix}")
+        if f.related:
+            out.append(f"    related: {', '.join(f.related)}")
+    if show_table and result.layer_stats:
+        out += ["", "Per-layer signal (one forward/backward pass):", table(result.layer_stats)]
+    s = result.summary
+    if not result.findings:
+        out.append(
+            f"No findings ({s['parameters']} parameters, {s['rules']} rules; dynamic: {s['dynamic']})."
+        )
+    else:
+        out.append(
+            f"Found {s['findings']} finding(s): {s['error']} error(s), {s['warning']} warning(s), "
+            f"{s['info']} info; fail level {s['fail_level']} (dynamic: {s['dynamic']})."
+        )
+    return "\n".join(out)
+
+
+def statistics(findings: Sequence[Finding]) -> str:
+    """ruff-style counts per code, most frequent first."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for f in findings:
+        key = (f.code, f.name, f.severity)
+        counts[key] = counts.get(key, 0) + 1
+    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0]))
+    return "\n".join(f"{n:5d}  {code}  {name}  [{sev}]" for (code, name, sev), n in rows)
+
+
+def to_json(result: Any) -> str:
+    return json.dumps(result.to_json(), indent=2, allow_nan=False, default=_jsonable)
+
+
+def _jsonable(x: Any) -> Any:
+    return float(x) if isinstance(x, int | float) else str(x)
+
+
+def _escape_data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_prop(s: str) -> str:
+    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def github(findings: Sequence[Finding], default_location: str | None = None) -> str:
+    """GitHub workflow commands: ``::warning file=...,line=...,title=...::message``."""
+    lines = []
+    for f in findings:
+        path, line = _where(f, default_location)
+        props = []
+        if path:
+            props.append(f"file={_escape_prop(path)}")
+        if line:
+            props.append(f"line={line}")
+        props.append(f"title={_escape_prop(f'{f.code} {f.name}')}")
+        msg = _escape_data(f"{f.target}: {f.full_message}")
+        lines.append(f"::{_GITHUB_LEVEL[f.severity]} {','.join(props)}::{msg}")
+    return "\n".join(lines)
+
+
+def sarif(
+    result: Any, default_location: str | None = None, version: str = "0.1.0"
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log GitHub code scanning accepts: every rule in the driver, every
+    result with ruleId, level, message and a physical location (the model file when the
+    finding has none of its own)."""
+    rules = all_rules()
+    index = {r.code: i for i, r in enumerate(rules)}
+    driver_rules = []
+    for r in rules:
+        sec = r.sections()
+        help_md = "\n\n".join(
+            f"**{k}**\n\n{v}" if k in ("What", "Why", "Exempt") else f"**{k}**\n\n```\n{v}\n```"
+            for k, v in sec.items()
+            if v
+        )
+        driver_rules.append(
+            {
+                "id": r.code,
+                "name": "".join(w.capitalize() for w in r.name.split("-")),
+                "shortDescription": {"text": r.summary},
+                "fullDescription": {"text": " ".join(sec.get("What", r.summary).split())},
+                "help": {"text": r.doc(), "markdown": help_md},
+                "defaultConfiguration": {"level": _SARIF_LEVEL[r.severity]},
+                "properties": {"tags": [r.kind, r.name]},
+            }
+        )
+    results = []
+    for f in result.findings:
+        path, line = _where(f, default_location)
+        entry: dict[str, Any] = {
+            "ruleId": f.code,
+            "ruleIndex": index[f.code],
+            "level": _SARIF_LEVEL[f.severity],
+            "message": {"text": f"{f.target}: {f.full_message}"},
+            "locations": [],
+            "properties": {
+                "target": f.target,
+                "measured": f.measured,
+                "expected": f.expected,
+                "related": list(f.related),
+            },
+        }
+        if path:
+            physical: dict[str, Any] = {"artifactLocation": {"uri": path.replace(os.sep, "/")}}
+            physical["region"] = {"startLine": line or 1}
+            entry["locations"].append(
+                {
+                    "physicalLocation": physical,
+                    "logicalLocations": [{"name": f.target, "kind": "member"}],
+                }
+            )
+        results.append(entry)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "initpolicy",
+                        "version": version,
+                        "informationUri": "https://github.com/initpolicy/initpolicy",
+                        "rules": driver_rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }

@@ -1,0 +1,191 @@
+"""One forward and backward pass that measures each layer at initialization, leaving the
+model exactly as it was (module modes, buffers such as BatchNorm's running statistics,
+``.grad`` of every parameter, and torch's global RNG).
+
+The pass runs in training mode (BatchNorm uses batch statistics, as in the first training
+step) with dropout switched off so the numbers are deterministic. Gradients come from
+``torch.autograd.grad``, which never touches ``.grad``; the loss is the model's first
+floating output projected on a fixed random direction.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from ..tracer.graph import Layer, ModelGraph
+
+#: Where each saturating activation's derivative falls under ``d`` times its maximum.
+SATURATING = ("tanh", "sigmoid", "hardsigmoid", "hardtanh")
+DEAD_FAMILY = ("relu", "relu6")
+
+
+def saturation_edge(activation: str, d: float) -> float:
+    """|x| beyond which the activation's derivative is under ``d`` times its maximum.
+
+    >>> round(saturation_edge("tanh", 0.05), 3)
+    2.178
+    """
+    if activation == "tanh":
+        return math.atanh(math.sqrt(1 - d))
+    if activation == "sigmoid":
+        s = (1 + math.sqrt(1 - d)) / 2
+        return math.log(s / (1 - s))
+    return 3.0  # hard variants: derivative 0 outside [-3, 3]
+
+
+@dataclass
+class LayerStat:
+    """Per-layer numbers of the dynamic pass (the text table and ``--plot`` draw these)."""
+
+    name: str
+    type: str
+    activation: str
+    depth: int
+    out_std: float | None = None
+    grad_norm: float | None = None
+    grad_rms: float | None = None
+    dead: float | None = None
+    saturated: float | None = None
+    #: NaN/Inf in the layer's output (forward) or in its weight's gradient (backward).
+    finite: bool = True
+    grad_finite: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "activation": self.activation,
+            "depth": self.depth,
+            "out_std": self.out_std,
+            "grad_norm": self.grad_norm,
+            "grad_rms": self.grad_rms,
+            "dead": self.dead,
+            "saturated": self.saturated,
+        }
+
+
+def preserved(model: Any) -> AbstractContextManager[None]:
+    """Restore modes, buffers, gradients and the global RNG state on exit."""
+    from ..tracer.state import preserved as _preserved
+
+    return _preserved(model, eval_mode=False)
+
+
+def first_tensor(out: Any) -> Any:
+    """The first floating tensor in a (nested) model output."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out if out.is_floating_point() else None
+    if isinstance(out, dict) or (hasattr(out, "values") and callable(out.values)):
+        out = list(out.values())
+    if isinstance(out, list | tuple):
+        for item in out:
+            t = first_tensor(item)
+            if t is not None:
+                return t
+    return None
+
+
+def _unit_dim(layer: Layer, ndim: int) -> int:
+    if ndim >= 3 and any(t.startswith(("Conv", "_Conv")) and t != "Conv1D" for t in layer.types):
+        return 1
+    return ndim - 1
+
+
+def _measure(layer: Layer, out: Any, st: LayerStat, d: float) -> None:
+    import torch
+
+    x = out.detach()
+    if not x.is_floating_point() or x.numel() == 0:
+        return
+    x = x.double()
+    st.finite = bool(torch.isfinite(x).all())
+    if not st.finite:
+        return
+    by_unit = x.reshape(1, -1) if x.ndim < 2 else x.transpose(_unit_dim(layer, x.ndim), -1)
+    by_unit = by_unit.reshape(-1, by_unit.shape[-1])
+    # Variation across examples only: a constant (the bias) carries no information, and
+    # would hide a vanishing signal under its floor.
+    st.out_std = float(by_unit.var(dim=0, correction=0).mean().sqrt())
+    plain = not layer.normalized and not layer.residual
+    if plain and layer.activation in DEAD_FAMILY and x.ndim >= 2:
+        st.dead = float(1 - (by_unit > 0).any(dim=0).double().mean())
+    if plain and layer.activation in SATURATING:
+        st.saturated = float((x.abs() > saturation_edge(layer.activation, d)).double().mean())
+
+
+def _main_weight(layer: Layer) -> Any:
+    mod = layer.module
+    if mod is None:
+        return None
+    found = [getattr(mod, p.local, None) for p in layer.parameters if p.kind == "parameter"]
+    params = [p for p in found if p is not None and p.requires_grad]
+    mats = [p for p in params if p.ndim >= 2]
+    return (mats or params or [None])[0]
+
+
+def probe(
+    model: Any,
+    graph: ModelGraph,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    saturation: float,
+) -> list[LayerStat]:
+    """Run ``model(*args, **kwargs)`` and backward; per-layer statistics in execution
+    order. The model is restored (see :func:`preserved`)."""
+    import torch
+
+    stats = {
+        lay.name: LayerStat(lay.name, lay.type, lay.activation, lay.depth) for lay in graph.layers
+    }
+    handles = []
+
+    def hook_for(layer: Layer) -> Any:
+        seen = [False]
+
+        def hook(_m: Any, _i: Any, out: Any) -> None:
+            if seen[0]:
+                return
+            seen[0] = True
+            t = first_tensor(out)
+            if t is not None:
+                _measure(layer, t, stats[layer.name], saturation)
+
+        return hook
+
+    with preserved(model), torch.enable_grad():
+        for m in model.modules():
+            # training-mode BatchNorm as in the first step, but no random dropout masks
+            m.training = "Dropout" not in type(m).__name__
+        try:
+            for lay in graph.layers:
+                if lay.module is not None:
+                    handles.append(lay.module.register_forward_hook(hook_for(lay)))
+            out = first_tensor(model(*args, **kwargs))
+        finally:
+            for h in handles:
+                h.remove()
+        if out is None or not out.requires_grad:
+            return [stats[lay.name] for lay in graph.layers]
+        g = torch.Generator().manual_seed(0)
+        direction = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out)
+        loss = (out * direction).sum() / math.sqrt(max(out.numel(), 1))
+        weights = [(lay, _main_weight(lay)) for lay in graph.layers]
+        pairs = [(lay, w) for lay, w in weights if w is not None]
+        grads = torch.autograd.grad(loss, [w for _, w in pairs], allow_unused=True)
+        for (lay, _w), gr in zip(pairs, grads, strict=True):
+            if gr is None:
+                continue
+            gd = gr.detach().double()
+            st = stats[lay.name]
+            if not bool(torch.isfinite(gd).all()):
+                st.grad_finite = False
+                continue
+            st.grad_norm = float(gd.norm())
+            st.grad_rms = st.grad_norm / math.sqrt(max(gd.numel(), 1))
+    return [stats[lay.name] for lay in graph.layers]

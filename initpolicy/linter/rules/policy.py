@@ -1,0 +1,379 @@
+"""Policy rules (IP3xx): a policy's choices against the model it is applied to. They read
+the Plan (which rule won each parameter, with its evaluated scheme) and point at the
+policy's lines. Run only with ``--policy``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from ...language.ir import Rule as PolicyRule
+from ...planner.plan import Entry, Plan
+from ..bands import RELU_FAMILY, band
+from ..core import Case, Context, Finding, Rule, register
+from ..subject import EMBEDDING_TYPES, RECURRENT_TYPES, is_type, selector
+
+
+class PolicyRuleCheck(Rule):
+    kind = "policy"
+
+    @classmethod
+    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+def _where(rule: PolicyRule) -> str:
+    return f"{rule.loc.file}:{rule.loc.line}"
+
+
+def _own(plan: Plan, rules: list[PolicyRule]) -> list[PolicyRule]:
+    """The rules written in the linted policy itself: an included policy's rule that
+    matches nothing, or that the includer overrides, is the point of including it."""
+    return [r for r in rules if r.loc.file == plan.policy.source]
+
+
+def _lhs(rule: PolicyRule) -> str:
+    return rule.loc.text.split("->", 1)[0].strip()
+
+
+def _by_rule(entries: list[Entry]) -> dict[int, list[Entry]]:
+    out: dict[int, list[Entry]] = {}
+    for e in entries:
+        out.setdefault(e.rule.index, []).append(e)
+    return out
+
+
+def _names(entries: list[Entry], n: int = 3) -> str:
+    shown = ", ".join(e.name for e in entries[:n])
+    return shown + (f" and {len(entries) - n} more" if len(entries) > n else "")
+
+
+def family_problem(e: Entry) -> str | None:
+    """Why the entry's scheme family does not suit its activation, or None."""
+    act = e.layer.activation
+    if e.block is not None or e.param.ndim < 2 or e.layer.normalized:
+        return None
+    if is_type(e.layer, EMBEDDING_TYPES + RECURRENT_TYPES):
+        return None
+    scheme, args = e.scheme, e.args
+    relu_gain = str(args.get("nonlinearity", "leaky_relu")) in ("relu", "leaky_relu")
+    if act in ("tanh", "sigmoid") and scheme.startswith("kaiming") and relu_gain:
+        return f"{scheme} uses ReLU's gain, but {act} follows"
+    unit_gain = float(args.get("gain", 1.0)) == 1.0
+    if act in RELU_FAMILY and scheme.startswith(("xavier", "lecun")) and unit_gain:
+        return f"{scheme} without gain keeps half of the variance ReLU needs"
+    if act == "selu" and scheme not in ("lecun_normal", "lecun_uniform"):
+        lecun = 1 / math.sqrt(e.param.fan_in) if e.param.fan_in else None
+        if e.std is None or lecun is None or abs(e.std / lecun - 1) > 0.01:
+            return f"SELU self-normalizes only with LeCun init, not {scheme}"
+    return None
+
+
+@register
+class SchemeMismatch(PolicyRuleCheck):
+    """What:
+    A policy rule whose scheme family does not suit the activation the tracer found after
+    the layers it initializes: kaiming (ReLU's gain) before tanh or sigmoid, xavier or
+    lecun without a gain before ReLU, anything but lecun before SELU. Reported once per
+    rule and activation, at the rule's line.
+
+    Why:
+    Each family is derived for one kind of activation: He et al. 2015 for ReLU, Glorot &
+    Bengio 2010 for symmetric saturating ones, Klambauer et al. 2017 (LeCun) for SELU.
+
+    Anti-pattern:
+        Linear before Tanh -> kaiming_normal(fan_in)
+
+    Fix:
+        Linear before Tanh -> xavier_uniform(gain=gain)
+    """
+
+    code = "IP301"
+    name = "scheme-mismatch"
+    severity = "warning"
+    summary = "a policy's scheme family does not suit the activation that follows"
+    cases = (
+        Case(
+            "kaiming before tanh",
+            "mlp:tanh:32x32x32x4",
+            True,
+            policy="Linear -> kaiming_normal(fan_in)",
+            target="0.weight",
+        ),
+        Case(
+            "xavier before relu",
+            "mlp:relu:32x32x32x4",
+            True,
+            policy="Linear -> xavier_uniform()",
+            target="0.weight",
+        ),
+        Case(
+            "xavier with gain before tanh",
+            "mlp:tanh:32x32x32x4",
+            False,
+            policy="Linear -> xavier_uniform(gain=gain)",
+            target="0.weight",
+        ),
+        Case(
+            "lecun before selu",
+            "mlp:selu:32x32x32x4",
+            False,
+            policy="Linear -> lecun_normal()",
+            target="0.weight",
+        ),
+    )
+
+    @classmethod
+    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+        for entries in _by_rule(plan.entries).values():
+            by_act: dict[str, list[tuple[Entry, str]]] = {}
+            for e in entries:
+                why = family_problem(e)
+                if why is not None:
+                    by_act.setdefault(e.layer.activation, []).append((e, why))
+            for act, bad in by_act.items():
+                first, why = bad[0]
+                b = band(act, first.layer.act_args)
+                rule = first.rule
+                yield cls.finding(
+                    first.name,
+                    f"{why}: rule `{rule.loc.text}` initializes {len(bad)} weight(s) before "
+                    f"{act} ({_names([e for e, _ in bad])})",
+                    measured=first.std,
+                    location=_where(rule),
+                    fix=f"{_lhs(rule)} -> {b.fix}" if b else None,
+                    param=first.name,
+                )
+
+
+@register
+class TruncNormalNoOp(PolicyRuleCheck):
+    """What:
+    ``trunc_normal(mean, std, a, b)`` whose absolute bounds lie more than
+    ``trunc-sigmas`` standard deviations from the mean: nothing is ever truncated.
+
+    Why:
+    torch's ``trunc_normal_`` takes absolute bounds (default ±2), not multiples of std;
+    with std 0.02 they sit at 100 std (a common mix-up with Keras/JAX ±2 std, see
+    pytorch/pytorch#66245), so the "truncated" normal is a plain normal.
+
+    Anti-pattern:
+        Linear -> trunc_normal(0, 0.02)
+
+    Fix:
+        Linear -> trunc_normal(0, 0.02, -0.04, 0.04)    # or truncated_normal(0, 0.02)
+    """
+
+    code = "IP302"
+    name = "trunc-normal-no-op"
+    severity = "info"
+    summary = "trunc_normal bounds so wide that nothing is truncated"
+    uses = ("trunc-sigmas",)
+    cases = (
+        Case(
+            "std 0.02, bounds ±2",
+            "mlp:relu:16x16x2",
+            True,
+            policy="Linear -> trunc_normal(0, 0.02)",
+            target="0.weight",
+        ),
+        Case(
+            "bounds ±2 std",
+            "mlp:relu:16x16x2",
+            False,
+            policy="Linear -> trunc_normal(0, 0.02, -0.04, 0.04)",
+            target="0.weight",
+        ),
+    )
+
+    @classmethod
+    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+        k = ctx.t("trunc-sigmas")
+        for entries in _by_rule(plan.entries).values():
+            wide = []
+            for e in entries:
+                if e.scheme != "trunc_normal":
+                    continue
+                mean, std = float(e.args.get("mean", 0.0)), float(e.args.get("std", 1.0))
+                a, b = float(e.args.get("a", -2.0)), float(e.args.get("b", 2.0))
+                if std > 0 and min(b - mean, mean - a) / std > k:
+                    wide.append((e, mean, std, a, b))
+            if not wide:
+                continue
+            e, mean, std, a, b = wide[0]
+            sig = min(b - mean, mean - a) / std
+            yield cls.finding(
+                e.name,
+                f"trunc_normal bounds [{a:g}, {b:g}] are absolute: {sig:.3g} std from the mean "
+                f"for std {std:g}, so nothing is truncated ({len(wide)} tensor(s))",
+                measured=sig,
+                expected=k,
+                location=_where(e.rule),
+                fix=f"{_lhs(e.rule)} -> trunc_normal({mean:g}, {std:g}, {mean - 2 * std:g}, {mean + 2 * std:g})",
+                param=e.name,
+            )
+
+
+@register
+class RuleNeverMatches(PolicyRuleCheck):
+    """What:
+    A policy rule that selects no parameter of the model.
+
+    Why:
+    Usually a misspelt type or name, or an activation the tracer does not find after the
+    layer; the rule silently does nothing. Only the linted policy's own rules are checked:
+    a general-purpose included policy (``use relu_net``) has rules for layers a given
+    model lacks.
+
+    Anti-pattern:
+        Conv2d before ReLU -> kaiming_normal(fan_out)    # the model has no Conv2d
+
+    Fix:
+        Linear before ReLU -> kaiming_normal(fan_in)
+    """
+
+    code = "IP303"
+    name = "rule-never-matches"
+    severity = "warning"
+    summary = "a policy rule that selects nothing in the model"
+    cases = (
+        Case(
+            "no conv in an mlp",
+            "mlp:relu:16x16x2",
+            True,
+            policy="Linear -> kaiming_normal(fan_in)\nConv2d -> zeros()",
+            target="Conv2d -> zeros()",
+        ),
+        Case(
+            "every rule matches",
+            "mlp:relu:16x16x2",
+            False,
+            policy="Linear -> kaiming_normal(fan_in)",
+            target="Linear -> kaiming_normal(fan_in)",
+        ),
+    )
+
+    @classmethod
+    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+        for rule in _own(plan, plan.never_matched):
+            yield cls.finding(
+                rule.loc.text,
+                f"rule `{rule.loc.text}` matches no parameter of the model; remove it or fix "
+                "its selector (`initpolicy trace` shows types, names and activations)",
+                location=_where(rule),
+            )
+
+
+@register
+class RuleAlwaysOverridden(PolicyRuleCheck):
+    """What:
+    A policy rule that matches parameters, every one of which a later rule overrides.
+
+    Why:
+    Later rules win (like .gitignore); a rule that never wins is dead text, often a sign
+    that the order of two rules is reversed. Only the linted policy's own rules are
+    checked: overriding an included policy's rules is what including it is for.
+
+    Anti-pattern:
+        Linear named "head" -> zeros()
+        Linear -> kaiming_normal(fan_in)
+
+    Fix:
+        Linear -> kaiming_normal(fan_in)
+        Linear named "head" -> zeros()
+    """
+
+    code = "IP304"
+    name = "rule-always-overridden"
+    severity = "warning"
+    summary = "a policy rule that later rules always override"
+    cases = (
+        Case(
+            "specific rule first",
+            "mlp:relu:16x16x2",
+            True,
+            policy='Linear named "2" -> zeros()\nLinear -> kaiming_normal(fan_in)',
+            target='Linear named "2" -> zeros()',
+        ),
+        Case(
+            "specific rule last",
+            "mlp:relu:16x16x2",
+            False,
+            policy='Linear -> kaiming_normal(fan_in)\nLinear named "2" -> zeros()',
+            target='Linear named "2" -> zeros()',
+        ),
+    )
+
+    @classmethod
+    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+        for rule in _own(plan, plan.always_overridden):
+            winners = sorted(
+                {
+                    e.rule.loc.line
+                    for e in plan.entries
+                    if any(r.index == rule.index for r in e.overridden)
+                }
+            )
+            by = f" (by line {', '.join(map(str, winners))})" if winners else ""
+            yield cls.finding(
+                rule.loc.text,
+                f"rule `{rule.loc.text}` is overridden by later rules for every parameter it "
+                f"matches{by}; move it after them or remove it",
+                location=_where(rule),
+            )
+
+
+@register
+class ParameterUnmatched(PolicyRuleCheck):
+    """What:
+    Under ``--strict``: a parameter that no rule of the policy matches (it keeps the value
+    it had). Write ``-> keep`` to keep a value on purpose.
+
+    Why:
+    A declared init should say what happens to every tensor; an unmatched one keeps
+    whatever the constructor left, often PyTorch's default.
+
+    Anti-pattern:
+        Linear.weight -> kaiming_normal(fan_in)    # biases left to chance
+
+    Fix:
+        Linear.bias -> zeros()
+    """
+
+    code = "IP305"
+    name = "parameter-unmatched"
+    severity = "warning"
+    summary = "a parameter no policy rule matches (--strict)"
+    cases = (
+        Case(
+            "biases unmatched",
+            "mlp:relu:16x16x2",
+            True,
+            policy="Linear -> kaiming_normal(fan_in)",
+            target="0.bias",
+            strict=True,
+        ),
+        Case(
+            "not strict",
+            "mlp:relu:16x16x2",
+            False,
+            policy="Linear -> kaiming_normal(fan_in)",
+            target="0.bias",
+        ),
+    )
+
+    @classmethod
+    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+        if not ctx.strict:
+            return
+        owners = {p.name: lay for lay, p in plan.graph.parameters()}
+        for p in plan.unmatched:
+            lay = owners.get(p.name)
+            fix = f"{selector(lay, p)} -> keep" if lay is not None else None
+            yield cls.finding(
+                p.name,
+                f"{p.name} is matched by no rule of the policy and keeps its current value",
+                location=lay.source if lay is not None else None,
+                fix=fix,
+                param=p.name,
+            )

@@ -1,0 +1,165 @@
+"""Static rules for recurrent layers (informational): the LSTM forget-gate bias and
+orthogonal recurrent weights."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ...catalog.blocks import BLOCKS
+from ..core import Case, Context, Finding, register
+from ..subject import Subject, is_type, tensor_of
+from .weights import StaticRule, _finding
+
+
+def _block_rows(s: Subject, block: str) -> tuple[int, int] | None:
+    if block in s.param.blocks:
+        b = s.param.blocks[block]
+        return b.start, b.stop
+    names = next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), None)
+    if names is None or block not in names:
+        return None
+    size = s.param.shape[0] // len(names)
+    i = names.index(block)
+    return i * size, (i + 1) * size
+
+
+@register
+class LstmForgetBias(StaticRule):
+    """What:
+    An LSTM whose forget-gate bias (bias_ih + bias_hh, forget block) averages under
+    ``forget-bias``.
+
+    Why:
+    With a forget bias near 0 the gate starts half closed and gradients through the cell
+    state decay quickly; a bias of 1 keeps memory open at the start (Gers et al. 2000;
+    Jozefowicz, Zaremba & Sutskever 2015).
+
+    Anti-pattern:
+        LSTM.bias* -> zeros()
+
+    Fix:
+        LSTM.bias_ih*[forget] -> ones()
+    """
+
+    code = "IP110"
+    name = "lstm-forget-bias"
+    severity = "info"
+    summary = "LSTM forget-gate bias near 0 (1 keeps the memory open)"
+    uses = ("forget-bias",)
+    cases = (
+        Case("zero biases", "lstm:16:1", True, (("*bias*", "zeros()"),), "0.bias_ih_l0"),
+        Case(
+            "forget bias 1",
+            "lstm:16:1",
+            False,
+            (("*bias*", "zeros()"), ("*bias_ih*", "forget_ones()")),
+            "0.bias_ih_l0",
+        ),
+    )
+
+    @classmethod
+    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
+        if not is_type(s.layer, ("LSTM", "LSTMCell")) or not s.param.local.startswith("bias_ih"):
+            return
+        rows = _block_rows(s, "forget")
+        if rows is None:
+            return
+        total = s.tensor.detach()[rows[0] : rows[1]].double()
+        hh_local = "bias_hh" + s.param.local[len("bias_ih") :]
+        hh = next((p for p in s.layer.parameters if p.local == hh_local), None)
+        if hh is not None:
+            t = tensor_of(ctx.model, s.layer, hh)
+            if t is not None:
+                total = total + t.detach()[rows[0] : rows[1]].double()
+        mean = float(total.mean())
+        limit = ctx.t("forget-bias")
+        if mean >= limit:
+            return
+        yield _finding(
+            cls,
+            s,
+            f"forget-gate bias of {s.layer.name} averages {mean:.3g} (bias_ih + bias_hh); "
+            "a bias of 1 keeps the cell's memory open at the start of training",
+            measured=mean,
+            expected=1.0,
+            fix=f'{s.layer.type}.{s.param.local}[forget] named "{s.layer.name}" -> ones()',
+        )
+
+
+def _orthogonal_error(m: Any) -> float:
+    """Largest |MᵀM/c - I| entry for the best scale c (0 for a scaled orthogonal matrix)."""
+    import torch
+
+    m = m.detach().double()
+    if m.shape[0] < m.shape[1]:
+        m = m.T
+    g = m.T @ m
+    c = float(torch.diagonal(g).mean())
+    if c <= 0:
+        return float("inf")
+    return float((g / c - torch.eye(g.shape[0], dtype=g.dtype)).abs().max())
+
+
+@register
+class NonOrthogonalRecurrent(StaticRule):
+    """What:
+    A recurrent weight (RNN/LSTM/GRU ``weight_hh*``) that is not orthogonal up to scale,
+    neither as a whole nor gate block by gate block (largest |WᵀW/c - I| entry over
+    ``orthogonality``).
+
+    Why:
+    The recurrent matrix is applied once per time step, so the network is as deep as the
+    sequence is long; an orthogonal matrix keeps all singular values at 1 and the
+    signal's norm over time (Saxe, McClelland & Ganguli 2013; Le, Jaitly & Hinton 2015).
+
+    Anti-pattern:
+        LSTM.weight_hh* -> default
+
+    Fix:
+        LSTM.weight_hh* -> orthogonal()
+    """
+
+    code = "IP111"
+    name = "non-orthogonal-recurrent"
+    severity = "info"
+    summary = "recurrent weights that are not orthogonal (deep in time)"
+    uses = ("orthogonality",)
+    cases = (
+        Case("default lstm init", "lstm:16:1", True, (), "0.weight_hh_l0"),
+        Case(
+            "orthogonal", "lstm:16:1", False, (("*weight_hh*", "orthogonal()"),), "0.weight_hh_l0"
+        ),
+    )
+
+    @classmethod
+    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
+        if not is_type(
+            s.layer,
+            ("RNNBase", "RNNCellBase", "RNN", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell"),
+        ):
+            return
+        if not s.param.local.startswith("weight_hh") or s.param.ndim != 2 or not s.stats.finite:
+            return
+        limit = ctx.t("orthogonality")
+        whole = _orthogonal_error(s.tensor)
+        if whole <= limit:
+            return
+        names = next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), ())
+        per_block = [
+            _orthogonal_error(s.tensor[r[0] : r[1]])
+            for r in (_block_rows(s, b) for b in names)
+            if r is not None
+        ]
+        if per_block and max(per_block) <= limit:
+            return
+        worst = min([whole, *([max(per_block)] if per_block else [])])
+        yield _finding(
+            cls,
+            s,
+            f"{s.name} is not orthogonal (largest |WᵀW/c - I| entry {worst:.2f}): the "
+            "recurrence multiplies the hidden state by it at every time step",
+            measured=worst,
+            expected=0.0,
+            fix=f'{s.layer.type}.{s.param.local} named "{s.layer.name}" -> orthogonal()',
+        )

@@ -1,0 +1,266 @@
+"""``initpolicy.linter.run``: what is wrong with a model's initialization, how we know, and what
+it should be.
+
+>>> import torch, initpolicy
+>>> model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2))
+>>> result = initpolicy.lint(model, static=True)                          # doctest: +SKIP
+>>> [(f.code, f.name, f.target) for f in result.findings]                  # doctest: +SKIP
+[('IP106', 'torch-default-before-relu', '0.weight')]
+
+The pipeline: trace the model (which activation follows each layer), optionally plan and
+apply a policy to a deep copy, run the static rules on every parameter, the policy rules on
+the plan, the dynamic rules on one forward and backward pass; then select, fold and sort.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..errors import UsageError
+from .core import (
+    SEVERITIES,
+    Context,
+    Finding,
+    all_rules,
+    fold,
+    selected,
+    severity_rank,
+    sort_findings,
+)
+from .core import (
+    thresholds as make_thresholds,
+)
+from .probe import LayerStat
+
+CONFIG_KEYS = ("select", "ignore", "extend-select", "fail-level", "thresholds")
+
+
+@dataclass
+class LintResult:
+    """Findings (selected, folded, errors first), per-layer numbers and a summary."""
+
+    findings: list[Finding]
+    layer_stats: list[LayerStat]
+    summary: dict[str, Any]
+    fail_level: str = "warning"
+    #: Every finding before selection and folding (what ``--fix-policy`` resolves).
+    all_findings: list[Finding] = field(default_factory=list)
+    graph: Any = None
+    plan: Any = None
+
+    def failed(self, fail_level: str | None = None) -> bool:
+        """True when a finding reaches ``fail_level`` (default: the configured one)."""
+        level = severity_rank(fail_level or self.fail_level)
+        return any(severity_rank(f.severity) >= level for f in self.findings)
+
+    def codes(self) -> list[str]:
+        return [f.code for f in self.findings]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"findings": [...], "summary": {...}}``, the contract of PRODUCT.md."""
+        return {"findings": [f.to_json() for f in self.findings], "summary": self.summary}
+
+
+def _config_table(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    table = dict(getattr(config, "lint", config))
+    unknown = sorted(set(table) - set(CONFIG_KEYS) - {k.replace("-", "_") for k in CONFIG_KEYS})
+    if unknown:
+        where = getattr(config, "path", "[tool.initpolicy.lint]")
+        raise UsageError(
+            f"{where}: unknown key(s) in [tool.initpolicy.lint]: {', '.join(unknown)} "
+            f"(expected one of {', '.join(CONFIG_KEYS)})"
+        )
+    out = {k.replace("_", "-"): v for k, v in table.items()}
+    for key in ("select", "ignore", "extend-select"):
+        value = out.get(key)
+        if isinstance(value, str):
+            out[key] = [value]
+        elif value is not None and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise UsageError(f"[tool.initpolicy.lint] {key} must be a list of codes, got {value!r}")
+    if "thresholds" in out and not isinstance(out["thresholds"], Mapping):
+        raise UsageError("[tool.initpolicy.lint] thresholds must be a table")
+    return out
+
+
+def check_fail_level(level: str) -> str:
+    if level not in SEVERITIES:
+        raise UsageError(f"fail level {level!r} is not one of {', '.join(SEVERITIES)}")
+    return level
+
+
+def _trace(model: Any, example_inputs: Any) -> Any:
+    from ..tracer.tracing import trace
+
+    return trace(model, example_inputs=example_inputs)
+
+
+def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
+    from ..tracer.inputs import NoInputs, as_call, infer
+
+    if example_inputs is not None:
+        return [as_call(example_inputs)]
+    try:
+        return infer(model)
+    except NoInputs:
+        return []
+
+
+def _widen(call: Any, batch: int) -> Any:
+    """The call's inputs enlarged to ``batch`` examples (capped at ~2M values per input):
+    statistics such as the share of dead units need more than the one example a tracer
+    uses. Floating inputs keep their mean and std; integer ids their range."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+
+    def widen(x: Any) -> Any:
+        if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[0] >= batch:
+            return x
+        per = max(1, x[0].numel())
+        n = max(2, min(batch if x.is_floating_point() else batch // 8, 2_000_000 // per))
+        if x.is_floating_point():
+            scale = float(x.std()) if x.numel() > 1 and float(x.std()) > 0 else 1.0
+            mean = float(x.mean()) if x.numel() > 1 else 0.0
+            z = torch.randn((n, *x.shape[1:]), generator=g, dtype=torch.float64)
+            return (z * scale + mean).to(dtype=x.dtype, device=x.device)
+        high = max(int(x.max()) + 1, 2)
+        return torch.randint(0, high, (n, *x.shape[1:]), generator=g).to(x)
+
+    args, kwargs = call
+    return tuple(widen(a) for a in args), {k: widen(v) for k, v in kwargs.items()}
+
+
+def _run_probe(
+    model: Any, graph: Any, example_inputs: Any, th: dict[str, float]
+) -> tuple[list[LayerStat], str]:
+    from .probe import probe
+
+    calls = _candidate_calls(model, example_inputs)
+    if not calls:
+        return [], "skipped: no example inputs could be inferred (pass --input-shape)"
+    error = ""
+    for call in calls:
+        args, kwargs = _widen(call, int(th["batch"]))
+        try:
+            stats = probe(model, graph, args, kwargs, saturation=th["saturation-derivative"])
+            return stats, "ran"
+        except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
+            error = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+    return [], f"skipped: the forward pass failed ({error})"
+
+
+def _check_materialized(model: Any) -> None:
+    """Values are what lint checks: a model on the meta device has none."""
+    meta = [n for n, p in getattr(model, "named_parameters", lambda: [])() if p.is_meta]
+    if meta:
+        more = f" and {len(meta) - 3} more" if len(meta) > 3 else ""
+        raise UsageError(
+            f"the model is on the meta device ({', '.join(meta[:3])}{more} have no values), "
+            "so there is no initialization to lint\n"
+            "  hint: lint a policy's initialization instead (lint --policy P, or "
+            "lint(model, policy=...)), which initializes a copy of the model"
+        )
+
+
+def lint(
+    model: Any,
+    policy: Any = None,
+    *,
+    example_inputs: Any = None,
+    static: bool = False,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] | None = None,
+    extend_select: Sequence[str] | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+    config: Any = None,
+    fail_level: str | None = None,
+    strict: bool = False,
+    seed: int | None = None,
+    graph: Any = None,
+) -> LintResult:
+    """Lint ``model``'s initialization, or ``policy``'s (applied to a deep copy).
+
+    ``config`` is a :class:`~initpolicy.cli.config.Config` or its ``[tool.initpolicy.lint]``
+    table; explicit arguments win over it (``extend_select``/``ignore`` add to it).
+    ``graph`` reuses a ModelGraph traced from ``model``.
+
+    >>> result = lint(model, select=["IP1"], static=True)          # doctest: +SKIP
+    >>> result.failed(), result.to_json()["summary"]["findings"]   # doctest: +SKIP
+    (True, 1)
+    """
+    table = _config_table(config)
+    select = list(select) if select is not None else table.get("select")
+    ignore = [*table.get("ignore", []), *(ignore or [])]
+    extend = [*table.get("extend-select", []), *(extend_select or [])]
+    enabled = {r.code for r in selected(select, ignore, extend)}
+    th = make_thresholds({**dict(table.get("thresholds", {})), **dict(thresholds or {})})
+    level = check_fail_level(fail_level or str(table.get("fail-level", "warning")))
+
+    plan = None
+    subject_model = model
+    if policy is not None:
+        from ..api import Policy, load
+        from ..applier.execute import execute
+        from ..planner.match import plan as make_plan
+
+        policy = policy if isinstance(policy, Policy) else load(policy)
+        subject_model = copy.deepcopy(model)
+        graph = _trace(subject_model, example_inputs)
+        plan = make_plan(policy.ir, graph, seed=seed)
+        execute(plan, subject_model)
+    else:
+        _check_materialized(model)
+        if graph is None:
+            graph = _trace(model, example_inputs)
+    ctx = Context(th, graph, subject_model, plan, strict)
+
+    from .subject import subjects
+
+    rules = all_rules()
+    raw: list[Finding] = []
+    n_params = 0
+    for s in subjects(graph, subject_model, plan):
+        n_params += 1
+        for r in rules:
+            if r.kind == "static":
+                raw.extend(r.check(s, ctx))  # type: ignore[attr-defined]
+    if plan is not None:
+        for r in rules:
+            if r.kind == "policy":
+                raw.extend(r.check_plan(plan, ctx))  # type: ignore[attr-defined]
+    stats: list[LayerStat] = []
+    dynamic = "skipped (--static)"
+    if not static and any(r.kind == "dynamic" for r in rules if r.code in enabled):
+        stats, dynamic = _run_probe(subject_model, graph, example_inputs, th)
+        for r in rules:
+            if r.kind == "dynamic" and stats:
+                raw.extend(r.check_stats(stats, ctx))  # type: ignore[attr-defined]
+
+    findings = sort_findings(
+        fold([replace(f, related=list(f.related)) for f in raw if f.code in enabled])
+    )
+    counts: dict[str, int] = {sev: sum(f.severity == sev for f in findings) for sev in SEVERITIES}
+    by_code: dict[str, int] = {}
+    for f in findings:
+        by_code[f.code] = by_code.get(f.code, 0) + 1
+    result = LintResult(findings, stats, {}, level, raw, graph, plan)
+    result.summary = {
+        "findings": len(findings),
+        **counts,
+        "by_code": dict(sorted(by_code.items())),
+        "fail_level": level,
+        "failed": result.failed(),
+        "layers": len(graph.layers),
+        "parameters": n_params,
+        "rules": len(enabled),
+        "dynamic": dynamic,
+        "policy": getattr(policy, "source", None),
+    }
+    return result

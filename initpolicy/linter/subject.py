@@ -1,0 +1,222 @@
+"""What a static rule looks at: one parameter with its layer, measured statistics, the
+plan entry that set it (with a policy), and the selector a fix rule should use.
+
+Torch is imported inside the functions that read tensors, so rule listings stay fast.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..planner.plan import Entry, Plan
+from ..tracer.graph import Layer, ModelGraph, ParamInfo
+
+EMBEDDING_TYPES = ("Embedding", "EmbeddingBag")
+RECURRENT_TYPES = ("RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell")
+NORM_TYPES = ("_NormBase", "_BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "_InstanceNorm")
+#: Norms that remove a per-channel constant, so a bias right before them is cancelled.
+CANCELLING_NORMS = ("_BatchNorm", "_InstanceNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+#: Layouts whose output units are along dim 1: transformers' Conv1D, ConvTranspose*.
+UNITS_ON_DIM1 = (
+    "Conv1D",
+    "_ConvTransposeNd",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+)
+#: Deliberate all-zero weights (LoRA's B matrix), by module or parameter name.
+ZERO_ROLE_NAMES = ("*lora_b*", "*lora_B*")
+
+
+def is_type(layer: Layer, names: tuple[str, ...]) -> bool:
+    return any(t in names for t in (layer.type, *layer.types))
+
+
+@dataclass
+class Stats:
+    """Measured over the tensor (population std, as an init scheme defines it)."""
+
+    std: float
+    mean: float
+    min: float
+    max: float
+    numel: int
+    finite: bool
+
+    @property
+    def absmax(self) -> float:
+        return max(abs(self.min), abs(self.max))
+
+    @property
+    def constant(self) -> bool:
+        return self.finite and self.numel > 1 and self.min == self.max
+
+
+@dataclass
+class Subject:
+    layer: Layer
+    param: ParamInfo
+    tensor: Any
+    stats: Stats
+    #: The activation this tensor's output meets (``linear`` for packed q/k/v projections).
+    activation: str
+    in_branch: bool = False
+    entry: Entry | None = None
+    location: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+    @property
+    def matrix(self) -> bool:
+        """A weight with fans that a gain band applies to (not embeddings or recurrences)."""
+        return (
+            self.param.ndim >= 2
+            and not is_type(self.layer, EMBEDDING_TYPES + RECURRENT_TYPES)
+            and "weight" in self.param.local
+        )
+
+    @property
+    def selector(self) -> str:
+        """The policy selector of exactly this tensor, for fix rules."""
+        return selector(self.layer, self.param)
+
+
+def selector(layer: Layer, param: ParamInfo) -> str:
+    """``Linear named "fc1"`` for a layer's weight, ``Linear.bias named "fc1"`` otherwise.
+
+    >>> from initpolicy.tracer.graph import Layer, ParamInfo
+    >>> p = ParamInfo("fc1.bias", "bias", (4,), 3, 4)
+    >>> selector(Layer("fc1", "Linear", ("Linear",), "relu"), p)
+    'Linear.bias named "fc1"'
+    """
+    local = param.local
+    typ = layer.type if layer.module is not None or layer.type else "Parameter"
+    if local == "weight":
+        return f'{typ} named "{layer.name}"'
+    return f'{typ}.{local} named "{layer.name}"'
+
+
+def stats_of(tensor: Any) -> Stats | None:
+    """Population std, mean, min and max of a floating tensor (None for other dtypes).
+
+    Two passes over the data (std_mean, aminmax); a NaN or Inf anywhere shows in them, so
+    finiteness needs no pass of its own (this keeps GPT-2-sized models fast).
+    """
+    import torch
+
+    x = tensor.detach()
+    if not x.is_floating_point() or x.numel() == 0:
+        return None
+    if x.numel() < 65536:
+        x = x.to(torch.float64)
+    elif x.dtype not in (torch.float32, torch.float64):
+        x = x.float()
+    std, mean = torch.std_mean(x, correction=0)
+    lo, hi = torch.aminmax(x)
+    values = (float(std), float(mean), float(lo), float(hi))
+    if not all(math.isfinite(v) for v in values):
+        nan = float("nan")
+        return Stats(nan, nan, nan, nan, x.numel(), False)
+    return Stats(*values, x.numel(), True)
+
+
+def units(subject: Subject) -> Any:
+    """The weight as a (units, inputs) matrix: one row per output unit (filter)."""
+    t = subject.tensor.detach()
+    if is_type(subject.layer, UNITS_ON_DIM1):
+        t = t.transpose(0, 1)
+    return t.reshape(t.shape[0], -1)
+
+
+def branch_members(graph: ModelGraph) -> set[str]:
+    """Layers of a residual branch: those under the same parent module as a layer whose
+    output is added to a residual stream (Layer.residual), and that layer itself."""
+    out: set[str] = set()
+    parents = []
+    for lay in graph.layers:
+        if lay.residual:
+            out.add(lay.name)
+            if "." in lay.name:
+                parents.append(lay.name.rsplit(".", 1)[0])
+    for lay in graph.layers:
+        if any(lay.name == p or lay.name.startswith(p + ".") for p in parents):
+            out.add(lay.name)
+    return out
+
+
+def tensor_of(model: Any, layer: Layer, param: ParamInfo) -> Any:
+    """The live tensor of ``param`` (module attribute, else looked up on the model)."""
+    if layer.module is not None and hasattr(layer.module, param.local):
+        return getattr(layer.module, param.local)
+    for name in (param.raw_name, param.name):
+        if name and model is not None:
+            try:
+                return model.get_parameter(name)
+            except AttributeError:
+                try:
+                    return model.get_buffer(name)
+                except AttributeError:
+                    continue
+    return None
+
+
+def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterator[Subject]:
+    """Every floating parameter of the graph, with its statistics and plan entry."""
+    entries: dict[str, Entry] = {}
+    if plan is not None:
+        for e in plan.entries:
+            if e.block is None or e.param.name not in entries:
+                entries[e.param.name] = e
+    members = branch_members(graph)
+    for layer, param in graph.parameters():
+        if param.kind != "parameter":
+            continue
+        tensor = tensor_of(model, layer, param)
+        if tensor is None:
+            continue
+        st = stats_of(tensor)
+        if st is None:
+            continue
+        activation = layer.activation
+        if fnmatch.fnmatchcase(param.local, "*in_proj*") or param.local in (
+            "q_proj_weight",
+            "k_proj_weight",
+            "v_proj_weight",
+        ):
+            activation = "linear"  # attention mixes q/k/v before any nonlinearity
+        entry = entries.get(param.name)
+        location = (
+            f"{entry.rule.loc.file}:{entry.rule.loc.line}" if entry is not None else layer.source
+        )
+        yield Subject(
+            layer=layer,
+            param=param,
+            tensor=tensor,
+            stats=st,
+            activation=activation,
+            in_branch=layer.name in members,
+            entry=entry,
+            location=location,
+        )
+
+
+def zero_role(subject: Subject) -> str | None:
+    """Why an all-zero weight is deliberate, or None (the documented exemption list)."""
+    lay = subject.layer
+    if subject.stats.max != 0.0:
+        return None
+    if lay.residual:
+        return "last layer of a residual branch"
+    if lay.activation == "output":
+        return "zero-initialized output head"
+    names = (subject.param.name, lay.name)
+    if any(fnmatch.fnmatchcase(n, pat) for n in names for pat in ZERO_ROLE_NAMES):
+        return "LoRA B matrix"
+    return None

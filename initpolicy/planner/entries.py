@@ -1,0 +1,249 @@
+"""Evaluate a winning rule for one tensor: bound names, arguments, checks, std/bound.
+
+Every problem becomes a :class:`~initpolicy.errors.Diagnostic` located at the rule and
+naming the tensor, so the matcher can report all of them before anything is written.
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ..catalog import gains, schemes
+from ..errors import Diagnostic, InitPolicyError
+from ..language.evaluate import names
+from ..language.ir import Rule, Selector, Word
+from ..tracer.graph import Block, Layer
+from .plan import Entry
+from .select import Target, tensor_facts
+
+EvalFn = Callable[[Any, dict[str, float], Callable[[Selector], int]], float]
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, hint: str | None = None):
+        self.message, self.hint = message, hint
+
+
+def diagnostic(rule: Rule, message: str, hint: str | None = None) -> Diagnostic:
+    """A diagnostic at ``rule``'s location, the rule's text under it."""
+    loc = rule.loc
+    return Diagnostic(
+        loc.file, loc.line, loc.column, message, " " * (loc.column - 1) + loc.text, hint=hint
+    )
+
+
+def bound_names(
+    layer: Layer, fan_in: float, fan_out: float, n_layers: int
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The bound names defined for a tensor of ``layer``, and why the others are not."""
+    env = {
+        "fan_in": float(fan_in),
+        "fan_out": float(fan_out),
+        "fan_avg": (float(fan_in) + float(fan_out)) / 2,
+        "depth": float(layer.depth),
+        "n_layers": float(n_layers),
+    }
+    why: dict[str, str] = {}
+    act = layer.activation
+    if not act:
+        for key in ("gain", "vp_gain", "slope"):
+            why[key] = f"the activation after {layer.name or 'this module'} is unknown"
+    else:
+        for key, fn in (("gain", gains.gain), ("vp_gain", gains.vp_gain)):
+            try:
+                env[key] = float(fn(act, layer.act_args))
+            except (InitPolicyError, ValueError) as e:
+                why[key] = str(e)
+        if act in ("leaky_relu", "prelu"):
+            try:
+                args = gains.resolve_args(act, layer.act_args)
+                env["slope"] = float(args["negative_slope" if act == "leaky_relu" else "init"])
+            except (InitPolicyError, ValueError, KeyError, TypeError) as e:
+                # Reported where a rule uses `slope`, with the rule's location.
+                why["slope"] = f"the slope of {layer.name}'s {act} cannot be read: {e}"
+        else:
+            why["slope"] = (
+                f"slope is the negative slope of a leaky_relu or prelu, but {layer.name} "
+                f"is followed by {_act_label(layer)}"
+            )
+    return env, why
+
+
+def _act_label(layer: Layer) -> str:
+    if layer.activation == "mixed" and layer.candidates:
+        return f"mixed activations ({', '.join(layer.candidates)})"
+    return layer.activation
+
+
+#: A module's own init, in order of preference (MultiheadAttention has only the second).
+RESET_METHODS = ("reset_parameters", "_reset_parameters")
+
+
+def reset_method(module: Any) -> str | None:
+    """The name of ``module``'s own (re)initialization method, or None."""
+    return next((m for m in RESET_METHODS if callable(getattr(module, m, None))), None)
+
+
+def _has_default(layer: Layer, root: Any, kind: str) -> bool:
+    module = layer.module
+    if module is None:
+        return False
+    if reset_method(module):
+        return True
+    if kind == "buffer" and callable(getattr(module, "reset_running_stats", None)):
+        return True
+    return callable(getattr(root, "_init_weights", None))
+
+
+def evaluate_entry(
+    rule: Rule,
+    target: Target,
+    block: Block | None,
+    *,
+    evaluate: EvalFn,
+    count: Callable[[Selector], int],
+    n_layers: int,
+    root: Any = None,
+) -> tuple[Entry | None, list[Diagnostic]]:
+    """The Entry for ``rule`` on ``target`` (or one ``block`` of it), or the diagnostics
+    explaining why it cannot be applied."""
+    try:
+        return _evaluate(rule, target, block, evaluate, count, n_layers, root), []
+    except _Fail as f:
+        where = target.param.name + (f"[{block.name}]" if block else "")
+        return None, [diagnostic(rule, f"{where}: {f.message}", f.hint)]
+
+
+def _evaluate(
+    rule: Rule,
+    target: Target,
+    block: Block | None,
+    evaluate: EvalFn,
+    count: Callable[[Selector], int],
+    n_layers: int,
+    root: Any,
+) -> Entry:
+    p, layer = target.param, target.layer
+    name = rule.scheme.name
+    spec = schemes.get(name)
+    fan_in, fan_out, shape = tensor_facts(p, block)
+    env, why = bound_names(layer, fan_in, fan_out, n_layers)
+
+    values: dict[str, float | str] = {}
+    for arg in rule.scheme.args:
+        if isinstance(arg.value, Word):
+            values[arg.name] = arg.value.value
+            continue
+        missing = sorted(n for n in names(arg.value) if n not in env)
+        if missing:
+            n = missing[0]
+            raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
+        try:
+            number = float(evaluate(arg.value, env, count))
+        except InitPolicyError as e:
+            raise _Fail(f"argument {arg.name} of {name}: {e}") from None
+        except (ArithmeticError, ValueError) as e:
+            raise _Fail(f"argument {arg.name} of {name} cannot be evaluated: {e}") from None
+        if not math.isfinite(number):
+            raise _Fail(f"argument {arg.name} of {name} is {number} (not finite)")
+        values[arg.name] = number
+
+    args = schemes.resolve_values(name, values)
+    for param in spec.params:
+        value = args.get(param.name)
+        if value is None:
+            continue
+        if param.type == "int" and isinstance(value, float):
+            if value != int(value):
+                raise _Fail(f"{name}: {param.name}={value:g} must be an integer")
+            args[param.name] = int(value)
+        problem = param.check(value) if param.check else None
+        if problem:
+            raise _Fail(f"{name}: {param.name}={_fmt(value)} {problem}")
+    problem = spec.check(args) if spec.check else None
+    if problem:
+        raise _Fail(f"{name}: {problem}")
+
+    problem = schemes.shape_error(name, shape, args) or schemes.dtype_error(name, p.dtype)
+    if problem:
+        raise _Fail(problem)
+    if p.parametrization is not None:
+        _check_parametrized(p.parametrization, name, args, layer)
+    if name == "default":
+        if block is not None:
+            raise _Fail(
+                "default runs the module's reset_parameters() on the whole module; "
+                "it cannot write one block",
+                hint="drop the [block] or use a scheme",
+            )
+        if not _has_default(layer, root, p.kind):
+            kind = layer.type or "this tensor"
+            raise _Fail(
+                f"default needs {kind}.reset_parameters(), which {kind} does not define",
+                hint="write the scheme explicitly",
+            )
+
+    try:
+        std, bound = schemes.moments(name, args, fan_in=fan_in, fan_out=fan_out, shape=shape)
+    except (ArithmeticError, ValueError) as e:
+        raise _Fail(
+            f"{name} is undefined for shape {tuple(shape)} "
+            f"(fan_in={fan_in:g}, fan_out={fan_out:g}): {e}"
+        ) from None
+    for label, v in (("std", std), ("bound", bound)):
+        if v is not None and not math.isfinite(v):
+            raise _Fail(
+                f"{name} gives {label} {v} for shape {tuple(shape)} "
+                f"(fan_in={fan_in:g}, fan_out={fan_out:g})"
+            )
+    if p.kind == "buffer" and name == "default":
+        std = bound = None
+    return Entry(
+        layer=layer,
+        param=p,
+        rule=rule,
+        scheme=name,
+        args=args,
+        std=std,
+        bound=bound,
+        block=block.name if block else None,
+    )
+
+
+#: Parametrizations whose computed weight a rule can write (see :mod:`initpolicy.applier.execute`).
+WRITABLE_PARAMETRIZATIONS = ("weight_norm", "spectral_norm")
+
+
+def _check_parametrized(kind: str, scheme: str, args: dict[str, Any], layer: Layer) -> None:
+    """A rule on a parametrized weight writes its originals: weight_norm's (g, v) so that
+    g·v/||v|| is the draw, spectral_norm's ``original`` (the weight before normalization)."""
+    if scheme == "keep":
+        return
+    how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
+    originals = f'ParametrizationList.original* named "{layer.name}.parametrizations.*"'
+    if kind not in WRITABLE_PARAMETRIZATIONS:
+        raise _Fail(
+            f"{how}; a rule can write only a weight_norm or spectral_norm weight",
+            hint=f"write rules for its stored tensors: `{originals} -> ...`",
+        )
+    if scheme == "default":
+        raise _Fail(
+            f"{how}; default would run {layer.type}.reset_parameters(), which writes the "
+            "computed weight, not the stored originals",
+            hint="write the scheme explicitly",
+        )
+    if kind == "weight_norm" and (
+        scheme == "zeros" or (scheme == "constant" and args.get("val") == 0)
+    ):
+        raise _Fail(
+            f"{how}; a zero weight has no direction, so weight_norm cannot represent it "
+            "(g·v/||v|| is 0/0)",
+            hint=f"remove the weight_norm, or write its originals: `{originals} -> ...`",
+        )
+
+
+def _fmt(v: float | str) -> str:
+    return f"{v:g}" if isinstance(v, float | int) else repr(v)

@@ -1,0 +1,355 @@
+"""Match a policy against a traced model: Policy x ModelGraph -> Plan.
+
+For every parameter (and every buffer a rule names) the last rule that selects it wins,
+like .gitignore; a ``[block]`` rule after the winning whole-tensor rule rewrites that
+block. The winner's arguments are evaluated with the tensor's bound names and checked,
+and the whole plan is validated before anything is written: every problem is reported
+at once, as a :class:`~initpolicy.errors.PlanError` with the rule's location and the
+tensor's name. Torch-free (tracing, in :func:`plan_model`, is not).
+
+>>> import initpolicy
+>>> policy = initpolicy.load("Linear before ReLU -> kaiming_normal(fan_in)")  # doctest: +SKIP
+>>> plan = policy.plan(model)                                                  # doctest: +SKIP
+>>> plan.entries[0].std                                                        # doctest: +SKIP
+0.2
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ..applier import streams as seeding
+from ..errors import Diagnostic, InitPolicyError, PlanError
+from ..language.ir import Name, PolicyIR, Rule, Selector
+from ..tracer.graph import ModelGraph, ParamInfo
+from . import ties
+from .entries import diagnostic, evaluate_entry
+from .plan import Entry, Plan
+from .select import Index, Target, module_types
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..api import Policy
+
+__all__ = ["Entry", "Plan", "needs_trace", "plan", "plan_model"]
+
+#: Constant schemes: on an RNN's bias pair they set the gate's bias (bias_ih + bias_hh).
+_CONSTANTS = ("constant", "ones", "zeros", "prior")
+
+
+def plan(
+    policy_ir: PolicyIR,
+    graph: ModelGraph,
+    *,
+    seed: int | None = None,
+    skip: Mapping[str, Any] | Iterable[str] | None = None,
+    include_frozen: bool = False,
+    strict: bool = False,
+) -> Plan:
+    """The plan of ``policy_ir`` on ``graph``; raises PlanError listing every problem.
+
+    ``skip`` (a state_dict or names) leaves those tensors alone, so only what a checkpoint
+    lacks is initialized; frozen parameters are skipped unless ``include_frozen``;
+    ``strict`` makes parameters no rule matches an error.
+
+    >>> p = plan(policy.ir, initpolicy.trace(model), seed=0)   # doctest: +SKIP
+    >>> [(e.name, e.scheme, e.std) for e in p.entries][:1]     # doctest: +SKIP
+    [('fc1.weight', 'kaiming_normal', 0.2)]
+    """
+    from ..language.evaluate import evaluate, evaluate_cond
+
+    def cond(c: Any, env: Mapping[str, float], count: Any) -> bool:
+        return bool(evaluate_cond(c, env, count=count))
+
+    def value(e: Any, env: Mapping[str, float], count: Any) -> float:
+        return float(evaluate(e, env, count=count))
+
+    index = Index.from_graph(graph, cond=cond)
+    rules = policy_ir.rules
+    out = Plan(policy=policy_ir, graph=graph, seed=seeding.resolve(seed, policy_ir.seed))
+    skip_names = _names(skip)
+    diags: list[Diagnostic] = []
+    matched_any: set[int] = set()
+    matched_live: set[int] = set()
+    won: set[int] = set()
+
+    groups: dict[int, list[Target]] = {}
+    for t in index.targets:
+        groups.setdefault(id(t.param), []).append(t)
+
+    # a parametrized weight's stand-in comes first: when a rule writes it, its originals
+    # are written through it and are neither planned on their own nor unmatched
+    covered: set[int] = set()
+    for targets in groups.values():
+        p = targets[0].param
+        if id(p) in covered:
+            continue
+        per_target = []
+        for t in targets:
+            whole, blocks = _matches(rules, index, t, diags)
+            matched_any.update(whole, *blocks.values())
+            per_target.append((t, whole, blocks))
+        originals = index.originals.get(id(p), [])
+        reason = _skip_reason(p, skip_names, include_frozen) or next(
+            (r for q in originals if (r := _skip_reason(q, skip_names, include_frozen))), None
+        )
+        if originals and reason is not None:
+            continue  # its originals are skipped on their own, by name
+        if reason is not None:
+            if p.kind == "parameter":
+                out.skipped.append((p, reason))
+            continue
+        for _, whole, blocks in per_target:
+            matched_live.update(whole, *blocks.values())
+
+        candidates: list[ties.Candidate] = []
+        won_here: set[int] = set()
+        for t, whole, blocks in per_target:
+            winners = _winners(whole, blocks, p)
+            if not winners:
+                continue
+            entries = []
+            for block, win, lost in winners:
+                entry, problems = evaluate_entry(
+                    rules[win],
+                    t,
+                    p.blocks[block] if block else None,
+                    evaluate=value,
+                    count=index.count,
+                    n_layers=index.n_layers,
+                    root=graph.model,
+                )
+                diags.extend(problems)
+                if entry is not None:
+                    entry.overridden = tuple(rules[i] for i in lost)
+                    entries.append(entry)
+                won_here.add(win)
+            if len(entries) != len(winners):
+                continue
+            candidates.append((t, entries))
+            if blocks and not whole and len(winners) < len(p.blocks):
+                missing = [b for b in p.blocks if b not in {w[0] for w in winners}]
+                out.warnings.append(
+                    f"{p.name}: blocks {', '.join(missing)} are matched by no rule and keep their values"
+                )
+        resolved = ties.resolve(p, candidates)
+        won |= won_here - {r.index for r in resolved.overridden}
+        if resolved.error is not None:
+            diags.append(resolved.error)
+        if resolved.warning is not None:
+            out.warnings.append(resolved.warning)
+        if resolved.entries is not None:
+            out.entries.extend(resolved.entries)
+            covered.update(id(q) for q in originals)
+        elif originals:
+            continue  # no rule for the computed weight: its originals are matched by name
+        elif p.kind == "parameter" and not any(w or b for _, w, b in per_target):
+            out.unmatched.append(p)
+
+    _rnn_bias_pairs(out.entries)
+    out.never_matched = [r for i, r in enumerate(rules) if i not in matched_any]
+    out.always_overridden = [r for i, r in enumerate(rules) if i in matched_live and i not in won]
+    out.warnings.extend(_did_you_mean(out.never_matched, graph, index))
+    if strict and out.unmatched:
+        names = ", ".join(p.name for p in out.unmatched)
+        diags.append(
+            Diagnostic(
+                policy_ir.source,
+                None,
+                None,
+                f"{len(out.unmatched)} parameter(s) matched by no rule (strict): {names}",
+                hint="add a rule for them, or `-> keep` to keep their values on purpose",
+            )
+        )
+    if diags:
+        raise PlanError(_dedupe(diags))
+    return out
+
+
+#: Bound names whose value depends on the traced activations or execution order.
+_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth"})
+
+
+def needs_trace(policy_ir: PolicyIR) -> bool:
+    """Whether the policy reads what only a trace knows: ``before``/``after``, or
+    gain, vp_gain, slope, depth (in arguments, ``where``, or ``count`` selectors). A policy
+    that does not (gpt2, llama, keras_default) plans the same on the module structure
+    alone, which costs milliseconds instead of a forward pass.
+
+    >>> needs_trace(initpolicy.load("gpt2").ir), needs_trace(initpolicy.load("relu_net").ir)  # doctest: +SKIP
+    (False, True)
+    """
+    stack: list[Any] = list(policy_ir.rules)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Selector) and (node.before is not None or node.after is not None):
+            return True
+        if isinstance(node, Name) and node.name in _TRACED_NAMES:
+            return True
+        if isinstance(node, BaseModel):
+            stack.extend(getattr(node, f) for f in type(node).model_fields)
+        elif isinstance(node, tuple | list):
+            stack.extend(node)
+    return False
+
+
+def plan_model(
+    policy: Policy,
+    model: Any,
+    *,
+    example_inputs: Any = None,
+    seed: int | None = None,
+    skip: Mapping[str, Any] | Iterable[str] | None = None,
+    include_frozen: bool = False,
+    strict: bool = False,
+) -> Plan:
+    """Trace ``model`` and plan ``policy`` on it (nothing is written).
+
+    >>> plan_model(initpolicy.load("relu_net"), model).unmatched   # doctest: +SKIP
+    []
+    """
+    from ..tracer.tracing import trace
+
+    graph = trace(model, example_inputs=example_inputs)
+    return plan(
+        policy.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _matches(
+    rules: tuple[Rule, ...], index: Index, t: Target, diags: list[Diagnostic]
+) -> tuple[list[int], dict[str, list[int]]]:
+    """Indices of the rules selecting ``t``: whole-tensor ones, and block ones by block."""
+    whole: list[int] = []
+    blocks: dict[str, list[int]] = {}
+    for i, r in enumerate(rules):
+        try:
+            ok = index.selects(r.selector, t)
+        except InitPolicyError as e:
+            diags.append(diagnostic(r, f"{t.name}: cannot evaluate the where condition: {e}"))
+            continue
+        if not ok:
+            continue
+        if r.selector.block is None:
+            whole.append(i)
+        else:
+            blocks.setdefault(r.selector.block, []).append(i)
+    return whole, blocks
+
+
+def _winners(
+    whole: list[int], blocks: dict[str, list[int]], p: ParamInfo
+) -> list[tuple[str | None, int, tuple[int, ...]]]:
+    """(block or None, winning rule, rules it overrode): the whole tensor's last rule,
+    then each block whose own rule comes after it."""
+    out: list[tuple[str | None, int, tuple[int, ...]]] = []
+    top = whole[-1] if whole else None
+    if top is not None:
+        every = sorted({*whole, *(i for ids in blocks.values() for i in ids)})
+        out.append((None, top, tuple(i for i in every if i < top)))
+    for b in p.blocks:
+        later = [i for i in blocks.get(b, []) if top is None or i > top]
+        if later:
+            win = later[-1]
+            lost = sorted({i for i in (*whole, *blocks[b]) if i < win})
+            out.append((b, win, tuple(lost)))
+    return out
+
+
+def _names(skip: Mapping[str, Any] | Iterable[str] | None) -> set[str]:
+    if skip is None:
+        return set()
+    if isinstance(skip, str):
+        return {skip}
+    return {str(k) for k in (skip.keys() if isinstance(skip, Mapping) else skip)}
+
+
+def _skip_reason(p: ParamInfo, skip: set[str], include_frozen: bool) -> str | None:
+    if skip and ({p.name, p.raw_name, *p.aliases} & skip):
+        return "skipped"
+    if p.kind == "parameter" and not p.requires_grad and not include_frozen:
+        return "frozen"
+    return None
+
+
+def _rnn_bias_pairs(entries: list[Entry]) -> None:
+    """A constant written by the same rule to both biases of an RNN gate sets the gate's
+    bias, which torch computes as bias_ih + bias_hh: bias_ih takes the value and bias_hh
+    zero, so ``LSTM.bias*[forget] -> ones()`` gives a forget bias of exactly 1."""
+    by_key = {(e.layer.name, e.param.local, e.block): i for i, e in enumerate(entries)}
+    for i, e in enumerate(entries):
+        if "bias_hh" not in e.param.local or e.scheme not in _CONSTANTS or _is_zero(e):
+            continue
+        if not ({"RNNBase", "RNNCellBase"} & set(e.layer.types)):
+            continue
+        partner = by_key.get((e.layer.name, e.param.local.replace("bias_hh", "bias_ih"), e.block))
+        if partner is None or entries[partner].rule is not e.rule:
+            continue
+        entries[i] = replace(
+            e,
+            scheme="zeros",
+            args={},
+            std=0.0,
+            bound=None,
+            note=f"{e.scheme} sets the gate bias bias_ih + bias_hh: the value goes to "
+            f"{entries[partner].param.name}, this tensor gets 0",
+        )
+
+
+def _is_zero(e: Entry) -> bool:
+    return e.scheme == "zeros" or (e.scheme == "constant" and e.args.get("val") == 0)
+
+
+def _did_you_mean(rules: list[Rule], graph: ModelGraph, index: Index) -> list[str]:
+    present: set[str] = set()
+    for lay in index.layers:
+        present.update(lay.types)
+    if graph.model is not None and hasattr(graph.model, "modules"):
+        for m in graph.model.modules():
+            present.update(module_types(m))
+    lowered = {n.lower(): n for n in present}
+    out = []
+    for r in rules:
+        if ties.is_builtin(r):  # a generic library lists types a given model need not have
+            continue
+        sel = r.selector
+        for glob in (*(sel.types or ()), *(sel.inside or ()), *(sel.after or ())):
+            if any(fnmatchcase(n, glob) for n in present):
+                continue
+            close = difflib.get_close_matches(glob.lower(), list(lowered), n=1, cutoff=0.75)
+            if close:
+                out.append(
+                    f"{r.loc.file}:{r.loc.line}: type '{glob}' matches no module of the model; "
+                    f"did you mean '{lowered[close[0]]}'?"
+                )
+    return out
+
+
+def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per (rule, problem): ``a.weight: msg`` and ``b.weight: msg`` at one
+    rule become ``a.weight, b.weight: msg`` (the first three names, then a count)."""
+    groups: dict[tuple[object, ...], list[str]] = {}
+    first: dict[tuple[object, ...], Diagnostic] = {}
+    for d in diags:
+        subject, sep, rest = d.message.partition(": ")
+        key = (d.file, d.line, d.column, d.hint, rest if sep else d.message)
+        names = groups.setdefault(key, [])
+        first.setdefault(key, d)
+        if sep and subject not in names:
+            names.append(subject)
+    out = []
+    for group, names in groups.items():
+        d = first[group]
+        if len(names) > 1:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            d = replace(d, message=f"{shown}: {d.message.partition(': ')[2]}")
+        out.append(d)
+    return out

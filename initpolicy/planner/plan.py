@@ -1,0 +1,74 @@
+"""The Plan: for every parameter (or buffer, or block of a packed tensor), the rule that
+won, the scheme with its evaluated arguments, and the std/bound it will produce.
+
+Produced by :mod:`initpolicy.planner.match`, executed by :mod:`initpolicy.applier.execute`, read by
+``explain`` and the linter. Torch-free data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..language.ir import PolicyIR, Rule
+from ..tracer.graph import Layer, ModelGraph, ParamInfo
+
+
+def rule_json(rule: Rule) -> dict[str, Any]:
+    """A rule as explain JSON shows it: ``{"file", "line", "text"}``."""
+    return {"file": rule.loc.file, "line": rule.loc.line, "text": rule.loc.text}
+
+
+@dataclass
+class Entry:
+    """One write: a whole tensor, or one ``block`` of a packed tensor."""
+
+    layer: Layer
+    param: ParamInfo
+    rule: Rule
+    scheme: str
+    #: Evaluated arguments, defaults filled in (numbers, or enumeration words).
+    args: dict[str, float | str]
+    std: float | None
+    bound: float | None
+    block: str | None = None
+    #: Rules that matched this tensor too but lost to ``rule`` (earlier ones).
+    overridden: tuple[Rule, ...] = ()
+    #: Why the applier writes something other than the rule says (the RNN bias pair).
+    note: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.param.name if self.block is None else f"{self.param.name}[{self.block}]"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.param.name,
+            "block": self.block,
+            "module": self.layer.name,
+            "type": self.layer.type,
+            "activation": self.layer.activation,
+            "scheme": self.scheme,
+            "args": self.args,
+            "std": self.std,
+            "bound": self.bound,
+            "rule": rule_json(self.rule),
+            "overridden": [rule_json(r) for r in self.overridden],
+            "note": self.note,
+        }
+
+
+@dataclass
+class Plan:
+    policy: PolicyIR
+    graph: ModelGraph
+    seed: int
+    entries: list[Entry] = field(default_factory=list)
+    #: Parameters no rule matched (they keep their values).
+    unmatched: list[ParamInfo] = field(default_factory=list)
+    #: Frozen (requires_grad=False) or explicitly skipped parameters, with the reason.
+    skipped: list[tuple[ParamInfo, str]] = field(default_factory=list)
+    #: Rules that matched nothing, and rules all of whose matches later rules override.
+    never_matched: list[Rule] = field(default_factory=list)
+    always_overridden: list[Rule] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,304 @@
+"""Which tensors a selector picks: the predicates behind :mod:`initpolicy.planner.match`.
+
+A *target* is one name under which a tensor can be reached: a parameter or buffer
+under its first name, or a tied tensor under one of its aliases (each name matched in
+the context of its own module). Torch-free.
+
+>>> from initpolicy.tracer.graph import Layer, ParamInfo
+>>> from initpolicy.language.ir import Selector
+>>> lay = Layer("fc", "Linear", ("Linear", "Module"), "relu")
+>>> w = ParamInfo("fc.weight", "weight", (3, 4), 4, 3)
+>>> Index.of([lay]).selects(Selector(types=("Lin*",), before=("relu",)), Target(lay, w, "fc.weight", "weight"))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from ..catalog.activations import canonical
+from ..language.ir import Selector
+from ..tracer.graph import Block, Layer, ModelGraph, ParamInfo
+
+#: The default parameters of a type rule that names none (``Linear -> ...``).
+WEIGHT_GLOBS: tuple[str, ...] = ("weight", "weight_*", "*_weight")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One tensor reached under one name, in the context of the module holding that name."""
+
+    layer: Layer
+    param: ParamInfo
+    name: str
+    local: str
+
+    @property
+    def is_alias(self) -> bool:
+        return self.name != self.param.name
+
+
+def module_types(module: Any) -> tuple[str, ...]:
+    """A module's class name and its nn.Module base class names: the tracer's one answer
+    (:func:`initpolicy.tracer.layers.type_names`), so a mixin such as transformers'
+    ``EmbeddingAccessMixin`` is never a type a selector can match."""
+    from ..tracer.layers import type_names  # torch: only reached with a real module
+
+    return type_names(module)
+
+
+def _any_glob(names: Iterable[str], globs: Iterable[str]) -> bool:
+    globs = tuple(globs)
+    return any(fnmatchcase(n, g) for n in names for g in globs)
+
+
+def is_weight_name(local: str) -> bool:
+    return any(fnmatchcase(local, g) for g in WEIGHT_GLOBS)
+
+
+def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple[int, ...]]:
+    """fan_in, fan_out and shape of ``p``, or of one ``block`` of it (its own rows)."""
+    if block is None:
+        return p.fan_in, p.fan_out, p.shape
+    return block.fan_in, block.fan_out, (block.stop - block.start, *p.shape[1:])
+
+
+def where_env(target: Target, block: Block | None, n_layers: int) -> dict[str, float]:
+    """The names a ``where`` condition sees for ``target`` (a block's own rows and fans)."""
+    fan_in, fan_out, shape = tensor_facts(target.param, block)
+    numel = 1
+    for s in shape:
+        numel *= s
+    return {
+        "fan_in": float(fan_in),
+        "fan_out": float(fan_out),
+        "fan_avg": (float(fan_in) + float(fan_out)) / 2,
+        "ndim": float(len(shape)),
+        "numel": float(numel),
+        "depth": float(target.layer.depth),
+        "n_layers": float(n_layers),
+    }
+
+
+class Index:
+    """The model facts selectors need: layers by name, every target, ``count`` results.
+
+    ``cond`` evaluates a ``where`` condition (the expression evaluator is injected so
+    this module stays a plain predicate layer; :mod:`initpolicy.planner.match` passes
+    :func:`initpolicy.language.evaluate.evaluate_cond`).
+    """
+
+    def __init__(
+        self,
+        layers: list[Layer],
+        targets: list[Target],
+        n_layers: int,
+        cond: Callable[[Any, Mapping[str, float], Callable[[Selector], int]], bool] | None = None,
+    ):
+        self.layers = layers
+        self.by_name = {lay.name: lay for lay in layers}
+        self.targets = targets
+        self.n_layers = n_layers
+        self._cond = cond
+        self._counts: dict[str, int] = {}
+        #: A parametrized weight's stand-in (by id) -> the stored originals it writes.
+        self.originals: dict[int, list[ParamInfo]] = {}
+
+    @classmethod
+    def of(cls, layers: list[Layer], cond: Any = None) -> Index:
+        targets = [
+            Target(lay, p, p.name, p.local)
+            for lay in layers
+            for p in (*lay.parameters, *lay.buffers)
+        ]
+        return cls(layers, targets, len(layers), cond)
+
+    @classmethod
+    def from_graph(cls, graph: ModelGraph, cond: Any = None) -> Index:
+        """Targets of every parameter and buffer, tied tensors under each of their names."""
+        layers = [*graph.layers, *graph.buffer_layers]
+        by_name = {lay.name: lay for lay in layers}
+        targets: list[Target] = []
+        for lay in layers:
+            for p in (*lay.parameters, *lay.buffers):
+                targets.append(Target(lay, p, p.name, p.local))
+                for alias in p.aliases:
+                    mod_name, _, local = alias.rpartition(".")
+                    owner = by_name.get(mod_name) or _synthetic_layer(graph.model, mod_name)
+                    targets.append(Target(owner, p, alias, local))
+        index = cls(layers, targets, graph.n_layers, cond)
+        for lay in layers:
+            found = _parametrized(graph.model, lay, by_name)
+            if found is not None:
+                target, originals = found
+                index.targets.insert(0, target)
+                index.originals[id(target.param)] = originals
+        return index
+
+    # ------------------------------------------------------------------ predicates
+
+    def module_selects(self, sel: Selector, layer: Layer) -> bool:
+        """The module-level parts of ``sel``: types, named, in, before, after."""
+        if sel.types is not None and not _any_glob(layer.types, sel.types):
+            return False
+        if sel.named is not None and not fnmatchcase(layer.name, sel.named):
+            return False
+        if sel.inside is not None and not any(
+            _any_glob(types, sel.inside) for _, types in layer.ancestors
+        ):
+            return False
+        if sel.before is not None and not _before(layer, sel.before):
+            return False
+        if sel.after is not None:
+            prev = self.by_name.get(layer.previous) if layer.previous else None
+            prev_types = (
+                prev.types if prev else ((layer.previous_type,) if layer.previous_type else ())
+            )
+            if not _any_glob(prev_types, sel.after):
+                return False
+        return True
+
+    def tensor_selects(self, sel: Selector, target: Target) -> bool:
+        """The tensor-level parts of ``sel`` (param glob, buffers only when named, block).
+
+        A buffer is selected only by a parameter glob that names it: ``running_var``,
+        ``running_*``, but not a bare ``*`` (``Embeddings.*`` must not reach a
+        ``position_ids`` buffer that the module recomputes itself).
+        """
+        p = target.param
+        if sel.param is not None:
+            if not fnmatchcase(target.local, sel.param):
+                return False
+            if p.kind == "buffer" and sel.param == "*":
+                return False
+        elif p.kind == "buffer" or not is_weight_name(target.local):
+            return False
+        return sel.block is None or sel.block in p.blocks
+
+    def selects(self, sel: Selector, target: Target) -> bool:
+        """Whether ``sel`` picks ``target`` (its block, if it names one)."""
+        if not (self.tensor_selects(sel, target) and self.module_selects(sel, target.layer)):
+            return False
+        if sel.where is None:
+            return True
+        block = target.param.blocks.get(sel.block) if sel.block else None
+        return self.where(sel, target, block)
+
+    def where(self, sel: Selector, target: Target, block: Block | None) -> bool:
+        if self._cond is None:
+            raise RuntimeError("a where condition needs an evaluator")
+        return self._cond(sel.where, where_env(target, block, self.n_layers), self.count)
+
+    def count(self, sel: Selector) -> int:
+        """``count(SELECTOR)``: how many modules match.
+
+        A selector of module facts only (types, ``named``, ``in``) counts every module of
+        the model that holds parameters itself or inside it, so ``count(Block)`` counts
+        transformer blocks although a block owns no tensor of its own; a selector that
+        names a tensor or an activation counts the modules holding a tensor it selects.
+        """
+        key = sel.model_dump_json()
+        if key not in self._counts:
+            if _module_only(sel):
+                self._counts[key] = sum(
+                    1
+                    for name, (types, ancestors) in self._modules().items()
+                    if name
+                    and (sel.types is None or _any_glob(types, sel.types))
+                    and (sel.named is None or fnmatchcase(name, sel.named))
+                    and (sel.inside is None or any(_any_glob(t, sel.inside) for t in ancestors))
+                )
+            else:
+                modules = {t.layer.name for t in self.targets if self.selects(sel, t)}
+                self._counts[key] = len(modules)
+        return self._counts[key]
+
+    def _modules(self) -> dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]]:
+        """Every module that holds parameters, itself or below: name -> (types, the types
+        of its ancestors), from the layers and their ancestor chains."""
+        out: dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]] = {}
+        for lay in self.layers:
+            chain = [types for _, types in lay.ancestors]
+            for i, (name, types) in enumerate(lay.ancestors):
+                out.setdefault(name, (types, chain[:i]))
+            out.setdefault(lay.name, (lay.types, chain))
+        return out
+
+
+def _module_only(sel: Selector) -> bool:
+    return (
+        sel.param is None
+        and sel.block is None
+        and sel.before is None
+        and sel.after is None
+        and sel.where is None
+    )
+
+
+def _before(layer: Layer, wanted: tuple[str, ...]) -> bool:
+    names = {canonical(w) or w for w in wanted}
+    # A mixed layer has no single activation: only `before mixed` may claim it.
+    return layer.activation in names
+
+
+def _synthetic_layer(model: Any, mod_name: str, display: str | None = None) -> Layer:
+    """Context for an alias whose module the tracer did not list (it owns no own tensor):
+    its types from the model, no known activation (``before`` never matches it)."""
+    module = None
+    if model is not None:
+        try:
+            module = model.get_submodule(mod_name)
+        except (AttributeError, TypeError):
+            module = None
+    types = module_types(module) if module is not None else ()
+    return Layer(
+        name=mod_name if display is None else display,
+        type=types[0] if types else "",
+        types=types,
+        activation="",
+        module=module,
+    )
+
+
+#: torch.nn.utils.parametrizations' classes, by the name initpolicy gives them.
+PARAMETRIZATIONS = {"_WeightNorm": "weight_norm", "_SpectralNorm": "spectral_norm"}
+
+
+def _parametrized(
+    model: Any, lay: Layer, by_name: Mapping[str, Layer]
+) -> tuple[Target, list[ParamInfo]] | None:
+    """The computed weight behind a ParametrizationList layer (``conv.parametrizations.
+    weight``) as a target of its owner module (``conv``, local name ``weight``), so type
+    rules (``Conv* -> ...``) reach a weight_norm/spectral_norm weight; with its originals."""
+    from ..tracer.fans import shape_fans
+
+    owner_name, sep, local = lay.name.rpartition(".parametrizations.")
+    if not sep or "ParametrizationList" not in lay.types or not lay.parameters or model is None:
+        return None
+    main = max(lay.parameters, key=lambda q: (q.ndim, q.numel))
+    raw_owner = main.raw_name[: len(main.raw_name) - len(main.name)] + owner_name
+    try:
+        plist = model.get_submodule(f"{raw_owner}.parametrizations.{local}")
+        owner_module = model.get_submodule(raw_owner)
+    except (AttributeError, TypeError):
+        return None
+    kinds = [type(m).__name__ for m in plist]
+    kind = PARAMETRIZATIONS.get(kinds[0], kinds[0]) if len(kinds) == 1 else "+".join(kinds)
+    fan_in, fan_out = shape_fans(owner_module, main.shape) if main.ndim >= 2 else (1.0, 1.0)
+    qual = f"{owner_name}.{local}" if owner_name else local
+    virtual = ParamInfo(
+        name=qual,
+        local=local,
+        shape=main.shape,
+        fan_in=fan_in,
+        fan_out=fan_out,
+        dtype=main.dtype,
+        requires_grad=all(q.requires_grad for q in lay.parameters),
+        raw_name=f"{raw_owner}.{local}" if raw_owner else local,
+        parametrization=kind,
+    )
+    owner = by_name.get(owner_name) or _synthetic_layer(model, raw_owner, owner_name)
+    return Target(owner, virtual, qual, local), list(lay.parameters)

@@ -1,0 +1,275 @@
+"""Obtain a torch.fx Graph of a model, two ways, with the same leaves and node shapes.
+
+* :func:`symbolic_graph` — ``torch.fx`` symbolic tracing with a Tracer whose leaves are
+  :func:`leaf_modules` (no inputs needed; fails on data-dependent control flow and on
+  most transformers models).
+* :func:`dynamic_graph` — runs forward once on example inputs under a TorchFunctionMode
+  and global module hooks, recording every torch function/method called outside leaf
+  modules as ``call_function``/``call_method`` nodes, each leaf call as a
+  ``call_module`` node, and parameters used directly as ``get_attr`` nodes. Only the
+  branches the inputs take are recorded.
+
+Both graphs feed the same resolution pass (:mod:`initpolicy.tracer.resolve`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch.overrides import TorchFunctionMode
+
+from .ops import is_composite, module_activation
+
+
+def leaf_modules(model: torch.nn.Module) -> dict[int, str]:
+    """id(module) -> qualified name of every module traced as one opaque call.
+
+    A leaf is MultiheadAttention, an activation module, a module that owns parameters or
+    buffers and has no descendant that does, or a torch.nn module without children
+    (dropout, pooling, flatten). Everything else (Sequential, ModuleList, blocks,
+    TransformerEncoderLayer, transformers' layers) is traced through.
+    """
+    owners: set[int] = set()
+    for m in model.modules():
+        if m._parameters or m._buffers:
+            owners.add(id(m))
+    leaves: dict[int, str] = {}
+
+    def visit(name: str, m: torch.nn.Module) -> bool:
+        """Whether ``m`` or a descendant owns tensors (records leaves on the way)."""
+        children = list(m._modules.items())
+        below = False
+        for cname, child in children:
+            if child is None:
+                continue
+            below |= visit(f"{name}.{cname}" if name else cname, child)
+        owns = id(m) in owners
+        bare = not below and not children
+        torch_or_act = type(m).__module__.startswith("torch.nn") or module_activation(m) is not None
+        if is_composite(m) or (owns and not below) or (bare and torch_or_act):
+            leaves[id(m)] = name
+        return owns or below
+
+    visit("", model)
+    return leaves
+
+
+class _Tracer(fx.Tracer):
+    def __init__(self, leaves: dict[int, str]):
+        super().__init__()
+        self._leaves = leaves
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return id(m) in self._leaves
+
+
+def _trivial_graph(name: str) -> fx.Graph:
+    graph = fx.Graph()
+    x = graph.placeholder("input")
+    graph.output(graph.call_module(name, (x,)))
+    return graph
+
+
+def symbolic_graph(model: torch.nn.Module, leaves: dict[int, str]) -> fx.Graph:
+    """fx symbolic tracing (raises whatever torch.fx raises when it cannot trace)."""
+    if id(model) in leaves:
+        return _trivial_graph("")
+    return _Tracer(leaves).trace(model)
+
+
+def _plain(value: Any) -> Any:
+    """Arguments kept in the recorded graph: plain Python values, else a type tag."""
+    if value is None or isinstance(value, (bool, int, float, str, torch.dtype, torch.device)):
+        return value
+    if value is Ellipsis:
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _tensors(value: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Tensors in the standard containers of a forward's result (dicts include ModelOutput;
+    dataclass instances count as containers of their fields)."""
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, (tuple, list, set, frozenset)):
+        for v in value:
+            _tensors(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _tensors(v, out)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _tensors(getattr(value, f.name, None), out)
+    return out
+
+
+class _Recorder:
+    def __init__(self, leaves: dict[int, str], tensor_names: dict[int, str]):
+        self.graph = fx.Graph()
+        self.leaves = leaves
+        self.tensor_names = tensor_names
+        self.nodes: dict[int, fx.Node] = {}
+        self.attrs: dict[str, fx.Node] = {}
+        # Tensors are keyed by id(); keeping them alive keeps the ids unique.
+        self.keep: list[Any] = []
+        self.depth = 0
+
+    def node_for(self, t: torch.Tensor) -> fx.Node | None:
+        node = self.nodes.get(id(t))
+        if node is not None:
+            return node
+        name = self.tensor_names.get(id(t))
+        if name is None:
+            return None
+        node = self.attrs.get(name)
+        if node is None:
+            node = self.attrs[name] = self.graph.get_attr(name)
+        return node
+
+    def map(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return self.node_for(value)
+        if isinstance(value, list):
+            return [self.map(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.map(v) for v in value)
+        if isinstance(value, dict):
+            return {str(k): self.map(v) for k, v in value.items()}
+        if isinstance(value, slice):
+            return slice(self.map(value.start), self.map(value.stop), self.map(value.step))
+        return _plain(value)
+
+    def bind(self, out: Any, node: fx.Node) -> None:
+        """Map the tensors of ``out`` to ``node`` (tuple results through getitem nodes)."""
+        if isinstance(out, torch.Tensor):
+            self.nodes[id(out)] = node
+            self.keep.append(out)
+        elif isinstance(out, (tuple, list)):
+            for i, v in enumerate(out):
+                if isinstance(v, torch.Tensor):
+                    self.bind(v, self.graph.call_function(operator.getitem, (node, i)))
+                elif isinstance(v, (tuple, list, dict)):
+                    for t in _tensors(v, []):
+                        self.bind(t, node)
+
+    def record(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        if not _tensors(out, []):
+            return  # metadata (sizes, dtypes, bools) carries no activation
+        owner = getattr(func, "__self__", None)
+        name = getattr(func, "__name__", "")
+        if name == "__get__" and owner is not None:  # a property such as Tensor.T
+            node = self.graph.call_method(
+                getattr(owner, "__name__", "getattr"), (self.map(args[0]),)
+            )
+        elif (
+            getattr(torch.Tensor, name, None) is func
+            or getattr(torch._C.TensorBase, name, None) is func
+        ):
+            node = self.graph.call_method(name, self.map(tuple(args)), self.map(dict(kwargs)))
+        else:
+            node = self.graph.call_function(func, self.map(tuple(args)), self.map(dict(kwargs)))
+        self.bind(out, node)
+
+    def pre_hook(self, module: torch.nn.Module, args: Any) -> None:
+        if id(module) in self.leaves:
+            self.depth += 1
+
+    def post_hook(self, module: torch.nn.Module, args: Any, kwargs: Any, out: Any) -> None:
+        if id(module) not in self.leaves:
+            return
+        self.depth -= 1
+        if self.depth == 0:
+            name = self.leaves[id(module)]
+            node = self.graph.call_module(name, self.map(tuple(args)), self.map(dict(kwargs)))
+            self.bind(out, node)
+
+
+def _is_meta_truth(func: Any, args: tuple[Any, ...]) -> bool:
+    """``bool(t)`` (``if t:``, ``t.item()`` of a bool) on a meta tensor, whose value is unknown."""
+    name = getattr(func, "__name__", "")
+    if name not in ("__bool__", "is_nonzero", "item") or not args:
+        return False
+    t = args[0]
+    return (
+        isinstance(t, torch.Tensor)
+        and t.is_meta
+        and t.numel() == 1
+        and (name != "item" or t.dtype == torch.bool)
+    )
+
+
+def _caller() -> str:
+    """``package/file.py:line`` of the innermost frame outside torch and initpolicy."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if not ({"torch", "initpolicy"} & set(path.parts)):
+            return f"{'/'.join(path.parts[-2:])}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?"
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, recorder: _Recorder, assumed: list[str] | None):
+        super().__init__()
+        self.recorder = recorder
+        self.assumed = assumed
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.assumed is not None and _is_meta_truth(func, args):
+            # A meta tensor has no value to branch on. Such conditions in real models
+            # check masks and inputs ("no padding", "ids in range"), where true is the
+            # answer for our inputs; the branch only changes which mask is built.
+            self.assumed.append(_caller())
+            return True
+        out = func(*args, **kwargs)
+        if self.recorder.depth == 0:
+            self.recorder.record(func, args, kwargs, out)
+        return out
+
+
+def dynamic_graph(
+    model: torch.nn.Module,
+    leaves: dict[int, str],
+    tensor_names: dict[int, str],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    assumed: list[str] | None = None,
+) -> fx.Graph:
+    """Run ``model(*args, **kwargs)`` once (no grad) and record it as an fx Graph.
+
+    The caller restores modes and buffers; this function only adds hooks that it removes.
+    With ``assumed`` (a list), the truth value of a meta tensor (``if mask.all():``) is
+    taken as true instead of failing, and where it was asked (``file.py:line``) is
+    appended to the list.
+    """
+    from torch.nn.modules.module import (
+        register_module_forward_hook,
+        register_module_forward_pre_hook,
+    )
+
+    rec = _Recorder(leaves, tensor_names)
+    for i, t in enumerate(args):
+        if isinstance(t, torch.Tensor):
+            rec.bind(t, rec.graph.placeholder(f"input_{i}"))
+    for k, t in kwargs.items():
+        if isinstance(t, torch.Tensor):
+            rec.bind(t, rec.graph.placeholder(str(k)))
+    pre = register_module_forward_pre_hook(rec.pre_hook)
+    post = register_module_forward_hook(rec.post_hook, with_kwargs=True)
+    try:
+        with torch.no_grad(), _Mode(rec, assumed):
+            out = model(*args, **kwargs)
+    finally:
+        pre.remove()
+        post.remove()
+    results = [rec.node_for(t) for t in _tensors(out, [])]
+    rec.graph.output(tuple(n for n in results if n is not None))
+    return rec.graph

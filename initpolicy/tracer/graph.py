@@ -1,0 +1,159 @@
+"""ModelGraph: what the tracer found out about a model, as plain data.
+
+Produced by :func:`initpolicy.tracer.tracing.trace`, consumed by ``match`` and ``lint``.
+Defined without importing torch (fields that hold torch objects are typed ``Any``).
+The JSON form (``to_json``) is the contract of ``initpolicy trace --format json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TracerKind = Literal["fx", "dynamic", "modules"]
+
+
+@dataclass
+class Block:
+    """One block of a packed tensor (an LSTM gate, an MHA q/k/v): rows [start, stop)."""
+
+    name: str
+    start: int
+    stop: int
+    fan_in: float
+    fan_out: float
+
+
+@dataclass
+class ParamInfo:
+    """A parameter (or buffer) of a layer.
+
+    ``name`` is the canonical qualified name (wrapper prefixes such as ``module.`` and
+    ``_orig_mod.`` stripped); ``local`` the attribute name on its module (``weight``).
+    A tied tensor appears once, under its first name, with the others in ``aliases``.
+    """
+
+    name: str
+    local: str
+    shape: tuple[int, ...]
+    fan_in: float
+    fan_out: float
+    kind: Literal["parameter", "buffer"] = "parameter"
+    dtype: str = "float32"
+    requires_grad: bool = True
+    aliases: tuple[str, ...] = ()
+    #: Packed blocks by name (LSTM/GRU gates, MHA q/k/v); empty for ordinary tensors.
+    blocks: dict[str, Block] = field(default_factory=dict)
+    #: Name of the original attribute on the model (with wrapper prefixes), for lookups.
+    raw_name: str = ""
+    #: Set on a tensor computed by torch.nn.utils.parametrize (``conv.weight`` under
+    #: weight_norm): "weight_norm", "spectral_norm", or the parametrizations' class names.
+    #: Such an entry is made by the matcher, not the tracer; the stored tensors are the
+    #: ParametrizationList's ``original*``.
+    parametrization: str | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "fan_in": self.fan_in,
+            "fan_out": self.fan_out,
+        }
+
+
+@dataclass
+class Layer:
+    """A module that owns parameters (or a parameter used directly, ``x @ W``).
+
+    ``activation`` is a canonical name (see :mod:`initpolicy.catalog.activations`), ``mixed`` with
+    ``candidates`` when uses disagree. ``act_args`` are the activation's own arguments
+    (``{"negative_slope": 0.2}`` for leaky_relu, ``{"alpha": 1.0}`` for elu,
+    ``{"approximate": "tanh"}`` for gelu). ``depth`` is the 0-based execution order among
+    parameterized layers. ``types`` is the class name and every base class name (MRO),
+    ``ancestors`` the qualified names and types of the enclosing modules, outermost first.
+    """
+
+    name: str
+    type: str
+    types: tuple[str, ...]
+    activation: str
+    candidates: tuple[str, ...] = ()
+    act_args: dict[str, Any] = field(default_factory=dict)
+    depth: int = 0
+    previous: str | None = None
+    previous_type: str | None = None
+    residual: bool = False
+    #: True when a normalization layer sits between this layer and its activation.
+    normalized: bool = False
+    fan_in: float | None = None
+    fan_out: float | None = None
+    parameters: list[ParamInfo] = field(default_factory=list)
+    buffers: list[ParamInfo] = field(default_factory=list)
+    ancestors: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: The nn.Module itself (None for a directly used parameter).
+    module: Any = None
+    #: "file:line" where the module was constructed, when it can be found.
+    source: str | None = None
+    #: Parameters of this module tied to a tensor listed under another layer:
+    #: local name -> canonical name (GPT-2's ``lm_head.weight`` -> ``transformer.wte.weight``).
+    tied: dict[str, str] = field(default_factory=dict)
+    #: Arguments of each candidate of a ``mixed`` layer, in ``candidates`` order.
+    candidate_args: tuple[dict[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "activation": self.activation,
+            "candidates": list(self.candidates),
+            "fan_in": self.fan_in,
+            "fan_out": self.fan_out,
+            "depth": self.depth,
+            "parameters": [p.to_json() for p in self.parameters],
+        }
+
+
+@dataclass
+class ModelGraph:
+    """Per-layer facts about a model, in execution order where the tracer knows it."""
+
+    target: str
+    tracer: TracerKind
+    layers: list[Layer]
+    model: Any = None
+    warnings: list[str] = field(default_factory=list)
+    #: The torch.fx GraphModule/Graph the resolution ran on (None for "modules").
+    fx_graph: Any = None
+    #: Modules that own buffers but no parameters (BatchNorm(affine=False)); not in JSON.
+    buffer_layers: list[Layer] = field(default_factory=list)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    def layer(self, name: str) -> Layer:
+        for lay in self.layers:
+            if lay.name == name:
+                return lay
+        raise KeyError(name)
+
+    def parameters(self) -> list[tuple[Layer, ParamInfo]]:
+        return [(lay, p) for lay in self.layers for p in lay.parameters]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "tracer": self.tracer,
+            "layers": [lay.to_json() for lay in self.layers],
+        }

@@ -1,0 +1,245 @@
+"""Turn a model plus the resolution pass's findings into ModelGraph layers.
+
+Facts that come from the module tree alone live here: parameters and buffers with their
+fans and blocks, tied tensors (one entry, the other names as aliases), types (MRO names),
+ancestors, and where a module was constructed. The ``modules`` tracer's guesses (used when
+no graph can be obtained) are here too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from .fans import blocks, fans, parametrized_stand_in, shape_fans
+from .graph import Layer, ParamInfo
+from .ops import is_norm, module_activation
+from .resolve import Outcome, Resolved, parametrization_of
+
+
+def type_names(module: Any) -> tuple[str, ...]:
+    """The class name and every nn.Module base class name, most derived first.
+
+    Mixins are left out: every transformers model derives from ``EmbeddingAccessMixin``
+    and ``PushToHubMixin``, and ``Embedding*`` must not select them.
+    """
+    mro = type(module).__mro__
+    return tuple(c.__name__ for c in mro if c is mro[0] or issubclass(c, torch.nn.Module))
+
+
+class TensorNames:
+    """Every name of every parameter and buffer; the first name of a tensor is canonical."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.names: dict[int, list[str]] = {}
+        self.params: dict[str, str] = {}  # every parameter name -> owning module name
+        for name, p in model.named_parameters(remove_duplicate=False):
+            self.names.setdefault(id(p), []).append(name)
+            self.params[name] = name.rpartition(".")[0]
+        for name, b in model.named_buffers(remove_duplicate=False):
+            self.names.setdefault(id(b), []).append(name)
+
+    def canonical(self, t: Any) -> str:
+        return self.names[id(t)][0]
+
+    def by_id(self) -> dict[int, str]:
+        return {i: names[0] for i, names in self.names.items()}
+
+
+def _info(
+    module: Any, local: str, t: Any, qual: str, names: TensorNames, prefix: str, kind: str
+) -> ParamInfo:
+    fan_in, fan_out = fans(module, local, t)
+    all_names = names.names[id(t)]
+    return ParamInfo(
+        name=qual,
+        local=local,
+        shape=tuple(int(s) for s in t.shape),
+        fan_in=fan_in,
+        fan_out=fan_out,
+        kind=kind,  # type: ignore[arg-type]
+        dtype=str(t.dtype).replace("torch.", ""),
+        requires_grad=bool(t.requires_grad),
+        aliases=tuple(n for n in all_names if n != qual),
+        blocks=blocks(module, local, t) if kind == "parameter" else {},
+        raw_name=prefix + qual,
+    )
+
+
+def is_parametrized(module: Any) -> bool:
+    """Whether some tensor of ``module`` is computed by torch.nn.utils.parametrize."""
+    return hasattr(getattr(module, "parametrizations", None), "items")
+
+
+def _layer_fans(
+    params: list[ParamInfo], tied: Mapping[str, Any], module: Any, owner: Any = None
+) -> tuple[Any, Any]:
+    if owner is not None and params:
+        # a ParametrizationList: the fans of the weight it computes, by its owner's type
+        # (a ConvTranspose keeps its own layout)
+        main = max(params, key=lambda q: (q.ndim, q.numel))
+        if main.ndim >= 2:
+            return shape_fans(owner, main.shape)
+    weight = next((p for p in params if p.local == "weight"), None)
+    if weight is None and "weight" in tied:
+        return fans(module, "weight", tied["weight"])
+    stand_in = parametrized_stand_in(module) if weight is None else None
+    if stand_in is not None:
+        return fans(module, "weight", stand_in)
+    weight = weight or next((p for p in params if p.ndim >= 2), None)
+    weight = weight or (params[0] if params else None)
+    return (weight.fan_in, weight.fan_out) if weight else (None, None)
+
+
+def make_layer(
+    name: str,
+    module: Any,
+    modules: Mapping[str, Any],
+    names: TensorNames,
+    prefix: str,
+    direct: bool = False,
+) -> Layer:
+    """A Layer for module ``name`` with its own tensors (activation filled in later)."""
+    params: list[ParamInfo] = []
+    tied: dict[str, Any] = {}
+    for local, p in module._parameters.items():
+        if p is None:
+            continue
+        qual = f"{name}.{local}" if name else local
+        if names.canonical(p) != qual:
+            tied[local] = p
+            continue
+        params.append(_info(module, local, p, qual, names, prefix, "parameter"))
+    buffers = [
+        _info(module, local, b, f"{name}.{local}" if name else local, names, prefix, "buffer")
+        for local, b in module._buffers.items()
+        if b is not None and names.canonical(b) == (f"{name}.{local}" if name else local)
+    ]
+    pz = parametrization_of(name)
+    owner = modules.get(pz[0]) if pz is not None and pz[1] == name else None
+    fan_in, fan_out = _layer_fans(params, tied, module, owner)
+    parts = name.split(".") if name else []
+    ancestors = tuple(
+        (".".join(parts[:i]), type_names(modules[".".join(parts[:i])]))
+        for i in range(len(parts))
+        if ".".join(parts[:i]) in modules
+    )
+    layer = Layer(
+        name=name,
+        type=type(module).__name__,
+        types=type_names(module),
+        activation="linear",
+        fan_in=fan_in,
+        fan_out=fan_out,
+        parameters=params,
+        buffers=buffers,
+        ancestors=ancestors,
+        module=None if direct else module,
+        source=source_of(name, modules),
+    )
+    layer.tied = {local: names.canonical(t) for local, t in tied.items()}
+    return layer
+
+
+def apply_outcomes(layer: Layer, outcomes: set[Outcome]) -> None:
+    """Set activation, candidates, act_args, normalized and residual from the walk."""
+    acts = sorted({(a, k) for a, k, _n, _r in outcomes}, key=lambda x: (x[0], repr(x[1])))
+    if not acts:
+        layer.activation = "linear"
+    elif len(acts) == 1:
+        layer.activation = acts[0][0]
+        layer.act_args = dict(acts[0][1])
+    else:
+        layer.activation = "mixed"
+        layer.candidates = tuple(sorted({a for a, _k in acts}))
+        first = {a: dict(k) for a, k in reversed(acts)}
+        layer.candidate_args = tuple(first[a] for a in layer.candidates)
+    layer.normalized = any(n for _a, _k, n, _r in outcomes)
+    layer.residual = any(r for _a, _k, _n, r in outcomes)
+
+
+def fill_from_resolution(layer: Layer, r: Resolved, modules: Mapping[str, Any]) -> None:
+    apply_outcomes(layer, r.outcomes)
+    layer.previous = r.previous
+    if r.previous is not None and r.previous in modules:
+        layer.previous_type = type(modules[r.previous]).__name__
+
+
+# -- where a module was constructed ------------------------------------------------------
+_SOURCES: dict[Any, tuple[str, int, tuple[str, ...]] | None] = {}
+
+
+def _init_source(cls: Any) -> tuple[str, int, tuple[str, ...]] | None:
+    if cls in _SOURCES:
+        return _SOURCES[cls]
+    _SOURCES[cls] = None
+    try:
+        lines, start = inspect.getsourcelines(cls.__init__)
+        path = inspect.getsourcefile(cls.__init__)
+    except (OSError, TypeError):
+        return None
+    _SOURCES[cls] = (path or "?", start, tuple(lines))
+    return _SOURCES[cls]
+
+
+def source_of(name: str, modules: Mapping[str, Any]) -> str | None:
+    """``file:line`` of the ``self.<attr> = ...`` in the parent's ``__init__``, if found.
+
+    Numbered children (Sequential, ModuleList) point at their container's assignment.
+    """
+    parts = name.split(".") if name else []
+    while parts and parts[-1].isdigit():
+        parts.pop()
+    if not parts:
+        return None
+    parent = modules.get(".".join(parts[:-1]))
+    if parent is None:
+        return None
+    found = _init_source(type(parent))
+    if found is None:
+        return None
+    path, start, lines = found
+    pattern = re.compile(rf"\bself\.{re.escape(parts[-1])}\s*(:[^=]*)?=(?!=)")
+    for i, line in enumerate(lines):
+        if pattern.search(line):
+            return f"{path}:{start + i}"
+    return None
+
+
+# -- the "modules" tracer: registration order, activations guessed ------------------------
+def guess_outcomes(model: torch.nn.Module) -> dict[str, set[Outcome]]:
+    """For each module owning tensors: the next activation in registration order, ``linear``
+    if another parameterized layer comes first, ``output`` if nothing does."""
+    # a parametrization belongs to its owner's weight: the owner stands where it is
+    seq = [
+        (n, m)
+        for n, m in model.named_modules()
+        if (not m._modules or m._parameters or is_parametrized(m)) and parametrization_of(n) is None
+    ]
+    guesses: dict[str, set[Outcome]] = {}
+    for i, (name, m) in enumerate(seq):
+        if not (m._parameters or m._buffers or is_parametrized(m)):
+            continue
+        outcome: Outcome = ("output", (), False, False)
+        normalized = False
+        for _n2, nxt in seq[i + 1 :]:
+            act = module_activation(nxt)
+            if act is not None:
+                outcome = (act[0], tuple(sorted(act[1].items())), normalized, False)
+                break
+            if is_norm(nxt):
+                normalized = True
+                continue
+            if is_parametrized(nxt) or any(p is not None for p in nxt._parameters.values()):
+                outcome = ("linear", (), normalized, False)
+                break
+        guesses[name] = {outcome}
+    for name, m in model.named_modules():
+        pz = parametrization_of(name)
+        if pz is not None and pz[0] in guesses and (m._parameters or m._buffers):
+            guesses[name] = guesses[pz[0]]
+    return guesses

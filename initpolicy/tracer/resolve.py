@@ -1,0 +1,342 @@
+"""The resolution pass: which activation follows each layer, over one torch.fx Graph.
+
+From each layer's output the pass walks forward through ops that do not change the
+answer (norms, dropout, reshapes, pooling, residual add, cat, scaling, gating muls) to
+the first op that does: an activation (that is the answer), another parameterized layer
+or a mixing op (``linear``), or the graph output (``output``). Every path is followed;
+when paths or repeated calls of one module disagree the layer is ``mixed``.
+
+It runs once, in reverse topological order, so every node is visited once: the set of
+outcomes reachable from a node is the union over its users. How each op counts is
+decided by :mod:`initpolicy.tracer.ops` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch.fx as fx
+
+from .ops import (
+    MIXING,
+    NORM_FUNCTIONS,
+    STOP,
+    TENSOR_ATTRS,
+    call_args,
+    from_name,
+    function_name,
+    hardtanh_activation,
+    is_composite,
+    is_norm,
+    module_activation,
+    normalize,
+)
+
+#: (activation, sorted args, normalized on the way, residual add on the way)
+Outcome = tuple[str, tuple[tuple[str, Any], ...], bool, bool]
+
+
+@dataclass
+class Resolved:
+    """What the pass found for one module (or the owner of a directly used parameter)."""
+
+    name: str
+    outcomes: set[Outcome] = field(default_factory=set)
+    order: float = 0.0
+    previous: str | None = None
+    calls: int = 0
+
+
+def op_name(node: fx.Node) -> str:
+    if node.op == "call_method":
+        return normalize(str(node.target))
+    if node.op == "call_function":
+        return function_name(node.target)
+    return node.op
+
+
+def parametrization_of(name: str) -> tuple[str, str] | None:
+    """(owner, ParametrizationList) names for a module inside a parametrization.
+
+    ``lin.parametrizations.weight.0`` (spectral_norm's power iteration) and
+    ``lin.parametrizations.weight`` compute ``lin``'s weight: ``("lin",
+    "lin.parametrizations.weight")``; None for any other module.
+
+    >>> parametrization_of("lin.parametrizations.weight.0"), parametrization_of("lin")
+    (('lin', 'lin.parametrizations.weight'), None)
+    """
+    head, sep, rest = f".{name}".rpartition(".parametrizations.")
+    if not sep or not rest:
+        return None
+    owner = head[1:]
+    key = rest.split(".")[0]
+    return owner, f"{owner}.parametrizations.{key}" if owner else f"parametrizations.{key}"
+
+
+def _owns_params(module: Any) -> bool:
+    return bool(module._parameters) and any(p is not None for p in module._parameters.values())
+
+
+class _Pass:
+    def __init__(self, graph: fx.Graph, modules: Mapping[str, Any], params: Mapping[str, str]):
+        self.graph = graph
+        self.modules = modules
+        self.params = params  # qualified parameter name -> owning module name
+        self.nodes = list(graph.nodes)
+        self.index = {n: i for i, n in enumerate(self.nodes)}
+        self.param_derived: set[fx.Node] = set()
+        self._residual: dict[fx.Node, bool] = {}
+
+    # -- what one node does to a walk that reaches it ------------------------------------
+    def module_of(self, node: fx.Node) -> Any:
+        return self.modules.get(str(node.target)) if node.op == "call_module" else None
+
+    def contrib(self, node: fx.Node, after: set[Outcome]) -> set[Outcome]:
+        """Outcomes of a walk that reaches ``node``, given the outcomes beyond it."""
+        if node.op == "output":
+            return {("output", (), False, False)}
+        if node.op == "call_module":
+            m = self.module_of(node)
+            if m is None:
+                return after
+            act = module_activation(m)
+            if act is not None:
+                return {(act[0], _key(act[1]), False, False)}
+            if is_norm(m):
+                return {(a, k, True, r) for a, k, _n, r in after}
+            if _owns_params(m) or is_composite(m):
+                return {("linear", (), False, False)}
+            return after
+        if node.op not in ("call_function", "call_method"):
+            return set()
+        name = op_name(node)
+        if name == "getattr":
+            attr = node.args[1] if len(node.args) > 1 else None
+            return after if attr in TENSOR_ATTRS else set()
+        if name in ("hardtanh", "rrelu"):
+            return {_special(name, node)}
+        spelled = from_name(name)
+        if spelled is not None:
+            args = call_args(spelled, tuple(node.args), dict(node.kwargs))
+            return {(spelled.name, _key(args), False, False)}
+        if name in MIXING:
+            return {("linear", (), False, False)}
+        if name in STOP:
+            return set()
+        if name in NORM_FUNCTIONS:
+            return {(a, k, True, r) for a, k, _n, r in after}
+        if name in ("add", "sub") and self.is_residual(node):
+            return {(a, k, n, True) for a, k, n, _r in after}
+        return after
+
+    # -- residual adds: both operands share an ancestor (x + f(x)) ----------------------
+    def is_residual(self, node: fx.Node) -> bool:
+        if node in self._residual:
+            return self._residual[node]
+        operands = [a for a in node.args if isinstance(a, fx.Node) and a not in self.param_derived]
+        result = False
+        if len(operands) == 2:
+            seen = self._ancestors(operands[0], None)
+            result = bool(self._ancestors(operands[1], seen))
+        self._residual[node] = result
+        return result
+
+    def _ancestors(self, start: fx.Node, hit: set[fx.Node] | None) -> set[fx.Node]:
+        """Data ancestors of ``start`` (itself included); with ``hit``, stop at the first
+        ancestor in ``hit`` and return it alone (empty when there is none)."""
+        seen = {start}
+        stack = [start]
+        while stack:
+            n = stack.pop()
+            if hit is not None and n in hit:
+                return {n}
+            for a in n.all_input_nodes:
+                if a in seen or a.op == "get_attr" or op_name(a) in STOP:
+                    continue
+                seen.add(a)
+                stack.append(a)
+        return set() if hit is not None else seen
+
+    # -- gates: x * g(x) (squeeze-excitation); the branch computing g is not x's consumer --
+    def gate_edges(self) -> set[tuple[fx.Node, fx.Node]]:
+        """Edges from a tensor into the branch that computes its own multiplicative gate.
+
+        For ``x * g(x)`` where ``x`` reaches the mul through transparent ops only, the
+        layers inside ``g`` read ``x`` but do not follow it: ``x`` continues through the mul.
+        """
+        edges: set[tuple[fx.Node, fx.Node]] = set()
+        for m in self.nodes:
+            if m.op not in ("call_function", "call_method") or op_name(m) != "mul":
+                continue
+            operands = [a for a in m.args[:2] if isinstance(a, fx.Node)]
+            if len(operands) != 2 or any(a in self.param_derived for a in operands):
+                continue
+            for main, gate in (operands, operands[::-1]):
+                chain = self._transparent_chain(main)
+                gate_side = self._ancestors(gate, None)
+                joint = next((c for c in chain if c in gate_side), None)
+                if joint is None:
+                    continue
+                on_main = set(chain)
+                for u in joint.users:
+                    if u is not m and u in gate_side and u not in on_main:
+                        edges.add((joint, u))
+                break
+        return edges
+
+    def _transparent_chain(self, node: fx.Node) -> list[fx.Node]:
+        """``node`` and its first-input ancestors reached through single-input reshapes,
+        dropout and similar ops (nothing that is a layer, activation or mixing op)."""
+        chain = [node]
+        while True:
+            n = chain[-1]
+            inputs = [a for a in n.all_input_nodes if a not in self.param_derived]
+            if n.op not in ("call_function", "call_method") or len(inputs) != 1:
+                return chain
+            name = op_name(n)
+            if from_name(name) is not None or name in MIXING or name in STOP:
+                return chain
+            chain.append(inputs[0])
+
+    # -- the pass -------------------------------------------------------------------------
+    def run(self) -> dict[str, Resolved]:
+        for n in self.nodes:
+            if (
+                n.op == "get_attr"
+                or self.parametrization(n) is not None
+                or (
+                    n.op in ("call_function", "call_method")
+                    and n.all_input_nodes
+                    and all(a in self.param_derived for a in n.all_input_nodes)
+                )
+            ):
+                self.param_derived.add(n)
+        gates = self.gate_edges()
+        out: dict[fx.Node, set[Outcome]] = {}
+        contrib: dict[fx.Node, set[Outcome]] = {}
+        for n in reversed(self.nodes):
+            after: set[Outcome] = set()
+            for u in n.users:
+                if (n, u) not in gates:
+                    after |= contrib[u]
+            out[n] = after
+            contrib[n] = set() if n in self.param_derived else self.contrib(n, after)
+        return self.collect(out)
+
+    def parametrization(self, node: fx.Node) -> tuple[str, str] | None:
+        """(owner, ParametrizationList) when ``node`` calls a module computing a
+        parametrized weight (weight_norm, spectral_norm): a weight, not a layer."""
+        return parametrization_of(str(node.target)) if node.op == "call_module" else None
+
+    def layer_nodes(self) -> list[tuple[fx.Node, str]]:
+        """(node whose output the layer produces, layer name), in execution order.
+
+        A parametrized weight is computed by its ParametrizationList and used by the op
+        that consumes it (``F.linear(x, self.weight)``): that op produces both the
+        ParametrizationList's layer and its owner's (``lin``, even when ``lin`` owns no
+        parameter of its own).
+        """
+        found: dict[tuple[fx.Node, str], None] = {}
+        for n in self.nodes:
+            m = self.module_of(n)
+            pz = self.parametrization(n)
+            if pz is not None:
+                for consumer in self._consumers(n):
+                    found.update({(consumer, pz[1]): None, (consumer, pz[0]): None})
+            elif m is not None and (m._parameters or m._buffers or is_composite(m)):
+                found[(n, str(n.target))] = None
+            elif n.op == "get_attr" and str(n.target) in self.params:
+                for consumer in self._consumers(n):
+                    found[(consumer, self.params[str(n.target)])] = None
+        return sorted(found, key=lambda item: self.index[item[0]])
+
+    def _consumers(self, node: fx.Node) -> list[fx.Node]:
+        result: list[fx.Node] = []
+        stack = [node]
+        while stack:
+            for u in stack.pop().users:
+                if u in self.param_derived:
+                    stack.append(u)
+                elif u.op != "output":
+                    result.append(u)
+        return result
+
+    def collect(self, out: dict[fx.Node, set[Outcome]]) -> dict[str, Resolved]:
+        layers = self.layer_nodes()
+        producing = {n: name for n, name in layers if self._is_layer(n, name)}
+        latest: dict[fx.Node, int] = {}
+        for n in self.nodes:
+            best = max((latest.get(a, -1) for a in n.all_input_nodes), default=-1)
+            latest[n] = self.index[n] if n in producing else best
+        resolved: dict[str, Resolved] = {}
+        for n, name in layers:
+            r = resolved.setdefault(name, Resolved(name, order=self.index[n]))
+            r.calls += 1
+            m = self.module_of(n)
+            composite = m is not None and is_composite(m)
+            r.outcomes |= {("linear", (), False, False)} if composite else out[n]
+            if r.previous is None:
+                inputs = [a for a in n.all_input_nodes if a not in self.param_derived]
+                prev = max((latest.get(a, -1) for a in inputs), default=-1)
+                if prev >= 0:
+                    r.previous = producing[self.nodes[prev]]
+            if composite:
+                for i, (cname, child) in enumerate(_param_children(name, m)):
+                    c = resolved.setdefault(
+                        cname, Resolved(cname, order=self.index[n] + (i + 1) / 1000)
+                    )
+                    c.calls += 1
+                    c.outcomes |= out[n]
+                    c.previous = c.previous or name
+                    del child
+        return resolved
+
+    def _is_layer(self, node: fx.Node, name: str) -> bool:
+        m = self.modules.get(name)
+        return m is not None and (_owns_params(m) or is_composite(m) or node.op != "call_module")
+
+
+def _param_children(prefix: str, module: Any) -> list[tuple[str, Any]]:
+    return [
+        (f"{prefix}.{n}" if prefix else n, m)
+        for n, m in module.named_modules()
+        if n and _owns_params(m)
+    ]
+
+
+def _key(args: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(args.items()))
+
+
+def _special(name: str, node: fx.Node) -> Outcome:
+    args, kwargs = tuple(node.args), dict(node.kwargs)
+
+    def arg(i: int, k: str, default: float) -> float:
+        v = kwargs.get(k, args[i] if i < len(args) else default)
+        return float(v) if isinstance(v, (int, float)) else default
+
+    if name == "hardtanh":
+        act, extra = hardtanh_activation(arg(1, "min_val", -1.0), arg(2, "max_val", 1.0))
+        return (act, _key(extra), False, False)
+    slope = (arg(1, "lower", 1 / 8) + arg(2, "upper", 1 / 3)) / 2
+    return ("leaky_relu", (("negative_slope", slope),), False, False)
+
+
+def resolve(
+    graph: fx.Graph, modules: Mapping[str, Any], params: Mapping[str, str]
+) -> dict[str, Resolved]:
+    """Resolve every layer of ``graph``.
+
+    ``modules`` maps qualified names to modules, ``params`` every qualified parameter
+    name (aliases included) to the name of the module that owns it.
+
+    >>> import torch
+    >>> from initpolicy.tracer.capture import leaf_modules, symbolic_graph
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    >>> g = symbolic_graph(net, leaf_modules(net))
+    >>> {k: sorted(r.outcomes) for k, r in resolve(g, dict(net.named_modules()), {}).items()}
+    {'0': [('relu', (), False, False)], '2': [('output', (), False, False)]}
+    """
+    return _Pass(graph, modules, params).run()

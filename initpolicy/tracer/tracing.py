@@ -1,0 +1,342 @@
+"""``trace(model)``: which activation follows each layer, as a ModelGraph.
+
+One resolution pass (:mod:`initpolicy.tracer.resolve`) runs over one torch.fx Graph, obtained
+the cheapest way that works (:mod:`initpolicy.tracer.capture`):
+
+1. ``fx`` — symbolic tracing, no inputs needed;
+2. ``dynamic`` — one forward pass on example inputs (given, or inferred by name, e.g.
+   transformers' ``input_ids``/``pixel_values``, or from the first layer), on the meta
+   device for a model built there (conditions on meta values taken as true, with a
+   warning), else a no-grad forward of the model as it is, in eval mode, with modes,
+   buffers and the RNG state restored after;
+3. ``modules`` — registration order, with a warning that the activations are guesses.
+
+>>> import torch
+>>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+>>> g = trace(net)
+>>> g.tracer, [(lay.name, lay.activation, lay.fan_in) for lay in g.layers]
+('fx', [('0', 'relu', 4.0), ('2', 'output', 8.0)])
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+
+from ..errors import TraceError
+from .capture import dynamic_graph, leaf_modules, symbolic_graph
+from .graph import Layer, ModelGraph
+from .inputs import (
+    NoInputs,
+    as_call,
+    describe,
+    infer,
+    model_device_dtype,
+    required_inputs,
+    to_device,
+)
+from .layers import (
+    TensorNames,
+    apply_outcomes,
+    fill_from_resolution,
+    guess_outcomes,
+    is_parametrized,
+    make_layer,
+)
+from .named_inputs import missing_inputs
+from .resolve import Resolved, resolve
+from .state import preserved
+
+T = TypeVar("T")
+
+#: Wrapper class name -> the attribute holding the wrapped model (its prefix is stripped).
+WRAPPERS: dict[str, str] = {
+    "DataParallel": "module",
+    "DistributedDataParallel": "module",
+    "OptimizedModule": "_orig_mod",
+    "FullyShardedDataParallel": "_fsdp_wrapped_module",
+}
+
+_CONTROL_FLOW = "symbolically traced variables cannot be used as inputs to control flow"
+
+
+def unwrap(model: torch.nn.Module) -> tuple[torch.nn.Module, str]:
+    """The wrapped model and the name prefix its wrappers add (``module.``, ``_orig_mod.``)."""
+    prefix = ""
+    while type(model).__name__ in WRAPPERS and isinstance(
+        getattr(model, WRAPPERS[type(model).__name__], None), torch.nn.Module
+    ):
+        attr = WRAPPERS[type(model).__name__]
+        prefix += attr + "."
+        model = getattr(model, attr)
+    return model, prefix
+
+
+def _lazy(model: torch.nn.Module) -> list[str]:
+    return [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params()  # type: ignore[misc]
+    ]
+
+
+def preserving_state(model: torch.nn.Module, fn: Callable[[], T]) -> T:
+    """Run ``fn`` with ``model`` in eval mode; restore modes, buffers, gradients and the
+    RNG state afterwards, whatever ``fn`` does."""
+    with preserved(model, eval_mode=True):
+        return fn()
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
+
+
+class _Run:
+    """State of one trace: the model, its names, and the warnings collected on the way."""
+
+    def __init__(self, model: torch.nn.Module, example_inputs: Any):
+        self.model = model
+        self.example_inputs = example_inputs
+        self.leaves = leaf_modules(model)
+        self.names = TensorNames(model)
+        self.warnings: list[str] = []
+
+    def graph(self, only: str | None = None) -> tuple[Any, str]:
+        lazy = _lazy(self.model)
+        fx_error: BaseException | None = None
+        if only == "modules":
+            return None, "modules"
+        if only == "fx":
+            return self.symbolic(), "fx"
+        if not lazy and only is None:
+            try:
+                return self.symbolic(), "fx"
+            except (Exception, SystemExit) as e:
+                fx_error = e
+        graph = self.dynamic(fx_error, lazy)
+        if graph is not None:
+            return graph, "dynamic"
+        if only == "dynamic":
+            raise TraceError(
+                "the model could not be run to trace it dynamically: " + self.warnings[-1]
+            )
+        self.warnings.append(
+            "activations are guesses from module registration order (tracer 'modules'); "
+            "give example inputs (--input-shape) for a traced answer"
+        )
+        return None, "modules"
+
+    def symbolic(self) -> Any:
+        # Symbolic tracing runs Python code too (a forward may update a buffer in place).
+        return preserving_state(self.model, lambda: symbolic_graph(self.model, self.leaves))
+
+    def dynamic(self, fx_error: BaseException | None, lazy: list[str]) -> Any:
+        device, _dtype = model_device_dtype(self.model)
+        try:
+            calls = (
+                [as_call(self.example_inputs)]
+                if self.example_inputs is not None
+                else infer(self.model)
+            )
+        except NoInputs as e:
+            if lazy:
+                raise TraceError(
+                    f"{', '.join(lazy)}: uninitialized (lazy) parameters, and no example input "
+                    f"to materialize them: {e}; give example inputs (--input-shape, or "
+                    "example_inputs=...)"
+                ) from None
+            self.warnings.append(f"cannot run the model to trace it: {e}")
+            return None
+        failures: list[tuple[str, BaseException]] = []
+        for call in calls:
+            args, kwargs = to_device(call, device)
+            assumed: list[str] | None = [] if device.type == "meta" else None
+
+            def run(a: tuple[Any, ...] = args, k: dict[str, Any] = kwargs, s: Any = assumed) -> Any:
+                return dynamic_graph(self.model, self.leaves, self.names.by_id(), a, k, s)
+
+            try:
+                graph = preserving_state(self.model, run)
+            except (Exception, SystemExit) as e:  # a forward calling sys.exit() is a failure too
+                failures.append((describe(args, kwargs), e))
+                continue
+            self._note_dynamic(fx_error, lazy, device, describe(args, kwargs))
+            if assumed:
+                where = ", ".join(dict.fromkeys(assumed))
+                self.warnings.append(
+                    f"on the meta device tensors have no values: {len(assumed)} condition(s) "
+                    f"on tensor values were taken as true ({where}); the branches traced "
+                    "are those"
+                )
+            return graph
+        shape, error = failures[0]
+        if device.type == "meta":
+            self.warnings.append(
+                f"the model could not run on the meta device with input {shape} ({_short(error)})"
+            )
+            return None
+        tried = "; ".join(s for s, _ in failures)
+        errors = list(dict.fromkeys(_short(e) for _, e in failures))
+        raise TraceError(
+            f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
+            + _input_hint(self.model)
+        ) from None
+
+    def _note_dynamic(
+        self, fx_error: BaseException | None, lazy: list[str], device: torch.device, shape: str
+    ) -> None:
+        if lazy:
+            self.warnings.append(
+                f"materialized lazy parameters of {', '.join(lazy)} by a forward pass on {shape}"
+            )
+        if fx_error is not None and _CONTROL_FLOW in str(fx_error):
+            where = "on the meta device" if device.type == "meta" else f"on {device.type}"
+            self.warnings.append(
+                "torch.fx cannot trace this model symbolically (control flow on tensors), so it "
+                f"was run once {where} on {shape}: only the branches this input takes are traced"
+            )
+
+
+def _input_hint(model: torch.nn.Module) -> str:
+    """How to give inputs, naming forward's inputs when it needs several."""
+    needed = required_inputs(model)
+    unknown = missing_inputs(model)
+    if len(needed) > 1:
+        return (
+            f"  hint: forward needs {len(needed)} inputs ({', '.join(needed)}): give one "
+            "--input-shape per input, in order (with --input-dtype for each), or define "
+            "example_inputs() next to the model returning a tuple or a dict of them"
+            + (f"; {', '.join(unknown)} cannot be inferred from the model" if unknown else "")
+        )
+    return (
+        "  hint: give the input shape, e.g. --input-shape 1,3,32,32 --input-dtype float "
+        "(or define example_inputs() next to the model, or pass example_inputs=...)"
+    )
+
+
+def _via_aliases(
+    module: torch.nn.Module, names: TensorNames, resolved: dict[str, Resolved]
+) -> Resolved | None:
+    """For a module that was not called but whose parameters are used under other names
+    (T5's ``shared``, an LM head's tied bias): their uses, merged."""
+    found: list[Resolved] = []
+    for p in module._parameters.values():
+        if p is None:
+            continue
+        users = [r for r in (resolved.get(n.rpartition(".")[0]) for n in names.names[id(p)]) if r]
+        if not users:
+            return None
+        found += users
+    if not found:
+        return None
+    merged = Resolved("", order=min(r.order for r in found))
+    for r in found:
+        merged.outcomes |= r.outcomes
+        merged.calls += r.calls
+    return merged
+
+
+_ORIG_MOD = re.compile(r"(^|\.)_orig_mod(?=\.|$)")
+
+
+def _clean(name: str) -> str:
+    return _ORIG_MOD.sub("", name).lstrip(".")
+
+
+def trace(
+    model: Any,
+    *,
+    example_inputs: Any = None,
+    target: str = "<model>",
+    tracer: str | None = None,
+) -> ModelGraph:
+    """Trace ``model`` into a :class:`~initpolicy.tracer.graph.ModelGraph`.
+
+    ``example_inputs`` (a tensor, a tuple of positional inputs or a dict of keyword
+    inputs) is used only when symbolic tracing fails; without it inputs are inferred.
+    Tracing never modifies the model (lazy parameters excepted: they are materialized).
+    ``tracer`` forces one way (``"fx"``, ``"dynamic"``, ``"modules"``) instead of the first
+    that works.
+
+    >>> import torch
+    >>> g = trace(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+    ...                               torch.nn.LeakyReLU(0.2)))
+    >>> [(lay.type, lay.activation, lay.act_args, lay.normalized) for lay in g.layers]
+    [('Conv2d', 'leaky_relu', {'negative_slope': 0.2}, True), ('BatchNorm2d', 'leaky_relu', {'negative_slope': 0.2}, False)]
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TraceError(f"expected a torch.nn.Module to trace, got {type(model).__name__}")
+    inner, prefix = unwrap(model)
+    if tracer not in (None, "fx", "dynamic", "modules"):
+        raise TraceError(f"unknown tracer {tracer!r}; expected fx, dynamic or modules")
+    run = _Run(inner, example_inputs)
+    try:
+        graph, kind = run.graph(tracer)
+    except TraceError:
+        raise
+    except Exception as e:  # only a forced fx trace gets here
+        raise TraceError(f"torch.fx cannot trace the model: {_short(e)}") from None
+    lazy = _lazy(inner)
+    if lazy:
+        raise TraceError(f"{', '.join(lazy)}: parameters still uninitialized after tracing")
+    names = TensorNames(inner)
+    modules = dict(inner.named_modules())
+    resolved = resolve(graph, modules, names.params) if graph is not None else {}
+    guesses = guess_outcomes(inner) if graph is None else {}
+    ordered: list[tuple[float, int, Layer]] = []
+    buffer_layers: list[Layer] = []
+    unused: list[str] = []
+    for index, (name, m) in enumerate(modules.items()):
+        # a module whose weight is parametrized owns no weight, but is the layer using it
+        has_params = is_parametrized(m) or any(p is not None for p in m._parameters.values())
+        if not has_params and not any(b is not None for b in m._buffers.values()):
+            continue
+        direct = graph is not None and id(m) not in run.leaves
+        layer = make_layer(name, m, modules, names, prefix, direct=direct)
+        order = math.inf
+        via = None if name in resolved or not has_params else _via_aliases(m, names, resolved)
+        if via is not None:
+            resolved[name] = via
+        if name in resolved:
+            fill_from_resolution(layer, resolved[name], modules)
+            order = resolved[name].order
+        elif name in guesses:
+            apply_outcomes(layer, guesses[name])
+        elif has_params:
+            # A container's own parameters (a model's mask embedding) read better by name.
+            unused += [p.name for p in layer.parameters] if m._modules else [name]
+        if has_params:
+            ordered.append((order if graph is not None else index, index, layer))
+        else:
+            buffer_layers.append(layer)
+    ordered.sort(key=lambda item: (item[0], item[1]))
+    layers = [layer for _o, _i, layer in ordered]
+    for depth, layer in enumerate(layers):
+        layer.depth = depth
+    if graph is None:
+        for prev, layer in itertools.pairwise(layers):
+            layer.previous, layer.previous_type = prev.name, prev.type
+    if unused:
+        run.warnings.append(
+            f"not called by the traced forward (activation taken as linear): {', '.join(unused)}"
+        )
+    if "_orig_mod" in "".join(modules):
+        for layer in [*layers, *buffer_layers]:
+            layer.name = _clean(layer.name)
+            for p in [*layer.parameters, *layer.buffers]:
+                p.name = _clean(p.name)
+    return ModelGraph(
+        target=target,
+        tracer=kind,  # type: ignore[arg-type]
+        layers=layers,
+        model=model,
+        warnings=run.warnings,
+        fx_graph=graph,
+        buffer_layers=buffer_layers,
+    )
