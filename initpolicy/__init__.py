@@ -8,11 +8,7 @@
 Importing the package does not import torch.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
-from .api import Policy, load
+from .api import Policy, apply, lint, load, trace
 from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
 
 __version__ = "0.1.0"
@@ -25,31 +21,9 @@ __all__ = [
     "TargetError",
     "TraceError",
     "UsageError",
+    "__version__",
     "apply",
     "lint",
     "load",
     "trace",
 ]
-
-
-def apply(model: Any, policy: Policy | str, **kwargs: Any) -> Any:
-    """Shortcut for ``initpolicy.load(policy).apply(model, **kwargs)``."""
-    if not isinstance(policy, Policy):
-        policy = load(policy)
-    return policy.apply(model, **kwargs)
-
-
-def trace(model: Any, example_inputs: Any = None) -> Any:
-    """Trace ``model``: a ModelGraph with the activation that follows each layer."""
-    from .tracer.tracing import trace as _trace
-
-    return _trace(model, example_inputs=example_inputs)
-
-
-def lint(model: Any, policy: Policy | str | None = None, **kwargs: Any) -> Any:
-    """Lint ``model``'s initialization (or ``policy``'s, applied to a copy)."""
-    from .linter.run import lint as _lint
-
-    if policy is not None and not isinstance(policy, Policy):
-        policy = load(policy)
-    return _lint(model, policy=policy, **kwargs)

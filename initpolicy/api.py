@@ -1,24 +1,33 @@
-r"""The user-facing Policy: a parsed policy plus the verbs a training repo calls.
+r"""The library's front door: load a policy, then plan, apply or lint with it.
 
 >>> import initpolicy
 >>> policy = initpolicy.load("Linear before ReLU -> kaiming_normal(fan_in)\nbias -> constant(0.01)")
 >>> len(policy.rules)
 2
 
-Loading and checking never import torch; ``apply``/``explain``/``lint`` import the
-torch-side modules lazily.
+This is the one module that composes the stages (language -> tracer -> planner ->
+applier / linter); the stages themselves never import each other upwards. Loading and
+checking a policy never import torch; ``plan``/``apply``/``lint`` import the torch-side
+stages when they are called.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import UsageError
 from .language.ir import PolicyIR, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .applier.execute import Report
-    from .planner.match import Plan
+    from .applier.report import Report
+    from .linter.run import LintResult
+    from .planner.plan import Plan
+    from .tracer.graph import ModelGraph
+
+Skip = Mapping[str, Any] | Iterable[str] | None
 
 
 class Policy:
@@ -42,11 +51,29 @@ class Policy:
     def __repr__(self) -> str:
         return f"Policy({self.ir.source!r}, {len(self.ir.rules)} rules)"
 
-    def plan(self, model: Any, *, example_inputs: Any = None, seed: int | None = None) -> Plan:
-        """Match this policy against ``model``: the per-parameter plan, nothing written."""
-        from .planner.match import plan_model
+    def plan(
+        self,
+        model: Any,
+        *,
+        example_inputs: Any = None,
+        seed: int | None = None,
+        skip: Skip = None,
+        include_frozen: bool = False,
+        strict: bool = False,
+    ) -> Plan:
+        """Match this policy against ``model``: the per-parameter plan, nothing written.
 
-        return plan_model(self, model, example_inputs=example_inputs, seed=seed)
+        >>> plan = policy.plan(model)          # doctest: +SKIP
+        >>> plan.entries[0].std                # doctest: +SKIP
+        0.2
+        """
+        from .planner.match import build_plan
+        from .tracer.tracing import trace as run_trace
+
+        graph = run_trace(model, example_inputs=example_inputs)
+        return build_plan(
+            self.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
+        )
 
     def apply(
         self,
@@ -55,25 +82,39 @@ class Policy:
         example_inputs: Any = None,
         strict: bool = False,
         device: Any = None,
-        skip: Any = None,
+        skip: Skip = None,
         include_frozen: bool = False,
     ) -> Report:
         """Initialize every parameter of ``model`` by this policy; returns the Report.
 
+        Raises PlanError, with the model untouched, when the policy cannot be applied.
+        ``seed``: over the policy's ``seed N``, over 0. ``device``: where a meta model is
+        materialized (default cpu). ``skip``: a state_dict or names left alone (initialize
+        only what a checkpoint lacks).
+
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
-        from .applier.execute import apply_policy
+        from .applier.execute import execute
+        from .planner.match import build_plan, needs_trace
+        from .tracer.tracing import trace as run_trace
 
-        return apply_policy(
-            self,
-            model,
-            seed=seed,
-            example_inputs=example_inputs,
-            strict=strict,
-            device=device,
-            skip=skip,
-            include_frozen=include_frozen,
+        if not hasattr(model, "named_modules"):
+            raise UsageError(f"apply needs a torch.nn.Module, got {type(model).__name__}")
+        # A policy that reads no activation (no before/after, gain, slope, depth) needs only
+        # the module structure, not a forward pass; explain always traces fully.
+        how = None if needs_trace(self.ir) or _has_lazy(model) else "modules"
+        graph = run_trace(model, example_inputs=example_inputs, tracer=how)
+        the_plan = build_plan(
+            self.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
         )
+        return execute(the_plan, model, device=device)
+
+
+def _has_lazy(model: Any) -> bool:
+    """Lazy parameters get their shapes from a forward pass, which only a trace runs."""
+    from torch.nn.parameter import is_lazy
+
+    return any(is_lazy(p) for p in model.parameters())
 
 
 def load_spec(spec: str | Path) -> Policy:
@@ -109,3 +150,60 @@ def load(source: str | Path) -> Policy:
     if one_word and (text.isidentifier() or text.endswith(".pol") or Path(text).is_file()):
         return load_spec(text)
     return Policy(parse(text, "<string>"))
+
+
+def as_policy(policy: Policy | str | Path) -> Policy:
+    """``policy`` itself, or loaded (see :func:`load`)."""
+    return policy if isinstance(policy, Policy) else load(policy)
+
+
+def apply(model: Any, policy: Policy | str | Path, **kwargs: Any) -> Report:
+    """Shortcut for ``initpolicy.load(policy).apply(model, **kwargs)``."""
+    return as_policy(policy).apply(model, **kwargs)
+
+
+def trace(model: Any, example_inputs: Any = None, **kwargs: Any) -> ModelGraph:
+    """Trace ``model``: a ModelGraph with the activation that follows each layer.
+
+    >>> import torch
+    >>> g = trace(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU()))
+    >>> [(lay.name, lay.activation) for lay in g.layers]
+    [('0', 'relu')]
+    """
+    from .tracer.tracing import trace as run_trace
+
+    return run_trace(model, example_inputs=example_inputs, **kwargs)
+
+
+def lint(
+    model: Any,
+    policy: Policy | str | Path | None = None,
+    *,
+    example_inputs: Any = None,
+    seed: int | None = None,
+    **options: Any,
+) -> LintResult:
+    """Lint ``model``'s initialization as it is, or ``policy``'s: the policy is applied to
+    a deep copy of the model and the copy is linted (the model is never touched).
+
+    ``options`` are those of :func:`initpolicy.linter.run.lint` (``static``, ``select``,
+    ``ignore``, ``extend_select``, ``thresholds``, ``config``, ``fail_level``, ``strict``).
+
+    >>> result = lint(model, select=["IP1"], static=True)          # doctest: +SKIP
+    >>> result.failed(), result.to_json()["summary"]["findings"]   # doctest: +SKIP
+    (True, 1)
+    """
+    from .linter.run import lint as run_lint
+
+    if policy is None:
+        return run_lint(model, example_inputs=example_inputs, **options)
+    from .applier.execute import execute
+    from .planner.match import build_plan
+    from .tracer.tracing import trace as run_trace
+
+    ir = as_policy(policy).ir
+    subject = copy.deepcopy(model)
+    graph = run_trace(subject, example_inputs=example_inputs)
+    the_plan = build_plan(ir, graph, seed=seed)
+    execute(the_plan, subject)
+    return run_lint(subject, example_inputs=example_inputs, graph=graph, plan=the_plan, **options)

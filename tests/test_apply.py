@@ -300,7 +300,7 @@ def test_only_policies_that_read_activations_need_a_forward_pass(policy, traced)
 
 
 def test_structure_only_planning_writes_what_a_full_trace_would():
-    from initpolicy.planner.match import plan
+    from initpolicy.planner.match import build_plan as plan
     from initpolicy.tracer.tracing import trace
 
     policy = initpolicy.load(

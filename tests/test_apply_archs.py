@@ -15,7 +15,7 @@ from initpolicy.applier.fill import fill_
 from initpolicy.applier.report import plan_text
 from initpolicy.applier.streams import derive
 from initpolicy.errors import PlanError
-from initpolicy.planner.select import module_types
+from initpolicy.tracer.layers import type_names as module_types
 from tests.models import zoo
 
 pytest.importorskip("transformers")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from initpolicy.linter.run import lint
+from initpolicy.api import lint
 
 
 class BasicBlock(nn.Module):

@@ -125,7 +125,7 @@ def he_init(model: nn.Module) -> nn.Module:
 
 def run_case(case: Any) -> Any:
     """Lint a rule's Case; returns the LintResult."""
-    from initpolicy.linter.run import lint
+    from initpolicy.api import lint
 
     model = model_for(case.model, case.init)
     return lint(model, policy=case.policy, static=case.static, strict=case.strict)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import initpolicy
-from initpolicy.linter.run import lint
+from initpolicy.api import lint
 
 from .test_lint_helpers import deep_mlp, he_init, model_for
 

@@ -10,10 +10,10 @@ import math
 
 import pytest
 
-from initpolicy.applier.streams import resolve
 from initpolicy.catalog.gains import vp_gain
+from initpolicy.catalog.seeds import resolve
 from initpolicy.errors import PlanError
-from initpolicy.planner.match import plan
+from initpolicy.planner.match import build_plan as plan
 
 from ._match_support import S, count, div, graph, gt, minus, name, num, policy, scheme, sqrt
 

@@ -20,14 +20,11 @@ Parameter objects an optimizer may already hold, so in-place writes it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
-from ..planner.entries import reset_method
 from ..planner.plan import Entry, Plan
-from ..planner.select import tensor_facts
+from ..tracer.graph import tensor_facts
+from ..tracer.layers import reset_method
 from . import streams as seeding
 from .meta import Preparation, init_weights_owner, is_meta, materialize, prepare
 from .report import Report, ReportEntry
@@ -35,49 +32,7 @@ from .report import Report, ReportEntry
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..api import Policy
-
-__all__ = ["Report", "apply_policy", "execute"]
-
-
-def apply_policy(
-    policy: Policy | str | Path,
-    model: Any,
-    *,
-    seed: int | None = None,
-    example_inputs: Any = None,
-    strict: bool = False,
-    device: Any = None,
-    skip: Mapping[str, Any] | Iterable[str] | None = None,
-    include_frozen: bool = False,
-) -> Report:
-    """Initialize ``model`` by ``policy``; returns the Report. Raises PlanError (model
-    untouched) when the policy cannot be applied.
-
-    ``seed``: over the policy's ``seed N``, over 0. ``device``: where a meta model is
-    materialized (default cpu). ``skip``: a state_dict or names left alone (initialize only
-    what a checkpoint lacks).
-
-    >>> report = apply_policy(initpolicy.load("gpt2"), model, seed=0)   # doctest: +SKIP
-    >>> report["transformer.h.0.attn.c_proj.weight"].std                 # doctest: +SKIP
-    0.0141
-    """
-    from ..api import Policy, load
-    from ..planner.match import needs_trace, plan
-    from ..tracer.tracing import trace
-
-    if not isinstance(policy, Policy):
-        policy = load(policy)
-    if not hasattr(model, "named_modules"):
-        raise UsageError(f"apply needs a torch.nn.Module, got {type(model).__name__}")
-    # A policy that reads no activation (no before/after, gain, slope, depth) needs only
-    # the module structure, not a forward pass; explain always traces fully.
-    how = None if needs_trace(policy.ir) or _has_lazy(model) else "modules"
-    graph = trace(model, example_inputs=example_inputs, tracer=how)
-    the_plan = plan(
-        policy.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
-    )
-    return execute(the_plan, model, device=device)
+__all__ = ["Report", "execute"]
 
 
 def execute(plan: Plan, model: Any, *, device: Any = None) -> Report:
@@ -109,13 +64,6 @@ def execute(plan: Plan, model: Any, *, device: Any = None) -> Report:
         raise
     dev = str(torch.device(device or "cpu")) if meta else None
     return Report(plan=plan, entries=entries, defaulted=prep.defaulted, materialized_on=dev)
-
-
-def _has_lazy(model: Any) -> bool:
-    """Lazy parameters get their shapes from a forward pass, which only a trace runs."""
-    from torch.nn.parameter import is_lazy
-
-    return any(is_lazy(p) for p in model.parameters())
 
 
 # ---------------------------------------------------------------------------- writes

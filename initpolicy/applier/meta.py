@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, PlanError
-from ..planner.entries import reset_method
 from ..planner.plan import Plan
+from ..tracer.layers import init_weights_owner as find_init_weights_owner
+from ..tracer.layers import reset_method
 
 #: BatchNorm's statistics: reset_running_stats writes them (running_var = 1).
 _STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -60,16 +61,9 @@ def _qual(mod_name: str, key: str) -> str:
 
 
 def init_weights_owner(model: Any, mod_name: str) -> Any:
-    """The nearest enclosing module with transformers' ``_init_weights(module)``."""
-    parts = mod_name.split(".") if mod_name else []
-    for n in range(len(parts), -1, -1):
-        try:
-            owner = model.get_submodule(".".join(parts[:n]))
-        except AttributeError:
-            continue
-        if callable(getattr(owner, "_init_weights", None)):
-            return owner
-    return None
+    """The nearest enclosing module with transformers' ``_init_weights(module)``, or None."""
+    name = find_init_weights_owner(dict(model.named_modules()), mod_name)
+    return None if name is None else model.get_submodule(name)
 
 
 def prepare(plan: Plan, model: Any) -> Preparation:

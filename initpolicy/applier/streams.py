@@ -1,4 +1,4 @@
-"""Seeds: which seed wins, and the per-tensor seed derived from it.
+"""The per-tensor seed derived from the run's seed (which seed wins: catalog.seeds).
 
 Each tensor draws from its own generator, seeded from a stable hash of (seed, canonical
 qualified name[, block]). Python's ``hash()`` is salted per process, so blake2b is used:
@@ -17,19 +17,6 @@ import hashlib
 
 #: torch.Generator.manual_seed accepts [-2**63, 2**64); keep to non-negative int64.
 _MASK = (1 << 63) - 1
-
-
-def resolve(argument: int | None, policy_seed: int | None) -> int:
-    """Seed precedence: the caller's ``seed=``/``--seed``, else the policy's ``seed N``, else 0.
-
-    >>> resolve(None, 7), resolve(3, 7), resolve(None, None)
-    (7, 3, 0)
-    """
-    if argument is not None:
-        return int(argument)
-    if policy_seed is not None:
-        return int(policy_seed)
-    return 0
 
 
 def derive(seed: int, *parts: str) -> int:

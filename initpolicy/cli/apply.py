@@ -89,14 +89,13 @@ def apply_command(
     """
     from ..api import load_spec
     from ..applier.checkpoint import check_destination, save_state_dict
-    from ..applier.execute import apply_policy
 
     spec = _policy_spec(policy_spec)
     if out is not None:
         check_destination(out, force=force)
     policy = load_spec(spec)
     model, inputs = load_model(target, target_opts)
-    report = apply_policy(policy, model, seed=seed, example_inputs=inputs, strict=strict)
+    report = policy.apply(model, seed=seed, example_inputs=inputs, strict=strict)
     _trace_warnings(report.plan)
     if out is not None:
         save_state_dict(model.state_dict(), out, force=force)
@@ -130,11 +129,10 @@ def explain_command(
     """
     from ..api import load_spec
     from ..applier.report import plan_json, plan_text
-    from ..planner.match import plan_model
 
     policy = load_spec(_policy_spec(policy_spec))
     model, inputs = load_model(target, target_opts)
-    the_plan = plan_model(policy, model, example_inputs=inputs, seed=seed)
+    the_plan = policy.plan(model, example_inputs=inputs, seed=seed)
     _trace_warnings(the_plan)
     if fmt == "json":
         _echo_json(plan_json(the_plan))

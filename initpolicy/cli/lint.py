@@ -155,9 +155,8 @@ def lint_command(
     initpolicy lint model.py --static --select IP1 --ignore IP108
     initpolicy lint model.py --fix-policy fixed.pol
     """
-    from ..api import load_spec
+    from ..api import lint, load_spec
     from ..linter import output as lint_output
-    from ..linter.run import lint
     from .config import load_config
     from .targets import load_target
 

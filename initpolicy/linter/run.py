@@ -14,7 +14,6 @@ the plan, the dynamic rules on one forward and backward pass; then select, fold 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -171,7 +170,6 @@ def _check_materialized(model: Any) -> None:
 
 def lint(
     model: Any,
-    policy: Any = None,
     *,
     example_inputs: Any = None,
     static: bool = False,
@@ -182,11 +180,14 @@ def lint(
     config: Any = None,
     fail_level: str | None = None,
     strict: bool = False,
-    seed: int | None = None,
     graph: Any = None,
+    plan: Any = None,
 ) -> LintResult:
-    """Lint ``model``'s initialization, or ``policy``'s (applied to a deep copy).
+    """Lint ``model``'s initialization as it is.
 
+    ``plan`` is the Plan that initialized ``model`` (a policy applied to it, see
+    :func:`initpolicy.api.lint`): its rules are then checked too (IP3xx) and findings
+    point at the rules' lines.
     ``config`` is a :class:`~initpolicy.cli.config.Config` or its ``[tool.initpolicy.lint]``
     table; explicit arguments win over it (``extend_select``/``ignore`` add to it).
     ``graph`` reuses a ModelGraph traced from ``model``.
@@ -203,22 +204,11 @@ def lint(
     th = make_thresholds({**dict(table.get("thresholds", {})), **dict(thresholds or {})})
     level = check_fail_level(fail_level or str(table.get("fail-level", "warning")))
 
-    plan = None
-    subject_model = model
-    if policy is not None:
-        from ..api import Policy, load
-        from ..applier.execute import execute
-        from ..planner.match import plan as make_plan
-
-        policy = policy if isinstance(policy, Policy) else load(policy)
-        subject_model = copy.deepcopy(model)
-        graph = _trace(subject_model, example_inputs)
-        plan = make_plan(policy.ir, graph, seed=seed)
-        execute(plan, subject_model)
-    else:
+    if plan is None:
         _check_materialized(model)
-        if graph is None:
-            graph = _trace(model, example_inputs)
+    if graph is None:
+        graph = _trace(model, example_inputs)
+    subject_model = model
     ctx = Context(th, graph, subject_model, plan, strict)
 
     from .subject import subjects
@@ -261,6 +251,6 @@ def lint(
         "parameters": n_params,
         "rules": len(enabled),
         "dynamic": dynamic,
-        "policy": getattr(policy, "source", None),
+        "policy": plan.policy.source if plan is not None else None,
     }
     return result

@@ -15,9 +15,9 @@ from ..catalog import gains, schemes
 from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
 from ..language.ir import Rule, Selector, Word
-from ..tracer.graph import Block, Layer
+from ..tracer.graph import Block, Layer, tensor_facts
 from .plan import Entry
-from .select import Target, tensor_facts
+from .select import Target
 
 EvalFn = Callable[[Any, dict[str, float], Callable[[Selector], int]], float]
 
@@ -78,24 +78,12 @@ def _act_label(layer: Layer) -> str:
     return layer.activation
 
 
-#: A module's own init, in order of preference (MultiheadAttention has only the second).
-RESET_METHODS = ("reset_parameters", "_reset_parameters")
-
-
-def reset_method(module: Any) -> str | None:
-    """The name of ``module``'s own (re)initialization method, or None."""
-    return next((m for m in RESET_METHODS if callable(getattr(module, m, None))), None)
-
-
-def _has_default(layer: Layer, root: Any, kind: str) -> bool:
-    module = layer.module
-    if module is None:
-        return False
-    if reset_method(module):
+def _has_default(layer: Layer, kind: str) -> bool:
+    """Whether ``default`` can initialize a tensor of ``layer``: the module's own reset,
+    BatchNorm's ``reset_running_stats`` for a buffer, or transformers' ``_init_weights``."""
+    if layer.reset is not None or layer.init_weights_owner is not None:
         return True
-    if kind == "buffer" and callable(getattr(module, "reset_running_stats", None)):
-        return True
-    return callable(getattr(root, "_init_weights", None))
+    return kind == "buffer" and layer.resets_stats
 
 
 def evaluate_entry(
@@ -106,12 +94,11 @@ def evaluate_entry(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
-    root: Any = None,
 ) -> tuple[Entry | None, list[Diagnostic]]:
     """The Entry for ``rule`` on ``target`` (or one ``block`` of it), or the diagnostics
     explaining why it cannot be applied."""
     try:
-        return _evaluate(rule, target, block, evaluate, count, n_layers, root), []
+        return _evaluate(rule, target, block, evaluate, count, n_layers), []
     except _Fail as f:
         where = target.param.name + (f"[{block.name}]" if block else "")
         return None, [diagnostic(rule, f"{where}: {f.message}", f.hint)]
@@ -124,7 +111,6 @@ def _evaluate(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
-    root: Any,
 ) -> Entry:
     p, layer = target.param, target.layer
     name = rule.scheme.name
@@ -179,7 +165,7 @@ def _evaluate(
                 "it cannot write one block",
                 hint="drop the [block] or use a scheme",
             )
-        if not _has_default(layer, root, p.kind):
+        if not _has_default(layer, p.kind):
             kind = layer.type or "this tensor"
             raise _Fail(
                 f"default needs {kind}.reset_parameters(), which {kind} does not define",

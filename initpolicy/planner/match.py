@@ -5,7 +5,7 @@ like .gitignore; a ``[block]`` rule after the winning whole-tensor rule rewrites
 block. The winner's arguments are evaluated with the tensor's bound names and checked,
 and the whole plan is validated before anything is written: every problem is reported
 at once, as a :class:`~initpolicy.errors.PlanError` with the rule's location and the
-tensor's name. Torch-free (tracing, in :func:`plan_model`, is not).
+tensor's name. Torch-free.
 
 >>> import initpolicy
 >>> policy = initpolicy.load("Linear before ReLU -> kaiming_normal(fan_in)")  # doctest: +SKIP
@@ -20,29 +20,26 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
-from ..applier import streams as seeding
+from ..catalog import seeds
 from ..errors import Diagnostic, InitPolicyError, PlanError
 from ..language.ir import Name, PolicyIR, Rule, Selector
 from ..tracer.graph import ModelGraph, ParamInfo
 from . import ties
 from .entries import diagnostic, evaluate_entry
 from .plan import Entry, Plan
-from .select import Index, Target, module_types
+from .select import Index, Target
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..api import Policy
-
-__all__ = ["Entry", "Plan", "needs_trace", "plan", "plan_model"]
+__all__ = ["Entry", "Plan", "build_plan", "needs_trace"]
 
 #: Constant schemes: on an RNN's bias pair they set the gate's bias (bias_ih + bias_hh).
 _CONSTANTS = ("constant", "ones", "zeros", "prior")
 
 
-def plan(
+def build_plan(
     policy_ir: PolicyIR,
     graph: ModelGraph,
     *,
@@ -57,7 +54,7 @@ def plan(
     lacks is initialized; frozen parameters are skipped unless ``include_frozen``;
     ``strict`` makes parameters no rule matches an error.
 
-    >>> p = plan(policy.ir, initpolicy.trace(model), seed=0)   # doctest: +SKIP
+    >>> p = build_plan(policy.ir, initpolicy.trace(model), seed=0)   # doctest: +SKIP
     >>> [(e.name, e.scheme, e.std) for e in p.entries][:1]     # doctest: +SKIP
     [('fc1.weight', 'kaiming_normal', 0.2)]
     """
@@ -71,7 +68,7 @@ def plan(
 
     index = Index.from_graph(graph, cond=cond)
     rules = policy_ir.rules
-    out = Plan(policy=policy_ir, graph=graph, seed=seeding.resolve(seed, policy_ir.seed))
+    out = Plan(policy=policy_ir, graph=graph, seed=seeds.resolve(seed, policy_ir.seed))
     skip_names = _names(skip)
     diags: list[Diagnostic] = []
     matched_any: set[int] = set()
@@ -122,7 +119,6 @@ def plan(
                     evaluate=value,
                     count=index.count,
                     n_layers=index.n_layers,
-                    root=graph.model,
                 )
                 diags.extend(problems)
                 if entry is not None:
@@ -196,29 +192,6 @@ def needs_trace(policy_ir: PolicyIR) -> bool:
         elif isinstance(node, tuple | list):
             stack.extend(node)
     return False
-
-
-def plan_model(
-    policy: Policy,
-    model: Any,
-    *,
-    example_inputs: Any = None,
-    seed: int | None = None,
-    skip: Mapping[str, Any] | Iterable[str] | None = None,
-    include_frozen: bool = False,
-    strict: bool = False,
-) -> Plan:
-    """Trace ``model`` and plan ``policy`` on it (nothing is written).
-
-    >>> plan_model(initpolicy.load("relu_net"), model).unmatched   # doctest: +SKIP
-    []
-    """
-    from ..tracer.tracing import trace
-
-    graph = trace(model, example_inputs=example_inputs)
-    return plan(
-        policy.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
-    )
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -312,9 +285,8 @@ def _did_you_mean(rules: list[Rule], graph: ModelGraph, index: Index) -> list[st
     present: set[str] = set()
     for lay in index.layers:
         present.update(lay.types)
-    if graph.model is not None and hasattr(graph.model, "modules"):
-        for m in graph.model.modules():
-            present.update(module_types(m))
+    for types in graph.modules.values():
+        present.update(types)
     lowered = {n.lower(): n for n in present}
     out = []
     for r in rules:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..catalog.activations import canonical
 from ..language.ir import Selector
-from ..tracer.graph import Block, Layer, ModelGraph, ParamInfo
+from ..tracer.graph import Block, Layer, ModelGraph, ParamInfo, tensor_facts
 
 #: The default parameters of a type rule that names none (``Linear -> ...``).
 WEIGHT_GLOBS: tuple[str, ...] = ("weight", "weight_*", "*_weight")
@@ -41,15 +41,6 @@ class Target:
         return self.name != self.param.name
 
 
-def module_types(module: Any) -> tuple[str, ...]:
-    """A module's class name and its nn.Module base class names: the tracer's one answer
-    (:func:`initpolicy.tracer.layers.type_names`), so a mixin such as transformers'
-    ``EmbeddingAccessMixin`` is never a type a selector can match."""
-    from ..tracer.layers import type_names  # torch: only reached with a real module
-
-    return type_names(module)
-
-
 def _any_glob(names: Iterable[str], globs: Iterable[str]) -> bool:
     globs = tuple(globs)
     return any(fnmatchcase(n, g) for n in names for g in globs)
@@ -57,13 +48,6 @@ def _any_glob(names: Iterable[str], globs: Iterable[str]) -> bool:
 
 def is_weight_name(local: str) -> bool:
     return any(fnmatchcase(local, g) for g in WEIGHT_GLOBS)
-
-
-def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple[int, ...]]:
-    """fan_in, fan_out and shape of ``p``, or of one ``block`` of it (its own rows)."""
-    if block is None:
-        return p.fan_in, p.fan_out, p.shape
-    return block.fan_in, block.fan_out, (block.stop - block.start, *p.shape[1:])
 
 
 def where_env(target: Target, block: Block | None, n_layers: int) -> dict[str, float]:
@@ -127,15 +111,17 @@ class Index:
                 targets.append(Target(lay, p, p.name, p.local))
                 for alias in p.aliases:
                     mod_name, _, local = alias.rpartition(".")
-                    owner = by_name.get(mod_name) or _synthetic_layer(graph.model, mod_name)
+                    owner = by_name.get(mod_name) or _synthetic_layer(graph, mod_name)
                     targets.append(Target(owner, p, alias, local))
         index = cls(layers, targets, graph.n_layers, cond)
         for lay in layers:
-            found = _parametrized(graph.model, lay, by_name)
-            if found is not None:
-                target, originals = found
+            if lay.computes is not None:
+                # a parametrized weight is written through its stand-in, as its owner's
+                owner_name = lay.computes.name.rpartition(".")[0]
+                owner = by_name.get(owner_name) or _synthetic_layer(graph, owner_name)
+                target = Target(owner, lay.computes, lay.computes.name, lay.computes.local)
                 index.targets.insert(0, target)
-                index.originals[id(target.param)] = originals
+                index.originals[id(lay.computes)] = list(lay.parameters)
         return index
 
     # ------------------------------------------------------------------ predicates
@@ -244,61 +230,8 @@ def _before(layer: Layer, wanted: tuple[str, ...]) -> bool:
     return layer.activation in names
 
 
-def _synthetic_layer(model: Any, mod_name: str, display: str | None = None) -> Layer:
-    """Context for an alias whose module the tracer did not list (it owns no own tensor):
-    its types from the model, no known activation (``before`` never matches it)."""
-    module = None
-    if model is not None:
-        try:
-            module = model.get_submodule(mod_name)
-        except (AttributeError, TypeError):
-            module = None
-    types = module_types(module) if module is not None else ()
-    return Layer(
-        name=mod_name if display is None else display,
-        type=types[0] if types else "",
-        types=types,
-        activation="",
-        module=module,
-    )
-
-
-#: torch.nn.utils.parametrizations' classes, by the name initpolicy gives them.
-PARAMETRIZATIONS = {"_WeightNorm": "weight_norm", "_SpectralNorm": "spectral_norm"}
-
-
-def _parametrized(
-    model: Any, lay: Layer, by_name: Mapping[str, Layer]
-) -> tuple[Target, list[ParamInfo]] | None:
-    """The computed weight behind a ParametrizationList layer (``conv.parametrizations.
-    weight``) as a target of its owner module (``conv``, local name ``weight``), so type
-    rules (``Conv* -> ...``) reach a weight_norm/spectral_norm weight; with its originals."""
-    from ..tracer.fans import shape_fans
-
-    owner_name, sep, local = lay.name.rpartition(".parametrizations.")
-    if not sep or "ParametrizationList" not in lay.types or not lay.parameters or model is None:
-        return None
-    main = max(lay.parameters, key=lambda q: (q.ndim, q.numel))
-    raw_owner = main.raw_name[: len(main.raw_name) - len(main.name)] + owner_name
-    try:
-        plist = model.get_submodule(f"{raw_owner}.parametrizations.{local}")
-        owner_module = model.get_submodule(raw_owner)
-    except (AttributeError, TypeError):
-        return None
-    kinds = [type(m).__name__ for m in plist]
-    kind = PARAMETRIZATIONS.get(kinds[0], kinds[0]) if len(kinds) == 1 else "+".join(kinds)
-    fan_in, fan_out = shape_fans(owner_module, main.shape) if main.ndim >= 2 else (1.0, 1.0)
-    qual = f"{owner_name}.{local}" if owner_name else local
-    virtual = ParamInfo(
-        name=qual,
-        local=local,
-        shape=main.shape,
-        fan_in=fan_in,
-        fan_out=fan_out,
-        dtype=main.dtype,
-        requires_grad=all(q.requires_grad for q in lay.parameters),
-        raw_name=f"{raw_owner}.{local}" if raw_owner else local,
-        parametrization=kind,
-    )
-    owner = by_name.get(owner_name) or _synthetic_layer(model, raw_owner, owner_name)
-    return Target(owner, virtual, qual, local), list(lay.parameters)
+def _synthetic_layer(graph: ModelGraph, mod_name: str) -> Layer:
+    """Context for a name whose module the tracer did not list (it owns no tensor of its
+    own): its types from the graph, no known activation (``before`` never matches it)."""
+    types = graph.modules.get(mod_name, ())
+    return Layer(name=mod_name, type=types[0] if types else "", types=types, activation="")

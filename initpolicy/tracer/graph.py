@@ -72,6 +72,19 @@ class ParamInfo:
         }
 
 
+def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple[int, ...]]:
+    """fan_in, fan_out and shape of ``p``, or of one ``block`` of it (its own rows).
+
+    >>> w = ParamInfo("lstm.weight_ih_l0", "weight_ih_l0", (16, 3), 3, 16,
+    ...               blocks={"forget": Block("forget", 4, 8, 3, 4)})
+    >>> tensor_facts(w, None), tensor_facts(w, w.blocks["forget"])
+    ((3, 16, (16, 3)), (3, 4, (4, 3)))
+    """
+    if block is None:
+        return p.fan_in, p.fan_out, p.shape
+    return block.fan_in, block.fan_out, (block.stop - block.start, *p.shape[1:])
+
+
 @dataclass
 class Layer:
     """A module that owns parameters (or a parameter used directly, ``x @ W``).
@@ -110,6 +123,17 @@ class Layer:
     tied: dict[str, str] = field(default_factory=dict)
     #: Arguments of each candidate of a ``mixed`` layer, in ``candidates`` order.
     candidate_args: tuple[dict[str, Any], ...] = ()
+    #: The module's own (re)initialization method (``reset_parameters``), if it has one.
+    reset: str | None = None
+    #: Whether the module can reset its buffers itself (BatchNorm's ``reset_running_stats``).
+    resets_stats: bool = False
+    #: The nearest enclosing module (or the root, ``""``) with transformers'
+    #: ``_init_weights(module)``, which can initialize this module; None if there is none.
+    init_weights_owner: str | None = None
+    #: For a ParametrizationList (``conv.parametrizations.weight``): the weight it computes,
+    #: as a parameter of its owner (``conv.weight``, with ``parametrization`` set and the
+    #: owner's fans). The stored tensors are this layer's ``parameters`` (``original*``).
+    computes: ParamInfo | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +161,9 @@ class ModelGraph:
     fx_graph: Any = None
     #: Modules that own buffers but no parameters (BatchNorm(affine=False)); not in JSON.
     buffer_layers: list[Layer] = field(default_factory=list)
+    #: Every module of the model, qualified name -> its type names (class and nn.Module
+    #: bases, as ``Layer.types``): what selectors may name, for modules that own no tensor.
+    modules: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def n_layers(self) -> int:

@@ -142,7 +142,64 @@ def make_layer(
         source=source_of(name, modules),
     )
     layer.tied = {local: names.canonical(t) for local, t in tied.items()}
+    layer.reset = reset_method(module)
+    layer.resets_stats = callable(getattr(module, "reset_running_stats", None))
+    layer.init_weights_owner = init_weights_owner(modules, name)
+    if owner is not None:
+        layer.computes = computed_weight(pz[0], pz[1], owner, module, params)  # type: ignore[index]
     return layer
+
+
+#: A module's own init, in order of preference (MultiheadAttention has only the second).
+RESET_METHODS = ("reset_parameters", "_reset_parameters")
+
+
+def reset_method(module: Any) -> str | None:
+    """The name of ``module``'s own (re)initialization method, or None."""
+    return next((m for m in RESET_METHODS if callable(getattr(module, m, None))), None)
+
+
+def init_weights_owner(modules: Mapping[str, Any], name: str) -> str | None:
+    """The nearest enclosing module of ``name`` (itself included, the root last) with
+    transformers' ``_init_weights(module)``, or None."""
+    parts = name.split(".") if name else []
+    for n in range(len(parts), -1, -1):
+        owner = modules.get(".".join(parts[:n]))
+        if owner is not None and callable(getattr(owner, "_init_weights", None)):
+            return ".".join(parts[:n])
+    return None
+
+
+#: torch.nn.utils.parametrizations' classes, by the name initpolicy gives them.
+PARAMETRIZATIONS = {"_WeightNorm": "weight_norm", "_SpectralNorm": "spectral_norm"}
+
+
+def computed_weight(
+    owner_name: str, plist_name: str, owner: Any, plist: Any, stored: list[ParamInfo]
+) -> ParamInfo | None:
+    """The weight a ParametrizationList computes (``conv.weight`` under weight_norm), as a
+    parameter of its owner: the owner's fans for the stored full-shape original, and the
+    parametrization's name, so type rules (``Conv* -> ...``) reach it."""
+    if not stored:
+        return None
+    main = max(stored, key=lambda q: (q.ndim, q.numel))
+    kinds = [type(m).__name__ for m in plist]
+    kind = PARAMETRIZATIONS.get(kinds[0], kinds[0]) if len(kinds) == 1 else "+".join(kinds)
+    fan_in, fan_out = shape_fans(owner, main.shape) if main.ndim >= 2 else (1.0, 1.0)
+    local = plist_name.rpartition(".")[2]
+    prefix = main.raw_name[: len(main.raw_name) - len(main.name)]
+    qual = f"{owner_name}.{local}" if owner_name else local
+    return ParamInfo(
+        name=qual,
+        local=local,
+        shape=main.shape,
+        fan_in=fan_in,
+        fan_out=fan_out,
+        dtype=main.dtype,
+        requires_grad=all(q.requires_grad for q in stored),
+        raw_name=prefix + qual,
+        parametrization=kind,
+    )
 
 
 def apply_outcomes(layer: Layer, outcomes: set[Outcome]) -> None:

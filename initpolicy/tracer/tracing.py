@@ -47,6 +47,7 @@ from .layers import (
     guess_outcomes,
     is_parametrized,
     make_layer,
+    type_names,
 )
 from .named_inputs import missing_inputs
 from .resolve import Resolved, resolve
@@ -329,7 +330,7 @@ def trace(
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
-            for p in [*layer.parameters, *layer.buffers]:
+            for p in [*layer.parameters, *layer.buffers, *filter(None, [layer.computes])]:
                 p.name = _clean(p.name)
     return ModelGraph(
         target=target,
@@ -339,4 +340,5 @@ def trace(
         warnings=run.warnings,
         fx_graph=graph,
         buffer_layers=buffer_layers,
+        modules={_clean(n): type_names(m) for n, m in modules.items()},
     )
