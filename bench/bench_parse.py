@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    from initpolicy.language.lines import parser
+    from initpolicy.language.grammar import parser
     from initpolicy.language.loader import parse
 
     parser()  # built (or loaded from the cache) once, as a CLI run does

@@ -19,6 +19,7 @@ from initpolicy.catalog.blocks import BLOCKS
 from initpolicy.catalog.schemes import ENUMS, SCHEMES
 from initpolicy.errors import PolicyError
 from initpolicy.language.evaluate import evaluate
+from initpolicy.language.grammar import parser
 from initpolicy.language.ir import (
     BinOp,
     Call,
@@ -33,7 +34,7 @@ from initpolicy.language.ir import (
     Selector,
     Word,
 )
-from initpolicy.language.lines import MAX_LINE_CHARS, parser
+from initpolicy.language.lines import MAX_LINE_CHARS
 from initpolicy.language.loader import MAX_ERRORS, MAX_RULES, parse, parse_any, parse_file
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..common.text import table
 from ..planner.plan import Entry, Plan, rule_json
 
 
@@ -111,7 +112,8 @@ class Report:
         for e in self.entries:
             measured = "-" if e.measured_std is None else f"{e.measured_std:.4g}"
             rows.append((e.name, _scheme(e.entry), _num(e.std), measured, _loc(e.entry)))
-        lines += _table(("name", "scheme", "std", "measured", "rule"), rows)
+        rendered = table(("name", "scheme", "std", "measured", "rule"), rows)
+        lines += [rendered] if rendered else []
         lines += _tail(self.plan)
         for n, how in self.defaulted:
             lines.append(f"  {n}: no rule; initialized by {how} (model was on meta)")
@@ -134,14 +136,6 @@ def _scheme(e: Entry) -> str:
         f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}" for k, v in e.args.items()
     )
     return f"{e.scheme}({args})"
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    if not rows:
-        return []
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*header).rstrip()] + [fmt.format(*r).rstrip() for r in rows]
 
 
 def _tail(plan: Plan) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ..common.text import table
 from .options import emit, format_option, target_argument, target_options, warn
 
 
@@ -31,30 +32,21 @@ def _activation(layer: Any) -> str:
 
 def render_text(graph: Any) -> str:
     """The per-layer table of ``initpolicy trace``."""
-    rows = [("depth", "name", "type", "activation", "fan_in", "fan_out", "")]
-    for layer in graph.layers:
-        notes = [f"{k} tied to {v}" for k, v in layer.tied.items()]
-        rows.append(
-            (
-                str(layer.depth),
-                layer.name or "<root>",
-                layer.type,
-                _activation(layer),
-                _fan(layer.fan_in),
-                _fan(layer.fan_out),
-                "; ".join(notes),
-            )
+    rows = [
+        (
+            str(layer.depth),
+            layer.name or "<root>",
+            layer.type,
+            _activation(layer),
+            _fan(layer.fan_in),
+            _fan(layer.fan_out),
+            "; ".join(f"{k} tied to {v}" for k, v in layer.tied.items()),
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i < len(row) - 1 else cell
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
+        for layer in graph.layers
     ]
+    lines = table(("depth", "name", "type", "activation", "fan_in", "fan_out", ""), rows)
     head = f"{graph.target}: {len(graph.layers)} layers, tracer {graph.tracer}"
-    return "\n".join([head, *lines])
+    return "\n".join([head, lines]) if lines else head
 
 
 @click.command("trace")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from ..catalog.schemes import ENUMS, SCHEMES, WORD_TYPE, Param, Scheme
-from ..catalog.suggest import did_you_mean, one_of
+from ..common.suggest import did_you_mean, one_of
 from .ir import BOUND_NAMES, Num, SchemeArg, SchemeCall, Word
 from .selectors import Builder, first_token
 

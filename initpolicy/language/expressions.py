@@ -16,7 +16,7 @@ from typing import Any
 
 from lark import Token, Tree
 
-from ..catalog.suggest import did_you_mean, one_of
+from ..common.suggest import did_you_mean, one_of
 from ..errors import Diagnostic
 from . import evaluate as ex
 from .ir import (

@@ -20,12 +20,13 @@ from pathlib import Path
 
 from lark import Token, Tree
 
-from ..catalog.suggest import did_you_mean, one_of
+from ..common.suggest import did_you_mean, one_of
 from ..errors import Diagnostic, PolicyError
 from .binding import bind
 from .builtins import builtin_policies
+from .grammar import parse_chunk
 from .ir import BOUND_NAMES, Loc, PolicyIR, Rule, SchemeCall, Selector
-from .lines import Chunk, SyntaxProblem, chunks, parse_chunk
+from .lines import Chunk, SyntaxProblem, chunks
 from .selectors import WHERE_NAMES, Builder, first_token
 
 #: Most rules one policy may hold, includes expanded.

@@ -16,7 +16,7 @@ from lark import Token, Tree
 
 from ..catalog.activations import CANONICAL, canonical, spellings
 from ..catalog.blocks import ALL_BLOCK_NAMES, BLOCKS
-from ..catalog.suggest import did_you_mean, one_of
+from ..common.suggest import did_you_mean, one_of
 from .expressions import (
     MAX_EXPR_DEPTH,
     WHERE_NAMES,

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ..common.text import table
 from .core import Finding, all_rules
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -54,39 +55,24 @@ def _num(x: float | None) -> str:
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
 
-def table(stats: Sequence[Any]) -> str:
+def signal_table(stats: Sequence[Any]) -> str:
     """The per-layer numbers of the dynamic pass (what ``--plot`` draws)."""
+    header = ("depth", "layer", "type", "activation", "out std", "grad norm", "grad rms")
     rows = [
         (
-            "depth",
-            "layer",
-            "type",
-            "activation",
-            "out std",
-            "grad norm",
-            "grad rms",
-            "dead",
-            "saturated",
+            str(st.depth),
+            st.name,
+            st.type,
+            st.activation,
+            _num(st.out_std),
+            _num(st.grad_norm),
+            _num(st.grad_rms),
+            "-" if st.dead is None else f"{st.dead:.0%}",
+            "-" if st.saturated is None else f"{st.saturated:.0%}",
         )
+        for st in sorted(stats, key=lambda s: s.depth)
     ]
-    for st in sorted(stats, key=lambda s: s.depth):
-        rows.append(
-            (
-                str(st.depth),
-                st.name,
-                st.type,
-                st.activation,
-                _num(st.out_std),
-                _num(st.grad_norm),
-                _num(st.grad_rms),
-                "-" if st.dead is None else f"{st.dead:.0%}",
-                "-" if st.saturated is None else f"{st.saturated:.0%}",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
+    return table((*header, "dead", "saturated"), rows)
 
 
 def text(result: Any, *, show_table: bool = True) -> str:
@@ -103,7 +89,11 @@ def text(result: Any, *, show_table: bool = True) -> str:
         if f.related:
             out.append(f"    related: {', '.join(f.related)}")
     if show_table and result.layer_stats:
-        out += ["", "Per-layer signal (one forward/backward pass):", table(result.layer_stats)]
+        out += [
+            "",
+            "Per-layer signal (one forward/backward pass):",
+            signal_table(result.layer_stats),
+        ]
     s = result.summary
     if not result.findings:
         out.append(

@@ -1,4 +1,4 @@
-"""Did-you-mean hints and readable names for grammar terminals. Torch-free.
+"""The one did-you-mean: every "did you mean X?" of initpolicy comes from here.
 
 >>> did_you_mean("kaiming", ["kaiming_normal", "kaiming_uniform", "normal"])
 'did you mean kaiming_normal?'
@@ -40,50 +40,3 @@ def one_of(words: Iterable[str], conj: str = "or") -> str:
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} {conj} {items[-1]}"
-
-
-#: How a grammar terminal reads in an error message.
-TERMINALS: dict[str, str] = {
-    "$END": "the end of the line",
-    "_ARROW": "'->'",
-    "_EQ": "'='",
-    "_DOT": "'.'",
-    "_COMMA": "','",
-    "_VBAR": "'|'",
-    "_LPAR": "'('",
-    "_RPAR": "')'",
-    "_LSQB": "'['",
-    "_RSQB": "']'",
-    "GLOB": "a module type or parameter name",
-    "NAME": "a name",
-    "NUMBER": "a number",
-    "STRING": 'a quoted string ("...")',
-    "COMP_OP": "a comparison",
-    "POW": "'**'",
-    "STAR": "'*'",
-    "SLASH": "'/'",
-    "PLUS": "'+'",
-    "MINUS": "'-'",
-    "OR": "'or'",
-    "AND": "'and'",
-    "NOT": "'not'",
-}
-
-#: Terminals left out of an "expected ..." list because they would only add noise.
-_NOISE = {"OR", "AND", "COMP_OP", "POW", "STAR", "SLASH", "PLUS", "MINUS", "NOT"}
-
-
-def terminal(name: str) -> str:
-    """How the terminal ``name`` reads (keywords read as themselves)."""
-    if name in TERMINALS:
-        return TERMINALS[name]
-    return f"'{name.lower()}'" if name.isalpha() else name
-
-
-def expected(names: Iterable[str]) -> str:
-    """``"expected '->' or a name"`` for a set of acceptable terminals."""
-    names = set(names)
-    if names - _NOISE:
-        names -= _NOISE
-    words = sorted({terminal(n) for n in names}, key=lambda w: (w.startswith("a"), w))
-    return "expected " + one_of(words)
