@@ -196,4 +196,4 @@ def graph(*, frozen: bool = False, tie: bool = False) -> ModelGraph:
     layers = [fc1, conv, mix, rnn, out_proj, bn, emb] + ([head] if head_params else [])
     # the module holding a tied alias owns no tensor of its own: only its types are known
     modules = {"head": ("Linear", "Module")} if tie else {}
-    return ModelGraph(target="test", tracer="modules", layers=layers, modules=modules)
+    return ModelGraph(target="test", tracer="modules", layers=layers, module_types=modules)

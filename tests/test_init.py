@@ -380,8 +380,8 @@ def test_impossible_shapes_fail_with_the_plan_rule_and_touch_nothing(
 @pytest.mark.parametrize(
     ("scheme", "message"),
     [
-        ("keep", "keep: handled by the applier, not by init.fill_"),
-        ("default", "default: handled by the applier, not by init.fill_"),
+        ("keep", "keep: handled by the applier, not by fill_"),
+        ("default", "default: handled by the applier, not by fill_"),
         ("kaiming", "unknown scheme 'kaiming'; expected one of " + ", ".join(init.FILLABLE)),
     ],
 )

@@ -1,7 +1,8 @@
 """Sampling: write one scheme's values into a tensor, reproducibly.
 
 Covers every scheme of :data:`initpolicy.catalog.schemes.SCHEMES` except ``keep`` and
-``default``, which the applier handles. Random values are drawn in float32 on the CPU
+``default``, which the applier handles; each scheme's draw is its catalogue entry's
+``sample`` (or ``value``, for a constant). Random values are drawn in float32 on the CPU
 from the caller's generator, then copied into the tensor. Hence:
 
 - on a float32 tensor of a plain layer (the fans passed are torch's own) the result is
@@ -44,25 +45,17 @@ True
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import torch
-from torch import Generator, Tensor
 
-from ..catalog.gains import torch_gain
-from ..catalog.schemes import (
-    SCHEMES,
-    TRUNCATION_CORRECTION,
-    Value,
-    dtype_error,
-    mode_fan,
-    resolve_values,
-    shape_error,
-)
+from ..catalog.schemes import SCHEMES, Facts, Value, dtype_error, resolve_values, shape_error
 from ..errors import InitError
 
-Values = Mapping[str, Value]
+#: The schemes :func:`fill_` writes (all but ``keep`` and ``default``), catalogue order.
+FILLABLE: tuple[str, ...] = tuple(
+    n for n, s in SCHEMES.items() if s.sample is not None or s.value is not None
+)
 
 
 def fill_(
@@ -78,8 +71,8 @@ def fill_(
     ``tensor`` in place, drawing from the CPU ``generator``.
 
     Raises :class:`~initpolicy.errors.InitError` for a shape or dtype the scheme cannot
-    take (the rule of :func:`initpolicy.catalog.schemes.shape_error`), an unknown scheme, a
-    zero fan, or a generator that is not on the CPU.
+    take (the rule of :func:`initpolicy.catalog.schemes.shape_error`), an unknown scheme,
+    a zero fan, or a generator that is not on the CPU.
 
     >>> b = torch.empty(4, dtype=torch.bfloat16)
     >>> fill_(b, "prior", {"p": 0.01}, fan_in=4, fan_out=4, generator=torch.Generator())
@@ -88,8 +81,9 @@ def fill_(
     """
     if scheme not in FILLABLE:
         if scheme in SCHEMES:
-            raise InitError(f"{scheme}: handled by the applier, not by init.fill_")
+            raise InitError(f"{scheme}: handled by the applier, not by fill_")
         raise InitError(f"unknown scheme {scheme!r}; expected one of {', '.join(FILLABLE)}")
+    entry = SCHEMES[scheme]
     v = resolve_values(scheme, values)
     shape = tuple(tensor.shape)
     problem = shape_error(scheme, shape, v) or dtype_error(scheme, str(tensor.dtype))
@@ -102,179 +96,15 @@ def fill_(
     if tensor.numel() == 0 or tensor.is_meta:
         return
     with torch.no_grad():
-        if scheme in _CONSTANTS:
-            tensor.fill_(_CONSTANTS[scheme](v))
+        if entry.value is not None:  # a constant, in the tensor's own dtype
+            tensor.fill_(entry.value(v))
             return
+        assert entry.sample is not None
         direct = (
             tensor.dtype == torch.float32 and tensor.device.type == "cpu" and tensor.is_contiguous()
         )
         # Sampling into the tensor itself skips a copy; the values are the same.
         out = tensor if direct else torch.empty(shape, dtype=torch.float32)
-        _SAMPLERS[scheme](out, v, float(fan_in), float(fan_out), generator)
+        entry.sample(out, v, Facts(float(fan_in), float(fan_out), shape), generator)
         if out is not tensor:
             tensor.copy_(out)
-
-
-def _f(v: Mapping[str, Value], key: str) -> float:
-    return float(v[key])
-
-
-def _positive_fan(scheme: str, fan: float, what: str) -> float:
-    if not fan > 0:
-        raise InitError(f"{scheme}: {what} is {fan:g}; it must be > 0")
-    return fan
-
-
-# Every sampler: (out, values, fan_in, fan_out, generator) -> None, out a CPU float32 tensor.
-
-
-def _uniform(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    out.uniform_(_f(v, "a"), _f(v, "b"), generator=g)
-
-
-def _normal(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    out.normal_(_f(v, "mean"), _f(v, "std"), generator=g)
-
-
-def _trunc_normal(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    mean, std, a, b = _f(v, "mean"), _f(v, "std"), _f(v, "a"), _f(v, "b")
-    if std == 0:  # torch divides by std
-        out.fill_(min(max(mean, a), b))
-        return
-    torch.nn.init.trunc_normal_(out, mean, std, a, b, generator=g)
-
-
-#: P(|z| < 2) for z ~ N(0, 1) = 2·Phi(2) - 1.
-_WITHIN_TWO = math.erf(2.0 / math.sqrt(2.0))
-
-
-def _unit_truncated(out: Tensor, g: Generator) -> Tensor:
-    """A unit normal truncated to [-2, 2], by inverse CDF: exactly one uniform per element,
-    so ~20x faster than torch's rejection-sampling trunc_normal_ and independent of how
-    a torch version implements it."""
-    out.uniform_(-_WITHIN_TWO, _WITHIN_TWO, generator=g)
-    return out.erfinv_().mul_(math.sqrt(2.0)).clamp_(-2.0, 2.0)
-
-
-def _truncated_normal(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    _unit_truncated(out, g).mul_(_f(v, "std")).add_(_f(v, "mean"))
-
-
-def _eye(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    torch.nn.init.eye_(out)
-
-
-def _dirac(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    torch.nn.init.dirac_(out, int(_f(v, "groups")))
-
-
-def _xavier_std(name: str, v: Values, fan_in: float, fan_out: float) -> float:
-    _positive_fan(name, fan_in + fan_out, "fan_in + fan_out")
-    # torch's own expression, operation for operation, so the floats agree bit for bit
-    return _f(v, "gain") * math.sqrt(2.0 / float(fan_in + fan_out))
-
-
-def _xavier_uniform(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    a = math.sqrt(3.0) * _xavier_std("xavier_uniform", v, fan_in, fan_out)
-    out.uniform_(-a, a, generator=g)
-
-
-def _xavier_normal(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    out.normal_(0.0, _xavier_std("xavier_normal", v, fan_in, fan_out), generator=g)
-
-
-def _kaiming_std(name: str, v: Values, fan_in: float, fan_out: float) -> float:
-    mode = str(v["mode"])
-    fan = _positive_fan(name, mode_fan(mode, fan_in, fan_out), mode)
-    return torch_gain(str(v["nonlinearity"]), _f(v, "a")) / math.sqrt(fan)
-
-
-def _kaiming_uniform(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    bound = math.sqrt(3.0) * _kaiming_std("kaiming_uniform", v, fan_in, fan_out)
-    out.uniform_(-bound, bound, generator=g)
-
-
-def _kaiming_normal(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    out.normal_(0, _kaiming_std("kaiming_normal", v, fan_in, fan_out), generator=g)
-
-
-def _orthogonal(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    torch.nn.init.orthogonal_(out, _f(v, "gain"), generator=g)
-
-
-def _sparse(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    rows, cols = out.shape
-    num_zeros = math.ceil(_f(v, "sparsity") * rows)
-    out.normal_(0, _f(v, "std"), generator=g)
-    if num_zeros:
-        keys = torch.rand((cols, rows), generator=g)
-        zero_rows = keys.argsort(dim=1, stable=True)[:, :num_zeros]
-        out.t().scatter_(1, zero_rows, 0.0)
-
-
-def _scaled(
-    out: Tensor, scale: float, mode: str, distribution: str, fans: tuple[float, float], g: Generator
-) -> None:
-    variance = scale / max(1.0, mode_fan(mode, *fans))
-    if distribution == "truncated_normal":
-        _unit_truncated(out, g).mul_(math.sqrt(variance) / TRUNCATION_CORRECTION)
-    elif distribution in ("untruncated_normal", "normal"):
-        out.normal_(0.0, math.sqrt(variance), generator=g)
-    elif distribution == "uniform":
-        limit = math.sqrt(3.0 * variance)
-        out.uniform_(-limit, limit, generator=g)
-    else:
-        raise InitError(
-            f"variance_scaling: distribution {distribution!r} is not one of "
-            "truncated_normal, untruncated_normal, normal, uniform"
-        )
-
-
-def _variance_scaling(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    mode, distribution = str(v["mode"]), str(v["distribution"])
-    _scaled(out, _f(v, "scale"), mode, distribution, (fan_in, fan_out), g)
-
-
-def _lecun_normal(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    _scaled(out, 1.0, "fan_in", "truncated_normal", (fan_in, fan_out), g)
-
-
-def _lecun_uniform(out: Tensor, v: Values, fan_in: float, fan_out: float, g: Generator) -> None:
-    _scaled(out, 1.0, "fan_in", "uniform", (fan_in, fan_out), g)
-
-
-def _prior(v: Values) -> float:
-    p = _f(v, "p")
-    return -math.log((1 - p) / p)
-
-
-#: Schemes that write one number, in the tensor's own dtype (no float32 detour).
-_CONSTANTS: dict[str, Callable[[Values], float]] = {
-    "constant": lambda v: _f(v, "val"),
-    "ones": lambda v: 1.0,
-    "zeros": lambda v: 0.0,
-    "prior": _prior,
-}
-
-Sampler = Callable[[Tensor, Values, float, float, Generator], None]
-
-_SAMPLERS: dict[str, Sampler] = {
-    "uniform": _uniform,
-    "normal": _normal,
-    "trunc_normal": _trunc_normal,
-    "truncated_normal": _truncated_normal,
-    "eye": _eye,
-    "dirac": _dirac,
-    "xavier_uniform": _xavier_uniform,
-    "xavier_normal": _xavier_normal,
-    "kaiming_uniform": _kaiming_uniform,
-    "kaiming_normal": _kaiming_normal,
-    "orthogonal": _orthogonal,
-    "sparse": _sparse,
-    "variance_scaling": _variance_scaling,
-    "lecun_normal": _lecun_normal,
-    "lecun_uniform": _lecun_uniform,
-}
-
-#: The schemes :func:`fill_` writes (all but ``keep`` and ``default``), catalogue order.
-FILLABLE: tuple[str, ...] = tuple(n for n in SCHEMES if n in _SAMPLERS or n in _CONSTANTS)

@@ -221,9 +221,7 @@ def _check_parametrized(kind: str, scheme: str, args: dict[str, Any], layer: Lay
             "computed weight, not the stored originals",
             hint="write the scheme explicitly",
         )
-    if kind == "weight_norm" and (
-        scheme == "zeros" or (scheme == "constant" and args.get("val") == 0)
-    ):
+    if kind == "weight_norm" and schemes.constant_value(scheme, args) == 0.0:
         raise _Fail(
             f"{how}; a zero weight has no direction, so weight_norm cannot represent it "
             "(g·v/||v|| is 0/0)",

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..catalog import seeds
+from ..catalog.schemes import constant_value
 from ..errors import Diagnostic, InitPolicyError, PlanError
 from ..language.ir import Name, PolicyIR, Rule, Selector
 from ..tracer.graph import ModelGraph, ParamInfo
@@ -34,9 +35,6 @@ from .plan import Entry, Plan
 from .select import Index, Target
 
 __all__ = ["Entry", "Plan", "build_plan", "needs_trace"]
-
-#: Constant schemes: on an RNN's bias pair they set the gate's bias (bias_ih + bias_hh).
-_CONSTANTS = ("constant", "ones", "zeros", "prior")
 
 
 def build_plan(
@@ -259,7 +257,7 @@ def _rnn_bias_pairs(entries: list[Entry]) -> None:
     zero, so ``LSTM.bias*[forget] -> ones()`` gives a forget bias of exactly 1."""
     by_key = {(e.layer.name, e.param.local, e.block): i for i, e in enumerate(entries)}
     for i, e in enumerate(entries):
-        if "bias_hh" not in e.param.local or e.scheme not in _CONSTANTS or _is_zero(e):
+        if "bias_hh" not in e.param.local or constant_value(e.scheme, e.args) in (None, 0.0):
             continue
         if not ({"RNNBase", "RNNCellBase"} & set(e.layer.types)):
             continue
@@ -277,15 +275,11 @@ def _rnn_bias_pairs(entries: list[Entry]) -> None:
         )
 
 
-def _is_zero(e: Entry) -> bool:
-    return e.scheme == "zeros" or (e.scheme == "constant" and e.args.get("val") == 0)
-
-
 def _did_you_mean(rules: list[Rule], graph: ModelGraph, index: Index) -> list[str]:
     present: set[str] = set()
     for lay in index.layers:
         present.update(lay.types)
-    for types in graph.modules.values():
+    for types in graph.module_types.values():
         present.update(types)
     lowered = {n.lower(): n for n in present}
     out = []

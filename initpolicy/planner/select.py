@@ -233,5 +233,5 @@ def _before(layer: Layer, wanted: tuple[str, ...]) -> bool:
 def _synthetic_layer(graph: ModelGraph, mod_name: str) -> Layer:
     """Context for a name whose module the tracer did not list (it owns no tensor of its
     own): its types from the graph, no known activation (``before`` never matches it)."""
-    types = graph.modules.get(mod_name, ())
+    types = graph.module_types.get(mod_name, ())
     return Layer(name=mod_name, type=types[0] if types else "", types=types, activation="")

@@ -163,7 +163,7 @@ class ModelGraph:
     buffer_layers: list[Layer] = field(default_factory=list)
     #: Every module of the model, qualified name -> its type names (class and nn.Module
     #: bases, as ``Layer.types``): what selectors may name, for modules that own no tensor.
-    modules: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    module_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def n_layers(self) -> int:

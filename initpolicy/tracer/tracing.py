@@ -340,5 +340,5 @@ def trace(
         warnings=run.warnings,
         fx_graph=graph,
         buffer_layers=buffer_layers,
-        modules={_clean(n): type_names(m) for n, m in modules.items()},
+        module_types={_clean(n): type_names(m) for n, m in modules.items()},
     )

@@ -1,0 +1,198 @@
+"""What a scheme is: its parameters, the checks on their values, and the math every
+scheme shares (fans by mode, the truncated normal). Torch-free.
+
+Each scheme is one :class:`Scheme` entry (see :mod:`initpolicy.catalog.schemes`): its
+signature, the std/bound it produces (``moments``) and how it draws (``sample``, or
+``value`` for a constant), side by side, so a new scheme is one entry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .gains import TORCH_NONLINEARITIES
+
+#: Enumeration words, by argument type. A word belongs to exactly one type.
+ENUMS: dict[str, tuple[str, ...]] = {
+    "mode": ("fan_in", "fan_out", "fan_avg"),
+    "nonlinearity": TORCH_NONLINEARITIES,
+    "distribution": ("truncated_normal", "untruncated_normal", "normal", "uniform"),
+}
+WORD_TYPE: dict[str, str] = {w: t for t, words in ENUMS.items() for w in words}
+
+#: Keras/Flax: std of a unit normal truncated to (-2, 2); variance_scaling divides by it.
+TRUNCATION_CORRECTION = 0.87962566103423978
+
+Value = float | str
+Values = Mapping[str, Value]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The tensor (or block of a packed tensor) a scheme writes: its fans and shape."""
+
+    fan_in: float
+    fan_out: float
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape) if self.shape else 1
+
+
+#: (std, bound) a scheme produces; None where not defined (``keep``, ``default``).
+Moments = tuple[float | None, float | None]
+#: Draw into ``out`` (a CPU float32 tensor of the facts' shape) from ``generator``.
+Sampler = Callable[[Any, Values, Facts, Any], None]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument of a scheme. ``type`` is ``"float"``, ``"int"`` or an ENUMS key."""
+
+    name: str
+    type: str = "float"
+    default: Value | None = None
+    required: bool = False
+    #: Returns an error message ("must be >= 0") or None; only called on constant values.
+    check: Callable[[Value], str | None] | None = None
+    #: Restricts an enum argument to a subset of its words for this scheme.
+    choices: tuple[str, ...] | None = None
+
+
+def _no_moments(v: Values, f: Facts) -> Moments:
+    return None, None
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One scheme: signature (torch's positional order), what it draws, and how."""
+
+    name: str
+    params: tuple[Param, ...] = ()
+    summary: str = ""
+    formula: str = ""
+    #: Cross-argument check over constant values, e.g. a < b.
+    check: Callable[[Mapping[str, Value]], str | None] | None = None
+    #: True where the scheme needs a weight of >= 2 dimensions (fans, matrices).
+    needs_matrix: bool = False
+    #: "random" (drawn from the generator), "constant" (``value``), "special" (eye,
+    #: dirac: fixed by position; keep, default: written by the applier, not here).
+    kind: str = "random"
+    torch_name: str | None = None
+    #: (std, bound) for evaluated arguments (defaults filled in) and the tensor's facts.
+    moments: Callable[[Values, Facts], Moments] = _no_moments
+    #: How to draw; None for constants (see ``value``) and for keep/default.
+    sample: Sampler | None = None
+    #: The one number a constant scheme writes.
+    value: Callable[[Values], float] | None = None
+    #: Each element drawn independently of the others' positions (any block of the tensor
+    #: can be drawn alone); False where the values couple a whole matrix (orthogonal,
+    #: sparse's per-column zeros) or depend on position (eye, dirac).
+    elementwise: bool = True
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def signature(self) -> str:
+        parts = [p.name if p.required else f"{p.name}={p.default}" for p in self.params]
+        return f"{self.name}({', '.join(parts)})"
+
+    def defaults(self) -> dict[str, Value]:
+        return {p.name: p.default for p in self.params if p.default is not None}
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def nonneg(v: Value) -> str | None:
+    return "must be >= 0" if isinstance(v, float | int) and v < 0 else None
+
+
+def positive(v: Value) -> str | None:
+    return "must be > 0" if isinstance(v, float | int) and v <= 0 else None
+
+
+def sparsity(v: Value) -> str | None:
+    return "must be in [0, 1)" if isinstance(v, float | int) and not 0 <= v < 1 else None
+
+
+def probability(v: Value) -> str | None:
+    return "must be in (0, 1)" if isinstance(v, float | int) and not 0 < v < 1 else None
+
+
+def positive_int(v: Value) -> str | None:
+    if isinstance(v, float | int) and (v < 1 or v != int(v)):
+        return "must be a positive integer"
+    return None
+
+
+def a_below_b(values: Mapping[str, Value]) -> str | None:
+    a, b = values.get("a"), values.get("b")
+    if isinstance(a, float | int) and isinstance(b, float | int) and not a < b:
+        return f"needs a < b (got a={a:g}, b={b:g})"
+    return None
+
+
+# --------------------------------------------------------------------------- shared math
+
+
+def f(v: Values, key: str) -> float:
+    """An evaluated numeric argument."""
+    return float(v[key])
+
+
+def mode_fan(mode: str, fan_in: float, fan_out: float) -> float:
+    """The fan a ``mode`` word names (fan_avg is Keras's (fan_in + fan_out) / 2).
+
+    >>> mode_fan("fan_avg", 4, 8)
+    6.0
+    """
+    if mode == "fan_in":
+        return fan_in
+    if mode == "fan_out":
+        return fan_out
+    return (fan_in + fan_out) / 2.0
+
+
+def _phi(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+def _Phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def truncated_std(std: float, lo: float, hi: float) -> float:
+    """Std of N(0, std²) truncated to [lo, hi] (standardized bounds lo/std, hi/std).
+
+    >>> round(truncated_std(1.0, -2.0, 2.0), 12) == round(TRUNCATION_CORRECTION, 12)
+    True
+    """
+    if std == 0:
+        return 0.0
+    alpha, beta = lo / std, hi / std
+    z = _Phi(beta) - _Phi(alpha)
+    if z <= 0:
+        return 0.0
+    pa = _phi(alpha) if math.isfinite(alpha) else 0.0
+    pb = _phi(beta) if math.isfinite(beta) else 0.0
+    a_term = alpha * pa if math.isfinite(alpha) else 0.0
+    b_term = beta * pb if math.isfinite(beta) else 0.0
+    var = 1.0 + (a_term - b_term) / z - ((pa - pb) / z) ** 2
+    return std * math.sqrt(max(var, 0.0))
+
+
+def zero_one_std(ones: int, numel: int) -> float:
+    """Std of a tensor of ``numel`` elements, ``ones`` of them 1 and the rest 0."""
+    if numel == 0:
+        return 0.0
+    p = ones / numel
+    return math.sqrt(p * (1 - p))

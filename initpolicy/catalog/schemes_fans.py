@@ -1,0 +1,266 @@
+"""Schemes whose scale comes from the tensor's fans: Glorot (xavier), He (kaiming),
+Keras/Flax variance scaling and LeCun, orthogonal and sparse.
+
+Each entry: signature, std/bound (``moments``) and the draw (``sample``). The std is
+computed with torch's own expressions, operation for operation, so the draws agree with
+torch.nn.init bit for bit. Samplers import torch only inside, so the catalog loads
+without torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import InitError
+from .gains import torch_gain
+from .scheme_spec import (
+    TRUNCATION_CORRECTION,
+    Facts,
+    Moments,
+    Param,
+    Scheme,
+    Values,
+    f,
+    mode_fan,
+    nonneg,
+    positive,
+    sparsity,
+)
+from .schemes_plain import unit_truncated
+
+_GAIN = Param("gain", default=1.0, check=nonneg)
+_KAIMING = (
+    Param("a", default=0.0, check=nonneg),
+    Param("mode", "mode", default="fan_in", choices=("fan_in", "fan_out")),
+    Param("nonlinearity", "nonlinearity", default="leaky_relu"),
+)
+
+
+def positive_fan(scheme: str, fan: float, what: str) -> float:
+    """``fan``, or InitError when it is not > 0 (a fan of 0 divides by zero)."""
+    if not fan > 0:
+        raise InitError(f"{scheme}: {what} is {fan:g}; it must be > 0")
+    return fan
+
+
+# --- xavier (Glorot & Bengio 2010) -------------------------------------------------------
+def xavier_std(v: Values, t: Facts, scheme: str) -> float:
+    positive_fan(scheme, t.fan_in + t.fan_out, "fan_in + fan_out")
+    return f(v, "gain") * math.sqrt(2.0 / float(t.fan_in + t.fan_out))
+
+
+def _xavier_uniform(out: Any, v: Values, t: Facts, g: Any) -> None:
+    a = math.sqrt(3.0) * xavier_std(v, t, "xavier_uniform")
+    out.uniform_(-a, a, generator=g)
+
+
+def _xavier_normal(out: Any, v: Values, t: Facts, g: Any) -> None:
+    out.normal_(0.0, xavier_std(v, t, "xavier_normal"), generator=g)
+
+
+def _xavier_uniform_moments(v: Values, t: Facts) -> Moments:
+    bound = f(v, "gain") * math.sqrt(6.0 / (t.fan_in + t.fan_out))
+    return bound / math.sqrt(3), bound
+
+
+XAVIER_UNIFORM = Scheme(
+    "xavier_uniform",
+    (_GAIN,),
+    "Glorot & Bengio 2010, uniform",
+    "bound = gain · sqrt(6 / (fan_in + fan_out)), std = bound / sqrt(3)",
+    needs_matrix=True,
+    torch_name="xavier_uniform_",
+    moments=_xavier_uniform_moments,
+    sample=_xavier_uniform,
+)
+XAVIER_NORMAL = Scheme(
+    "xavier_normal",
+    (_GAIN,),
+    "Glorot & Bengio 2010, normal",
+    "std = gain · sqrt(2 / (fan_in + fan_out))",
+    needs_matrix=True,
+    torch_name="xavier_normal_",
+    moments=lambda v, t: (f(v, "gain") * math.sqrt(2.0 / (t.fan_in + t.fan_out)), None),
+    sample=_xavier_normal,
+)
+
+
+# --- kaiming (He et al. 2015) ------------------------------------------------------------
+def kaiming_std(v: Values, t: Facts, scheme: str) -> float:
+    mode = str(v["mode"])
+    fan = positive_fan(scheme, mode_fan(mode, t.fan_in, t.fan_out), mode)
+    return torch_gain(str(v["nonlinearity"]), f(v, "a")) / math.sqrt(fan)
+
+
+def _kaiming_uniform(out: Any, v: Values, t: Facts, g: Any) -> None:
+    bound = math.sqrt(3.0) * kaiming_std(v, t, "kaiming_uniform")
+    out.uniform_(-bound, bound, generator=g)
+
+
+def _kaiming_normal(out: Any, v: Values, t: Facts, g: Any) -> None:
+    out.normal_(0, kaiming_std(v, t, "kaiming_normal"), generator=g)
+
+
+def _kaiming_moments(uniform: bool) -> Any:
+    def moments(v: Values, t: Facts) -> Moments:
+        gain = torch_gain(str(v["nonlinearity"]), f(v, "a"))
+        std = gain / math.sqrt(mode_fan(str(v["mode"]), t.fan_in, t.fan_out))
+        return std, (math.sqrt(3) * std if uniform else None)
+
+    return moments
+
+
+KAIMING_UNIFORM = Scheme(
+    "kaiming_uniform",
+    _KAIMING,
+    "He et al. 2015, uniform",
+    "bound = sqrt(3) · calculate_gain(nonlinearity, a) / sqrt(fan_mode)",
+    needs_matrix=True,
+    torch_name="kaiming_uniform_",
+    moments=_kaiming_moments(uniform=True),
+    sample=_kaiming_uniform,
+)
+KAIMING_NORMAL = Scheme(
+    "kaiming_normal",
+    _KAIMING,
+    "He et al. 2015, normal",
+    "std = calculate_gain(nonlinearity, a) / sqrt(fan_mode)",
+    needs_matrix=True,
+    torch_name="kaiming_normal_",
+    moments=_kaiming_moments(uniform=False),
+    sample=_kaiming_normal,
+)
+
+
+# --- orthogonal (Saxe et al. 2013) -------------------------------------------------------
+def _orthogonal_moments(v: Values, t: Facts) -> Moments:
+    rows = t.shape[0] if t.shape else 1
+    cols = t.numel // rows if rows else 0
+    if rows == 0 or cols == 0:
+        return 0.0, None
+    return f(v, "gain") * math.sqrt(min(rows, cols) / (rows * cols)), None
+
+
+def _orthogonal(out: Any, v: Values, t: Facts, g: Any) -> None:
+    import torch
+
+    torch.nn.init.orthogonal_(out, f(v, "gain"), generator=g)
+
+
+ORTHOGONAL = Scheme(
+    "orthogonal",
+    (_GAIN,),
+    "Saxe et al. 2013: a (semi-)orthogonal matrix times gain",
+    "std = gain · sqrt(min(rows, cols) / (rows · cols))",
+    needs_matrix=True,
+    torch_name="orthogonal_",
+    moments=_orthogonal_moments,
+    sample=_orthogonal,
+    elementwise=False,
+)
+
+
+# --- sparse (Martens 2010) ---------------------------------------------------------------
+def _sparse_moments(v: Values, t: Facts) -> Moments:
+    rows = t.shape[0]
+    zeros = math.ceil(f(v, "sparsity") * rows)
+    return f(v, "std") * math.sqrt(1 - zeros / rows), None
+
+
+def _sparse(out: Any, v: Values, t: Facts, g: Any) -> None:
+    # torch's sparse_ draws its zero pattern without the generator; here the pattern comes
+    # from the generator too: per column, the rows of the smallest uniform keys are zeroed
+    import torch
+
+    rows, cols = out.shape
+    num_zeros = math.ceil(f(v, "sparsity") * rows)
+    out.normal_(0, f(v, "std"), generator=g)
+    if num_zeros:
+        keys = torch.rand((cols, rows), generator=g)
+        zero_rows = keys.argsort(dim=1, stable=True)[:, :num_zeros]
+        out.t().scatter_(1, zero_rows, 0.0)
+
+
+SPARSE = Scheme(
+    "sparse",
+    (Param("sparsity", required=True, check=sparsity), Param("std", default=0.01, check=nonneg)),
+    "Martens 2010: N(0, std²), ceil(sparsity · rows) zeros per column (2-D only)",
+    "std = std · sqrt(1 - ceil(sparsity · rows) / rows)",
+    needs_matrix=True,
+    torch_name="sparse_",
+    moments=_sparse_moments,
+    sample=_sparse,
+    elementwise=False,
+)
+
+
+# --- variance scaling (Keras/Flax) and LeCun ---------------------------------------------
+def _scale(v: Values) -> tuple[float, str, str]:
+    """(scale, mode, distribution): lecun_* are variance_scaling with fixed arguments."""
+    return f(v, "scale"), str(v["mode"]), str(v["distribution"])
+
+
+def _scaling(fixed: tuple[float, str, str] | None) -> tuple[Any, Any]:
+    """The moments and sampler of variance_scaling, or of one fixing its arguments."""
+
+    def args(v: Values) -> tuple[float, str, str]:
+        return fixed if fixed is not None else _scale(v)
+
+    def variance(v: Values, t: Facts) -> tuple[float, str]:
+        scale, mode, distribution = args(v)
+        return scale / max(1.0, mode_fan(mode, t.fan_in, t.fan_out)), distribution
+
+    def moments(v: Values, t: Facts) -> Moments:
+        var, distribution = variance(v, t)
+        std = math.sqrt(var)
+        return std, (math.sqrt(3) * std if distribution == "uniform" else None)
+
+    def sample(out: Any, v: Values, t: Facts, g: Any) -> None:
+        var, distribution = variance(v, t)
+        if distribution == "truncated_normal":
+            unit_truncated(out, g).mul_(math.sqrt(var) / TRUNCATION_CORRECTION)
+        elif distribution in ("untruncated_normal", "normal"):
+            out.normal_(0.0, math.sqrt(var), generator=g)
+        else:
+            limit = math.sqrt(3.0 * var)
+            out.uniform_(-limit, limit, generator=g)
+
+    return moments, sample
+
+
+_VS = _scaling(None)
+VARIANCE_SCALING = Scheme(
+    "variance_scaling",
+    (
+        Param("scale", default=1.0, check=positive),
+        Param("mode", "mode", default="fan_in"),
+        Param("distribution", "distribution", default="truncated_normal"),
+    ),
+    "Keras/Flax VarianceScaling",
+    "std = sqrt(scale / fan_mode); truncated_normal samples N(0, (std/0.8796…)²) "
+    "truncated at ±2 of its std; uniform bound = sqrt(3) · std",
+    needs_matrix=True,
+    moments=_VS[0],
+    sample=_VS[1],
+)
+_LN = _scaling((1.0, "fan_in", "truncated_normal"))
+LECUN_NORMAL = Scheme(
+    "lecun_normal",
+    (),
+    "LeCun 1998 / Klambauer 2017: variance_scaling(1, fan_in, truncated_normal)",
+    "std = 1 / sqrt(fan_in)",
+    needs_matrix=True,
+    moments=_LN[0],
+    sample=_LN[1],
+)
+_LU = _scaling((1.0, "fan_in", "uniform"))
+LECUN_UNIFORM = Scheme(
+    "lecun_uniform",
+    (),
+    "variance_scaling(1, fan_in, uniform)",
+    "bound = sqrt(3 / fan_in)",
+    needs_matrix=True,
+    moments=_LU[0],
+    sample=_LU[1],
+)
