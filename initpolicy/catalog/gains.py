@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 
 from ..errors import GainError
-from .activations import CANONICAL, canonical
+from .activations import CANONICAL, canonical, defaults
 
 _TORCH_LINEAR = (
     "linear",
@@ -72,16 +72,6 @@ def torch_gain(nonlinearity: str, param: float | None = None) -> float:
 
 # --- activation arguments -------------------------------------------------------------
 
-#: The arguments each activation's gain depends on, with torch's defaults. Other keys the
-#: tracer records (``inplace``, ``dim``) do not change the gain and are ignored.
-ACT_DEFAULTS: dict[str, dict[str, float | str]] = {
-    "leaky_relu": {"negative_slope": 0.01},
-    "prelu": {"init": 0.25},
-    "elu": {"alpha": 1.0},
-    "celu": {"alpha": 1.0},
-    "gelu": {"approximate": "none"},
-    "softplus": {"beta": 1.0, "threshold": 20.0},
-}
 #: Other spellings of those arguments: nn.PReLU calls its initial slope ``init``, the
 #: policy language calls the traced one ``slope``.
 _ARG_ALIASES: dict[str, dict[str, str]] = {
@@ -146,7 +136,7 @@ def resolve_args(
     {'negative_slope': 0.2}
     """
     name = _name(activation)
-    out = dict(ACT_DEFAULTS.get(name, {}))
+    out = defaults(name)
     aliases = _ARG_ALIASES.get(name, {})
     for key, value in (act_args or {}).items():
         key = aliases.get(key, key)
@@ -163,7 +153,8 @@ def label(activation: str, act_args: Mapping[str, object] | None = None) -> str:
     """
     name = _name(activation)
     args = resolve_args(name, act_args)
-    changed = [f"{k}={v!r}" for k, v in args.items() if v != ACT_DEFAULTS[name][k]]
+    base = defaults(name)
+    changed = [f"{k}={v!r}" for k, v in args.items() if v != base[k]]
     return f"{name}({', '.join(changed)})" if changed else name
 
 
@@ -245,22 +236,11 @@ _HALF_WIDTH = 12
 
 @cache
 def _gauss_legendre(n: int = _NODES) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Nodes and weights on [-1, 1], by Newton's method on the Legendre recurrence."""
-    nodes, weights = [], []
-    for i in range(1, n + 1):
-        x = math.cos(math.pi * (i - 0.25) / (n + 0.5))
-        for _ in range(100):
-            p0, p1 = 1.0, x
-            for k in range(2, n + 1):
-                p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
-            dp = n * (x * p1 - p0) / (x * x - 1)
-            step = p1 / dp
-            x -= step
-            if abs(step) < 1e-16:
-                break
-        nodes.append(x)
-        weights.append(2.0 / ((1 - x * x) * dp * dp))
-    return tuple(nodes), tuple(weights)
+    """Nodes and weights on [-1, 1] (numpy's Gauss-Legendre; numpy loads only here)."""
+    from numpy.polynomial.legendre import leggauss
+
+    nodes, weights = leggauss(n)
+    return tuple(float(x) for x in nodes), tuple(float(w) for w in weights)
 
 
 def second_moment(fn: Callable[[float], float], kinks: tuple[float, ...] = ()) -> float:
@@ -323,10 +303,11 @@ def closed_form(name: str, args: Mapping[str, float | str]) -> float | None:
     True
     """
     if name == "relu":
-        return math.sqrt(2.0)
+        return torch_gain("relu")
     if name in ("leaky_relu", "prelu"):
-        slope = float(args["negative_slope" if name == "leaky_relu" else "init"])
-        return math.sqrt(2.0 / (1 + slope**2))
+        return torch_gain(
+            "leaky_relu", float(args["negative_slope" if name == "leaky_relu" else "init"])
+        )
     if name in ("linear", "output"):
         return 1.0
     return None

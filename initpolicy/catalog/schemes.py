@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from . import schemes_fans as fans
 from . import schemes_plain as plain
+from .dtypes import is_floating
 from .scheme_spec import (
     ENUMS,
     TRUNCATION_CORRECTION,
@@ -169,7 +170,6 @@ def dtype_error(name: str, dtype: str) -> str | None:
     True
     """
     dtype = dtype.removeprefix("torch.")
-    floating = dtype.startswith("float") or dtype in ("bfloat16", "half", "double")
-    if get(name).kind == "random" and not floating:
+    if get(name).kind == "random" and not is_floating(dtype):
         return f"{name} draws random values and needs a floating-point tensor; got {dtype}"
     return None

@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..catalog.activations import _ALIASES, CANONICAL
+from ..catalog.activations import ALIASES, CANONICAL
 from ..catalog.blocks import BLOCKS
 from ..catalog.schemes import ENUMS, SCHEMES
 from . import evaluate as expr
@@ -43,7 +43,7 @@ def words_table() -> str:
 
 def activations_table() -> str:
     extra: dict[str, list[str]] = {}
-    for alias, name in _ALIASES.items():
+    for alias, name in ALIASES.items():
         if alias != name.replace("_", ""):
             extra.setdefault(name, []).append(alias)
     rows = ["| canonical name | also accepted |", "|---|---|"]

@@ -155,7 +155,7 @@ def register(cls: type[Rule]) -> type[Rule]:
 
 
 def _load_rules() -> None:
-    from .rules import scale as lint_scale  # noqa: F401
+    from .rules import policy, recurrent, scale, signal, weights  # noqa: F401
 
 
 def all_rules() -> list[type[Rule]]:

@@ -10,6 +10,7 @@ rejects it); LSTM/GRU/RNN and MultiheadAttention -> a length-8 sequence; transfo
 built on the meta device) with its floating dtype.
 
 >>> import torch
+
 >>> [describe(*c) for c in infer(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)))]
 ['(1, 3, 32, 32) float32', '(1, 3, 64, 64) float32', '(1, 3, 224, 224) float32']
 """
@@ -20,6 +21,8 @@ import inspect
 from typing import Any
 
 import torch
+
+from ..catalog.dtypes import DTYPES
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -193,20 +196,7 @@ def _layer_calls(model: torch.nn.Module, device: torch.device, dtype: torch.dtyp
     raise NoInputs("no Embedding, Linear, ConvNd, RNN or attention layer to infer it from")
 
 
-_DTYPES = {
-    "float": torch.float32,
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "double": torch.float64,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "long": torch.long,
-    "int64": torch.long,
-    "int": torch.int32,
-    "int32": torch.int32,
-    "bool": torch.bool,
-}
+_DTYPES = {name: getattr(torch, torch_name) for name, torch_name in DTYPES.items()}
 
 
 def dtype_names() -> tuple[str, ...]:

@@ -23,49 +23,13 @@ from __future__ import annotations
 
 import operator
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from ..catalog.activations import ACTIVATIONS, Activation, by_name
 
-@dataclass(frozen=True)
-class Act:
-    """One activation: its canonical name and every spelling that means it."""
+_BY_MODULE: dict[str, Activation] = {m: a for a in ACTIVATIONS for m in a.modules}
+_BY_FUNCTION: dict[str, Activation] = {f: a for a in ACTIVATIONS for f in a.functions}
 
-    name: str
-    #: torch.nn class names.
-    modules: tuple[str, ...]
-    #: Function and method names (torch, torch.nn.functional, Tensor), trailing ``_`` removed.
-    functions: tuple[str, ...]
-    #: (argument name, positional index in the functional form, default).
-    params: tuple[tuple[str, int | None, Any], ...] = ()
-
-
-ACTIVATIONS: tuple[Act, ...] = (
-    Act("relu", ("ReLU",), ("relu",)),
-    Act("relu6", ("ReLU6",), ("relu6",)),
-    Act("leaky_relu", ("LeakyReLU",), ("leaky_relu",), (("negative_slope", 1, 0.01),)),
-    Act("prelu", ("PReLU",), ("prelu",)),
-    Act("elu", ("ELU",), ("elu",), (("alpha", 1, 1.0),)),
-    Act("selu", ("SELU",), ("selu",)),
-    Act("celu", ("CELU",), ("celu",), (("alpha", 1, 1.0),)),
-    Act("gelu", ("GELU",), ("gelu",), (("approximate", None, "none"),)),
-    Act("silu", ("SiLU",), ("silu",)),
-    Act("mish", ("Mish",), ("mish",)),
-    Act("hardswish", ("Hardswish",), ("hardswish",)),
-    Act("hardsigmoid", ("Hardsigmoid",), ("hardsigmoid",)),
-    # LogSigmoid and GLU are sigmoids of their input; Softsign is tanh-shaped.
-    Act("sigmoid", ("Sigmoid", "LogSigmoid", "GLU"), ("sigmoid", "logsigmoid", "glu")),
-    Act("tanh", ("Tanh", "Softsign"), ("tanh", "softsign")),
-    Act(
-        "softmax", ("Softmax", "Softmin", "Softmax2d"), ("softmax", "softmin"), (("dim", 1, None),)
-    ),
-    Act("log_softmax", ("LogSoftmax",), ("log_softmax",), (("dim", 1, None),)),
-    Act("softplus", ("Softplus",), ("softplus",), (("beta", 1, 1.0), ("threshold", 2, 20.0))),
-)
-
-_BY_MODULE: dict[str, Act] = {m: a for a in ACTIVATIONS for m in a.modules}
-_BY_FUNCTION: dict[str, Act] = {f: a for a in ACTIVATIONS for f in a.functions}
-_BY_NAME: dict[str, Act] = {a.name: a for a in ACTIVATIONS}
 
 #: Ops after which the walk ends with ``linear``: they mix features with other weights.
 MIXING: frozenset[str] = frozenset(
@@ -120,23 +84,19 @@ def normalize(name: str) -> str:
     return name
 
 
-def from_name(name: str) -> Act | None:
+def from_name(name: str) -> Activation | None:
     """The activation spelled ``name`` in functional or method form, or None."""
     return _BY_FUNCTION.get(normalize(name))
 
 
-def by_canonical(name: str) -> Act:
-    return _BY_NAME[name]
-
-
-def call_args(act: Act, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+def call_args(act: Activation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The activation's own arguments from a functional/method call (defaults filled in).
 
-    >>> call_args(by_canonical("leaky_relu"), ("x", 0.2), {})
+    >>> call_args(by_name("leaky_relu"), ("x", 0.2), {})
     {'negative_slope': 0.2}
     """
     out: dict[str, Any] = {}
-    for pname, index, default in act.params:
+    for pname, index, default in ((a.name, a.index, a.default) for a in act.args):
         if pname in kwargs:
             value = kwargs[pname]
         elif index is not None and index < len(args):
@@ -231,15 +191,15 @@ def module_activation(module: Any) -> tuple[str, dict[str, Any]] | None:
     if found is None:
         return None
     name, args = found
-    act = _BY_NAME[name]
+    act = by_name(name)
     return name, {**args, **_module_args(act, module, only_present=True)}
 
 
-def _module_args(act: Act, module: Any, only_present: bool = False) -> dict[str, Any]:
+def _module_args(act: Activation, module: Any, only_present: bool = False) -> dict[str, Any]:
     if act.name == "prelu":
         return {"module": module}
     out: dict[str, Any] = {}
-    for pname, _index, default in act.params:
+    for pname, default in ((a.name, a.default) for a in act.args):
         value = getattr(module, pname, None if only_present else default)
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             out[pname] = value
