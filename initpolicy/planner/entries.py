@@ -17,7 +17,7 @@ from ..language.evaluate import names
 from ..language.ir import Rule, Selector, Word
 from ..tracer.graph import Block, Layer, tensor_facts
 from .plan import Entry
-from .select import Target
+from .select import NamedTensor
 
 EvalFn = Callable[[Any, dict[str, float], Callable[[Selector], int]], float]
 
@@ -88,7 +88,7 @@ def _has_default(layer: Layer, kind: str) -> bool:
 
 def evaluate_entry(
     rule: Rule,
-    target: Target,
+    target: NamedTensor,
     block: Block | None,
     *,
     evaluate: EvalFn,
@@ -106,7 +106,7 @@ def evaluate_entry(
 
 def _evaluate(
     rule: Rule,
-    target: Target,
+    target: NamedTensor,
     block: Block | None,
     evaluate: EvalFn,
     count: Callable[[Selector], int],

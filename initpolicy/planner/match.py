@@ -32,7 +32,7 @@ from ..tracer.graph import ModelGraph, ParamInfo
 from . import ties
 from .entries import diagnostic, evaluate_entry
 from .plan import Entry, Plan
-from .select import Index, Target
+from .select import Index, NamedTensor
 
 __all__ = ["Entry", "Plan", "build_plan", "needs_trace"]
 
@@ -73,7 +73,7 @@ def build_plan(
     matched_live: set[int] = set()
     won: set[int] = set()
 
-    groups: dict[int, list[Target]] = {}
+    groups: dict[int, list[NamedTensor]] = {}
     for t in index.targets:
         groups.setdefault(id(t.param), []).append(t)
 
@@ -196,7 +196,7 @@ def needs_trace(policy_ir: PolicyIR) -> bool:
 
 
 def _matches(
-    rules: tuple[Rule, ...], index: Index, t: Target, diags: list[Diagnostic]
+    rules: tuple[Rule, ...], index: Index, t: NamedTensor, diags: list[Diagnostic]
 ) -> tuple[list[int], dict[str, list[int]]]:
     """Indices of the rules selecting ``t``: whole-tensor ones, and block ones by block."""
     whole: list[int] = []

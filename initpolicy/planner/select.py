@@ -8,7 +8,7 @@ the context of its own module). Torch-free.
 >>> from initpolicy.language.ir import Selector
 >>> lay = Layer("fc", "Linear", ("Linear", "Module"), "relu")
 >>> w = ParamInfo("fc.weight", "weight", (3, 4), 4, 3)
->>> Index.of([lay]).selects(Selector(types=("Lin*",), before=("relu",)), Target(lay, w, "fc.weight", "weight"))
+>>> Index.of([lay]).selects(Selector(types=("Lin*",), before=("relu",)), NamedTensor(lay, w, "fc.weight", "weight"))
 True
 """
 
@@ -28,17 +28,13 @@ WEIGHT_GLOBS: tuple[str, ...] = ("weight", "weight_*", "*_weight")
 
 
 @dataclass(frozen=True)
-class Target:
+class NamedTensor:
     """One tensor reached under one name, in the context of the module holding that name."""
 
     layer: Layer
     param: ParamInfo
     name: str
     local: str
-
-    @property
-    def is_alias(self) -> bool:
-        return self.name != self.param.name
 
 
 def _any_glob(names: Iterable[str], globs: Iterable[str]) -> bool:
@@ -50,7 +46,7 @@ def is_weight_name(local: str) -> bool:
     return any(fnmatchcase(local, g) for g in WEIGHT_GLOBS)
 
 
-def where_env(target: Target, block: Block | None, n_layers: int) -> dict[str, float]:
+def where_env(target: NamedTensor, block: Block | None, n_layers: int) -> dict[str, float]:
     """The names a ``where`` condition sees for ``target`` (a block's own rows and fans)."""
     fan_in, fan_out, shape = tensor_facts(target.param, block)
     numel = 1
@@ -78,7 +74,7 @@ class Index:
     def __init__(
         self,
         layers: list[Layer],
-        targets: list[Target],
+        targets: list[NamedTensor],
         n_layers: int,
         cond: Callable[[Any, Mapping[str, float], Callable[[Selector], int]], bool] | None = None,
     ):
@@ -94,7 +90,7 @@ class Index:
     @classmethod
     def of(cls, layers: list[Layer], cond: Any = None) -> Index:
         targets = [
-            Target(lay, p, p.name, p.local)
+            NamedTensor(lay, p, p.name, p.local)
             for lay in layers
             for p in (*lay.parameters, *lay.buffers)
         ]
@@ -105,21 +101,21 @@ class Index:
         """Targets of every parameter and buffer, tied tensors under each of their names."""
         layers = [*graph.layers, *graph.buffer_layers]
         by_name = {lay.name: lay for lay in layers}
-        targets: list[Target] = []
+        targets: list[NamedTensor] = []
         for lay in layers:
             for p in (*lay.parameters, *lay.buffers):
-                targets.append(Target(lay, p, p.name, p.local))
+                targets.append(NamedTensor(lay, p, p.name, p.local))
                 for alias in p.aliases:
                     mod_name, _, local = alias.rpartition(".")
                     owner = by_name.get(mod_name) or _synthetic_layer(graph, mod_name)
-                    targets.append(Target(owner, p, alias, local))
+                    targets.append(NamedTensor(owner, p, alias, local))
         index = cls(layers, targets, graph.n_layers, cond)
         for lay in layers:
             if lay.computes is not None:
                 # a parametrized weight is written through its stand-in, as its owner's
                 owner_name = lay.computes.name.rpartition(".")[0]
                 owner = by_name.get(owner_name) or _synthetic_layer(graph, owner_name)
-                target = Target(owner, lay.computes, lay.computes.name, lay.computes.local)
+                target = NamedTensor(owner, lay.computes, lay.computes.name, lay.computes.local)
                 index.targets.insert(0, target)
                 index.originals[id(lay.computes)] = list(lay.parameters)
         return index
@@ -147,7 +143,7 @@ class Index:
                 return False
         return True
 
-    def tensor_selects(self, sel: Selector, target: Target) -> bool:
+    def tensor_selects(self, sel: Selector, target: NamedTensor) -> bool:
         """The tensor-level parts of ``sel`` (param glob, buffers only when named, block).
 
         A buffer is selected only by a parameter glob that names it: ``running_var``,
@@ -164,7 +160,7 @@ class Index:
             return False
         return sel.block is None or sel.block in p.blocks
 
-    def selects(self, sel: Selector, target: Target) -> bool:
+    def selects(self, sel: Selector, target: NamedTensor) -> bool:
         """Whether ``sel`` picks ``target`` (its block, if it names one)."""
         if not (self.tensor_selects(sel, target) and self.module_selects(sel, target.layer)):
             return False
@@ -173,7 +169,7 @@ class Index:
         block = target.param.blocks.get(sel.block) if sel.block else None
         return self.where(sel, target, block)
 
-    def where(self, sel: Selector, target: Target, block: Block | None) -> bool:
+    def where(self, sel: Selector, target: NamedTensor, block: Block | None) -> bool:
         if self._cond is None:
             raise RuntimeError("a where condition needs an evaluator")
         return self._cond(sel.where, where_env(target, block, self.n_layers), self.count)

@@ -26,12 +26,12 @@ from ..language.ir import Rule
 from ..tracer.graph import ParamInfo
 from .entries import diagnostic
 from .plan import Entry
-from .select import Target
+from .select import NamedTensor
 
 #: Where the rules of a built-in policy say they come from (``<builtin>/pytorch_default``).
 BUILTIN_PREFIX = "<builtin>/"
 
-Candidate = tuple[Target, list[Entry]]
+Candidate = tuple[NamedTensor, list[Entry]]
 
 
 @dataclass
@@ -100,7 +100,7 @@ def _conflict(p: ParamInfo, a: Candidate, b: Candidate) -> Diagnostic:
     )
 
 
-def keep_rule(t: Target) -> str:
+def keep_rule(t: NamedTensor) -> str:
     """The rule that makes name ``t`` of a tied tensor step aside: ``keep`` on that name."""
     head = f"{t.layer.type}.{t.local}" if t.layer.type else t.local
     if not t.layer.name:

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 import torch.fx as fx
+from torch.fx.node import map_aggregate
 from torch.overrides import TorchFunctionMode
 
 from .ops import is_composite, module_activation
@@ -92,21 +93,25 @@ def _plain(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
-def _tensors(value: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Tensors in the standard containers of a forward's result (dicts include ModelOutput;
-    dataclass instances count as containers of their fields)."""
-    if isinstance(value, torch.Tensor):
-        out.append(value)
-    elif isinstance(value, (tuple, list, set, frozenset)):
-        for v in value:
-            _tensors(v, out)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _tensors(v, out)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            _tensors(getattr(value, f.name, None), out)
-    return out
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """Tensors in a forward's (nested) result: torch.fx's own walk of tuples, lists, dicts
+    (ModelOutput is one) and slices, plus dataclass instances as containers of their fields.
+
+    >>> [tuple(t.shape) for t in tensors_in({"a": (torch.zeros(1), [torch.zeros(2)])})]
+    [(1,), (2,)]
+    """
+    found: list[torch.Tensor] = []
+
+    def visit(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            found.append(x)
+        elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+            for f in dataclasses.fields(x):
+                map_aggregate(getattr(x, f.name, None), visit)
+        return x
+
+    map_aggregate(value, visit)
+    return found
 
 
 class _Recorder:
@@ -133,17 +138,10 @@ class _Recorder:
         return node
 
     def map(self, value: Any) -> Any:
-        if isinstance(value, torch.Tensor):
-            return self.node_for(value)
-        if isinstance(value, list):
-            return [self.map(v) for v in value]
-        if isinstance(value, tuple):
-            return tuple(self.map(v) for v in value)
-        if isinstance(value, dict):
-            return {str(k): self.map(v) for k, v in value.items()}
-        if isinstance(value, slice):
-            return slice(self.map(value.start), self.map(value.stop), self.map(value.step))
-        return _plain(value)
+        """``value`` with each tensor replaced by its node, other leaves made plain."""
+        return map_aggregate(
+            value, lambda x: self.node_for(x) if isinstance(x, torch.Tensor) else _plain(x)
+        )
 
     def bind(self, out: Any, node: fx.Node) -> None:
         """Map the tensors of ``out`` to ``node`` (tuple results through getitem nodes)."""
@@ -155,11 +153,11 @@ class _Recorder:
                 if isinstance(v, torch.Tensor):
                     self.bind(v, self.graph.call_function(operator.getitem, (node, i)))
                 elif isinstance(v, (tuple, list, dict)):
-                    for t in _tensors(v, []):
+                    for t in tensors_in(v):
                         self.bind(t, node)
 
     def record(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        if not _tensors(out, []):
+        if not tensors_in(out):
             return  # metadata (sizes, dtypes, bools) carries no activation
         owner = getattr(func, "__self__", None)
         name = getattr(func, "__name__", "")
@@ -270,6 +268,6 @@ def dynamic_graph(
     finally:
         pre.remove()
         post.remove()
-    results = [rec.node_for(t) for t in _tensors(out, [])]
+    results = [rec.node_for(t) for t in tensors_in(out)]
     rec.graph.output(tuple(n for n in results if n is not None))
     return rec.graph

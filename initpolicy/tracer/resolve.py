@@ -46,7 +46,6 @@ class Resolved:
     outcomes: set[Outcome] = field(default_factory=set)
     order: float = 0.0
     previous: str | None = None
-    calls: int = 0
 
 
 def op_name(node: fx.Node) -> str:
@@ -273,7 +272,6 @@ class _Pass:
         resolved: dict[str, Resolved] = {}
         for n, name in layers:
             r = resolved.setdefault(name, Resolved(name, order=self.index[n]))
-            r.calls += 1
             m = self.module_of(n)
             composite = m is not None and is_composite(m)
             r.outcomes |= {("linear", (), False, False)} if composite else out[n]
@@ -287,7 +285,6 @@ class _Pass:
                     c = resolved.setdefault(
                         cname, Resolved(cname, order=self.index[n] + (i + 1) / 1000)
                     )
-                    c.calls += 1
                     c.outcomes |= out[n]
                     c.previous = c.previous or name
                     del child

@@ -29,12 +29,14 @@ def preserved(model: Any, *, eval_mode: bool) -> Iterator[None]:
         if not b.is_meta and not isinstance(b, torch.nn.parameter.UninitializedBuffer)
     ]
     grads = [(p, p.grad) for p in model.parameters()]
-    rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     if eval_mode:
         model.eval()
+    # fork_rng restores the CPU generator and those of the CUDA devices named (all of them:
+    # a forward may draw on any device it runs on)
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     try:
-        yield
+        with torch.random.fork_rng(devices=devices):
+            yield
     finally:
         for m, mode in modes:
             m.training = mode
@@ -44,6 +46,3 @@ def preserved(model: Any, *, eval_mode: bool) -> Iterator[None]:
                     b.copy_(saved)
         for p, g in grads:
             p.grad = g
-        torch.set_rng_state(rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)

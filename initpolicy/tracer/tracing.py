@@ -239,7 +239,6 @@ def _via_aliases(
     merged = Resolved("", order=min(r.order for r in found))
     for r in found:
         merged.outcomes |= r.outcomes
-        merged.calls += r.calls
     return merged
 
 
