@@ -61,7 +61,25 @@ def test_pytorch_default_on_a_tied_head_is_what_torch_builds():
     assert "    note  tied with head.weight: built-in rules disagree and the later one wins" in text
 
 
-@pytest.mark.parametrize("name", ["t5", "bart", "roberta", "gpt2"])
+TIED = {
+    "t5": (
+        "shared.weight",
+        ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"),
+    ),
+    "bart": (
+        "model.shared.weight",
+        (
+            "model.encoder.embed_tokens.weight",
+            "model.decoder.embed_tokens.weight",
+            "lm_head.weight",
+        ),
+    ),
+    "roberta": ("roberta.embeddings.word_embeddings.weight", ("lm_head.decoder.weight",)),
+    "gpt2": ("transformer.wte.weight", ("lm_head.weight",)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIED))
 @pytest.mark.parametrize("meta", [False, True])
 def test_pytorch_default_applies_to_tied_language_models(name, meta):
     case = HF[name]
@@ -74,8 +92,16 @@ def test_pytorch_default_applies_to_tied_language_models(name, meta):
         model, seed=0, example_inputs=None if meta else case.inputs()
     )
     tied = [e for e in report.plan.entries if e.param.aliases and e.param.local == "weight"]
-    assert tied and all(e.scheme == "default" and "Embedding" in e.layer.types for e in tied)
-    assert any("built-in rules disagree" in w for w in report.warnings)
+    # the embedding's own init (the built-in's later rule) writes the one tensor, once
+    assert [(e.param.name, e.param.aliases, e.scheme) for e in tied] == [(*TIED[name], "default")]
+    assert "Embedding" in tied[0].layer.types
+    first, aliases = TIED[name]
+    assert [w for w in report.warnings if "built-in rules disagree" in w] == [
+        f"{first} is tied with {', '.join(aliases)}: built-in rules disagree; {first}: "
+        f"default() by <builtin>/pytorch_default:17 wins over {aliases[-1]}: "
+        "kaiming_uniform(a=2.23607, mode=fan_in, nonlinearity=leaky_relu) by "
+        "<builtin>/pytorch_default:14"
+    ]
     for e in tied:  # every name of the tensor is still one tensor
         first = model.get_parameter(e.param.name)
         assert all(model.get_parameter(a) is first for a in e.param.aliases)
@@ -86,12 +112,21 @@ def test_a_user_conflict_on_a_tied_head_names_the_keep_rule_that_resolves_it():
     with pytest.raises(PlanError) as info:
         initpolicy.load(text).apply(TiedLM())
     (d,) = info.value.diagnostics
-    assert d.hint is not None
+    assert d.message == (
+        "tied tensor emb.weight (also head.weight) is one tensor, but its names get different "
+        "inits: emb.weight: normal(mean=0, std=0.02) by <string>:1; head.weight: zeros() by "
+        "<string>:2"
+    )
+    assert d.hint == (
+        'to let emb.weight\'s rule initialize it, add `Linear.weight named "head" -> keep` '
+        '(or `Embedding.weight named "emb" -> keep` for head.weight\'s rule)'
+    )
     fix = d.hint.split("`")[1]
     assert fix == 'Linear.weight named "head" -> keep'
     m = TiedLM()
     initpolicy.load(text + fix).apply(m, seed=0)
-    assert float(m.emb.weight.std()) == pytest.approx(0.02, rel=0.05)
+    assert float(m.emb.weight.detach().std()) == pytest.approx(0.02, rel=0.05)
+    assert torch.equal(m.head.weight, m.emb.weight)
 
 
 # -- types are nn.Module classes; `*` does not select buffers ----------------------------

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from initpolicy.cli.main import cli
+from tests._policy_text import rule_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -85,4 +86,5 @@ def test_documented_policy_parses(doc: str, index: int, text: str) -> None:
     import initpolicy
 
     policy = initpolicy.load(text)  # raises PolicyError, with the location, if it does not parse
-    assert policy.rules
+    own = [r.loc.text for r in policy.rules if r.loc.file == "<string>"]
+    assert own == rule_lines(text)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from initpolicy import load
-from initpolicy.catalog.activations import CANONICAL
+from initpolicy.catalog.activations import CANONICAL, canonical
 from initpolicy.catalog.blocks import BLOCKS
 from initpolicy.catalog.schemes import ENUMS, SCHEMES
 from initpolicy.errors import PolicyError
@@ -163,7 +163,7 @@ def test_selector_forms(text: str, expected: Selector) -> None:
 
 @pytest.mark.parametrize("word", [*CANONICAL, "ReLU", "LeakyReLU", "SiLU", "Swish", "GELU", "Tanh"])
 def test_every_activation_spelling_is_accepted(word: str) -> None:
-    assert one(f"Linear before {word} -> keep").selector.before is not None
+    assert one(f"Linear before {word} -> keep").selector.before == (canonical(word),)
 
 
 @pytest.mark.parametrize(("module", "block"), [(m, b) for m, bs in BLOCKS.items() for b in bs])

@@ -10,6 +10,7 @@ import pytest
 from initpolicy.catalog.schemes import SCHEMES
 from initpolicy.language import reference as langdoc
 from initpolicy.language.loader import parse
+from tests._policy_text import rule_lines
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
 
@@ -36,4 +37,4 @@ BLOCKS = re.findall(r"```\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL
 def test_code_examples_parse(block: str) -> None:
     if "use relu_net" in block:
         block = block.replace("use relu_net", "")  # the built-in library is tested elsewhere
-    assert parse(block).rules
+    assert [r.loc.text for r in parse(block).rules] == rule_lines(block)

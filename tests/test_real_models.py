@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import initpolicy
-from initpolicy.errors import PlanError, UsageError
+from initpolicy.errors import UsageError
 from initpolicy.tracer.tracing import trace
 from tests.models import zoo
 
@@ -179,8 +179,23 @@ def test_mixins_are_not_module_types() -> None:
 
 
 def test_pytorch_default_applies_to_a_tied_language_model() -> None:
+    # T5's shared embedding is lm_head's weight: the built-in's later Embedding rule wins
+    # over its Linear rule, says so, and the one tensor stays tied and is written once.
     model = HF["t5"].build()
-    try:
-        initpolicy.load("pytorch_default").apply(model, seed=0, example_inputs=HF["t5"].inputs())
-    except PlanError as e:
-        pytest.fail(str(e).splitlines()[0])
+    report = initpolicy.load("pytorch_default").apply(
+        model, seed=0, example_inputs=HF["t5"].inputs()
+    )
+    entry = report["shared.weight"]
+    assert entry.scheme == "default"
+    assert "lm_head.weight" in entry.entry.param.aliases
+    assert entry.entry.note is not None and entry.entry.note.startswith(
+        "tied with lm_head.weight: built-in rules disagree and the later one wins"
+    )
+    assert [w.split(":")[0] for w in report.warnings] == [
+        "shared.weight is tied with encoder.embed_tokens.weight, decoder.embed_tokens.weight, "
+        "lm_head.weight"
+    ]
+    assert model.lm_head.weight is model.shared.weight
+    assert "lm_head.weight" not in {e.name for e in report.entries}
+    # nn.Embedding.reset_parameters draws N(0, 1)
+    assert float(model.shared.weight.detach().std()) == pytest.approx(1.0, rel=0.05)

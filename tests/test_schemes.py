@@ -281,7 +281,15 @@ def test_shape_error(name, shape, values, message):
 def test_shape_error_agrees_with_torch(name, shape):
     with pytest.raises(ValueError):
         getattr(torch.nn.init, name + "_")(torch.empty(shape), *([0.5] if name == "sparse" else []))
-    assert schemes.shape_error(name, shape) is not None
+    expected = {
+        "xavier_uniform": "needs a tensor of at least 2 dimensions (fans, a matrix)",
+        "kaiming_normal": "needs a tensor of at least 2 dimensions (fans, a matrix)",
+        "orthogonal": "needs a tensor of at least 2 dimensions (fans, a matrix)",
+        "eye": "needs a 2-D tensor",
+        "dirac": "needs a 3-, 4- or 5-D convolution weight",
+        "sparse": "needs a 2-D tensor",
+    }[name]
+    assert schemes.shape_error(name, shape) == f"{name} {expected}; got shape {shape}"
 
 
 @pytest.mark.parametrize(
