@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -329,3 +331,12 @@ def test_lazy_layers_are_materialized_by_a_trace_even_when_the_policy_reads_no_a
     )
     assert m[0].weight.shape == (8, 5)
     assert torch.equal(m[0].bias, torch.zeros(8))
+
+
+def test_a_depthwise_transposed_conv_gets_the_std_of_its_real_fan_in():
+    # ConvTranspose2d(64, 64, 4, groups=64): each output sees 1 channel x 4 x 4 inputs, so
+    # He's std is sqrt(2 / 16) = 0.354 (not sqrt(2 / 1024) = 0.044 for groups=1's table)
+    model = nn.Sequential(nn.ConvTranspose2d(64, 64, 4, groups=64), nn.ReLU())
+    report = initpolicy.load("ConvTranspose2d before ReLU -> kaiming_normal(fan_in)").apply(model)
+    assert report["0.weight"].std == pytest.approx(math.sqrt(2 / 16))
+    assert float(model[0].weight.std()) == pytest.approx(math.sqrt(2 / 16), rel=0.05)

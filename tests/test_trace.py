@@ -37,7 +37,9 @@ def test_default_fans_are_torchs(module: nn.Module, local: str) -> None:
     "module, local, expected",
     [
         (nn.ConvTranspose2d(8, 4, 3), "weight", (72.0, 36.0)),
-        (nn.ConvTranspose1d(6, 4, 5, groups=2), "weight", (30.0, 10.0)),
+        # each output of a grouped ConvTranspose sees in/groups channels
+        (nn.ConvTranspose1d(6, 4, 5, groups=2), "weight", (15.0, 10.0)),
+        (nn.ConvTranspose2d(64, 64, 4, groups=64), "weight", (16.0, 16.0)),
         (nn.Linear(3, 5), "bias", (3.0, 5.0)),
         (nn.BatchNorm2d(7), "weight", (7.0, 7.0)),
         (nn.LayerNorm(9), "bias", (9.0, 9.0)),

@@ -3,8 +3,9 @@
 * Default: torch's ``_calculate_fan_in_and_fan_out`` on the stored tensor
   (dim 1 x receptive field, dim 0 x receptive field), so plain layers agree with
   torch.nn.init exactly.
-* ConvTranspose stores ``(in, out/groups, *k)``: fan_in = in x receptive field,
-  fan_out = out/groups x receptive field (torch's formula has them swapped).
+* ConvTranspose stores ``(in, out/groups, *k)``: each output sees in/groups channels, so
+  fan_in = in/groups x receptive field and fan_out = out/groups x receptive field
+  (torch's formula swaps them, and ignores groups).
 * transformers' ``Conv1D`` stores ``(in, out)``: fan_in = size(0), fan_out = size(1).
 * A 1-D (or 0-D) parameter takes the fans of its module's weight (``bias_ih_l0`` those of
   ``weight_ih_l0``, ``in_proj_bias`` those of ``in_proj_weight``), as torch's default bias
@@ -15,6 +16,8 @@
 >>> import torch
 >>> fans(torch.nn.ConvTranspose2d(8, 4, 3), "weight")
 (72.0, 36.0)
+>>> fans(torch.nn.ConvTranspose2d(64, 64, 4, groups=64), "weight")
+(16.0, 16.0)
 >>> fans(torch.nn.Linear(3, 5), "bias")
 (3.0, 5.0)
 """
@@ -46,7 +49,8 @@ def shape_fans(module: Any, shape: tuple[int, ...]) -> tuple[float, float]:
         return float(shape[0]), float(shape[1])
     rf = _receptive(shape)
     if any(n.startswith("ConvTranspose") or n == "_ConvTransposeNd" for n in names):
-        return float(shape[0] * rf), float(shape[1] * rf)
+        groups = int(getattr(module, "groups", 1) or 1)
+        return float(shape[0] // groups * rf), float(shape[1] * rf)
     return float(shape[1] * rf), float(shape[0] * rf)
 
 
