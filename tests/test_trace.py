@@ -395,3 +395,30 @@ def test_json_contract() -> None:
     assert first["parameters"] == [
         {"name": "0.weight", "shape": [8, 3, 3, 3], "fan_in": 27.0, "fan_out": 72.0}
     ]
+
+
+def test_json_carries_the_activation_arguments_and_the_warnings() -> None:
+    net = nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(0.2), nn.Linear(4, 4), nn.GELU("tanh"))
+    data = json.loads(json.dumps(trace(net).to_json()))
+    assert [lay["activation_args"] for lay in data["layers"]] == [
+        {"negative_slope": 0.2},
+        {"approximate": "tanh"},
+    ]
+    assert data["warnings"] == []
+
+
+class _Branchy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(x)) if x.sum() > 0 else self.fc(x)
+
+
+def test_json_carries_the_trace_warnings() -> None:
+    data = json.loads(json.dumps(trace(_Branchy()).to_json()))
+    assert data["tracer"] == "dynamic"
+    assert [w.split(" (")[0] for w in data["warnings"]] == [
+        "torch.fx cannot trace this model symbolically"
+    ]

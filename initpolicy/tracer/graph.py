@@ -141,6 +141,9 @@ class Layer:
             "type": self.type,
             "activation": self.activation,
             "candidates": list(self.candidates),
+            # the activation's own arguments (leaky_relu's negative_slope, gelu's
+            # approximate); PReLU's module handle is not data
+            "activation_args": {k: v for k, v in self.act_args.items() if k != "module"},
             "fan_in": self.fan_in,
             "fan_out": self.fan_out,
             "depth": self.depth,
@@ -183,4 +186,5 @@ class ModelGraph:
             "target": self.target,
             "tracer": self.tracer,
             "layers": [lay.to_json() for lay in self.layers],
+            "warnings": list(self.warnings),
         }
