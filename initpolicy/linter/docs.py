@@ -115,12 +115,11 @@ def _bands_table() -> str:
         "| activation | accepted effective gain std·sqrt(fan) | fix scheme | source |",
         "|---|---|---|---|",
     ]
-    for act in (*BANDS, "leaky_relu", "prelu"):
-        b = band(act, {})
+    for act, (lo_end, _, _, _) in BANDS.items():
+        b = band(act)
         assert b is not None
-        rng = f"{b.lo:.3g}" if b.lo == b.hi else f"{b.lo:.3g} – {b.hi:.3g}"
-        if act in ("leaky_relu", "prelu"):
-            rng = "sqrt(2/(1+slope²)) – 1.41"
+        lo = "sqrt(2/(1+slope²))" if lo_end == "leaky" else f"{b.lo:.4g}"
+        rng = lo if b.lo == b.hi else f"{lo} – {b.hi:.4g}"
         rows.append(f"| {act} | {rng} | `{b.fix}` | {b.source} |")
     rows.append("| output, mixed | no band (no gain to match) | | |")
     return "\n".join(rows)
