@@ -53,19 +53,6 @@ class LayerStat:
     finite: bool = True
     grad_finite: bool = True
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "activation": self.activation,
-            "depth": self.depth,
-            "out_std": self.out_std,
-            "grad_norm": self.grad_norm,
-            "grad_rms": self.grad_rms,
-            "dead": self.dead,
-            "saturated": self.saturated,
-        }
-
 
 def preserved(model: Any) -> AbstractContextManager[None]:
     """Restore modes, buffers, gradients and the global RNG state on exit."""

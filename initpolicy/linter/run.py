@@ -19,20 +19,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import UsageError
-from .core import (
-    SEVERITIES,
-    Context,
-    Finding,
-    all_rules,
-    fold,
-    selected,
-    severity_rank,
-    sort_findings,
-)
-from .core import (
-    thresholds as make_thresholds,
-)
+from .findings import SEVERITIES, Finding, fold, severity_rank, sort_findings
 from .probe import LayerStat
+from .registry import all_rules, selected
+from .rule import LintContext, LintRule
+from .thresholds import thresholds as make_thresholds
 
 CONFIG_KEYS = ("select", "ignore", "extend-select", "fail-level", "thresholds")
 
@@ -48,15 +39,11 @@ class LintResult:
     #: Every finding before selection and folding (what ``--fix-policy`` resolves).
     all_findings: list[Finding] = field(default_factory=list)
     graph: Any = None
-    plan: Any = None
 
     def failed(self, fail_level: str | None = None) -> bool:
         """True when a finding reaches ``fail_level`` (default: the configured one)."""
         level = severity_rank(fail_level or self.fail_level)
         return any(severity_rank(f.severity) >= level for f in self.findings)
-
-    def codes(self) -> list[str]:
-        return [f.code for f in self.findings]
 
     def to_json(self) -> dict[str, Any]:
         """``{"findings": [...], "summary": {...}}``, the contract of PRODUCT.md."""
@@ -138,12 +125,12 @@ def _widen(call: Any, batch: int) -> Any:
 
 def _run_probe(
     model: Any, graph: Any, example_inputs: Any, th: dict[str, float]
-) -> tuple[list[LayerStat], str]:
+) -> tuple[list[LayerStat] | None, str]:
     from .probe import probe
 
     calls = _candidate_calls(model, example_inputs)
     if not calls:
-        return [], "skipped: no example inputs could be inferred (pass --input-shape)"
+        return None, "skipped: no example inputs could be inferred (pass --input-shape)"
     error = ""
     for call in calls:
         args, kwargs = _widen(call, int(th["batch"]))
@@ -152,7 +139,16 @@ def _run_probe(
             return stats, "ran"
         except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
             error = f"{type(e).__name__}: {e}".splitlines()[0][:200]
-    return [], f"skipped: the forward pass failed ({error})"
+    return None, f"skipped: the forward pass failed ({error})"
+
+
+def _has_inputs(rule: type[LintRule], ctx: LintContext) -> bool:
+    """Whether what ``rule`` reads is there: a dynamic pass that ran, a policy's plan."""
+    if rule.kind == "dynamic":
+        return ctx.stats is not None
+    if rule.kind == "policy":
+        return ctx.plan is not None
+    return True
 
 
 def _check_materialized(model: Any) -> None:
@@ -208,30 +204,17 @@ def lint(
         _check_materialized(model)
     if graph is None:
         graph = _trace(model, example_inputs)
-    subject_model = model
-    ctx = Context(th, graph, subject_model, plan, strict)
-
     from .subject import subjects
 
-    rules = all_rules()
-    raw: list[Finding] = []
-    n_params = 0
-    for s in subjects(graph, subject_model, plan):
-        n_params += 1
-        for r in rules:
-            if r.kind == "static":
-                raw.extend(r.check(s, ctx))  # type: ignore[attr-defined]
-    if plan is not None:
-        for r in rules:
-            if r.kind == "policy":
-                raw.extend(r.check_plan(plan, ctx))  # type: ignore[attr-defined]
-    stats: list[LayerStat] = []
+    params = tuple(subjects(graph, model, plan))
+    stats: list[LayerStat] | None = None
     dynamic = "skipped (--static)"
-    if not static and any(r.kind == "dynamic" for r in rules if r.code in enabled):
-        stats, dynamic = _run_probe(subject_model, graph, example_inputs, th)
-        for r in rules:
-            if r.kind == "dynamic" and stats:
-                raw.extend(r.check_stats(stats, ctx))  # type: ignore[attr-defined]
+    if not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
+        stats, dynamic = _run_probe(model, graph, example_inputs, th)
+    ctx = LintContext(th, graph, model, plan, strict, params, stats)
+    # Every rule runs, selected or not: --fix-policy resolves all init findings
+    # (LintResult.all_findings); selection decides what is reported.
+    raw = [f for r in all_rules() if _has_inputs(r, ctx) for f in r.check(ctx)]
 
     findings = sort_findings(
         fold([replace(f, related=list(f.related)) for f in raw if f.code in enabled])
@@ -240,7 +223,7 @@ def lint(
     by_code: dict[str, int] = {}
     for f in findings:
         by_code[f.code] = by_code.get(f.code, 0) + 1
-    result = LintResult(findings, stats, {}, level, raw, graph, plan)
+    result = LintResult(findings, stats or [], {}, level, raw, graph)
     result.summary = {
         "findings": len(findings),
         **counts,
@@ -248,7 +231,7 @@ def lint(
         "fail_level": level,
         "failed": result.failed(),
         "layers": len(graph.layers),
-        "parameters": n_params,
+        "parameters": len(ctx.subjects),
         "rules": len(enabled),
         "dynamic": dynamic,
         "policy": plan.policy.source if plan is not None else None,
