@@ -43,7 +43,7 @@ def test_rule_is_documented(rule):
         "linter.probe",
         "linter.registry",
         "linter.rule",
-        "linter.rules.signal",
+        "linter.rules.depth",
         "linter.rules.static",
         "linter.subject",
         "linter.thresholds",

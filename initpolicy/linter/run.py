@@ -87,61 +87,6 @@ def _trace(model: Any, example_inputs: Any) -> Any:
     return trace(model, example_inputs=example_inputs)
 
 
-def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
-    from ..tracer.inputs import NoInputs, as_call, infer
-
-    if example_inputs is not None:
-        return [as_call(example_inputs)]
-    try:
-        return infer(model)
-    except NoInputs:
-        return []
-
-
-def _widen(call: Any, batch: int) -> Any:
-    """The call's inputs enlarged to ``batch`` examples (capped at ~2M values per input):
-    statistics such as the share of dead units need more than the one example a tracer
-    uses. Floating inputs keep their mean and std; integer ids their range."""
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-
-    def widen(x: Any) -> Any:
-        if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[0] >= batch:
-            return x
-        per = max(1, x[0].numel())
-        n = max(2, min(batch if x.is_floating_point() else batch // 8, 2_000_000 // per))
-        if x.is_floating_point():
-            scale = float(x.std()) if x.numel() > 1 and float(x.std()) > 0 else 1.0
-            mean = float(x.mean()) if x.numel() > 1 else 0.0
-            z = torch.randn((n, *x.shape[1:]), generator=g, dtype=torch.float64)
-            return (z * scale + mean).to(dtype=x.dtype, device=x.device)
-        high = max(int(x.max()) + 1, 2)
-        return torch.randint(0, high, (n, *x.shape[1:]), generator=g).to(x)
-
-    args, kwargs = call
-    return tuple(widen(a) for a in args), {k: widen(v) for k, v in kwargs.items()}
-
-
-def _run_probe(
-    model: Any, graph: Any, example_inputs: Any, th: dict[str, float]
-) -> tuple[list[LayerStat] | None, str]:
-    from .probe import probe
-
-    calls = _candidate_calls(model, example_inputs)
-    if not calls:
-        return None, "skipped: no example inputs could be inferred (pass --input-shape)"
-    error = ""
-    for call in calls:
-        args, kwargs = _widen(call, int(th["batch"]))
-        try:
-            stats = probe(model, graph, args, kwargs, saturation=th["saturation-derivative"])
-            return stats, "ran"
-        except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
-            error = f"{type(e).__name__}: {e}".splitlines()[0][:200]
-    return None, f"skipped: the forward pass failed ({error})"
-
-
 def _has_inputs(rule: type[LintRule], ctx: LintContext) -> bool:
     """Whether what ``rule`` reads is there: a dynamic pass that ran, a policy's plan."""
     if rule.kind == "dynamic":
@@ -204,13 +149,16 @@ def lint(
         _check_materialized(model)
     if graph is None:
         graph = _trace(model, example_inputs)
+    from .probe import run_probe
     from .subject import subjects
 
     params = tuple(subjects(graph, model, plan))
     stats: list[LayerStat] | None = None
     dynamic = "skipped (--static)"
     if not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
-        stats, dynamic = _run_probe(model, graph, example_inputs, th)
+        stats, dynamic = run_probe(
+            model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"]
+        )
     ctx = LintContext(th, graph, model, plan, strict, params, stats)
     # Every rule runs, selected or not: --fix-policy resolves all init findings
     # (LintResult.all_findings); selection decides what is reported.

@@ -4,16 +4,15 @@ backward pass (:mod:`initpolicy.linter.probe`). Skipped with ``--static``."""
 from __future__ import annotations
 
 import itertools
-import math
-import re
 from collections.abc import Iterator
 
 from ...tracer.graph import Layer
 from ..bands import band
 from ..families import EMBEDDING_TYPES, NORM_TYPES, is_type
 from ..findings import Finding
-from ..probe import LayerStat, saturation_edge
+from ..probe import saturation_edge
 from ..rule import LintContext, LintRule
+from .depth import by_depth, groups, trend
 
 
 def _layer(ctx: LintContext, name: str) -> Layer:
@@ -54,56 +53,6 @@ def _bias_fix(ctx: LintContext, name: str) -> str | None:
     if any(p.local == "bias" for p in lay.parameters):
         return f'{lay.type}.bias named "{lay.name}" -> zeros()'
     return None
-
-
-def _strict_key(st: LayerStat) -> tuple[str, str]:
-    return st.type, re.sub(r"(?:(?<=\.)|^)\d+(?=\.|$)", "*", st.name)
-
-
-def _loose_key(st: LayerStat) -> tuple[str, str]:
-    return st.type, re.sub(r"\d+$", "*", _strict_key(st)[1])
-
-
-def _by_depth(ctx: LintContext) -> list[LayerStat]:
-    """The layers of the dynamic pass in execution order (none when it did not run)."""
-    return sorted(ctx.stats or (), key=lambda st: st.depth)
-
-
-def groups(ctx: LintContext) -> dict[tuple[str, str], list[LayerStat]]:
-    """Layers that play the same role at different depths, in execution order: same type
-    and the same name up to indices (``h.*.mlp.c_fc``); a layer alone in its group joins
-    those named alike up to a trailing number (``fc1``, ``fc2``, ...). Norms, embeddings
-    and layers followed by a normalization (scale-invariant) are left out."""
-    usable = []
-    for st in _by_depth(ctx):
-        lay = ctx.graph.layer(st.name)
-        if is_type(lay, NORM_TYPES + EMBEDDING_TYPES) or lay.normalized or not st.out_std:
-            continue
-        usable.append(st)
-    strict: dict[tuple[str, str], list[LayerStat]] = {}
-    for st in usable:
-        strict.setdefault(_strict_key(st), []).append(st)
-    out: dict[tuple[str, str], list[LayerStat]] = {}
-    for st in usable:
-        key = _strict_key(st) if len(strict[_strict_key(st)]) > 1 else _loose_key(st)
-        out.setdefault(key, []).append(st)
-    return out
-
-
-def trend(values: list[float]) -> float:
-    """Median per-step growth factor of a positive series: a geometric drift keeps it away
-    from 1, while a one-off jump (the raw input at the first layer) or a slow power law
-    (deep ReLU nets' correlating inputs) leave it near 1.
-
-    >>> round(trend([1.0, 0.5, 0.25, 0.125]), 3)
-    0.5
-    """
-    logs = sorted(math.log(b / a) for a, b in itertools.pairwise(values))
-    if not logs:
-        return 1.0
-    mid = len(logs) // 2
-    median = logs[mid] if len(logs) % 2 else (logs[mid - 1] + logs[mid]) / 2
-    return math.exp(median)
 
 
 class VarianceDrift(LintRule):
@@ -280,7 +229,7 @@ class NonfiniteAtInit(LintRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
-        ordered = _by_depth(ctx)
+        ordered = by_depth(ctx)
         for where, bad in (
             ("output", [st for st in ordered if not st.finite]),
             ("gradient", [st for st in ordered if not st.grad_finite]),
@@ -326,7 +275,7 @@ class GradientRatio(LintRule):
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         usable = [
             st
-            for st in _by_depth(ctx)
+            for st in by_depth(ctx)
             if st.grad_rms and not is_type(_layer(ctx, st.name), NORM_TYPES + EMBEDDING_TYPES)
         ]
         if len(usable) < 2:
