@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from initpolicy.cli.main import cli
 from initpolicy.errors import UsageError
-from initpolicy.linter.core import all_rules, selected, thresholds
+from initpolicy.linter.registry import all_rules, selected
+from initpolicy.linter.thresholds import thresholds
 
 MODEL = """\
 import torch

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from initpolicy.linter.core import all_rules
 from initpolicy.linter.docs import markdown
+from initpolicy.linter.registry import all_rules
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "lint.md"
 
@@ -34,13 +34,19 @@ def test_rule_is_documented(rule):
 @pytest.mark.parametrize(
     "module",
     [
-        "linter.core",
         "linter.bands",
-        "linter.subject",
-        "linter.output",
+        "linter.docs",
+        "linter.families",
+        "linter.findings",
         "linter.fix",
+        "linter.output",
         "linter.probe",
-        "linter.rules.signal",
+        "linter.registry",
+        "linter.rule",
+        "linter.rules.depth",
+        "linter.rules.static",
+        "linter.subject",
+        "linter.thresholds",
     ],
 )
 def test_doctests(module):

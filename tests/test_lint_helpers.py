@@ -1,11 +1,13 @@
 """Shared helpers of the lint tests: the model-spec and init-spec languages of the rules'
-test cases (``Case.model`` / ``Case.init``), and a few small architectures."""
+test cases (the ``model`` and ``init`` keys of tests/data/lint/*.toml), and a few small
+architectures."""
 
 from __future__ import annotations
 
 import fnmatch
 import itertools
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -33,12 +35,22 @@ class LSTMNet(nn.Module):
         return self._modules["1"](y)
 
 
+def _dims(text: str) -> list[int]:
+    """``64x32x10`` -> [64, 32, 10]; ``W*N`` stands for N widths W (``64*3x10``)."""
+    out: list[int] = []
+    for part in text.split("x"):
+        width, _, times = part.partition("*")
+        out += [int(width)] * int(times or 1)
+    return out
+
+
 def build(spec: str) -> nn.Module:
-    """``mlp:ACT:W0xW1x...``, ``convbn[-nobias]:ACT:C``, ``lstm:H:L`` (seeded)."""
+    """``mlp:ACT:W0xW1x...`` (``W*N``: N layers' worth of width W),
+    ``convbn[-nobias]:ACT:C``, ``lstm:H:L`` (seeded)."""
     torch.manual_seed(0)
     kind, *rest = spec.split(":")
     if kind == "mlp":
-        act, dims = rest[0], [int(d) for d in rest[1].split("x")]
+        act, dims = rest[0], _dims(rest[1])
         mods: list[nn.Module] = []
         for i, (a, b) in enumerate(itertools.pairwise(dims)):
             mods.append(nn.Linear(a, b))
@@ -110,8 +122,7 @@ def model_for(spec: str, init: tuple[tuple[str, str], ...] = ()) -> nn.Module:
 
 
 def deep_mlp(act: str, width: int, depth: int, init: str | None, classes: int = 10) -> nn.Module:
-    dims = "x".join([str(width)] * (depth + 1) + [str(classes)])
-    spec = f"mlp:{act}:{dims}"
+    spec = f"mlp:{act}:{width}*{depth + 1}x{classes}"
     return model_for(spec, (("*.weight", init),) if init else ())
 
 
@@ -123,9 +134,14 @@ def he_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def run_case(case: Any) -> Any:
-    """Lint a rule's Case; returns the LintResult."""
+def run_case(case: Mapping[str, Any]) -> Any:
+    """Lint the model of one ``[[case]]`` of tests/data/lint/*.toml; the LintResult."""
     from initpolicy.api import lint
 
-    model = model_for(case.model, case.init)
-    return lint(model, policy=case.policy, static=case.static, strict=case.strict)
+    init = tuple((glob, call) for glob, call in case.get("init", ()))
+    return lint(
+        model_for(case["model"], init),
+        policy=case.get("policy"),
+        static=case.get("static", True),
+        strict=case.get("strict", False),
+    )

@@ -219,7 +219,7 @@ def lint_command(
 @format_option("text", "json")
 def rules_command(fmt: str) -> None:
     """List every lint rule: code, name, severity, kind and summary."""
-    from ..linter.core import all_rules
+    from ..linter.registry import all_rules
 
     rules = all_rules()
     if fmt == "json":
@@ -246,8 +246,8 @@ def rules_command(fmt: str) -> None:
 @click.argument("code")
 def rule_command(code: str) -> None:
     """Explain one rule (by code or name): what, why, an anti-pattern and a fix."""
-    from ..linter.core import get_rule
     from ..linter.docs import explain
+    from ..linter.registry import get_rule
 
     click.echo(explain(get_rule(code)))
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-SQRT2 = math.sqrt(2.0)
+from ..catalog.gains import resolve_args, torch_gain, vp_gain
+from ..errors import GainError
+
+SQRT2 = torch_gain("relu")
 
 
 @dataclass(frozen=True)
@@ -32,95 +35,88 @@ class Band:
     source: str
 
 
-def _leaky(slope: float) -> float:
-    return math.sqrt(2.0 / (1.0 + slope * slope))
+#: Where each end of a band comes from; every number is computed by
+#: :mod:`initpolicy.catalog.gains`, the one gain table (docs/gains.md):
+#:
+#: - ``unit``: 1, LeCun 1998 / Glorot & Bengio 2010 without a gain;
+#: - ``he``: ``torch_gain("relu")`` = sqrt(2), He et al. 2015;
+#: - ``torch``: ``torch_gain(activation)``, torch.nn.init.calculate_gain;
+#: - ``vp``: ``vp_gain(activation, act_args)``, the variance-preserving gain
+#:   1/sqrt(E[phi(z)^2]) with the traced arguments;
+#: - ``leaky``: ``torch_gain("leaky_relu", slope)``, He et al.'s sqrt(2/(1+slope²)) with
+#:   the traced negative slope (PReLU's initial one).
+End = Literal["unit", "he", "torch", "vp", "leaky"]
 
-
-# Variance-preserving gains 1/sqrt(E[phi(z)^2]), z ~ N(0, 1) (measured to 3 digits).
-_VP = {
-    "elu": 1.246,
-    "celu": 1.246,
-    "gelu": 1.535,
-    "silu": 1.678,
-    "mish": 1.488,
-    "hardswish": 1.738,
-    "softplus": 1.042,
-    "sigmoid": 1.847,
-    "hardsigmoid": 1.898,
-}
+_LECUN_TO_VP = "LeCun/Glorot to variance-preserving"
+_GLOROT_TO_VP = "Glorot & Bengio 2010 to variance-preserving"
+_LECUN_GLOROT = "LeCun 1998 / Glorot & Bengio 2010"
+_VARIANCE = "normal(0, gain / sqrt(fan_in))"
 
 #: activation -> (lo, hi, fix scheme, where the band comes from). Documented in docs/lint.md.
-BANDS: dict[str, tuple[float, float, str, str]] = {
-    "relu": (SQRT2, SQRT2, "kaiming_normal(fan_in)", "He et al. 2015"),
-    "relu6": (SQRT2, SQRT2, "kaiming_normal(fan_in)", "He et al. 2015"),
-    "elu": (_VP["elu"], SQRT2, "kaiming_normal(fan_in)", "variance-preserving gain to He"),
-    "celu": (_VP["celu"], SQRT2, "kaiming_normal(fan_in)", "variance-preserving gain to He"),
-    "selu": (1.0, 1.0, "lecun_normal()", "Klambauer et al. 2017 (LeCun normal)"),
-    "gelu": (
-        1.0,
-        _VP["gelu"],
-        "normal(0, gain / sqrt(fan_in))",
-        "LeCun/Glorot to variance-preserving",
-    ),
-    "silu": (
-        1.0,
-        _VP["silu"],
-        "normal(0, gain / sqrt(fan_in))",
-        "LeCun/Glorot to variance-preserving",
-    ),
-    "mish": (
-        1.0,
-        _VP["mish"],
-        "normal(0, gain / sqrt(fan_in))",
-        "LeCun/Glorot to variance-preserving",
-    ),
-    "hardswish": (
-        1.0,
-        _VP["hardswish"],
-        "normal(0, gain / sqrt(fan_in))",
-        "LeCun/Glorot to variance-preserving",
-    ),
-    "softplus": (1.0, SQRT2, "normal(0, gain / sqrt(fan_in))", "LeCun/Glorot to He"),
+BANDS: dict[str, tuple[End, End, str, str]] = {
+    "relu": ("he", "he", "kaiming_normal(fan_in)", "He et al. 2015"),
+    "relu6": ("he", "he", "kaiming_normal(fan_in)", "He et al. 2015"),
+    "leaky_relu": ("leaky", "he", "kaiming_normal(fan_in, a=slope)", "He et al. 2015"),
+    "prelu": ("leaky", "he", "kaiming_normal(fan_in, a=slope)", "He et al. 2015"),
+    "elu": ("vp", "he", "kaiming_normal(fan_in)", "variance-preserving gain to He"),
+    "celu": ("vp", "he", "kaiming_normal(fan_in)", "variance-preserving gain to He"),
+    "selu": ("unit", "unit", "lecun_normal()", "Klambauer et al. 2017 (LeCun normal)"),
+    "gelu": ("unit", "vp", _VARIANCE, _LECUN_TO_VP),
+    "silu": ("unit", "vp", _VARIANCE, _LECUN_TO_VP),
+    "mish": ("unit", "vp", _VARIANCE, _LECUN_TO_VP),
+    "hardswish": ("unit", "vp", _VARIANCE, _LECUN_TO_VP),
+    "softplus": ("unit", "he", _VARIANCE, "LeCun/Glorot to He"),
     "tanh": (
-        1.0,
-        5.0 / 3.0,
+        "unit",
+        "torch",
         "xavier_uniform(gain=gain)",
         "Glorot & Bengio 2010 (gain 1) to torch.nn.init (5/3)",
     ),
-    "sigmoid": (
-        1.0,
-        _VP["sigmoid"],
-        "xavier_uniform()",
-        "Glorot & Bengio 2010 to variance-preserving",
-    ),
-    "hardsigmoid": (
-        1.0,
-        _VP["hardsigmoid"],
-        "xavier_uniform()",
-        "Glorot & Bengio 2010 to variance-preserving",
-    ),
-    "linear": (1.0, 1.0, "xavier_uniform()", "LeCun 1998 / Glorot & Bengio 2010"),
-    "softmax": (1.0, 1.0, "xavier_uniform()", "LeCun 1998 / Glorot & Bengio 2010"),
-    "log_softmax": (1.0, 1.0, "xavier_uniform()", "LeCun 1998 / Glorot & Bengio 2010"),
+    "sigmoid": ("unit", "vp", "xavier_uniform()", _GLOROT_TO_VP),
+    "hardsigmoid": ("unit", "vp", "xavier_uniform()", _GLOROT_TO_VP),
+    "linear": ("unit", "unit", "xavier_uniform()", _LECUN_GLOROT),
+    "softmax": ("unit", "unit", "xavier_uniform()", _LECUN_GLOROT),
+    "log_softmax": ("unit", "unit", "xavier_uniform()", _LECUN_GLOROT),
 }
 
 #: The ReLU family: where PyTorch's default init is six times under He's variance.
 RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "prelu"})
 
 
+def _args(activation: str, act_args: Mapping[str, Any] | None) -> dict[str, float | str]:
+    try:
+        return resolve_args(activation, act_args)
+    except GainError:
+        # An argument the gain table cannot read (a string where a number belongs) is
+        # the model's business, not a lint failure: judge by torch's defaults.
+        return resolve_args(activation)
+
+
+def _gain(end: End, activation: str, act_args: Mapping[str, Any] | None) -> float:
+    if end == "unit":
+        return 1.0
+    if end == "he":
+        return SQRT2
+    if end == "torch":
+        return torch_gain(activation)
+    args = _args(activation, act_args)
+    if end == "vp":
+        return vp_gain(activation, args)
+    slope = args["negative_slope" if activation == "leaky_relu" else "init"]
+    return torch_gain("leaky_relu", float(slope))
+
+
 def band(activation: str, act_args: Mapping[str, Any] | None = None) -> Band | None:
-    """The band for ``activation`` (None for ``output`` and ``mixed``: no gain to match)."""
-    args = act_args or {}
-    if activation == "leaky_relu":
-        slope = float(args.get("negative_slope", 0.01))
-        return Band(_leaky(slope), SQRT2, "kaiming_normal(fan_in, a=slope)", "He et al. 2015")
-    if activation == "prelu":
-        slope = float(args.get("init", args.get("negative_slope", 0.25)))
-        return Band(_leaky(slope), SQRT2, "kaiming_normal(fan_in, a=slope)", "He et al. 2015")
+    """The band for ``activation`` with its traced arguments (None for ``output`` and
+    ``mixed``: no gain to match).
+
+    >>> round(band("gelu").hi, 4), round(band("elu", {"alpha": 0.5}).lo, 4)
+    (1.5335, 1.3656)
+    """
     if activation not in BANDS:
         return None
     lo, hi, fix, source = BANDS[activation]
-    return Band(lo, hi, fix, source)
+    return Band(_gain(lo, activation, act_args), _gain(hi, activation, act_args), fix, source)
 
 
 def noise(numel: int) -> float:

@@ -9,7 +9,13 @@ from __future__ import annotations
 import textwrap
 
 from .bands import BANDS, band
-from .core import FOLD_ORDER, THRESHOLDS, Rule, all_rules
+from .findings import FOLD_ORDER
+from .registry import all_rules
+from .rule import LintRule
+from .thresholds import THRESHOLDS
+
+#: Where each rule's test cases live, as data (passing and failing examples).
+CASES_DIR = "tests/data/lint"
 
 _INTRO = """\
 # `initpolicy lint`
@@ -115,19 +121,23 @@ def _bands_table() -> str:
         "| activation | accepted effective gain std·sqrt(fan) | fix scheme | source |",
         "|---|---|---|---|",
     ]
-    for act in (*BANDS, "leaky_relu", "prelu"):
-        b = band(act, {})
+    for act, (lo_end, _, _, _) in BANDS.items():
+        b = band(act)
         assert b is not None
-        rng = f"{b.lo:.3g}" if b.lo == b.hi else f"{b.lo:.3g} – {b.hi:.3g}"
-        if act in ("leaky_relu", "prelu"):
-            rng = "sqrt(2/(1+slope²)) – 1.41"
+        lo = "sqrt(2/(1+slope²))" if lo_end == "leaky" else f"{b.lo:.4g}"
+        rng = lo if b.lo == b.hi else f"{lo} – {b.hi:.4g}"
         rows.append(f"| {act} | {rng} | `{b.fix}` | {b.source} |")
     rows.append("| output, mixed | no band (no gain to match) | | |")
     return "\n".join(rows)
 
 
-def explain(rule: type[Rule]) -> str:
-    """What ``initpolicy rule CODE`` prints."""
+def explain(rule: type[LintRule]) -> str:
+    """What ``initpolicy rule CODE`` prints.
+
+    >>> from initpolicy.linter.registry import get_rule
+    >>> print(explain(get_rule("IP109")).splitlines()[0])
+    IP109 large-bias (warning, static)
+    """
     r = rule
     out = [f"{r.code} {r.name} ({r.severity}, {r.kind})", r.summary, ""]
     for title, body in r.sections().items():
@@ -144,7 +154,11 @@ def explain(rule: type[Rule]) -> str:
 
 
 def markdown() -> str:
-    """The whole of docs/lint.md."""
+    """The whole of docs/lint.md.
+
+    >>> "| relu | 1.414 | `kaiming_normal(fan_in)` | He et al. 2015 |" in markdown()
+    True
+    """
     rules = all_rules()
     out = [_INTRO]
     out += [f"{i}. `{name}`" for i, name in enumerate(FOLD_ORDER, 1)]
@@ -176,12 +190,8 @@ def markdown() -> str:
                 "**Thresholds:** " + ", ".join(f"`{n}` = {THRESHOLDS[n][0]:g}" for n in r.uses),
                 "",
             ]
-        if r.cases:
-            out.append(
-                "**Test cases:** "
-                + "; ".join(f"{c.title} ({'fires' if c.fires else 'passes'})" for c in r.cases)
-            )
-            out.append("")
+        path = f"{CASES_DIR}/{r.code}.toml"
+        out += [f"**Test cases:** passing and failing examples in [{path}](../{path}).", ""]
     out.append(_FP)
     return "\n".join(out).rstrip() + "\n"
 

@@ -1,7 +1,7 @@
 """Rendering a LintResult: text (with the per-layer table), JSON, SARIF 2.1.0 for GitHub
 code scanning, GitHub workflow annotations, and ``--statistics``. Torch-free.
 
->>> from initpolicy.linter.core import Finding
+>>> from initpolicy.linter.findings import Finding
 >>> f = Finding("IP103", "gain-mismatch", "warning", "fc.weight", "std 0.1", location="m.py:3")
 >>> github([f])
 '::warning file=m.py,line=3,title=IP103 gain-mismatch::fc.weight: std 0.1'
@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..common.text import table
-from .core import Finding, all_rules
+from .findings import Finding
+from .registry import all_rules
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}

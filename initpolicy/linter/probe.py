@@ -1,4 +1,5 @@
-"""One forward and backward pass that measures each layer at initialization, leaving the
+"""The dynamic pass: inputs for the model (given, else inferred, widened to a batch) and one
+forward and backward pass that measures each layer at initialization, leaving the
 model exactly as it was (module modes, buffers such as BatchNorm's running statistics,
 ``.grad`` of every parameter, and torch's global RNG).
 
@@ -52,19 +53,6 @@ class LayerStat:
     #: NaN/Inf in the layer's output (forward) or in its weight's gradient (backward).
     finite: bool = True
     grad_finite: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "activation": self.activation,
-            "depth": self.depth,
-            "out_std": self.out_std,
-            "grad_norm": self.grad_norm,
-            "grad_rms": self.grad_rms,
-            "dead": self.dead,
-            "saturated": self.saturated,
-        }
 
 
 def preserved(model: Any) -> AbstractContextManager[None]:
@@ -189,3 +177,66 @@ def probe(
             st.grad_norm = float(gd.norm())
             st.grad_rms = st.grad_norm / math.sqrt(max(gd.numel(), 1))
     return [stats[lay.name] for lay in graph.layers]
+
+
+def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
+    from ..tracer.inputs import NoInputs, as_call, infer
+
+    if example_inputs is not None:
+        return [as_call(example_inputs)]
+    try:
+        return infer(model)
+    except NoInputs:
+        return []
+
+
+def _widen(call: Any, batch: int) -> Any:
+    """The call's inputs enlarged to ``batch`` examples (capped at ~2M values per input):
+    statistics such as the share of dead units need more than the one example a tracer
+    uses. Floating inputs keep their mean and std; integer ids their range."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+
+    def widen(x: Any) -> Any:
+        if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[0] >= batch:
+            return x
+        per = max(1, x[0].numel())
+        n = max(2, min(batch if x.is_floating_point() else batch // 8, 2_000_000 // per))
+        if x.is_floating_point():
+            scale = float(x.std()) if x.numel() > 1 and float(x.std()) > 0 else 1.0
+            mean = float(x.mean()) if x.numel() > 1 else 0.0
+            z = torch.randn((n, *x.shape[1:]), generator=g, dtype=torch.float64)
+            return (z * scale + mean).to(dtype=x.dtype, device=x.device)
+        high = max(int(x.max()) + 1, 2)
+        return torch.randint(0, high, (n, *x.shape[1:]), generator=g).to(x)
+
+    args, kwargs = call
+    return tuple(widen(a) for a in args), {k: widen(v) for k, v in kwargs.items()}
+
+
+def run_probe(
+    model: Any, graph: ModelGraph, example_inputs: Any, batch: int, saturation: float
+) -> tuple[list[LayerStat] | None, str]:
+    """:func:`probe` on ``example_inputs`` (else on each input the tracer can infer, until
+    one runs), widened to ``batch`` examples; the stats (None when it could not run) and
+    what happened, for the summary.
+
+    >>> import torch
+    >>> from initpolicy.tracer.tracing import trace
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> stats, what = run_probe(model, trace(model), None, 64, 0.05)
+    >>> what, [st.name for st in stats]
+    ('ran', ['0', '2'])
+    """
+    calls = _candidate_calls(model, example_inputs)
+    if not calls:
+        return None, "skipped: no example inputs could be inferred (pass --input-shape)"
+    error = ""
+    for call in calls:
+        args, kwargs = _widen(call, batch)
+        try:
+            return probe(model, graph, args, kwargs, saturation=saturation), "ran"
+        except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
+            error = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+    return None, f"skipped: the forward pass failed ({error})"

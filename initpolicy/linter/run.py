@@ -19,20 +19,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import UsageError
-from .core import (
-    SEVERITIES,
-    Context,
-    Finding,
-    all_rules,
-    fold,
-    selected,
-    severity_rank,
-    sort_findings,
-)
-from .core import (
-    thresholds as make_thresholds,
-)
+from .findings import SEVERITIES, Finding, fold, severity_rank, sort_findings
 from .probe import LayerStat
+from .registry import all_rules, selected
+from .rule import LintContext, LintRule
+from .thresholds import thresholds as make_thresholds
 
 CONFIG_KEYS = ("select", "ignore", "extend-select", "fail-level", "thresholds")
 
@@ -48,15 +39,11 @@ class LintResult:
     #: Every finding before selection and folding (what ``--fix-policy`` resolves).
     all_findings: list[Finding] = field(default_factory=list)
     graph: Any = None
-    plan: Any = None
 
     def failed(self, fail_level: str | None = None) -> bool:
         """True when a finding reaches ``fail_level`` (default: the configured one)."""
         level = severity_rank(fail_level or self.fail_level)
         return any(severity_rank(f.severity) >= level for f in self.findings)
-
-    def codes(self) -> list[str]:
-        return [f.code for f in self.findings]
 
     def to_json(self) -> dict[str, Any]:
         """``{"findings": [...], "summary": {...}}``, the contract of PRODUCT.md."""
@@ -100,59 +87,13 @@ def _trace(model: Any, example_inputs: Any) -> Any:
     return trace(model, example_inputs=example_inputs)
 
 
-def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
-    from ..tracer.inputs import NoInputs, as_call, infer
-
-    if example_inputs is not None:
-        return [as_call(example_inputs)]
-    try:
-        return infer(model)
-    except NoInputs:
-        return []
-
-
-def _widen(call: Any, batch: int) -> Any:
-    """The call's inputs enlarged to ``batch`` examples (capped at ~2M values per input):
-    statistics such as the share of dead units need more than the one example a tracer
-    uses. Floating inputs keep their mean and std; integer ids their range."""
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-
-    def widen(x: Any) -> Any:
-        if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[0] >= batch:
-            return x
-        per = max(1, x[0].numel())
-        n = max(2, min(batch if x.is_floating_point() else batch // 8, 2_000_000 // per))
-        if x.is_floating_point():
-            scale = float(x.std()) if x.numel() > 1 and float(x.std()) > 0 else 1.0
-            mean = float(x.mean()) if x.numel() > 1 else 0.0
-            z = torch.randn((n, *x.shape[1:]), generator=g, dtype=torch.float64)
-            return (z * scale + mean).to(dtype=x.dtype, device=x.device)
-        high = max(int(x.max()) + 1, 2)
-        return torch.randint(0, high, (n, *x.shape[1:]), generator=g).to(x)
-
-    args, kwargs = call
-    return tuple(widen(a) for a in args), {k: widen(v) for k, v in kwargs.items()}
-
-
-def _run_probe(
-    model: Any, graph: Any, example_inputs: Any, th: dict[str, float]
-) -> tuple[list[LayerStat], str]:
-    from .probe import probe
-
-    calls = _candidate_calls(model, example_inputs)
-    if not calls:
-        return [], "skipped: no example inputs could be inferred (pass --input-shape)"
-    error = ""
-    for call in calls:
-        args, kwargs = _widen(call, int(th["batch"]))
-        try:
-            stats = probe(model, graph, args, kwargs, saturation=th["saturation-derivative"])
-            return stats, "ran"
-        except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
-            error = f"{type(e).__name__}: {e}".splitlines()[0][:200]
-    return [], f"skipped: the forward pass failed ({error})"
+def _has_inputs(rule: type[LintRule], ctx: LintContext) -> bool:
+    """Whether what ``rule`` reads is there: a dynamic pass that ran, a policy's plan."""
+    if rule.kind == "dynamic":
+        return ctx.stats is not None
+    if rule.kind == "policy":
+        return ctx.plan is not None
+    return True
 
 
 def _check_materialized(model: Any) -> None:
@@ -208,30 +149,20 @@ def lint(
         _check_materialized(model)
     if graph is None:
         graph = _trace(model, example_inputs)
-    subject_model = model
-    ctx = Context(th, graph, subject_model, plan, strict)
-
+    from .probe import run_probe
     from .subject import subjects
 
-    rules = all_rules()
-    raw: list[Finding] = []
-    n_params = 0
-    for s in subjects(graph, subject_model, plan):
-        n_params += 1
-        for r in rules:
-            if r.kind == "static":
-                raw.extend(r.check(s, ctx))  # type: ignore[attr-defined]
-    if plan is not None:
-        for r in rules:
-            if r.kind == "policy":
-                raw.extend(r.check_plan(plan, ctx))  # type: ignore[attr-defined]
-    stats: list[LayerStat] = []
+    params = tuple(subjects(graph, model, plan))
+    stats: list[LayerStat] | None = None
     dynamic = "skipped (--static)"
-    if not static and any(r.kind == "dynamic" for r in rules if r.code in enabled):
-        stats, dynamic = _run_probe(subject_model, graph, example_inputs, th)
-        for r in rules:
-            if r.kind == "dynamic" and stats:
-                raw.extend(r.check_stats(stats, ctx))  # type: ignore[attr-defined]
+    if not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
+        stats, dynamic = run_probe(
+            model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"]
+        )
+    ctx = LintContext(th, graph, model, plan, strict, params, stats)
+    # Every rule runs, selected or not: --fix-policy resolves all init findings
+    # (LintResult.all_findings); selection decides what is reported.
+    raw = [f for r in all_rules() if _has_inputs(r, ctx) for f in r.check(ctx)]
 
     findings = sort_findings(
         fold([replace(f, related=list(f.related)) for f in raw if f.code in enabled])
@@ -240,7 +171,7 @@ def lint(
     by_code: dict[str, int] = {}
     for f in findings:
         by_code[f.code] = by_code.get(f.code, 0) + 1
-    result = LintResult(findings, stats, {}, level, raw, graph, plan)
+    result = LintResult(findings, stats or [], {}, level, raw, graph)
     result.summary = {
         "findings": len(findings),
         **counts,
@@ -248,7 +179,7 @@ def lint(
         "fail_level": level,
         "failed": result.failed(),
         "layers": len(graph.layers),
-        "parameters": n_params,
+        "parameters": len(ctx.subjects),
         "rules": len(enabled),
         "dynamic": dynamic,
         "policy": plan.policy.source if plan is not None else None,

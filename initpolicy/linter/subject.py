@@ -9,31 +9,15 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..planner.plan import Entry, Plan
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
+from .families import EMBEDDING_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
 
-EMBEDDING_TYPES = ("Embedding", "EmbeddingBag")
-RECURRENT_TYPES = ("RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell")
-NORM_TYPES = ("_NormBase", "_BatchNorm", "LayerNorm", "GroupNorm", "RMSNorm", "_InstanceNorm")
-#: Norms that remove a per-channel constant, so a bias right before them is cancelled.
-CANCELLING_NORMS = ("_BatchNorm", "_InstanceNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
-#: Layouts whose output units are along dim 1: transformers' Conv1D, ConvTranspose*.
-UNITS_ON_DIM1 = (
-    "Conv1D",
-    "_ConvTransposeNd",
-    "ConvTranspose1d",
-    "ConvTranspose2d",
-    "ConvTranspose3d",
-)
 #: Deliberate all-zero weights (LoRA's B matrix), by module or parameter name.
 ZERO_ROLE_NAMES = ("*lora_b*", "*lora_B*")
-
-
-def is_type(layer: Layer, names: tuple[str, ...]) -> bool:
-    return any(t in names for t in (layer.type, *layer.types))
 
 
 @dataclass
@@ -41,7 +25,6 @@ class Stats:
     """Measured over the tensor (population std, as an init scheme defines it)."""
 
     std: float
-    mean: float
     min: float
     max: float
     numel: int
@@ -55,19 +38,27 @@ class Stats:
     def constant(self) -> bool:
         return self.finite and self.numel > 1 and self.min == self.max
 
+    @property
+    def zero(self) -> bool:
+        """Every value exactly 0 (the one zero-weight test of the rules)."""
+        return self.constant and self.max == 0.0
+
 
 @dataclass
 class Subject:
+    """One floating parameter as the static rules see it: its layer, the live tensor, its
+    measured statistics, and where to point a finding (the policy line that set it, else
+    the model line that built the layer)."""
+
     layer: Layer
     param: ParamInfo
     tensor: Any
     stats: Stats
     #: The activation this tensor's output meets (``linear`` for packed q/k/v projections).
     activation: str
+    #: A layer of a residual branch (may be small on purpose: GPT-2, Fixup, SkipInit).
     in_branch: bool = False
-    entry: Entry | None = None
     location: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -88,26 +79,37 @@ class Subject:
         return selector(self.layer, self.param)
 
 
-def selector(layer: Layer, param: ParamInfo) -> str:
-    """``Linear named "fc1"`` for a layer's weight, ``Linear.bias named "fc1"`` otherwise.
+def selector(layer: Layer, param: ParamInfo, block: str | None = None) -> str:
+    """``Linear named "fc1"`` for a layer's weight, ``Linear.bias named "fc1"`` otherwise;
+    ``block`` selects one block of a packed tensor.
 
     >>> from initpolicy.tracer.graph import Layer, ParamInfo
     >>> p = ParamInfo("fc1.bias", "bias", (4,), 3, 4)
     >>> selector(Layer("fc1", "Linear", ("Linear",), "relu"), p)
     'Linear.bias named "fc1"'
+    >>> lstm = Layer("rnn", "LSTM", ("LSTM",), "linear")
+    >>> selector(lstm, ParamInfo("rnn.bias_ih_l0", "bias_ih_l0", (64,), 16, 64), "forget")
+    'LSTM.bias_ih_l0[forget] named "rnn"'
     """
     local = param.local
     typ = layer.type if layer.module is not None or layer.type else "Parameter"
-    if local == "weight":
+    if local == "weight" and block is None:
         return f'{typ} named "{layer.name}"'
-    return f'{typ}.{local} named "{layer.name}"'
+    return f'{typ}.{local}{f"[{block}]" if block else ""} named "{layer.name}"'
 
 
 def stats_of(tensor: Any) -> Stats | None:
-    """Population std, mean, min and max of a floating tensor (None for other dtypes).
+    """Population std, min and max of a floating tensor (None for other dtypes).
 
-    Two passes over the data (std_mean, aminmax); a NaN or Inf anywhere shows in them, so
+    Two passes over the data (std, aminmax); a NaN or Inf anywhere shows in them, so
     finiteness needs no pass of its own (this keeps GPT-2-sized models fast).
+
+    >>> import torch
+    >>> st = stats_of(torch.tensor([[0.0, 2.0], [0.0, 2.0]]))
+    >>> (st.std, st.min, st.max, st.constant)
+    (1.0, 0.0, 2.0, False)
+    >>> stats_of(torch.zeros(3, 3)).zero
+    True
     """
     import torch
 
@@ -118,12 +120,11 @@ def stats_of(tensor: Any) -> Stats | None:
         x = x.to(torch.float64)
     elif x.dtype not in (torch.float32, torch.float64):
         x = x.float()
-    std, mean = torch.std_mean(x, correction=0)
     lo, hi = torch.aminmax(x)
-    values = (float(std), float(mean), float(lo), float(hi))
+    values = (float(torch.std(x, correction=0)), float(lo), float(hi))
     if not all(math.isfinite(v) for v in values):
         nan = float("nan")
-        return Stats(nan, nan, nan, nan, x.numel(), False)
+        return Stats(nan, nan, nan, x.numel(), False)
     return Stats(*values, x.numel(), True)
 
 
@@ -202,7 +203,6 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
             stats=st,
             activation=activation,
             in_branch=layer.name in members,
-            entry=entry,
             location=location,
         )
 
@@ -210,7 +210,7 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
 def zero_role(subject: Subject) -> str | None:
     """Why an all-zero weight is deliberate, or None (the documented exemption list)."""
     lay = subject.layer
-    if subject.stats.max != 0.0:
+    if not subject.stats.zero:
         return None
     if lay.residual:
         return "last layer of a residual branch"

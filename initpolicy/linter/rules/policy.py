@@ -10,16 +10,10 @@ from collections.abc import Iterator
 from ...language.ir import Rule as PolicyRule
 from ...planner.plan import Entry, Plan
 from ..bands import RELU_FAMILY, band
-from ..core import Case, Context, Finding, Rule, register
-from ..subject import EMBEDDING_TYPES, RECURRENT_TYPES, is_type, selector
-
-
-class PolicyRuleCheck(Rule):
-    kind = "policy"
-
-    @classmethod
-    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
-        raise NotImplementedError
+from ..families import EMBEDDING_TYPES, RECURRENT_TYPES, is_type
+from ..findings import Finding
+from ..rule import LintContext, LintRule
+from ..subject import selector
 
 
 def _where(rule: PolicyRule) -> str:
@@ -69,8 +63,7 @@ def family_problem(e: Entry) -> str | None:
     return None
 
 
-@register
-class SchemeMismatch(PolicyRuleCheck):
+class SchemeMismatch(LintRule):
     """What:
     A policy rule whose scheme family does not suit the activation the tracer found after
     the layers it initializes: kaiming (ReLU's gain) before tanh or sigmoid, xavier or
@@ -91,40 +84,14 @@ class SchemeMismatch(PolicyRuleCheck):
     code = "IP301"
     name = "scheme-mismatch"
     severity = "warning"
+    kind = "policy"
     summary = "a policy's scheme family does not suit the activation that follows"
-    cases = (
-        Case(
-            "kaiming before tanh",
-            "mlp:tanh:32x32x32x4",
-            True,
-            policy="Linear -> kaiming_normal(fan_in)",
-            target="0.weight",
-        ),
-        Case(
-            "xavier before relu",
-            "mlp:relu:32x32x32x4",
-            True,
-            policy="Linear -> xavier_uniform()",
-            target="0.weight",
-        ),
-        Case(
-            "xavier with gain before tanh",
-            "mlp:tanh:32x32x32x4",
-            False,
-            policy="Linear -> xavier_uniform(gain=gain)",
-            target="0.weight",
-        ),
-        Case(
-            "lecun before selu",
-            "mlp:selu:32x32x32x4",
-            False,
-            policy="Linear -> lecun_normal()",
-            target="0.weight",
-        ),
-    )
 
     @classmethod
-    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        plan = ctx.plan
+        if plan is None:
+            return
         for entries in _by_rule(plan.entries).values():
             by_act: dict[str, list[tuple[Entry, str]]] = {}
             for e in entries:
@@ -146,8 +113,7 @@ class SchemeMismatch(PolicyRuleCheck):
                 )
 
 
-@register
-class TruncNormalNoOp(PolicyRuleCheck):
+class TruncNormalNoOp(LintRule):
     """What:
     ``trunc_normal(mean, std, a, b)`` whose absolute bounds lie more than
     ``trunc-sigmas`` standard deviations from the mean: nothing is ever truncated.
@@ -167,27 +133,15 @@ class TruncNormalNoOp(PolicyRuleCheck):
     code = "IP302"
     name = "trunc-normal-no-op"
     severity = "info"
+    kind = "policy"
     summary = "trunc_normal bounds so wide that nothing is truncated"
     uses = ("trunc-sigmas",)
-    cases = (
-        Case(
-            "std 0.02, bounds ±2",
-            "mlp:relu:16x16x2",
-            True,
-            policy="Linear -> trunc_normal(0, 0.02)",
-            target="0.weight",
-        ),
-        Case(
-            "bounds ±2 std",
-            "mlp:relu:16x16x2",
-            False,
-            policy="Linear -> trunc_normal(0, 0.02, -0.04, 0.04)",
-            target="0.weight",
-        ),
-    )
 
     @classmethod
-    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        plan = ctx.plan
+        if plan is None:
+            return
         k = ctx.t("trunc-sigmas")
         for entries in _by_rule(plan.entries).values():
             wide = []
@@ -214,8 +168,7 @@ class TruncNormalNoOp(PolicyRuleCheck):
             )
 
 
-@register
-class RuleNeverMatches(PolicyRuleCheck):
+class RuleNeverMatches(LintRule):
     """What:
     A policy rule that selects no parameter of the model.
 
@@ -235,26 +188,14 @@ class RuleNeverMatches(PolicyRuleCheck):
     code = "IP303"
     name = "rule-never-matches"
     severity = "warning"
+    kind = "policy"
     summary = "a policy rule that selects nothing in the model"
-    cases = (
-        Case(
-            "no conv in an mlp",
-            "mlp:relu:16x16x2",
-            True,
-            policy="Linear -> kaiming_normal(fan_in)\nConv2d -> zeros()",
-            target="Conv2d -> zeros()",
-        ),
-        Case(
-            "every rule matches",
-            "mlp:relu:16x16x2",
-            False,
-            policy="Linear -> kaiming_normal(fan_in)",
-            target="Linear -> kaiming_normal(fan_in)",
-        ),
-    )
 
     @classmethod
-    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        plan = ctx.plan
+        if plan is None:
+            return
         for rule in _own(plan, plan.never_matched):
             yield cls.finding(
                 rule.loc.text,
@@ -264,8 +205,7 @@ class RuleNeverMatches(PolicyRuleCheck):
             )
 
 
-@register
-class RuleAlwaysOverridden(PolicyRuleCheck):
+class RuleAlwaysOverridden(LintRule):
     """What:
     A policy rule that matches parameters, every one of which a later rule overrides.
 
@@ -286,26 +226,14 @@ class RuleAlwaysOverridden(PolicyRuleCheck):
     code = "IP304"
     name = "rule-always-overridden"
     severity = "warning"
+    kind = "policy"
     summary = "a policy rule that later rules always override"
-    cases = (
-        Case(
-            "specific rule first",
-            "mlp:relu:16x16x2",
-            True,
-            policy='Linear named "2" -> zeros()\nLinear -> kaiming_normal(fan_in)',
-            target='Linear named "2" -> zeros()',
-        ),
-        Case(
-            "specific rule last",
-            "mlp:relu:16x16x2",
-            False,
-            policy='Linear -> kaiming_normal(fan_in)\nLinear named "2" -> zeros()',
-            target='Linear named "2" -> zeros()',
-        ),
-    )
 
     @classmethod
-    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        plan = ctx.plan
+        if plan is None:
+            return
         for rule in _own(plan, plan.always_overridden):
             winners = sorted(
                 {
@@ -323,8 +251,7 @@ class RuleAlwaysOverridden(PolicyRuleCheck):
             )
 
 
-@register
-class ParameterUnmatched(PolicyRuleCheck):
+class ParameterUnmatched(LintRule):
     """What:
     Under ``--strict``: a parameter that no rule of the policy matches (it keeps the value
     it had). Write ``-> keep`` to keep a value on purpose.
@@ -343,28 +270,13 @@ class ParameterUnmatched(PolicyRuleCheck):
     code = "IP305"
     name = "parameter-unmatched"
     severity = "warning"
+    kind = "policy"
     summary = "a parameter no policy rule matches (--strict)"
-    cases = (
-        Case(
-            "biases unmatched",
-            "mlp:relu:16x16x2",
-            True,
-            policy="Linear -> kaiming_normal(fan_in)",
-            target="0.bias",
-            strict=True,
-        ),
-        Case(
-            "not strict",
-            "mlp:relu:16x16x2",
-            False,
-            policy="Linear -> kaiming_normal(fan_in)",
-            target="0.bias",
-        ),
-    )
 
     @classmethod
-    def check_plan(cls, plan: Plan, ctx: Context) -> Iterator[Finding]:
-        if not ctx.strict:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        plan = ctx.plan
+        if plan is None or not ctx.strict:
             return
         owners = {p.name: lay for lay, p in plan.graph.parameters()}
         for p in plan.unmatched:

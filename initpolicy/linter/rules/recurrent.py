@@ -7,9 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...catalog.blocks import BLOCKS
-from ..core import Case, Context, Finding, register
-from ..subject import Subject, is_type, tensor_of
-from .weights import StaticRule, _finding
+from ..families import RECURRENT_TYPES, is_type
+from ..findings import Finding
+from ..rule import LintContext, LintRule
+from ..subject import Subject, selector, tensor_of
+from .static import subject_finding
+
+#: The recurrent types with a forget gate.
+_LSTM = ("LSTM", "LSTMCell")
 
 
 def _block_rows(s: Subject, block: str) -> tuple[int, int] | None:
@@ -24,8 +29,7 @@ def _block_rows(s: Subject, block: str) -> tuple[int, int] | None:
     return i * size, (i + 1) * size
 
 
-@register
-class LstmForgetBias(StaticRule):
+class LstmForgetBias(LintRule):
     """What:
     An LSTM whose forget-gate bias (bias_ih + bias_hh, forget block) averages under
     ``forget-bias``.
@@ -45,46 +49,44 @@ class LstmForgetBias(StaticRule):
     code = "IP110"
     name = "lstm-forget-bias"
     severity = "info"
+    kind = "static"
     summary = "LSTM forget-gate bias near 0 (1 keeps the memory open)"
     uses = ("forget-bias",)
-    cases = (
-        Case("zero biases", "lstm:16:1", True, (("*bias*", "zeros()"),), "0.bias_ih_l0"),
-        Case(
-            "forget bias 1",
-            "lstm:16:1",
-            False,
-            (("*bias*", "zeros()"), ("*bias_ih*", "forget_ones()")),
-            "0.bias_ih_l0",
-        ),
-    )
 
     @classmethod
-    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
-        if not is_type(s.layer, ("LSTM", "LSTMCell")) or not s.param.local.startswith("bias_ih"):
-            return
-        rows = _block_rows(s, "forget")
-        if rows is None:
-            return
-        total = s.tensor.detach()[rows[0] : rows[1]].double()
-        hh_local = "bias_hh" + s.param.local[len("bias_ih") :]
-        hh = next((p for p in s.layer.parameters if p.local == hh_local), None)
-        if hh is not None:
-            t = tensor_of(ctx.model, s.layer, hh)
-            if t is not None:
-                total = total + t.detach()[rows[0] : rows[1]].double()
-        mean = float(total.mean())
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.t("forget-bias")
-        if mean >= limit:
-            return
-        yield _finding(
-            cls,
-            s,
-            f"forget-gate bias of {s.layer.name} averages {mean:.3g} (bias_ih + bias_hh); "
-            "a bias of 1 keeps the cell's memory open at the start of training",
-            measured=mean,
-            expected=1.0,
-            fix=f'{s.layer.type}.{s.param.local}[forget] named "{s.layer.name}" -> ones()',
-        )
+        for s in ctx.subjects:
+            if not s.param.local.startswith("bias_ih") or not is_type(s.layer, _LSTM):
+                continue
+            mean = _forget_bias(s, ctx)
+            if mean is None or mean >= limit:
+                continue
+            yield subject_finding(
+                cls,
+                s,
+                f"forget-gate bias of {s.layer.name} averages {mean:.3g} (bias_ih + bias_hh); "
+                "a bias of 1 keeps the cell's memory open at the start of training",
+                measured=mean,
+                expected=1.0,
+                fix=f"{selector(s.layer, s.param, 'forget')} -> ones()",
+            )
+
+
+def _forget_bias(s: Subject, ctx: LintContext) -> float | None:
+    """Mean forget-gate bias of an LSTM's ``bias_ih*`` plus its ``bias_hh*`` twin (the
+    gate sees their sum), or None when the forget block cannot be found."""
+    rows = _block_rows(s, "forget")
+    if rows is None:
+        return None
+    total = s.tensor.detach()[rows[0] : rows[1]].double()
+    hh_local = "bias_hh" + s.param.local[len("bias_ih") :]
+    hh = next((p for p in s.layer.parameters if p.local == hh_local), None)
+    if hh is not None:
+        t = tensor_of(ctx.model, s.layer, hh)
+        if t is not None:
+            total = total + t.detach()[rows[0] : rows[1]].double()
+    return float(total.mean())
 
 
 def _orthogonal_error(m: Any) -> float:
@@ -101,8 +103,7 @@ def _orthogonal_error(m: Any) -> float:
     return float((g / c - torch.eye(g.shape[0], dtype=g.dtype)).abs().max())
 
 
-@register
-class NonOrthogonalRecurrent(StaticRule):
+class NonOrthogonalRecurrent(LintRule):
     """What:
     A recurrent weight (RNN/LSTM/GRU ``weight_hh*``) that is not orthogonal up to scale,
     neither as a whole nor gate block by gate block (largest |WᵀW/c - I| entry over
@@ -123,43 +124,44 @@ class NonOrthogonalRecurrent(StaticRule):
     code = "IP111"
     name = "non-orthogonal-recurrent"
     severity = "info"
+    kind = "static"
     summary = "recurrent weights that are not orthogonal (deep in time)"
     uses = ("orthogonality",)
-    cases = (
-        Case("default lstm init", "lstm:16:1", True, (), "0.weight_hh_l0"),
-        Case(
-            "orthogonal", "lstm:16:1", False, (("*weight_hh*", "orthogonal()"),), "0.weight_hh_l0"
-        ),
-    )
 
     @classmethod
-    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
-        if not is_type(
-            s.layer,
-            ("RNNBase", "RNNCellBase", "RNN", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell"),
-        ):
-            return
-        if not s.param.local.startswith("weight_hh") or s.param.ndim != 2 or not s.stats.finite:
-            return
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.t("orthogonality")
-        whole = _orthogonal_error(s.tensor)
-        if whole <= limit:
-            return
-        names = next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), ())
-        per_block = [
-            _orthogonal_error(s.tensor[r[0] : r[1]])
-            for r in (_block_rows(s, b) for b in names)
-            if r is not None
-        ]
-        if per_block and max(per_block) <= limit:
-            return
-        worst = min([whole, *([max(per_block)] if per_block else [])])
-        yield _finding(
-            cls,
-            s,
-            f"{s.name} is not orthogonal (largest |WᵀW/c - I| entry {worst:.2f}): the "
-            "recurrence multiplies the hidden state by it at every time step",
-            measured=worst,
-            expected=0.0,
-            fix=f'{s.layer.type}.{s.param.local} named "{s.layer.name}" -> orthogonal()',
-        )
+        for s in ctx.subjects:
+            if not is_type(s.layer, RECURRENT_TYPES) or not s.param.local.startswith("weight_hh"):
+                continue
+            if s.param.ndim != 2 or not s.stats.finite:
+                continue
+            worst = _recurrent_error(s, limit)
+            if worst is None:
+                continue
+            yield subject_finding(
+                cls,
+                s,
+                f"{s.name} is not orthogonal (largest |WᵀW/c - I| entry {worst:.2f}): the "
+                "recurrence multiplies the hidden state by it at every time step",
+                measured=worst,
+                expected=0.0,
+                fix=f"{s.selector} -> orthogonal()",
+            )
+
+
+def _recurrent_error(s: Subject, limit: float) -> float | None:
+    """The smallest orthogonality error of the weight, whole or block by block (packed
+    gates may each be orthogonal), or None when one of them is within ``limit``."""
+    whole = _orthogonal_error(s.tensor)
+    if whole <= limit:
+        return None
+    names = next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), ())
+    per_block = [
+        _orthogonal_error(s.tensor[r[0] : r[1]])
+        for r in (_block_rows(s, b) for b in names)
+        if r is not None
+    ]
+    if per_block and max(per_block) <= limit:
+        return None
+    return min([whole, *([max(per_block)] if per_block else [])])

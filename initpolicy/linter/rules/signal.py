@@ -4,36 +4,50 @@ backward pass (:mod:`initpolicy.linter.probe`). Skipped with ``--static``."""
 from __future__ import annotations
 
 import itertools
-import math
-import re
 from collections.abc import Iterator
 
 from ...tracer.graph import Layer
 from ..bands import band
-from ..core import Case, Context, Finding, Rule, register
-from ..probe import LayerStat, saturation_edge
-from ..subject import EMBEDDING_TYPES, NORM_TYPES, is_type
+from ..families import EMBEDDING_TYPES, NORM_TYPES, is_type
+from ..findings import Finding
+from ..probe import saturation_edge
+from ..rule import LintContext, LintRule
+from .depth import by_depth, groups, trend
 
 
-class DynamicRule(Rule):
-    kind = "dynamic"
-
-    @classmethod
-    def check_stats(cls, stats: list[LayerStat], ctx: Context) -> Iterator[Finding]:
-        raise NotImplementedError
-
-
-def _layer(ctx: Context, name: str) -> Layer:
+def _layer(ctx: LintContext, name: str) -> Layer:
     return ctx.graph.layer(name)
 
 
-def _weight_fix(ctx: Context, name: str) -> str | None:
+def _weight_fix(ctx: LintContext, name: str) -> str | None:
     lay = _layer(ctx, name)
     b = band(lay.activation, lay.act_args)
     return f'{lay.type} named "{lay.name}" -> {b.fix}' if b else None
 
 
-def _bias_fix(ctx: Context, name: str) -> str | None:
+def _layer_finding(
+    rule: type[LintRule],
+    ctx: LintContext,
+    name: str,
+    message: str,
+    *,
+    measured: float | None = None,
+    expected: float | None = None,
+    fix: str | None = None,
+) -> Finding:
+    """A finding of ``rule`` on layer ``name``, located where the model builds it; the fix
+    defaults to the scheme that fits the activation the layer feeds."""
+    return rule.finding(
+        name,
+        message,
+        measured=measured,
+        expected=expected,
+        location=_layer(ctx, name).source,
+        fix=fix or _weight_fix(ctx, name),
+    )
+
+
+def _bias_fix(ctx: LintContext, name: str) -> str | None:
     """A dead unit's usual cause is a negative bias: zero it (the weight has its own check)."""
     lay = _layer(ctx, name)
     if any(p.local == "bias" for p in lay.parameters):
@@ -41,60 +55,14 @@ def _bias_fix(ctx: Context, name: str) -> str | None:
     return None
 
 
-def _strict_key(st: LayerStat) -> tuple[str, str]:
-    return st.type, re.sub(r"(?:(?<=\.)|^)\d+(?=\.|$)", "*", st.name)
-
-
-def _loose_key(st: LayerStat) -> tuple[str, str]:
-    return st.type, re.sub(r"\d+$", "*", _strict_key(st)[1])
-
-
-def groups(stats: list[LayerStat], ctx: Context) -> dict[tuple[str, str], list[LayerStat]]:
-    """Layers that play the same role at different depths, in execution order: same type
-    and the same name up to indices (``h.*.mlp.c_fc``); a layer alone in its group joins
-    those named alike up to a trailing number (``fc1``, ``fc2``, ...). Norms, embeddings
-    and layers followed by a normalization (scale-invariant) are left out."""
-    usable = []
-    for st in sorted(stats, key=lambda s: s.depth):
-        lay = _layer(ctx, st.name)
-        if is_type(lay, NORM_TYPES + EMBEDDING_TYPES) or lay.normalized or not st.out_std:
-            continue
-        usable.append(st)
-    strict: dict[tuple[str, str], list[LayerStat]] = {}
-    for st in usable:
-        strict.setdefault(_strict_key(st), []).append(st)
-    out: dict[tuple[str, str], list[LayerStat]] = {}
-    for st in usable:
-        key = _strict_key(st) if len(strict[_strict_key(st)]) > 1 else _loose_key(st)
-        out.setdefault(key, []).append(st)
-    return out
-
-
-def trend(values: list[float]) -> float:
-    """Median per-step growth factor of a positive series: a geometric drift keeps it away
-    from 1, while a one-off jump (the raw input at the first layer) or a slow power law
-    (deep ReLU nets' correlating inputs) leave it near 1.
-
-    >>> round(trend([1.0, 0.5, 0.25, 0.125]), 3)
-    0.5
-    """
-    logs = sorted(math.log(b / a) for a, b in itertools.pairwise(values))
-    if not logs:
-        return 1.0
-    mid = len(logs) // 2
-    median = logs[mid] if len(logs) % 2 else (logs[mid - 1] + logs[mid]) / 2
-    return math.exp(median)
-
-
-@register
-class VarianceDrift(DynamicRule):
+class VarianceDrift(LintRule):
     """What:
     The output std of layers playing the same role (same type, same name up to numbers)
     grows or shrinks geometrically along depth: the median per-layer ratio, raised to the
     number of steps, is over ``drift`` (or under 1/``drift``). The std is taken across
     examples (per unit, then averaged), so a constant such as the bias does not count as
-    signal. Groups of
-    fewer than ``min-depth`` layers are not judged. The message lists the per-layer ratios.
+    signal. Groups of fewer than ``min-depth`` layers are not judged. The message lists
+    the per-layer ratios.
 
     Why:
     A constant per-layer variance factor compounds: xavier before ReLU halves the
@@ -111,31 +79,14 @@ class VarianceDrift(DynamicRule):
     code = "IP201"
     name = "variance-drift"
     severity = "warning"
+    kind = "dynamic"
     summary = "layer output std grows or shrinks geometrically with depth"
     uses = ("drift", "min-depth")
-    cases = (
-        Case(
-            "xavier, 20-layer relu mlp",
-            "mlp:relu:" + "x".join(["64"] * 21),
-            True,
-            (("*.weight", "xavier_normal()"),),
-            "0..38",
-            static=False,
-        ),
-        Case(
-            "he, 20-layer relu mlp",
-            "mlp:relu:" + "x".join(["64"] * 21),
-            False,
-            (("*.weight", "kaiming_normal(fan_in)"),),
-            "0..38",
-            static=False,
-        ),
-    )
 
     @classmethod
-    def check_stats(cls, stats: list[LayerStat], ctx: Context) -> Iterator[Finding]:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.t("drift")
-        for members in groups(stats, ctx).values():
+        for members in groups(ctx).values():
             if len(members) < max(2, int(ctx.t("min-depth"))):
                 continue
             values = [float(m.out_std or 0.0) for m in members]
@@ -165,8 +116,7 @@ class VarianceDrift(DynamicRule):
             )
 
 
-@register
-class DeadAtInit(DynamicRule):
+class DeadAtInit(LintRule):
     """What:
     The share of units of a layer before ReLU that are never active (pre-activation <= 0
     for every example and position of the batch) reaches ``dead-share``. Layers followed
@@ -189,46 +139,29 @@ class DeadAtInit(DynamicRule):
     code = "IP202"
     name = "dead-at-init"
     severity = "warning"
+    kind = "dynamic"
     summary = "a large share of ReLU units never active on the batch"
     uses = ("dead-share",)
-    cases = (
-        Case(
-            "bias -3 before relu",
-            "mlp:relu:16x32x2",
-            True,
-            (("*.weight", "kaiming_normal(fan_in)"), ("0.bias", "constant(-3)")),
-            "0",
-            static=False,
-        ),
-        Case(
-            "zero bias",
-            "mlp:relu:16x32x2",
-            False,
-            (("*.weight", "kaiming_normal(fan_in)"), ("*.bias", "zeros()")),
-            "0",
-            static=False,
-        ),
-    )
 
     @classmethod
-    def check_stats(cls, stats: list[LayerStat], ctx: Context) -> Iterator[Finding]:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.t("dead-share")
-        for st in stats:
+        for st in ctx.stats or ():
             if st.dead is None or st.dead < limit:
                 continue
-            yield cls.finding(
+            yield _layer_finding(
+                cls,
+                ctx,
                 st.name,
                 f"{st.dead:.0%} of the units of {st.name} are never active before "
                 f"{st.activation} on the batch (limit {limit:.0%})",
                 measured=st.dead,
                 expected=limit,
-                location=_layer(ctx, st.name).source,
-                fix=_bias_fix(ctx, st.name) or _weight_fix(ctx, st.name),
+                fix=_bias_fix(ctx, st.name),
             )
 
 
-@register
-class SaturatedAtInit(DynamicRule):
+class SaturatedAtInit(LintRule):
     """What:
     The share of pre-activations before tanh or sigmoid where the activation's
     derivative is under ``saturation-derivative`` times its maximum (|x| > 2.18 for tanh,
@@ -249,49 +182,31 @@ class SaturatedAtInit(DynamicRule):
     code = "IP203"
     name = "saturated-at-init"
     severity = "warning"
+    kind = "dynamic"
     summary = "many pre-activations in the flat tails of tanh/sigmoid"
     uses = ("saturation-derivative", "saturated-share")
-    cases = (
-        Case(
-            "uniform(-1, 1), 100 inputs, tanh",
-            "mlp:tanh:100x100x100x10",
-            True,
-            (("*.weight", "uniform(-1, 1)"),),
-            "0",
-            static=False,
-        ),
-        Case(
-            "glorot before tanh",
-            "mlp:tanh:100x100x100x10",
-            False,
-            (("*.weight", "xavier_uniform()"),),
-            "0",
-            static=False,
-        ),
-    )
 
     @classmethod
-    def check_stats(cls, stats: list[LayerStat], ctx: Context) -> Iterator[Finding]:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.t("saturated-share")
         edge_d = ctx.t("saturation-derivative")
-        for st in stats:
+        for st in ctx.stats or ():
             if st.saturated is None or st.saturated < limit:
                 continue
             edge = saturation_edge(st.activation, edge_d)
-            yield cls.finding(
+            yield _layer_finding(
+                cls,
+                ctx,
                 st.name,
                 f"{st.saturated:.0%} of the pre-activations of {st.name} are beyond ±{edge:.2f}, "
                 f"where {st.activation}'s derivative is under {edge_d:g} of its maximum "
                 f"(output std {st.out_std:.3g})",
                 measured=st.saturated,
                 expected=limit,
-                location=_layer(ctx, st.name).source,
-                fix=_weight_fix(ctx, st.name),
             )
 
 
-@register
-class NonfiniteAtInit(DynamicRule):
+class NonfiniteAtInit(LintRule):
     """What:
     A NaN or Inf in a layer's output or in a gradient on the first pass.
 
@@ -309,29 +224,12 @@ class NonfiniteAtInit(DynamicRule):
     code = "IP204"
     name = "nonfinite-at-init"
     severity = "error"
+    kind = "dynamic"
     summary = "NaN or Inf in the first forward or backward pass"
-    cases = (
-        Case(
-            "huge weights overflow",
-            "mlp:relu:16x16x16x2",
-            True,
-            (("*.weight", "normal(0, 1e30)"),),
-            "2",
-            static=False,
-        ),
-        Case(
-            "he init",
-            "mlp:relu:16x16x16x2",
-            False,
-            (("*.weight", "kaiming_normal(fan_in)"),),
-            "2",
-            static=False,
-        ),
-    )
 
     @classmethod
-    def check_stats(cls, stats: list[LayerStat], ctx: Context) -> Iterator[Finding]:
-        ordered = sorted(stats, key=lambda s: s.depth)
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        ordered = by_depth(ctx)
         for where, bad in (
             ("output", [st for st in ordered if not st.finite]),
             ("gradient", [st for st in ordered if not st.grad_finite]),
@@ -339,18 +237,17 @@ class NonfiniteAtInit(DynamicRule):
             if not bad:
                 continue
             st = bad[0]
-            yield cls.finding(
+            yield _layer_finding(
+                cls,
+                ctx,
                 st.name,
                 f"non-finite values first appear in the {where} of {st.name} "
                 f"({len(bad)} layer(s) affected)",
-                location=_layer(ctx, st.name).source,
-                fix=_weight_fix(ctx, st.name),
             )
             return
 
 
-@register
-class GradientRatio(DynamicRule):
+class GradientRatio(LintRule):
     """What:
     The gradient of the first layer's weight against the last layer's, both as rms per
     element (so layer shapes do not matter), is over ``gradient-ratio`` either way.
@@ -370,32 +267,15 @@ class GradientRatio(DynamicRule):
     code = "IP205"
     name = "gradient-ratio"
     severity = "warning"
+    kind = "dynamic"
     summary = "first vs last layer gradient far from 1 (vanishing or exploding)"
     uses = ("gradient-ratio",)
-    cases = (
-        Case(
-            "deep sigmoid net, tiny weights",
-            "mlp:sigmoid:" + "x".join(["32"] * 11),
-            True,
-            (("*.weight", "normal(0, 0.01)"),),
-            "0",
-            static=False,
-        ),
-        Case(
-            "he relu net",
-            "mlp:relu:" + "x".join(["32"] * 11),
-            False,
-            (("*.weight", "kaiming_normal(fan_in)"),),
-            "0",
-            static=False,
-        ),
-    )
 
     @classmethod
-    def check_stats(cls, stats: list[LayerStat], ctx: Context) -> Iterator[Finding]:
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
         usable = [
             st
-            for st in sorted(stats, key=lambda s: s.depth)
+            for st in by_depth(ctx)
             if st.grad_rms and not is_type(_layer(ctx, st.name), NORM_TYPES + EMBEDDING_TYPES)
         ]
         if len(usable) < 2:
@@ -406,12 +286,12 @@ class GradientRatio(DynamicRule):
         if 1 / limit <= ratio <= limit:
             return
         verb = "vanishes" if ratio < 1 else "explodes"
-        yield cls.finding(
+        yield _layer_finding(
+            cls,
+            ctx,
             first.name,
             f"gradient {verb} toward the input: rms {first.grad_rms:.3g} at {first.name} vs "
             f"{last.grad_rms:.3g} at {last.name} (ratio {ratio:.3g}, limit {limit:g} either way)",
             measured=ratio,
             expected=1.0,
-            location=_layer(ctx, first.name).source,
-            fix=_weight_fix(ctx, first.name),
         )

@@ -1,56 +1,19 @@
-"""Static rules (IP1xx): the weights as they are, against the activation that follows.
-
-Each rule is a class: code, kebab-case name, severity, summary, a docstring with What /
-Why (with its source) / Anti-pattern / Fix, and test cases as data (run by
-tests/test_lint_cases.py). ``check(subject, ctx)`` yields findings for one parameter.
-"""
+"""Static rules (IP1xx) on the values of a weight or bias, whatever its scale: constant
+weights, duplicate units, a bias that a norm cancels, a bias too large for its signal."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from ..bands import band
-from ..core import Case, Context, Finding, Rule, register
-from ..subject import (
-    CANCELLING_NORMS,
-    EMBEDDING_TYPES,
-    NORM_TYPES,
-    RECURRENT_TYPES,
-    Subject,
-    is_type,
-    units,
-    zero_role,
-)
+from ..families import CANCELLING_NORMS, NORM_TYPES, RECURRENT_TYPES, is_type
+from ..findings import Finding
+from ..rule import LintContext, LintRule
+from ..subject import units, zero_role
+from .static import subject_finding
 
 
-class StaticRule(Rule):
-    kind = "static"
-
-    @classmethod
-    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
-        raise NotImplementedError
-
-
-def fix_scheme(s: Subject) -> str:
-    """The scheme that fits the subject's activation (for fix rules)."""
-    b = band(s.activation, s.layer.act_args)
-    if b is not None:
-        return b.fix
-    if is_type(s.layer, EMBEDDING_TYPES):
-        return "normal(0, 0.02)"
-    return "xavier_uniform()"
-
-
-def _finding(cls: type[Rule], s: Subject, message: str, **kw: object) -> Finding:
-    f = cls.finding(s.name, message, location=s.location, param=s.name, **kw)  # type: ignore[arg-type,unused-ignore]
-    if f.fix is None:
-        f.fix = f"{s.selector} -> {fix_scheme(s)}"
-    return f
-
-
-@register
-class ConstantWeight(StaticRule):
+class ConstantWeight(LintRule):
     """What:
     A weight of two or more dimensions whose values are all equal (zeros and ones
     included): every unit computes the same function and receives the same gradient, so
@@ -74,54 +37,25 @@ class ConstantWeight(StaticRule):
     code = "IP101"
     name = "constant-weight"
     severity = "error"
+    kind = "static"
     summary = "a weight whose values are all equal never breaks symmetry"
-    cases = (
-        Case(
-            "all ones in a tanh net",
-            "mlp:tanh:10x10x10x2",
-            True,
-            (("*.weight", "ones()"),),
-            "2.weight",
-        ),
-        Case(
-            "all zeros in a tanh net",
-            "mlp:tanh:10x10x10x2",
-            True,
-            (("*.weight", "zeros()"),),
-            "0.weight",
-        ),
-        Case(
-            "zero output head is deliberate",
-            "mlp:tanh:10x10x10x2",
-            False,
-            (("4.weight", "zeros()"),),
-            "4.weight",
-        ),
-        Case(
-            "xavier is not constant",
-            "mlp:tanh:10x10x10x2",
-            False,
-            (("*.weight", "xavier_uniform()"),),
-            "0.weight",
-        ),
-    )
 
     @classmethod
-    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
-        if s.param.ndim < 2 or not s.stats.constant or zero_role(s):
-            return
-        value = s.stats.max
-        yield _finding(
-            cls,
-            s,
-            f"all {s.stats.numel} values of {s.name} equal {value:g}: every unit computes "
-            "the same function and gets the same gradient, so symmetry is never broken",
-            measured=0.0,
-        )
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        for s in ctx.subjects:
+            if s.param.ndim < 2 or not s.stats.constant or zero_role(s):
+                continue
+            yield subject_finding(
+                cls,
+                s,
+                f"all {s.stats.numel} values of {s.name} equal {s.stats.max:g}: every unit "
+                "computes the same function and gets the same gradient, so symmetry is never "
+                "broken",
+                measured=0.0,
+            )
 
 
-@register
-class DuplicateUnits(StaticRule):
+class DuplicateUnits(LintRule):
     """What:
     Two or more output units (rows of a Linear weight, filters of a convolution) are
     identical although the weight is not constant.
@@ -141,32 +75,24 @@ class DuplicateUnits(StaticRule):
     code = "IP102"
     name = "duplicate-units"
     severity = "warning"
+    kind = "static"
     summary = "identical rows/filters in a weight that is not constant"
-    cases = (
-        Case("repeated row", "mlp:relu:8x8x2", True, (("0.weight", "repeat_row()"),), "0.weight"),
-        Case(
-            "kaiming rows differ",
-            "mlp:relu:8x8x2",
-            False,
-            (("*.weight", "kaiming_normal(fan_in)"),),
-            "0.weight",
-        ),
-    )
 
     @classmethod
-    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
-        if s.param.ndim < 2 or s.stats.constant or not s.stats.finite:
-            return
-        dup = duplicate_rows(units(s))
-        if dup:
-            n = units(s).shape[0]
-            yield _finding(
-                cls,
-                s,
-                f"{dup} of {n} units of {s.name} duplicate another unit",
-                measured=float(dup),
-                expected=0.0,
-            )
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        for s in ctx.subjects:
+            if s.param.ndim < 2 or s.stats.constant or not s.stats.finite:
+                continue
+            rows = units(s)
+            dup = duplicate_rows(rows)
+            if dup:
+                yield subject_finding(
+                    cls,
+                    s,
+                    f"{dup} of {rows.shape[0]} units of {s.name} duplicate another unit",
+                    measured=float(dup),
+                    expected=0.0,
+                )
 
 
 def duplicate_rows(m: Any) -> int:
@@ -192,8 +118,7 @@ def duplicate_rows(m: Any) -> int:
     return count
 
 
-@register
-class BiasBeforeNorm(StaticRule):
+class BiasBeforeNorm(LintRule):
     """What:
     A layer with a bias directly followed by BatchNorm (or InstanceNorm), which subtracts
     the per-channel mean and so cancels the bias exactly.
@@ -214,36 +139,30 @@ class BiasBeforeNorm(StaticRule):
     code = "IP108"
     name = "bias-before-norm"
     severity = "info"
+    kind = "static"
     summary = "a bias that the following BatchNorm cancels"
-    cases = (
-        Case("conv bias before batchnorm", "convbn:relu:8", True, (), "0.bias"),
-        Case("conv without bias", "convbn-nobias:relu:8", False, (), "0.weight"),
-    )
 
     @classmethod
-    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
-        if s.param.local != "bias" or not s.layer.normalized or ctx.graph is None:
-            return
-        norm = next(
-            (
-                lay
-                for lay in ctx.graph.layers
-                if lay.previous == s.layer.name and is_type(lay, CANCELLING_NORMS)
-            ),
-            None,
-        )
-        if norm is None:
-            return
-        yield _finding(
-            cls,
-            s,
-            f"{s.name} is cancelled by {norm.name} ({norm.type}); build the layer with bias=False",
-            fix=f"{s.selector} -> zeros()",
-        )
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        cancelling = {
+            lay.previous: lay
+            for lay in reversed(ctx.graph.layers)
+            if lay.previous is not None and is_type(lay, CANCELLING_NORMS)
+        }
+        for s in ctx.subjects:
+            norm = cancelling.get(s.layer.name)
+            if s.param.local != "bias" or not s.layer.normalized or norm is None:
+                continue
+            yield subject_finding(
+                cls,
+                s,
+                f"{s.name} is cancelled by {norm.name} ({norm.type}); build the layer with "
+                "bias=False",
+                fix=f"{s.selector} -> zeros()",
+            )
 
 
-@register
-class LargeBias(StaticRule):
+class LargeBias(LintRule):
     """What:
     A bias with an entry larger in magnitude than ``large-bias`` in front of an
     activation (output layers, recurrent and normalization layers excluded: a focal-loss
@@ -264,27 +183,25 @@ class LargeBias(StaticRule):
     code = "IP109"
     name = "large-bias"
     severity = "warning"
+    kind = "static"
     summary = "a bias larger than the signal it is added to"
     uses = ("large-bias",)
-    cases = (
-        Case("bias of 3", "mlp:relu:16x16x2", True, (("*.bias", "constant(3)"),), "0.bias"),
-        Case("zero bias", "mlp:relu:16x16x2", False, (("*.bias", "zeros()"),), "0.bias"),
-    )
 
     @classmethod
-    def check(cls, s: Subject, ctx: Context) -> Iterator[Finding]:
-        if not s.param.local.endswith("bias") or s.param.ndim != 1 or not s.stats.finite:
-            return
-        if s.layer.activation == "output" or is_type(s.layer, RECURRENT_TYPES + NORM_TYPES):
-            return
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.t("large-bias")
-        if s.stats.absmax <= limit:
-            return
-        yield _finding(
-            cls,
-            s,
-            f"|{s.name}| reaches {s.stats.absmax:.3g} before {s.activation}, over {limit:g}",
-            measured=s.stats.absmax,
-            expected=limit,
-            fix=f"{s.selector} -> zeros()",
-        )
+        for s in ctx.subjects:
+            if not s.param.local.endswith("bias") or s.param.ndim != 1 or not s.stats.finite:
+                continue
+            if s.layer.activation == "output" or is_type(s.layer, RECURRENT_TYPES + NORM_TYPES):
+                continue  # a focal-loss prior or an LSTM forget bias is deliberate
+            if s.stats.absmax <= limit:
+                continue
+            yield subject_finding(
+                cls,
+                s,
+                f"|{s.name}| reaches {s.stats.absmax:.3g} before {s.activation}, over {limit:g}",
+                measured=s.stats.absmax,
+                expected=limit,
+                fix=f"{s.selector} -> zeros()",
+            )

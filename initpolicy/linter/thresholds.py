@@ -1,0 +1,55 @@
+"""The numbers the rules compare against: every threshold with its default and meaning
+(the keys of ``[tool.initpolicy.lint.thresholds]`` and ``--threshold NAME=VALUE``), and
+the one function that validates overrides. Torch-free.
+
+>>> thresholds({"gain_tolerance": 0.2})["gain-tolerance"]
+0.2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..common.suggest import did_you_mean
+from ..errors import UsageError
+
+#: Every threshold with its default and meaning (documented in docs/lint.md).
+THRESHOLDS: dict[str, tuple[float, str]] = {
+    "gain-tolerance": (0.15, "relative slack on each side of an activation's gain band"),
+    "range-factor": (2.0, "how far outside the band (in std) range-too-wide/-narrow start"),
+    "torch-default-tolerance": (0.1, "relative slack around std = 1/sqrt(3·fan_in)"),
+    "selu-tolerance": (0.1, "relative slack around lecun's std = 1/sqrt(fan_in)"),
+    "large-bias": (1.0, "largest |bias| accepted before an activation"),
+    "forget-bias": (0.5, "mean LSTM forget-gate bias below which lstm-forget-bias fires"),
+    "orthogonality": (0.1, "largest |WᵀW/c - I| entry still called orthogonal"),
+    "trunc-sigmas": (4.0, "bounds further than this many std from the mean truncate nothing"),
+    "drift": (10.0, "total growth (or 1/shrink) of a layer group's output std over depth"),
+    "min-depth": (4.0, "fewest layers in a group for variance-drift"),
+    "dead-share": (0.5, "share of never-active ReLU units that makes a layer dead"),
+    "saturation-derivative": (0.05, "derivative (relative to its maximum) called saturated"),
+    "saturated-share": (0.3, "share of saturated pre-activations that fires"),
+    "gradient-ratio": (100.0, "first/last layer gradient rms ratio (either way) that fires"),
+    "batch": (64.0, "synthetic batch size of the dynamic pass"),
+}
+
+
+def thresholds(overrides: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """Defaults updated by ``overrides`` (kebab or snake case keys); UsageError on bad ones.
+
+    >>> thresholds({"drift": 20})["drift"], thresholds()["drift"]
+    (20.0, 10.0)
+    """
+    out = {k: v for k, (v, _) in THRESHOLDS.items()}
+    for key, value in (overrides or {}).items():
+        name = str(key).replace("_", "-")
+        if name not in THRESHOLDS:
+            hint = did_you_mean(name, THRESHOLDS)
+            raise UsageError(
+                f"unknown lint threshold {key!r}{f' ({hint})' if hint else ''}; "
+                f"expected one of {', '.join(THRESHOLDS)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UsageError(f"lint threshold {name} must be a number, got {value!r}")
+        out[name] = float(value)
+    return out
