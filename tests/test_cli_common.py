@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from initpolicy.cli.main import cli
-from initpolicy.cli.options import EXIT_ERROR, INPUT_DTYPES
+from initpolicy.cli.main import EXIT_ERROR, cli
+from initpolicy.cli.options import INPUT_DTYPES
 from initpolicy.tracer.inputs import dtype_names
 
 

@@ -43,7 +43,7 @@ def write(tmp_path: Path, text: str, name: str = "model.py") -> Path:
 )
 def test_file_discovery_order(tmp_path: Path, extra: str, chosen_width: int) -> None:
     path = write(tmp_path, NET + extra)
-    loaded = load_target(str(path), start=tmp_path)
+    loaded = load_target(str(path))
     assert loaded.model.fc.out_features == chosen_width
     assert (loaded.name, loaded.path, loaded.example_inputs) == (str(path), path, None)
 
@@ -54,7 +54,7 @@ def test_file_discovery_order(tmp_path: Path, extra: str, chosen_width: int) -> 
 )
 def test_file_with_name(tmp_path: Path, suffix: str, width: int) -> None:
     path = write(tmp_path, NET + "model = Net(9)\ndef factory():\n    return Net(3)\n")
-    assert load_target(str(path) + suffix, start=tmp_path).model.fc.out_features == width
+    assert load_target(str(path) + suffix).model.fc.out_features == width
 
 
 def test_package_module_name() -> None:
@@ -71,7 +71,7 @@ def test_example_inputs_from_the_file(tmp_path: Path) -> None:
     path = write(
         tmp_path, NET + "import torch\ndef example_inputs():\n    return torch.ones(2, 3)\n"
     )
-    loaded = load_target(str(path), start=tmp_path)
+    loaded = load_target(str(path))
     assert loaded.example_inputs.shape == (2, 3)
 
 
@@ -93,13 +93,14 @@ def test_file_example_inputs_win_over_shapes(tmp_path: Path) -> None:
     assert loaded.notes == [f"{path} defines example_inputs(); --input-shape is not used"]
 
 
-def test_pyproject_names_the_model(tmp_path: Path) -> None:
-    write(tmp_path, NET + "def build():\n    return Net(11)\n", "src/model.py")
-    (tmp_path / "pyproject.toml").write_text('[tool.initpolicy]\nmodel = "src/model.py:build"\n')
-    loaded = load_target(None, start=tmp_path / "src")
-    assert loaded.model.fc.out_features == 11
-    assert loaded.name == "src/model.py:build"
-    assert loaded.config is not None and loaded.config.path == tmp_path / "pyproject.toml"
+def test_no_target_reads_no_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # [tool.initpolicy] model reaches TARGET through the CLI's default_map (test_cli_config),
+    # never through the loader: with no TARGET it only explains what was missing.
+    write(tmp_path, NET, "model.py")
+    (tmp_path / "pyproject.toml").write_text('[tool.initpolicy]\nmodel = "model.py"\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TargetError, match=r"^no TARGET given"):
+        load_target(None)
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def test_pyproject_names_the_model(tmp_path: Path) -> None:
 
 def error(spec: str | None, tmp_path: Path, **kw: object) -> str:
     with pytest.raises(TargetError) as err:
-        load_target(spec, start=tmp_path, **kw)  # type: ignore[arg-type]
+        load_target(spec, **kw)  # type: ignore[arg-type]
     return str(err.value)
 
 

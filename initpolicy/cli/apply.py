@@ -14,35 +14,22 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from .options import format_option, target_argument, target_options
+from .options import (
+    echo_warnings,
+    file_option,
+    format_option,
+    load_model,
+    policy_option,
+    target_argument,
+    target_options,
+)
 
 
 def _policy_spec(policy: str | None) -> str:
-    """--policy, else [tool.initpolicy] policy (relative to its pyproject.toml)."""
-    if policy is not None:
-        return policy
-    from .config import load_config
-
-    config = load_config()
-    if config is not None and config.policy:
-        return config.resolve(config.policy)
-    raise UsageError("no --policy given and no [tool.initpolicy] policy in pyproject.toml")
-
-
-def load_model(target: str | None, options: dict[str, Any]) -> tuple[Any, Any]:
-    """The model TARGET names (None: the pyproject's) and its example inputs."""
-    from .targets import load_target
-
-    loaded = load_target(target, **options)
-    for note in loaded.notes:
-        click.echo(f"note: {note}", err=True)
-    return loaded.model, loaded.example_inputs
-
-
-def _trace_warnings(plan: Any) -> None:
-    """What the tracer had to guess or work around: diagnostics, so stderr."""
-    for w in plan.graph.warnings:
-        click.echo(f"warning: {w}", err=True)
+    """--policy, which ``[tool.initpolicy] policy`` defaults; one of them is needed."""
+    if policy is None:
+        raise UsageError("no --policy given and no [tool.initpolicy] policy in pyproject.toml")
+    return policy
 
 
 def _echo_json(data: dict[str, Any]) -> None:
@@ -53,17 +40,9 @@ def _echo_json(data: dict[str, Any]) -> None:
 
 @click.command("apply")
 @target_argument
-@click.option(
-    "--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name."
-)
+@policy_option("Policy file or built-in name.")
 @click.option("--seed", type=int, default=None, help="Overrides the policy's `seed N` (default 0).")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the initialized state_dict (.pt, or .safetensors).",
-)
+@file_option("--out", help="Write the initialized state_dict (.pt, or .safetensors).")
 @click.option("--strict", is_flag=True, help="Fail (exit 2) if a parameter matches no rule.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @format_option("text", "json")
@@ -94,9 +73,10 @@ def apply_command(
     if out is not None:
         check_destination(out, force=force)
     policy = load_spec(spec)
-    model, inputs = load_model(target, target_opts)
-    report = policy.apply(model, seed=seed, example_inputs=inputs, strict=strict)
-    _trace_warnings(report.plan)
+    loaded = load_model(target, target_opts)
+    model = loaded.model
+    report = policy.apply(model, seed=seed, example_inputs=loaded.example_inputs, strict=strict)
+    echo_warnings(report.plan.graph)
     if out is not None:
         save_state_dict(model.state_dict(), out, force=force)
     if fmt == "json":
@@ -111,9 +91,7 @@ def apply_command(
 
 @click.command("explain")
 @target_argument
-@click.option(
-    "--policy", "-p", "policy_spec", metavar="POLICY", help="Policy file or built-in name."
-)
+@policy_option("Policy file or built-in name.")
 @click.option("--seed", type=int, default=None, help="Seed shown in the plan.")
 @format_option("text", "json")
 @target_options
@@ -131,9 +109,9 @@ def explain_command(
     from ..applier.report import plan_json, plan_text
 
     policy = load_spec(_policy_spec(policy_spec))
-    model, inputs = load_model(target, target_opts)
-    the_plan = policy.plan(model, example_inputs=inputs, seed=seed)
-    _trace_warnings(the_plan)
+    loaded = load_model(target, target_opts)
+    the_plan = policy.plan(loaded.model, example_inputs=loaded.example_inputs, seed=seed)
+    echo_warnings(the_plan.graph)
     if fmt == "json":
         _echo_json(plan_json(the_plan))
     else:

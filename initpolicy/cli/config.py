@@ -1,16 +1,25 @@
-"""The nearest pyproject.toml's ``[tool.initpolicy]`` table. Torch-free.
+"""The nearest pyproject.toml's ``[tool.initpolicy]``, as click's ``default_map``. Torch-free.
 
 ::
 
     [tool.initpolicy]
-    model = "src/model.py:build"      # TARGET when a command is given none
-    policy = "init/relu_net.pol"      # --policy when a command is given none
+    model = "src/model.py:build"      # TARGET of trace, explain, apply and lint
+    policy = "init/relu_net.pol"      # --policy of explain, apply and lint; POLICY of check
     [tool.initpolicy.lint]
-    select = ["IP1"]
-    ignore = ["IP105"]
-    fail-level = "warning"
+    select = ["IP1"]                  # --select (the command line replaces it)
+    ignore = ["IP105"]                # --ignore (the command line adds to it, as in ruff)
+    extend-select = []                # --extend-select (likewise added to)
+    fail-level = "warning"            # --fail-level
+    thresholds = { drift = 20 }       # --threshold NAME=VALUE (the command line wins per name)
 
-Paths in the table are relative to the directory holding the pyproject.toml.
+The group reads the table once, before any command's context exists, and hands it to
+click as ``default_map`` (black's pattern): each value is the default of one parameter, so
+the command line wins by click's own rules and no command opens the file again. Paths in
+the table are relative to the directory holding the pyproject.toml.
+
+>>> config = Config(Path("repo/pyproject.toml"), model="src/model.py:build")
+>>> default_map(config)["trace"]
+{'target': 'repo/src/model.py:build'}
 """
 
 from __future__ import annotations
@@ -23,9 +32,26 @@ from typing import Any
 
 from ..errors import UsageError
 
+#: Severities a finding must reach to fail ``lint`` (``--fail-level`` and ``fail-level``).
+FAIL_LEVELS: tuple[str, ...] = ("error", "warning", "info")
+
+#: ``[tool.initpolicy.lint]`` key -> the ``lint`` parameter it is the default of.
+LINT_KEYS: dict[str, str] = {
+    "select": "select",
+    "ignore": "ignore",
+    "extend-select": "extend_select",
+    "fail-level": "fail_level",
+    "thresholds": "threshold",
+}
+#: The commands whose TARGET ``model`` names, and whose --policy ``policy`` names.
+TARGET_COMMANDS: tuple[str, ...] = ("trace", "explain", "apply", "lint")
+POLICY_COMMANDS: tuple[str, ...] = ("explain", "apply", "lint")
+
 
 @dataclass(frozen=True)
 class Config:
+    """A validated ``[tool.initpolicy]`` table; ``lint`` with kebab-case keys."""
+
     path: Path
     model: str | None = None
     policy: str | None = None
@@ -39,6 +65,9 @@ class Config:
         """A path-like value from the table, made relative to the pyproject's directory.
 
         ``package.module:NAME`` targets (no ``/`` and no ``.py``) are returned unchanged.
+
+        >>> Config(Path("/repo/pyproject.toml")).resolve("torch.nn:Identity")
+        'torch.nn:Identity'
         """
         head = value.split(":", 1)[0]
         if head.endswith((".py", ".pol")) or "/" in head:
@@ -65,7 +94,11 @@ def find_pyproject(start: Path | None = None) -> Path | None:
 
 
 def load_config(start: Path | None = None) -> Config | None:
-    """The ``[tool.initpolicy]`` of the nearest pyproject.toml, or None if there is none."""
+    """The ``[tool.initpolicy]`` of the nearest pyproject.toml, or None if there is none.
+
+    Every malformed value is a UsageError naming the file and the key, so that each
+    command fails the same way (exit 2) instead of tripping over it later.
+    """
     path = find_pyproject(start)
     if path is None:
         return None
@@ -73,22 +106,91 @@ def load_config(start: Path | None = None) -> Config | None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise UsageError(f"{path}: cannot read [tool.initpolicy]: {e}") from None
-    table = data.get("tool", {}).get("initpolicy")
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise UsageError(f"{path}: `tool` must be a table, got {tool!r}")
+    table = tool.get("initpolicy")
     if table is None:
         return None
     if not isinstance(table, dict):
         raise UsageError(f"{path}: [tool.initpolicy] must be a table")
-    known = {"model", "policy", "lint"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise UsageError(
-            f"{path}: unknown key(s) in [tool.initpolicy]: {', '.join(unknown)} "
-            f"(expected one of {', '.join(sorted(known))})"
-        )
+    _check_keys(path, "[tool.initpolicy]", table, ("model", "policy", "lint"))
     for key in ("model", "policy"):
         if key in table and not isinstance(table[key], str):
             raise UsageError(f"{path}: [tool.initpolicy] {key} must be a string")
     lint = table.get("lint", {})
     if not isinstance(lint, dict):
         raise UsageError(f"{path}: [tool.initpolicy.lint] must be a table")
-    return Config(path=path, model=table.get("model"), policy=table.get("policy"), lint=dict(lint))
+    return Config(
+        path=path,
+        model=table.get("model"),
+        policy=table.get("policy"),
+        lint=_lint_table(path, lint),
+    )
+
+
+def _check_keys(path: Path, where: str, table: dict[str, Any], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown key(s) in {where}: {', '.join(unknown)} "
+            f"(expected one of {', '.join(known)})"
+        )
+
+
+def _lint_table(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """``[tool.initpolicy.lint]`` checked, with kebab-case keys (snake_case is accepted)."""
+    table = {str(k).replace("_", "-"): v for k, v in raw.items()}
+    _check_keys(path, "[tool.initpolicy.lint]", table, tuple(LINT_KEYS))
+    where = f"{path}: [tool.initpolicy.lint]"
+    for key in ("select", "ignore", "extend-select"):
+        value = table.get(key)
+        if isinstance(value, str):
+            table[key] = [value]
+        elif value is not None and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise UsageError(f"{where} {key} must be a list of codes, got {value!r}")
+    level = table.get("fail-level")
+    if level is not None and level not in FAIL_LEVELS:
+        raise UsageError(
+            f"{where} fail-level must be one of {', '.join(FAIL_LEVELS)}, got {level!r}"
+        )
+    thresholds = table.get("thresholds", {})
+    if not isinstance(thresholds, dict):
+        raise UsageError(f"{where} thresholds must be a table, got {thresholds!r}")
+    for name, number in thresholds.items():
+        # bool is an int to Python, never a threshold
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise UsageError(f"{where} thresholds.{name} must be a number, got {number!r}")
+    return table
+
+
+def default_map(config: Config | None) -> dict[str, dict[str, Any]]:
+    """click's ``default_map`` for the ``initpolicy`` group: per command, the defaults of its
+    parameters, as they would be written on the command line (paths resolved, thresholds as
+    ``NAME=VALUE``).
+
+    >>> config = Config(Path("pyproject.toml"), policy="p.pol", lint={"ignore": ["IP105"]})
+    >>> default_map(config)["lint"]
+    {'policy_spec': 'p.pol', 'ignore': ['IP105']}
+    >>> default_map(config)["check"]
+    {'policies': ('p.pol',)}
+    """
+    if config is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    if config.model:
+        target = config.resolve(config.model)
+        for command in TARGET_COMMANDS:
+            out.setdefault(command, {})["target"] = target
+    if config.policy:
+        policy = config.resolve(config.policy)
+        for command in POLICY_COMMANDS:
+            out.setdefault(command, {})["policy_spec"] = policy
+        out["check"] = {"policies": (policy,)}
+    for key, value in config.lint.items():
+        if key == "thresholds":
+            value = [f"{name}={number!r}" for name, number in value.items()]
+        out.setdefault("lint", {})[LINT_KEYS[key]] = value
+    return out

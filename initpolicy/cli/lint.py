@@ -1,9 +1,11 @@
 """``initpolicy lint``, ``initpolicy rules`` and ``initpolicy rule CODE``: a thin click
-layer over :mod:`initpolicy.linter.run`.
+layer over :func:`initpolicy.api.lint`.
 
-Exit codes: 0 when no finding reaches the fail level (or ``--exit-zero``), 1 when one does,
-2 on any error. ``[tool.initpolicy.lint]`` of the nearest pyproject.toml supplies select,
-ignore, extend-select, fail-level and thresholds; the command line wins over it.
+``lint`` returns whether a finding reached the fail level (cli.main makes that exit 1).
+``[tool.initpolicy.lint]`` of the nearest pyproject.toml supplies the defaults of
+--select, --ignore, --extend-select, --fail-level and --threshold (cli.config); the command
+line replaces --select and --fail-level, adds to --ignore and --extend-select, and wins per
+name for --threshold.
 """
 
 from __future__ import annotations
@@ -14,26 +16,67 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ..errors import UsageError
-from .options import EXIT_FINDINGS, EXIT_OK, format_option, target_argument, target_options
+from .config import FAIL_LEVELS
+from .options import (
+    Outcome,
+    file_option,
+    format_option,
+    load_model,
+    policy_option,
+    target_argument,
+    target_options,
+)
 
 
-def _codes(values: Sequence[str]) -> list[str] | None:
-    out = [c.strip() for v in values for c in v.split(",") if c.strip()]
-    return out or None
+def _configured_first(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
+    """Values of a repeatable option, the configured ones first when the command line adds
+    some: ``--ignore``/``--extend-select`` add to ``[tool.initpolicy.lint]`` (as in ruff),
+    and a later ``--threshold NAME=`` wins over the configured one. Without this, click
+    would let the command line replace the configured default."""
+    if ctx.get_parameter_source(str(param.name)) is ParameterSource.COMMANDLINE:
+        return (*(ctx.lookup_default(str(param.name)) or ()), *values)
+    return values
 
 
-def _thresholds(values: Sequence[str]) -> dict[str, float]:
+def _split(values: Sequence[str]) -> list[str]:
+    return [c.strip() for v in values for c in v.split(",") if c.strip()]
+
+
+def _select(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[str] | None:
+    """--select CODES; None when given nowhere: the linter's default selection. A configured
+    ``select = []`` selects nothing, as in ruff."""
+    codes = _split(values)
+    if codes or ctx.get_parameter_source(str(param.name)) is ParameterSource.DEFAULT_MAP:
+        return codes
+    return None
+
+
+def _more_codes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """--ignore / --extend-select CODES, added to the configured ones."""
+    return _split(_configured_first(ctx, param, values))
+
+
+def _codes_option(name: str, callback: Any, help: str) -> Any:
+    return click.option(name, multiple=True, callback=callback, metavar="CODES", help=help)
+
+
+def _thresholds(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
     out = {}
-    for v in values:
+    for v in _configured_first(ctx, param, values):
         name, sep, number = v.partition("=")
         try:
             out[name.strip()] = float(number)
         except ValueError:
             sep = ""
         if not sep:
-            raise UsageError(f"--threshold expects NAME=NUMBER, got {v!r}")
+            raise click.BadParameter(f"expected NAME=NUMBER, got {v!r}")
     return out
 
 
@@ -64,90 +107,72 @@ def _plot(result: Any, out: Path) -> None:
 
 @click.command("lint")
 @target_argument
-@click.option(
-    "--policy",
-    "-p",
-    "policy_spec",
-    metavar="POLICY",
-    help="Lint the parameters as this policy would initialize them.",
-)
+@policy_option("Lint the parameters as this policy would initialize them.")
 @click.option(
     "--no-policy",
     is_flag=True,
     help="Ignore [tool.initpolicy] policy; lint the model's own weights.",
 )
 @click.option("--static", is_flag=True, help="Skip the forward/backward pass (IP2xx).")
-@click.option(
-    "--select",
-    multiple=True,
-    metavar="CODES",
-    help="Rules to enable, by code, prefix or name (comma-separated).",
+@_codes_option("--select", _select, "Rules to enable, by code, prefix or name (comma-separated).")
+@_codes_option(
+    "--ignore", _more_codes, "Rules to disable (added to [tool.initpolicy.lint] ignore)."
 )
-@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to disable.")
-@click.option(
+@_codes_option(
     "--extend-select",
-    multiple=True,
-    metavar="CODES",
-    help="Rules to enable on top of the selection.",
+    _more_codes,
+    "Rules to enable on top of the selection (added to the configured ones).",
 )
 @click.option(
     "--fail-level",
-    type=click.Choice(["error", "warning", "info"]),
-    default=None,
-    help="Lowest severity that fails (exit 1); default warning.",
+    type=click.Choice(FAIL_LEVELS),
+    default="warning",
+    show_default=True,
+    help="Lowest severity that fails (exit 1).",
 )
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings reach the fail level.")
 @format_option("text", "json", "sarif", "github")
 @click.option("--statistics", is_flag=True, help="Show counts per rule instead of the findings.")
-@click.option(
-    "--fix-policy",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write a policy that resolves the init findings.",
-)
-@click.option(
-    "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Draw per-layer activation std and gradient norm (PNG).",
-)
+@file_option("--fix-policy", help="Write a policy that resolves the init findings.")
+@file_option("--plot", help="Draw per-layer activation std and gradient norm (PNG).")
 @click.option("--strict", is_flag=True, help="With a policy: report parameters no rule matches.")
 @click.option(
     "--threshold",
     multiple=True,
+    callback=_thresholds,
     metavar="NAME=VALUE",
     help="Override a threshold (see `initpolicy rule CODE`).",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the policy's sampling.")
-@click.option(
-    "-o",
-    "--output-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the report (any --format) to this file instead of stdout.",
+@file_option(
+    "-o", "--output-file", help="Write the report (any --format) to this file instead of stdout."
 )
 @target_options
+@click.pass_context
 def lint_command(
+    ctx: click.Context,
     target: str | None,
     policy_spec: str | None,
     no_policy: bool,
     static: bool,
-    select: tuple[str, ...],
-    ignore: tuple[str, ...],
-    extend_select: tuple[str, ...],
-    fail_level: str | None,
+    select: list[str] | None,
+    ignore: list[str],
+    extend_select: list[str],
+    fail_level: str,
     exit_zero: bool,
     fmt: str,
     statistics: bool,
     fix_policy: Path | None,
     plot: Path | None,
     strict: bool,
-    threshold: tuple[str, ...],
+    threshold: dict[str, float],
     seed: int | None,
     output_file: Path | None,
     **target_opts: Any,
-) -> None:
+) -> Outcome:
     """Check TARGET's initialization: per layer, with numbers, and a fix as a policy rule.
+
+    Exit 1 when a finding reaches the fail level (unless --exit-zero), 0 otherwise.
 
     \b
     initpolicy lint model.py
@@ -157,26 +182,21 @@ def lint_command(
     """
     from ..api import lint, load_spec
     from ..linter import output as lint_output
-    from .config import load_config
-    from .targets import load_target
 
-    config = load_config()
-    if policy_spec is None and not no_policy and config is not None and config.policy:
-        policy_spec = config.resolve(config.policy)
+    # --no-policy drops the configured policy only: an explicit --policy still counts.
+    if no_policy and ctx.get_parameter_source("policy_spec") is ParameterSource.DEFAULT_MAP:
+        policy_spec = None
     policy = load_spec(policy_spec) if policy_spec else None
-    loaded = load_target(target, **target_opts)
-    for note in loaded.notes:
-        click.echo(f"note: {note}", err=True)
+    loaded = load_model(target, target_opts)
     result = lint(
         loaded.model,
         policy,
         example_inputs=loaded.example_inputs,
         static=static,
-        select=_codes(select),
-        ignore=_codes(ignore),
-        extend_select=_codes(extend_select),
-        thresholds=_thresholds(threshold),
-        config=config,
+        select=select,
+        ignore=ignore,
+        extend_select=extend_select,
+        thresholds=threshold,
         fail_level=fail_level,
         strict=strict,
         seed=seed,
@@ -187,9 +207,7 @@ def lint_command(
     elif fmt == "json":
         report = lint_output.to_json(result)
     elif fmt == "sarif":
-        from .. import __version__
-
-        report = json.dumps(lint_output.sarif(result, default_loc, __version__), indent=2)
+        report = json.dumps(lint_output.sarif(result, default_loc, _version()), indent=2)
     elif fmt == "github":
         report = lint_output.github(result.findings, default_loc)
     else:
@@ -212,7 +230,18 @@ def lint_command(
     if plot is not None:
         _plot(result, plot)
         click.echo(f"wrote {plot}", err=True)
-    raise SystemExit(EXIT_FINDINGS if result.failed() and not exit_zero else EXIT_OK)
+    return Outcome.FINDINGS if result.failed() and not exit_zero else Outcome.OK
+
+
+def _version() -> str:
+    """initpolicy's version for SARIF's tool.driver, from the installed package's metadata
+    (pyproject.toml's version), so that the CLI never imports the package root."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("initpolicy")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
 
 
 @click.command("rules")

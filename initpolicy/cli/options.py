@@ -1,50 +1,30 @@
-"""What every command shares: exit codes, error printing, the target options."""
+"""What the commands share: their outcome, the TARGET and --policy options, loading TARGET.
+
+A command returns an :class:`Outcome` (or None for OK) and raises on errors; the exit
+code is decided from that in one place, :mod:`initpolicy.cli.main`.
+"""
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+import enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
+if TYPE_CHECKING:  # pragma: no cover
+    from .targets import LoadedTarget
 
 
-def run_main(group: click.Group) -> None:
-    """Run the click group as the ``initpolicy`` program: click's own errors exit 2.
+class Outcome(enum.Enum):
+    """What a command found, beyond success; :mod:`initpolicy.cli.main` maps it to the exit
+    code. Errors are not outcomes: they are raised (InitPolicyError, click's UsageError)."""
 
-    InitPolicyError is turned into its message and exit 2 by the group itself
-    (``cli._Group``), so that click's test runner sees the same as a user.
-    """
-    try:
-        rc = group.main(standalone_mode=False)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(EXIT_ERROR)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    sys.exit(rc if isinstance(rc, int) else EXIT_OK)
-
-
-def fail(message: str) -> None:
-    """Raise a usage error from inside a command (exit 2)."""
-    raise click.UsageError(message)
-
-
-def emit(text: str) -> None:
-    click.echo(text)
-
-
-def warn(text: str) -> None:
-    click.echo(text, err=True)
+    OK = "ok"
+    #: ``lint``: a finding reached the fail level.
+    FINDINGS = "findings"
+    #: ``check``: a policy did not validate; its diagnostics are already on stderr.
+    INVALID = "invalid"
 
 
 def format_option(*choices: str) -> Any:
@@ -56,6 +36,19 @@ def format_option(*choices: str) -> Any:
         show_default=True,
         help="Output format.",
     )
+
+
+def file_option(*names: str, help: str) -> Any:
+    """An option naming a file the command writes (``--out``, ``-o/--output-file``, ...)."""
+    return click.option(
+        *names, type=click.Path(dir_okay=False, path_type=Path), default=None, help=help
+    )
+
+
+def policy_option(help: str) -> Any:
+    """``--policy/-p POLICY``: a policy file or a built-in name. The command receives
+    ``policy_spec``, which ``[tool.initpolicy] policy`` defaults (see cli.config)."""
+    return click.option("--policy", "-p", "policy_spec", metavar="POLICY", help=help)
 
 
 # -- TARGET and its example inputs (shared by trace, apply, explain, lint) ----------------
@@ -93,7 +86,8 @@ def _parse_shapes(ctx: Any, param: Any, values: tuple[str, ...]) -> tuple[tuple[
 
 
 def target_argument(fn: Any) -> Any:
-    """The optional TARGET argument (model.py, model.py:NAME, package.module:NAME)."""
+    """The optional TARGET argument (model.py, model.py:NAME, package.module:NAME); its
+    default is ``[tool.initpolicy] model`` (see cli.config)."""
     return click.argument("target", required=False, metavar="[TARGET]")(fn)
 
 
@@ -101,13 +95,13 @@ def target_options(fn: Any) -> Any:
     """``--input-shape`` (repeatable, one per positional input) and ``--input-dtype``.
 
     The command receives ``input_shape`` and ``input_dtype`` (tuples), which
-    :func:`initpolicy.cli.targets.load_target` accepts as keyword arguments as they are::
+    :func:`load_model` accepts as they are::
 
         @click.command()
         @target_argument
         @target_options
         def cmd(target, **opts):
-            loaded = load_target(target, **opts)
+            loaded = load_model(target, opts)
     """
     fn = click.option(
         "--input-dtype",
@@ -127,3 +121,19 @@ def target_options(fn: Any) -> Any:
         "the model's file has no example_inputs(); otherwise inferred (by forward's input "
         "names and the model's config, or from the first layer).",
     )(fn)
+
+
+def load_model(target: str | None, target_opts: dict[str, Any]) -> LoadedTarget:
+    """The model TARGET names, with its example inputs; the loader's notes go to stderr."""
+    from .targets import load_target
+
+    loaded = load_target(target, **target_opts)
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
+    return loaded
+
+
+def echo_warnings(graph: Any) -> None:
+    """What the tracer had to guess or work around: diagnostics, so stderr."""
+    for message in graph.warnings:
+        click.echo(f"warning: {message}", err=True)

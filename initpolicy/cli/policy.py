@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from ..errors import Diagnostic, PolicyError
-from .options import EXIT_ERROR, EXIT_OK
+from .options import Outcome
 
 
 def _describe_ok(name: str, n_rules: int, n_files: int) -> str:
@@ -19,8 +19,7 @@ def _describe_ok(name: str, n_rules: int, n_files: int) -> str:
 
 @click.command()
 @click.argument("policies", nargs=-1, metavar="POLICY...")
-@click.pass_context
-def check(ctx: click.Context, policies: tuple[str, ...]) -> None:
+def check(policies: tuple[str, ...]) -> Outcome:
     """Parse and validate policies (files or built-in names); report every error.
 
     Exit 0 when every policy is valid, 2 otherwise. Without POLICY, checks the
@@ -32,13 +31,8 @@ def check(ctx: click.Context, policies: tuple[str, ...]) -> None:
     """
     from ..language.loader import parse_any
 
-    if not policies:
-        from .config import load_config
-
-        config = load_config()
-        if config is None or not config.policy:
-            raise click.UsageError("no POLICY given and no [tool.initpolicy] policy configured")
-        policies = (config.resolve(config.policy),)
+    if not policies:  # neither given nor configured (cli.config defaults it)
+        raise click.UsageError("no POLICY given and no [tool.initpolicy] policy configured")
     errors: list[Diagnostic] = []
     failed = 0
     for spec in policies:
@@ -55,8 +49,8 @@ def check(ctx: click.Context, policies: tuple[str, ...]) -> None:
         n = len(errors)
         files = f"{failed} polic{'ies' if failed != 1 else 'y'}"
         click.echo(f"found {n} error{'s' if n != 1 else ''} in {files}", err=True)
-        ctx.exit(EXIT_ERROR)
-    ctx.exit(EXIT_OK)
+        return Outcome.INVALID
+    return Outcome.OK
 
 
 def _summary(path_text: str, name: str) -> str:

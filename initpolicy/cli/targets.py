@@ -7,7 +7,8 @@
 ``path/to/model.py:NAME`` / ``package.module:NAME``
     NAME is a module instance, an nn.Module class, or a factory called without arguments.
 nothing
-    the nearest pyproject.toml's ``[tool.initpolicy] model``.
+    an error; the CLI passes ``[tool.initpolicy] model`` as TARGET when the command line
+    names none (cli.config), so this module never reads a pyproject.toml.
 
 Example inputs come from ``example_inputs()`` (or a value of that name) in the same file.
 Every failure is a :class:`~initpolicy.errors.TargetError` with a one-screen message.
@@ -31,7 +32,6 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import TargetError
-from .config import Config, load_config
 
 FACTORIES: tuple[str, ...] = ("build_model", "create_model", "get_model")
 HINT = "hint: name it explicitly, e.g. model.py:Net or model.py:build_model"
@@ -45,15 +45,10 @@ class LoadedTarget:
     #: How the target is shown (``model.py:Net``); the ``target`` of trace JSON.
     name: str
     example_inputs: Any = None
-    config: Config | None = None
     #: The file the model came from (None for ``package.module:NAME``).
     path: Path | None = None
     #: Things the user should know (e.g. --input-shape ignored); the CLI prints them.
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return self.name
 
 
 def _split(spec: str) -> tuple[str, str | None]:
@@ -238,11 +233,10 @@ def _example_inputs(where: str, module: ModuleType, root: Path | None) -> Any:
 def load_target(
     spec: str | None,
     *,
-    start: Path | None = None,
     input_shape: Sequence[Sequence[int]] = (),
     input_dtype: Sequence[str] = (),
 ) -> LoadedTarget:
-    """Find, import and build the model TARGET ``spec`` names (or the pyproject's).
+    """Find, import and build the model TARGET ``spec`` names.
 
     The file is imported and the model built under torch's RNG seeded with 0 (forked: the
     caller's RNG state is left as it was), so a model file without a seed of its own gives
@@ -256,19 +250,14 @@ def load_target(
     >>> type(t.model).__name__, t.name
     ('Identity', 'torch.nn:Identity')
     """
+    if spec is None:  # the CLI's TARGET, when neither given nor configured
+        raise TargetError(
+            "no TARGET given, and no pyproject.toml with [tool.initpolicy] model = ... "
+            f"at or above {Path.cwd().resolve()}\n"
+            "  hint: initpolicy <command> path/to/model.py"
+        )
     if input_dtype and not input_shape:
         raise TargetError("--input-dtype needs --input-shape (the shape of each input)")
-    config = load_config(start)
-    label = spec
-    if spec is None:
-        if config is None or config.model is None:
-            raise TargetError(
-                "no TARGET given, and no pyproject.toml with [tool.initpolicy] model = ... "
-                f"at or above {(start or Path.cwd()).resolve()}\n"
-                "  hint: initpolicy <command> path/to/model.py"
-            )
-        label = config.model
-        spec = config.resolve(config.model)
     # The model is built (and its example inputs drawn) under torch's RNG seeded with 0,
     # forked so the caller's RNG state is untouched: the same file gives the same weights
     # and the same lint numbers on every run.
@@ -298,9 +287,8 @@ def load_target(
             model = _materialize(where, name, vars(module)[name], root)
         loaded = LoadedTarget(
             model=model,
-            name=label or spec,
+            name=spec,
             example_inputs=_example_inputs(where, module, root),
-            config=config,
             path=path,
         )
     if input_shape and loaded.example_inputs is not None:

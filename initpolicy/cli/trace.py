@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..common.text import table
-from .options import emit, format_option, target_argument, target_options, warn
+from .options import echo_warnings, format_option, load_model, target_argument, target_options
 
 
 def _fan(x: float | None) -> str:
@@ -60,19 +60,15 @@ def trace_command(target: str | None, fmt: str, **target_opts: Any) -> None:
     initpolicy trace model.py
     initpolicy trace model.py:Net --input-shape 1,3,32,32 --format json
     """
-    from ..tracer.tracing import trace
-    from .targets import load_target
+    from ..api import trace
 
-    loaded = load_target(target, **target_opts)
-    for note in loaded.notes:
-        warn(f"note: {note}")
+    loaded = load_model(target, target_opts)
     graph = trace(loaded.model, example_inputs=loaded.example_inputs, target=loaded.name)
-    for message in graph.warnings:
-        warn(f"warning: {message}")
+    echo_warnings(graph)
     if fmt == "json":
-        emit(json.dumps(graph.to_json(), indent=2))
+        click.echo(json.dumps(graph.to_json(), indent=2))
     else:
-        emit(render_text(graph))
+        click.echo(render_text(graph))
 
 
 COMMANDS: list[click.Command] = [trace_command]
