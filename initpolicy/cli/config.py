@@ -32,9 +32,6 @@ from typing import Any
 
 from ..errors import UsageError
 
-#: Severities a finding must reach to fail ``lint`` (``--fail-level`` and ``fail-level``).
-FAIL_LEVELS: tuple[str, ...] = ("error", "warning", "info")
-
 #: ``[tool.initpolicy.lint]`` key -> the ``lint`` parameter it is the default of.
 LINT_KEYS: dict[str, str] = {
     "select": "select",
@@ -139,31 +136,10 @@ def _check_keys(path: Path, where: str, table: dict[str, Any], known: tuple[str,
 
 
 def _lint_table(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
-    """``[tool.initpolicy.lint]`` checked, with kebab-case keys (snake_case is accepted)."""
-    table = {str(k).replace("_", "-"): v for k, v in raw.items()}
-    _check_keys(path, "[tool.initpolicy.lint]", table, tuple(LINT_KEYS))
-    where = f"{path}: [tool.initpolicy.lint]"
-    for key in ("select", "ignore", "extend-select"):
-        value = table.get(key)
-        if isinstance(value, str):
-            table[key] = [value]
-        elif value is not None and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            raise UsageError(f"{where} {key} must be a list of codes, got {value!r}")
-    level = table.get("fail-level")
-    if level is not None and level not in FAIL_LEVELS:
-        raise UsageError(
-            f"{where} fail-level must be one of {', '.join(FAIL_LEVELS)}, got {level!r}"
-        )
-    thresholds = table.get("thresholds", {})
-    if not isinstance(thresholds, dict):
-        raise UsageError(f"{where} thresholds must be a table, got {thresholds!r}")
-    for name, number in thresholds.items():
-        # bool is an int to Python, never a threshold
-        if isinstance(number, bool) or not isinstance(number, int | float):
-            raise UsageError(f"{where} thresholds.{name} must be a number, got {number!r}")
-    return table
+    """``[tool.initpolicy.lint]`` checked by the linter's own rule (kebab-case keys)."""
+    from ..linter.settings import settings
+
+    return settings(raw, where=str(path))
 
 
 def default_map(config: Config | None) -> dict[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import UsageError
-from .config import FAIL_LEVELS
+from ..linter.findings import SEVERITIES
 from .options import (
     Outcome,
     file_option,
@@ -125,7 +125,7 @@ def _plot(result: Any, out: Path) -> None:
 )
 @click.option(
     "--fail-level",
-    type=click.Choice(FAIL_LEVELS),
+    type=click.Choice(SEVERITIES[::-1]),
     default="warning",
     show_default=True,
     help="Lowest severity that fails (exit 1).",

@@ -23,9 +23,8 @@ from .findings import SEVERITIES, Finding, fold, severity_rank, sort_findings
 from .probe import LayerStat
 from .registry import all_rules, selected
 from .rule import LintContext, LintRule
+from .settings import settings
 from .thresholds import thresholds as make_thresholds
-
-CONFIG_KEYS = ("select", "ignore", "extend-select", "fail-level", "thresholds")
 
 
 @dataclass
@@ -53,26 +52,8 @@ class LintResult:
 def _config_table(config: Any) -> dict[str, Any]:
     if config is None:
         return {}
-    table = dict(getattr(config, "lint", config))
-    unknown = sorted(set(table) - set(CONFIG_KEYS) - {k.replace("-", "_") for k in CONFIG_KEYS})
-    if unknown:
-        where = getattr(config, "path", "[tool.initpolicy.lint]")
-        raise UsageError(
-            f"{where}: unknown key(s) in [tool.initpolicy.lint]: {', '.join(unknown)} "
-            f"(expected one of {', '.join(CONFIG_KEYS)})"
-        )
-    out = {k.replace("_", "-"): v for k, v in table.items()}
-    for key in ("select", "ignore", "extend-select"):
-        value = out.get(key)
-        if isinstance(value, str):
-            out[key] = [value]
-        elif value is not None and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            raise UsageError(f"[tool.initpolicy.lint] {key} must be a list of codes, got {value!r}")
-    if "thresholds" in out and not isinstance(out["thresholds"], Mapping):
-        raise UsageError("[tool.initpolicy.lint] thresholds must be a table")
-    return out
+    where = str(getattr(config, "path", "lint(config=...)"))
+    return settings(getattr(config, "lint", config), where=where)
 
 
 def check_fail_level(level: str) -> str:
