@@ -63,19 +63,10 @@ def preserved(model: Any) -> AbstractContextManager[None]:
 
 
 def first_tensor(out: Any) -> Any:
-    """The first floating tensor in a (nested) model output."""
-    import torch
+    """The first floating tensor in a (nested) model output (the tracer's walk of it)."""
+    from ..tracer.capture import tensors_in
 
-    if isinstance(out, torch.Tensor):
-        return out if out.is_floating_point() else None
-    if isinstance(out, dict) or (hasattr(out, "values") and callable(out.values)):
-        out = list(out.values())
-    if isinstance(out, list | tuple):
-        for item in out:
-            t = first_tensor(item)
-            if t is not None:
-                return t
-    return None
+    return next((t for t in tensors_in(out) if t.is_floating_point()), None)
 
 
 def _unit_dim(layer: Layer, ndim: int) -> int:
