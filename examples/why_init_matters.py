@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,6 +136,29 @@ def table(runs: list[Run]) -> str:
     return "\n".join(rows)
 
 
+README_BLOCK = re.compile(
+    r"(<!-- BEGIN GENERATED: why-init-matters[^\n]*-->\n).*?(\n<!-- END GENERATED: why-init-matters -->)",
+    re.DOTALL,
+)
+
+
+def readme_table(readme: Path) -> str:
+    """The table in the README's generated block."""
+    found = README_BLOCK.search(readme.read_text(encoding="utf-8"))
+    if found is None:
+        raise SystemExit(f"{readme} has no why-init-matters block")
+    return found.group(0).split("\n", 1)[1].rsplit("\n", 1)[0]
+
+
+def update_readme(readme: Path, text: str) -> None:
+    """Replace the README's generated block with ``text``."""
+    readme_table(readme)  # says so if there is no block
+    old = readme.read_text(encoding="utf-8")
+    readme.write_text(
+        README_BLOCK.sub(lambda m: m.group(1) + text + m.group(2), old), encoding="utf-8"
+    )
+
+
 def plot(runs: list[Run], path: Path) -> None:
     import matplotlib
 
@@ -162,6 +186,13 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument(
         "--seeds", type=int, default=3, help="also train under this many other seeds (table only)"
     )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="also write the table into this README's generated block, and the plot to "
+        "docs/img/ beside it",
+    )
     args = parser.parse_args(argv)
     globals()["EPOCHS"] = args.epochs
     torch.set_num_threads(1)  # deterministic and fast for a model this small
@@ -178,6 +209,9 @@ def main(argv: list[str] | None = None) -> list[Run]:
     out.with_suffix(".json").write_text(
         json.dumps([r.__dict__ for r in runs], indent=1), encoding="utf-8"
     )
+    if args.readme is not None:
+        update_readme(args.readme, table(runs))
+        plot(runs, args.readme.parent / "docs" / "img" / "why_init_matters.png")
     print(table(runs))
     print(
         f"\nwrote {out.with_suffix('.png')}, {out.with_suffix('.md')}, {out.with_suffix('.json')}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,15 +16,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def demo() -> Iterator[Any]:
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
     spec = importlib.util.spec_from_file_location("demo", ROOT / "examples" / "why_init_matters.py")
     assert spec is not None and spec.loader is not None
-    demo = importlib.util.module_from_spec(spec)
+    module = importlib.util.module_from_spec(spec)
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setitem(sys.modules, "demo", demo)  # dataclasses look their module up
-    spec.loader.exec_module(demo)
+    monkeypatch.setitem(sys.modules, "demo", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    monkeypatch.undo()
+
+
+@pytest.fixture(scope="module")
+def runs(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("demo") / "demo"
     threads = torch.get_num_threads()
     try:
@@ -31,7 +39,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         torch.set_num_threads(threads)  # the demo pins one thread for itself
     assert out.with_suffix(".png").stat().st_size > 10_000
     assert "| he (policy) |" in out.with_suffix(".md").read_text()
-    monkeypatch.undo()
     return {r.name: r for r in result}
 
 
@@ -60,3 +67,14 @@ def test_the_linter_verdict_on_each_initialization(runs: dict, name: str, expect
     assert expected <= lint
     if not expected:
         assert lint == set()
+
+
+def test_the_readme_table_is_what_the_documented_demo_prints(demo: Any, tmp_path: Path) -> None:
+    # the README's numbers come from `python examples/why_init_matters.py` (the quickstart
+    # runs it); regenerate them with --readme README.md when this fails
+    threads = torch.get_num_threads()
+    try:
+        runs = demo.main(["--out", str(tmp_path / "demo")])
+    finally:
+        torch.set_num_threads(threads)
+    assert demo.table(runs) == demo.readme_table(ROOT / "README.md")
