@@ -90,7 +90,11 @@ class Run:
 
 
 def train(
-    name: str, policy_text: str | None, data: tuple[torch.Tensor, ...], seed: int = SEED
+    name: str,
+    policy_text: str | None,
+    data: tuple[torch.Tensor, ...],
+    seed: int = SEED,
+    epochs: int = EPOCHS,
 ) -> Run:
     x_train, y_train, x_test, y_test = data
     torch.manual_seed(seed)
@@ -104,7 +108,7 @@ def train(
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
     gen = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         perm = torch.randperm(len(y_train), generator=gen)
         total = 0.0
         for i in range(0, len(perm), BATCH):
@@ -123,7 +127,7 @@ def train(
 def table(runs: list[Run]) -> str:
     rows = [
         "| initialization | act. std, layer 1 | act. std, layer 20 | loss, epoch 1 | "
-        f"loss, epoch {EPOCHS} | test accuracy | other seeds | `initpolicy lint` |",
+        f"loss, epoch {len(runs[0].losses)} | test accuracy | other seeds | `initpolicy lint` |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
@@ -167,7 +171,7 @@ def plot(runs: list[Run], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for r in runs:
-        ax1.plot(range(1, EPOCHS + 1), r.losses, label=r.name)
+        ax1.plot(range(1, len(r.losses) + 1), r.losses, label=r.name)
         ax2.semilogy(range(1, DEPTH + 1), r.init_stds, marker="o", ms=3, label=r.name)
     ax1.set(title=f"Training loss, {DEPTH}-layer ReLU MLP on digits", xlabel="epoch", ylabel="loss")
     ax2.set(title="Activation std across examples, at init", xlabel="layer", ylabel="std (log)")
@@ -194,14 +198,13 @@ def main(argv: list[str] | None = None) -> list[Run]:
         "docs/img/ beside it",
     )
     args = parser.parse_args(argv)
-    globals()["EPOCHS"] = args.epochs
     torch.set_num_threads(1)  # deterministic and fast for a model this small
     data = digits()
-    runs = [train(name, text, data) for name, text in POLICIES.items()]
+    runs = [train(name, text, data, epochs=args.epochs) for name, text in POLICIES.items()]
     for seed in range(SEED + 1, SEED + 1 + args.seeds):
         other = digits(seed)
         for run, (name, text) in zip(runs, POLICIES.items(), strict=True):
-            run.other_seeds.append(train(name, text, other, seed).test_accuracy)
+            run.other_seeds.append(train(name, text, other, seed, args.epochs).test_accuracy)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     plot(runs, out.with_suffix(".png"))
