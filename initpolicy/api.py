@@ -84,13 +84,15 @@ class Policy:
         device: Any = None,
         skip: Skip = None,
         include_frozen: bool = False,
+        threads: int | None = None,
     ) -> Report:
         """Initialize every parameter of ``model`` by this policy; returns the Report.
 
         Raises PlanError, with the model untouched, when the policy cannot be applied.
         ``seed``: over the policy's ``seed N``, over 0. ``device``: where a meta model is
         materialized (default cpu). ``skip``: a state_dict or names left alone (initialize
-        only what a checkpoint lacks).
+        only what a checkpoint lacks). ``threads``: how many threads draw (default: torch's
+        intra-op thread count).
 
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
@@ -107,7 +109,7 @@ class Policy:
         the_plan = build_plan(
             self.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
         )
-        return execute(the_plan, model, device=device)
+        return execute(the_plan, model, device=device, threads=threads)
 
 
 def _has_lazy(model: Any) -> bool:
