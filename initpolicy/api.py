@@ -92,7 +92,8 @@ class Policy:
         ``seed``: over the policy's ``seed N``, over 0. ``device``: where a meta model is
         materialized (default cpu). ``skip``: a state_dict or names left alone (initialize
         only what a checkpoint lacks). ``threads``: how many threads draw (default: torch's
-        intra-op thread count).
+        intra-op thread count). A sharded model (FSDP2, tensor parallel) is applied by
+        every rank, each writing its shards (docs/distributed.md).
 
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
@@ -201,9 +202,17 @@ def lint(
         return run_lint(model, example_inputs=example_inputs, **options)
     from .applier.execute import execute
     from .planner.match import build_plan
+    from .tracer.dtensor import is_sharded
     from .tracer.tracing import trace as run_trace
 
     ir = as_policy(policy).ir
+    if is_sharded(model):
+        raise UsageError(
+            "lint with a policy initializes a copy of the model, and a sharded model cannot "
+            "be copied (FSDP2 forbids deepcopy)\n"
+            "  hint: apply the policy to the model on every rank, then lint it: "
+            "initpolicy.lint(model) (see docs/distributed.md)"
+        )
     subject = copy.deepcopy(model)
     graph = run_trace(subject, example_inputs=example_inputs)
     the_plan = build_plan(ir, graph, seed=seed)

@@ -33,6 +33,7 @@ from .measure import measure_local, measure_whole
 from .meta import Preparation, init_weights_owner, is_meta, materialize, prepare
 from .pool import gc_paused
 from .report import Report, ReportEntry
+from .sharded import whole_stand_ins
 from .streams import derive
 from .writes import write_all
 
@@ -130,7 +131,8 @@ def _module_inits(
 ) -> None:
     """The modules' own methods: ``default`` rules, and on meta what no rule writes.
     Each runs under a forked RNG seeded from (seed, module name); tensors of the module
-    that must keep their values are put back afterwards."""
+    that must keep their values are put back afterwards. A module's DTensors are whole
+    stand-ins while its method runs (:func:`~initpolicy.applier.sharded.whole_stand_ins`)."""
     import torch
 
     runs: dict[int, tuple[str, Any, str, Any]] = {}
@@ -158,7 +160,7 @@ def _module_inits(
             writer.touch(t)
         # fork (and so restore) the RNG of every CUDA device the module lives on, too
         cuda = sorted({t.device.index or 0 for t in own if t.device.type == "cuda"})
-        with torch.random.fork_rng(devices=cuda):
+        with torch.random.fork_rng(devices=cuda), whole_stand_ins(module):
             torch.manual_seed(derive(plan.seed, mod_name, "default"))
             if method == "_init_weights":
                 caller._init_weights(module)

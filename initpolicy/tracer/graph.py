@@ -51,6 +51,9 @@ class ParamInfo:
     #: Such an entry is made by the matcher, not the tracer; the stored tensors are the
     #: ParametrizationList's ``original*``.
     parametrization: str | None = None
+    #: How a sharded tensor is laid out over ranks (``S(0)@dp=4``: a DTensor's placements
+    #: on its mesh dims); None for a tensor every process holds whole.
+    placement: str | None = None
 
     @property
     def ndim(self) -> int:
@@ -64,12 +67,15 @@ class ParamInfo:
         return n
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "shape": list(self.shape),
             "fan_in": self.fan_in,
             "fan_out": self.fan_out,
         }
+        if self.placement is not None:  # a sharded model's: additive to the contract
+            out["placement"] = self.placement
+        return out
 
 
 def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple[int, ...]]:
