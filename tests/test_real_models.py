@@ -148,13 +148,17 @@ def test_transformers_on_meta_trace_without_inputs(name: str) -> None:
 
 
 def test_t5_shared_embedding_takes_the_uses_of_its_tied_names() -> None:
+    # never called itself: its tensor's uses are the two embed_tokens (-> linear) and
+    # lm_head (-> output), and output is a fallback (docs/tracing.md)
     graph = trace(HF["t5"].build(), example_inputs=HF["t5"].inputs())
     shared = graph.layer("shared")
-    assert (shared.activation, shared.candidates, shared.depth) == (
-        "mixed",
-        ("linear", "output"),
+    assert (shared.activation, shared.candidates, shared.depth, shared.called) == (
+        "linear",
+        (),
         0,
+        True,
     )
+    assert graph.layer("lm_head").activation == "output"
     assert graph.warnings == []
 
 

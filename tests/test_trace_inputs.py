@@ -227,18 +227,24 @@ def test_bart_on_meta_traces_like_on_cpu_with_its_mask_condition_named() -> None
         (lay.name, lay.activation) for lay in cpu.layers
     ]
     assert cpu.warnings == []
-    # The warning names the line of the condition; its number is transformers' business,
-    # so the test reads that line instead of hard-coding it.
+    # The warning names the line of the condition, in transformers' shared masking helper,
+    # and the model file that called it; the numbers are transformers' business, so the
+    # test reads those lines instead of hard-coding them.
     (warning,) = meta.warnings
     found = re.fullmatch(
         r"on the meta device tensors have no values: 1 condition\(s\) on tensor values were "
-        r"taken as true \((transformers/[\w/]+\.py):(\d+)\); the branches traced are those",
+        r"taken as true \((transformers/masking_utils\.py):(\d+) \(from (bart/\w+\.py):(\d+)\)\); "
+        r"the branches traced are those",
         warning,
     )
     assert found, warning
-    source = Path(transformers.__file__).parent.parent / found.group(1)
-    line = source.read_text(encoding="utf-8").splitlines()[int(found.group(2)) - 1]
-    assert re.search(r"\bif\b", line), line
+    root = Path(transformers.__file__).parent
+    lines = (root.parent / found.group(1)).read_text(encoding="utf-8").splitlines()
+    condition = lines[int(found.group(2)) - 1]
+    assert re.search(r"\bif\b", condition), condition
+    lines = (root / "models" / found.group(3)).read_text(encoding="utf-8").splitlines()
+    call = lines[int(found.group(4)) - 1]
+    assert "mask" in call, call
 
 
 def test_meta_condition_is_taken_as_true_and_located() -> None:

@@ -5,11 +5,15 @@ the cheapest way that works (:mod:`initpolicy.tracer.capture`):
 
 1. ``fx`` — symbolic tracing, no inputs needed;
 2. ``dynamic`` — one forward pass on example inputs (given, or inferred by name, e.g.
-   transformers' ``input_ids``/``pixel_values``, or from the first layer), on the meta
-   device for a model built there (conditions on meta values taken as true, with a
-   warning), else a no-grad forward of the model as it is, in eval mode, with modes,
-   buffers and the RNG state restored after;
+   transformers' ``input_ids``/``pixel_values``, from the model's declared input size,
+   or from the first layer), on the meta device for a model built there (conditions on
+   meta values taken as true, with a warning), else a no-grad forward of the model as it
+   is, with modes, buffers and the RNG states restored after;
 3. ``modules`` — registration order, with a warning that the activations are guesses.
+
+Both graphs are taken in training mode, which initialization is for (auxiliary heads run,
+dropout and batch statistics are on); a model that cannot run in training mode (a detector
+without targets) is traced in eval mode, with a warning saying why.
 
 >>> import torch
 >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
@@ -29,7 +33,7 @@ from typing import Any, TypeVar
 import torch
 
 from ..errors import TraceError
-from .capture import dynamic_graph, leaf_modules, symbolic_graph
+from .capture import dynamic_graph, leaf_modules, self_contained, symbolic_graph
 from .graph import Layer, ModelGraph
 from .inputs import (
     NoInputs,
@@ -86,10 +90,10 @@ def _lazy(model: torch.nn.Module) -> list[str]:
     ]
 
 
-def preserving_state(model: torch.nn.Module, fn: Callable[[], T]) -> T:
-    """Run ``fn`` with ``model`` in eval mode; restore modes, buffers, gradients and the
-    RNG state afterwards, whatever ``fn`` does."""
-    with preserved(model, eval_mode=True):
+def preserving_state(model: torch.nn.Module, fn: Callable[[], T], train: bool = True) -> T:
+    """Run ``fn`` with ``model`` in training mode (``train=False``: eval mode); restore
+    modes, buffers, gradients and the RNG states afterwards, whatever ``fn`` does."""
+    with preserved(model, train_mode=train, eval_mode=not train):
         return fn()
 
 
@@ -154,40 +158,59 @@ class _Run:
                 ) from None
             self.warnings.append(f"cannot run the model to trace it: {e}")
             return None
+        calls = [to_device(call, device) for call in calls]
         failures: list[tuple[str, BaseException]] = []
-        for call in calls:
-            args, kwargs = to_device(call, device)
-            assumed: list[str] | None = [] if device.type == "meta" else None
-
-            def run(a: tuple[Any, ...] = args, k: dict[str, Any] = kwargs, s: Any = assumed) -> Any:
-                return dynamic_graph(self.model, self.leaves, self.names.by_id(), a, k, s)
-
-            try:
-                graph = preserving_state(self.model, run)
-            except (Exception, SystemExit) as e:  # a forward calling sys.exit() is a failure too
-                failures.append((describe(args, kwargs), e))
-                continue
-            self._note_dynamic(fx_error, lazy, device, describe(args, kwargs))
-            if assumed:
-                where = ", ".join(dict.fromkeys(assumed))
-                self.warnings.append(
-                    f"on the meta device tensors have no values: {len(assumed)} condition(s) "
-                    f"on tensor values were taken as true ({where}); the branches traced "
-                    "are those"
-                )
-            return graph
+        # training mode first, for every input; eval mode only if none runs in training
+        for train in (True, False):
+            for args, kwargs in calls:
+                graph, assumed = self._run(args, kwargs, device, train, failures)
+                if graph is None:
+                    continue
+                shape = describe(args, kwargs)
+                if not train:
+                    why = next(e for s, e in failures if s == shape)
+                    self.warnings.append(
+                        f"traced in eval mode: the model does not run in training mode on "
+                        f"{shape} ({_short(why)}); what runs only in training is not traced"
+                    )
+                self._note_dynamic(fx_error, lazy, device, shape)
+                if assumed:
+                    self.warnings.append(_assumed(assumed))
+                return graph
         shape, error = failures[0]
         if device.type == "meta":
             self.warnings.append(
                 f"the model could not run on the meta device with input {shape} ({_short(error)})"
             )
             return None
-        tried = "; ".join(s for s, _ in failures)
+        tried = "; ".join(dict.fromkeys(s for s, _ in failures))
         errors = list(dict.fromkeys(_short(e) for _, e in failures))
         raise TraceError(
             f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
             + _input_hint(self.model)
         ) from None
+
+    def _run(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        device: torch.device,
+        train: bool,
+        failures: list[tuple[str, BaseException]],
+    ) -> tuple[Any, list[tuple[str, bool]] | None]:
+        """One recorded forward in training or eval mode, and the truth values assumed on
+        the meta device; None (and a failure noted) when the model raises."""
+        assumed: list[tuple[str, bool]] | None = [] if device.type == "meta" else None
+
+        def run() -> Any:
+            return dynamic_graph(self.model, self.leaves, self.names.by_id(), args, kwargs, assumed)
+
+        try:
+            graph = preserving_state(self.model, run, train=train)
+        except (Exception, SystemExit) as e:  # a forward calling sys.exit() is a failure too
+            failures.append((describe(args, kwargs), e))
+            return None, None
+        return graph, assumed
 
     def _note_dynamic(
         self, fx_error: BaseException | None, lazy: list[str], device: torch.device, shape: str
@@ -202,6 +225,26 @@ class _Run:
                 "torch.fx cannot trace this model symbolically (control flow on tensors), so it "
                 f"was run once {where} on {shape}: only the branches this input takes are traced"
             )
+
+
+def _assumed(assumed: list[tuple[str, bool]]) -> str:
+    """The warning for the truth values taken on the meta device: conditions (which branch)
+    and assertions (``torch._check``: that the input is valid), each with its places."""
+    conditions = list(dict.fromkeys(w for w, check in assumed if not check))
+    checks = list(dict.fromkeys(w for w, check in assumed if check))
+    parts = []
+    if conditions:
+        n = sum(1 for _w, check in assumed if not check)
+        parts.append(
+            f"{n} condition(s) on tensor values were taken as true ({', '.join(conditions)}); "
+            "the branches traced are those"
+        )
+    if checks:
+        n = sum(1 for _w, check in assumed if check)
+        parts.append(
+            f"{n} check(s) that the input is valid were assumed to pass ({', '.join(checks)})"
+        )
+    return "on the meta device tensors have no values: " + "; ".join(parts)
 
 
 def _input_hint(model: torch.nn.Module) -> str:
@@ -240,6 +283,45 @@ def _via_aliases(
     for r in found:
         merged.outcomes |= r.outcomes
     return merged
+
+
+def _not_called(
+    unused: list[Layer], layers: list[Layer], modules: dict[str, torch.nn.Module]
+) -> str:
+    """The warning naming the layers the traced forward never ran: by the outermost module
+    none of whose layers ran (``model.vision_tower (21 layers)``), and how to reach them."""
+    missed = {lay.name for lay in unused}
+    ran = [lay.name for lay in layers if lay.name not in missed]
+
+    def inside(name: str, root: str) -> bool:
+        return not root or name == root or name.startswith(root + ".")
+
+    names: list[str] = []
+    for lay in unused:
+        parts = lay.name.split(".") if lay.name else []
+        # the outermost enclosing module whose layers all were missed
+        group = next(
+            (
+                ".".join(parts[:i])
+                for i in range(1, len(parts) + 1)
+                if ".".join(parts[:i]) in modules
+                and not any(inside(r, ".".join(parts[:i])) for r in ran)
+            ),
+            lay.name,
+        )
+        if modules[lay.name]._modules and group == lay.name:
+            # a container's own parameters (a model's mask embedding) read better by name
+            names += [p.name for p in lay.parameters]
+            continue
+        count = sum(1 for u in unused if inside(u.name, group))
+        label = group if count == 1 else f"{group} ({count} layers)"
+        if label not in names:
+            names.append(label)
+    return (
+        f"not called by the traced forward (activation taken as linear): {', '.join(names)}; "
+        "to trace them, give inputs that reach them: define example_inputs() next to the "
+        "model, or pass example_inputs=..."
+    )
 
 
 _ORIG_MOD = re.compile(r"(^|\.)_orig_mod(?=\.|$)")
@@ -289,15 +371,16 @@ def trace(
     modules = dict(inner.named_modules())
     resolved = resolve(graph, modules, names.params) if graph is not None else {}
     guesses = guess_outcomes(inner) if graph is None else {}
+    own_layers = self_contained(inner)
     ordered: list[tuple[float, int, Layer]] = []
     buffer_layers: list[Layer] = []
-    unused: list[str] = []
+    unused: list[Layer] = []
     for index, (name, m) in enumerate(modules.items()):
         # a module whose weight is parametrized owns no weight, but is the layer using it
         has_params = is_parametrized(m) or any(p is not None for p in m._parameters.values())
         if not has_params and not any(b is not None for b in m._buffers.values()):
             continue
-        direct = graph is not None and id(m) not in run.leaves
+        direct = graph is not None and id(m) not in run.leaves and id(m) not in own_layers
         layer = make_layer(name, m, modules, names, prefix, direct=direct)
         order = math.inf
         via = None if name in resolved or not has_params else _via_aliases(m, names, resolved)
@@ -309,8 +392,8 @@ def trace(
         elif name in guesses:
             apply_outcomes(layer, guesses[name])
         elif has_params:
-            # A container's own parameters (a model's mask embedding) read better by name.
-            unused += [p.name for p in layer.parameters] if m._modules else [name]
+            layer.called = False
+            unused.append(layer)
         if has_params:
             ordered.append((order if graph is not None else index, index, layer))
         else:
@@ -323,9 +406,7 @@ def trace(
         for prev, layer in itertools.pairwise(layers):
             layer.previous, layer.previous_type = prev.name, prev.type
     if unused:
-        run.warnings.append(
-            f"not called by the traced forward (activation taken as linear): {', '.join(unused)}"
-        )
+        run.warnings.append(_not_called(unused, layers, modules))
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
