@@ -509,6 +509,92 @@ class TiedLM(nn.Module):
         return self.head(torch.tanh(self.fc(self.emb(ids))))
 
 
+# -- architectures no package provides (torchvision and timm have no U-Net, seq2seq or GAN) --
+
+
+class DoubleConv(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+
+class Up(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cin // 2, 2, stride=2)
+        self.conv = DoubleConv(cin, cout)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        x1 = self.up(x1)
+        return self.conv(torch.cat([x2, x1], dim=1))
+
+
+class UNet(nn.Module):
+    def __init__(self, channels: int = 3, classes: int = 2):
+        super().__init__()
+        self.inc = DoubleConv(channels, 8)
+        self.down1 = nn.Sequential(nn.MaxPool2d(2), DoubleConv(8, 16))
+        self.down2 = nn.Sequential(nn.MaxPool2d(2), DoubleConv(16, 32))
+        self.up1 = Up(32, 16)
+        self.up2 = Up(16, 8)
+        self.outc = nn.Conv2d(8, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.inc(x)
+        x2 = self.down1(x1)
+        x3 = self.down2(x2)
+        x = self.up1(x3, x2)
+        x = self.up2(x, x1)
+        return self.outc(x)
+
+
+class Seq2Seq(nn.Module):
+    """GRU encoder, LSTM decoder with a projection (proj_size), teacher forcing."""
+
+    def __init__(self, vocab: int = 32, emb: int = 16, hidden: int = 24, proj: int = 12):
+        super().__init__()
+        self.src_embed = nn.Embedding(vocab, emb)
+        self.tgt_embed = nn.Embedding(vocab, emb)
+        self.encoder = nn.GRU(emb, hidden, num_layers=2, batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(2 * hidden, hidden)
+        self.decoder = nn.LSTM(emb, hidden, batch_first=True, proj_size=proj)
+        self.out = nn.Linear(proj, vocab)
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        enc, _ = self.encoder(self.src_embed(src))
+        h0 = torch.tanh(self.bridge(enc[:, -1]))  # (B, hidden) -> decoder cell state
+        c0 = h0.unsqueeze(0)
+        hz = torch.zeros(1, src.shape[0], self.decoder.proj_size, dtype=h0.dtype, device=h0.device)
+        dec, _ = self.decoder(self.tgt_embed(tgt), (hz, c0))
+        return F.log_softmax(self.out(dec), dim=-1)
+
+
+class Generator(nn.Module):
+    """DCGAN generator: ConvTranspose + BatchNorm + ReLU, Tanh output."""
+
+    def __init__(self, nz: int = 16, ngf: int = 8, nc: int = 3):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, nc, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z)
+
+
 def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2))
 
