@@ -15,10 +15,7 @@ Both graphs feed the same resolution pass (:mod:`initpolicy.tracer.resolve`).
 from __future__ import annotations
 
 import dataclasses
-import math
 import operator
-import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,6 +24,14 @@ from torch.fx.node import map_aggregate
 from torch.overrides import TorchFunctionMode
 
 from .ops import is_composite, module_activation
+from .running import (
+    UNIFORM_DRAWS,
+    KeepDraws,
+    caller,
+    is_meta_truth,
+    keep_end,
+    on_meta_in_bfloat16,
+)
 
 
 def _owns(m: torch.nn.Module) -> bool:
@@ -117,7 +122,7 @@ def symbolic_graph(model: torch.nn.Module, leaves: dict[int, str]) -> fx.Graph:
     """fx symbolic tracing (raises whatever torch.fx raises when it cannot trace)."""
     if id(model) in leaves:
         return _trivial_graph("")
-    with _KeepDraws():  # a concrete draw decides a branch at trace time (LayerDrop)
+    with KeepDraws():  # a concrete draw decides a branch at trace time (LayerDrop)
         return inplace_dataflow(_Tracer(leaves).trace(model))
 
 
@@ -259,116 +264,6 @@ def inplace_dataflow(graph: fx.Graph) -> fx.Graph:
     return graph
 
 
-#: Uniform draws a training-mode forward makes for its regularizers (LayerDrop's
-#: ``torch.rand([]) < layerdrop``, stochastic depth): see :func:`_keep_end`.
-_UNIFORM_DRAWS = frozenset({"rand", "rand_like", "uniform_"})
-
-
-def _keep_end(out: torch.Tensor, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Put a uniform draw at the top of its range, so that every ``u < p`` drop decision
-    keeps: the trace sees the whole network, the same on every run (the values of dropout
-    masks do not change which ops run)."""
-    if not out.is_floating_point():
-        return
-    top = 1.0
-    if getattr(func, "__name__", "") == "uniform_":
-        top = float(kwargs.get("to", args[2] if len(args) > 2 else 1.0))
-    with torch.no_grad():
-        below = torch.nextafter(torch.tensor(top, dtype=out.dtype), torch.tensor(-math.inf))
-        out.fill_(float(below))
-
-
-def _on_meta_in_bfloat16(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Retry an op that failed on meta tensors with its floating inputs in bfloat16, its
-    floating results cast back; re-raise the first error if that fails too.
-
-    On the meta device only shapes matter, and some meta kernels accept fewer dtypes than
-    the CPU ones: ``torch._grouped_mm`` (MoE experts) takes no float32 there.
-    """
-    error = sys.exc_info()[1]
-    found = [t for t in tensors_in((args, kwargs)) if t.is_floating_point()]
-    inplace = getattr(func, "__name__", "").endswith("_")  # would write into a copy
-    if inplace or not found or not all(t.is_meta for t in found):
-        raise error  # type: ignore[misc]
-    dtype = found[0].dtype
-
-    def cast(x: Any, to: torch.dtype) -> Any:
-        if isinstance(x, torch.Tensor):
-            return x.to(to) if x.is_floating_point() else x
-        if isinstance(x, (tuple, list)):
-            items = [cast(v, to) for v in x]
-            return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
-        return x
-
-    try:
-        out = func(
-            *cast(args, torch.bfloat16), **{k: cast(v, torch.bfloat16) for k, v in kwargs.items()}
-        )
-    except Exception:
-        raise error from None  # type: ignore[misc]
-    return cast(out, dtype)
-
-
-class _KeepDraws(TorchFunctionMode):
-    """Uniform draws at the top of their range (:func:`_keep_end`), nothing else."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        if getattr(func, "__name__", "") in _UNIFORM_DRAWS and isinstance(out, torch.Tensor):
-            _keep_end(out, func, args, kwargs)
-        return out
-
-
-def _is_meta_truth(func: Any, args: tuple[Any, ...]) -> bool:
-    """``bool(t)`` (``if t:``, ``t.item()`` of a bool) on a meta tensor, whose value is unknown."""
-    name = getattr(func, "__name__", "")
-    if name not in ("__bool__", "is_nonzero", "item") or not args:
-        return False
-    t = args[0]
-    return (
-        isinstance(t, torch.Tensor)
-        and t.is_meta
-        and t.numel() == 1
-        and (name != "item" or t.dtype == torch.bool)
-    )
-
-
-def _outside(path: Path) -> bool:
-    return not ({"torch", "initpolicy"} & set(path.parts))
-
-
-def _helper(path: Path) -> bool:
-    """A library's shared helpers (``masking_utils.py``, ``utils/import_utils.py``): the
-    model file that called them says more."""
-    return "utils" in path.stem or "utils" in path.parts[:-1]
-
-
-def _caller() -> tuple[str, bool]:
-    """Where a truth query on a meta tensor was asked, and whether it is an assertion.
-
-    The place is ``package/file.py:line`` of the innermost frame outside torch and
-    initpolicy, followed by ``(from model/file.py:line)`` when that frame is a shared
-    helper. An assertion is a query made by ``torch._check*``/``torch._assert``: a check
-    that the input is valid, not a choice of branch.
-    """
-    frame: Any = sys._getframe(2)
-    check = False
-    inner = None
-    while frame is not None:
-        path = Path(frame.f_code.co_filename)
-        if not _outside(path):
-            check |= frame.f_code.co_name.startswith(("_check", "_assert"))
-        elif inner is None:
-            inner = f"{'/'.join(path.parts[-2:])}:{frame.f_lineno}"
-            if not _helper(path):
-                return inner, check
-        elif not _helper(path):
-            return f"{inner} (from {'/'.join(path.parts[-2:])}:{frame.f_lineno})", check
-        frame = frame.f_back
-    return inner or "?", check
-
-
 class _Mode(TorchFunctionMode):
     def __init__(self, recorder: _Recorder, assumed: list[tuple[str, bool]] | None):
         super().__init__()
@@ -377,21 +272,21 @@ class _Mode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.assumed is not None and _is_meta_truth(func, args):
+        if self.assumed is not None and is_meta_truth(func, args):
             # A meta tensor has no value to branch on. Such conditions in real models
             # check masks and inputs ("no padding", "ids in range"), where true is the
             # answer for our inputs; the branch only changes which mask is built. An
             # assertion (torch._check) holds for a valid input, which inference builds.
-            self.assumed.append(_caller())
+            self.assumed.append(caller())
             return True
         try:
             out = func(*args, **kwargs)
         except RuntimeError:
             if self.assumed is None:  # not on the meta device
                 raise
-            out = _on_meta_in_bfloat16(func, args, kwargs)
-        if getattr(func, "__name__", "") in _UNIFORM_DRAWS and isinstance(out, torch.Tensor):
-            _keep_end(out, func, args, kwargs)
+            out = on_meta_in_bfloat16(func, args, kwargs)
+        if getattr(func, "__name__", "") in UNIFORM_DRAWS and isinstance(out, torch.Tensor):
+            keep_end(out, func, args, kwargs)
         if self.recorder.depth == 0:
             self.recorder.record(func, args, kwargs, out)
         return out

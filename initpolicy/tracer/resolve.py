@@ -218,7 +218,9 @@ class _Pass:
             chain.append(inputs[0])
 
     # -- the pass -------------------------------------------------------------------------
-    def run(self) -> dict[str, Resolved]:
+    def mark_param_derived(self) -> None:
+        """Mark the nodes computed from parameters and buffers alone (``W.t()``, a
+        parametrization's weight, a position table's lookup): weights, not signal."""
         for n in self.nodes:
             if (
                 n.op == "get_attr"
@@ -230,6 +232,9 @@ class _Pass:
                 )
             ):
                 self.param_derived.add(n)
+
+    def run(self) -> dict[str, Resolved]:
+        self.mark_param_derived()
         self.norm_nodes = self._norm_nodes()
         self.opaque_mixing = {n for n in self.nodes if self._opaque_mixing(n)}
         gates = self.gate_edges()
@@ -363,9 +368,10 @@ def _soft_cap(node: fx.Node) -> bool:
     if op_name(node) != "tanh" or len(node.users) != 1 or not node.args:
         return False
     source = node.args[0]
-    if not isinstance(source, fx.Node) or not source.args:
+    if not isinstance(source, fx.Node):
         return False
-    inside = constant_factor(op_name(source), source.args, source.args[0])
+    signal = next((a for a in source.args if isinstance(a, fx.Node)), None)
+    inside = constant_factor(op_name(source), source.args, signal)
     (user,) = node.users
     outside = constant_factor(op_name(user), user.args, node)
     return (

@@ -41,7 +41,6 @@ from .inputs import (
     describe,
     infer,
     model_device_dtype,
-    required_inputs,
     to_device,
 )
 from .layers import (
@@ -53,7 +52,7 @@ from .layers import (
     make_layer,
     type_names,
 )
-from .named_inputs import missing_inputs
+from .messages import assumed_warning, input_hint, not_called_warning, short
 from .resolve import Resolved, resolve
 from .state import preserved
 
@@ -95,11 +94,6 @@ def preserving_state(model: torch.nn.Module, fn: Callable[[], T], train: bool = 
     modes, buffers, gradients and the RNG states afterwards, whatever ``fn`` does."""
     with preserved(model, train_mode=train, eval_mode=not train):
         return fn()
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
 
 
 class _Run:
@@ -171,23 +165,23 @@ class _Run:
                     why = next(e for s, e in failures if s == shape)
                     self.warnings.append(
                         f"traced in eval mode: the model does not run in training mode on "
-                        f"{shape} ({_short(why)}); what runs only in training is not traced"
+                        f"{shape} ({short(why)}); what runs only in training is not traced"
                     )
                 self._note_dynamic(fx_error, lazy, device, shape)
                 if assumed:
-                    self.warnings.append(_assumed(assumed))
+                    self.warnings.append(assumed_warning(assumed))
                 return graph
         shape, error = failures[0]
         if device.type == "meta":
             self.warnings.append(
-                f"the model could not run on the meta device with input {shape} ({_short(error)})"
+                f"the model could not run on the meta device with input {shape} ({short(error)})"
             )
             return None
         tried = "; ".join(dict.fromkeys(s for s, _ in failures))
-        errors = list(dict.fromkeys(_short(e) for _, e in failures))
+        errors = list(dict.fromkeys(short(e) for _, e in failures))
         raise TraceError(
             f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
-            + _input_hint(self.model)
+            + input_hint(self.model)
         ) from None
 
     def _run(
@@ -227,43 +221,6 @@ class _Run:
             )
 
 
-def _assumed(assumed: list[tuple[str, bool]]) -> str:
-    """The warning for the truth values taken on the meta device: conditions (which branch)
-    and assertions (``torch._check``: that the input is valid), each with its places."""
-    conditions = list(dict.fromkeys(w for w, check in assumed if not check))
-    checks = list(dict.fromkeys(w for w, check in assumed if check))
-    parts = []
-    if conditions:
-        n = sum(1 for _w, check in assumed if not check)
-        parts.append(
-            f"{n} condition(s) on tensor values were taken as true ({', '.join(conditions)}); "
-            "the branches traced are those"
-        )
-    if checks:
-        n = sum(1 for _w, check in assumed if check)
-        parts.append(
-            f"{n} check(s) that the input is valid were assumed to pass ({', '.join(checks)})"
-        )
-    return "on the meta device tensors have no values: " + "; ".join(parts)
-
-
-def _input_hint(model: torch.nn.Module) -> str:
-    """How to give inputs, naming forward's inputs when it needs several."""
-    needed = required_inputs(model)
-    unknown = missing_inputs(model)
-    if len(needed) > 1:
-        return (
-            f"  hint: forward needs {len(needed)} inputs ({', '.join(needed)}): give one "
-            "--input-shape per input, in order (with --input-dtype for each), or define "
-            "example_inputs() next to the model returning a tuple or a dict of them"
-            + (f"; {', '.join(unknown)} cannot be inferred from the model" if unknown else "")
-        )
-    return (
-        "  hint: give the input shape, e.g. --input-shape 1,3,32,32 --input-dtype float "
-        "(or define example_inputs() next to the model, or pass example_inputs=...)"
-    )
-
-
 def _via_aliases(
     module: torch.nn.Module, names: TensorNames, resolved: dict[str, Resolved]
 ) -> Resolved | None:
@@ -283,45 +240,6 @@ def _via_aliases(
     for r in found:
         merged.outcomes |= r.outcomes
     return merged
-
-
-def _not_called(
-    unused: list[Layer], layers: list[Layer], modules: dict[str, torch.nn.Module]
-) -> str:
-    """The warning naming the layers the traced forward never ran: by the outermost module
-    none of whose layers ran (``model.vision_tower (21 layers)``), and how to reach them."""
-    missed = {lay.name for lay in unused}
-    ran = [lay.name for lay in layers if lay.name not in missed]
-
-    def inside(name: str, root: str) -> bool:
-        return not root or name == root or name.startswith(root + ".")
-
-    names: list[str] = []
-    for lay in unused:
-        parts = lay.name.split(".") if lay.name else []
-        # the outermost enclosing module whose layers all were missed
-        group = next(
-            (
-                ".".join(parts[:i])
-                for i in range(1, len(parts) + 1)
-                if ".".join(parts[:i]) in modules
-                and not any(inside(r, ".".join(parts[:i])) for r in ran)
-            ),
-            lay.name,
-        )
-        if modules[lay.name]._modules and group == lay.name:
-            # a container's own parameters (a model's mask embedding) read better by name
-            names += [p.name for p in lay.parameters]
-            continue
-        count = sum(1 for u in unused if inside(u.name, group))
-        label = group if count == 1 else f"{group} ({count} layers)"
-        if label not in names:
-            names.append(label)
-    return (
-        f"not called by the traced forward (activation taken as linear): {', '.join(names)}; "
-        "to trace them, give inputs that reach them: define example_inputs() next to the "
-        "model, or pass example_inputs=..."
-    )
 
 
 _ORIG_MOD = re.compile(r"(^|\.)_orig_mod(?=\.|$)")
@@ -363,7 +281,7 @@ def trace(
     except TraceError:
         raise
     except Exception as e:  # only a forced fx trace gets here
-        raise TraceError(f"torch.fx cannot trace the model: {_short(e)}") from None
+        raise TraceError(f"torch.fx cannot trace the model: {short(e)}") from None
     lazy = _lazy(inner)
     if lazy:
         raise TraceError(f"{', '.join(lazy)}: parameters still uninitialized after tracing")
@@ -406,7 +324,7 @@ def trace(
         for prev, layer in itertools.pairwise(layers):
             layer.previous, layer.previous_type = prev.name, prev.type
     if unused:
-        run.warnings.append(_not_called(unused, layers, modules))
+        run.warnings.append(not_called_warning(unused, layers, modules))
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
