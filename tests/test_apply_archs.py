@@ -16,7 +16,7 @@ from initpolicy.applier.report import plan_text
 from initpolicy.applier.streams import derive
 from initpolicy.errors import PlanError
 from initpolicy.tracer.layers import type_names as module_types
-from tests.models import zoo
+from tests.models import corpus
 
 pytest.importorskip("transformers")
 from tests.models import hf_zoo
@@ -203,16 +203,23 @@ def _build(builder, meta):
         return builder()
 
 
+def _torchvision_vit():
+    tv = pytest.importorskip("torchvision.models")
+    return tv.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64
+    )
+
+
 @pytest.mark.parametrize("meta", [False, True])
 def test_vit_jax_on_torchvision_vit(meta):
-    m = _build(zoo.VisionTransformer, meta)
+    m = _build(_torchvision_vit, meta)
     report = initpolicy.load("vit_jax").apply(m, seed=0)
     assert report.unmatched == []
     schemes = {e.name: (e.scheme, e.args.get("std")) for e in report.entries}
     assert schemes["encoder.pos_embedding"] == ("trunc_normal", 0.02)
     assert schemes["class_token"] == ("normal", 1e-6)
     assert float(m.encoder.pos_embedding.std()) == pytest.approx(0.02, rel=0.15)
-    assert torch.equal(m.heads[0].weight, torch.zeros_like(m.heads[0].weight))
+    assert torch.equal(m.heads.head.weight, torch.zeros_like(m.heads.head.weight))
 
 
 @pytest.mark.parametrize("meta", [False, True])
@@ -239,7 +246,7 @@ def test_vit_jax_covers_timm_token_names():
 
 
 def test_lstm_policy_gives_the_projection_orthonormal_rows():
-    m = zoo.Seq2Seq()
+    m = corpus.Seq2Seq()
     report = initpolicy.load("lstm").apply(m, seed=0)
     assert "decoder.weight_hr_l0" not in report.unmatched
     w = m.decoder.weight_hr_l0.detach()  # (proj 12, hidden 24)

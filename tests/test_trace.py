@@ -4,6 +4,7 @@ that tracing never modifies the model."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import torch
@@ -213,10 +214,93 @@ def test_unused_layer_is_reported() -> None:
             return torch.relu(self.fc(x))
 
     graph = trace(Net())
-    assert graph.layer("spare").activation == "linear"
+    spare = graph.layer("spare")
+    assert (spare.activation, spare.called, graph.layer("fc").called) == ("linear", False, True)
     assert graph.warnings == [
-        "not called by the traced forward (activation taken as linear): spare"
+        "not called by the traced forward (activation taken as linear): spare; to trace them, "
+        "give inputs that reach them: define example_inputs() next to the model, or pass "
+        "example_inputs=..."
     ]
+
+
+class _Tower(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.b = nn.Linear(3, 3)
+
+
+def test_not_called_layers_are_named_by_the_outermost_module_none_of_whose_layers_ran() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+            self.tower = _Tower()  # no input of ours reaches it
+            self.mask = nn.Parameter(torch.zeros(3))  # the model's own, unused
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x)
+
+    graph = trace(Net())
+    assert [(lay.name, lay.called) for lay in graph.layers] == [
+        ("fc", True),
+        ("", False),
+        ("tower.a", False),
+        ("tower.b", False),
+    ]
+    assert graph.warnings[0].startswith(
+        "not called by the traced forward (activation taken as linear): mask, tower (2 layers);"
+    )
+
+
+class _RMSNorm(nn.Module):
+    """A third-party norm (transformers' LlamaRMSNorm): traced through, still a norm."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
+
+
+def test_a_third_party_norm_traced_through_is_the_layer_of_its_weight_and_normalizes() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), _RMSNorm(8), nn.SiLU(), nn.Linear(8, 2))
+    graph = trace(model)
+    fc, norm = graph.layer("0"), graph.layer("1")
+    assert (fc.activation, fc.normalized) == ("silu", True)
+    assert (norm.type, norm.activation, norm.module) == ("_RMSNorm", "silu", model[1])
+
+
+def _attend(x: torch.Tensor, w_qkv: torch.Tensor, w_out: torch.Tensor) -> torch.Tensor:
+    q, k, v = torch.nn.functional.linear(x, w_qkv).chunk(3, dim=-1)
+    return torch.nn.functional.linear(torch.softmax(q @ k.mT, -1) @ v, w_out)
+
+
+torch.fx.wrap("_attend")
+
+
+class _WrappedAttention(nn.Module):
+    """torchvision's Swin calls ``shifted_window_attention(x, qkv.weight, proj.weight)``,
+    wrapped with torch.fx.wrap: one opaque call in the symbolic graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(4)
+        self.qkv = nn.Linear(4, 12)
+        self.proj = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(_attend(self.norm(x), self.qkv.weight, self.proj.weight)))
+
+
+def test_a_wrapped_function_taking_a_weight_is_a_mixing_op() -> None:
+    graph = trace(_WrappedAttention())
+    assert graph.tracer == "fx"
+    found = {lay.name: lay.activation for lay in graph.layers}
+    # not relu: the call mixes its input with the weights it takes
+    assert found == {"norm": "linear", "qkv": "linear", "proj": "linear", "head": "output"}
 
 
 # -- how the graph is obtained ------------------------------------------------------------
@@ -240,6 +324,30 @@ def test_meta_model_traces_without_materializing() -> None:
 
 
 # (the meta device's conditions on values: tests/test_trace_inputs.py)
+
+
+class _NeedsTargets(nn.Module):
+    """A detector: in training mode its forward wants targets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, targets: Any = None) -> torch.Tensor:
+        if self.training and targets is None:
+            raise ValueError("targets should not be none when in training mode")
+        return torch.relu(self.fc(x))
+
+
+def test_a_model_that_cannot_run_in_training_mode_is_traced_in_eval_mode_with_a_warning() -> None:
+    model = _NeedsTargets().train()
+    graph = trace(model, tracer="dynamic")
+    assert (graph.tracer, graph.layer("fc").activation, model.training) == ("dynamic", "relu", True)
+    assert graph.warnings[0] == (
+        "traced in eval mode: the model does not run in training mode on (1, 4) float32 "
+        "(ValueError: targets should not be none when in training mode); what runs only in "
+        "training is not traced"
+    )
 
 
 def test_modules_tracer_guesses_from_registration_order() -> None:

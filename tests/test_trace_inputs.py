@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,49 @@ def test_an_input_nothing_can_infer_is_named_in_the_error() -> None:
     )
 
 
+# -- the input size a model declares; several images -----------------------------------
+
+
+def _timm(name: str) -> nn.Module:
+    return pytest.importorskip("timm").create_model(name)
+
+
+def _torchvision(name: str) -> nn.Module:
+    return pytest.importorskip("torchvision.models").get_model(name)
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "first"),
+    [
+        # timm's pretrained_cfg input_size (a fixed-size window model; a first Linear)
+        (_timm, "maxvit_pico_rw_256", "(2, 3, 256, 256)"),
+        (_timm, "gemma4_vit_167m", "(1, 3, 768, 768)"),
+        # torchvision's documented crop for the class (its aux head wants 299 in training)
+        (_torchvision, "inception_v3", "(2, 3, 299, 299)"),
+        # the model's own image_size attribute
+        (_torchvision, "vit_b_16", "(1, 3, 224, 224)"),
+    ],
+)
+def test_the_declared_image_size_comes_before_the_first_layers(
+    build: Callable[[str], nn.Module], name: str, first: str
+) -> None:
+    with torch.device("meta"):
+        model = build(name)
+    assert describe(*infer(model)[0]) == f"{first} float32"  # batch 2 with a BatchNorm
+
+
+def test_numbered_inputs_each_get_an_input() -> None:
+    with torch.device("meta"):
+        raft = _torchvision("raft_small")  # forward(image1, image2)
+    assert describe(*infer(raft)[0]) == "(1, 3, 32, 32) float32, (1, 3, 32, 32) float32"
+
+
+def test_batchnorm_models_get_two_examples() -> None:
+    # in training mode BatchNorm1d rejects one value per channel
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    assert describe(*infer(model)[0]) == "(2, 4) float32"
+
+
 # -- transformers: dummy_inputs, main_input_name and the config --------------------------
 
 pytest.importorskip("transformers")
@@ -138,6 +182,33 @@ def test_every_transformers_model_traces_on_meta_without_inputs(name: str) -> No
     assert [p.device for p in model.parameters()] == devices
 
 
+@pytest.mark.parametrize(
+    ("name", "first", "placeholders"),
+    [
+        # (32 / 8)^2 = 16 patch features (CLS dropped): 16 image tokens and 8 ordinary ones
+        ("llava", "input_ids=(1, 24) int64, pixel_values=(1, 3, 32, 32) float32", 16),
+        ("paligemma", "input_ids=(1, 24) int64, pixel_values=(1, 3, 32, 32) float32", 16),
+        # grid (1, 4, 4) of 8x8x2 patches, merged 2x2: 4 features
+        (
+            "qwen2_vl",
+            "input_ids=(1, 12) int64, pixel_values=(16, 384) float32, "
+            "image_grid_thw=(1, 3) int64, mm_token_type_ids=(1, 12) int64",
+            4,
+        ),
+    ],
+)
+def test_vision_language_models_get_a_placeholder_per_image_feature(
+    name: str, first: str, placeholders: int
+) -> None:
+    from tests.zoo import transformers_models
+
+    model = transformers_models.MODELS[name]()
+    args, kwargs = infer(model)[0]
+    assert describe(args, kwargs) == first
+    assert int((kwargs["input_ids"] == model.config.image_token_id).sum()) == placeholders
+    assert trace(model).warnings == []  # no layer left unreached
+
+
 def test_clip_lints_without_inputs() -> None:
     result = initpolicy.lint(HF["clip"].build())
     assert result.summary["dynamic"] == "ran"
@@ -156,18 +227,24 @@ def test_bart_on_meta_traces_like_on_cpu_with_its_mask_condition_named() -> None
         (lay.name, lay.activation) for lay in cpu.layers
     ]
     assert cpu.warnings == []
-    # The warning names the line of the condition; its number is transformers' business,
-    # so the test reads that line instead of hard-coding it.
+    # The warning names the line of the condition, in transformers' shared masking helper,
+    # and the model file that called it; the numbers are transformers' business, so the
+    # test reads those lines instead of hard-coding them.
     (warning,) = meta.warnings
     found = re.fullmatch(
         r"on the meta device tensors have no values: 1 condition\(s\) on tensor values were "
-        r"taken as true \((transformers/[\w/]+\.py):(\d+)\); the branches traced are those",
+        r"taken as true \((transformers/masking_utils\.py):(\d+) \(from (bart/\w+\.py):(\d+)\)\); "
+        r"the branches traced are those",
         warning,
     )
     assert found, warning
-    source = Path(transformers.__file__).parent.parent / found.group(1)
-    line = source.read_text(encoding="utf-8").splitlines()[int(found.group(2)) - 1]
-    assert re.search(r"\bif\b", line), line
+    root = Path(transformers.__file__).parent
+    lines = (root.parent / found.group(1)).read_text(encoding="utf-8").splitlines()
+    condition = lines[int(found.group(2)) - 1]
+    assert re.search(r"\bif\b", condition), condition
+    lines = (root / "models" / found.group(3)).read_text(encoding="utf-8").splitlines()
+    call = lines[int(found.group(4)) - 1]
+    assert "mask" in call, call
 
 
 def test_meta_condition_is_taken_as_true_and_located() -> None:

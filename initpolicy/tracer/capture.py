@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,39 +24,82 @@ from torch.fx.node import map_aggregate
 from torch.overrides import TorchFunctionMode
 
 from .ops import is_composite, module_activation
+from .running import (
+    UNIFORM_DRAWS,
+    KeepDraws,
+    caller,
+    is_meta_truth,
+    keep_end,
+    on_meta_in_bfloat16,
+)
+
+
+def _owns(m: torch.nn.Module) -> bool:
+    return any(t is not None for t in (*m._parameters.values(), *m._buffers.values()))
+
+
+def _is_torch_class(m: torch.nn.Module) -> bool:
+    """Whether ``m``'s own class (not a base) is defined by torch (``nn.Linear``, and
+    ``ParametrizedLinear``, which torch.nn.utils.parametrize creates)."""
+    return type(m).__module__.startswith("torch.")
 
 
 def leaf_modules(model: torch.nn.Module) -> dict[int, str]:
     """id(module) -> qualified name of every module traced as one opaque call.
 
-    A leaf is MultiheadAttention, an activation module, a module that owns parameters or
-    buffers and has no descendant that does, or a torch.nn module without children
-    (dropout, pooling, flatten). Everything else (Sequential, ModuleList, blocks,
-    TransformerEncoderLayer, transformers' layers) is traced through.
+    A leaf is a module whose meaning the tracer knows without looking inside:
+
+    * a registered composite (MultiheadAttention: one fused functional);
+    * an activation module (torch's, or a third-party one recognized by class name);
+    * a torch.nn class itself (its exact type defined by torch) without children
+      (Linear, Conv2d, BatchNorm2d, Dropout, pooling), or owning tensors while no
+      descendant does (a ParametrizationList).
+
+    Every other module is traced through, whatever its base class: Sequential, blocks,
+    TransformerEncoderLayer, and third-party modules that own parameters (timm's
+    ``BatchNormAct2d``, a ``BatchNorm2d`` that runs its ``act`` child; ``StarReLU``;
+    transformers' ``Conv1D`` and RMSNorms). Their own parameters become ``get_attr`` nodes
+    of the graph, and the module stays the layer of those parameters
+    (:func:`self_contained`).
     """
-    owners: set[int] = set()
-    for m in model.modules():
-        if m._parameters or m._buffers:
-            owners.add(id(m))
     leaves: dict[int, str] = {}
 
     def visit(name: str, m: torch.nn.Module) -> bool:
         """Whether ``m`` or a descendant owns tensors (records leaves on the way)."""
-        children = list(m._modules.items())
         below = False
-        for cname, child in children:
-            if child is None:
-                continue
-            below |= visit(f"{name}.{cname}" if name else cname, child)
-        owns = id(m) in owners
-        bare = not below and not children
-        torch_or_act = type(m).__module__.startswith("torch.nn") or module_activation(m) is not None
-        if is_composite(m) or (owns and not below) or (bare and torch_or_act):
+        for cname, child in m._modules.items():
+            if child is not None:
+                below |= visit(f"{name}.{cname}" if name else cname, child)
+        owns = _owns(m)
+        torch_leaf = _is_torch_class(m) and (not m._modules or (owns and not below))
+        if is_composite(m) or module_activation(m) is not None or torch_leaf:
             leaves[id(m)] = name
         return owns or below
 
     visit("", model)
     return leaves
+
+
+def self_contained(model: torch.nn.Module) -> set[int]:
+    """ids of the modules that own tensors while no descendant does (a Linear, timm's
+    BatchNormAct2d, transformers' Conv1D), and of composites: each is the layer of its own
+    parameters, with ``Layer.module`` set, whether it is a leaf or traced through. (A
+    container's own parameters, used directly by its forward, are not: ConvNeXt's
+    ``layer_scale`` on a block.)"""
+    found: set[int] = set()
+
+    def visit(m: torch.nn.Module) -> bool:
+        below = False
+        for child in m._modules.values():
+            if child is not None:
+                below |= visit(child)
+        owns = _owns(m)
+        if is_composite(m) or (owns and not below):
+            found.add(id(m))
+        return owns or below
+
+    visit(model)
+    return found
 
 
 class _Tracer(fx.Tracer):
@@ -81,7 +122,8 @@ def symbolic_graph(model: torch.nn.Module, leaves: dict[int, str]) -> fx.Graph:
     """fx symbolic tracing (raises whatever torch.fx raises when it cannot trace)."""
     if id(model) in leaves:
         return _trivial_graph("")
-    return _Tracer(leaves).trace(model)
+    with KeepDraws():  # a concrete draw decides a branch at trace time (LayerDrop)
+        return inplace_dataflow(_Tracer(leaves).trace(model))
 
 
 def _plain(value: Any) -> Any:
@@ -157,6 +199,12 @@ class _Recorder:
                         self.bind(t, node)
 
     def record(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        if getattr(func, "__name__", "") == "__setitem__" and _written(args):
+            # t[i] = v writes v into t: t's later readers depend on v too, so t is rebound
+            # to a node that reads both (recurrent scans, RoIAlign fill a preallocated tensor)
+            node = self.graph.call_function(operator.setitem, self.map(tuple(args)))
+            self.bind(args[0], node)
+            return
         if not tensors_in(out):
             return  # metadata (sizes, dtypes, bools) carries no activation
         owner = getattr(func, "__self__", None)
@@ -188,46 +236,57 @@ class _Recorder:
             self.bind(out, node)
 
 
-def _is_meta_truth(func: Any, args: tuple[Any, ...]) -> bool:
-    """``bool(t)`` (``if t:``, ``t.item()`` of a bool) on a meta tensor, whose value is unknown."""
-    name = getattr(func, "__name__", "")
-    if name not in ("__bool__", "is_nonzero", "item") or not args:
-        return False
-    t = args[0]
+def _written(args: tuple[Any, ...]) -> bool:
+    """Whether ``t.__setitem__(index, value)`` writes a tensor value into a tensor."""
     return (
-        isinstance(t, torch.Tensor)
-        and t.is_meta
-        and t.numel() == 1
-        and (name != "item" or t.dtype == torch.bool)
+        len(args) == 3 and isinstance(args[0], torch.Tensor) and isinstance(args[2], torch.Tensor)
     )
 
 
-def _caller() -> str:
-    """``package/file.py:line`` of the innermost frame outside torch and initpolicy."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        path = Path(frame.f_code.co_filename)
-        if not ({"torch", "initpolicy"} & set(path.parts)):
-            return f"{'/'.join(path.parts[-2:])}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
-    return "?"
+def inplace_dataflow(graph: fx.Graph) -> fx.Graph:
+    """Make in-place writes visible as dataflow in a symbolic graph, as the dynamic
+    recorder does: the readers of ``x`` after ``x.add_(y)`` / ``x[i] = y`` read that node.
+
+    (fx keeps them reading ``x``'s node, so ``y`` would seem to reach nothing.)
+    """
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for n in list(graph.nodes):
+        name = str(n.target) if n.op == "call_method" else getattr(n.target, "__name__", "")
+        inplace = name == "setitem" or (name.endswith("_") and not name.endswith("__"))
+        if n.op not in ("call_method", "call_function") or not inplace or not n.args:
+            continue
+        target = n.args[0]
+        if not isinstance(target, fx.Node):
+            continue
+        for user in list(target.users):
+            if user is not n and order[user] > order[n]:
+                user.replace_input_with(target, n)
+    return graph
 
 
 class _Mode(TorchFunctionMode):
-    def __init__(self, recorder: _Recorder, assumed: list[str] | None):
+    def __init__(self, recorder: _Recorder, assumed: list[tuple[str, bool]] | None):
         super().__init__()
         self.recorder = recorder
         self.assumed = assumed
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.assumed is not None and _is_meta_truth(func, args):
+        if self.assumed is not None and is_meta_truth(func, args):
             # A meta tensor has no value to branch on. Such conditions in real models
             # check masks and inputs ("no padding", "ids in range"), where true is the
-            # answer for our inputs; the branch only changes which mask is built.
-            self.assumed.append(_caller())
+            # answer for our inputs; the branch only changes which mask is built. An
+            # assertion (torch._check) holds for a valid input, which inference builds.
+            self.assumed.append(caller())
             return True
-        out = func(*args, **kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except RuntimeError:
+            if self.assumed is None:  # not on the meta device
+                raise
+            out = on_meta_in_bfloat16(func, args, kwargs)
+        if getattr(func, "__name__", "") in UNIFORM_DRAWS and isinstance(out, torch.Tensor):
+            keep_end(out, func, args, kwargs)
         if self.recorder.depth == 0:
             self.recorder.record(func, args, kwargs, out)
         return out
@@ -239,14 +298,14 @@ def dynamic_graph(
     tensor_names: dict[int, str],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    assumed: list[str] | None = None,
+    assumed: list[tuple[str, bool]] | None = None,
 ) -> fx.Graph:
     """Run ``model(*args, **kwargs)`` once (no grad) and record it as an fx Graph.
 
     The caller restores modes and buffers; this function only adds hooks that it removes.
     With ``assumed`` (a list), the truth value of a meta tensor (``if mask.all():``) is
-    taken as true instead of failing, and where it was asked (``file.py:line``) is
-    appended to the list.
+    taken as true instead of failing, and where it was asked (``file.py:line``, and
+    whether it was an assertion) is appended to the list.
     """
     from torch.nn.modules.module import (
         register_module_forward_hook,

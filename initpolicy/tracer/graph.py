@@ -140,12 +140,17 @@ class Layer:
     #: as a parameter of its owner (``conv.weight``, with ``parametrization`` set and the
     #: owner's fans). The stored tensors are this layer's ``parameters`` (``original*``).
     computes: ParamInfo | None = None
+    #: False for a layer the traced forward never ran (its activation is then ``linear``
+    #: by default, not traced): a branch the example input does not take, a tower whose
+    #: input was not given. True where the graph does not say (the ``modules`` tracer).
+    called: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "type": self.type,
             "activation": self.activation,
+            "called": self.called,
             "candidates": list(self.candidates),
             # the activation's own arguments (leaky_relu's negative_slope, gelu's
             # approximate); PReLU's module handle is not data

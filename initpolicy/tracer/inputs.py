@@ -1,13 +1,17 @@
 """Example inputs for a forward pass: normalized from what the user gave, or inferred.
 
 Inputs known by name come first (:mod:`initpolicy.tracer.named_inputs`: transformers'
-``dummy_inputs`` and ``input_ids``/``pixel_values``/... sized from the config). Then
-inference looks at the first module (in registration order) whose input it understands:
-``Embedding`` -> integer ids ``(1, 8)``; ``Linear`` -> ``(1, in_features)``; ``ConvNd`` ->
-``(1, in_channels, *spatial)`` with a small spatial size (then larger ones if the model
-rejects it); LSTM/GRU/RNN and MultiheadAttention -> a length-8 sequence; transformers'
-``Conv1D`` -> ``(1, 8, in)``. Inputs live on the model's device (``meta`` for a model
-built on the meta device) with its floating dtype.
+``dummy_inputs`` and ``input_ids``/``pixel_values``/... sized from the config), then
+images of the size the model declares (:mod:`initpolicy.tracer.declared`: timm's
+``input_size``, torchvision's documented crop). Then inference looks at the first module
+(in registration order) whose input it understands: ``Embedding`` -> integer ids
+``(1, 8)``; ``Linear`` -> ``(1, in_features)``; ``ConvNd`` -> ``(1, in_channels,
+*spatial)`` with a small spatial size (then larger ones if the model rejects it);
+LSTM/GRU/RNN and MultiheadAttention -> a length-8 sequence; transformers' ``Conv1D`` ->
+``(1, 8, in)``. The batch is 2 where the model has a BatchNorm (training-mode batch
+statistics need two values per channel), else 1. A forward whose required inputs are
+numbered alike (RAFT's ``image1, image2``) gets one such input for each. Inputs live on
+the model's device (``meta`` for a model built on the meta device) with its floating dtype.
 
 >>> import torch
 
@@ -90,6 +94,13 @@ def _generator() -> torch.Generator:
 _SPATIAL = {1: (32, 64, 256), 2: (32, 64, 224), 3: (8, 16, 32)}
 
 
+def batch_size(model: torch.nn.Module) -> int:
+    """2 for a model with a BatchNorm (in training mode it needs more than one value per
+    channel: a pooled ``(1, C)`` feature fails), else 1."""
+    bn = torch.nn.modules.batchnorm._BatchNorm
+    return 2 if any(isinstance(m, bn) for m in model.modules()) else 1
+
+
 def _candidates(m: torch.nn.Module) -> list[tuple[tuple[int, ...], bool]] | None:
     """(shape, integer ids?) candidates for a first module ``m``, or None if unknown."""
     names = {c.__name__ for c in type(m).__mro__}
@@ -135,20 +146,35 @@ def required_inputs(model: torch.nn.Module) -> list[str]:
     return [p.name for p in forward_parameters(model) if p.default is inspect.Parameter.empty]
 
 
+def _stem(name: str) -> str:
+    return name.rstrip("0123456789_")
+
+
 def bind(model: torch.nn.Module, x: torch.Tensor) -> Call:
     """The call that passes the inferred input ``x`` to ``model``.
 
-    A keyword-only first input gets ``x`` by name. An encoder-decoder (a forward with
+    A keyword-only first input gets ``x`` by name. Required inputs numbered like the first
+    (``image1, image2``) get inputs like it. An encoder-decoder (a forward with
     ``decoder_input_ids``, the transformers convention) also gets decoder ids, which it
     needs to run at all.
     """
     params = forward_parameters(model)
     kwargs: dict[str, Any] = {}
     if any(p.name == "decoder_input_ids" for p in params):
-        kwargs["decoder_input_ids"] = torch.zeros((1, 4), dtype=torch.long, device=x.device)
+        kwargs["decoder_input_ids"] = torch.zeros(
+            (x.shape[0], 4), dtype=torch.long, device=x.device
+        )
     if params and params[0].kind == inspect.Parameter.KEYWORD_ONLY:
         return (), {params[0].name: x, **kwargs}
-    return (x,), kwargs
+    args = [x]
+    for i, p in enumerate(params[1:], start=1):
+        twin = p.default is inspect.Parameter.empty and p.name != params[0].name
+        if not (twin and _stem(p.name) == _stem(params[0].name) and _stem(p.name)):
+            break
+        # a second image of the pair (different values: a flow model compares them)
+        g = torch.Generator().manual_seed(i)
+        args.append(torch.randn(x.shape, dtype=x.dtype, generator=g).to(x.device))
+    return tuple(args), kwargs
 
 
 def infer(model: torch.nn.Module) -> list[Call]:
@@ -162,9 +188,12 @@ def infer(model: torch.nn.Module) -> list[Call]:
     from .named_inputs import named_calls
 
     device, dtype = model_device_dtype(model)
-    named = named_calls(model, device, dtype)
+    batch = batch_size(model)
+    named = named_calls(model, device, dtype, batch=batch) + _declared_calls(
+        model, device, dtype, batch
+    )
     try:
-        by_layer = _layer_calls(model, device, dtype)
+        by_layer = _layer_calls(model, device, dtype, batch)
     except NoInputs:
         if named:
             return named
@@ -173,7 +202,24 @@ def infer(model: torch.nn.Module) -> list[Call]:
     return named + [c for c in by_layer if describe(*c) not in seen]
 
 
-def _layer_calls(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> list[Call]:
+def _declared_calls(
+    model: torch.nn.Module, device: torch.device, dtype: torch.dtype, batch: int
+) -> list[Call]:
+    """An image of the size the model declares, for a forward that takes one tensor first
+    (not by name: named inputs are :mod:`named_inputs`' business)."""
+    from .declared import declared_image_size
+    from .named_inputs import PRIMARY
+
+    size = declared_image_size(model)
+    if size is None or {p.name for p in forward_parameters(model)} & set(PRIMARY):
+        return []
+    x = torch.randn((batch, *size), dtype=dtype, generator=_generator()).to(device)
+    return [bind(model, x)]
+
+
+def _layer_calls(
+    model: torch.nn.Module, device: torch.device, dtype: torch.dtype, batch: int = 1
+) -> list[Call]:
     """Inputs of the first module (registration order) whose input we understand."""
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params():  # type: ignore[misc]
@@ -185,15 +231,22 @@ def _layer_calls(model: torch.nn.Module, device: torch.device, dtype: torch.dtyp
         if found is None:
             continue
         calls: list[Call] = []
-        for shape, ids in found:
+        for found_shape, ids in found:
+            shape = _batched(found_shape, batch, m)
             if ids:
                 n = max(1, int(getattr(m, "num_embeddings", 1)))
-                x = (torch.arange(shape[-1], device=device) % n).reshape(shape)
+                x = (torch.arange(shape[-1], device=device) % n).expand(shape).contiguous()
             else:
                 x = torch.randn(shape, dtype=dtype, generator=_generator()).to(device)
             calls.append(bind(model, x))
         return calls
     raise NoInputs("no Embedding, Linear, ConvNd, RNN or attention layer to infer it from")
+
+
+def _batched(shape: tuple[int, ...], batch: int, m: torch.nn.Module) -> tuple[int, ...]:
+    """``shape`` with ``batch`` examples (on the batch axis: 1 for a sequence-first RNN)."""
+    axis = 1 if getattr(m, "batch_first", True) is False and len(shape) == 3 else 0
+    return (*shape[:axis], shape[axis] * batch, *shape[axis + 1 :])
 
 
 _DTYPES = {name: getattr(torch, torch_name) for name, torch_name in DTYPES.items()}

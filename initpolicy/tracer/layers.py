@@ -203,7 +203,15 @@ def computed_weight(
 
 
 def apply_outcomes(layer: Layer, outcomes: set[Outcome]) -> None:
-    """Set activation, candidates, act_args, normalized and residual from the walk."""
+    """Set activation, candidates, act_args, normalized and residual from the walk.
+
+    ``output`` is a fallback: a layer whose output is also returned to the caller (an
+    encoder's ``last_hidden_state`` beside the decoder that reads it) takes the answer
+    of its other paths, the ones training flows through; it is ``output`` only when the
+    model output is all it reaches.
+    """
+    inside = {o for o in outcomes if o[0] != "output"}
+    outcomes = inside or outcomes
     acts = sorted({(a, k) for a, k, _n, _r in outcomes}, key=lambda x: (x[0], repr(x[1])))
     if not acts:
         layer.activation = "linear"

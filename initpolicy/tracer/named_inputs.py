@@ -7,7 +7,8 @@ A transformers model says what it takes: ``forward``'s parameter names (``input_
 front-end of speech models), in sub-configs for composite models (CLIP's ``text_config``
 and ``vision_config``). From these we build a small call: batch 1, 8 tokens (4 decoder
 tokens), the configured image size, about 16 frames of audio. Models without a config
-take sizes from their first ``Embedding``/``Conv*`` instead.
+take sizes from their first ``Embedding``/``Conv*`` instead. A vision-language model whose
+ids carry placeholders for image features gets them (:mod:`initpolicy.tracer.vlm_inputs`).
 
 >>> import torch
 >>> class TwoTowers(torch.nn.Module):
@@ -73,12 +74,14 @@ def _first(model: torch.nn.Module, cls: type) -> Any:
     return next((m for m in model.modules() if isinstance(m, cls)), None)
 
 
-def _ids(model: torch.nn.Module, kind: str, n: int, device: torch.device) -> torch.Tensor:
+def _ids(
+    model: torch.nn.Module, kind: str, n: int, device: torch.device, batch: int = 1
+) -> torch.Tensor:
     vocab = _int(model, kind, "vocab_size")
     if vocab is None:
         emb = _first(model, torch.nn.Embedding)
         vocab = int(emb.num_embeddings) if emb is not None else 2
-    return (torch.arange(n, device=device) % vocab).reshape(1, n)
+    return (torch.arange(n, device=device) % vocab).expand(batch, n).contiguous()
 
 
 def _floats(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -86,7 +89,7 @@ def _floats(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) ->
     return torch.randn(shape, dtype=dtype, generator=g).to(device)
 
 
-def _pixels(model: torch.nn.Module) -> tuple[int, ...] | None:
+def _pixels(model: torch.nn.Module, batch: int = 1) -> tuple[int, ...] | None:
     channels = _int(model, "pixels", "num_channels")
     size: Any = None
     for config in _configs(model, "pixels"):
@@ -104,7 +107,7 @@ def _pixels(model: torch.nn.Module) -> tuple[int, ...] | None:
         if conv is None and getattr(model, "config", None) is None:
             return None
         channels = int(conv.in_channels) if conv is not None else 3
-    return (1, channels, *hw)
+    return (batch, channels, *hw)
 
 
 def _waveform_length(model: torch.nn.Module) -> int:
@@ -122,42 +125,46 @@ def _waveform_length(model: torch.nn.Module) -> int:
     return 16000
 
 
-def _features(model: torch.nn.Module) -> tuple[int, ...] | None:
+def _features(model: torch.nn.Module, batch: int = 1) -> tuple[int, ...] | None:
     """Whisper's (1, mel bins, 2 x source positions); Speech2Text's (1, frames, features)."""
     mels = _int(model, "audio", "num_mel_bins")
     positions = _int(model, "audio", "max_source_positions")
     if mels and positions:
-        return (1, mels, 2 * positions)
+        return (batch, mels, 2 * positions)
     per_channel = _int(model, "audio", "input_feat_per_channel")
     if per_channel:
-        return (1, 16, per_channel * (_int(model, "audio", "input_channels") or 1))
+        return (batch, 16, per_channel * (_int(model, "audio", "input_channels") or 1))
     size = mels or _int(model, "audio", "feature_size")
-    return (1, size, 64) if size else None
+    return (batch, size, 64) if size else None
 
 
 def _make(
-    model: torch.nn.Module, name: str, device: torch.device, dtype: torch.dtype
+    model: torch.nn.Module, name: str, device: torch.device, dtype: torch.dtype, batch: int = 1
 ) -> torch.Tensor | None:
     """A small input named ``name`` for ``model``, or None if we do not know its shape."""
     if name == "input_ids":
-        return _ids(model, "ids", 8, device)
+        return _ids(model, "ids", 8, device, batch)
     if name == "decoder_input_ids":
-        return _ids(model, "decoder", 4, device)
+        return _ids(model, "decoder", 4, device, batch)
     if name == "pixel_values":
-        shape = _pixels(model)
+        shape = _pixels(model, batch)
         return _floats(shape, dtype, device) if shape else None
     if name == "input_values":
-        return _floats((1, _waveform_length(model)), dtype, device)
+        return _floats((batch, _waveform_length(model)), dtype, device)
     if name == "input_features":
-        shape = _features(model)
+        shape = _features(model, batch)
         return _floats(shape, dtype, device) if shape else None
     return None
 
 
 def _dummy(
-    model: torch.nn.Module, accepted: set[str], required: set[str], device: torch.device
+    model: torch.nn.Module,
+    accepted: set[str],
+    required: set[str],
+    device: torch.device,
+    batch: int = 1,
 ) -> dict[str, Any]:
-    """transformers' ``dummy_inputs``, cut to one example, for the names forward takes.
+    """transformers' ``dummy_inputs``, cut to ``batch`` examples, for the names forward takes.
 
     Their generic default is ``input_ids`` even for vision models: names forward does not
     declare (it may still take ``**kwargs``) are dropped, and so are optional masks, which
@@ -175,7 +182,7 @@ def _dummy(
         if k.endswith("attention_mask") and k not in required:
             continue
         if k in accepted and isinstance(v, torch.Tensor) and v.ndim >= 1:
-            found[k] = v[:1].to(device)
+            found[k] = v[:1].expand(batch, *v.shape[1:]).contiguous().to(device)
     return found
 
 
@@ -183,15 +190,19 @@ def named_calls(
     model: torch.nn.Module,
     device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
+    batch: int = 1,
 ) -> list[Call]:
     """Keyword calls for a forward whose inputs we know by name, fullest first; [] if none.
 
-    First transformers' ``dummy_inputs`` completed with every primary input forward
-    declares (CLIP: ``input_ids`` and ``pixel_values``), then the primary inputs alone,
-    then ``main_input_name`` alone (with decoder ids for an encoder-decoder). A call
-    missing an input forward requires is not offered.
+    First, for a vision-language model, images with their placeholder ids
+    (:func:`~initpolicy.tracer.vlm_inputs.vlm_call`); then transformers' ``dummy_inputs``
+    completed with every primary input forward declares (CLIP: ``input_ids`` and
+    ``pixel_values``), then the primary inputs alone, then ``main_input_name`` alone (with
+    decoder ids for an encoder-decoder). A call missing an input forward requires is not
+    offered.
     """
     from .inputs import forward_parameters
+    from .vlm_inputs import vlm_call
 
     params = forward_parameters(model)
     names = {p.name for p in params}
@@ -203,7 +214,7 @@ def named_calls(
 
     def make(name: str) -> torch.Tensor | None:
         if name not in made:
-            made[name] = _make(model, name, device, dtype)
+            made[name] = _make(model, name, device, dtype, batch)
         return made[name]
 
     def complete(base: dict[str, Any], wanted: list[str]) -> dict[str, Any] | None:
@@ -221,7 +232,8 @@ def named_calls(
     main = getattr(model, "main_input_name", None)
     alone = [n for n in (main, "decoder_input_ids") if isinstance(n, str) and n in names]
     tries: list[Callable[[], dict[str, Any] | None]] = [
-        lambda: complete(_dummy(model, names, required, device), primary),
+        lambda: complete(vlm_call(model, make("pixel_values"), device, dtype) or {}, []),
+        lambda: complete(_dummy(model, names, required, device, batch), primary),
         lambda: complete({}, primary),
         lambda: complete({}, alone),
     ]

@@ -58,6 +58,13 @@ STOP: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
+#: Ops that take a part of a tensor: transparent for the walk, but two slices of one
+#: tensor are different signals (the gate heuristic stops there).
+SLICING: frozenset[str] = frozenset(
+    {"getitem", "chunk", "split", "split_with_sizes", "tensor_split", "narrow", "unbind",
+     "select", "index_select"}
+)  # fmt: skip
+
 #: Attributes read with ``getattr`` in fx graphs that are still the tensor's values.
 TENSOR_ATTRS: frozenset[str] = frozenset({"T", "mT", "H", "mH", "data", "real"})
 
@@ -227,6 +234,31 @@ def is_norm(module: Any) -> bool:
         if not _is_torch_class(cls) and _NORM_CLASS.search(cls.__name__.lower()):
             return True
     return False
+
+
+def constant_factor(name: str, args: Any, source: Any) -> float | None:
+    """The constant an op multiplies ``source`` by (``x / 30`` -> 1/30, ``30 * x`` -> 30),
+    or None when it does something else.
+
+    >>> constant_factor("truediv", ("x", 30.0), "x"), constant_factor("mul", (2, "x"), "x")
+    (0.03333333333333333, 2.0)
+    """
+    if len(args) != 2 or source not in args:
+        return None
+    other = args[1] if args[0] is source else args[0]
+    if not isinstance(other, (int, float)) or isinstance(other, bool) or other == 0:
+        return None
+    if name == "mul":
+        return float(other)
+    if name in ("truediv", "div") and args[0] is source:
+        return 1.0 / float(other)
+    return None
+
+
+def is_glu(module: Any) -> bool:
+    """torch's GLU (or a subclass): a gate over two halves, not an elementwise activation
+    (the catalog files it under sigmoid, the half that meets one)."""
+    return any(c.__name__ == "GLU" and _is_torch_class(c) for c in type(module).__mro__)
 
 
 def is_composite(module: Any) -> bool:

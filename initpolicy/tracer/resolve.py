@@ -13,6 +13,7 @@ decided by :mod:`initpolicy.tracer.ops` alone.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,13 +23,16 @@ import torch.fx as fx
 from .ops import (
     MIXING,
     NORM_FUNCTIONS,
+    SLICING,
     STOP,
     TENSOR_ATTRS,
     call_args,
+    constant_factor,
     from_name,
     function_name,
     hardtanh_activation,
     is_composite,
+    is_glu,
     is_norm,
     module_activation,
     normalize,
@@ -87,6 +91,12 @@ class _Pass:
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self.param_derived: set[fx.Node] = set()
         self._residual: dict[fx.Node, bool] = {}
+        #: Ops computed from the tensors of a normalization module traced through
+        #: (an RMSNorm's ``weight * x``): transparent, and they mark the layer normalized.
+        self.norm_nodes: set[fx.Node] = set()
+        #: Calls of functions fx cannot see into that consume a weight (a function wrapped
+        #: with ``torch.fx.wrap``, e.g. torchvision's ``shifted_window_attention``): mixing.
+        self.opaque_mixing: set[fx.Node] = set()
 
     # -- what one node does to a walk that reaches it ------------------------------------
     def module_of(self, node: fx.Node) -> Any:
@@ -100,6 +110,8 @@ class _Pass:
             m = self.module_of(node)
             if m is None:
                 return after
+            if is_glu(m):
+                return {_GLU_GATE} | after
             act = module_activation(m)
             if act is not None:
                 return {(act[0], _key(act[1]), False, False)}
@@ -116,15 +128,17 @@ class _Pass:
             return after if attr in TENSOR_ATTRS else set()
         if name in ("hardtanh", "rrelu"):
             return {_special(name, node)}
+        if name == "glu":
+            return {_GLU_GATE} | after
         spelled = from_name(name)
-        if spelled is not None:
+        if spelled is not None and not _soft_cap(node):
             args = call_args(spelled, tuple(node.args), dict(node.kwargs))
             return {(spelled.name, _key(args), False, False)}
-        if name in MIXING:
+        if name in MIXING or node in self.opaque_mixing:
             return {("linear", (), False, False)}
         if name in STOP:
             return set()
-        if name in NORM_FUNCTIONS:
+        if name in NORM_FUNCTIONS or node in self.norm_nodes:
             return {(a, k, True, r) for a, k, _n, r in after}
         if name in ("add", "sub") and self.is_residual(node):
             return {(a, k, n, True) for a, k, n, _r in after}
@@ -197,10 +211,16 @@ class _Pass:
             name = op_name(n)
             if from_name(name) is not None or name in MIXING or name in STOP:
                 return chain
+            if name in SLICING:
+                # two slices of one tensor are not the same x: a packed GLU projection's
+                # ``act(h[0]) * h[1]`` is not a gate on h
+                return chain
             chain.append(inputs[0])
 
     # -- the pass -------------------------------------------------------------------------
-    def run(self) -> dict[str, Resolved]:
+    def mark_param_derived(self) -> None:
+        """Mark the nodes computed from parameters and buffers alone (``W.t()``, a
+        parametrization's weight, a position table's lookup): weights, not signal."""
         for n in self.nodes:
             if (
                 n.op == "get_attr"
@@ -212,6 +232,11 @@ class _Pass:
                 )
             ):
                 self.param_derived.add(n)
+
+    def run(self) -> dict[str, Resolved]:
+        self.mark_param_derived()
+        self.norm_nodes = self._norm_nodes()
+        self.opaque_mixing = {n for n in self.nodes if self._opaque_mixing(n)}
         gates = self.gate_edges()
         out: dict[fx.Node, set[Outcome]] = {}
         contrib: dict[fx.Node, set[Outcome]] = {}
@@ -223,6 +248,33 @@ class _Pass:
             out[n] = after
             contrib[n] = set() if n in self.param_derived else self.contrib(n, after)
         return self.collect(out)
+
+    def _owner(self, node: fx.Node) -> Any:
+        """The module owning the tensor a ``get_attr`` node reads (None for constants)."""
+        return self.modules.get(str(node.target).rpartition(".")[0])
+
+    def _norm_nodes(self) -> set[fx.Node]:
+        found: set[fx.Node] = set()
+        for n in self.nodes:
+            owner = self._owner(n) if n.op == "get_attr" else None
+            if owner is not None and is_norm(owner) and not _param_children("", owner):
+                found.update(self._consumers(n))
+        return found
+
+    def _opaque_mixing(self, node: fx.Node) -> bool:
+        """A call of a plain Python function from outside torch (only fx records those:
+        ``torch.fx.wrap``) that takes a weight of 2 or more dimensions."""
+        target = node.target
+        if node.op != "call_function" or not isinstance(target, types.FunctionType):
+            return False
+        if target.__module__.startswith(("torch", "_operator", "operator", "builtins")):
+            return False
+        for a in node.all_input_nodes:
+            if a.op == "get_attr":
+                t = getattr(self._owner(a), str(a.target).rpartition(".")[2], None)
+                if getattr(t, "ndim", 0) >= 2 and str(a.target) in self.params:
+                    return True
+        return False
 
     def parametrization(self, node: fx.Node) -> tuple[str, str] | None:
         """(owner, ParametrizationList) when ``node`` calls a module computing a
@@ -274,7 +326,8 @@ class _Pass:
             r = resolved.setdefault(name, Resolved(name, order=self.index[n]))
             m = self.module_of(n)
             composite = m is not None and is_composite(m)
-            r.outcomes |= {("linear", (), False, False)} if composite else out[n]
+            opaque = composite or n in self.opaque_mixing  # the weight is used inside
+            r.outcomes |= {("linear", (), False, False)} if opaque else out[n]
             if r.previous is None:
                 inputs = [a for a in n.all_input_nodes if a not in self.param_derived]
                 prev = max((latest.get(a, -1) for a in inputs), default=-1)
@@ -301,6 +354,32 @@ def _param_children(prefix: str, module: Any) -> list[tuple[str, Any]]:
         for n, m in module.named_modules()
         if n and _owns_params(m)
     ]
+
+
+#: ``F.glu(x)`` is ``a * sigmoid(b)`` for the two halves of x: the half b meets a
+#: sigmoid, the half a passes through the gate to whatever follows.
+_GLU_GATE: Outcome = ("sigmoid", (), False, False)
+
+
+def _soft_cap(node: fx.Node) -> bool:
+    """``c * tanh(x / c)`` (gemma2's logit soft cap): the identity up to the cap c, so
+    transparent. A bounded activation whose input is divided by a constant that its single
+    user multiplies back."""
+    if op_name(node) != "tanh" or len(node.users) != 1 or not node.args:
+        return False
+    source = node.args[0]
+    if not isinstance(source, fx.Node):
+        return False
+    signal = next((a for a in source.args if isinstance(a, fx.Node)), None)
+    inside = constant_factor(op_name(source), source.args, signal)
+    (user,) = node.users
+    outside = constant_factor(op_name(user), user.args, node)
+    return (
+        inside is not None
+        and outside is not None
+        and 0 < inside < 1
+        and abs(inside * outside - 1) < 1e-6
+    )
 
 
 def _key(args: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -16,21 +16,27 @@ from typing import Any
 
 
 @contextmanager
-def preserved(model: Any, *, eval_mode: bool) -> Iterator[None]:
+def preserved(model: Any, *, eval_mode: bool = False, train_mode: bool = False) -> Iterator[None]:
     """Restore train/eval flags, buffer values (BatchNorm statistics), ``.grad`` of every
-    parameter and the global RNG state (CPU, and CUDA where present) on exit, whatever
-    happens inside. ``eval_mode`` puts the model in eval mode for the duration."""
+    parameter and the global RNG states (torch's CPU and CUDA generators, and Python's and
+    numpy's, which some forwards draw from) on exit, whatever happens inside.
+    ``eval_mode``/``train_mode`` put the model in that mode for the duration."""
+    import random
+    import sys
+
     import torch
 
     modes = [(m, m.training) for m in model.modules()]
+    numpy = sys.modules.get("numpy")
+    states = (random.getstate(), numpy.random.get_state() if numpy is not None else None)
     buffers = [
         (b, b.detach().clone())
         for b in model.buffers()
         if not b.is_meta and not isinstance(b, torch.nn.parameter.UninitializedBuffer)
     ]
     grads = [(p, p.grad) for p in model.parameters()]
-    if eval_mode:
-        model.eval()
+    if eval_mode or train_mode:
+        model.train(train_mode)
     # fork_rng restores the CPU generator and those of the CUDA devices named (all of them:
     # a forward may draw on any device it runs on)
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
@@ -46,3 +52,6 @@ def preserved(model: Any, *, eval_mode: bool) -> Iterator[None]:
                     b.copy_(saved)
         for p, g in grads:
             p.grad = g
+        random.setstate(states[0])
+        if numpy is not None:
+            numpy.random.set_state(states[1])

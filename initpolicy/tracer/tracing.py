@@ -5,11 +5,15 @@ the cheapest way that works (:mod:`initpolicy.tracer.capture`):
 
 1. ``fx`` — symbolic tracing, no inputs needed;
 2. ``dynamic`` — one forward pass on example inputs (given, or inferred by name, e.g.
-   transformers' ``input_ids``/``pixel_values``, or from the first layer), on the meta
-   device for a model built there (conditions on meta values taken as true, with a
-   warning), else a no-grad forward of the model as it is, in eval mode, with modes,
-   buffers and the RNG state restored after;
+   transformers' ``input_ids``/``pixel_values``, from the model's declared input size,
+   or from the first layer), on the meta device for a model built there (conditions on
+   meta values taken as true, with a warning), else a no-grad forward of the model as it
+   is, with modes, buffers and the RNG states restored after;
 3. ``modules`` — registration order, with a warning that the activations are guesses.
+
+Both graphs are taken in training mode, which initialization is for (auxiliary heads run,
+dropout and batch statistics are on); a model that cannot run in training mode (a detector
+without targets) is traced in eval mode, with a warning saying why.
 
 >>> import torch
 >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
@@ -29,7 +33,7 @@ from typing import Any, TypeVar
 import torch
 
 from ..errors import TraceError
-from .capture import dynamic_graph, leaf_modules, symbolic_graph
+from .capture import dynamic_graph, leaf_modules, self_contained, symbolic_graph
 from .dtensor import is_sharded
 from .graph import Layer, ModelGraph
 from .inputs import (
@@ -38,7 +42,6 @@ from .inputs import (
     describe,
     infer,
     model_device_dtype,
-    required_inputs,
     to_device,
 )
 from .layers import (
@@ -50,7 +53,7 @@ from .layers import (
     make_layer,
     type_names,
 )
-from .named_inputs import missing_inputs
+from .messages import assumed_warning, input_hint, not_called_warning, short
 from .resolve import Resolved, resolve
 from .state import preserved
 from .structure import structure_view
@@ -88,16 +91,11 @@ def _lazy(model: torch.nn.Module) -> list[str]:
     ]
 
 
-def preserving_state(model: torch.nn.Module, fn: Callable[[], T]) -> T:
-    """Run ``fn`` with ``model`` in eval mode; restore modes, buffers, gradients and the
-    RNG state afterwards, whatever ``fn`` does."""
-    with preserved(model, eval_mode=True):
+def preserving_state(model: torch.nn.Module, fn: Callable[[], T], train: bool = True) -> T:
+    """Run ``fn`` with ``model`` in training mode (``train=False``: eval mode); restore
+    modes, buffers, gradients and the RNG states afterwards, whatever ``fn`` does."""
+    with preserved(model, train_mode=train, eval_mode=not train):
         return fn()
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text[:300]}" if text else type(e).__name__
 
 
 class _Run:
@@ -156,40 +154,59 @@ class _Run:
                 ) from None
             self.warnings.append(f"cannot run the model to trace it: {e}")
             return None
+        calls = [to_device(call, device) for call in calls]
         failures: list[tuple[str, BaseException]] = []
-        for call in calls:
-            args, kwargs = to_device(call, device)
-            assumed: list[str] | None = [] if device.type == "meta" else None
-
-            def run(a: tuple[Any, ...] = args, k: dict[str, Any] = kwargs, s: Any = assumed) -> Any:
-                return dynamic_graph(self.model, self.leaves, self.names.by_id(), a, k, s)
-
-            try:
-                graph = preserving_state(self.model, run)
-            except (Exception, SystemExit) as e:  # a forward calling sys.exit() is a failure too
-                failures.append((describe(args, kwargs), e))
-                continue
-            self._note_dynamic(fx_error, lazy, device, describe(args, kwargs))
-            if assumed:
-                where = ", ".join(dict.fromkeys(assumed))
-                self.warnings.append(
-                    f"on the meta device tensors have no values: {len(assumed)} condition(s) "
-                    f"on tensor values were taken as true ({where}); the branches traced "
-                    "are those"
-                )
-            return graph
+        # training mode first, for every input; eval mode only if none runs in training
+        for train in (True, False):
+            for args, kwargs in calls:
+                graph, assumed = self._run(args, kwargs, device, train, failures)
+                if graph is None:
+                    continue
+                shape = describe(args, kwargs)
+                if not train:
+                    why = next(e for s, e in failures if s == shape)
+                    self.warnings.append(
+                        f"traced in eval mode: the model does not run in training mode on "
+                        f"{shape} ({short(why)}); what runs only in training is not traced"
+                    )
+                self._note_dynamic(fx_error, lazy, device, shape)
+                if assumed:
+                    self.warnings.append(assumed_warning(assumed))
+                return graph
         shape, error = failures[0]
         if device.type == "meta":
             self.warnings.append(
-                f"the model could not run on the meta device with input {shape} ({_short(error)})"
+                f"the model could not run on the meta device with input {shape} ({short(error)})"
             )
             return None
-        tried = "; ".join(s for s, _ in failures)
-        errors = list(dict.fromkeys(_short(e) for _, e in failures))
+        tried = "; ".join(dict.fromkeys(s for s, _ in failures))
+        errors = list(dict.fromkeys(short(e) for _, e in failures))
         raise TraceError(
             f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
-            + _input_hint(self.model)
+            + input_hint(self.model)
         ) from None
+
+    def _run(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        device: torch.device,
+        train: bool,
+        failures: list[tuple[str, BaseException]],
+    ) -> tuple[Any, list[tuple[str, bool]] | None]:
+        """One recorded forward in training or eval mode, and the truth values assumed on
+        the meta device; None (and a failure noted) when the model raises."""
+        assumed: list[tuple[str, bool]] | None = [] if device.type == "meta" else None
+
+        def run() -> Any:
+            return dynamic_graph(self.model, self.leaves, self.names.by_id(), args, kwargs, assumed)
+
+        try:
+            graph = preserving_state(self.model, run, train=train)
+        except (Exception, SystemExit) as e:  # a forward calling sys.exit() is a failure too
+            failures.append((describe(args, kwargs), e))
+            return None, None
+        return graph, assumed
 
     def _note_dynamic(
         self, fx_error: BaseException | None, lazy: list[str], device: torch.device, shape: str
@@ -204,23 +221,6 @@ class _Run:
                 "torch.fx cannot trace this model symbolically (control flow on tensors), so it "
                 f"was run once {where} on {shape}: only the branches this input takes are traced"
             )
-
-
-def _input_hint(model: torch.nn.Module) -> str:
-    """How to give inputs, naming forward's inputs when it needs several."""
-    needed = required_inputs(model)
-    unknown = missing_inputs(model)
-    if len(needed) > 1:
-        return (
-            f"  hint: forward needs {len(needed)} inputs ({', '.join(needed)}): give one "
-            "--input-shape per input, in order (with --input-dtype for each), or define "
-            "example_inputs() next to the model returning a tuple or a dict of them"
-            + (f"; {', '.join(unknown)} cannot be inferred from the model" if unknown else "")
-        )
-    return (
-        "  hint: give the input shape, e.g. --input-shape 1,3,32,32 --input-dtype float "
-        "(or define example_inputs() next to the model, or pass example_inputs=...)"
-    )
 
 
 def _via_aliases(
@@ -299,7 +299,7 @@ def _trace(
     except TraceError:
         raise
     except Exception as e:  # only a forced fx trace gets here
-        raise TraceError(f"torch.fx cannot trace the model: {_short(e)}") from None
+        raise TraceError(f"torch.fx cannot trace the model: {short(e)}") from None
     lazy = _lazy(inner)
     if lazy:
         raise TraceError(f"{', '.join(lazy)}: parameters still uninitialized after tracing")
@@ -307,15 +307,16 @@ def _trace(
     modules = dict(inner.named_modules())
     resolved = resolve(graph, modules, names.params) if graph is not None else {}
     guesses = guess_outcomes(inner) if graph is None else {}
+    own_layers = self_contained(inner)
     ordered: list[tuple[float, int, Layer]] = []
     buffer_layers: list[Layer] = []
-    unused: list[str] = []
+    unused: list[Layer] = []
     for index, (name, m) in enumerate(modules.items()):
         # a module whose weight is parametrized owns no weight, but is the layer using it
         has_params = is_parametrized(m) or any(p is not None for p in m._parameters.values())
         if not has_params and not any(b is not None for b in m._buffers.values()):
             continue
-        direct = graph is not None and id(m) not in run.leaves
+        direct = graph is not None and id(m) not in run.leaves and id(m) not in own_layers
         layer = make_layer(name, m, modules, names, prefix, direct=direct)
         order = math.inf
         via = None if name in resolved or not has_params else _via_aliases(m, names, resolved)
@@ -327,8 +328,8 @@ def _trace(
         elif name in guesses:
             apply_outcomes(layer, guesses[name])
         elif has_params:
-            # A container's own parameters (a model's mask embedding) read better by name.
-            unused += [p.name for p in layer.parameters] if m._modules else [name]
+            layer.called = False
+            unused.append(layer)
         if has_params:
             ordered.append((order if graph is not None else index, index, layer))
         else:
@@ -341,9 +342,7 @@ def _trace(
         for prev, layer in itertools.pairwise(layers):
             layer.previous, layer.previous_type = prev.name, prev.type
     if unused:
-        run.warnings.append(
-            f"not called by the traced forward (activation taken as linear): {', '.join(unused)}"
-        )
+        run.warnings.append(not_called_warning(unused, layers, modules))
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)

@@ -374,6 +374,129 @@ class ThirdPartyAct(nn.Module):
         return self.out(self.prelu(self.prelu_fc(self.act(self.fc(x)))))
 
 
+class NormAct(nn.BatchNorm2d):
+    """timm's BatchNormAct2d: a BatchNorm2d whose forward also runs its activation child."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.act = nn.LeakyReLU(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+            self.momentum or 0.0, self.eps,
+        )  # fmt: skip
+        return self.act(x)
+
+
+class StarReLU(nn.Module):
+    """metaformer's StarReLU: an activation that owns parameters, ``s * relu(x)**2 + b``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.scale = nn.Parameter(torch.ones(1))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.relu(x) ** 2 + self.bias
+
+
+class HiddenActivations(nn.Module):
+    """Modules that own parameters and run an activation inside: traced through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, bias=False)
+        self.bn = NormAct(8)
+        self.fc1 = nn.Linear(8, 8)
+        self.act = StarReLU()
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.bn(self.conv(x)).mean((2, 3))
+        return self.fc2(self.act(self.fc1(h)))
+
+
+class AuxHead(nn.Module):
+    """An auxiliary head that runs only in training (googlenet's aux1, inception's AuxLogits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(4, 8)
+        self.aux = nn.Linear(8, 2)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        h = torch.relu(self.body(x))
+        if self.training:
+            return self.head(h), self.aux(h)
+        return self.head(h)
+
+
+class SideOutput(nn.Module):
+    """An encoder state returned to the caller beside the decoder that reads it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Linear(4, 8)
+        self.dec = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.enc(x)
+        return self.dec(h), h
+
+
+class Gates(nn.Module):
+    """A packed GLU projection split by ``chunk``, ``F.glu`` and ``nn.GLU``, a soft cap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.packed = nn.Linear(4, 16)
+        self.glu_in = nn.Linear(8, 8)
+        self.glu_mod_in = nn.Linear(4, 8)
+        self.glu = nn.GLU()
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, g = self.packed(x).chunk(2, dim=-1)
+        h = F.glu(self.glu_in(F.gelu(a) * g), dim=-1) + self.glu(self.glu_mod_in(x))
+        logits = self.head(torch.cat([h, h], dim=-1))
+        return torch.tanh(logits / 30.0) * 30.0  # c * tanh(x / c): a soft cap
+
+
+class InPlaceFill(nn.Module):
+    """A preallocated tensor filled by ``out[i] = ...`` (a scan, RoIAlign)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.new_zeros(2, *x.shape)
+        out[0] = self.a(x)
+        out[1] = self.b(x)
+        return self.head(torch.tanh(out).sum(0))
+
+
+class LayerDrop(nn.Module):
+    """Layers skipped at random in training (transformers' LayerDrop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(4, 4) for _ in range(4))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            if self.training and torch.rand([]) < 0.5:
+                continue
+            x = torch.relu(layer(x))
+        return self.head(x)
+
+
 class TiedLM(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -384,6 +507,92 @@ class TiedLM(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.head(torch.tanh(self.fc(self.emb(ids))))
+
+
+# -- architectures no package provides (torchvision and timm have no U-Net, seq2seq or GAN) --
+
+
+class DoubleConv(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+
+class Up(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cin // 2, 2, stride=2)
+        self.conv = DoubleConv(cin, cout)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        x1 = self.up(x1)
+        return self.conv(torch.cat([x2, x1], dim=1))
+
+
+class UNet(nn.Module):
+    def __init__(self, channels: int = 3, classes: int = 2):
+        super().__init__()
+        self.inc = DoubleConv(channels, 8)
+        self.down1 = nn.Sequential(nn.MaxPool2d(2), DoubleConv(8, 16))
+        self.down2 = nn.Sequential(nn.MaxPool2d(2), DoubleConv(16, 32))
+        self.up1 = Up(32, 16)
+        self.up2 = Up(16, 8)
+        self.outc = nn.Conv2d(8, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.inc(x)
+        x2 = self.down1(x1)
+        x3 = self.down2(x2)
+        x = self.up1(x3, x2)
+        x = self.up2(x, x1)
+        return self.outc(x)
+
+
+class Seq2Seq(nn.Module):
+    """GRU encoder, LSTM decoder with a projection (proj_size), teacher forcing."""
+
+    def __init__(self, vocab: int = 32, emb: int = 16, hidden: int = 24, proj: int = 12):
+        super().__init__()
+        self.src_embed = nn.Embedding(vocab, emb)
+        self.tgt_embed = nn.Embedding(vocab, emb)
+        self.encoder = nn.GRU(emb, hidden, num_layers=2, batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(2 * hidden, hidden)
+        self.decoder = nn.LSTM(emb, hidden, batch_first=True, proj_size=proj)
+        self.out = nn.Linear(proj, vocab)
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        enc, _ = self.encoder(self.src_embed(src))
+        h0 = torch.tanh(self.bridge(enc[:, -1]))  # (B, hidden) -> decoder cell state
+        c0 = h0.unsqueeze(0)
+        hz = torch.zeros(1, src.shape[0], self.decoder.proj_size, dtype=h0.dtype, device=h0.device)
+        dec, _ = self.decoder(self.tgt_embed(tgt), (hz, c0))
+        return F.log_softmax(self.out(dec), dim=-1)
+
+
+class Generator(nn.Module):
+    """DCGAN generator: ConvTranspose + BatchNorm + ReLU, Tanh output."""
+
+    def __init__(self, nz: int = 16, ngf: int = 8, nc: int = 3):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, nc, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z)
 
 
 def mlp() -> nn.Module:
@@ -612,6 +821,35 @@ CASES: dict[str, Case] = {
         ThirdPartyAct, {"fc": "hardswish", "prelu_fc": "prelu", "prelu": "linear", "out": "output"}
     ),
     "tied_lm": Case(TiedLM, {"emb": "linear", "fc": "tanh", "head": "output"}),
+    "hidden_activations": Case(
+        HiddenActivations,
+        {"conv": "leaky_relu", "bn": "leaky_relu", "fc1": "relu", "act": "linear", "fc2": "output"},
+        act_args={"conv": {"negative_slope": 0.1}},
+    ),
+    "aux_head": Case(AuxHead, {"body": "relu", "aux": "output", "head": "output"}),
+    "side_output": Case(SideOutput, {"enc": "linear", "dec": "output"}),
+    "gates": Case(
+        Gates,
+        {
+            "packed": "mixed(gelu|linear)",
+            "glu_in": "mixed(linear|sigmoid)",
+            "glu_mod_in": "mixed(linear|sigmoid)",
+            "head": "output",
+        },
+    ),
+    "in_place_fill": Case(
+        InPlaceFill, {"a": "tanh", "b": "tanh", "head": "output"}, tracer="dynamic"
+    ),
+    "layer_drop": Case(
+        LayerDrop,
+        {
+            "layers.0": "relu",
+            "layers.1": "relu",
+            "layers.2": "relu",
+            "layers.3": "relu",
+            "head": "output",
+        },
+    ),
     "meta_device": Case(meta_mlp, {"0": "relu", "2": "tanh", "4": "output"}),
     "data_parallel": Case(data_parallel, {"0": "relu", "2": "tanh", "4": "output"}),
     "gpt2": Case(gpt2, _gpt2_expected(), tracer="dynamic"),

@@ -1,0 +1,128 @@
+"""The zoo: every torchvision classifier, the smallest detection, segmentation, video and
+optical-flow models, the smallest model of every timm module (tests/zoo/vision.py), and 74
+transformers architectures (tests/zoo/transformers_models.py) trace with no input given,
+and the tracer finds the activation read from the library's source after each of 434
+spot-checked layers (tests/zoo/expected_*.py).
+
+Cost: one process, one torch thread. Vision models are built on the meta device (the
+trace needs shapes, not values; fx tracing runs no forward at all) except those listed
+below with the reason; transformers models are tiny and built on the CPU, and traced
+again on the meta device, where they must agree. So the giants cost what the small ones
+do (vit_h_14 632M parameters, regnet_y_128gf 645M, deepseek_vit_412m, vit_l_16/32,
+convnext_large: under a second each, nothing allocated): the whole file takes about 50
+CPU seconds and 1.5 GB on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from initpolicy.tracer.tracing import trace
+from tests.zoo import build
+
+pytest.importorskip("timm")
+pytest.importorskip("torchvision")
+pytest.importorskip("transformers")
+from tests.zoo import expected_transformers, expected_vision, transformers_models, vision
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    # tensors are tiny or meta: threads buy nothing, and oversubscribe a loaded CI machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+#: Built on the CPU: the forward reads tensor values (anchor generation, box decoding,
+#: NMS), which meta tensors do not have.
+ON_CPU = {"ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn"}
+#: Built with parameters moved to meta as they are registered: RegNet's constructor derives
+#: its stage widths from tensors (``BlockParams``: torch ops, then ``.tolist()``).
+PARAMETERS_ON_META = {n for n in vision.MODELS if n.startswith("regnet_")}
+
+#: Detectors need targets in training mode: traced in eval mode, and the warning says why.
+EVAL_FALLBACK = (
+    "traced in eval mode: the model does not run in training mode on (2, 3, 32, 32) float32 "
+    "(AssertionError: targets should not be none when in training mode); what runs only in "
+    "training is not traced"
+)
+VISION_WARNINGS = {name: [EVAL_FALLBACK] for name in ON_CPU}
+
+#: The documented limits of the meta device (docs/tracing.md): a number read from values
+#: (``Tensor.item()``) cannot be guessed, so these fall back to module order; Qwen2-VL's
+#: vision tower reads its image grid's values (``.tolist()``), so on meta it is not reached
+#: and the warning names it. Built on the CPU, all of them trace fully.
+META_ITEM = "could not run on the meta device with input"
+META_LIMITS = {
+    "deberta": META_ITEM,
+    "deberta_v2": META_ITEM,
+    "convbert": META_ITEM,
+    "qwen2_vl": "not called by the traced forward (activation taken as linear): model.visual (",
+}
+
+
+def _vision(name: str) -> Any:
+    builder = vision.MODELS[name]
+    if name in ON_CPU:
+        torch.manual_seed(0)
+        return builder()
+    if name in PARAMETERS_ON_META:
+        return build.parameters_on_meta(builder)
+    return build.on_meta(builder)
+
+
+def _activations(graph: Any) -> dict[str, str]:
+    return {lay.name: lay.activation for lay in graph.layers}
+
+
+def _unexpected(graph: Any) -> list[str]:
+    """The warnings other than the two informational ones: fx could not trace, so the
+    model ran once (only the branches taken are traced); a condition on meta values."""
+    return [w for w in graph.warnings if "only the branches" not in w and "meta device" not in w]
+
+
+@pytest.mark.parametrize("name", sorted(vision.MODELS))
+def test_vision_model_traces_with_the_activations_of_its_source(name: str) -> None:
+    graph = trace(_vision(name))
+    assert graph.tracer in ("fx", "dynamic")
+    assert all(lay.called for lay in graph.layers), [x.name for x in graph.layers if not x.called]
+    assert _unexpected(graph) == VISION_WARNINGS.get(name, [])
+    expected = expected_vision.EXPECTED.get(name, {})
+    found = _activations(graph)
+    assert {k: found.get(k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("name", sorted(transformers_models.MODELS))
+def test_transformers_model_traces_with_the_activations_of_its_source(name: str) -> None:
+    builder = transformers_models.MODELS[name]
+    torch.manual_seed(0)
+    graph = trace(builder())
+    assert graph.tracer == "dynamic"
+    assert all(lay.called for lay in graph.layers), [x.name for x in graph.layers if not x.called]
+    assert _unexpected(graph) == []
+    expected = expected_transformers.EXPECTED.get(name, {})
+    found = _activations(graph)
+    assert {k: found.get(k) for k in expected} == expected
+
+    meta = trace(build.on_meta(builder))
+    if name in META_LIMITS:
+        assert any(META_LIMITS[name] in w for w in meta.warnings), meta.warnings
+    else:
+        assert meta.tracer == "dynamic"
+        assert _activations(meta) == found
+
+
+def test_the_spot_checks_cover_the_zoo() -> None:
+    assert len(vision.MODELS) == 191 and len(transformers_models.MODELS) == 74
+    checked = sum(map(len, expected_vision.EXPECTED.values())) + sum(
+        map(len, expected_transformers.EXPECTED.values())
+    )
+    assert checked == 434
+    assert set(expected_vision.EXPECTED) <= set(vision.MODELS)
+    assert set(expected_transformers.EXPECTED) <= set(transformers_models.MODELS)
