@@ -2,9 +2,10 @@
 parameters per model, and the seconds a record + extract takes. Target: at most 30 rules
 for every model, and every policy plans what the code did.
 
-Models: the transformers architectures of tests/models/hf_zoo.py (tiny configs: the init
-code is the same at any size), torchvision's and timm's factories with their default
-arguments (no weights), and the hand-written inits of tests/extractor/handwritten.py.
+Models: the 74 transformers architectures of tests/zoo/transformers_models.py (small
+configs: the init code is the same at any size), torchvision's and timm's factories with
+their default arguments (no weights), and the hand-written inits of
+tests/extractor/handwritten.py.
 
     .venv/bin/python bench/bench_extract.py
 """
@@ -54,10 +55,10 @@ def models() -> list[tuple[str, str, Callable[[], torch.nn.Module]]]:
     import torchvision
 
     from tests.extractor import handwritten
-    from tests.models import hf_zoo
+    from tests.zoo.transformers_models import MODELS
 
     out: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
-        ("transformers", c.name, c.build) for c in hf_zoo.CASES
+        ("transformers", name, build) for name, build in MODELS.items()
     ]
     for name in TORCHVISION:
         kwargs = {"zero_init_residual": True} if name == "resnet50" else {}

@@ -1,4 +1,4 @@
-"""extract on real models: 21 transformers architectures, torchvision's resnet, vit, convnext
+"""extract on real models: 74 transformers architectures, torchvision's resnet, vit, convnext
 and efficientnet, 12 timm models, and hand-written inits (tests/extractor/zoo.py).
 
 On every model: the extracted policy, parsed afresh and planned as ``apply`` plans it,

@@ -1,7 +1,7 @@
 """The models extract is proven on, each as small as its init code allows (no downloads):
-transformers (the tiny-config zoo of tests/models/hf_zoo.py), torchvision and timm (their
-classes or factories with small arguments; the init code is the same at any size), and
-hand-written inits. ``sampled`` marks the representative models on which the policy is
+transformers (the 74 small-config architectures of tests/zoo/transformers_models.py),
+torchvision and timm (their classes or factories with small arguments; the init code is
+the same at any size), and hand-written inits. ``sampled`` marks the representative models on which the policy is
 also applied and compared with the code's values by two-sample tests.
 """
 
@@ -25,10 +25,10 @@ class Case:
 
 
 def _hf() -> list[Case]:
-    from tests.models import hf_zoo
+    from tests.zoo.transformers_models import MODELS
 
-    sampled = {"gpt2", "t5", "mamba", "wav2vec2"}
-    return [Case("transformers", c.name, c.build, c.name in sampled) for c in hf_zoo.CASES]
+    sampled = {"gpt2", "llama", "t5", "whisper", "wav2vec2", "mamba"}
+    return [Case("transformers", name, build, name in sampled) for name, build in MODELS.items()]
 
 
 def _tv(factory: Callable[[], torch.nn.Module]) -> Callable[[], torch.nn.Module]:
