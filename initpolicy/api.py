@@ -6,7 +6,7 @@ r"""The library's front door: load a policy, then plan, apply or lint with it.
 2
 
 This is the one module that composes the stages (language -> tracer -> planner ->
-applier / linter); the stages themselves never import each other upwards. Loading and
+applier / linter / extractor); the stages themselves never import each other upwards. Loading and
 checking a policy never import torch; ``plan``/``apply``/``lint`` import the torch-side
 stages when they are called.
 """
@@ -22,7 +22,10 @@ from .errors import UsageError
 from .language.ir import PolicyIR, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
+    from torch.nn import Module
+
     from .applier.report import Report
+    from .extractor.run import Build, ExtractResult, Recording
     from .linter.run import LintResult
     from .planner.plan import Plan
     from .tracer.graph import ModelGraph
@@ -218,3 +221,44 @@ def lint(
     the_plan = build_plan(ir, graph, seed=seed)
     execute(the_plan, subject)
     return run_lint(subject, example_inputs=example_inputs, graph=graph, plan=the_plan, **options)
+
+
+def record(build: Build | Module, *, call: Iterable[str] = (), seed: int = 0) -> Recording:
+    """Build a model under the extractor's recorder: every write its init code makes is
+    recorded (``build`` is the class or a factory; ``call`` names methods of the built
+    model to run as well, for init code the constructor does not run). Then
+    :func:`extract` the policy from it.
+
+    >>> recording = record(lambda: Net(hidden=64), call=["init_weights"])   # doctest: +SKIP
+    """
+    from .extractor.run import record as run_record
+
+    return run_record(build, call=tuple(call), seed=seed)
+
+
+def extract(
+    build: Build | Module | Recording,
+    *,
+    call: Iterable[str] = (),
+    example_inputs: Any = None,
+    activations: bool = False,
+    target: str | None = None,
+) -> ExtractResult:
+    """The policy the model's own init code follows (docs/extract.md): its text, per
+    parameter where the init came from, and whether the policy plans exactly that.
+
+    ``build`` is the model's class or a factory (the init code runs when it is called),
+    or a :func:`record` of it. ``activations`` traces the model so rules may use
+    ``before ACT``; ``target`` names the model in the policy's header.
+
+    >>> result = initpolicy.extract(lambda: GPT2LMHeadModel(config))   # doctest: +SKIP
+    >>> print(result.text)                                              # doctest: +SKIP
+    >>> initpolicy.load(result.text).apply(GPT2LMHeadModel(config))     # doctest: +SKIP
+    """
+    from .extractor.run import Recording
+    from .extractor.run import extract as run_extract
+
+    recording = build if isinstance(build, Recording) else record(build, call=call)
+    return run_extract(
+        recording, target=target, example_inputs=example_inputs, activations=activations
+    )
