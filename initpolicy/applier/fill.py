@@ -11,7 +11,9 @@ from the caller's generator, then copied into the tensor. Hence:
 
 - on a float32 tensor of a plain layer (the fans passed are torch's own) the result is
   bit-identical to ``torch.nn.init.<scheme>_(t, ..., generator=g)`` with an identically
-  seeded generator;
+  seeded generator, except ``orthogonal``: the same normal draw and sign correction, but
+  a QR of our own whose bits do not depend on the thread count (LAPACK's do), equal to
+  torch's to float32 rounding;
 - a bf16/fp16 tensor gets that float32 sample rounded to its dtype (torch's own
   ``orthogonal_`` fails on bf16: its QR has no bf16 kernel), and a parameter gets the
   same values on any device.

@@ -3,8 +3,9 @@ Keras/Flax variance scaling and LeCun, orthogonal and sparse.
 
 Each entry: signature, std/bound (``moments``) and the draw (``sample``). The std is
 computed with torch's own expressions, operation for operation, so the draws agree with
-torch.nn.init bit for bit. Samplers import torch only inside, so the catalog loads
-without torch.
+torch.nn.init bit for bit, except orthogonal: its QR is our own (:mod:`.qr`), the same
+bits for any thread count, where LAPACK's are not; it agrees with torch's to float32
+rounding. Samplers import torch only inside, so the catalog loads without torch.
 """
 
 from __future__ import annotations
@@ -143,9 +144,19 @@ def _orthogonal_moments(v: Values, t: Facts) -> Moments:
 
 
 def _orthogonal(out: Any, v: Values, t: Facts, g: Any) -> None:
+    # torch.nn.init.orthogonal_'s draw and sign correction, with a QR whose bits do not
+    # depend on the thread count (LAPACK's do; see catalog/qr.py)
     import torch
 
-    torch.nn.init.orthogonal_(out, f(v, "gain"), generator=g)
+    from .qr import orthonormal_columns
+
+    rows = out.shape[0]
+    cols = out.numel() // rows
+    flat = torch.empty(rows, cols).normal_(0, 1, generator=g)
+    wide = rows < cols
+    q = orthonormal_columns((flat.T if wide else flat).double())
+    out.copy_((q.T if wide else q).reshape(out.shape))
+    out.mul_(f(v, "gain"))
 
 
 ORTHOGONAL = Scheme(
