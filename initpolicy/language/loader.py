@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lark import Token, Tree
 
+from ..catalog import seeds
 from ..common.suggest import did_you_mean, one_of
 from ..errors import Diagnostic, PolicyError
 from .binding import bind
@@ -229,11 +230,12 @@ class _Loader:
         if out.own_seed:
             b.error(tok, "seed is given twice")
             return
-        value = float(tok)
-        if value != int(value) or not 0 <= value < 2**63:
-            b.error(tok, f"seed must be a whole number in [0, 2**63), not {tok}")
+        try:
+            value = seeds.parse(str(tok))
+        except ValueError as e:
+            b.error(tok, str(e))
             return
-        out.seed, out.own_seed = int(value), True
+        out.seed, out.own_seed = value, True
 
 
 def _at(d: Diagnostic, message: str, hint: str | None = None) -> Diagnostic:

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from ..catalog import seeds
 from ..catalog.schemes import constant_value
-from ..errors import Diagnostic, InitPolicyError, PlanError
+from ..errors import Diagnostic, InitPolicyError, PlanError, UsageError
 from ..language.ir import Name, PolicyIR, Rule, Selector
 from ..tracer.graph import ModelGraph, ParamInfo
 from . import ties
@@ -64,6 +64,8 @@ def build_plan(
     def value(e: Any, env: Mapping[str, float], count: Any) -> float:
         return float(evaluate(e, env, count=count))
 
+    if seed is not None and (why := seeds.problem(seed)) is not None:
+        raise UsageError(why)
     index = Index.from_graph(graph, cond=cond)
     rules = policy_ir.rules
     out = Plan(policy=policy_ir, graph=graph, seed=seeds.resolve(seed, policy_ir.seed))
