@@ -147,15 +147,20 @@ def load(source: str | Path) -> Policy:
     >>> len(load("Linear before ReLU -> kaiming_normal(fan_in)").rules)
     1
     """
+    from .common.files import is_file
     from .language.loader import parse
 
     if isinstance(source, Path):
         return load_spec(source)
-    text = str(source)
-    one_word = "\n" not in text and "->" not in text
-    if one_word and (text.isidentifier() or text.endswith(".pol") or Path(text).is_file()):
-        return load_spec(text)
-    return Policy(parse(text, "<string>"))
+    if not isinstance(source, str):
+        raise UsageError(
+            f"load takes policy text, a file path or a built-in policy's name, "
+            f"not {type(source).__name__}"
+        )
+    one_line = "\n" not in source and "\r" not in source and "->" not in source
+    if one_line and (source.isidentifier() or source.endswith(".pol") or is_file(source)):
+        return load_spec(source)
+    return Policy(parse(source, "<string>"))
 
 
 def as_policy(policy: Policy | str | Path) -> Policy:

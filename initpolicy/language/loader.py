@@ -21,13 +21,14 @@ from pathlib import Path
 from lark import Token, Tree
 
 from ..catalog import seeds
+from ..common.files import TooLarge, is_file, read_limited
 from ..common.suggest import did_you_mean, one_of
 from ..errors import Diagnostic, PolicyError
 from .binding import bind
 from .builtins import builtin_policies
 from .grammar import parse_chunk
 from .ir import BOUND_NAMES, Loc, PolicyIR, Rule, SchemeCall, Selector
-from .lines import Chunk, SyntaxProblem, chunks
+from .lines import Chunk, SyntaxProblem, chunks, position, split_lines
 from .selectors import WHERE_NAMES, Builder, first_token
 
 #: Most rules one policy may hold, includes expanded.
@@ -53,6 +54,10 @@ class _TooManyErrors(Exception):
 
 #: A policy is a page of rules; a file this big is a wrong path (a checkpoint, a log).
 MAX_BYTES = 16 * 1024 * 1024
+#: Deepest chain of includes (a uses b uses c ...), the first file not counted.
+MAX_INCLUDE_DEPTH = 64
+#: What an included policy file is named.
+POLICY_SUFFIX = ".pol"
 
 
 class _Loader:
@@ -69,16 +74,25 @@ class _Loader:
     # ------------------------------------------------------------------ sources
 
     def read(self, path: Path, display: str, at: Diagnostic | None) -> str | None:
+        """The text of the policy file at ``path``, or None with the problem reported.
+
+        Only a regular file is read, and never past :data:`MAX_BYTES` (a wrong path to a
+        checkpoint costs nothing). An error about the file never shows its content: only
+        a file that decodes as a policy has lines to show.
+        """
         try:
-            if path.exists() and not path.is_file():  # a directory, /dev/zero, a FIFO...
-                raise IsADirectoryError(0, "not a regular file")
-            data = path.read_bytes()
+            data = read_limited(path, MAX_BYTES)
         except FileNotFoundError:
             if at is None:
                 self.report([Diagnostic(display, None, None, "no such file")])
             else:
                 hint = "a path in use is relative to the file that includes it"
                 self.report([_at(at, f"included file not found: {display}", hint)])
+            return None
+        except TooLarge as e:
+            size = f"{e.size:,} bytes" if e.size is not None else f"more than {MAX_BYTES:,} bytes"
+            msg = f"too large to be a policy ({size}; the limit is {MAX_BYTES:,})"
+            self.report([Diagnostic(display, None, None, msg)])
             return None
         except OSError as e:
             why = e.strerror or str(e)
@@ -87,19 +101,20 @@ class _Loader:
             else:
                 self.report([_at(at, f"cannot read included file {display}: {why}")])
             return None
-        if len(data) > MAX_BYTES:
-            msg = f"too large to be a policy ({len(data):,} bytes; the limit is {MAX_BYTES:,})"
-            self.report([Diagnostic(display, None, None, msg)])
-            return None
         try:
-            return data.decode("utf-8-sig")
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
-            line = data.count(b"\n", 0, e.start) + 1
-            col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+            line, col = position(data[: e.start].decode("utf-8-sig"), e.start)
             bad = data[e.start : e.start + 1].hex()
             msg = f"not valid UTF-8 (byte 0x{bad})"
             self.report([Diagnostic(display, line, col, msg, hint="save the policy as UTF-8")])
             return None
+        if "\0" in text:  # binary data (a checkpoint, /proc/self/environ): not a policy
+            line, col = position(text, text.index("\0"))
+            msg = "not a policy: a NUL byte (binary data)"
+            self.report([Diagnostic(display, line, col, msg)])
+            return None
+        return text
 
     def load(self, key: str, display: str, path: Path, at: Diagnostic | None) -> _File | None:
         if key in self.cache:
@@ -108,6 +123,13 @@ class _Loader:
             chain = " -> ".join([d for _, d in self.stack] + [display])
             assert at is not None
             self.report([_at(at, f"include cycle: {chain}")])
+            return None
+        if len(self.stack) > MAX_INCLUDE_DEPTH:
+            assert at is not None
+            shown = [d for _, d in self.stack]
+            chain = " -> ".join([*shown[:2], "...", *shown[-2:], display])
+            msg = f"includes nested more than {MAX_INCLUDE_DEPTH} deep: {chain}"
+            self.report([_at(at, msg)])
             return None
         text = self.read(path, display, at)
         if text is None:
@@ -124,7 +146,7 @@ class _Loader:
 
     def text(self, text: str, display: str, base: Path) -> _File:
         text = text.removeprefix("\ufeff")
-        lines = text.splitlines()
+        lines = split_lines(text)
         builder = Builder(display, lines)
         out = _File(files=[display])
         for chunk in chunks(text):
@@ -178,10 +200,18 @@ class _Loader:
             path = base / rel
             display = rel if b.file.startswith("<") else os.path.join(os.path.dirname(b.file), rel)
             display = os.path.normpath(display)
-            try:
-                key = str(path.resolve())
-            except (OSError, ValueError) as e:  # a NUL character, a symlink loop...
-                b.error(target, f"invalid file path: {e}")
+            key = _resolved(path)
+            if key is None:
+                b.error(target, f"invalid file path: {rel}")
+                return
+            # a policy from a pull request must not read /proc/self/environ or ~/.ssh: an
+            # include is a *.pol file, by the name written and by the file it leads to
+            if not (rel.endswith(POLICY_SUFFIX) and key.endswith(POLICY_SUFFIX)):
+                b.error(
+                    target,
+                    f"use includes policy files, named *{POLICY_SUFFIX}: {rel!r} is not one",
+                    hint='use a built-in by name (use relu_net), or a file: use "base.pol"',
+                )
                 return
         else:
             builtins = builtin_policies()
@@ -238,6 +268,22 @@ class _Loader:
         out.seed, out.own_seed = value, True
 
 
+def _resolved(path: Path) -> str | None:
+    """The absolute path ``path`` leads to (links followed): the key a file is known by;
+    None for a path that cannot lead anywhere (a NUL character)."""
+    try:
+        return os.path.realpath(path)  # a link loop or a name too long: read() says so
+    except (OSError, ValueError):
+        return None
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return os.path.lexists(path)
+    except ValueError:
+        return False
+
+
 def _at(d: Diagnostic, message: str, hint: str | None = None) -> Diagnostic:
     return Diagnostic(d.file, d.line, d.column, message, d.source_line, hint, d.width)
 
@@ -292,10 +338,9 @@ def parse_file(path: str | Path, display: str | None = None) -> PolicyIR:
     """Parse the policy file at ``path`` (shown as ``display``, default the path as given)."""
     path = Path(path)
     display = display or str(path)
-    try:
-        key = str(path.resolve())
-    except (OSError, ValueError) as e:
-        raise PolicyError(Diagnostic(display, None, None, f"invalid file path: {e}")) from None
+    key = _resolved(path)
+    if key is None:
+        raise PolicyError(Diagnostic(display, None, None, "invalid file path")) from None
     loader = _Loader()
     result = _run(lambda: loader.load(key, display, path, None))
     return _finish(loader, result, display)
@@ -317,14 +362,14 @@ def parse_any(spec: str | Path) -> PolicyIR:
     design card's ``--policy relu_net.pol`` works in any directory.
     """
     path = Path(spec)
-    if path.is_file():
+    if is_file(path):
         return parse_file(path, str(spec))
     builtins = builtin_policies()
     if str(spec) in builtins:
         return parse_builtin(str(spec))
-    if path.suffix == ".pol" and not path.exists() and path.stem in builtins:
+    if path.suffix == POLICY_SUFFIX and not _exists(path) and path.stem in builtins:
         return parse_builtin(path.stem)
-    if str(spec).endswith(".pol") or isinstance(spec, Path):
+    if str(spec).endswith(POLICY_SUFFIX) or isinstance(spec, Path):
         return parse_file(path, str(spec))  # says why the file cannot be read
     hint = did_you_mean(str(spec), builtins)
     hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
@@ -333,4 +378,13 @@ def parse_any(spec: str | Path) -> PolicyIR:
     )
 
 
-__all__ = ["MAX_ERRORS", "MAX_RULES", "parse", "parse_any", "parse_builtin", "parse_file"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_ERRORS",
+    "MAX_INCLUDE_DEPTH",
+    "MAX_RULES",
+    "parse",
+    "parse_any",
+    "parse_builtin",
+    "parse_file",
+]
