@@ -185,6 +185,11 @@ def _evaluate(
                 f"{name} gives {label} {v} for shape {tuple(shape)} "
                 f"(fan_in={fan_in:g}, fan_out={fan_out:g})"
             )
+    problem = schemes.range_error(
+        name, args, fan_in=fan_in, fan_out=fan_out, shape=shape, dtype=p.dtype
+    )
+    if problem:
+        raise _Fail(problem, hint="smaller arguments, or a wider dtype for this tensor")
     if p.kind == "buffer" and name == "default":
         std = bound = None
     return Entry(
