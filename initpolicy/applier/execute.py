@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import UsageError
 from ..planner.plan import Entry, Plan
 from ..tracer.dtensor import local_tensor
 from ..tracer.layers import reset_method
+from .devices import move, target_device
 from .measure import measure_local, measure_whole
 from .meta import Preparation, init_weights_owner, is_meta, materialize, prepare
 from .pool import gc_paused
@@ -43,24 +45,28 @@ __all__ = ["Report", "execute"]
 def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None = None) -> Report:
     """Write ``plan`` into ``model`` (the Plan must come from this model's trace).
 
+    ``device``: where a meta model is materialized (default cpu), or where a real model is
+    moved first; the move is undone if anything after it fails, and ``meta`` is refused.
     ``threads``: how many threads draw tiles (default: torch's intra-op thread count).
     On a sharded model every rank calls this with the same plan; see docs/distributed.md."""
     import torch
 
+    _check_writable(model)
+    target = target_device(device)
     meta = is_meta(model)
     prep = prepare(plan, model) if meta else Preparation()
     slots = {id(e): _tensor(model, e) for e in plan.entries}
     writer = _Writer(keep_originals=not meta)
-    done = None
+    done = moved = None
     local = None
     error: BaseException | None = None
     try:
         with torch.no_grad(), gc_paused():
             if meta:
-                done = materialize(model, torch.device(device or "cpu"), prep.zero)
+                done = materialize(model, target or torch.device("cpu"), prep.zero)
                 slots = {k: done.new.get(id(t), t) for k, t in slots.items()}
-            elif device is not None:
-                model.to(device)
+            elif target is not None:
+                moved = move(model, target)
                 slots = {id(e): _tensor(model, e) for e in plan.entries}
             _module_inits(plan, model, prep, slots, writer)
             write_all(plan, slots, writer.touch, threads)
@@ -75,10 +81,25 @@ def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None =
         if done is not None:
             done.undo()
         writer.rollback()
+        if moved is not None:
+            moved.undo()
         raise error
     entries = [ReportEntry(e, std) for e, std in zip(plan.entries, measured, strict=True)]
-    dev = str(torch.device(device or "cpu")) if meta else None
+    dev = str(target or torch.device("cpu")) if meta else None
     return Report(plan=plan, entries=entries, defaulted=prep.defaulted, materialized_on=dev)
+
+
+def _check_writable(model: Any) -> None:
+    """A TorchScript module has no get_submodule, parametrizations or reset_parameters to
+    write through: refused with what to do instead."""
+    import torch
+
+    if isinstance(model, torch.jit.ScriptModule):
+        raise UsageError(
+            f"{type(model).__name__} is a TorchScript module (torch.jit.script or trace), "
+            "which initpolicy cannot write: apply the policy to the nn.Module before "
+            "scripting it (the scripted module shares its tensors)"
+        )
 
 
 # ---------------------------------------------------------------------------- writes
