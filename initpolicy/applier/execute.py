@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import UsageError
 from ..planner.plan import Entry, Plan
 from ..tracer.dtensor import local_tensor
+from ..tracer.fans import legacy_weight_norm
 from ..tracer.layers import reset_method
 from .devices import move, target_device
 from .measure import measure_local, measure_whole
@@ -136,7 +137,9 @@ def _tensor(model: Any, e: Entry) -> Any:
     path = e.param.raw_name or e.param.name
     mod_name, _, local = path.rpartition(".")
     if e.param.parametrization is not None:
-        return model.get_submodule(mod_name).parametrizations[local]
+        owner = model.get_submodule(mod_name)
+        # the legacy weight_norm keeps its g and v on the module itself
+        return owner if legacy_weight_norm(owner, local) else owner.parametrizations[local]
     try:
         module = model.get_submodule(mod_name)
         return getattr(module, local)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..planner.plan import Entry, Plan
 from ..tracer.dtensor import is_dtensor, mesh_device_type
+from ..tracer.fans import legacy_weight_norm
 from ..tracer.moments import gather_moments, measure_rows
 
 
@@ -23,6 +24,9 @@ def written(e: Entry, t: Any) -> tuple[Any, tuple[int, int] | None]:
     if e.param.parametrization is None:
         b = e.param.blocks[e.block] if e.block else None
         return t, (None if b is None else (b.start, b.stop))
+    hook = legacy_weight_norm(t, e.param.local)
+    if hook is not None:  # the legacy weight_norm: t is the module holding g and v
+        return hook.compute_weight(t), None
     if e.param.parametrization == "weight_norm":
         import torch
 

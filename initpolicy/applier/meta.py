@@ -83,6 +83,8 @@ def prepare(plan: Plan, model: Any) -> Preparation:
             # the stored originals (and spectral_norm's u, v) are written through it
             mod_name, _, local = (e.param.raw_name or e.param.name).rpartition(".")
             parametrized.append(f"{mod_name}.parametrizations.{local}." if mod_name else "")
+            # the legacy weight_norm's g and v sit on the module itself
+            written |= {f"{mod_name}.{s}" if mod_name else s for s in e.param.stored}
     skipped = {n for p, _ in plan.skipped for n in (p.name, p.raw_name, *p.aliases) if n}
 
     prep = Preparation()

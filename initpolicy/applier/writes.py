@@ -17,6 +17,7 @@ from typing import Any
 from ..catalog.schemes import SCHEMES
 from ..planner.plan import Entry, Plan
 from ..tracer.dtensor import as_matrix, clip, local_view, region_matrix
+from ..tracer.fans import legacy_weight_norm
 from ..tracer.graph import tensor_facts
 from .pool import Task, TaskPool
 from .regions import draw_region, stream_tasks
@@ -126,6 +127,9 @@ def write_parametrized(seed: int, e: Entry, plist: Any, touch: Any) -> None:
     result is reproducible."""
     import torch
 
+    if legacy_weight_norm(plist, e.param.local) is not None:
+        write_legacy_weight_norm(seed, e, plist, touch)
+        return
     stored = [t for t in plist._parameters.values() if t is not None]
     for t in stored:
         touch(t)
@@ -149,6 +153,25 @@ def write_parametrized(seed: int, e: Entry, plist: Any, touch: Any) -> None:
             fresh = torch.randn(vec.shape, generator=g, dtype=torch.float32)
             vec.copy_(torch.nn.functional.normalize(fresh, dim=0, eps=sn.eps))
         sn._power_method(sn._reshape_weight_to_matrix(plist.original), 15)
+
+
+def write_legacy_weight_norm(seed: int, e: Entry, module: Any, touch: Any) -> None:
+    """The legacy torch.nn.utils.weight_norm: v = the draw and g = ||v|| along its dim, as
+    its own WeightNorm.apply does, so the computed weight (refreshed here, and by the hook
+    before each forward) is the draw."""
+    import torch
+
+    hook = legacy_weight_norm(module, e.param.local)
+    g, v = (getattr(module, f"{e.param.local}_{part}") for part in ("g", "v"))
+    touch(g)
+    touch(v)
+    draw = draw_region(
+        e.scheme, e.args, fan_in=e.param.fan_in, fan_out=e.param.fan_out,
+        shape=tuple(v.shape), seed=seed, name=e.param.name,
+    )  # fmt: skip
+    v.copy_(draw)
+    g.copy_(torch.norm_except_dim(draw, 2, hook.dim))
+    setattr(module, e.param.local, hook.compute_weight(module))
 
 
 def zero_padding_row(e: Entry, t: Any) -> None:

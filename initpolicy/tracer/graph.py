@@ -54,6 +54,11 @@ class ParamInfo:
     #: How a sharded tensor is laid out over ranks (``S(0)@dp=4``: a DTensor's placements
     #: on its mesh dims); None for a tensor every process holds whole.
     placement: str | None = None
+    #: For such a computed tensor: the local names of the stored tensors it is computed
+    #: from, on the module holding them (a ParametrizationList's ``original0``/``original1``
+    #: or ``original``; the legacy torch.nn.utils.weight_norm's ``weight_g``/``weight_v`` on
+    #: the layer itself). A rule on the computed tensor writes these.
+    stored: tuple[str, ...] = ()
 
     @property
     def ndim(self) -> int:
@@ -136,9 +141,10 @@ class Layer:
     #: The nearest enclosing module (or the root, ``""``) with transformers'
     #: ``_init_weights(module)``, which can initialize this module; None if there is none.
     init_weights_owner: str | None = None
-    #: For a ParametrizationList (``conv.parametrizations.weight``): the weight it computes,
-    #: as a parameter of its owner (``conv.weight``, with ``parametrization`` set and the
-    #: owner's fans). The stored tensors are this layer's ``parameters`` (``original*``).
+    #: The weight this layer computes, as a parameter of its owner (``conv.weight``, with
+    #: ``parametrization`` set, the owner's fans, and ``stored``): for a
+    #: ParametrizationList (``conv.parametrizations.weight``), or for a layer under the
+    #: legacy ``torch.nn.utils.weight_norm`` (its ``weight_g``, ``weight_v``).
     computes: ParamInfo | None = None
     #: False for a layer the traced forward never ran (its activation is then ``linear``
     #: by default, not traced): a branch the example input does not take, a tower whose

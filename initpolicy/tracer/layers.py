@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .fans import blocks, fans, parametrized_stand_in, shape_fans
+from .fans import blocks, fans, legacy_weight_norms, parametrized_stand_in, shape_fans
 from .graph import Layer, ParamInfo
 from .ops import is_norm, module_activation
 from .resolve import Outcome, Resolved, parametrization_of
@@ -147,6 +147,10 @@ def make_layer(
     layer.init_weights_owner = init_weights_owner(modules, name)
     if owner is not None:
         layer.computes = computed_weight(pz[0], pz[1], owner, module, params)  # type: ignore[index]
+    legacy = legacy_weight_norms(module)
+    if legacy:
+        key = "weight" if "weight" in legacy else next(iter(legacy))
+        layer.computes = legacy_computed_weight(name, key, module, params)
     return layer
 
 
@@ -199,6 +203,32 @@ def computed_weight(
         requires_grad=all(q.requires_grad for q in stored),
         raw_name=prefix + qual,
         parametrization=kind,
+        stored=tuple(q.local for q in stored),
+    )
+
+
+def legacy_computed_weight(
+    name: str, key: str, module: Any, params: list[ParamInfo]
+) -> ParamInfo | None:
+    """The weight ``key`` the legacy ``torch.nn.utils.weight_norm`` computes on ``module``
+    from ``key_g`` and ``key_v``: like the parametrization's, with ``v``'s shape and fans,
+    so ``weight_*`` globs reach the weight, not ``g`` drawn as if it were one."""
+    stored = [q for q in params if q.local in (f"{key}_g", f"{key}_v")]
+    v = next((q for q in stored if q.local == f"{key}_v"), None)
+    if v is None:
+        return None
+    qual = f"{name}.{key}" if name else key
+    return ParamInfo(
+        name=qual,
+        local=key,
+        shape=v.shape,
+        fan_in=v.fan_in,
+        fan_out=v.fan_out,
+        dtype=v.dtype,
+        requires_grad=all(q.requires_grad for q in stored),
+        raw_name=v.raw_name[: len(v.raw_name) - len(v.name)] + qual,
+        parametrization="weight_norm",
+        stored=tuple(q.local for q in stored),
     )
 
 
