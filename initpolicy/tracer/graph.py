@@ -184,6 +184,10 @@ class ModelGraph:
     #: Every module of the model, qualified name -> its type names (class and nn.Module
     #: bases, as ``Layer.types``): what selectors may name, for modules that own no tensor.
     module_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Modules whose weights are quantized (torch.ao's packed tensors, not parameters, as
+    #: ``quantize_dynamic`` leaves them): qualified name -> class name. Nothing initializes
+    #: them; not in JSON.
+    quantized: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_layers(self) -> int:

@@ -154,6 +154,42 @@ def make_layer(
     return layer
 
 
+#: Where torch keeps its quantized modules (eager mode: quantize, quantize_dynamic).
+QUANTIZED_PACKAGES = (
+    "torch.ao.nn.quantized",
+    "torch.ao.nn.intrinsic.quantized",
+    "torch.ao.nn.sparse.quantized",
+    "torch.nn.quantized",
+    "torch.nn.intrinsic.quantized",
+)
+
+
+def quantized_modules(modules: Mapping[str, Any]) -> dict[str, str]:
+    """The modules holding quantized weights (packed, not parameters): name -> class name,
+    the outermost only (a quantized Linear, not its ``_packed_params``).
+
+    >>> import torch, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     q = torch.ao.quantization.quantize_dynamic(
+    ...         torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()), {torch.nn.Linear})
+    >>> quantized_modules(dict(q.named_modules()))
+    {'0': 'Linear'}
+    """
+    found: dict[str, str] = {}
+    for name, m in modules.items():
+        kind = type(m)
+        if not kind.__module__.startswith(QUANTIZED_PACKAGES):
+            continue
+        holds = hasattr(m, "_packed_params") or hasattr(m, "_all_weight_values")
+        if not (holds or callable(getattr(m, "weight", None))):
+            continue  # Quantize, DeQuantize, FloatFunctional: no weights
+        if any(name.startswith(f"{outer}.") for outer in found):
+            continue
+        found[name] = kind.__name__
+    return found
+
+
 #: A module's own init, in order of preference (MultiheadAttention has only the second).
 RESET_METHODS = ("reset_parameters", "_reset_parameters")
 

@@ -51,6 +51,7 @@ from .layers import (
     guess_outcomes,
     is_parametrized,
     make_layer,
+    quantized_modules,
     type_names,
 )
 from .messages import assumed_warning, input_hint, not_called_warning, short
@@ -357,4 +358,5 @@ def _trace(
         fx_graph=graph,
         buffer_layers=buffer_layers,
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
+        quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
     )
