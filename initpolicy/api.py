@@ -73,9 +73,11 @@ class Policy:
         from .planner.match import build_plan
         from .tracer.tracing import trace as run_trace
 
+        _check_module(model, "plan")
+        names = tensor_names("skip", skip)
         graph = run_trace(model, example_inputs=example_inputs)
         return build_plan(
-            self.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
+            self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
 
     def apply(
@@ -104,16 +106,55 @@ class Policy:
         from .planner.match import build_plan, needs_trace
         from .tracer.tracing import trace as run_trace
 
-        if not hasattr(model, "named_modules"):
-            raise UsageError(f"apply needs a torch.nn.Module, got {type(model).__name__}")
+        _check_module(model, "apply")
+        names = tensor_names("skip", skip)
         # A policy that reads no activation (no before/after, gain, slope, depth) needs only
         # the module structure, not a forward pass; explain always traces fully.
         how = None if needs_trace(self.ir) or _has_lazy(model) else "modules"
         graph = run_trace(model, example_inputs=example_inputs, tracer=how)
         the_plan = build_plan(
-            self.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
+            self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
         return execute(the_plan, model, device=device, threads=threads)
+
+
+def _check_module(model: Any, what: str) -> None:
+    if not hasattr(model, "named_modules") or not hasattr(model, "state_dict"):
+        raise UsageError(f"{what} needs a torch.nn.Module, got {type(model).__name__}")
+
+
+def tensor_names(what: str, value: Any) -> list[str] | None:
+    """The tensor names an argument such as ``skip=`` or ``missing_keys=`` gives: a
+    state_dict's (any mapping's) keys, or an iterable of strings; UsageError otherwise,
+    for a bare string too (it would be read one character at a time).
+
+    >>> tensor_names("skip", {"fc.weight": 0}), tensor_names("skip", None)
+    (['fc.weight'], None)
+    >>> tensor_names("missing_keys", "score.weight")
+    Traceback (most recent call last):
+    initpolicy.errors.UsageError: missing_keys takes a list of state_dict keys, not one string: pass ['score.weight']
+    """
+    if value is None:
+        return None
+    if isinstance(value, str | bytes):
+        raise UsageError(
+            f"{what} takes a list of state_dict keys, not one string: pass [{value!r}]"
+        )
+    if isinstance(value, Mapping):
+        names = list(value)
+    else:
+        try:
+            names = list(value)
+        except TypeError:
+            raise UsageError(
+                f"{what} takes a state_dict or a list of its keys, not {type(value).__name__}"
+            ) from None
+    bad = next((n for n in names if not isinstance(n, str)), None)
+    if bad is not None:
+        raise UsageError(
+            f"{what} takes state_dict keys, which are strings; got {bad!r} ({type(bad).__name__})"
+        )
+    return names
 
 
 def _has_lazy(model: Any) -> bool:
@@ -165,7 +206,14 @@ def load(source: str | Path) -> Policy:
 
 def as_policy(policy: Policy | str | Path) -> Policy:
     """``policy`` itself, or loaded (see :func:`load`)."""
-    return policy if isinstance(policy, Policy) else load(policy)
+    if isinstance(policy, Policy):
+        return policy
+    if not isinstance(policy, str | Path):
+        raise UsageError(
+            "a policy is a Policy, policy text, a file path or a built-in policy's name, "
+            f"not {type(policy).__name__}"
+        )
+    return load(policy)
 
 
 def apply(model: Any, policy: Policy | str | Path, **kwargs: Any) -> Report:
