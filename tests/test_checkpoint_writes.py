@@ -243,3 +243,13 @@ def test_only_our_naming_is_cleaned(tmp_path: Path):
         (tmp_path / name).mkdir()
     save_state_dict(STATE, out)
     assert _leftovers(tmp_path) == sorted(keep)
+
+
+def test_without_flock_a_stale_temporary_is_known_by_its_age(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(files, "fcntl", None)  # as on Windows
+    young, old = (tmp_path / f".init.pt.{t}.initpolicy-tmp" for t in ("0000aaaa", "0000bbbb"))
+    young.mkdir()
+    old.mkdir()
+    os.utime(old, (0, 0))
+    save_state_dict(STATE, tmp_path / "init.pt")
+    assert _leftovers(tmp_path) == [young.name]

@@ -217,7 +217,7 @@ def remove_stale(path: str | os.PathLike[str]) -> list[str]:
         return removed
     for name in names:
         full = path.parent / name
-        with contextlib.suppress(OSError), _try_lock(full) as locked:
+        with contextlib.suppress(OSError), _locked(full, wait=False) as locked:
             young = time.time() - os.lstat(full).st_mtime < _NEW_STALE_SECONDS
             if not locked or (name.endswith(_NEW_SUFFIX) and young):
                 continue
@@ -256,43 +256,41 @@ def _temp_dir(path: Path) -> Iterator[str]:
             break
         except FileExistsError:
             continue
-    fd = os.open(new, os.O_RDONLY)
     try:
-        _lock(fd, blocking=True)
-        # renamed only once locked: a directory with the final name is either locked by a
-        # live writer or left by a dead one, never both unlocked and in use
-        os.rename(new, final)
-        try:
-            yield str(final)
-        finally:
-            shutil.rmtree(final, ignore_errors=True)
+        with _locked(new, wait=True):
+            # renamed only once locked: a directory with the final name is either locked by
+            # a live writer or left by a dead one, never both unlocked and in use
+            os.rename(new, final)
+            try:
+                yield str(final)
+            finally:
+                shutil.rmtree(final, ignore_errors=True)
     finally:
-        os.close(fd)
         with contextlib.suppress(OSError):
             os.rmdir(new)  # only if the rename never happened
 
 
-def _lock(fd: int, *, blocking: bool) -> bool:
-    """flock ``fd``; False where another process holds it. Without flock (Windows) a
-    blocking lock is a no-op and a non-blocking one fails: stale directories are then
-    recognized by age only."""
-    if fcntl is None:
-        return blocking
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
-
-
 @contextlib.contextmanager
-def _try_lock(directory: Path) -> Iterator[bool]:
-    fd = os.open(directory, os.O_RDONLY)
+def _locked(directory: Path, *, wait: bool) -> Iterator[bool]:
+    """Hold an flock on ``directory`` while the block runs; yields whether it is held
+    (``wait``: block until it is; else give up at once if another process holds it).
+    Where a directory cannot be locked (Windows: no flock, no directory handles) it yields
+    True when waiting and, for a stale check, whether the directory is older than
+    ten minutes."""
+    fd = None
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fd = os.open(directory, os.O_RDONLY)
+    if fd is None:
+        yield wait or time.time() - os.lstat(directory).st_mtime > _NEW_STALE_SECONDS
+        return
     try:
-        locked = _lock(fd, blocking=False)
-        if fcntl is None:
-            locked = time.time() - os.fstat(fd).st_mtime > _NEW_STALE_SECONDS
-        yield locked
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            held = True
+        except BlockingIOError:
+            held = False
+        yield held
     finally:
         os.close(fd)
 
