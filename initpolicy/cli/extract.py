@@ -11,15 +11,22 @@ names an existing file without ``--force``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import UsageError
-from .options import file_option, format_option, load_model, target_argument, target_options
+from .options import (
+    Destinations,
+    emit,
+    file_option,
+    force_option,
+    format_option,
+    load_model,
+    results_only,
+    target_argument,
+    target_options,
+)
 
 
 @click.command("extract")
@@ -30,7 +37,7 @@ from .options import file_option, format_option, load_model, target_argument, ta
     help="Write the policy (or the JSON) to this file instead of stdout (atomically; an "
     "existing file only with --force).",
 )
-@click.option("--force", is_flag=True, help="Overwrite --output-file if it exists.")
+@force_option("--output-file")
 @format_option("text", "json")
 @click.option(
     "--call",
@@ -46,6 +53,7 @@ from .options import file_option, format_option, load_model, target_argument, ta
     help="Trace the model (a forward pass) so rules may use `before ACT`.",
 )
 @target_options
+@results_only
 def extract_command(
     target: str | None,
     output_file: Path | None,
@@ -68,8 +76,8 @@ def extract_command(
     from ..api import extract, record
     from ..extractor.provenance import dumps
 
-    if output_file is not None:
-        _check_destination(output_file, force=force)
+    files = Destinations(force=force)
+    files.check(output_file, "-o")
     loaded: list[Any] = []
 
     def build() -> Any:
@@ -77,6 +85,7 @@ def extract_command(
         return loaded[0].model
 
     recording = record(build, call=calls)
+    files.protect(loaded[0].path)
     result = extract(
         recording,
         target=loaded[0].name,
@@ -87,58 +96,14 @@ def extract_command(
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if output_file is None:
-        click.echo(text.rstrip("\n"))
+        emit(text.rstrip("\n"))
         return
-    _write_new(output_file, text if text.endswith("\n") else text + "\n", force=force)
-    click.echo(
-        f"wrote {output_file}: {result.n_rules} rules for {result.n_params} parameters", err=True
+    files.write(
+        output_file,
+        text if text.endswith("\n") else text + "\n",
+        "-o",
+        f"{result.n_rules} rules for {result.n_params} parameters",
     )
-
-
-# TODO(common/files.py): write through initpolicy.common.files.write_atomic (one safe write
-# for every file initpolicy writes) once it is on main; until then these two keep its rules.
-def _check_destination(path: Path, *, force: bool) -> None:
-    """Asked before the model is built: an existing file needs ``force``; never a
-    directory or a link."""
-    if path.is_symlink():
-        raise UsageError(f"{path} is a symbolic link; initpolicy never writes through a link")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory")
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists; pass --force to overwrite it")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent} is not a directory")
-
-
-def _write_new(path: Path, text: str, *, force: bool) -> None:
-    """Atomically: a temporary file in the same directory, then linked into place (a file
-    created meanwhile is never replaced) or, with ``force``, renamed over the old one."""
-    _check_destination(path, force=force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        # mkstemp's file is private (0600): give it the mode a new file gets, or the
-        # replaced file's
-        mode = path.stat().st_mode & 0o7777 if force and path.exists() else 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        if force:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-    except FileExistsError:
-        raise UsageError(f"{path} exists; pass --force to overwrite it") from None
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 COMMANDS: list[click.Command] = [extract_command]

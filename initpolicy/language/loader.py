@@ -14,9 +14,12 @@ their file. Torch-free.
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from lark import Token, Tree
 
@@ -101,19 +104,9 @@ class _Loader:
             else:
                 self.report([_at(at, f"cannot read included file {display}: {why}")])
             return None
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            line, col = position(data[: e.start].decode("utf-8-sig"), e.start)
-            bad = data[e.start : e.start + 1].hex()
-            msg = f"not valid UTF-8 (byte 0x{bad})"
-            self.report([Diagnostic(display, line, col, msg, hint="save the policy as UTF-8")])
-            return None
-        if "\0" in text:  # binary data (a checkpoint, /proc/self/environ): not a policy
-            line, col = position(text, text.index("\0"))
-            msg = "not a policy: a NUL byte (binary data)"
-            self.report([Diagnostic(display, line, col, msg)])
-            return None
+        text, problem = decode(data, display)
+        if problem is not None:
+            self.report([problem])
         return text
 
     def load(self, key: str, display: str, path: Path, at: Diagnostic | None) -> _File | None:
@@ -277,6 +270,56 @@ def _resolved(path: Path) -> str | None:
         return None
 
 
+def decode(data: bytes, display: str) -> tuple[str | None, Diagnostic | None]:
+    """The policy text in ``data``, or the located problem that makes it not one (not
+    UTF-8, or binary). An error never shows the data: only a policy has lines to show."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line, col = position(data[: e.start].decode("utf-8-sig"), e.start)
+        bad = data[e.start : e.start + 1].hex()
+        msg = f"not valid UTF-8 (byte 0x{bad})"
+        return None, Diagnostic(display, line, col, msg, hint="save the policy as UTF-8")
+    if "\0" in text:  # binary data (a checkpoint, /proc/self/environ): not a policy
+        line, col = position(text, text.index("\0"))
+        return None, Diagnostic(display, line, col, "not a policy: a NUL byte (binary data)")
+    return text, None
+
+
+def parse_stream(stream: BinaryIO, display: str = "<stdin>") -> PolicyIR:
+    """Parse a policy read from ``stream`` (standard input, a pipe), never past
+    :data:`MAX_BYTES`; ``use "..."`` paths are relative to the working directory.
+
+    >>> import io
+    >>> len(parse_stream(io.BytesIO(b"bias -> zeros()")).rules)
+    1
+    """
+    data = stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        msg = f"too large to be a policy (more than {MAX_BYTES:,} bytes)"
+        raise PolicyError(Diagnostic(display, None, None, msg))
+    text, problem = decode(data, display)
+    if problem is not None or text is None:
+        raise PolicyError(problem or Diagnostic(display, None, None, "not a policy"))
+    return parse(text, display)
+
+
+def _is_stream(path: Path) -> bool:
+    """A pipe or a character device (``/dev/stdin``): readable once, as a stream."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _exists(path: Path) -> bool:
     try:
         return os.path.lexists(path)
@@ -356,19 +399,27 @@ def parse_builtin(name: str) -> PolicyIR:
 
 
 def parse_any(spec: str | Path) -> PolicyIR:
-    """A policy file if ``spec`` names one, else a built-in policy of that name.
+    """A policy file if ``spec`` names one, else a built-in policy of that name; ``-`` (or
+    a pipe such as ``/dev/stdin``) is read as a stream.
 
     ``NAME.pol`` with no such file, where NAME is a built-in, is the built-in, so the
     design card's ``--policy relu_net.pol`` works in any directory.
     """
+    if str(spec) == "-":
+        return parse_stream(sys.stdin.buffer)
     path = Path(spec)
     if is_file(path):
         return parse_file(path, str(spec))
+    if _is_stream(path):
+        with open(path, "rb") as stream:
+            return parse_stream(stream, str(spec))
     builtins = builtin_policies()
     if str(spec) in builtins:
         return parse_builtin(str(spec))
     if path.suffix == POLICY_SUFFIX and not _exists(path) and path.stem in builtins:
         return parse_builtin(path.stem)
+    if _is_dir(path):
+        raise PolicyError(Diagnostic(str(spec), None, None, "a directory, not a policy file"))
     if str(spec).endswith(POLICY_SUFFIX) or isinstance(spec, Path):
         return parse_file(path, str(spec))  # says why the file cannot be read
     hint = did_you_mean(str(spec), builtins)
@@ -387,4 +438,5 @@ __all__ = [
     "parse_any",
     "parse_builtin",
     "parse_file",
+    "parse_stream",
 ]
