@@ -12,6 +12,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: What a rendered diagnostic shows for a character a terminal would act on rather than
+#: show (an escape sequence can retitle a window, write the clipboard or hide text; a
+#: carriage return overwrites the line; a bidi control reorders it): a C0 control as its
+#: Control Picture (ESC as U+241B), DEL as U+2421, a C1 or bidi control as U+FFFD. One
+#: character for one, so the caret stays under its column. Tabs and line breaks are kept.
+_SHOWN: dict[int, int] = {
+    **{c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n"},
+    0x7F: 0x2421,
+    **{c: 0xFFFD for c in (*range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+}
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe to print on a terminal or into a CI log (see ``_SHOWN``).
+
+    >>> printable("zeros()\x1b]0;title\x07 x\r")
+    'zeros()␛]0;title␇ x␍'
+    """
+    return text.translate(_SHOWN)
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -58,7 +78,8 @@ class Diagnostic:
                 out.append("    " + " " * (column - 1) + "^" * max(1, self.width))
         if self.hint:
             out.append(f"  hint: {self.hint}")
-        return "\n".join(out)
+        # the file's name, the message and the line may all hold a policy's own characters
+        return printable("\n".join(out))
 
 
 class InitPolicyError(Exception):

@@ -90,7 +90,7 @@ def test_the_test_runner_and_the_program_agree(
 def test_click_usage_errors_exit_2_with_clicks_message() -> None:
     code, out, err = in_process(["apply", "--seed", "x"])
     assert (code, out) == (EXIT_ERROR, "")
-    assert "Invalid value for '--seed': 'x' is not a valid integer" in err
+    assert "Invalid value for '--seed': seed must be a whole number in [0, 2**63), not x" in err
 
 
 def test_lint_findings_exit_1_and_exit_zero_makes_them_0(

@@ -91,7 +91,7 @@ def test_malformed_policy_is_a_clean_error(
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("adir.pol", "adir.pol: cannot read: is a directory"), ("none.pol", "none.pol")],
+    [("adir.pol", "adir.pol: a directory, not a policy file"), ("none.pol", "none.pol")],
 )
 def test_policy_path_that_is_not_a_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, message: str

@@ -22,6 +22,7 @@ from .options import (
     force_option,
     format_option,
     load_model,
+    model_file,
     policy_option,
     results_only,
     seed_option,
@@ -76,10 +77,10 @@ def apply_command(
     from ..applier.checkpoint import check_destination, save_state_dict
 
     spec = _policy_spec(policy_spec)
-    files = Destinations(force=force, inputs=(spec,))
+    files = Destinations(force=force, inputs=(spec, model_file(target)))
     if out is not None:
-        check_destination(out, force=force)  # the format, and the file rules
-        files.check(out, "--out")
+        files.check(out, "--out")  # the file rules, an input first
+        check_destination(out, force=force)  # the format
     policy = load_spec(spec)
     loaded = load_model(target, target_opts)
     files.protect(loaded.path)

@@ -23,6 +23,7 @@ from .options import (
     force_option,
     format_option,
     load_model,
+    model_file,
     results_only,
     target_argument,
     target_options,
@@ -76,7 +77,7 @@ def extract_command(
     from ..api import extract, record
     from ..extractor.provenance import dumps
 
-    files = Destinations(force=force)
+    files = Destinations(force=force, inputs=(model_file(target),))
     files.check(output_file, "-o")
     loaded: list[Any] = []
 

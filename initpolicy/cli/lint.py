@@ -28,6 +28,7 @@ from .options import (
     force_option,
     format_option,
     load_model,
+    model_file,
     policy_option,
     results_only,
     seed_option,
@@ -85,8 +86,8 @@ def _thresholds(
     return out
 
 
-def _plot(result: Any) -> Any:
-    """The figure of per-layer activation std and gradient norm (not yet saved)."""
+def _pyplot() -> Any:
+    """matplotlib's pyplot (headless), or the UsageError that --plot cannot be drawn."""
     try:
         import matplotlib
 
@@ -94,9 +95,18 @@ def _plot(result: Any) -> Any:
         import matplotlib.pyplot as plt
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'initpolicy[plot]'") from None
+    return plt
+
+
+_PLOT_NEEDS_DYNAMIC = "--plot needs the dynamic pass (drop --static; check the example inputs)"
+
+
+def _plot(result: Any) -> Any:
+    """The figure of per-layer activation std and gradient norm (not yet saved)."""
+    plt = _pyplot()
     stats = sorted(result.layer_stats, key=lambda s: s.depth)
     if not stats:
-        raise UsageError("--plot needs the dynamic pass (drop --static; check the example inputs)")
+        raise UsageError(_PLOT_NEEDS_DYNAMIC)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for ax, key, label in ((ax1, "out_std", "activation std"), (ax2, "grad_norm", "gradient norm")):
         pts = [(s.depth, getattr(s, key)) for s in stats if getattr(s, key)]
@@ -194,9 +204,13 @@ def lint_command(
     # --no-policy drops the configured policy only: an explicit --policy still counts.
     if no_policy and ctx.get_parameter_source("policy_spec") is ParameterSource.DEFAULT_MAP:
         policy_spec = None
-    files = Destinations(force=force, inputs=(policy_spec,))
+    files = Destinations(force=force, inputs=(policy_spec, model_file(target)))
     for path, option in ((output_file, "-o"), (fix_policy, "--fix-policy"), (plot, "--plot")):
         files.check(path, option)
+    if plot is not None:  # what refuses --plot is known now: refuse before the work
+        if static:
+            raise UsageError(_PLOT_NEEDS_DYNAMIC)
+        _pyplot()
     policy = load_spec(policy_spec) if policy_spec else None
     loaded = load_model(target, target_opts)
     files.protect(loaded.path)
@@ -224,20 +238,28 @@ def lint_command(
         report = lint_output.github(result.findings, default_loc)
     else:
         report = lint_output.text(result)
-    if output_file is not None:
-        files.write(output_file, report + "\n" if report else "", "-o")
-    elif report:
-        emit(report)
-    if result.summary["dynamic"].startswith("skipped:"):
-        click.echo(f"note: dynamic checks {result.summary['dynamic']}", err=True)
+    # Everything is made before the first file is written: an error (no layer statistics
+    # to plot) leaves no file behind.
+    fixed = None
     if fix_policy is not None:
         from ..linter.fix import fix_policy as make_fix
 
-        text = make_fix(result.all_findings, result.graph, policy=policy, out=fix_policy)
-        files.write(fix_policy, text, "--fix-policy")
-    if plot is not None:
-        figure = _plot(result)
-        files.write(plot, lambda tmp: figure.savefig(tmp, format="png"), "--plot")
+        fixed = make_fix(result.all_findings, result.graph, policy=policy, out=fix_policy)
+    figure = _plot(result) if plot is not None else None
+    try:
+        if output_file is not None:
+            files.write(output_file, report + "\n" if report else "", "-o")
+        elif report:
+            emit(report)
+        if result.summary["dynamic"].startswith("skipped:"):
+            click.echo(f"note: dynamic checks {result.summary['dynamic']}", err=True)
+        if fix_policy is not None and fixed is not None:
+            files.write(fix_policy, fixed, "--fix-policy")
+        if plot is not None and figure is not None:
+            files.write(plot, lambda tmp: figure.savefig(tmp, format="png"), "--plot")
+    finally:
+        if figure is not None:
+            _pyplot().close(figure)
     return Outcome.FINDINGS if result.failed() and not exit_zero else Outcome.OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +66,8 @@ class Destinations:
     """The files a command writes (``--out``, ``-o``, ``--fix-policy``, ``--plot``): each
     is checked when the command starts, before any model is built, and written at the end
     atomically, by the rules of :mod:`initpolicy.common.files` (never over an existing file
-    without ``--force``, never through a link, never over the command's own inputs).
+    without ``--force``, never through a link, never over the command's own inputs, never
+    one file for two options).
 
     >>> Destinations(force=False).check(Path("out.pol"), "--fix-policy")
     """
@@ -73,18 +75,28 @@ class Destinations:
     def __init__(self, *, force: bool, inputs: tuple[str | Path | None, ...] = ()):
         self.force = force
         self.inputs = [Path(p) for p in inputs if p is not None]
+        #: The destinations checked so far, with the option that names each.
+        self.claimed: list[tuple[Path, str]] = []
 
     def check(self, path: Path | None, option: str) -> None:
-        """Refuse ``path`` now if it cannot be written (UsageError, exit 2)."""
+        """Refuse ``path`` now if it cannot be written (UsageError, exit 2).
+
+        An input is refused first, so that the message never advises a ``--force`` that
+        would not help."""
         from ..common.files import check_destination
         from ..errors import UsageError
 
         if path is None:
             return
-        check_destination(path, force=self.force)
         for source in self.inputs:
             if _same_file(path, source):
                 raise UsageError(f"{option} {path} is {source}, an input of this command")
+        for other, other_option in self.claimed:
+            if other_option != option and _same_file(path, other):
+                raise UsageError(f"{option} {path} is also {other_option} {other}")
+        check_destination(path, force=self.force)
+        if (path, option) not in self.claimed:
+            self.claimed.append((path, option))
 
     def protect(self, source: str | Path | None) -> None:
         """Also never write over ``source`` (the model file, once it is known)."""
@@ -101,8 +113,20 @@ class Destinations:
         click.echo(f"wrote {path}: {what}" if what else f"wrote {path}", err=True)
 
 
+def model_file(target: str | None) -> Path | None:
+    """The model file TARGET names, known before it is imported (an input to protect)."""
+    from .targets import target_file
+
+    return target_file(target)
+
+
 def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same inode where both exist (so a hard
+    link, ``./x`` or another case on a case-insensitive file system are caught; ``a``
+    itself not followed, a link there is refused as a link), else the same resolved path."""
     try:
+        if os.path.lexists(a) and os.path.exists(b):
+            return os.path.samestat(os.lstat(a), os.stat(b))
         return a.resolve() == b.resolve()
     except (OSError, RuntimeError, ValueError):
         return False
@@ -116,16 +140,18 @@ def force_option(*written: str) -> Any:
 
 
 def seed_option(help: str) -> Any:
-    """``--seed N``: an exact integer in the one seed range (catalog.seeds)."""
+    """``--seed N``: an exact integer in the one seed range, written as the policy header's
+    ``seed N`` is (``7``, ``7.0``, ``1e3``; :func:`initpolicy.catalog.seeds.parse`)."""
 
-    def check(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-        from ..catalog.seeds import problem
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+        from ..catalog import seeds
 
-        if value is not None and (why := problem(value)) is not None:
-            raise click.BadParameter(why)
-        return value
+        try:
+            return None if value is None else seeds.parse(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
 
-    return click.option("--seed", type=int, default=None, callback=check, help=help)
+    return click.option("--seed", metavar="N", default=None, callback=check, help=help)
 
 
 def format_option(*choices: str) -> Any:

@@ -230,6 +230,20 @@ def _example_inputs(where: str, module: ModuleType, root: Path | None) -> Any:
         raise _user_error(f"{where}: example_inputs() raised", e, root) from None
 
 
+def target_file(spec: str | None) -> Path | None:
+    """The file a TARGET names (``path/to/model.py``, ``path/to/model.py:NAME``), known
+    without importing it, so a command can protect it before any model is built; None for
+    ``package.module:NAME`` and for no TARGET.
+
+    >>> target_file("src/model.py:build").as_posix(), target_file("torch.nn:Identity")
+    ('src/model.py', None)
+    """
+    if spec is None:
+        return None
+    head, _ = _split(spec)
+    return Path(head) if _looks_like_file(head) or Path(head).is_file() else None
+
+
 def load_target(
     spec: str | None,
     *,
@@ -266,9 +280,8 @@ def load_target(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         head, name = _split(spec)
-        path: Path | None = None
-        if _looks_like_file(head) or Path(head).is_file():
-            path = Path(head)
+        path = target_file(spec)
+        if path is not None:
             module = _import_file(path)
             root: Path | None = path.resolve().parent
         else:

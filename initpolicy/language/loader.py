@@ -14,6 +14,7 @@ their file. Torch-free.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable
@@ -304,8 +305,18 @@ def parse_stream(stream: BinaryIO, display: str = "<stdin>") -> PolicyIR:
     return parse(text, display)
 
 
+#: The names of this process's own open descriptors: ``/dev/stdin``, and ``/dev/fd/N`` as a
+#: shell's ``<(git show main:init.pol)`` gives.
+_OWN_DESCRIPTOR = re.compile(r"/dev/(stdin|fd/\d+)|/proc/self/fd/\d+")
+
+
 def _is_stream(path: Path) -> bool:
-    """A pipe or a character device (``/dev/stdin``): readable once, as a stream."""
+    """One of this process's own descriptors that is a pipe or a character device:
+    readable once, as a stream. A FIFO or a device by any other name is refused unread,
+    without blocking (:func:`parse_file`): a policy named in a pull request's
+    pyproject.toml must not hang the check that reads it."""
+    if not _OWN_DESCRIPTOR.fullmatch(str(path)):
+        return False
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
@@ -400,7 +411,8 @@ def parse_builtin(name: str) -> PolicyIR:
 
 def parse_any(spec: str | Path) -> PolicyIR:
     """A policy file if ``spec`` names one, else a built-in policy of that name; ``-`` (or
-    a pipe such as ``/dev/stdin``) is read as a stream.
+    a pipe or terminal of this process's own: ``/dev/stdin``, ``/dev/fd/N``) is read as a
+    stream. A FIFO or a device by any other name is refused unread.
 
     ``NAME.pol`` with no such file, where NAME is a built-in, is the built-in, so the
     design card's ``--policy relu_net.pol`` works in any directory.
@@ -420,7 +432,7 @@ def parse_any(spec: str | Path) -> PolicyIR:
         return parse_builtin(path.stem)
     if _is_dir(path):
         raise PolicyError(Diagnostic(str(spec), None, None, "a directory, not a policy file"))
-    if str(spec).endswith(POLICY_SUFFIX) or isinstance(spec, Path):
+    if str(spec).endswith(POLICY_SUFFIX) or isinstance(spec, Path) or _exists(path):
         return parse_file(path, str(spec))  # says why the file cannot be read
     hint = did_you_mean(str(spec), builtins)
     hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
