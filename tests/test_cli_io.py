@@ -126,7 +126,13 @@ def test_the_console_program_keeps_stdout_clean(repo: Path) -> None:
 
 def test_check_reads_a_policy_from_stdin() -> None:
     result = run("check", "-", input=POLICY)
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "-: 2 rules ok\n", "")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "<stdin>: 2 rules ok\n", "")
+
+
+def test_stdin_is_read_once() -> None:
+    result = run("check", "-", "-", input=POLICY)
+    assert result.exit_code == 2
+    assert "standard input ('-') can be read only once" in result.stderr
 
 
 def test_an_error_on_stdin_is_located_in_stdin() -> None:
@@ -153,7 +159,7 @@ def test_more_than_a_policy_on_stdin_is_refused() -> None:
 
 def test_a_policy_on_stdin_includes_files_from_the_working_directory(repo: Path) -> None:
     result = run("check", "-", input='use "init.pol"\nLinear -> zeros()\n')
-    assert (result.exit_code, result.stdout) == (0, "-: 3 rules ok (1 included file)\n")
+    assert (result.exit_code, result.stdout) == (0, "<stdin>: 3 rules ok (1 included file)\n")
 
 
 def test_apply_and_explain_take_the_policy_from_stdin(repo: Path) -> None:

@@ -33,6 +33,8 @@ def check(policies: tuple[str, ...]) -> Outcome:
 
     if not policies:  # neither given nor configured (cli.config defaults it)
         raise click.UsageError("no POLICY given and no [tool.initpolicy] policy configured")
+    if list(policies).count("-") > 1:
+        raise click.UsageError("standard input ('-') can be read only once")
     errors: list[Diagnostic] = []
     failed = 0
     for spec in policies:
@@ -42,7 +44,8 @@ def check(policies: tuple[str, ...]) -> Outcome:
             errors.extend(e.diagnostics)
             failed += 1
             continue
-        click.echo(_describe_ok(spec, len(ir.rules), len(ir.files)))
+        name = "<stdin>" if spec == "-" else spec  # as its errors name it
+        click.echo(_describe_ok(name, len(ir.rules), len(ir.files)))
     if errors:
         for d in errors:
             click.echo(d.render(), err=True)
