@@ -1,8 +1,10 @@
 """Parsing speed: a generated 1,000-rule policy, checked in-process and from the CLI.
 
 Prints rules per second for the parse (target >= 2,000) and the wall time of a whole
-``initpolicy check`` of 1,000 rules, start-up included (target < 0.5 s), next to the
-time of ``python -c "import torch"`` measured in the same run as the baseline.
+``initpolicy check`` of 1,000 rules, start-up included, next to the time of
+``python -c "import torch"`` measured in the same run as the baseline (target: check
+under 0.6x import torch). The parser is built from the grammar in every run (there is no
+disk cache to warm), so the first run is timed like the rest.
 
     .venv/bin/python bench/bench_parse.py [--rules 1000] [--repeat 5]
 """
@@ -55,7 +57,7 @@ def main() -> None:
     from initpolicy.language.grammar import parser
     from initpolicy.language.loader import parse
 
-    parser()  # built (or loaded from the cache) once, as a CLI run does
+    parser()  # built once, as a CLI run does
     text = generate(args.rules)
     parse_times = []
     for _ in range(args.repeat):
@@ -70,7 +72,7 @@ def main() -> None:
         path.write_text(text, encoding="utf-8")
         exe = Path(sys.executable).with_name("initpolicy")
         cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "initpolicy"]
-        best_of(1, [*cli, "check", str(path)])  # warm the grammar cache and the OS cache
+        best_of(1, [*cli, "check", str(path)])  # warm the OS's file cache
         check_s = best_of(args.repeat, [*cli, "check", str(path)])
         empty = Path(tmp) / "empty.pol"
         empty.write_text("", encoding="utf-8")
@@ -83,9 +85,9 @@ def main() -> None:
         f"parse (in-process):            {parse_s * 1000:7.1f} ms  = {rate:,.0f} rules/s (target >= 2,000)"
     )
     print(f"initpolicy check, empty file:  {startup_s * 1000:7.1f} ms  (start-up alone)")
-    print(f"initpolicy check, {args.rules} rules: {check_s * 1000:7.1f} ms  (target < 500 ms)")
+    print(f"initpolicy check, {args.rules} rules: {check_s * 1000:7.1f} ms")
     print(f'python -c "import torch":      {torch_s * 1000:7.1f} ms')
-    print(f"check / import torch:          {check_s / torch_s:7.2f}x")
+    print(f"check / import torch:          {check_s / torch_s:7.2f}x  (target < 0.6x)")
 
 
 if __name__ == "__main__":

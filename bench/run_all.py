@@ -8,6 +8,9 @@ machine it ran on, in docs/benchmarks.md.
     .venv/bin/python bench/run_all.py                 # all of them
     .venv/bin/python bench/run_all.py parse trace     # a subset
     .venv/bin/python bench/run_all.py --no-write      # print only
+
+A subset rewrites its own sections (and summary lines) and keeps the others' as they were
+last run; each section says when it ran and on what.
 """
 
 from __future__ import annotations
@@ -16,18 +19,22 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ("parse", "trace", "apply", "lint", "zoo", "seeded")
+BENCHES = ("parse", "trace", "apply", "sharded", "lint", "zoo", "seeded", "extract")
 TARGETS = {
-    "parse": "≥ 2,000 rules/s parse; `initpolicy check` of 1,000 rules incl. start-up < 0.5 s",
+    "parse": "≥ 2,000 rules/s parse; `initpolicy check` of 1,000 rules incl. start-up "
+    '< 0.6× `python -c "import torch"` in the same run',
     "trace": "12-layer GPT-2 on meta and a 150-layer CNN each traced in < 1 s",
-    "apply": "GPT-2 small on meta: trace+plan+init ≤ 1.25× a plain to_empty + torch.nn.init "
-    "loop; peak RSS < 1.2× parameter bytes + interpreter baseline",
+    "apply": "GPT-2 small on meta: trace+plan+init ≤ 0.75× a plain to_empty + torch.nn.init "
+    "loop on this 2-core machine; peak RSS < 1.2× parameter bytes + interpreter baseline",
+    "sharded": "GPT-2 small on meta, FSDP2 over 2 and 4 gloo processes: each rank's peak RSS "
+    "≤ 1.2× its shard bytes + its baseline; wall time falling with the world size",
     "lint": "`initpolicy lint --static` of GPT-2 small ≤ 1.5× a script that builds it and "
     "computes every parameter's std",
     "zoo": "the zoo (191 torchvision/timm models, 74 transformers configs) as the libraries "
@@ -35,6 +42,8 @@ TARGETS = {
     "reviewed in its golden file); the normal suite's part in ≤ 8 minutes on 2 cores",
     "seeded": "each classic init bug seeded into ≥ 10 zoo models is reported on the seeded "
     "layer: recall ≥ 95%",
+    "extract": "`initpolicy extract` on 98 real models: ≤ 30 rules for any of them, every "
+    "policy planning exactly what the code did",
 }
 
 
@@ -55,9 +64,11 @@ def machine() -> str:
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{cpu}, {os.cpu_count()} cores{mem}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; torch {torch.__version__}"
+        f"Python {platform.python_version()}; torch {torch.__version__}; "
+        f"load average at the start {load} (1, 5, 15 min)"
     )
 
 
@@ -72,25 +83,26 @@ def run(name: str) -> tuple[str, float, int]:
     return out.rstrip(), elapsed, proc.returncode
 
 
-def _kept(running: set[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """The verdict lines and sections of docs/benchmarks.md for the benchmarks not run now
-    (a subset run keeps the others' last results)."""
-    path = ROOT / "docs" / "benchmarks.md"
-    if not path.exists():
+def _previous(path: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The sections and summary lines of the benchmarks last written, by benchmark name."""
+    if not path.is_file():
         return {}, {}
     text = path.read_text(encoding="utf-8")
+    # a section written before sections carried their own run says the file's run
+    run = re.search(r"^Run (.+) on: (.+)\.$", text, re.M)
+    sections: dict[str, str] = {}
+    for part in text.split("\n## ")[1:]:
+        name = part.split("\n", 1)[0].strip()
+        if name in BENCHES:
+            if run is not None:
+                part = re.sub(r"\(exit (\d+)\):", rf"(exit \1; {run[1]}, {run[2]}):", part, count=1)
+            sections[name] = "## " + part.rstrip("\n") + "\n"
     verdicts: dict[str, list[str]] = {}
     for line in text.splitlines():
-        for name in BENCHES:
-            if line.startswith(f"- {name}: `"):
-                verdicts.setdefault(name, []).append(line)
-    sections: dict[str, str] = {}
-    parts = text.split("\n## ")
-    for part in parts[1:]:
-        name = part.split("\n", 1)[0].strip()
-        if name in BENCHES and name not in running:
-            sections[name] = "## " + part.rstrip() + "\n"
-    return verdicts, sections
+        name = line[2:].split(":", 1)[0] if line.startswith("- ") else ""
+        if name in BENCHES:
+            verdicts.setdefault(name, []).append(line)
+    return sections, verdicts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(BENCHES))
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; expected {', '.join(BENCHES)}")
-    sections = []
-    verdicts = []
+    where = machine()  # before the runs: the load they start under
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sections: dict[str, str] = {}
+    verdicts: dict[str, list[str]] = {}
     failed = 0
     for name in names:
         print(f"== bench_{name}.py  (target: {TARGETS[name]})", flush=True)
@@ -112,34 +126,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-- {elapsed:.1f} s, exit {rc}\n", flush=True)
         failed += rc != 0
         # Each bench states its verdict on the lines that name the target.
-        verdicts += [f"- {name}: `{line.strip()}`" for line in out.splitlines() if "target" in line]
-        sections.append(
+        verdicts[name] = [
+            f"- {name}: `{line.strip()}`" for line in out.splitlines() if "target" in line
+        ]
+        sections[name] = (
             f"## {name}\n\nTarget: {TARGETS[name]}.\n\n"
-            f"`python bench/bench_{name}.py` (exit {rc}):\n\n```text\n{out}\n```\n"
+            f"`python bench/bench_{name}.py` (exit {rc}; {stamp}, {where}):\n\n"
+            f"```text\n{out}\n```\n"
         )
     if not args.no_write:
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        kept_verdicts, kept_sections = _kept(set(names))
-        run_on = f"Run {stamp} on: {machine()}."
-        if kept_sections:
-            run_on += (
-                f" The sections of {', '.join(sorted(kept_sections))} are from an earlier run."
-            )
-        order = [n for n in BENCHES if n in kept_sections or n in names]
-        by_name = {**kept_sections, **dict(zip(names, sections, strict=True))}
-        all_verdicts = [v for n in order for v in (kept_verdicts.get(n) or []) if n not in names]
-        all_verdicts += verdicts
+        path = ROOT / "docs" / "benchmarks.md"
+        old_sections, old_verdicts = _previous(path)
+        sections = {**old_sections, **sections}
+        verdicts = {**old_verdicts, **verdicts}
+        order = [n for n in BENCHES if n in sections]
         text = (
             "# Benchmarks\n\n"
             "Generated by `python bench/run_all.py`. Each benchmark compares against a "
             "baseline measured in the same run, so read the ratios, not the seconds.\n\n"
-            f"{run_on}\n\n"
+            f"Last run {stamp} ({', '.join(names)}) on: {where}.\n\n"
             "## Summary: the targets\n\n"
-            + "\n".join(all_verdicts)
+            + "\n".join(line for n in order for line in verdicts.get(n, []))
             + "\n\n"
-            + "\n".join(by_name[n] for n in order)
+            + "\n".join(sections[n] for n in order)
         )
-        (ROOT / "docs" / "benchmarks.md").write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         print("wrote docs/benchmarks.md")
     return 1 if failed else 0
 

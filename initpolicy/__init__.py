@@ -8,7 +8,7 @@
 Importing the package does not import torch.
 """
 
-from .api import Policy, apply, lint, load, trace
+from .api import Policy, apply, extract, lint, load, trace
 from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
 
 __version__ = "0.1.0"
@@ -23,6 +23,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "apply",
+    "extract",
     "lint",
     "load",
     "trace",

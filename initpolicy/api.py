@@ -6,7 +6,7 @@ r"""The library's front door: load a policy, then plan, apply or lint with it.
 2
 
 This is the one module that composes the stages (language -> tracer -> planner ->
-applier / linter); the stages themselves never import each other upwards. Loading and
+applier / linter / extractor); the stages themselves never import each other upwards. Loading and
 checking a policy never import torch; ``plan``/``apply``/``lint`` import the torch-side
 stages when they are called.
 """
@@ -22,7 +22,10 @@ from .errors import UsageError
 from .language.ir import PolicyIR, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
+    from torch.nn import Module
+
     from .applier.report import Report
+    from .extractor.run import Build, ExtractResult, Recording
     from .linter.run import LintResult
     from .planner.plan import Plan
     from .tracer.graph import ModelGraph
@@ -70,9 +73,11 @@ class Policy:
         from .planner.match import build_plan
         from .tracer.tracing import trace as run_trace
 
+        _check_module(model, "plan")
+        names = tensor_names("skip", skip)
         graph = run_trace(model, example_inputs=example_inputs)
         return build_plan(
-            self.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
+            self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
 
     def apply(
@@ -84,13 +89,16 @@ class Policy:
         device: Any = None,
         skip: Skip = None,
         include_frozen: bool = False,
+        threads: int | None = None,
     ) -> Report:
         """Initialize every parameter of ``model`` by this policy; returns the Report.
 
         Raises PlanError, with the model untouched, when the policy cannot be applied.
         ``seed``: over the policy's ``seed N``, over 0. ``device``: where a meta model is
         materialized (default cpu). ``skip``: a state_dict or names left alone (initialize
-        only what a checkpoint lacks).
+        only what a checkpoint lacks). ``threads``: how many threads draw (default: torch's
+        intra-op thread count). A sharded model (FSDP2, tensor parallel) is applied by
+        every rank, each writing its shards (docs/distributed.md).
 
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
@@ -98,16 +106,55 @@ class Policy:
         from .planner.match import build_plan, needs_trace
         from .tracer.tracing import trace as run_trace
 
-        if not hasattr(model, "named_modules"):
-            raise UsageError(f"apply needs a torch.nn.Module, got {type(model).__name__}")
+        _check_module(model, "apply")
+        names = tensor_names("skip", skip)
         # A policy that reads no activation (no before/after, gain, slope, depth) needs only
         # the module structure, not a forward pass; explain always traces fully.
         how = None if needs_trace(self.ir) or _has_lazy(model) else "modules"
         graph = run_trace(model, example_inputs=example_inputs, tracer=how)
         the_plan = build_plan(
-            self.ir, graph, seed=seed, skip=skip, include_frozen=include_frozen, strict=strict
+            self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
-        return execute(the_plan, model, device=device)
+        return execute(the_plan, model, device=device, threads=threads)
+
+
+def _check_module(model: Any, what: str) -> None:
+    if not hasattr(model, "named_modules") or not hasattr(model, "state_dict"):
+        raise UsageError(f"{what} needs a torch.nn.Module, got {type(model).__name__}")
+
+
+def tensor_names(what: str, value: Any) -> list[str] | None:
+    """The tensor names an argument such as ``skip=`` or ``missing_keys=`` gives: a
+    state_dict's (any mapping's) keys, or an iterable of strings; UsageError otherwise,
+    for a bare string too (it would be read one character at a time).
+
+    >>> tensor_names("skip", {"fc.weight": 0}), tensor_names("skip", None)
+    (['fc.weight'], None)
+    >>> tensor_names("missing_keys", "score.weight")
+    Traceback (most recent call last):
+    initpolicy.errors.UsageError: missing_keys takes a list of state_dict keys, not one string: pass ['score.weight']
+    """
+    if value is None:
+        return None
+    if isinstance(value, str | bytes):
+        raise UsageError(
+            f"{what} takes a list of state_dict keys, not one string: pass [{value!r}]"
+        )
+    if isinstance(value, Mapping):
+        names = list(value)
+    else:
+        try:
+            names = list(value)
+        except TypeError:
+            raise UsageError(
+                f"{what} takes a state_dict or a list of its keys, not {type(value).__name__}"
+            ) from None
+    bad = next((n for n in names if not isinstance(n, str)), None)
+    if bad is not None:
+        raise UsageError(
+            f"{what} takes state_dict keys, which are strings; got {bad!r} ({type(bad).__name__})"
+        )
+    return names
 
 
 def _has_lazy(model: Any) -> bool:
@@ -141,20 +188,32 @@ def load(source: str | Path) -> Policy:
     >>> len(load("Linear before ReLU -> kaiming_normal(fan_in)").rules)
     1
     """
+    from .common.files import is_file
     from .language.loader import parse
 
     if isinstance(source, Path):
         return load_spec(source)
-    text = str(source)
-    one_word = "\n" not in text and "->" not in text
-    if one_word and (text.isidentifier() or text.endswith(".pol") or Path(text).is_file()):
-        return load_spec(text)
-    return Policy(parse(text, "<string>"))
+    if not isinstance(source, str):
+        raise UsageError(
+            f"load takes policy text, a file path or a built-in policy's name, "
+            f"not {type(source).__name__}"
+        )
+    one_line = "\n" not in source and "\r" not in source and "->" not in source
+    if one_line and (source.isidentifier() or source.endswith(".pol") or is_file(source)):
+        return load_spec(source)
+    return Policy(parse(source, "<string>"))
 
 
 def as_policy(policy: Policy | str | Path) -> Policy:
     """``policy`` itself, or loaded (see :func:`load`)."""
-    return policy if isinstance(policy, Policy) else load(policy)
+    if isinstance(policy, Policy):
+        return policy
+    if not isinstance(policy, str | Path):
+        raise UsageError(
+            "a policy is a Policy, policy text, a file path or a built-in policy's name, "
+            f"not {type(policy).__name__}"
+        )
+    return load(policy)
 
 
 def apply(model: Any, policy: Policy | str | Path, **kwargs: Any) -> Report:
@@ -199,11 +258,60 @@ def lint(
         return run_lint(model, example_inputs=example_inputs, **options)
     from .applier.execute import execute
     from .planner.match import build_plan
+    from .tracer.dtensor import is_sharded
     from .tracer.tracing import trace as run_trace
 
     ir = as_policy(policy).ir
+    if is_sharded(model):
+        raise UsageError(
+            "lint with a policy initializes a copy of the model, and a sharded model cannot "
+            "be copied (FSDP2 forbids deepcopy)\n"
+            "  hint: apply the policy to the model on every rank, then lint it: "
+            "initpolicy.lint(model) (see docs/distributed.md)"
+        )
     subject = copy.deepcopy(model)
     graph = run_trace(subject, example_inputs=example_inputs)
     the_plan = build_plan(ir, graph, seed=seed)
     execute(the_plan, subject)
     return run_lint(subject, example_inputs=example_inputs, graph=graph, plan=the_plan, **options)
+
+
+def record(build: Build | Module, *, call: Iterable[str] = (), seed: int = 0) -> Recording:
+    """Build a model under the extractor's recorder: every write its init code makes is
+    recorded (``build`` is the class or a factory; ``call`` names methods of the built
+    model to run as well, for init code the constructor does not run). Then
+    :func:`extract` the policy from it.
+
+    >>> recording = record(lambda: Net(hidden=64), call=["init_weights"])   # doctest: +SKIP
+    """
+    from .extractor.run import record as run_record
+
+    return run_record(build, call=tuple(call), seed=seed)
+
+
+def extract(
+    build: Build | Module | Recording,
+    *,
+    call: Iterable[str] = (),
+    example_inputs: Any = None,
+    activations: bool = False,
+    target: str | None = None,
+) -> ExtractResult:
+    """The policy the model's own init code follows (docs/extract.md): its text, per
+    parameter where the init came from, and whether the policy plans exactly that.
+
+    ``build`` is the model's class or a factory (the init code runs when it is called),
+    or a :func:`record` of it. ``activations`` traces the model so rules may use
+    ``before ACT``; ``target`` names the model in the policy's header.
+
+    >>> result = initpolicy.extract(lambda: GPT2LMHeadModel(config))   # doctest: +SKIP
+    >>> print(result.text)                                              # doctest: +SKIP
+    >>> initpolicy.load(result.text).apply(GPT2LMHeadModel(config))     # doctest: +SKIP
+    """
+    from .extractor.run import Recording
+    from .extractor.run import extract as run_extract
+
+    recording = build if isinstance(build, Recording) else record(build, call=call)
+    return run_extract(
+        recording, target=target, example_inputs=example_inputs, activations=activations
+    )

@@ -117,3 +117,8 @@ class GainError(InitPolicyError, ValueError):
 class InitError(InitPolicyError, ValueError):
     """A scheme cannot write this tensor (shape or dtype). The applier checks the same rule
     first (:func:`initpolicy.catalog.schemes.shape_error`), so a user normally sees a plan error."""
+
+
+class PeerError(InitPolicyError):
+    """Another rank of a sharded apply failed (it raises its own error); this rank's
+    writes were undone and it raises this, so no rank waits in a collective forever."""

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .api import Policy, load
+from .api import Policy, as_policy, tensor_names
 from .errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,14 +48,22 @@ def init_missing(
     """
     if (loading_info is None) == (missing_keys is None):
         raise UsageError("init_missing needs exactly one of loading_info= or missing_keys=")
+    if not hasattr(model, "state_dict"):
+        raise UsageError(f"init_missing needs a torch.nn.Module, got {type(model).__name__}")
     if loading_info is not None:
+        if not isinstance(loading_info, Mapping):
+            raise UsageError(
+                "loading_info is the dict from_pretrained(..., output_loading_info=True) "
+                f"returns, not {type(loading_info).__name__}"
+            )
         if "missing_keys" not in loading_info:
             raise UsageError(
                 "loading_info has no 'missing_keys': pass what "
                 "from_pretrained(..., output_loading_info=True) returns"
             )
         missing_keys = loading_info["missing_keys"]
-    missing = set(missing_keys or ())
+    missing = set(tensor_names("missing_keys", missing_keys) or ())
+    policy = as_policy(policy)
     state = model.state_dict(keep_vars=True)
     unknown = sorted(missing - set(state))
     if unknown:
@@ -64,6 +72,4 @@ def init_missing(
             + (" ..." if len(unknown) > 5 else "")
         )
     loaded = [k for k in state if k not in missing]
-    if not isinstance(policy, Policy):
-        policy = load(policy)
     return policy.apply(model, seed=seed, skip=loaded, **kwargs)

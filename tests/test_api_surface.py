@@ -10,7 +10,7 @@ import sys
 
 import initpolicy
 
-PUBLIC_FUNCTIONS = ("load", "apply", "lint", "trace")
+PUBLIC_FUNCTIONS = ("load", "apply", "lint", "trace", "extract")
 
 
 def test_public_functions_survive_importing_every_submodule() -> None:

@@ -4,6 +4,7 @@ torchvision/transformers ViTs, LSTM projections, weight_norm/spectral_norm weigh
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -330,6 +331,53 @@ def test_what_a_parametrized_weight_cannot_take_is_a_plan_error(text, message):
     ):
         initpolicy.load(text).apply(m, example_inputs=X)
     assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+
+
+def _legacy_weight_norm(module: nn.Module, **kwargs) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecated in favour of the parametrization
+        return nn.utils.weight_norm(module, **kwargs)
+
+
+def _legacy_net() -> nn.Module:
+    return nn.Sequential(_legacy_weight_norm(nn.Linear(30, 50)), nn.ReLU(), nn.Linear(50, 2))
+
+
+def test_legacy_weight_norm_weight_is_the_rules_draw_not_g_drawn_as_a_weight():
+    m = _legacy_net()
+    report = initpolicy.apply(m, "relu_net", seed=5)
+    assert [e.name for e in report.entries] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    e = report["0.weight"]
+    assert (e.scheme, e.entry.param.fan_in, e.entry.param.fan_out) == ("kaiming_normal", 30, 50)
+    expected = _draw((50, 30), "kaiming_normal", e.args, 30.0, 50.0, 5, "0.weight")
+    assert torch.equal(m[0].weight_v, expected)
+    assert torch.allclose(m[0].weight_g, torch.norm_except_dim(expected, 2, 0))
+    assert torch.allclose(m[0].weight, expected, atol=1e-6)  # refreshed, and so after forward
+    m(torch.zeros(1, 30))
+    assert torch.allclose(m[0].weight, expected, atol=1e-6) and report.unmatched == []
+
+
+@pytest.mark.parametrize("dim", [0, 1, None])
+def test_legacy_weight_norm_on_meta_equals_the_cpu_path(dim):
+    with torch.device("meta"):
+        meta = nn.Sequential(_legacy_weight_norm(nn.Conv2d(3, 8, 3), dim=dim), nn.ReLU())
+    cpu = nn.Sequential(_legacy_weight_norm(nn.Conv2d(3, 8, 3), dim=dim), nn.ReLU())
+    for m in (meta, cpu):
+        initpolicy.apply(m, "relu_net", seed=2, example_inputs=torch.zeros(1, 3, 8, 8))
+    a, b = meta.state_dict(), cpu.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_legacy_weight_norm_refuses_a_zero_weight_and_names_its_tensors():
+    m = _legacy_net()
+    with pytest.raises(PlanError) as info:
+        initpolicy.apply(m, "Linear -> zeros()")
+    d = info.value.diagnostics[0]
+    assert d.message.startswith("0.weight: 0's weight is computed by the legacy weight_norm; ")
+    assert (
+        d.hint
+        == 'remove the weight_norm, or write its originals: `Linear.weight_? named "0" -> ...`'
+    )
 
 
 def test_other_parametrizations_point_at_their_stored_tensors():

@@ -123,12 +123,12 @@ def test_a_buffer_nothing_can_initialize_is_a_clear_error_and_a_rule_fixes_it():
 
 
 def test_failure_while_writing_puts_the_meta_tensors_back(monkeypatch):
-    from initpolicy.applier import fill as init
+    from initpolicy.applier import writes
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(init, "fill_", broken)
+    monkeypatch.setattr(writes, "entry_tasks", broken)
     m = gpt2(meta=True)
     with pytest.raises(RuntimeError, match="boom"):
         initpolicy.apply(m, "gpt2")

@@ -3,6 +3,8 @@ weights loaded from a checkpoint (a real save_pretrained/from_pretrained round t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -63,9 +65,30 @@ def test_init_missing_is_reproducible(checkpoint: str) -> None:
         ({}, "exactly one of loading_info= or missing_keys="),
         ({"loading_info": {}}, "loading_info has no 'missing_keys'"),
         ({"missing_keys": ["nope.weight"]}, "not in the model's state_dict: nope.weight"),
+        (
+            {"missing_keys": "weight"},
+            "missing_keys takes a list of state_dict keys, not one string: pass ['weight']",
+        ),
+        (
+            {"missing_keys": [1]},
+            "missing_keys takes state_dict keys, which are strings; got 1 (int)",
+        ),
+        ({"missing_keys": 3}, "missing_keys takes a state_dict or a list of its keys, not int"),
+        ({"loading_info": ["weight"]}, "loading_info is the dict from_pretrained("),
+        (
+            {"loading_info": {"missing_keys": "weight"}},
+            "missing_keys takes a list of state_dict keys, not one string",
+        ),
     ],
 )
 def test_init_missing_rejects_bad_arguments(kwargs: dict, message: str) -> None:
     model = torch.nn.Linear(2, 2)
-    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UsageError, match=re.escape(message)):
         init_missing(model, "relu_net", **kwargs)
+
+
+def test_init_missing_rejects_what_is_not_a_policy_or_a_model() -> None:
+    with pytest.raises(UsageError, match="a policy is a Policy, policy text, a file path"):
+        init_missing(torch.nn.Linear(2, 2), 3, missing_keys=["weight"])  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"init_missing needs a torch\.nn\.Module, got str"):
+        init_missing("model", "relu_net", missing_keys=["weight"])

@@ -93,11 +93,19 @@ def test_activation_policies(policy, act, fc1_std, out_std):
 def test_pytorch_default_is_torchs_own_linear_and_conv_init():
     m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 30 * 30, 32))
     initpolicy.apply(m, "pytorch_default", seed=9)
+    w = torch.empty_like(m[0].weight)  # 432 elements: one tile, torch's own draw
+    nn.init.kaiming_uniform_(
+        w, a=math.sqrt(5), generator=torch.Generator().manual_seed(derive(9, "0.weight"))
+    )
+    assert torch.equal(m[0].weight, w)
+    # 32 x 14400: 15 tiles of 32 x 1024 (the last 64 wide), each torch's uniform_ with the
+    # weight's bound, from its own key (stream layout v1)
+    bound = 1 / math.sqrt(14400)  # kaiming_uniform(a=sqrt(5)): gain sqrt(1/3), times sqrt(3)
+    for j, key in ((0, derive(9, "3.weight")), (14, derive(9, "3.weight", "tile:0:14"))):
+        tile = torch.empty(32, 64 if j == 14 else 1024)
+        nn.init.uniform_(tile, -bound, bound, generator=torch.Generator().manual_seed(key))
+        assert torch.allclose(m[3].weight[:, j * 1024 : (j + 1) * 1024], tile, rtol=0, atol=1e-9)
     for name, mod in (("0", m[0]), ("3", m[3])):
-        w = torch.empty_like(mod.weight)
-        g = torch.Generator().manual_seed(derive(9, f"{name}.weight"))
-        nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
-        assert torch.equal(mod.weight, w)
         fan_in = nn.init._calculate_fan_in_and_fan_out(mod.weight)[0]
         b = torch.empty_like(mod.bias)
         g = torch.Generator().manual_seed(derive(9, f"{name}.bias"))

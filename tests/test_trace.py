@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+import initpolicy
 from initpolicy.errors import TraceError
 from initpolicy.tracer.fans import blocks, fans
 from initpolicy.tracer.ops import class_name_activation, normalize
@@ -530,3 +531,25 @@ def test_json_carries_the_trace_warnings() -> None:
     assert [w.split(" (")[0] for w in data["warnings"]] == [
         "torch.fx cannot trace this model symbolically"
     ]
+
+
+class _RenormalizesItsWeight(nn.Module):
+    """A forward that writes its own parameter in place (weight renormalization)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            self.fc.weight.div_(self.fc.weight.norm())
+        return torch.relu(self.fc(x)) if x.sum() > 0 else self.fc(x)
+
+
+def test_trace_and_lint_give_back_a_parameter_the_forward_wrote_in_place() -> None:
+    model = _RenormalizesItsWeight()
+    before = model.fc.weight.detach().clone()
+    trace(model)
+    assert torch.equal(model.fc.weight, before)
+    initpolicy.lint(model)
+    assert torch.equal(model.fc.weight, before)

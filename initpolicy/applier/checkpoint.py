@@ -1,9 +1,9 @@
-"""Write an initialized state_dict to disk, atomically.
+"""Write an initialized state_dict to disk, atomically (:func:`initpolicy.common.files.write_atomic`).
 
-The file appears complete or not at all: it is written to a temporary file in the same
-directory (same filesystem, so the final rename is atomic) and then linked or renamed
-into place. Without ``force`` an existing file is never replaced — the check is the
-atomic ``os.link`` itself, so a file created meanwhile is not clobbered either.
+The file appears complete or not at all, never over an existing file without ``force``,
+never through a symbolic link, with the mode the umask gives a new file; a writer killed
+mid-write leaves only a temporary directory of ours, which the next write to that
+destination removes. ``torch.save`` and safetensors both write inside it.
 
 ``.safetensors`` needs the safetensors package; it refuses tensors that share memory, so
 a tied tensor is written once per name (cloned), and loading gives untied copies with
@@ -14,11 +14,10 @@ equal values — tie them again after loading, as transformers' ``tie_weights`` 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..common import files
 from ..errors import UsageError
 
 FORMATS = (".pt", ".pth", ".bin", ".safetensors")
@@ -26,8 +25,9 @@ FORMATS = (".pt", ".pth", ".bin", ".safetensors")
 
 def check_destination(path: str | Path, *, force: bool = False) -> Path:
     """Why ``path`` cannot take a checkpoint, as a UsageError (unknown extension, a
-    missing package, an existing file without ``force``, no such directory); the CLI asks
-    before any model is built, so a typo costs no trace.
+    missing package, and what :func:`initpolicy.common.files.check_destination` refuses:
+    an existing file without ``force``, a link, a directory, no such directory); the CLI
+    asks before any model is built, so a typo costs no trace.
 
     >>> check_destination("init.ckpt")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
@@ -42,41 +42,24 @@ def check_destination(path: str | Path, *, force: bool = False) -> Path:
         )
     if suffix == ".safetensors":
         _safetensors_writer()
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists; pass --force to overwrite it")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent} is not a directory")
-    return path
+    return files.check_destination(path, force=force)
 
 
 def save_state_dict(state: dict[str, Any], path: str | Path, *, force: bool = False) -> Path:
     """Write ``state`` to ``path`` (format by extension); UsageError if it exists and not
-    ``force``, or if the extension is unknown or needs a missing package."""
+    ``force``, if the extension is unknown or needs a missing package, or if the write
+    fails (no space, a read-only file system...), with nothing left behind."""
     path = check_destination(path, force=force)
     write = _safetensors_writer() if path.suffix.lower() == ".safetensors" else _torch_write
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(state, tmp)
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise UsageError(f"{path} exists; pass --force to overwrite it") from None
-            except OSError:  # a filesystem without hard links
-                os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return files.write_atomic(path, lambda tmp: write(state, tmp), force=force)
 
 
 def _torch_write(state: dict[str, Any], tmp: str) -> None:
     import torch
 
-    torch.save(state, tmp)
+    # through a Python file: its OSError (no space left) stays the cause of torch's error
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
 
 
 def _safetensors_writer() -> Any:

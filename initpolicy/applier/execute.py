@@ -3,7 +3,9 @@
 Order of work: trace, plan (validates everything; raises before any write), on a meta
 model check that every tensor will get a value and only then allocate it, run the
 module-level inits (``default`` rules; on meta also buffers and unmatched parameters),
-then the rules' writes, each tensor from its own generator.
+then the rules' writes: each tensor's stream (layout v1, :mod:`initpolicy.applier.streams`)
+drawn tile by tile on a pool of threads (:mod:`initpolicy.applier.writes`), then the
+Report's measurement (:mod:`initpolicy.applier.measure`).
 
 Atomicity. A plan error leaves the model untouched because validation is complete
 before the first write. Against an unexpected failure while writing, a real model keeps
@@ -11,7 +13,9 @@ a copy of each tensor just before its first write (lazily, so the extra memory i
 tensors written so far, at most the model's size) and copies them back; a meta model
 needs no copy: the materialized tensors are swapped back for the original meta ones.
 Compute-then-swap would cost the same memory on real models and would replace the
-Parameter objects an optimizer may already hold, so in-place writes it is.
+Parameter objects an optimizer may already hold, so in-place writes it is. On a sharded
+model every rank does the same, for its shards; the Report's one collective also tells
+every rank whether another failed, and then all undo and raise.
 
 >>> import initpolicy
 >>> report = initpolicy.apply(model, "relu_net", seed=0)   # doctest: +SKIP
@@ -20,50 +24,83 @@ Parameter objects an optimizer may already hold, so in-place writes it is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..errors import UsageError
 from ..planner.plan import Entry, Plan
-from ..tracer.graph import tensor_facts
+from ..tracer.dtensor import local_tensor
+from ..tracer.fans import legacy_weight_norm
 from ..tracer.layers import reset_method
-from . import streams as seeding
+from .devices import move, target_device
+from .measure import measure_local, measure_whole
 from .meta import Preparation, init_weights_owner, is_meta, materialize, prepare
+from .pool import gc_paused
 from .report import Report, ReportEntry
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
+from .sharded import whole_stand_ins
+from .streams import derive
+from .writes import write_all
 
 __all__ = ["Report", "execute"]
 
 
-def execute(plan: Plan, model: Any, *, device: Any = None) -> Report:
-    """Write ``plan`` into ``model`` (the Plan must come from this model's trace)."""
+def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None = None) -> Report:
+    """Write ``plan`` into ``model`` (the Plan must come from this model's trace).
+
+    ``device``: where a meta model is materialized (default cpu), or where a real model is
+    moved first; the move is undone if anything after it fails, and ``meta`` is refused.
+    ``threads``: how many threads draw tiles (default: torch's intra-op thread count).
+    On a sharded model every rank calls this with the same plan; see docs/distributed.md."""
     import torch
 
+    _check_writable(model)
+    target = target_device(device)
     meta = is_meta(model)
     prep = prepare(plan, model) if meta else Preparation()
     slots = {id(e): _tensor(model, e) for e in plan.entries}
     writer = _Writer(keep_originals=not meta)
-    done = None
+    done = moved = None
+    local = None
+    error: BaseException | None = None
     try:
-        with torch.no_grad():
+        with torch.no_grad(), gc_paused():
             if meta:
-                done = materialize(model, torch.device(device or "cpu"), prep.zero)
+                done = materialize(model, target or torch.device("cpu"), prep.zero)
                 slots = {k: done.new.get(id(t), t) for k, t in slots.items()}
-            elif device is not None:
-                model.to(device)
+            elif target is not None:
+                moved = move(model, target)
                 slots = {id(e): _tensor(model, e) for e in plan.entries}
             _module_inits(plan, model, prep, slots, writer)
-            for e in plan.entries:
-                if e.scheme not in ("default", "keep"):
-                    _write(plan.seed, e, slots[id(e)], writer)
-            entries = [ReportEntry(e, _measure(_written(e, slots[id(e)]))) for e in plan.entries]
-    except BaseException:
+            write_all(plan, slots, writer.touch, threads)
+            local = measure_local(plan, slots)
+    except BaseException as e:
+        error = e
+    try:  # on a sharded model, the one collective: every rank learns who failed
+        measured = measure_whole(plan, slots, local)
+    except BaseException as e:
+        error = error or e
+    if error is not None:
         if done is not None:
             done.undo()
         writer.rollback()
-        raise
-    dev = str(torch.device(device or "cpu")) if meta else None
+        if moved is not None:
+            moved.undo()
+        raise error
+    entries = [ReportEntry(e, std) for e, std in zip(plan.entries, measured, strict=True)]
+    dev = str(target or torch.device("cpu")) if meta else None
     return Report(plan=plan, entries=entries, defaulted=prep.defaulted, materialized_on=dev)
+
+
+def _check_writable(model: Any) -> None:
+    """A TorchScript module has no get_submodule, parametrizations or reset_parameters to
+    write through: refused with what to do instead."""
+    import torch
+
+    if isinstance(model, torch.jit.ScriptModule):
+        raise UsageError(
+            f"{type(model).__name__} is a TorchScript module (torch.jit.script or trace), "
+            "which initpolicy cannot write: apply the policy to the nn.Module before "
+            "scripting it (the scripted module shares its tensors)"
+        )
 
 
 # ---------------------------------------------------------------------------- writes
@@ -77,8 +114,13 @@ class _Writer:
         self.originals: dict[int, tuple[Any, Any]] = {}
 
     def touch(self, t: Any) -> None:
+        t = local_tensor(t)  # a shard is restored in place, where FSDP2 keeps it
         if self.keep and id(t) not in self.originals:
             self.originals[id(t)] = (t, t.detach().clone())
+
+    def restore(self, t: Any) -> None:
+        t = local_tensor(t)
+        t.copy_(self.originals[id(t)][1])
 
     def rollback(self) -> None:
         import torch
@@ -95,7 +137,9 @@ def _tensor(model: Any, e: Entry) -> Any:
     path = e.param.raw_name or e.param.name
     mod_name, _, local = path.rpartition(".")
     if e.param.parametrization is not None:
-        return model.get_submodule(mod_name).parametrizations[local]
+        owner = model.get_submodule(mod_name)
+        # the legacy weight_norm keeps its g and v on the module itself
+        return owner if legacy_weight_norm(owner, local) else owner.parametrizations[local]
     try:
         module = model.get_submodule(mod_name)
         return getattr(module, local)
@@ -106,108 +150,13 @@ def _tensor(model: Any, e: Entry) -> Any:
         return getattr(module, e.param.local)
 
 
-def _written(e: Entry, t: Any) -> Any:
-    """What an entry wrote, to measure: the computed weight of a parametrization."""
-    if e.param.parametrization is None:
-        return _region(e, t)
-    if e.param.parametrization == "weight_norm":
-        import torch
-
-        return torch._weight_norm(t.original1, t.original0, t[0].dim)
-    # spectral_norm: the stored weight, which is the draw (computing the normalized one in
-    # training mode would advance the power iteration)
-    return max(
-        (q for q in t._parameters.values() if q is not None), key=lambda q: (q.dim(), q.numel())
-    )
-
-
-def _region(e: Entry, t: Any) -> Any:
-    if e.block is None:
-        return t
-    b = e.param.blocks[e.block]
-    return t.narrow(0, b.start, b.stop - b.start)
-
-
-def _generator(seed: int, e: Entry) -> torch.Generator:
-    import torch
-
-    # init.fill_ samples on the CPU, so a tensor gets the same values on any device
-    g = torch.Generator()
-    parts = (e.param.name,) if e.block is None else (e.param.name, e.block)
-    g.manual_seed(seeding.derive(seed, *parts))
-    return g
-
-
-def _write(seed: int, e: Entry, t: Any, writer: _Writer) -> None:
-    from .fill import fill_
-
-    if e.param.parametrization is not None:
-        _write_parametrized(seed, e, t, writer)
-        return
-    writer.touch(t)
-    fan_in, fan_out, _ = tensor_facts(e.param, e.param.blocks[e.block] if e.block else None)
-    fill_(
-        _region(e, t),
-        e.scheme,
-        e.args,
-        fan_in=fan_in,
-        fan_out=fan_out,
-        generator=_generator(seed, e),
-    )
-    if e.block is None and e.param.local == "weight":
-        _zero_padding_row(e, t)
-
-
-def _write_parametrized(seed: int, e: Entry, plist: Any, writer: _Writer) -> None:
-    """Draw the weight by the rule with the owner's fans, then store it through the
-    parametrization's right_inverse: weight_norm gets v = the draw and g = ||v|| along its
-    dim (so the computed weight is the draw); spectral_norm's ``original`` is the draw (the
-    computed weight is the draw over its largest singular value), and its power-iteration
-    vectors u, v restart from the rule's generator, so the result is reproducible."""
-    import torch
-
-    from .fill import fill_
-
-    stored = [t for t in plist._parameters.values() if t is not None]
-    for t in stored:
-        writer.touch(t)
-    main = max(stored, key=lambda t: (t.dim(), t.numel()))
-    draw = torch.empty_like(main)
-    generator = _generator(seed, e)
-    fill_(
-        draw, e.scheme, e.args, fan_in=e.param.fan_in, fan_out=e.param.fan_out, generator=generator
-    )
-    value: Any = draw
-    for m in reversed(plist):
-        value = m.right_inverse(value)
-    for i, part in enumerate((value,) if isinstance(value, torch.Tensor) else value):
-        name = "original" if isinstance(value, torch.Tensor) else f"original{i}"
-        getattr(plist, name).copy_(part)
-    sn = plist[0]
-    if e.param.parametrization == "spectral_norm" and hasattr(sn, "_u"):
-        writer.touch(sn._u)
-        writer.touch(sn._v)
-        for vec in (sn._u, sn._v):
-            fresh = torch.randn(vec.shape, generator=generator, dtype=torch.float32)
-            vec.copy_(torch.nn.functional.normalize(fresh, dim=0, eps=sn.eps))
-        sn._power_method(sn._reshape_weight_to_matrix(plist.original), 15)
-
-
-def _zero_padding_row(e: Entry, t: Any) -> None:
-    """nn.Embedding's padding_idx row is zero by contract (its gradient is always 0)."""
-    module = e.layer.module
-    idx = getattr(module, "padding_idx", None)
-    if idx is None or "Embedding" not in " ".join(e.layer.types) or t.ndim != 2:
-        return
-    t[idx].zero_()
-
-
 def _module_inits(
     plan: Plan, model: Any, prep: Preparation, slots: dict[int, Any], writer: _Writer
 ) -> None:
     """The modules' own methods: ``default`` rules, and on meta what no rule writes.
     Each runs under a forked RNG seeded from (seed, module name); tensors of the module
-    that must keep their values are put back afterwards."""
+    that must keep their values are put back afterwards. A module's DTensors are whole
+    stand-ins while its method runs (:func:`~initpolicy.applier.sharded.whole_stand_ins`)."""
     import torch
 
     runs: dict[int, tuple[str, Any, str, Any]] = {}
@@ -235,8 +184,8 @@ def _module_inits(
             writer.touch(t)
         # fork (and so restore) the RNG of every CUDA device the module lives on, too
         cuda = sorted({t.device.index or 0 for t in own if t.device.type == "cuda"})
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seeding.derive(plan.seed, mod_name, "default"))
+        with torch.random.fork_rng(devices=cuda), whole_stand_ins(module):
+            torch.manual_seed(derive(plan.seed, mod_name, "default"))
             if method == "_init_weights":
                 caller._init_weights(module)
             else:
@@ -244,29 +193,4 @@ def _module_inits(
         if writer.keep:  # a real model: what no rule writes keeps its value
             for t in own:
                 if id(t) not in rewritten:
-                    t.copy_(writer.originals[id(t)][1])
-
-
-#: Tensors larger than this are measured on a sample: 64 evenly spaced runs of 1024
-#: contiguous elements. Contiguous runs touch few pages (a strided sample of the same size
-#: touches one page per element), so measuring costs microseconds, not a pass over the
-#: model; the std of 2^16 values is within ~0.5% of the tensor's.
-MEASURE_SAMPLES = 1 << 16
-_RUNS = 64
-
-
-def _measure(t: Any) -> float | None:
-    """The std of the values written (0 for a single element, None for an empty tensor)."""
-    n = t.numel()
-    if n < 2 or not t.is_floating_point():
-        return 0.0 if n else None
-    import numpy as np
-
-    flat = t.detach().reshape(-1)
-    if n > MEASURE_SAMPLES:
-        size = MEASURE_SAMPLES // _RUNS
-        flat = flat.unfold(0, size, (n - size) // (_RUNS - 1))[:_RUNS]
-    # numpy, single-threaded: torch would split this small reduction over its thread pool,
-    # whose barrier costs more than the arithmetic on a busy machine
-    values = flat.float().cpu().numpy()
-    return float(np.std(values, ddof=1, dtype=np.float64))
+                    writer.restore(t)

@@ -1,4 +1,8 @@
-"""Sampling: write one scheme's values into a tensor, reproducibly.
+"""Sampling: write one scheme's values into a tensor, reproducibly, from one generator.
+
+This is one draw: the applier draws each tensor as tiles of its stream
+(:mod:`initpolicy.applier.regions`), each tile one such draw from its own generator, so
+a tensor that fits in one tile gets exactly what ``fill_`` gives it.
 
 Covers every scheme of :data:`initpolicy.catalog.schemes.SCHEMES` except ``keep`` and
 ``default``, which the applier handles; each scheme's draw is its catalogue entry's
@@ -7,7 +11,9 @@ from the caller's generator, then copied into the tensor. Hence:
 
 - on a float32 tensor of a plain layer (the fans passed are torch's own) the result is
   bit-identical to ``torch.nn.init.<scheme>_(t, ..., generator=g)`` with an identically
-  seeded generator;
+  seeded generator, except ``orthogonal``: the same normal draw and sign correction, but
+  a QR of our own whose bits do not depend on the thread count (LAPACK's do), equal to
+  torch's to float32 rounding;
 - a bf16/fp16 tensor gets that float32 sample rounded to its dtype (torch's own
   ``orthogonal_`` fails on bf16: its QR has no bf16 kernel), and a parameter gets the
   same values on any device.
@@ -46,6 +52,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -79,16 +86,7 @@ def fill_(
     >>> b
     tensor([-4.5938, -4.5938, -4.5938, -4.5938], dtype=torch.bfloat16)
     """
-    if scheme not in FILLABLE:
-        if scheme in SCHEMES:
-            raise InitError(f"{scheme}: handled by the applier, not by fill_")
-        raise InitError(f"unknown scheme {scheme!r}; expected one of {', '.join(FILLABLE)}")
-    entry = SCHEMES[scheme]
-    v = resolve_values(scheme, values)
-    shape = tuple(tensor.shape)
-    problem = shape_error(scheme, shape, v) or dtype_error(scheme, str(tensor.dtype))
-    if problem is not None:
-        raise InitError(problem)
+    v = checked_values(scheme, values, tuple(tensor.shape), tensor.dtype)
     if generator.device.type != "cpu":
         raise InitError(
             f"fill_ samples on the CPU: pass a CPU torch.Generator, not {generator.device}"
@@ -96,15 +94,43 @@ def fill_(
     if tensor.numel() == 0 or tensor.is_meta:
         return
     with torch.no_grad():
-        if entry.value is not None:  # a constant, in the tensor's own dtype
-            tensor.fill_(entry.value(v))
-            return
-        assert entry.sample is not None
-        direct = (
-            tensor.dtype == torch.float32 and tensor.device.type == "cpu" and tensor.is_contiguous()
+        sample_into(
+            tensor, scheme, v, Facts(float(fan_in), float(fan_out), tuple(tensor.shape)), generator
         )
-        # Sampling into the tensor itself skips a copy; the values are the same.
-        out = tensor if direct else torch.empty(shape, dtype=torch.float32)
-        entry.sample(out, v, Facts(float(fan_in), float(fan_out), shape), generator)
-        if out is not tensor:
-            tensor.copy_(out)
+
+
+def checked_values(
+    scheme: str, values: Mapping[str, Value], shape: tuple[int, ...], dtype: torch.dtype
+) -> dict[str, Value]:
+    """``values`` with the scheme's defaults, after the checks every write makes: a
+    scheme :func:`fill_` draws, a shape and dtype it can take (InitError otherwise)."""
+    if scheme not in FILLABLE:
+        if scheme in SCHEMES:
+            raise InitError(f"{scheme}: handled by the applier, not by fill_")
+        raise InitError(f"unknown scheme {scheme!r}; expected one of {', '.join(FILLABLE)}")
+    v = resolve_values(scheme, values)
+    problem = shape_error(scheme, shape, v) or dtype_error(scheme, str(dtype))
+    if problem is not None:
+        raise InitError(problem)
+    return v
+
+
+def sample_into(
+    tensor: torch.Tensor, scheme: str, v: Mapping[str, Value], facts: Facts, generator: Any
+) -> None:
+    """One draw of ``scheme`` (checked values ``v``) filling all of ``tensor``: in float32
+    on the CPU, straight into the tensor when it is such a contiguous tensor (the same
+    values, one copy fewer), else into a buffer copied (cast, moved) into it. A constant
+    is written in the tensor's own dtype."""
+    entry = SCHEMES[scheme]
+    if entry.value is not None:
+        tensor.fill_(entry.value(v))
+        return
+    assert entry.sample is not None
+    direct = (
+        tensor.dtype == torch.float32 and tensor.device.type == "cpu" and tensor.is_contiguous()
+    )
+    out = tensor if direct else torch.empty(tuple(tensor.shape), dtype=torch.float32)
+    entry.sample(out, v, facts, generator)
+    if out is not tensor:
+        tensor.copy_(out)

@@ -83,6 +83,8 @@ def prepare(plan: Plan, model: Any) -> Preparation:
             # the stored originals (and spectral_norm's u, v) are written through it
             mod_name, _, local = (e.param.raw_name or e.param.name).rpartition(".")
             parametrized.append(f"{mod_name}.parametrizations.{local}." if mod_name else "")
+            # the legacy weight_norm's g and v sit on the module itself
+            written |= {f"{mod_name}.{s}" if mod_name else s for s in e.param.stored}
     skipped = {n for p, _ in plan.skipped for n in (p.name, p.raw_name, *p.aliases) if n}
 
     prep = Preparation()
@@ -167,9 +169,16 @@ class Materialized:
 
 def materialize(model: Any, device: Any, zero: list[str]) -> Materialized:
     """Give every meta tensor uninitialized storage on ``device``; one per tensor, so a
-    tensor tied under several names stays tied. ``zero`` names are zero-filled."""
+    tensor tied under several names stays tied. ``zero`` names are zero-filled. A sharded
+    model goes through ``to_empty`` instead (:mod:`initpolicy.applier.sharded`)."""
     import torch
 
+    from ..tracer.dtensor import is_sharded
+
+    if is_sharded(model):
+        from .sharded import materialize_sharded
+
+        return materialize_sharded(model, device, zero)
     done = Materialized()
     zero_set = set(zero)
     for mod_name, module, key, t, is_param in list(tensors(model)):

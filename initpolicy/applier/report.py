@@ -15,8 +15,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..catalog.schemes import SCHEMES
 from ..common.text import table
 from ..planner.plan import Entry, Plan, rule_json
+from .streams import STREAM_LAYOUT_VERSION, whole_draw_bytes
 
 
 @dataclass
@@ -77,6 +79,11 @@ class Report:
         return self.plan.seed
 
     @property
+    def stream_layout(self) -> int:
+        """The layout version of the values drawn (docs/distributed.md)."""
+        return STREAM_LAYOUT_VERSION
+
+    @property
     def unmatched(self) -> list[str]:
         return [p.name for p in self.plan.unmatched]
 
@@ -102,22 +109,36 @@ class Report:
         out = plan_json(self.plan, [e.to_json() for e in self.entries])
         out["defaulted"] = [{"name": n, "by": how} for n, how in self.defaulted]
         out["materialized_on"] = self.materialized_on
+        out["stream_layout"] = self.stream_layout
         return out
 
     def __str__(self) -> str:
+        """The same text on every rank of a sharded model (see :meth:`print_once`)."""
         lines = [f"initialized {len(self.entries)} tensor(s), seed {self.seed}"]
         if self.materialized_on:
             lines[0] += f", materialized on {self.materialized_on}"
+        sharded = any(e.entry.param.placement for e in self.entries)
         rows: list[tuple[str, ...]] = []
         for e in self.entries:
             measured = "-" if e.measured_std is None else f"{e.measured_std:.4g}"
-            rows.append((e.name, _scheme(e.entry), _num(e.std), measured, _loc(e.entry)))
-        rendered = table(("name", "scheme", "std", "measured", "rule"), rows)
+            where = (e.entry.param.placement or "-",) if sharded else ()
+            rows.append((e.name, _scheme(e.entry), _num(e.std), measured, *where, _loc(e.entry)))
+        where_head = ("placement",) if sharded else ()
+        rendered = table(("name", "scheme", "std", "measured", *where_head, "rule"), rows)
         lines += [rendered] if rendered else []
+        lines += [f"  {e.name}: {note}" for e in self.entries if (note := whole_note(e.entry))]
         lines += _tail(self.plan)
         for n, how in self.defaulted:
             lines.append(f"  {n}: no rule; initialized by {how} (model was on meta)")
         return "\n".join(lines)
+
+    def print_once(self) -> None:
+        """Print the Report on rank 0 only: every rank of a sharded model holds the same
+        Report (its statistics already reduced over ranks)."""
+        from ..tracer.dtensor import rank
+
+        if rank() == 0:
+            print(self)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -136,6 +157,29 @@ def _scheme(e: Entry) -> str:
         f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}" for k, v in e.args.items()
     )
     return f"{e.scheme}({args})"
+
+
+def whole_note(e: Entry) -> str | None:
+    """How a sharded tensor's scheme is computed when it is not drawn tile by tile (a
+    coupled or positional scheme, or the module's own init): whole on every rank."""
+    scheme = SCHEMES[e.scheme]
+    tiled = scheme.sample is not None and scheme.elementwise
+    if e.param.placement is None or e.scheme == "keep" or tiled or scheme.value is not None:
+        return None
+    numel = e.param.numel
+    if e.block is not None:
+        b = e.param.blocks[e.block]
+        numel = numel // max(1, e.param.shape[0]) * (b.stop - b.start)
+    size = whole_draw_bytes(e.scheme, numel)
+    return f"computed whole on every rank, then sliced (~{_bytes(size)} transient per rank)"
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} TiB"
 
 
 def _tail(plan: Plan) -> list[str]:
@@ -212,6 +256,9 @@ def plan_text(plan: Plan) -> str:
             lines.append(f"    over  {r.loc.file}:{r.loc.line}  {r.loc.text}")
         if e.note:
             lines.append(f"    note  {e.note}")
+        if e.param.placement:
+            note = whole_note(e)
+            lines.append(f"    shard {e.param.placement}" + (f"; {note}" if note else ""))
     lines += _tail(plan)
     if plan.never_matched:
         lines.append("rules that matched nothing:")

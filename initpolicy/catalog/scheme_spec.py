@@ -47,6 +47,13 @@ class Facts:
 Moments = tuple[float | None, float | None]
 #: Draw into ``out`` (a CPU float32 tensor of the facts' shape) from ``generator``.
 Sampler = Callable[[Any, Values, Facts, Any], None]
+#: The largest magnitude a draw reaches, its intermediate values included, and how that
+#: number arises ("mean ± 9 std"): checked against the tensor's dtype before any write.
+Reach = tuple[float, str]
+
+#: How many std a normal draw can reach. torch's CPU sampler makes normals from uniforms
+#: of at most 53 bits by Box-Muller, so none is beyond sqrt(2 · 53 · ln 2) = 8.6 std.
+NORMAL_TAIL = 9.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,9 @@ class Scheme:
     sample: Sampler | None = None
     #: The one number a constant scheme writes.
     value: Callable[[Values], float] | None = None
+    #: The largest magnitude a random draw reaches (see :data:`Reach`); None for schemes
+    #: whose values are 0 and 1 (eye, dirac) or that write no values (keep, default).
+    reach: Callable[[Values, Facts], Reach] | None = None
     #: Each element drawn independently of the others' positions (any block of the tensor
     #: can be drawn alone); False where the values couple a whole matrix (orthogonal,
     #: sparse's per-column zeros) or depend on position (eye, dirac).
@@ -188,6 +198,16 @@ def truncated_std(std: float, lo: float, hi: float) -> float:
     b_term = beta * pb if math.isfinite(beta) else 0.0
     var = 1.0 + (a_term - b_term) / z - ((pa - pb) / z) ** 2
     return std * math.sqrt(max(var, 0.0))
+
+
+def normal_reach(mean: float, std: float) -> Reach:
+    """A normal draw's reach: ``|mean| + NORMAL_TAIL · std``."""
+    return abs(mean) + NORMAL_TAIL * std, f"mean ± {NORMAL_TAIL:g} std"
+
+
+def uniform_reach(lo: float, hi: float) -> Reach:
+    """U(lo, hi)'s reach: its bounds, and its width, which torch's sampler computes."""
+    return max(abs(lo), abs(hi), hi - lo), "its bounds and their distance"
 
 
 def zero_one_std(ones: int, numel: int) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from . import dtypes
 from . import schemes_fans as fans
 from . import schemes_plain as plain
 from .dtypes import is_floating
@@ -49,6 +50,7 @@ __all__ = [
     "get",
     "mode_fan",
     "moments",
+    "range_error",
     "resolve_values",
     "shape_error",
     "truncated_std",
@@ -156,6 +158,60 @@ def shape_error(
     if get(name).needs_matrix and ndim < 2:
         return f"{name} needs a tensor of at least 2 dimensions (fans, a matrix); {shown}"
     return None
+
+
+def range_error(
+    name: str,
+    values: Mapping[str, Value],
+    *,
+    fan_in: float,
+    fan_out: float,
+    shape: tuple[int, ...],
+    dtype: str,
+) -> str | None:
+    """Why scheme ``name`` with these evaluated arguments could write a value a tensor of
+    ``dtype`` cannot hold, or None. The rule (docs/language.md, "Values and dtypes"):
+
+    - a constant (``constant``, ``ones``, ``zeros``, ``prior``) must be representable in
+      the tensor's dtype: finite and within its range, and a whole number for an integer
+      dtype;
+    - a random draw is made in float32 and then rounded to the tensor's dtype, so every
+      value it can reach, intermediates included (:data:`scheme_spec.Reach`: mean ± 9 std
+      of a normal, a uniform's bounds and their distance, ± 2 std truncated, gain for
+      orthogonal), must be finite in float32 and in the dtype.
+
+    >>> range_error("normal", {"std": 30000.0}, fan_in=4, fan_out=4, shape=(4, 4), dtype="float16")
+    "normal can reach 270,000 (mean ± 9 std), beyond float16's largest finite value 65,504"
+    >>> range_error("constant", {"val": 1e30}, fan_in=1, fan_out=1, shape=(), dtype="int64")
+    'constant writes 1e+30, but int64 holds -9,223,372,036,854,775,808 to 9,223,372,036,854,775,807'
+    """
+    scheme = get(name)
+    v = resolve_values(name, values)
+    if scheme.value is not None:
+        number = scheme.value(v)
+        why = dtypes.representable(dtype, number)
+        return None if why is None else f"{name} writes {number:g}, but {why}"
+    if scheme.reach is None:
+        return None
+    reach, how = scheme.reach(v, Facts(fan_in, fan_out, tuple(shape)))
+    own = dtypes.largest(dtype)
+    if own is None:
+        return None  # not a floating dtype: dtype_error says why a draw cannot go there
+    sampled = dtypes.largest(SAMPLE_DTYPE)
+    assert sampled is not None
+    limit = min(own, sampled)
+    if math.isfinite(reach) and reach <= limit:
+        return None
+    dtype = dtype.removeprefix("torch.")
+    which = dtype if own <= sampled else SAMPLE_DTYPE
+    message = f"{name} can reach {dtypes.show(reach)} ({how}), beyond {which}'s largest finite value {dtypes.show(limit)}"
+    if own > sampled:
+        message += f" (random values are drawn in {SAMPLE_DTYPE}, then rounded to {dtype})"
+    return message
+
+
+#: The dtype random values are drawn in, before they are rounded to the tensor's.
+SAMPLE_DTYPE = "float32"
 
 
 def dtype_error(name: str, dtype: str) -> str | None:

@@ -3,8 +3,9 @@ Keras/Flax variance scaling and LeCun, orthogonal and sparse.
 
 Each entry: signature, std/bound (``moments``) and the draw (``sample``). The std is
 computed with torch's own expressions, operation for operation, so the draws agree with
-torch.nn.init bit for bit. Samplers import torch only inside, so the catalog loads
-without torch.
+torch.nn.init bit for bit, except orthogonal: its QR is our own (:mod:`.qr`), the same
+bits for any thread count, where LAPACK's are not; it agrees with torch's to float32
+rounding. Samplers import torch only inside, so the catalog loads without torch.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from .scheme_spec import (
     Facts,
     Moments,
     Param,
+    Reach,
     Scheme,
     Values,
     f,
     mode_fan,
     nonneg,
+    normal_reach,
     positive,
     sparsity,
+    uniform_reach,
 )
 from .schemes_plain import unit_truncated
 
@@ -42,6 +46,12 @@ def positive_fan(scheme: str, fan: float, what: str) -> float:
     if not fan > 0:
         raise InitError(f"{scheme}: {what} is {fan:g}; it must be > 0")
     return fan
+
+
+def _symmetric(bound: float | None) -> Reach:
+    """U(-bound, bound)'s reach (its width, which torch's sampler computes)."""
+    assert bound is not None
+    return uniform_reach(-bound, bound)
 
 
 # --- xavier (Glorot & Bengio 2010) -------------------------------------------------------
@@ -73,6 +83,7 @@ XAVIER_UNIFORM = Scheme(
     torch_name="xavier_uniform_",
     moments=_xavier_uniform_moments,
     sample=_xavier_uniform,
+    reach=lambda v, t: _symmetric(_xavier_uniform_moments(v, t)[1]),
 )
 XAVIER_NORMAL = Scheme(
     "xavier_normal",
@@ -83,6 +94,7 @@ XAVIER_NORMAL = Scheme(
     torch_name="xavier_normal_",
     moments=lambda v, t: (f(v, "gain") * math.sqrt(2.0 / (t.fan_in + t.fan_out)), None),
     sample=_xavier_normal,
+    reach=lambda v, t: normal_reach(0.0, xavier_std(v, t, "xavier_normal")),
 )
 
 
@@ -120,6 +132,7 @@ KAIMING_UNIFORM = Scheme(
     torch_name="kaiming_uniform_",
     moments=_kaiming_moments(uniform=True),
     sample=_kaiming_uniform,
+    reach=lambda v, t: _symmetric(_kaiming_moments(uniform=True)(v, t)[1]),
 )
 KAIMING_NORMAL = Scheme(
     "kaiming_normal",
@@ -130,6 +143,7 @@ KAIMING_NORMAL = Scheme(
     torch_name="kaiming_normal_",
     moments=_kaiming_moments(uniform=False),
     sample=_kaiming_normal,
+    reach=lambda v, t: normal_reach(0.0, kaiming_std(v, t, "kaiming_normal")),
 )
 
 
@@ -143,9 +157,19 @@ def _orthogonal_moments(v: Values, t: Facts) -> Moments:
 
 
 def _orthogonal(out: Any, v: Values, t: Facts, g: Any) -> None:
+    # torch.nn.init.orthogonal_'s draw and sign correction, with a QR whose bits do not
+    # depend on the thread count (LAPACK's do; see catalog/qr.py)
     import torch
 
-    torch.nn.init.orthogonal_(out, f(v, "gain"), generator=g)
+    from .qr import orthonormal_columns
+
+    rows = out.shape[0]
+    cols = out.numel() // rows
+    flat = torch.empty(rows, cols).normal_(0, 1, generator=g)
+    wide = rows < cols
+    q = orthonormal_columns((flat.T if wide else flat).double())
+    out.copy_((q.T if wide else q).reshape(out.shape))
+    out.mul_(f(v, "gain"))
 
 
 ORTHOGONAL = Scheme(
@@ -157,6 +181,8 @@ ORTHOGONAL = Scheme(
     torch_name="orthogonal_",
     moments=_orthogonal_moments,
     sample=_orthogonal,
+    # an orthonormal matrix's entries are at most 1 in magnitude
+    reach=lambda v, t: (f(v, "gain"), "gain"),
     elementwise=False,
 )
 
@@ -191,6 +217,7 @@ SPARSE = Scheme(
     torch_name="sparse_",
     moments=_sparse_moments,
     sample=_sparse,
+    reach=lambda v, t: normal_reach(0.0, f(v, "std")),
     elementwise=False,
 )
 
@@ -201,8 +228,8 @@ def _scale(v: Values) -> tuple[float, str, str]:
     return f(v, "scale"), str(v["mode"]), str(v["distribution"])
 
 
-def _scaling(fixed: tuple[float, str, str] | None) -> tuple[Any, Any]:
-    """The moments and sampler of variance_scaling, or of one fixing its arguments."""
+def _scaling(fixed: tuple[float, str, str] | None) -> tuple[Any, Any, Any]:
+    """The moments, sampler and reach of variance_scaling, or of one fixing its arguments."""
 
     def args(v: Values) -> tuple[float, str, str]:
         return fixed if fixed is not None else _scale(v)
@@ -216,6 +243,14 @@ def _scaling(fixed: tuple[float, str, str] | None) -> tuple[Any, Any]:
         std = math.sqrt(var)
         return std, (math.sqrt(3) * std if distribution == "uniform" else None)
 
+    def reach(v: Values, t: Facts) -> Reach:
+        var, distribution = variance(v, t)
+        if distribution == "truncated_normal":
+            return 2 * math.sqrt(var) / TRUNCATION_CORRECTION, "± 2 std of its normal"
+        if distribution in ("untruncated_normal", "normal"):
+            return normal_reach(0.0, math.sqrt(var))
+        return _symmetric(math.sqrt(3.0 * var))
+
     def sample(out: Any, v: Values, t: Facts, g: Any) -> None:
         var, distribution = variance(v, t)
         if distribution == "truncated_normal":
@@ -226,7 +261,7 @@ def _scaling(fixed: tuple[float, str, str] | None) -> tuple[Any, Any]:
             limit = math.sqrt(3.0 * var)
             out.uniform_(-limit, limit, generator=g)
 
-    return moments, sample
+    return moments, sample, reach
 
 
 _VS = _scaling(None)
@@ -243,6 +278,7 @@ VARIANCE_SCALING = Scheme(
     needs_matrix=True,
     moments=_VS[0],
     sample=_VS[1],
+    reach=_VS[2],
 )
 _LN = _scaling((1.0, "fan_in", "truncated_normal"))
 LECUN_NORMAL = Scheme(
@@ -253,6 +289,7 @@ LECUN_NORMAL = Scheme(
     needs_matrix=True,
     moments=_LN[0],
     sample=_LN[1],
+    reach=_LN[2],
 )
 _LU = _scaling((1.0, "fan_in", "uniform"))
 LECUN_UNIFORM = Scheme(
@@ -263,4 +300,5 @@ LECUN_UNIFORM = Scheme(
     needs_matrix=True,
     moments=_LU[0],
     sample=_LU[1],
+    reach=_LU[2],
 )

@@ -21,9 +21,11 @@ from .scheme_spec import (
     a_below_b,
     f,
     nonneg,
+    normal_reach,
     positive_int,
     probability,
     truncated_std,
+    uniform_reach,
     zero_one_std,
 )
 
@@ -58,6 +60,7 @@ UNIFORM = Scheme(
     torch_name="uniform_",
     moments=_uniform_moments,
     sample=_uniform,
+    reach=lambda v, t: uniform_reach(f(v, "a"), f(v, "b")),
 )
 
 
@@ -74,6 +77,7 @@ NORMAL = Scheme(
     torch_name="normal_",
     moments=lambda v, t: (f(v, "std"), None),
     sample=_normal,
+    reach=lambda v, t: normal_reach(f(v, "mean"), f(v, "std")),
 )
 
 
@@ -107,6 +111,8 @@ TRUNC_NORMAL = Scheme(
     torch_name="trunc_normal_",
     moments=_trunc_normal_moments,
     sample=_trunc_normal,
+    # torch computes mean + std · sqrt(2) · erfinv(u) before it clamps to [a, b]
+    reach=lambda v, t: normal_reach(f(v, "mean"), f(v, "std")),
 )
 
 
@@ -122,6 +128,7 @@ TRUNCATED_NORMAL = Scheme(
     f"std = std · {TRUNCATION_CORRECTION}",
     moments=lambda v, t: (f(v, "std") * TRUNCATION_CORRECTION, None),
     sample=_truncated_normal,
+    reach=lambda v, t: (abs(f(v, "mean")) + 2 * f(v, "std"), "mean ± 2 std"),
 )
 
 

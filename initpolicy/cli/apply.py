@@ -15,11 +15,16 @@ import click
 
 from ..errors import UsageError
 from .options import (
+    Destinations,
     echo_warnings,
+    emit,
     file_option,
+    force_option,
     format_option,
     load_model,
     policy_option,
+    results_only,
+    seed_option,
     target_argument,
     target_options,
 )
@@ -35,18 +40,19 @@ def _policy_spec(policy: str | None) -> str:
 def _echo_json(data: dict[str, Any]) -> None:
     from ..applier.report import dumps
 
-    click.echo(dumps(data))
+    emit(dumps(data))
 
 
 @click.command("apply")
 @target_argument
 @policy_option("Policy file or built-in name.")
-@click.option("--seed", type=int, default=None, help="Overrides the policy's `seed N` (default 0).")
+@seed_option("Overrides the policy's `seed N` (default 0).")
 @file_option("--out", help="Write the initialized state_dict (.pt, or .safetensors).")
 @click.option("--strict", is_flag=True, help="Fail (exit 2) if a parameter matches no rule.")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@force_option("--out")
 @format_option("text", "json")
 @target_options
+@results_only
 def apply_command(
     target: str | None,
     policy_spec: str | None,
@@ -70,31 +76,36 @@ def apply_command(
     from ..applier.checkpoint import check_destination, save_state_dict
 
     spec = _policy_spec(policy_spec)
+    files = Destinations(force=force, inputs=(spec,))
     if out is not None:
-        check_destination(out, force=force)
+        check_destination(out, force=force)  # the format, and the file rules
+        files.check(out, "--out")
     policy = load_spec(spec)
     loaded = load_model(target, target_opts)
+    files.protect(loaded.path)
     model = loaded.model
     report = policy.apply(model, seed=seed, example_inputs=loaded.example_inputs, strict=strict)
     echo_warnings(report.plan.graph)
     if out is not None:
+        files.check(out, "--out")
         save_state_dict(model.state_dict(), out, force=force)
     if fmt == "json":
         data = report.to_json()
         data["out"] = str(out) if out is not None else None
         _echo_json(data)
     else:
-        click.echo(str(report))
+        emit(str(report))
         if out is not None:
-            click.echo(f"wrote {out}")
+            emit(f"wrote {out}")
 
 
 @click.command("explain")
 @target_argument
 @policy_option("Policy file or built-in name.")
-@click.option("--seed", type=int, default=None, help="Seed shown in the plan.")
+@seed_option("Seed shown in the plan.")
 @format_option("text", "json")
 @target_options
+@results_only
 def explain_command(
     target: str | None, policy_spec: str | None, seed: int | None, fmt: str, **target_opts: Any
 ) -> None:
@@ -115,7 +126,7 @@ def explain_command(
     if fmt == "json":
         _echo_json(plan_json(the_plan))
     else:
-        click.echo(plan_text(the_plan))
+        emit(plan_text(the_plan))
 
 
 COMMANDS: list[click.Command] = [apply_command, explain_command]

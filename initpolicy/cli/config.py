@@ -3,7 +3,7 @@
 ::
 
     [tool.initpolicy]
-    model = "src/model.py:build"      # TARGET of trace, explain, apply and lint
+    model = "src/model.py:build"      # TARGET of trace, explain, apply, lint and extract
     policy = "init/relu_net.pol"      # --policy of explain, apply and lint; POLICY of check
     [tool.initpolicy.lint]
     select = ["IP1"]                  # --select (the command line replaces it)
@@ -41,7 +41,7 @@ LINT_KEYS: dict[str, str] = {
     "thresholds": "threshold",
 }
 #: The commands whose TARGET ``model`` names, and whose --policy ``policy`` names.
-TARGET_COMMANDS: tuple[str, ...] = ("trace", "explain", "apply", "lint")
+TARGET_COMMANDS: tuple[str, ...] = ("trace", "explain", "apply", "lint", "extract")
 POLICY_COMMANDS: tuple[str, ...] = ("explain", "apply", "lint")
 
 

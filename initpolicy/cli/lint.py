@@ -21,11 +21,16 @@ from click.core import ParameterSource
 from ..errors import UsageError
 from ..linter.findings import SEVERITIES
 from .options import (
+    Destinations,
     Outcome,
+    emit,
     file_option,
+    force_option,
     format_option,
     load_model,
     policy_option,
+    results_only,
+    seed_option,
     target_argument,
     target_options,
 )
@@ -80,7 +85,8 @@ def _thresholds(
     return out
 
 
-def _plot(result: Any, out: Path) -> None:
+def _plot(result: Any) -> Any:
+    """The figure of per-layer activation std and gradient norm (not yet saved)."""
     try:
         import matplotlib
 
@@ -101,8 +107,7 @@ def _plot(result: Any, out: Path) -> None:
     ax2.set_xlabel("depth (parameterized layers in execution order)")
     fig.suptitle("initpolicy lint: signal by depth")
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+    return fig
 
 
 @click.command("lint")
@@ -143,12 +148,14 @@ def _plot(result: Any, out: Path) -> None:
     metavar="NAME=VALUE",
     help="Override a threshold (see `initpolicy rule CODE`).",
 )
-@click.option("--seed", type=int, default=None, help="Seed of the policy's sampling.")
+@seed_option("Seed of the policy's sampling.")
 @file_option(
     "-o", "--output-file", help="Write the report (any --format) to this file instead of stdout."
 )
+@force_option("-o", "--fix-policy", "--plot")
 @target_options
 @click.pass_context
+@results_only
 def lint_command(
     ctx: click.Context,
     target: str | None,
@@ -168,6 +175,7 @@ def lint_command(
     threshold: dict[str, float],
     seed: int | None,
     output_file: Path | None,
+    force: bool,
     **target_opts: Any,
 ) -> Outcome:
     """Check TARGET's initialization: per layer, with numbers, and a fix as a policy rule.
@@ -186,8 +194,12 @@ def lint_command(
     # --no-policy drops the configured policy only: an explicit --policy still counts.
     if no_policy and ctx.get_parameter_source("policy_spec") is ParameterSource.DEFAULT_MAP:
         policy_spec = None
+    files = Destinations(force=force, inputs=(policy_spec,))
+    for path, option in ((output_file, "-o"), (fix_policy, "--fix-policy"), (plot, "--plot")):
+        files.check(path, option)
     policy = load_spec(policy_spec) if policy_spec else None
     loaded = load_model(target, target_opts)
+    files.protect(loaded.path)
     result = lint(
         loaded.model,
         policy,
@@ -213,23 +225,19 @@ def lint_command(
     else:
         report = lint_output.text(result)
     if output_file is not None:
-        output_file.write_text(report + "\n" if report else "", encoding="utf-8")
-        click.echo(f"wrote {output_file}", err=True)
+        files.write(output_file, report + "\n" if report else "", "-o")
     elif report:
-        click.echo(report)
+        emit(report)
     if result.summary["dynamic"].startswith("skipped:"):
         click.echo(f"note: dynamic checks {result.summary['dynamic']}", err=True)
     if fix_policy is not None:
         from ..linter.fix import fix_policy as make_fix
 
-        fix_policy.write_text(
-            make_fix(result.all_findings, result.graph, policy=policy, out=fix_policy),
-            encoding="utf-8",
-        )
-        click.echo(f"wrote {fix_policy}", err=True)
+        text = make_fix(result.all_findings, result.graph, policy=policy, out=fix_policy)
+        files.write(fix_policy, text, "--fix-policy")
     if plot is not None:
-        _plot(result, plot)
-        click.echo(f"wrote {plot}", err=True)
+        figure = _plot(result)
+        files.write(plot, lambda tmp: figure.savefig(tmp, format="png"), "--plot")
     return Outcome.FINDINGS if result.failed() and not exit_zero else Outcome.OK
 
 
@@ -262,7 +270,7 @@ def rules_command(fmt: str) -> None:
             }
             for r in rules
         ]
-        click.echo(json.dumps(data, indent=2))
+        emit(json.dumps(data, indent=2))
         return
     w = max(len(r.name) for r in rules)
     for r in rules:

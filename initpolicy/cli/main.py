@@ -10,7 +10,7 @@ Results go to stdout, diagnostics to stderr. Two things are decided here, once e
   under click's test runner as for the installed program.
 
 Each command lives in the module of its feature (``policy``, ``trace``, ``apply``,
-``lint``) and is registered here.
+``lint``, ``extract``) and is registered here.
 """
 
 from __future__ import annotations
@@ -118,11 +118,12 @@ def cli(ctx: click.Context) -> None:
 
 def _register() -> None:
     from . import apply as cli_apply
+    from . import extract as cli_extract
     from . import lint as cli_lint
     from . import policy as cli_policy
     from . import trace as cli_trace
 
-    for module in (cli_policy, cli_trace, cli_apply, cli_lint):
+    for module in (cli_policy, cli_trace, cli_apply, cli_lint, cli_extract):
         for command in module.COMMANDS:
             cli.add_command(command)
 

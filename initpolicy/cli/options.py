@@ -6,11 +6,17 @@ code is decided from that in one place, :mod:`initpolicy.cli.main`.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from ..catalog.dtypes import DTYPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .targets import LoadedTarget
@@ -25,6 +31,101 @@ class Outcome(enum.Enum):
     FINDINGS = "findings"
     #: ``check``: a policy did not validate; its diagnostics are already on stderr.
     INVALID = "invalid"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Where a command's results go while it runs: the real standard output (see results_only).
+_RESULTS: list[IO[str]] = []
+
+
+def emit(text: str) -> None:
+    """Print a command's result on standard output (the real one, see :func:`results_only`)."""
+    click.echo(text, file=_RESULTS[-1] if _RESULTS else None)
+
+
+def results_only(command: F) -> F:
+    """Run ``command`` with the model's own prints (at import, in ``forward``) sent to
+    stderr: standard output carries only what the command emits, so ``--format json`` is
+    JSON a tool can parse whatever the model prints."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        _RESULTS.append(sys.stdout)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                return command(*args, **kwargs)
+        finally:
+            _RESULTS.pop()
+
+    return run  # type: ignore[return-value]
+
+
+class Destinations:
+    """The files a command writes (``--out``, ``-o``, ``--fix-policy``, ``--plot``): each
+    is checked when the command starts, before any model is built, and written at the end
+    atomically, by the rules of :mod:`initpolicy.common.files` (never over an existing file
+    without ``--force``, never through a link, never over the command's own inputs).
+
+    >>> Destinations(force=False).check(Path("out.pol"), "--fix-policy")
+    """
+
+    def __init__(self, *, force: bool, inputs: tuple[str | Path | None, ...] = ()):
+        self.force = force
+        self.inputs = [Path(p) for p in inputs if p is not None]
+
+    def check(self, path: Path | None, option: str) -> None:
+        """Refuse ``path`` now if it cannot be written (UsageError, exit 2)."""
+        from ..common.files import check_destination
+        from ..errors import UsageError
+
+        if path is None:
+            return
+        check_destination(path, force=self.force)
+        for source in self.inputs:
+            if _same_file(path, source):
+                raise UsageError(f"{option} {path} is {source}, an input of this command")
+
+    def protect(self, source: str | Path | None) -> None:
+        """Also never write over ``source`` (the model file, once it is known)."""
+        if source is not None:
+            self.inputs.append(Path(source))
+
+    def write(self, path: Path, content: Any, option: str, what: str = "") -> None:
+        """Write ``content`` (text, bytes, or a writer given the temporary path) to ``path``;
+        say so on stderr, with ``what`` was written after a colon when given."""
+        from ..common.files import write_atomic
+
+        self.check(path, option)
+        write_atomic(path, content, force=self.force)
+        click.echo(f"wrote {path}: {what}" if what else f"wrote {path}", err=True)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def force_option(*written: str) -> Any:
+    """``--force``: overwrite the files the command writes when they exist."""
+    return click.option(
+        "--force", is_flag=True, help=f"Overwrite {' / '.join(written)} if it exists."
+    )
+
+
+def seed_option(help: str) -> Any:
+    """``--seed N``: an exact integer in the one seed range (catalog.seeds)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+        from ..catalog.seeds import problem
+
+        if value is not None and (why := problem(value)) is not None:
+            raise click.BadParameter(why)
+        return value
+
+    return click.option("--seed", type=int, default=None, callback=check, help=help)
 
 
 def format_option(*choices: str) -> Any:
@@ -53,20 +154,7 @@ def policy_option(help: str) -> Any:
 
 # -- TARGET and its example inputs (shared by trace, apply, explain, lint) ----------------
 #: Accepted --input-dtype words (kept torch-free so that the CLI starts fast).
-INPUT_DTYPES: tuple[str, ...] = (
-    "float",
-    "float32",
-    "float64",
-    "double",
-    "float16",
-    "half",
-    "bfloat16",
-    "long",
-    "int64",
-    "int",
-    "int32",
-    "bool",
-)
+INPUT_DTYPES: tuple[str, ...] = tuple(DTYPES)
 
 
 def _parse_shapes(ctx: Any, param: Any, values: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:

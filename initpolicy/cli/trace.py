@@ -12,7 +12,15 @@ from typing import Any
 import click
 
 from ..common.text import table
-from .options import echo_warnings, format_option, load_model, target_argument, target_options
+from .options import (
+    echo_warnings,
+    emit,
+    format_option,
+    load_model,
+    results_only,
+    target_argument,
+    target_options,
+)
 
 
 def _fan(x: float | None) -> str:
@@ -53,6 +61,7 @@ def render_text(graph: Any) -> str:
 @target_argument
 @target_options
 @format_option("text", "json")
+@results_only
 def trace_command(target: str | None, fmt: str, **target_opts: Any) -> None:
     """Show which activation follows each layer of TARGET, with fans and depth.
 
@@ -66,9 +75,9 @@ def trace_command(target: str | None, fmt: str, **target_opts: Any) -> None:
     graph = trace(loaded.model, example_inputs=loaded.example_inputs, target=loaded.name)
     echo_warnings(graph)
     if fmt == "json":
-        click.echo(json.dumps(graph.to_json(), indent=2))
+        emit(json.dumps(graph.to_json(), indent=2))
     else:
-        click.echo(render_text(graph))
+        emit(render_text(graph))
 
 
 COMMANDS: list[click.Command] = [trace_command]

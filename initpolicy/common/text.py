@@ -15,8 +15,19 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns two spaces apart, trailing spaces removed; "" when no rows."""
     if not rows:
         return ""
-    cells = [list(header), *(list(r) for r in rows)]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return columns([header, *rows])
+
+
+def columns(rows: Sequence[Sequence[str]]) -> str:
+    """The rows as left-aligned columns two spaces apart, without a header (a policy's
+    aligned rules and comments).
+
+    >>> print(columns([("bias", "-> zeros()", "# x"), ("weight", "-> ones()", "# y")]))
+    bias    -> zeros()  # x
+    weight  -> ones()   # y
+    """
+    cells = [list(r) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))] if cells else []
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
     )

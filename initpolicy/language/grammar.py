@@ -1,12 +1,14 @@
 """The Lark parser of one logical line (grammar/policy.lark), built once per process.
 
-Torch-free.
+Built from the grammar in every process, with no disk cache: building the LALR tables
+takes ~20 ms (bench/bench_parse.py, docs/benchmarks.md), and Lark's ``cache=`` is a
+pickle in a user-writable directory, which a planted file with the right hash line would
+turn into code run by ``initpolicy check``. Torch-free.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import Any
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
@@ -17,33 +19,23 @@ from .syntax_errors import label
 
 _PARSER: Lark | None = None
 
-
-def _cache_path() -> str | bool:
-    # A per-user cache directory, not the shared temp dir: Lark's cache is a pickle.
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(root) / "initpolicy"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return str(path / "policy-grammar.lark-cache")
+#: Lark's options for the policy grammar (and nothing read from disk but the grammar).
+OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "lexer": "contextual",
+    # Tokens carry their line and column, which is all a diagnostic needs (see
+    # expr_build.span_width); propagating positions to every tree node costs 40% of the
+    # parse, measured by bench/bench_parse.py.
+    "propagate_positions": False,
+    "maybe_placeholders": True,
+}
 
 
 def parser() -> Lark:
     """The policy parser (LALR, contextual lexer), built on first use."""
     global _PARSER
     if _PARSER is None:
-        _PARSER = Lark(
-            grammar_path().read_text(encoding="utf-8"),
-            parser="lalr",
-            lexer="contextual",
-            # Tokens carry their line and column, which is all a diagnostic needs (see
-            # expr_build.span_width); propagating positions to every tree node costs 40%
-            # of the parse, measured by bench/bench_parse.py.
-            propagate_positions=False,
-            maybe_placeholders=True,
-            cache=_cache_path(),
-        )
+        _PARSER = Lark(grammar_path().read_text(encoding="utf-8"), **OPTIONS)
     return _PARSER
 
 

@@ -44,6 +44,35 @@ class Chunk:
         return " ".join(p for p in pieces if p)
 
 
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    r"""The physical lines of ``text`` as editors count them: ``\n``, ``\r\n`` and ``\r``
+    end a line. Form feed, ``\x1c``-``\x1e``, ``\x85`` and U+2028/U+2029, which
+    ``str.splitlines`` also breaks at, do not: they stay inside the line (and are reported
+    there, with the line number an editor shows).
+
+    >>> split_lines("a\x0cb\r\nc\rd\n"), split_lines("")
+    (['a\x0cb', 'c', 'd'], [])
+    """
+    lines = _BREAK.split(text)
+    if lines[-1] == "":  # a final line break ends the last line; it starts none
+        lines.pop()
+    return lines
+
+
+def position(text: str, offset: int) -> tuple[int, int]:
+    r"""The 1-based (line, column) of character ``offset`` of ``text``, lines counted by
+    :func:`split_lines`.
+
+    >>> position("ab\r\ncd", 5)
+    (2, 2)
+    """
+    before = split_lines(text[:offset] + "x")  # "x" stands for the character itself
+    return len(before), len(before[-1])
+
+
 _CODE_CHARS = re.compile(r'["#]')
 
 
@@ -68,7 +97,7 @@ def chunks(text: str) -> Iterator[Chunk]:
     >>> [c.source for c in chunks("a -> b()  # c\\n\\nx \\\\\\n  -> y()\\nz\\n  -> w()")]
     ['a -> b()', 'x -> y()', 'z -> w()']
     """
-    codes = [code_of(line) for line in text.splitlines()]
+    codes = [code_of(line) for line in split_lines(text)]
     i, n = 0, len(codes)
     while i < n:
         if not codes[i].strip():

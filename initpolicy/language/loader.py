@@ -14,19 +14,24 @@ their file. Torch-free.
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from lark import Token, Tree
 
+from ..catalog import seeds
+from ..common.files import TooLarge, is_file, read_limited
 from ..common.suggest import did_you_mean, one_of
 from ..errors import Diagnostic, PolicyError
 from .binding import bind
 from .builtins import builtin_policies
 from .grammar import parse_chunk
 from .ir import BOUND_NAMES, Loc, PolicyIR, Rule, SchemeCall, Selector
-from .lines import Chunk, SyntaxProblem, chunks
+from .lines import Chunk, SyntaxProblem, chunks, position, split_lines
 from .selectors import WHERE_NAMES, Builder, first_token
 
 #: Most rules one policy may hold, includes expanded.
@@ -52,6 +57,10 @@ class _TooManyErrors(Exception):
 
 #: A policy is a page of rules; a file this big is a wrong path (a checkpoint, a log).
 MAX_BYTES = 16 * 1024 * 1024
+#: Deepest chain of includes (a uses b uses c ...), the first file not counted.
+MAX_INCLUDE_DEPTH = 64
+#: What an included policy file is named.
+POLICY_SUFFIX = ".pol"
 
 
 class _Loader:
@@ -68,16 +77,25 @@ class _Loader:
     # ------------------------------------------------------------------ sources
 
     def read(self, path: Path, display: str, at: Diagnostic | None) -> str | None:
+        """The text of the policy file at ``path``, or None with the problem reported.
+
+        Only a regular file is read, and never past :data:`MAX_BYTES` (a wrong path to a
+        checkpoint costs nothing). An error about the file never shows its content: only
+        a file that decodes as a policy has lines to show.
+        """
         try:
-            if path.exists() and not path.is_file():  # a directory, /dev/zero, a FIFO...
-                raise IsADirectoryError(0, "not a regular file")
-            data = path.read_bytes()
+            data = read_limited(path, MAX_BYTES)
         except FileNotFoundError:
             if at is None:
                 self.report([Diagnostic(display, None, None, "no such file")])
             else:
                 hint = "a path in use is relative to the file that includes it"
                 self.report([_at(at, f"included file not found: {display}", hint)])
+            return None
+        except TooLarge as e:
+            size = f"{e.size:,} bytes" if e.size is not None else f"more than {MAX_BYTES:,} bytes"
+            msg = f"too large to be a policy ({size}; the limit is {MAX_BYTES:,})"
+            self.report([Diagnostic(display, None, None, msg)])
             return None
         except OSError as e:
             why = e.strerror or str(e)
@@ -86,19 +104,10 @@ class _Loader:
             else:
                 self.report([_at(at, f"cannot read included file {display}: {why}")])
             return None
-        if len(data) > MAX_BYTES:
-            msg = f"too large to be a policy ({len(data):,} bytes; the limit is {MAX_BYTES:,})"
-            self.report([Diagnostic(display, None, None, msg)])
-            return None
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            line = data.count(b"\n", 0, e.start) + 1
-            col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-            bad = data[e.start : e.start + 1].hex()
-            msg = f"not valid UTF-8 (byte 0x{bad})"
-            self.report([Diagnostic(display, line, col, msg, hint="save the policy as UTF-8")])
-            return None
+        text, problem = decode(data, display)
+        if problem is not None:
+            self.report([problem])
+        return text
 
     def load(self, key: str, display: str, path: Path, at: Diagnostic | None) -> _File | None:
         if key in self.cache:
@@ -107,6 +116,13 @@ class _Loader:
             chain = " -> ".join([d for _, d in self.stack] + [display])
             assert at is not None
             self.report([_at(at, f"include cycle: {chain}")])
+            return None
+        if len(self.stack) > MAX_INCLUDE_DEPTH:
+            assert at is not None
+            shown = [d for _, d in self.stack]
+            chain = " -> ".join([*shown[:2], "...", *shown[-2:], display])
+            msg = f"includes nested more than {MAX_INCLUDE_DEPTH} deep: {chain}"
+            self.report([_at(at, msg)])
             return None
         text = self.read(path, display, at)
         if text is None:
@@ -123,7 +139,7 @@ class _Loader:
 
     def text(self, text: str, display: str, base: Path) -> _File:
         text = text.removeprefix("\ufeff")
-        lines = text.splitlines()
+        lines = split_lines(text)
         builder = Builder(display, lines)
         out = _File(files=[display])
         for chunk in chunks(text):
@@ -177,10 +193,18 @@ class _Loader:
             path = base / rel
             display = rel if b.file.startswith("<") else os.path.join(os.path.dirname(b.file), rel)
             display = os.path.normpath(display)
-            try:
-                key = str(path.resolve())
-            except (OSError, ValueError) as e:  # a NUL character, a symlink loop...
-                b.error(target, f"invalid file path: {e}")
+            key = _resolved(path)
+            if key is None:
+                b.error(target, f"invalid file path: {rel}")
+                return
+            # a policy from a pull request must not read /proc/self/environ or ~/.ssh: an
+            # include is a *.pol file, by the name written and by the file it leads to
+            if not (rel.endswith(POLICY_SUFFIX) and key.endswith(POLICY_SUFFIX)):
+                b.error(
+                    target,
+                    f"use includes policy files, named *{POLICY_SUFFIX}: {rel!r} is not one",
+                    hint='use a built-in by name (use relu_net), or a file: use "base.pol"',
+                )
                 return
         else:
             builtins = builtin_policies()
@@ -229,11 +253,78 @@ class _Loader:
         if out.own_seed:
             b.error(tok, "seed is given twice")
             return
-        value = float(tok)
-        if value != int(value) or not 0 <= value < 2**63:
-            b.error(tok, f"seed must be a whole number in [0, 2**63), not {tok}")
+        try:
+            value = seeds.parse(str(tok))
+        except ValueError as e:
+            b.error(tok, str(e))
             return
-        out.seed, out.own_seed = int(value), True
+        out.seed, out.own_seed = value, True
+
+
+def _resolved(path: Path) -> str | None:
+    """The absolute path ``path`` leads to (links followed): the key a file is known by;
+    None for a path that cannot lead anywhere (a NUL character)."""
+    try:
+        return os.path.realpath(path)  # a link loop or a name too long: read() says so
+    except (OSError, ValueError):
+        return None
+
+
+def decode(data: bytes, display: str) -> tuple[str | None, Diagnostic | None]:
+    """The policy text in ``data``, or the located problem that makes it not one (not
+    UTF-8, or binary). An error never shows the data: only a policy has lines to show."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line, col = position(data[: e.start].decode("utf-8-sig"), e.start)
+        bad = data[e.start : e.start + 1].hex()
+        msg = f"not valid UTF-8 (byte 0x{bad})"
+        return None, Diagnostic(display, line, col, msg, hint="save the policy as UTF-8")
+    if "\0" in text:  # binary data (a checkpoint, /proc/self/environ): not a policy
+        line, col = position(text, text.index("\0"))
+        return None, Diagnostic(display, line, col, "not a policy: a NUL byte (binary data)")
+    return text, None
+
+
+def parse_stream(stream: BinaryIO, display: str = "<stdin>") -> PolicyIR:
+    """Parse a policy read from ``stream`` (standard input, a pipe), never past
+    :data:`MAX_BYTES`; ``use "..."`` paths are relative to the working directory.
+
+    >>> import io
+    >>> len(parse_stream(io.BytesIO(b"bias -> zeros()")).rules)
+    1
+    """
+    data = stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        msg = f"too large to be a policy (more than {MAX_BYTES:,} bytes)"
+        raise PolicyError(Diagnostic(display, None, None, msg))
+    text, problem = decode(data, display)
+    if problem is not None or text is None:
+        raise PolicyError(problem or Diagnostic(display, None, None, "not a policy"))
+    return parse(text, display)
+
+
+def _is_stream(path: Path) -> bool:
+    """A pipe or a character device (``/dev/stdin``): readable once, as a stream."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return os.path.lexists(path)
+    except ValueError:
+        return False
 
 
 def _at(d: Diagnostic, message: str, hint: str | None = None) -> Diagnostic:
@@ -290,10 +381,9 @@ def parse_file(path: str | Path, display: str | None = None) -> PolicyIR:
     """Parse the policy file at ``path`` (shown as ``display``, default the path as given)."""
     path = Path(path)
     display = display or str(path)
-    try:
-        key = str(path.resolve())
-    except (OSError, ValueError) as e:
-        raise PolicyError(Diagnostic(display, None, None, f"invalid file path: {e}")) from None
+    key = _resolved(path)
+    if key is None:
+        raise PolicyError(Diagnostic(display, None, None, "invalid file path")) from None
     loader = _Loader()
     result = _run(lambda: loader.load(key, display, path, None))
     return _finish(loader, result, display)
@@ -309,20 +399,28 @@ def parse_builtin(name: str) -> PolicyIR:
 
 
 def parse_any(spec: str | Path) -> PolicyIR:
-    """A policy file if ``spec`` names one, else a built-in policy of that name.
+    """A policy file if ``spec`` names one, else a built-in policy of that name; ``-`` (or
+    a pipe such as ``/dev/stdin``) is read as a stream.
 
     ``NAME.pol`` with no such file, where NAME is a built-in, is the built-in, so the
     design card's ``--policy relu_net.pol`` works in any directory.
     """
+    if str(spec) == "-":
+        return parse_stream(sys.stdin.buffer)
     path = Path(spec)
-    if path.is_file():
+    if is_file(path):
         return parse_file(path, str(spec))
+    if _is_stream(path):
+        with open(path, "rb") as stream:
+            return parse_stream(stream, str(spec))
     builtins = builtin_policies()
     if str(spec) in builtins:
         return parse_builtin(str(spec))
-    if path.suffix == ".pol" and not path.exists() and path.stem in builtins:
+    if path.suffix == POLICY_SUFFIX and not _exists(path) and path.stem in builtins:
         return parse_builtin(path.stem)
-    if str(spec).endswith(".pol") or isinstance(spec, Path):
+    if _is_dir(path):
+        raise PolicyError(Diagnostic(str(spec), None, None, "a directory, not a policy file"))
+    if str(spec).endswith(POLICY_SUFFIX) or isinstance(spec, Path):
         return parse_file(path, str(spec))  # says why the file cannot be read
     hint = did_you_mean(str(spec), builtins)
     hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
@@ -331,4 +429,14 @@ def parse_any(spec: str | Path) -> PolicyIR:
     )
 
 
-__all__ = ["MAX_ERRORS", "MAX_RULES", "parse", "parse_any", "parse_builtin", "parse_file"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_ERRORS",
+    "MAX_INCLUDE_DEPTH",
+    "MAX_RULES",
+    "parse",
+    "parse_any",
+    "parse_builtin",
+    "parse_file",
+    "parse_stream",
+]

@@ -26,6 +26,13 @@ from .rule import LintContext, LintRule
 from .settings import settings
 from .thresholds import thresholds as make_thresholds
 
+#: Why the dynamic rules do not run on a sharded model (docs/distributed.md).
+SHARDED_DYNAMIC = (
+    "skipped (sharded model: the probe's forward and backward would have to run on every "
+    "rank in lockstep through FSDP2's and tensor parallel's collectives; lint an unsharded "
+    "copy built with the same policy and seed for the IP2xx rules)"
+)
+
 
 @dataclass
 class LintResult:
@@ -66,6 +73,12 @@ def _trace(model: Any, example_inputs: Any) -> Any:
     from ..tracer.tracing import trace
 
     return trace(model, example_inputs=example_inputs)
+
+
+def _sharded(model: Any) -> bool:
+    from ..tracer.dtensor import is_sharded
+
+    return is_sharded(model)
 
 
 def _has_inputs(rule: type[LintRule], ctx: LintContext) -> bool:
@@ -136,7 +149,9 @@ def lint(
     params = tuple(subjects(graph, model, plan))
     stats: list[LayerStat] | None = None
     dynamic, probed = "skipped (--static)", ""
-    if not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
+    if not static and _sharded(model):
+        dynamic = SHARDED_DYNAMIC
+    elif not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
         stats, dynamic, probed = run_probe(
             model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"]
         )

@@ -175,13 +175,16 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
             if e.block is None or e.param.name not in entries:
                 entries[e.param.name] = e
     chain = chains(graph)
-    for layer, param in graph.parameters():
-        if param.kind != "parameter":
-            continue
-        tensor = tensor_of(model, layer, param)
-        if tensor is None:
-            continue
-        st = stats_of(tensor)
+    found = [
+        (layer, param, tensor)
+        for layer, param in graph.parameters()
+        if param.kind == "parameter"
+        and (tensor := tensor_of(model, layer, param)) is not None
+        and tensor.is_floating_point()
+    ]
+    for (layer, param, tensor), st in zip(
+        found, _statistics([t for _, _, t in found]), strict=True
+    ):
         if st is None:
             continue
         activation = layer.activation
@@ -204,6 +207,28 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
             chain=chain.get(layer.name, 0),
             location=location,
         )
+
+
+def _statistics(tensors: list[Any]) -> list[Stats | None]:
+    """:func:`stats_of` each tensor; on a sharded model, from one reduction of every
+    shard's moments over the ranks (:mod:`initpolicy.tracer.moments`), no tensor gathered."""
+    from ..tracer.dtensor import is_dtensor
+
+    if not any(is_dtensor(t) for t in tensors):
+        return [stats_of(t) for t in tensors]
+    from ..tracer.moments import tensor_moments
+
+    out: list[Stats | None] = []
+    for m in tensor_moments([(t, None) for t in tensors]):
+        std = m.std(correction=0)
+        if m.count + m.nonfinite == 0 or std is None:
+            out.append(None)
+        elif m.nonfinite:
+            nan = float("nan")
+            out.append(Stats(nan, nan, nan, m.count + m.nonfinite, False))
+        else:
+            out.append(Stats(std, m.min, m.max, m.count, True))
+    return out
 
 
 def zero_role(subject: Subject) -> str | None:

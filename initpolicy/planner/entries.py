@@ -15,7 +15,7 @@ from ..catalog import gains, schemes
 from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
 from ..language.ir import Rule, Selector, Word
-from ..tracer.graph import Block, Layer, tensor_facts
+from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
 from .plan import Entry
 from .select import NamedTensor
 
@@ -157,7 +157,7 @@ def _evaluate(
     if problem:
         raise _Fail(problem)
     if p.parametrization is not None:
-        _check_parametrized(p.parametrization, name, args, layer)
+        _check_parametrized(p, name, args, layer)
     if name == "default":
         if block is not None:
             raise _Fail(
@@ -185,6 +185,11 @@ def _evaluate(
                 f"{name} gives {label} {v} for shape {tuple(shape)} "
                 f"(fan_in={fan_in:g}, fan_out={fan_out:g})"
             )
+    problem = schemes.range_error(
+        name, args, fan_in=fan_in, fan_out=fan_out, shape=shape, dtype=p.dtype
+    )
+    if problem:
+        raise _Fail(problem, hint="smaller arguments, or a wider dtype for this tensor")
     if p.kind == "buffer" and name == "default":
         std = bound = None
     return Entry(
@@ -203,13 +208,17 @@ def _evaluate(
 WRITABLE_PARAMETRIZATIONS = ("weight_norm", "spectral_norm")
 
 
-def _check_parametrized(kind: str, scheme: str, args: dict[str, Any], layer: Layer) -> None:
+def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: Layer) -> None:
     """A rule on a parametrized weight writes its originals: weight_norm's (g, v) so that
     g·v/||v|| is the draw, spectral_norm's ``original`` (the weight before normalization)."""
     if scheme == "keep":
         return
+    kind = p.parametrization or ""
     how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
     originals = f'ParametrizationList.original* named "{layer.name}.parametrizations.*"'
+    if p.stored and not p.stored[0].startswith("original"):  # legacy torch.nn.utils.weight_norm
+        how = f"{layer.name or 'the model'}'s {p.local} is computed by the legacy weight_norm"
+        originals = f'{layer.type}.{p.local}_? named "{layer.name}"'
     if kind not in WRITABLE_PARAMETRIZATIONS:
         raise _Fail(
             f"{how}; a rule can write only a weight_norm or spectral_norm weight",

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from ..catalog import seeds
 from ..catalog.schemes import constant_value
-from ..errors import Diagnostic, InitPolicyError, PlanError
+from ..errors import Diagnostic, InitPolicyError, PlanError, UsageError
 from ..language.ir import Name, PolicyIR, Rule, Selector
 from ..tracer.graph import ModelGraph, ParamInfo
 from . import ties
@@ -64,6 +64,8 @@ def build_plan(
     def value(e: Any, env: Mapping[str, float], count: Any) -> float:
         return float(evaluate(e, env, count=count))
 
+    if seed is not None and (why := seeds.problem(seed)) is not None:
+        raise UsageError(why)
     index = Index.from_graph(graph, cond=cond)
     rules = policy_ir.rules
     out = Plan(policy=policy_ir, graph=graph, seed=seeds.resolve(seed, policy_ir.seed))
@@ -149,6 +151,8 @@ def build_plan(
     out.never_matched = [r for i, r in enumerate(rules) if i not in matched_any]
     out.always_overridden = [r for i, r in enumerate(rules) if i in matched_live and i not in won]
     out.warnings.extend(_did_you_mean(out.never_matched, graph, index))
+    if graph.quantized:
+        out.warnings.append(_quantized_warning(graph.quantized))
     if strict and out.unmatched:
         names = ", ".join(p.name for p in out.unmatched)
         diags.append(
@@ -297,6 +301,17 @@ def _did_you_mean(rules: list[Rule], graph: ModelGraph, index: Index) -> list[st
                     f"did you mean '{lowered[close[0]]}'?"
                 )
     return out
+
+
+def _quantized_warning(quantized: Mapping[str, str]) -> str:
+    """Quantized modules keep their values: say so, and why, rather than report nothing."""
+    shown = [f"{name} ({kind})" for name, kind in list(quantized.items())[:5]]
+    more = f" and {len(quantized) - 5} more" if len(quantized) > 5 else ""
+    return (
+        f"{len(quantized)} quantized module(s) not initialized: {', '.join(shown)}{more}; "
+        "their weights are packed quantized tensors, not parameters, so no rule can write "
+        "them: initialize the float model, then quantize it"
+    )
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:

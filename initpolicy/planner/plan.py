@@ -42,7 +42,7 @@ class Entry:
         return self.param.name if self.block is None else f"{self.param.name}[{self.block}]"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.param.name,
             "block": self.block,
             "module": self.layer.name,
@@ -56,6 +56,9 @@ class Entry:
             "overridden": [rule_json(r) for r in self.overridden],
             "note": self.note,
         }
+        if self.param.placement is not None:  # a sharded tensor: additive to the contract
+            out["placement"] = self.param.placement
+        return out
 
 
 @dataclass

@@ -117,7 +117,10 @@ class Index:
                 owner = by_name.get(owner_name) or _synthetic_layer(graph, owner_name)
                 target = NamedTensor(owner, lay.computes, lay.computes.name, lay.computes.local)
                 index.targets.insert(0, target)
-                index.originals[id(lay.computes)] = list(lay.parameters)
+                stored = lay.computes.stored
+                index.originals[id(lay.computes)] = [
+                    p for p in lay.parameters if not stored or p.local in stored
+                ]
         return index
 
     # ------------------------------------------------------------------ predicates

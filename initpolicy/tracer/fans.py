@@ -63,18 +63,51 @@ def parametrized_stand_in(module: Any, key: str = "weight") -> Any:
 
     A weight under weight_norm/spectral_norm is computed from the originals of a
     ParametrizationList; the full-shape original (weight_norm's ``v``, spectral_norm's
-    ``original``) has the computed weight's shape, so its shape gives the fans.
+    ``original``) has the computed weight's shape, so its shape gives the fans. The legacy
+    ``torch.nn.utils.weight_norm`` keeps ``weight_g`` and ``weight_v`` on the module itself.
 
     >>> import torch
     >>> from torch.nn.utils.parametrizations import weight_norm
     >>> tuple(parametrized_stand_in(weight_norm(torch.nn.Linear(3, 5))).shape)
     (5, 3)
     """
+    if legacy_weight_norm(module, key) is not None:
+        return module._parameters.get(f"{key}_v")
     plist = None
     if _has_plist(module) and key in module.parametrizations:  # a ModuleDict: no .get()
         plist = module.parametrizations[key]
     stored = [t for t in plist._parameters.values() if t is not None] if plist else []
     return max(stored, key=lambda t: (t.dim(), t.numel())) if stored else None
+
+
+def legacy_weight_norms(module: Any) -> dict[str, Any]:
+    """The tensors of ``module`` under the legacy ``torch.nn.utils.weight_norm`` (a forward
+    pre-hook computing ``name`` from the parameters ``name_g`` and ``name_v``): name -> hook.
+
+    >>> import torch, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     lin = torch.nn.utils.weight_norm(torch.nn.Linear(3, 5))
+    >>> {name: hook.dim for name, hook in legacy_weight_norms(lin).items()}
+    {'weight': 0}
+    """
+    found = {}
+    for hook in getattr(module, "_forward_pre_hooks", {}).values():
+        kind = type(hook)
+        if kind.__name__ != "WeightNorm" or not kind.__module__.startswith("torch.nn.utils"):
+            continue
+        name = hook.name
+        if (
+            module._parameters.get(f"{name}_g") is not None
+            and module._parameters.get(f"{name}_v") is not None
+        ):
+            found[name] = hook
+    return found
+
+
+def legacy_weight_norm(module: Any, key: str) -> Any:
+    """The legacy weight_norm hook computing ``module``'s ``key``, or None."""
+    return legacy_weight_norms(module).get(key)
 
 
 def _has_plist(module: Any) -> bool:
@@ -84,11 +117,11 @@ def _has_plist(module: Any) -> bool:
 def _weight_for(module: Any, local: str) -> Any:
     """The >= 2-D tensor whose fans a 1-D parameter ``local`` takes, or None."""
     tensors = {**module._parameters, **module._buffers}
-    if _has_plist(module):
-        for key in module.parametrizations:
-            stand_in = parametrized_stand_in(module, key)
-            if stand_in is not None:
-                tensors.setdefault(key, stand_in)
+    keys = [*(module.parametrizations if _has_plist(module) else ()), *legacy_weight_norms(module)]
+    for key in keys:
+        stand_in = parametrized_stand_in(module, key)
+        if stand_in is not None:
+            tensors.setdefault(key, stand_in)
     candidates = []
     if "bias" in local:
         candidates.append(local.replace("bias", "weight"))

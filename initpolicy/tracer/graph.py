@@ -59,6 +59,14 @@ class ParamInfo:
     #: temperature), ``table`` (indexed by position and added: relative-position biases),
     #: ``other``; None where the pass did not run or the tensor is not used.
     role: ParamRole | None = None
+    #: How a sharded tensor is laid out over ranks (``S(0)@dp=4``: a DTensor's placements
+    #: on its mesh dims); None for a tensor every process holds whole.
+    placement: str | None = None
+    #: For such a computed tensor: the local names of the stored tensors it is computed
+    #: from, on the module holding them (a ParametrizationList's ``original0``/``original1``
+    #: or ``original``; the legacy torch.nn.utils.weight_norm's ``weight_g``/``weight_v`` on
+    #: the layer itself). A rule on the computed tensor writes these.
+    stored: tuple[str, ...] = ()
 
     @property
     def ndim(self) -> int:
@@ -72,12 +80,15 @@ class ParamInfo:
         return n
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "shape": list(self.shape),
             "fan_in": self.fan_in,
             "fan_out": self.fan_out,
         }
+        if self.placement is not None:  # a sharded model's: additive to the contract
+            out["placement"] = self.placement
+        return out
 
 
 def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple[int, ...]]:
@@ -138,9 +149,10 @@ class Layer:
     #: The nearest enclosing module (or the root, ``""``) with transformers'
     #: ``_init_weights(module)``, which can initialize this module; None if there is none.
     init_weights_owner: str | None = None
-    #: For a ParametrizationList (``conv.parametrizations.weight``): the weight it computes,
-    #: as a parameter of its owner (``conv.weight``, with ``parametrization`` set and the
-    #: owner's fans). The stored tensors are this layer's ``parameters`` (``original*``).
+    #: The weight this layer computes, as a parameter of its owner (``conv.weight``, with
+    #: ``parametrization`` set, the owner's fans, and ``stored``): for a
+    #: ParametrizationList (``conv.parametrizations.weight``), or for a layer under the
+    #: legacy ``torch.nn.utils.weight_norm`` (its ``weight_g``, ``weight_v``).
     computes: ParamInfo | None = None
     #: False for a layer the traced forward never ran (its activation is then ``linear``
     #: by default, not traced): a branch the example input does not take, a tower whose
@@ -211,6 +223,10 @@ class ModelGraph:
     #: Whether the roles pass ran (it needs a graph: not for the ``modules`` tracer), so
     #: the layers' graph facts and the parameters' roles are known.
     roles: bool = False
+    #: Modules whose weights are quantized (torch.ao's packed tensors, not parameters, as
+    #: ``quantize_dynamic`` leaves them): qualified name -> class name. Nothing initializes
+    #: them; not in JSON.
+    quantized: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_layers(self) -> int:

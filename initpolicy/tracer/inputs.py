@@ -22,11 +22,14 @@ the model's device (``meta`` for a model built on the meta device) with its floa
 from __future__ import annotations
 
 import inspect
+import math
+import os
 from typing import Any
 
 import torch
 
 from ..catalog.dtypes import DTYPES
+from ..errors import UsageError
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -268,8 +271,32 @@ def from_shapes(shapes: list[tuple[int, ...]], dtypes: list[str]) -> tuple[torch
     for i, shape in enumerate(shapes):
         name = (dtypes[i] if len(dtypes) > 1 else dtypes[0]) if dtypes else "float32"
         dtype = _DTYPES[name]
-        if dtype.is_floating_point:
-            out.append(torch.randn(shape, dtype=dtype, generator=_generator()))
-        else:
-            out.append(torch.zeros(shape, dtype=dtype))
+        shown = f"--input-shape {','.join(str(s) for s in shape)}"
+        needs = math.prod(shape) * dtype.itemsize
+        memory = _physical_memory()
+        if memory is not None and needs > memory:
+            raise UsageError(
+                f"{shown}: the example input needs {_gib(needs)} ({name}), more than this "
+                f"machine's {_gib(memory)} of memory"
+            )
+        try:
+            if dtype.is_floating_point:
+                out.append(torch.randn(shape, dtype=dtype, generator=_generator()))
+            else:
+                out.append(torch.zeros(shape, dtype=dtype))
+        except (RuntimeError, MemoryError) as e:  # the allocator's refusal
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UsageError(f"{shown}: cannot allocate the example input: {why}") from None
     return tuple(out)
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, where the platform says (Linux, macOS)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"

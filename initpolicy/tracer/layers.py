@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .fans import blocks, fans, parametrized_stand_in, shape_fans
+from .fans import blocks, fans, legacy_weight_norms, parametrized_stand_in, shape_fans
 from .graph import Layer, ParamInfo
 from .ops import is_norm, module_activation
 from .resolve import Outcome, Resolved, parametrization_of
@@ -147,7 +147,47 @@ def make_layer(
     layer.init_weights_owner = init_weights_owner(modules, name)
     if owner is not None:
         layer.computes = computed_weight(pz[0], pz[1], owner, module, params)  # type: ignore[index]
+    legacy = legacy_weight_norms(module)
+    if legacy:
+        key = "weight" if "weight" in legacy else next(iter(legacy))
+        layer.computes = legacy_computed_weight(name, key, module, params)
     return layer
+
+
+#: Where torch keeps its quantized modules (eager mode: quantize, quantize_dynamic).
+QUANTIZED_PACKAGES = (
+    "torch.ao.nn.quantized",
+    "torch.ao.nn.intrinsic.quantized",
+    "torch.ao.nn.sparse.quantized",
+    "torch.nn.quantized",
+    "torch.nn.intrinsic.quantized",
+)
+
+
+def quantized_modules(modules: Mapping[str, Any]) -> dict[str, str]:
+    """The modules holding quantized weights (packed, not parameters): name -> class name,
+    the outermost only (a quantized Linear, not its ``_packed_params``).
+
+    >>> import torch, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     q = torch.ao.quantization.quantize_dynamic(
+    ...         torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()), {torch.nn.Linear})
+    >>> quantized_modules(dict(q.named_modules()))
+    {'0': 'Linear'}
+    """
+    found: dict[str, str] = {}
+    for name, m in modules.items():
+        kind = type(m)
+        if not kind.__module__.startswith(QUANTIZED_PACKAGES):
+            continue
+        holds = hasattr(m, "_packed_params") or hasattr(m, "_all_weight_values")
+        if not (holds or callable(getattr(m, "weight", None))):
+            continue  # Quantize, DeQuantize, FloatFunctional: no weights
+        if any(name.startswith(f"{outer}.") for outer in found):
+            continue
+        found[name] = kind.__name__
+    return found
 
 
 #: A module's own init, in order of preference (MultiheadAttention has only the second).
@@ -199,6 +239,32 @@ def computed_weight(
         requires_grad=all(q.requires_grad for q in stored),
         raw_name=prefix + qual,
         parametrization=kind,
+        stored=tuple(q.local for q in stored),
+    )
+
+
+def legacy_computed_weight(
+    name: str, key: str, module: Any, params: list[ParamInfo]
+) -> ParamInfo | None:
+    """The weight ``key`` the legacy ``torch.nn.utils.weight_norm`` computes on ``module``
+    from ``key_g`` and ``key_v``: like the parametrization's, with ``v``'s shape and fans,
+    so ``weight_*`` globs reach the weight, not ``g`` drawn as if it were one."""
+    stored = [q for q in params if q.local in (f"{key}_g", f"{key}_v")]
+    v = next((q for q in stored if q.local == f"{key}_v"), None)
+    if v is None:
+        return None
+    qual = f"{name}.{key}" if name else key
+    return ParamInfo(
+        name=qual,
+        local=key,
+        shape=v.shape,
+        fan_in=v.fan_in,
+        fan_out=v.fan_out,
+        dtype=v.dtype,
+        requires_grad=all(q.requires_grad for q in stored),
+        raw_name=v.raw_name[: len(v.raw_name) - len(v.name)] + qual,
+        parametrization="weight_norm",
+        stored=tuple(q.local for q in stored),
     )
 
 

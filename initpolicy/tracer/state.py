@@ -17,10 +17,14 @@ from typing import Any
 
 @contextmanager
 def preserved(model: Any, *, eval_mode: bool = False, train_mode: bool = False) -> Iterator[None]:
-    """Restore train/eval flags, buffer values (BatchNorm statistics), ``.grad`` of every
-    parameter and the global RNG states (torch's CPU and CUDA generators, and Python's and
+    """Restore train/eval flags, buffer values (BatchNorm statistics), the values and ``.grad`` of
+    every parameter and the global RNG states (torch's CPU and CUDA generators, and Python's and
     numpy's, which some forwards draw from) on exit, whatever happens inside.
-    ``eval_mode``/``train_mode`` put the model in that mode for the duration."""
+    ``eval_mode``/``train_mode`` put the model in that mode for the duration.
+
+    A forward may write its own parameters in place (a weight renormalized in ``forward``):
+    their values are copied first, so that costs the model's parameter bytes while the
+    forward runs, and only a parameter whose version counter moved is written back."""
     import random
     import sys
 
@@ -35,6 +39,11 @@ def preserved(model: Any, *, eval_mode: bool = False, train_mode: bool = False) 
         if not b.is_meta and not isinstance(b, torch.nn.parameter.UninitializedBuffer)
     ]
     grads = [(p, p.grad) for p in model.parameters()]
+    values = [
+        (p, p._version, p.detach().clone())
+        for p in dict.fromkeys(model.parameters())
+        if not p.is_meta and not isinstance(p, torch.nn.parameter.UninitializedParameter)
+    ]
     if eval_mode or train_mode:
         model.train(train_mode)
     # fork_rng restores the CPU generator and those of the CUDA devices named (all of them:
@@ -50,6 +59,9 @@ def preserved(model: Any, *, eval_mode: bool = False, train_mode: bool = False) 
             for b, saved in buffers:
                 if b.shape == saved.shape:  # a lazy module may have materialized it
                     b.copy_(saved)
+            for p, version, saved in values:
+                if p._version != version and p.shape == saved.shape:
+                    p.copy_(saved)
         for p, g in grads:
             p.grad = g
         random.setstate(states[0])

@@ -34,6 +34,7 @@ import torch
 
 from ..errors import TraceError
 from .capture import dynamic_graph, leaf_modules, self_contained, symbolic_graph
+from .dtensor import is_sharded
 from .graph import Layer, ModelGraph
 from .inputs import (
     NoInputs,
@@ -50,12 +51,14 @@ from .layers import (
     guess_outcomes,
     is_parametrized,
     make_layer,
+    quantized_modules,
     type_names,
 )
 from .messages import assumed_warning, input_hint, not_called_warning, short
 from .resolve import Resolved, resolve
 from .roles import assign_roles
 from .state import preserved
+from .structure import structure_view
 
 T = TypeVar("T")
 
@@ -262,6 +265,9 @@ def trace(
     ``example_inputs`` (a tensor, a tuple of positional inputs or a dict of keyword
     inputs) is used only when symbolic tracing fails; without it inputs are inferred.
     Tracing never modifies the model (lazy parameters excepted: they are materialized).
+    A sharded model (FSDP2, tensor parallel) is traced as the model it stands for, with
+    global shapes, no hooks and no collectives (:mod:`initpolicy.tracer.structure`); each
+    sharded tensor's ``placement`` is recorded.
     ``tracer`` forces one way (``"fx"``, ``"dynamic"``, ``"modules"``) instead of the first
     that works.
 
@@ -273,6 +279,19 @@ def trace(
     """
     if not isinstance(model, torch.nn.Module):
         raise TraceError(f"expected a torch.nn.Module to trace, got {type(model).__name__}")
+    if is_sharded(model):  # FSDP2 / tensor parallel: trace the model it stands for
+        with structure_view(model) as placements:
+            graph = _trace(model, example_inputs, target, tracer)
+        for layer in (*graph.layers, *graph.buffer_layers):
+            for p in (*layer.parameters, *layer.buffers):
+                p.placement = placements.get(p.raw_name or p.name)
+        return graph
+    return _trace(model, example_inputs, target, tracer)
+
+
+def _trace(
+    model: torch.nn.Module, example_inputs: Any, target: str, tracer: str | None
+) -> ModelGraph:
     inner, prefix = unwrap(model)
     if tracer not in (None, "fx", "dynamic", "modules"):
         raise TraceError(f"unknown tracer {tracer!r}; expected fx, dynamic or modules")
@@ -343,4 +362,5 @@ def trace(
         buffer_layers=buffer_layers,
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
         roles=graph is not None,
+        quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
     )

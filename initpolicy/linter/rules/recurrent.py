@@ -76,27 +76,32 @@ class LstmForgetBias(LintRule):
 def _forget_bias(s: Subject, ctx: LintContext) -> float | None:
     """Mean forget-gate bias of an LSTM's ``bias_ih*`` plus its ``bias_hh*`` twin (the
     gate sees their sum), or None when the forget block cannot be found."""
+    from ..sharded import block_mean
+
     rows = _block_rows(s, "forget")
     if rows is None:
         return None
-    total = s.tensor.detach()[rows[0] : rows[1]].double()
+    mean = block_mean(s.tensor, rows)
     hh_local = "bias_hh" + s.param.local[len("bias_ih") :]
     hh = next((p for p in s.layer.parameters if p.local == hh_local), None)
     if hh is not None:
         t = tensor_of(ctx.model, s.layer, hh)
-        if t is not None:
-            total = total + t.detach()[rows[0] : rows[1]].double()
-    return float(total.mean())
+        if t is not None:  # the mean of the sum, over the block's rows
+            mean += block_mean(t, rows)
+    return mean
 
 
-def _orthogonal_error(m: Any) -> float:
-    """Largest |MᵀM/c - I| entry for the best scale c (0 for a scaled orthogonal matrix)."""
+def _orthogonal_error(t: Any, rows: tuple[int, int] | None = None) -> float | None:
+    """Largest |MᵀM/c - I| entry for the best scale c (0 for a scaled orthogonal matrix)
+    of ``t`` (or its rows), over its shorter side; None where a sharded tensor's shards
+    cut the side the Gram matrix sums over (:func:`initpolicy.linter.sharded.gram`)."""
     import torch
 
-    m = m.detach().double()
-    if m.shape[0] < m.shape[1]:
-        m = m.T
-    g = m.T @ m
+    from ..sharded import gram
+
+    g = gram(t, rows)
+    if g is None:
+        return None
     c = float(torch.diagonal(g).mean())
     if c <= 0:
         return float("inf")
@@ -154,14 +159,13 @@ def _recurrent_error(s: Subject, limit: float) -> float | None:
     """The smallest orthogonality error of the weight, whole or block by block (packed
     gates may each be orthogonal), or None when one of them is within ``limit``."""
     whole = _orthogonal_error(s.tensor)
-    if whole <= limit:
+    if whole is None or whole <= limit:
         return None
     names = next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), ())
-    per_block = [
-        _orthogonal_error(s.tensor[r[0] : r[1]])
-        for r in (_block_rows(s, b) for b in names)
-        if r is not None
+    errors = [
+        _orthogonal_error(s.tensor, r) for r in (_block_rows(s, b) for b in names) if r is not None
     ]
-    if per_block and max(per_block) <= limit:
+    per_block = [e for e in errors if e is not None]
+    if len(per_block) < len(errors) or (per_block and max(per_block) <= limit):
         return None
     return min([whole, *([max(per_block)] if per_block else [])])

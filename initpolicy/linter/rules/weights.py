@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..families import CANCELLING_NORMS, NORM_TYPES, RECURRENT_TYPES, is_type
+from ..families import CANCELLING_NORMS, NORM_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
 from ..subject import Subject, units, zero_role
@@ -89,13 +89,19 @@ class DuplicateUnits(LintRule):
         for s in ctx.subjects:
             if not s.mixing or s.stats.constant or not s.stats.finite:
                 continue
-            rows = units(s)
-            dup = duplicate_rows(rows)
+            on_dim1 = is_type(s.layer, UNITS_ON_DIM1)
+            if s.param.placement is not None:  # hashed over the shards, never gathered
+                from ..sharded import duplicate_units
+
+                dup = duplicate_units(s.tensor, on_dim1)
+            else:
+                dup = duplicate_rows(units(s))
             if dup:
                 yield subject_finding(
                     cls,
                     s,
-                    f"{dup} of {rows.shape[0]} units of {s.name} duplicate another unit",
+                    f"{dup} of {s.param.shape[1 if on_dim1 else 0]} units of {s.name} "
+                    "duplicate another unit",
                     measured=float(dup),
                     expected=0.0,
                 )

@@ -1,0 +1,278 @@
+"""Numbers as the expressions the code computed, by a small documented search.
+
+For each numeric argument of a law (a std, a bound, a gain, a constant) we list every
+candidate expression, from this fixed menu, whose value equals the number to 1e-12
+relative:
+
+=====  ==========================================  ===========================================
+rank   form                                        example
+=====  ==========================================  ===========================================
+0      a config value (transformers ``config``)    ``initializer_range`` (``let`` from config)
+0      config / sqrt(m * count(BLOCK)), m = 1..3    ``initializer_range / sqrt(2 * n_layer)``
+1      a short literal (<= 3 significant digits)   ``0.02``, ``1e-06``
+1.5    1 / sqrt(FAN), sqrt(k / FAN) (k = 2, 3, 6)   ``1 / sqrt(fan_in)``, ``sqrt(6 / (fan_in + fan_out))``
+2      a named constant                            ``sqrt(5)``, ``1 / sqrt(512)``
+2.5    literal / sqrt(m * count(BLOCK))            ``0.02 / sqrt(2 * count(Block))``
+3      c / sqrt(FAN), base / sqrt(a*depth + b)      ``0.5 / sqrt(fan_in)``, ``0.02 / sqrt(0.25 * depth + 0.75)``
+4      the literal                                 ``0.008164965809277261``
+=====  ==========================================  ===========================================
+
+``FAN`` is ``fan_in``, ``fan_out``, ``fan_avg`` or ``fan_in + fan_out`` of the tensor (or
+block) in the policy's fan table; ``c``/``k`` must themselves be "nice" (a small integer,
+a fraction p/q with q <= 12, a decimal of at most 3 significant digits, sqrt of one of
+those). ``base`` is a number the model's code used literally elsewhere (0.02) or a config
+value; ``BLOCK`` is a module type that encloses the tensor and occurs at least twice.
+
+Which candidate is used is decided over all tensors of a law family at once
+(:func:`choose`): the expression shared by the most tensors wins (so a fan-dependent
+bias bound becomes one rule, and a coincidental ``1/sqrt(fan_in) == 0.02`` on one layer
+does not beat the literal 0.02 shared by all), ties broken by rank, then length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, get_args
+
+from ..catalog.schemes import WORD_TYPE
+from ..language.ir import BOUND_NAMES, CONDITION_NAMES, Call
+
+REL = 1e-12
+#: Names a ``let`` may not take: the language's bound and condition names, its functions
+#: and keywords, and the catalog's enumeration words (``fan_in``, ``relu``, ...).
+RESERVED = frozenset(
+    {
+        *BOUND_NAMES,
+        *CONDITION_NAMES,
+        *get_args(Call.model_fields["fn"].annotation),
+        *WORD_TYPE,
+        *(
+            "count",
+            "and",
+            "or",
+            "not",
+            "use",
+            "let",
+            "seed",
+            "named",
+            "in",
+            "before",
+            "after",
+            "where",
+        ),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Expr:
+    text: str
+    rank: float
+    #: ``let`` definitions the text needs: (name, expression text, comment).
+    lets: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass
+class Context:
+    """Model-wide facts the search may use."""
+
+    #: type name -> count(TYPE), for enclosing types that occur at least twice.
+    counts: dict[str, int] = field(default_factory=dict)
+    #: numbers used literally by the code: value -> text (or a config let).
+    bases: dict[float, Expr] = field(default_factory=dict)
+    #: config lets for counts: type -> (let name, config attribute).
+    count_lets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: how often the code used each literal (bases are tried most used first)
+    uses: dict[float, int] = field(default_factory=dict)
+    #: whether activations were traced (``gain`` may be used)
+    traced: bool = False
+
+
+def close(x: float, y: float) -> bool:
+    return x == y or math.isclose(x, y, rel_tol=REL, abs_tol=0.0)
+
+
+def lit(v: float) -> str:
+    """A number as policy text: integers without a point, else Python's shortest repr."""
+    if v < 0:
+        return "-" + lit(-v)
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    for digits in range(1, 18):  # the shortest decimal within 1e-12 (drops float noise)
+        text = f"{v:.{digits}g}"
+        if close(float(text), v):
+            return text
+    return repr(float(v))
+
+
+def nice(c: float) -> str | None:
+    """``c`` as a short exact text, or None (see the module docstring)."""
+    if c <= 0 or not math.isfinite(c):
+        return None
+    r = round(c)
+    if r >= 1 and r <= 1000 and close(c, r):
+        return str(r)
+    frac = Fraction(c).limit_denominator(12)
+    if frac.numerator <= 1000 and close(c, frac.numerator / frac.denominator):
+        return f"{frac.numerator} / {frac.denominator}"
+    short = float(f"{c:.3g}")
+    if close(c, short):
+        return lit(short)
+    sq = c * c
+    r2 = round(sq)
+    if 2 <= r2 <= 1000 and close(sq, r2) and close(c, math.sqrt(r2)):
+        return f"sqrt({r2})"
+    if sq > 0:
+        inv = 1 / sq
+        ri = round(inv)
+        if 2 <= ri <= 1000 and close(c, 1 / math.sqrt(ri)):
+            return f"1 / sqrt({ri})"
+    return None
+
+
+def _sqrt_k(c: float) -> int | Fraction | None:
+    """k such that c == sqrt(k) with k a small integer or fraction."""
+    sq = c * c
+    r = round(sq)
+    if 1 <= r <= 1000 and close(c, math.sqrt(r)):
+        return r
+    frac = Fraction(sq).limit_denominator(12)
+    if frac.numerator <= 100 and close(c, math.sqrt(frac.numerator / frac.denominator)):
+        return frac
+    return None
+
+
+def candidates(
+    v: float, fans: tuple[float, float], enclosing: Iterable[str], ctx: Context
+) -> list[Expr]:
+    """Every menu expression equal to ``v`` for a tensor with these fans inside these types."""
+    out: list[Expr] = []
+    if v < 0:
+        # no candidate has a top-level + or -, so a leading minus negates the whole
+        return [Expr(f"-{e.text}", e.rank, e.lets) for e in candidates(-v, fans, enclosing, ctx)]
+    if v == 0:
+        return [Expr("0", 2)]
+    # rank 0: config values and base / sqrt(m * count(BLOCK))
+    for base, bexpr in ctx.bases.items():
+        if close(v, base) and bexpr.rank == 0:
+            out.append(bexpr)
+    for t in dict.fromkeys(enclosing):
+        n = ctx.counts.get(t)
+        if not n or n < 2:
+            continue
+        let = ctx.count_lets.get(t)
+        ntext = let[0] if let else f"count({t})"
+        nlets = ((let[0], f"count({t})", f"config.{let[1]}"),) if let else ()
+        for base, bexpr in ctx.bases.items():
+            if close(v, base):
+                continue
+            for m in (1, 2, 3):
+                if close(v, base / math.sqrt(m * n)):
+                    inner = ntext if m == 1 else f"{m} * {ntext}"
+                    # a config base (initializer_range) makes it what the code computed; a
+                    # bare literal base ranks after the named constants (1 / sqrt(512))
+                    rank = 0 if bexpr.rank == 0 else 2.5
+                    out.append(Expr(f"{bexpr.text} / sqrt({inner})", rank, bexpr.lets + nlets))
+    # rank 1: the textbook fan forms; rank 3: other small multiples of them
+    fan_in, fan_out = fans
+    forms = (
+        ("fan_in", fan_in),
+        ("fan_out", fan_out),
+        ("fan_avg", (fan_in + fan_out) / 2),
+        ("(fan_in + fan_out)", fan_in + fan_out),
+    )
+    for label, f in forms:
+        if not f or f <= 0:
+            continue
+        c = v * math.sqrt(f)
+        if close(c, 1.0):
+            out.append(Expr(f"1 / sqrt({label})", 1.5))
+            continue
+        k = round(c * c)
+        if k in TEXTBOOK_K and close(c, math.sqrt(k)):
+            out.append(Expr(f"sqrt({k} / {label})", 1.5))
+            continue
+        if close(
+            c * 0.87962566103423978, 1.0
+        ):  # transformers' lecun_normal_: trunc_normal_(std=...)
+            out.append(Expr(f"1 / sqrt({label}) / 0.87962566103423978", 1.5))
+            continue
+        short = float(f"{c:.2g}")
+        if close(c, short) and label != "(fan_in + fan_out)":
+            out.append(Expr(f"{lit(short)} / sqrt({label})", 3))
+        if close(v * f, 1.0) and label != "(fan_in + fan_out)":
+            out.append(Expr(f"1 / {label}", 1.5))
+    # rank 2: named constants and short literals; rank 4: the literal
+    for base, bexpr in ctx.bases.items():
+        if close(v, base) and bexpr.rank != 0:
+            out.append(bexpr)
+    named = nice(v)
+    if named is not None and ("sqrt" in named or "/" in named):
+        out.append(Expr(named, 2))
+    short = float(f"{v:.3g}")
+    # a short literal (0.1, 0.02) is what a person wrote: it beats a fan form that
+    # happens to equal it on one layer (1 / sqrt(fan_out) with fan_out = 100)
+    out.append(Expr(lit(v), 1 if close(v, short) else 4))
+    return out
+
+
+#: k of the textbook forms sqrt(k / fan): He (2), LeCun uniform (3), Glorot/He uniform (6).
+TEXTBOOK_K = (2, 3, 6)
+
+
+def choose(options: list[list[Expr]]) -> list[Expr]:
+    """One expression per item: greedy cover by the expression shared by most items, ties
+    by rank, then length (see the module docstring)."""
+    chosen: list[Expr | None] = [None] * len(options)
+    todo = set(range(len(options)))
+    while todo:
+        score: dict[str, tuple[int, float, int, Expr]] = {}
+        for i in todo:
+            for e in {e.text: e for e in options[i]}.values():
+                n, _, _, _ = score.get(e.text, (0, 0, 0, e))
+                score[e.text] = (n + 1, -e.rank, -len(e.text), e)
+        best = max(score.values(), key=lambda s: s[:3])[3]
+        for i in list(todo):
+            if any(e.text == best.text for e in options[i]):
+                chosen[i] = best
+                todo.discard(i)
+    return [c for c in chosen if c is not None]
+
+
+def config_context(model: Any, counts: dict[str, int], literals: Iterable[float]) -> Context:
+    """The search context: repeated enclosing types, literal bases, and config names."""
+    ctx = Context(counts={t: n for t, n in counts.items() if n >= 2})
+    floats: dict[float, str] = {}
+    ints: dict[int, str] = {}
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "to_dict"):
+        try:
+            items = config.to_dict().items()
+        except Exception:  # a config that cannot be listed: no names
+            items = ()
+        for key, value in items:
+            if not isinstance(key, str) or not key.isidentifier() or key in RESERVED:
+                continue
+            low = key.lower()
+            if isinstance(value, float) and any(
+                w in low for w in ("init", "std", "range", "factor")
+            ):
+                floats.setdefault(value, key)
+            elif isinstance(value, int) and not isinstance(value, bool) and "layer" in low:
+                ints.setdefault(value, key)
+    for v in literals:
+        if v <= 0:
+            continue
+        name = floats.get(v)
+        if name is not None:
+            ctx.bases[v] = Expr(name, 0, ((name, lit(v), f"config.{name}"),))
+        else:
+            ctx.bases.setdefault(v, Expr(lit(v), 1 if close(v, float(f"{v:.3g}")) else 4))
+    for t, n in ctx.counts.items():
+        name = ints.get(n)
+        if name is not None and name not in floats.values():
+            ctx.count_lets[t] = (name, name)
+    return ctx

@@ -1,0 +1,207 @@
+"""Laws: how one tensor was initialized, as a catalog scheme with numbers.
+
+:func:`law_of` turns a record into a :class:`Law` in the *policy's* terms: a kaiming or
+variance_scaling ``mode`` is re-chosen so that the policy's fan (the fan table:
+transformers' Conv1D and ConvTranspose differ from torch) equals the fan torch used; xavier
+needs the same fan sum; where nothing matches (a write to a bigger tensor later split), the
+law is made fan-free with torch's numbers. The law's std/bound are computed from the
+record with *torch's* semantics (torch's fans of the view written), so that verification
+compares what the policy plans against what the code did, not against our translation.
+
+:func:`absolute` writes a record as a fan-free law (``normal``, ``uniform``,
+``trunc_normal``, ``constant`` with numbers), evaluating kaiming, xavier and
+variance_scaling with *torch's* fans of the view written; the numbers come from the
+catalog's moments, so they are the ones the planner computes. :func:`affine` is the law
+of ``x * c`` (``+ c``, ``/ c``, ``- c``, ``-x``) for ``x`` of a known law: BEiT's
+``param.div_(sqrt(2 * layer_id))``, timm heads' ``mul_(head_init_scale)``,
+``torch.randn(d) * 0.02``.
+
+>>> affine("normal", {"mean": 0.0, "std": 1.0}, "mul", 0.02)
+('normal', {'mean': 0.0, 'std': 0.02})
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..catalog.schemes import TRUNCATION_CORRECTION, constant_value, mode_fan, moments
+from .fit import Fit
+from .records import Record
+
+
+@dataclass
+class Law:
+    """How one tensor (or one block) was initialized, as a policy scheme with numbers.
+
+    ``how``: "recorded" (from a recognised write), "fitted" (from the values, see
+    :mod:`.fit`), or "computed" (values the code computed and copied in: ``keep``).
+    ``records``: the record, then the records it was derived from.
+    """
+
+    scheme: str
+    args: dict[str, Any]
+    std: float | None
+    bound: float | None
+    how: str
+    records: tuple[Record, ...] = ()
+    notes: tuple[str, ...] = ()
+    fit: Fit | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        """Equality of laws: the scheme and its numbers (12 significant digits)."""
+        return (self.scheme, tuple(sorted((k, _r(v)) for k, v in self.args.items())))
+
+
+def _r(v: Any) -> Any:
+    return float(f"{v:.12g}") if isinstance(v, float) else v
+
+
+def torch_moments(r: Record) -> tuple[float | None, float | None]:
+    """std and bound of a record with torch's semantics (torch's fans of the view)."""
+    assert r.scheme is not None
+    fan_in, fan_out = r.torch_fans
+    return moments(r.scheme, r.args, fan_in=fan_in, fan_out=fan_out, shape=r.shape)
+
+
+def law_of(
+    r: Record, history: tuple[Record, ...], shape: tuple[int, ...], fans: tuple[float, float]
+) -> Law | None:
+    """Record ``r`` as the law of a tensor of ``shape`` with these (policy) fans; None for
+    an unrecognised write, or a structured one (orthogonal, ...) of another view."""
+    if r.scheme is None:
+        return None
+    std, bound = torch_moments(r)
+    s, a = _in_policy_terms(r, shape, fans)
+    if s is None:
+        return None
+    constant = constant_value(s, a)
+    if constant is not None:
+        s, a = "constant", {"val": constant}
+    elif s == "trunc_normal" and _loose(a, a["a"], a["b"]) and _loose(a, -2.0, 2.0):
+        # bounds 10 sigma or more away bind nothing (the std agrees to 1e-20): write
+        # torch's default bounds, so the same draw reads the same whatever the scaling
+        a = {**a, "a": -2.0, "b": 2.0}
+    return Law(s, a, std, bound, "recorded", (r, *history))
+
+
+def _in_policy_terms(
+    r: Record, shape: tuple[int, ...], fans: tuple[float, float]
+) -> tuple[str | None, dict[str, Any]]:
+    s, a = r.scheme, dict(r.args)
+    tfi, tfo = r.torch_fans
+    if tuple(r.shape) != tuple(shape):
+        return (None, {}) if s in STRUCTURED else absolute(r)
+    if s in ("kaiming_normal", "kaiming_uniform", "variance_scaling"):
+        # the mode whose fan in the policy's table is the fan torch used, the code's first
+        modes = (
+            ("fan_in", "fan_out") if s != "variance_scaling" else ("fan_in", "fan_out", "fan_avg")
+        )
+        mode = str(a.get("mode", "fan_in"))
+        used = mode_fan(mode, tfi, tfo)
+        same = [m for m in (mode, *modes) if m in modes and _same(mode_fan(m, *fans), used)]
+        if not same:
+            return absolute(r)
+        a["mode"] = same[0]
+    elif s in ("xavier_uniform", "xavier_normal") and not _same(tfi + tfo, sum(fans)):
+        return absolute(r)
+    elif s == "lecun_normal" and not _same(tfi, fans[0]):
+        if not _same(tfi, fans[1]):
+            return absolute(r)
+        return "variance_scaling", {
+            "scale": 1.0,
+            "mode": "fan_out",
+            "distribution": "truncated_normal",
+        }
+    return s, a
+
+
+def _loose(args: dict[str, Any], lo: float, hi: float) -> bool:
+    m, s = float(args["mean"]), float(args["std"])
+    return s > 0 and (m - lo) >= 10 * s and (hi - m) >= 10 * s
+
+
+def _same(x: float, y: float) -> bool:
+    return math.isclose(x, y, rel_tol=1e-12, abs_tol=0.0)
+
+
+#: Schemes whose numbers depend on the fans, by the distribution they draw from.
+_FAN_SCHEMES = {
+    "kaiming_normal": "normal",
+    "xavier_normal": "normal",
+    "kaiming_uniform": "uniform",
+    "xavier_uniform": "uniform",
+    "lecun_normal": "truncated_normal",
+    "lecun_uniform": "uniform",
+}
+#: Schemes that are not a distribution of independent elements: kept as they are.
+STRUCTURED = ("orthogonal", "eye", "dirac", "sparse")
+
+
+def absolute(rec: Record) -> tuple[str | None, dict[str, Any]]:
+    """The record as a fan-free law; orthogonal, eye, dirac and sparse stay as they are;
+    (None, {}) for an unrecognised write."""
+    s, a = rec.scheme, rec.args
+    if s is None:
+        return None, {}
+    value = constant_value(s, a)
+    if value is not None:
+        return "constant", {"val": value}
+    dist = _FAN_SCHEMES.get(s)
+    if s == "variance_scaling":
+        dist = str(a.get("distribution", "truncated_normal"))
+    if dist is None:
+        return s, dict(a)
+    fan_in, fan_out = rec.torch_fans
+    std, bound = moments(s, a, fan_in=fan_in, fan_out=fan_out, shape=rec.shape)
+    assert std is not None  # every fan scheme has a std
+    if dist == "uniform":
+        b = bound if bound is not None else 3**0.5 * std
+        return "uniform", {"a": -b, "b": b}
+    if dist == "truncated_normal":
+        # Keras' truncated normal: N(0, s0²) cut at ±2 s0, s0 = std / the correction
+        s0 = std / TRUNCATION_CORRECTION
+        return "trunc_normal", {"mean": 0.0, "std": s0, "a": -2 * s0, "b": 2 * s0}
+    return "normal", {"mean": 0.0, "std": std}
+
+
+def affine(
+    scheme: str | None, args: dict[str, Any], op: str, c: float
+) -> tuple[str | None, dict[str, Any]]:
+    """The law of ``x <op> c`` for ``x`` of law (scheme, args), a fan-free law (see
+    :func:`absolute`); (None, {}) where the result is no law the catalog names."""
+    if scheme is None:
+        return None, {}
+    if op == "div":
+        if c == 0:
+            return None, {}
+        op, c = "mul", 1.0 / c
+    elif op == "sub":
+        op, c = "add", -c
+    elif op == "neg":
+        op, c = "mul", -1.0
+    if scheme == "constant":
+        v = args["val"]
+        return "constant", {"val": v * c if op == "mul" else v + c}
+    if scheme == "normal":
+        if op == "mul":
+            return "normal", {"mean": args["mean"] * c, "std": abs(c) * args["std"]}
+        return "normal", {"mean": args["mean"] + c, "std": args["std"]}
+    if scheme == "uniform":
+        lo, hi = _map(args["a"], args["b"], op, c)
+        return "uniform", {"a": lo, "b": hi}
+    if scheme == "trunc_normal":
+        m, s = args["mean"], args["std"]
+        lo, hi = _map(args["a"], args["b"], op, c)
+        if op == "mul":
+            return "trunc_normal", {"mean": m * c, "std": abs(c) * s, "a": lo, "b": hi}
+        return "trunc_normal", {"mean": m + c, "std": s, "a": lo, "b": hi}
+    if scheme == "orthogonal" and op == "mul" and c > 0:
+        return "orthogonal", {"gain": float(args.get("gain", 1.0)) * c}
+    return None, {}
+
+
+def _map(a: float, b: float, op: str, c: float) -> tuple[float, float]:
+    lo, hi = (a * c, b * c) if op == "mul" else (a + c, b + c)
+    return min(lo, hi), max(lo, hi)

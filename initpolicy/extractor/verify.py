@@ -1,0 +1,112 @@
+"""Verify: the synthesized policy, planned by the real planner, gives every item its law.
+
+Compared per parameter (and block): the scheme *family* with its location (normal with its
+mean, uniform with its center, a truncated normal with its cuts in sigmas, a constant with
+its value, or the structured scheme itself), and the std/bound to 1e-9 relative, where the
+observed std/bound are torch's own numbers for the recorded call.
+
+>>> family("kaiming_normal", {"a": 0.0, "mode": "fan_in", "nonlinearity": "relu"})
+('normal', 0.0)
+>>> family("trunc_normal", {"mean": 0.0, "std": 0.02, "a": -2.0, "b": 2.0})
+('normal', 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..catalog.schemes import constant_value
+from ..planner.plan import Plan
+from .observe import Item
+
+#: Schemes centred at 0 whose numbers come from the fans, by the family they draw from.
+_CENTRED = {
+    "kaiming_normal": ("normal", 0.0),
+    "xavier_normal": ("normal", 0.0),
+    "kaiming_uniform": ("uniform", 0.0),
+    "xavier_uniform": ("uniform", 0.0),
+    "lecun_uniform": ("uniform", 0.0),
+    "lecun_normal": ("trunc", -2.0, 2.0, 0.0),
+}
+#: variance_scaling's distribution words, by family.
+_SCALING = {
+    "uniform": ("uniform", 0.0),
+    "truncated_normal": ("trunc", -2.0, 2.0, 0.0),
+    "untruncated_normal": ("normal", 0.0),
+    "normal": ("normal", 0.0),
+}
+#: Beyond this many sigmas a truncation cuts nothing a float32 draw can reach.
+_NO_CUT = 6.0
+
+
+def family(scheme: str, args: dict[str, Any]) -> tuple[Any, ...]:
+    """The distribution family of a scheme with evaluated arguments, with its location."""
+
+    def f(k: str, d: float = 0.0) -> float:
+        v = args.get(k, d)
+        return float(v) if isinstance(v, float | int) else d
+
+    def r(x: float) -> float:
+        return float(f"{x:.9g}")
+
+    value = constant_value(scheme, args)
+    if value is not None:
+        return ("constant", r(value))
+    if scheme in _CENTRED:
+        return _CENTRED[scheme]
+    if scheme == "variance_scaling":
+        return _SCALING[str(args.get("distribution", "truncated_normal"))]
+    if scheme == "normal":
+        return ("normal", r(f("mean")))
+    if scheme == "uniform":
+        return ("uniform", r((f("a") + f("b", 1.0)) / 2))
+    if scheme == "truncated_normal":
+        return ("trunc", -2.0, 2.0, r(f("mean")))
+    if scheme == "trunc_normal":
+        m, s = f("mean"), f("std", 1.0)
+        lo, hi = (f("a", -2.0) - m) / s, (f("b", 2.0) - m) / s
+        if lo <= -_NO_CUT and hi >= _NO_CUT:
+            return ("normal", r(m))
+        return ("trunc", r(lo), r(hi), r(m))
+    return (scheme,)
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+
+
+def compare(plan: Plan, items: list[Item]) -> list[tuple[int, str]]:
+    """Items whose planned scheme family or std/bound differ from the observed law."""
+    planned = {(e.param.name, e.block): e for e in plan.entries}
+    unmatched = {p.name for p in plan.unmatched}
+    bad: list[tuple[int, str]] = []
+    seen: set[tuple[str, str | None]] = set()
+    for it in items:
+        if it.law is None or it.key in seen:
+            continue
+        seen.add(it.key)
+        law = it.law
+        e = planned.get(it.key)
+        if e is None and it.block is not None:
+            e = planned.get((it.param.name, None))  # a block rule did not fire
+            if e is not None:
+                bad.append((it.index, f"{e.scheme} (whole tensor, no block rule)"))
+                continue
+        if e is None:
+            if law.scheme == "keep" and (it.param.name in unmatched or it.block is None):
+                continue
+            bad.append((it.index, "unmatched"))
+            continue
+        if law.scheme == "keep":
+            if e.scheme != "keep":
+                bad.append((it.index, f"{e.scheme} (expected keep)"))
+            continue
+        if family(e.scheme, e.args) != family(law.scheme, law.args):
+            bad.append((it.index, f"{e.scheme}{family(e.scheme, e.args)}"))
+            continue
+        if not (_close(e.std, law.std) and _close(e.bound, law.bound)):
+            bad.append((it.index, f"{e.scheme} std={e.std} bound={e.bound}"))
+    return bad
