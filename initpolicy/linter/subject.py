@@ -89,6 +89,27 @@ class Subject:
         )
 
     @property
+    def groups(self) -> int:
+        """The layer's convolution groups (1 for every other layer)."""
+        module = self.layer.module
+        groups = getattr(module, "groups", 1) if module is not None else 1
+        return groups if isinstance(groups, int) and groups > 1 else 1
+
+    @property
+    def fans(self) -> tuple[float, float]:
+        """(fan_in, fan_out) as the signal sees them: how many inputs feed one output and
+        how many outputs one input feeds. torch's fan_out of a grouped convolution
+        (``out_channels`` x kernel) counts every output channel although each input reaches
+        only ``out_channels / groups`` of them; a depthwise conv's fan_out is the kernel's
+        size, not ``channels`` times it. The plan keeps torch's fans (schemes match
+        torch.nn.init); the rules judge a scale by these. (A transposed convolution's fans
+        already count its groups: :func:`initpolicy.tracer.fans.shape_fans`.)"""
+        p = self.param
+        if self.groups == 1 or self.layer.type.startswith("ConvTranspose"):
+            return p.fan_in, p.fan_out
+        return p.fan_in, p.fan_out / self.groups
+
+    @property
     def selector(self) -> str:
         """The policy selector of exactly this tensor, for fix rules."""
         return selector(self.layer, self.param)

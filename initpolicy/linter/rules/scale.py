@@ -54,15 +54,16 @@ def _fitted(ctx: LintContext) -> Iterator[tuple[Subject, Band, Fit]]:
     """:func:`_scaled`, each with how its std fits the band."""
     tolerance = ctx.t("gain-tolerance")
     for s, b in _scaled(ctx):
-        p = s.param
+        fan_in, fan_out = s.fans
         floor = not _floored(s, ctx)
-        f = fit(s.stats.std, b, p.fan_in, p.fan_out, s.stats.numel, tolerance, no_floor=floor)
+        f = fit(s.stats.std, b, fan_in, fan_out, s.stats.numel, tolerance, no_floor=floor)
         yield s, b, f
 
 
 def _describe(s: Subject) -> str:
-    p = s.param
-    return f"{s.name} (fan_in {p.fan_in:g}, fan_out {p.fan_out:g}) before {s.activation}"
+    fan_in, fan_out = s.fans
+    groups = f", {s.groups} groups" if s.groups > 1 else ""
+    return f"{s.name} (fan_in {fan_in:g}, fan_out {fan_out:g}{groups}) before {s.activation}"
 
 
 def _span(s: Subject) -> str:
@@ -73,7 +74,10 @@ def _span(s: Subject) -> str:
 class GainMismatch(LintRule):
     """What:
     The weight's std against gain/sqrt(fan) for the activation the tracer found after the
-    layer, fan_in, fan_out or fan_avg accepted. Each activation has a band of effective
+    layer, fan_in, fan_out or fan_avg accepted (a grouped convolution's fan_out counts the
+    outputs one input reaches, out/groups x kernel, where torch's counts every output
+    channel: on a depthwise conv its fan_avg would pass a weight `groups` times too
+    small). Each activation has a band of effective
     gains std·sqrt(fan) covering its established schemes (table below), widened by
     ``gain-tolerance`` and the sampling noise of the std. Judged only on the weight operand
     of a feature-mixing op, and skipped where scale does not matter (see "What a weight
@@ -112,7 +116,7 @@ class GainMismatch(LintRule):
         for s, b, f in _fitted(ctx):
             if f.ok or (f.best > f.ceiling and not _ceiled(s, ctx)):
                 continue
-            fan = s.param.fan_out if f.best_fan == "fan_out" else s.param.fan_in
+            fan = s.fans[1] if f.best_fan == "fan_out" else s.fans[0]
             want = expected_std(b, fan)
             hi_txt = f"{f.ceiling:.2f}]" if b.hi == b.lo else f"{f.ceiling:.2f}] ({b.source})"
             yield subject_finding(
@@ -156,7 +160,7 @@ class RangeTooWide(LintRule):
         for s, b, f in _fitted(ctx):
             if f.best <= f.ceiling * k:
                 continue
-            want = b.hi / math.sqrt(min(s.param.fan_in, s.param.fan_out))
+            want = b.hi / math.sqrt(min(s.fans))
             yield subject_finding(
                 cls,
                 s,
@@ -220,7 +224,7 @@ class TorchDefaultBeforeRelu(LintRule):
 
     Why:
     Its variance 1/(3·fan_in) is six times under He's 2/fan_in: each ReLU layer shrinks
-    the signal's variance by 3x (He et al. 2015; pytorch/pytorch#18182).
+    the signal's variance by 6x (He et al. 2015; pytorch/pytorch#18182).
 
     Anti-pattern:
         nn.Linear(256, 256) followed by nn.ReLU(), left at its default init
