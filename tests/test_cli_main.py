@@ -25,7 +25,11 @@ from initpolicy.cli.options import Outcome
 ROOT = Path(__file__).resolve().parent.parent
 #: What click calls the program run as ``python -m initpolicy`` (usage lines, --version).
 PROG = "python -m initpolicy"
-MLP = "import torch\nmodel = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU())\n"
+# two ReLU layers at PyTorch's default init, then a head: torch-default-before-relu
+MLP = (
+    "import torch\nfrom torch import nn\n"
+    "model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))\n"
+)
 
 
 def in_process(args: list[str]) -> tuple[int, str, str]:

@@ -46,7 +46,8 @@ def _dims(text: str) -> list[int]:
 
 def build(spec: str) -> nn.Module:
     """``mlp:ACT:W0xW1x...`` (``W*N``: N layers' worth of width W),
-    ``convbn[-nobias]:ACT:C``, ``lstm:H:L`` (seeded)."""
+    ``convbn[-nobias]:ACT:C``, ``dwconv:ACT:C:N`` (N depthwise-then-pointwise blocks,
+    no normalization), ``lstm:H:L`` (seeded)."""
     torch.manual_seed(0)
     kind, *rest = spec.split(":")
     if kind == "mlp":
@@ -67,6 +68,15 @@ def build(spec: str) -> nn.Module:
             nn.Flatten(),
             nn.Linear(c, 10),
         )
+    if kind == "dwconv":
+        act, c, n = rest[0], int(rest[1]), int(rest[2])
+        blocks = [
+            m
+            for _ in range(n)
+            for m in (nn.Conv2d(c, c, 3, padding=1, groups=c), nn.Conv2d(c, c, 1), ACTS[act]())
+        ]
+        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10)]
+        return nn.Sequential(nn.Conv2d(3, c, 1), *blocks, *head)
     if kind == "lstm":
         return LSTMNet(int(rest[0]), int(rest[1]))
     raise ValueError(spec)

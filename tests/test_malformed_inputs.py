@@ -250,9 +250,16 @@ def test_keyword_only_forward_gets_its_input_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    # two ReLU layers at PyTorch's default init, then a head
     src = (
-        NET
-        + "    def forward(self, *, x):\n        return self.b(torch.relu(self.a(x)))\nmodel = Net()\n"
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.a, self.b, self.c = (torch.nn.Linear(4, 4) for _ in range(3))\n"
+        "    def forward(self, *, x):\n"
+        "        return self.c(torch.relu(self.b(torch.relu(self.a(x)))))\n"
+        "model = Net()\n"
     )
     _write(tmp_path / "m.py", src)
     code, result = run_json("lint", "m.py", "--format", "json")

@@ -50,7 +50,9 @@ End = Literal["unit", "he", "torch", "vp", "leaky"]
 _LECUN_TO_VP = "LeCun/Glorot to variance-preserving"
 _GLOROT_TO_VP = "Glorot & Bengio 2010 to variance-preserving"
 _LECUN_GLOROT = "LeCun 1998 / Glorot & Bengio 2010"
-_VARIANCE = "normal(0, gain / sqrt(fan_in))"
+#: The fix of the bands that span LeCun to a variance-preserving gain, and the fan_in form
+#: of a Glorot fix (for grouped convolutions: initpolicy.linter.rules.static.fix_scheme).
+VARIANCE_FIX = "normal(0, gain / sqrt(fan_in))"
 
 #: activation -> (lo, hi, fix scheme, where the band comes from). Documented in docs/lint.md.
 BANDS: dict[str, tuple[End, End, str, str]] = {
@@ -61,11 +63,11 @@ BANDS: dict[str, tuple[End, End, str, str]] = {
     "elu": ("vp", "he", "kaiming_normal(fan_in)", "variance-preserving gain to He"),
     "celu": ("vp", "he", "kaiming_normal(fan_in)", "variance-preserving gain to He"),
     "selu": ("unit", "unit", "lecun_normal()", "Klambauer et al. 2017 (LeCun normal)"),
-    "gelu": ("unit", "vp", _VARIANCE, _LECUN_TO_VP),
-    "silu": ("unit", "vp", _VARIANCE, _LECUN_TO_VP),
-    "mish": ("unit", "vp", _VARIANCE, _LECUN_TO_VP),
-    "hardswish": ("unit", "vp", _VARIANCE, _LECUN_TO_VP),
-    "softplus": ("unit", "he", _VARIANCE, "LeCun/Glorot to He"),
+    "gelu": ("unit", "vp", VARIANCE_FIX, _LECUN_TO_VP),
+    "silu": ("unit", "vp", VARIANCE_FIX, _LECUN_TO_VP),
+    "mish": ("unit", "vp", VARIANCE_FIX, _LECUN_TO_VP),
+    "hardswish": ("unit", "vp", VARIANCE_FIX, _LECUN_TO_VP),
+    "softplus": ("unit", "he", VARIANCE_FIX, "LeCun/Glorot to He"),
     "tanh": (
         "unit",
         "torch",

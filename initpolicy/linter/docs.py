@@ -96,10 +96,72 @@ When several checks describe one cause on one parameter, the most specific is re
 and the others are listed in its `related` field. The order, most specific first:
 """
 
+_STRUCTURE = """\
+## What a weight does, and where its scale matters
+
+The rules read the tracer's graph facts (docs/tracing.md, "Graph facts"), not module names:
+
+- **Which tensors have units.** constant-weight and duplicate-units judge only the weight
+  operand of a feature-mixing op (linear, conv, matmul, einsum, embedding, recurrence),
+  whose rows are units that start alike if their values do. A parameter that scales,
+  shifts or indexes the signal elementwise (LayerScale, a norm's weight, NF-Net's gains,
+  temperatures, Swin-V2's logit scale, zero-initialized relative-position tables, Mamba's
+  `A_log`) has no interchangeable units: each entry gets its own gradient.
+- **Where a weight's scale cannot matter.** A normalization that every path from the
+  layer's output reaches through positively homogeneous ops (the ReLU family, linear
+  layers, pooling, concatenation: `scale_invariant`; a norm right after the layer is the
+  simplest case) makes the model's function independent of the weight's scale (without
+  the graph's facts, the `modules` tracer's guess `normalized` stands in for it). A layer
+  whose output reaches no model output is not judged.
+- **Where a too-small scale cannot compound.** A normalization that every path reaches
+  before the output (`renormalized`) resets whatever scale the path has: a small weight
+  there only moves activations into a more linear regime, or weighs one term of a sum
+  against the other (as a residual branch's scale does). Such layers have no floor; their
+  ceiling still applies (a weight large enough to saturate, or to drown the stream it is
+  added to, is harmful without depth).
+- **Where a too-small scale compounds.** Each layer multiplies the signal's variance by its
+  own factor, so "too small" matters along a *chain*: layers linked output to input with no
+  normalization, residual join or gate in between, each with a band. The band's floor
+  (gain-mismatch below the band, torch-default-before-relu) applies on chains of
+  `floor-depth` layers or more, range-too-narrow ("the signal vanishes with depth") on
+  chains of `vanish-depth`. Not a link of a chain, and so never held to a floor: a layer
+  of a residual branch (`x + f(x)`: small on purpose, as GPT-2, Fixup and SkipInit make it)
+  or of a gate branch (`x * g(x)`: a squeeze-excitation gate starting near sigmoid(0)), a
+  layer fed by constants only (a position-bias MLP), a renormalized layer, and the last
+  layer before the output (it sets the output's scale, as an output layer does).
+  gain-mismatch's ceiling applies where its floor does, and before a saturating activation
+  (tanh, sigmoid, softmax: one layer saturates it); range-too-wide's ceiling, twice as far,
+  applies to every judged layer: a weight that large saturates or explodes without depth.
+- **Depth series.** variance-drift and gradient-ratio compare layers of one role (same
+  type, same name up to indices) along one plain signal path: each must reach the next
+  with no normalization and no residual join in between. The blocks of a normalized or
+  residual network, parallel heads and different roles (a BatchNorm-followed conv against
+  the classifier, q/k projections against an LM head) are not a depth series.
+
+## The dynamic pass's inputs
+
+The forward and backward pass runs on the example the tracer used (given, or inferred),
+widened to `batch` examples that stand for data, the same number for every input of the
+call: images, video and spectrograms get smooth noise (upsampled from 1/8 resolution, with
+a per-example offset and contrast, at the example's mean and std), since pooling averages
+white noise away and a 2x2 average pool halves its std but not an image's; other floating
+inputs get Gaussian noise; token ids are resampled in the example's range, keeping the
+positions that hold one of the config's special tokens and never drawing one; masks and
+other constant inputs are repeated. The batch is capped at about 2M values per input; a
+call with an input whose first dimension is not a batch of one runs as given. It runs in
+training mode (dropout off); a model that cannot run in training mode without more than
+its inputs (a detector asks for targets) runs in eval mode with its normalization layers
+on batch statistics. The summary's `dynamic_inputs` says which, and what the batch was;
+`dynamic` says `ran` or exactly why the pass was skipped (the forward's error).
+"""
+
 _FP = """\
 ## False positives on well-initialized architectures
 
-Measured by tests/test_lint_archs.py (static and dynamic runs, warning level and above):
+Measured on the zoo (docs/zoo.md, tests/test_lint_zoo.py): 191 torchvision and timm models
+and 74 transformers architectures, each linted as its library initializes it, every
+finding in a golden file with the reason it is right. tests/test_lint_archs.py keeps three
+small well-initialized architectures at zero findings (warning level and above):
 
 | architecture | init | parameters linted | findings |
 |---|---|---|---|
@@ -107,12 +169,11 @@ Measured by tests/test_lint_archs.py (static and dynamic runs, warning level and
 | pre-norm transformer (6 layers, d 256, GELU) | N(0, 0.02), residual projections N(0, 0.02/sqrt(2·6)) | 76 | 0 |
 | GPT-2 (transformers, 4 layers, d 128) | its own `_init_weights` | 52 | 0 |
 
-False-positive rate: **0 of 190 parameters** (0 %) on these models. Info-level findings
-(IP108, IP110, IP111, IP302) are advice and do not count. Known limits: the dynamic pass of
-very deep plain ReLU nets (50+ layers, no normalization or residuals) reports dead-at-init
-even under He init, because the batch's representations correlate with depth; residual
-branches are recognized by the tracer's `residual` flag and the module that holds the
-branch's last layer.
+Info-level findings (IP108, IP110, IP111, IP302) are advice. Recall is measured by seeding
+the classic bugs into zoo models (bench/bench_seeded.py, docs/benchmarks.md). Known
+limits: the dynamic pass of very deep plain ReLU nets (50+ layers, no normalization or
+residuals) reports dead-at-init even under He init, because the batch's representations
+correlate with depth.
 """
 
 
@@ -175,7 +236,7 @@ def markdown() -> str:
     ]
     out += ["", "## Thresholds", "", "| name | default | meaning |", "|---|---|---|"]
     out += [f"| `{k}` | {v:g} | {doc} |" for k, (v, doc) in THRESHOLDS.items()]
-    out += ["", "## Gain bands (IP103, IP104, IP105)", "", _bands_table(), ""]
+    out += ["", "## Gain bands (IP103, IP104, IP105)", "", _bands_table(), "", _STRUCTURE]
     for r in rules:
         out += [f"### {r.code} {r.name}", "", f"*{r.severity}, {r.kind}* — {r.summary}", ""]
         for title, body in r.sections().items():

@@ -4,7 +4,10 @@ model exactly as it was (module modes, buffers such as BatchNorm's running stati
 ``.grad`` of every parameter, and torch's global RNG).
 
 The pass runs in training mode (BatchNorm uses batch statistics, as in the first training
-step) with dropout switched off so the numbers are deterministic. Gradients come from
+step) with dropout switched off so the numbers are deterministic; a model that cannot run
+in training mode without more than its inputs (a detector wants targets) runs in eval
+mode with its normalization layers on batch statistics, and the summary says so
+(``dynamic_inputs``). Gradients come from
 ``torch.autograd.grad``, which never touches ``.grad``; the loss is the model's first
 floating output projected on a fixed random direction.
 """
@@ -50,6 +53,10 @@ class LayerStat:
     grad_rms: float | None = None
     dead: float | None = None
     saturated: float | None = None
+    #: Output units (channels or features) the dead and saturated shares are taken over,
+    #: and the values per unit (examples x positions) they are taken from.
+    units: int | None = None
+    samples: int | None = None
     #: NaN/Inf in the layer's output (forward) or in its weight's gradient (backward).
     finite: bool = True
     grad_finite: bool = True
@@ -90,6 +97,7 @@ def _measure(layer: Layer, out: Any, st: LayerStat, d: float) -> None:
     # Variation across examples only: a constant (the bias) carries no information, and
     # would hide a vanishing signal under its floor.
     st.out_std = float(by_unit.var(dim=0, correction=0).mean().sqrt())
+    st.units, st.samples = int(by_unit.shape[-1]), int(by_unit.shape[0])
     plain = not layer.normalized and not layer.residual
     if plain and layer.activation in DEAD_FAMILY and x.ndim >= 2:
         st.dead = float(1 - (by_unit > 0).any(dim=0).double().mean())
@@ -107,6 +115,24 @@ def _main_weight(layer: Layer) -> Any:
     return (mats or params or [None])[0]
 
 
+#: How the pass sets module modes, in the order it tries them.
+MODES = {
+    "training": "training mode",
+    "eval": "eval mode with normalization on batch statistics",
+}
+
+
+def _set_modes(model: Any, mode: str) -> None:
+    from ..tracer.roles_nodes import normalizes
+
+    for m in model.modules():
+        if mode == "training":
+            # training-mode BatchNorm as in the first step, but no random dropout masks
+            m.training = "Dropout" not in type(m).__name__
+        else:
+            m.training = normalizes(m)
+
+
 def probe(
     model: Any,
     graph: ModelGraph,
@@ -114,9 +140,11 @@ def probe(
     kwargs: dict[str, Any],
     *,
     saturation: float,
+    mode: str = "training",
 ) -> list[LayerStat]:
     """Run ``model(*args, **kwargs)`` and backward; per-layer statistics in execution
-    order. The model is restored (see :func:`preserved`)."""
+    order. The model is restored (see :func:`preserved`). ``mode`` is a key of
+    :data:`MODES`."""
     import torch
 
     stats = {
@@ -138,9 +166,7 @@ def probe(
         return hook
 
     with preserved(model), torch.enable_grad():
-        for m in model.modules():
-            # training-mode BatchNorm as in the first step, but no random dropout masks
-            m.training = "Dropout" not in type(m).__name__
+        _set_modes(model, mode)
         try:
             for lay in graph.layers:
                 if lay.module is not None:
@@ -181,53 +207,45 @@ def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
         return []
 
 
-def _widen(call: Any, batch: int) -> Any:
-    """The call's inputs enlarged to ``batch`` examples (capped at ~2M values per input):
-    statistics such as the share of dead units need more than the one example a tracer
-    uses. Floating inputs keep their mean and std; integer ids their range."""
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-
-    def widen(x: Any) -> Any:
-        if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[0] >= batch:
-            return x
-        per = max(1, x[0].numel())
-        n = max(2, min(batch if x.is_floating_point() else batch // 8, 2_000_000 // per))
-        if x.is_floating_point():
-            scale = float(x.std()) if x.numel() > 1 and float(x.std()) > 0 else 1.0
-            mean = float(x.mean()) if x.numel() > 1 else 0.0
-            z = torch.randn((n, *x.shape[1:]), generator=g, dtype=torch.float64)
-            return (z * scale + mean).to(dtype=x.dtype, device=x.device)
-        high = max(int(x.max()) + 1, 2)
-        return torch.randint(0, high, (n, *x.shape[1:]), generator=g).to(x)
-
-    args, kwargs = call
-    return tuple(widen(a) for a in args), {k: widen(v) for k, v in kwargs.items()}
-
-
 def run_probe(
     model: Any, graph: ModelGraph, example_inputs: Any, batch: int, saturation: float
-) -> tuple[list[LayerStat] | None, str]:
+) -> tuple[list[LayerStat] | None, str, str]:
     """:func:`probe` on ``example_inputs`` (else on each input the tracer can infer, until
-    one runs), widened to ``batch`` examples; the stats (None when it could not run) and
-    what happened, for the summary.
+    one runs), widened to ``batch`` examples that stand for data
+    (:mod:`initpolicy.linter.batch`); the stats (None when it could not run), what
+    happened (``ran`` or why it was skipped) and what it ran on.
+
+    Training mode first, on every candidate input; when the model rejects all of them
+    there (a detector asks for targets), once more in eval mode with the normalization
+    layers still on batch statistics (as in the first training step).
 
     >>> import torch
     >>> from initpolicy.tracer.tracing import trace
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
-    >>> stats, what = run_probe(model, trace(model), None, 64, 0.05)
-    >>> what, [st.name for st in stats]
-    ('ran', ['0', '2'])
+    >>> stats, what, inputs = run_probe(model, trace(model), None, 64, 0.05)
+    >>> what, inputs, [st.name for st in stats]
+    ('ran', 'training mode, 64 examples: input_0 (64, 4) noise', ['0', '2'])
     """
+    from .batch import special_tokens, widen
+
     calls = _candidate_calls(model, example_inputs)
     if not calls:
-        return None, "skipped: no example inputs could be inferred (pass --input-shape)"
-    error = ""
-    for call in calls:
-        args, kwargs = _widen(call, batch)
-        try:
-            return probe(model, graph, args, kwargs, saturation=saturation), "ran"
-        except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
-            error = f"{type(e).__name__}: {e}".splitlines()[0][:200]
-    return None, f"skipped: the forward pass failed ({error})"
+        return None, "skipped: no example inputs could be inferred (pass --input-shape)", ""
+    special = special_tokens(model)
+    errors: dict[str, str] = {}
+    for mode in MODES:
+        for call in calls:
+            widened, what = widen(call, batch, special)
+            try:
+                stats = probe(model, graph, *widened, saturation=saturation, mode=mode)
+            except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
+                errors.setdefault(mode, f"{type(e).__name__}: {e}".splitlines()[0][:200])
+                continue
+            if mode == "training":
+                return stats, "ran", f"training mode, {what}"
+            return (
+                stats,
+                "ran",
+                f"{MODES[mode]} (training mode failed: {errors['training']}), {what}",
+            )
+    return None, f"skipped: the forward pass failed ({errors['training']})", ""

@@ -148,11 +148,11 @@ def lint(
 
     params = tuple(subjects(graph, model, plan))
     stats: list[LayerStat] | None = None
-    dynamic = "skipped (--static)"
+    dynamic, probed = "skipped (--static)", ""
     if not static and _sharded(model):
         dynamic = SHARDED_DYNAMIC
     elif not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
-        stats, dynamic = run_probe(
+        stats, dynamic, probed = run_probe(
             model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"]
         )
     ctx = LintContext(th, graph, model, plan, strict, params, stats)
@@ -178,6 +178,7 @@ def lint(
         "parameters": len(ctx.subjects),
         "rules": len(enabled),
         "dynamic": dynamic,
+        "dynamic_inputs": probed,
         "policy": plan.policy.source if plan is not None else None,
     }
     return result

@@ -15,6 +15,7 @@ from typing import Any
 from ..planner.plan import Entry, Plan
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 from .families import EMBEDDING_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
+from .structure import chains
 
 #: Deliberate all-zero weights (LoRA's B matrix), by module or parameter name.
 ZERO_ROLE_NAMES = ("*lora_b*", "*lora_B*")
@@ -56,22 +57,57 @@ class Subject:
     stats: Stats
     #: The activation this tensor's output meets (``linear`` for packed q/k/v projections).
     activation: str
-    #: A layer of a residual branch (may be small on purpose: GPT-2, Fixup, SkipInit).
-    in_branch: bool = False
     location: str | None = None
+    #: Banded layers in the unnormalized chain of this tensor's layer (0 when the layer is
+    #: no link of one; see :mod:`initpolicy.linter.structure`): how far a scale error
+    #: compounds.
+    chain: float = 0
 
     @property
     def name(self) -> str:
         return self.param.name
 
     @property
+    def in_branch(self) -> bool:
+        """A layer of a residual or gate branch: small on purpose (GPT-2, Fixup, SkipInit;
+        a squeeze-excitation gate starting near sigmoid(0))."""
+        return self.layer.residual_branch or self.layer.gate
+
+    @property
+    def mixing(self) -> bool:
+        """The weight operand of a feature-mixing op (its rows are units), as the tracer
+        saw it used; by shape where the tracer did not see it."""
+        return self.param.ndim >= 2 and self.param.role in ("weight", None)
+
+    @property
     def matrix(self) -> bool:
         """A weight with fans that a gain band applies to (not embeddings or recurrences)."""
         return (
-            self.param.ndim >= 2
+            self.mixing
             and not is_type(self.layer, EMBEDDING_TYPES + RECURRENT_TYPES)
             and "weight" in self.param.local
         )
+
+    @property
+    def groups(self) -> int:
+        """The layer's convolution groups (1 for every other layer)."""
+        module = self.layer.module
+        groups = getattr(module, "groups", 1) if module is not None else 1
+        return groups if isinstance(groups, int) and groups > 1 else 1
+
+    @property
+    def fans(self) -> tuple[float, float]:
+        """(fan_in, fan_out) as the signal sees them: how many inputs feed one output and
+        how many outputs one input feeds. torch's fan_out of a grouped convolution
+        (``out_channels`` x kernel) counts every output channel although each input reaches
+        only ``out_channels / groups`` of them; a depthwise conv's fan_out is the kernel's
+        size, not ``channels`` times it. The plan keeps torch's fans (schemes match
+        torch.nn.init); the rules judge a scale by these. (A transposed convolution's fans
+        already count its groups: :func:`initpolicy.tracer.fans.shape_fans`.)"""
+        p = self.param
+        if self.groups == 1 or self.layer.type.startswith("ConvTranspose"):
+            return p.fan_in, p.fan_out
+        return p.fan_in, p.fan_out / self.groups
 
     @property
     def selector(self) -> str:
@@ -136,22 +172,6 @@ def units(subject: Subject) -> Any:
     return t.reshape(t.shape[0], -1)
 
 
-def branch_members(graph: ModelGraph) -> set[str]:
-    """Layers of a residual branch: those under the same parent module as a layer whose
-    output is added to a residual stream (Layer.residual), and that layer itself."""
-    out: set[str] = set()
-    parents = []
-    for lay in graph.layers:
-        if lay.residual:
-            out.add(lay.name)
-            if "." in lay.name:
-                parents.append(lay.name.rsplit(".", 1)[0])
-    for lay in graph.layers:
-        if any(lay.name == p or lay.name.startswith(p + ".") for p in parents):
-            out.add(lay.name)
-    return out
-
-
 def tensor_of(model: Any, layer: Layer, param: ParamInfo) -> Any:
     """The live tensor of ``param`` (module attribute, else looked up on the model)."""
     if layer.module is not None and hasattr(layer.module, param.local):
@@ -175,7 +195,7 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
         for e in plan.entries:
             if e.block is None or e.param.name not in entries:
                 entries[e.param.name] = e
-    members = branch_members(graph)
+    chain = chains(graph)
     found = [
         (layer, param, tensor)
         for layer, param in graph.parameters()
@@ -205,7 +225,7 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
             tensor=tensor,
             stats=st,
             activation=activation,
-            in_branch=layer.name in members,
+            chain=chain.get(layer.name, 0),
             location=location,
         )
 

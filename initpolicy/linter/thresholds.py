@@ -18,6 +18,12 @@ from ..errors import UsageError
 THRESHOLDS: dict[str, tuple[float, str]] = {
     "gain-tolerance": (0.15, "relative slack on each side of an activation's gain band"),
     "range-factor": (2.0, "how far outside the band (in std) range-too-wide/-narrow start"),
+    "floor-depth": (
+        2.0,
+        "fewest layers of an unnormalized chain for a band's floor (gain-mismatch below the "
+        "band, torch-default-before-relu)",
+    ),
+    "vanish-depth": (3.0, "fewest layers of an unnormalized chain for range-too-narrow"),
     "torch-default-tolerance": (0.1, "relative slack around std = 1/sqrt(3·fan_in)"),
     "selu-tolerance": (0.1, "relative slack around lecun's std = 1/sqrt(fan_in)"),
     "large-bias": (1.0, "largest |bias| accepted before an activation"),

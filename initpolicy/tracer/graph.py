@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 TracerKind = Literal["fx", "dynamic", "modules"]
+ParamRole = Literal["weight", "bias", "scale", "table", "other"]
 
 
 @dataclass
@@ -51,6 +52,13 @@ class ParamInfo:
     #: Such an entry is made by the matcher, not the tracer; the stored tensors are the
     #: ParametrizationList's ``original*``.
     parametrization: str | None = None
+    #: What the tensor does in the forward (the roles pass, :mod:`initpolicy.tracer.roles`):
+    #: ``weight`` (the weight operand of a feature-mixing op: linear, conv, matmul, einsum,
+    #: embedding, recurrence; its rows are units), ``bias`` (added to the signal),
+    #: ``scale`` (multiplies it elementwise: a norm's weight, LayerScale, a gain, a
+    #: temperature), ``table`` (indexed by position and added: relative-position biases),
+    #: ``other``; None where the pass did not run or the tensor is not used.
+    role: ParamRole | None = None
     #: How a sharded tensor is laid out over ranks (``S(0)@dp=4``: a DTensor's placements
     #: on its mesh dims); None for a tensor every process holds whole.
     placement: str | None = None
@@ -151,6 +159,34 @@ class Layer:
     #: input was not given. True where the graph does not say (the ``modules`` tracer).
     called: bool = True
 
+    # -- graph facts of the roles pass (initpolicy.tracer.roles; docs/tracing.md) ----------
+    #: Computes the gate ``g`` of a multiplicative gate ``x * g(x)`` (squeeze-excitation):
+    #: its output reaches the trunk only as the gate operand of the mul.
+    gate: bool = False
+    #: Lies between the fork and the join of a residual add ``x + f(x)``: the join's other
+    #: operand reaches the fork with no parameterized layer on the way.
+    residual_branch: bool = False
+    #: Every path from its output reaches a normalization before the model output (layers,
+    #: activations, mixing ops and sums on the way): whatever scale the path has, the
+    #: norm resets it; a sum on the way only weighs this term against the other.
+    renormalized: bool = False
+    #: Every path from its output reaches a normalization through positively homogeneous
+    #: ops (the ReLU family, linear layers, products, reshapes, pooling, concatenation):
+    #: the weight's scale does not change the function the model computes.
+    scale_invariant: bool = False
+    #: The most parameterized (mixing) layers on a path from its output to the model
+    #: output (0: nothing mixes its output further); None when its output reaches no output.
+    to_output: int | None = None
+    #: Some input of the layer depends on the model's inputs (not only on constants such as
+    #: a coordinate table).
+    input_dependent: bool = True
+    #: The parameterized layers its output reaches with no normalization and no sum with
+    #: another signal (a residual join) in between: the next links of its chain.
+    feeds: tuple[str, ...] = ()
+    #: The BatchNorm/InstanceNorm that every path from its output reaches through
+    #: per-channel-constant-preserving ops only (so the norm cancels its bias); else None.
+    cancelled_by: str | None = None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -184,6 +220,9 @@ class ModelGraph:
     #: Every module of the model, qualified name -> its type names (class and nn.Module
     #: bases, as ``Layer.types``): what selectors may name, for modules that own no tensor.
     module_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Whether the roles pass ran (it needs a graph: not for the ``modules`` tracer), so
+    #: the layers' graph facts and the parameters' roles are known.
+    roles: bool = False
     #: Modules whose weights are quantized (torch.ao's packed tensors, not parameters, as
     #: ``quantize_dynamic`` leaves them): qualified name -> class name. Nothing initializes
     #: them; not in JSON.

@@ -56,6 +56,7 @@ from .layers import (
 )
 from .messages import assumed_warning, input_hint, not_called_warning, short
 from .resolve import Resolved, resolve
+from .roles import assign_roles
 from .state import preserved
 from .structure import structure_view
 
@@ -344,6 +345,8 @@ def _trace(
             layer.previous, layer.previous_type = prev.name, prev.type
     if unused:
         run.warnings.append(not_called_warning(unused, layers, modules))
+    if graph is not None:
+        assign_roles(graph, modules, names.params, layers)
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
@@ -358,5 +361,6 @@ def _trace(
         fx_graph=graph,
         buffer_layers=buffer_layers,
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
+        roles=graph is not None,
         quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
     )

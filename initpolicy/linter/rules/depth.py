@@ -16,6 +16,7 @@ import re
 from ..families import EMBEDDING_TYPES, NORM_TYPES, is_type
 from ..probe import LayerStat
 from ..rule import LintContext
+from ..structure import reachable
 
 
 def _strict_key(st: LayerStat) -> tuple[str, str]:
@@ -31,25 +32,50 @@ def by_depth(ctx: LintContext) -> list[LayerStat]:
     return sorted(ctx.stats or (), key=lambda st: st.depth)
 
 
-def groups(ctx: LintContext) -> dict[tuple[str, str], list[LayerStat]]:
-    """Layers that play the same role at different depths, in execution order: same type
-    and the same name up to indices (``h.*.mlp.c_fc``); a layer alone in its group joins
-    those named alike up to a trailing number (``fc1``, ``fc2``, ...). Norms, embeddings
-    and layers followed by a normalization (scale-invariant) are left out."""
+def groups(ctx: LintContext) -> list[list[LayerStat]]:
+    """Layers that play the same role at successive depths of one signal path, in
+    execution order: same type and the same name up to indices (``h.*.mlp.c_fc``; a layer
+    alone in its group joins those named alike up to a trailing number, ``fc1``, ``fc2``),
+    split wherever a member's output does not reach the next member without a
+    normalization or a residual join (parallel heads, the stages of a normalized network,
+    the blocks of a residual network are not one plain path). Left out: norms, embeddings, layers whose
+    scale a normalization resets (normalized, renormalized, scale-invariant), gate
+    branches, layers fed by constants only (a position-bias MLP)."""
     usable = []
     for st in by_depth(ctx):
         lay = ctx.graph.layer(st.name)
-        if is_type(lay, NORM_TYPES + EMBEDDING_TYPES) or lay.normalized or not st.out_std:
+        if is_type(lay, NORM_TYPES + EMBEDDING_TYPES) or st.out_std is None:
+            continue
+        if lay.normalized or lay.renormalized or lay.scale_invariant or lay.gate:
+            continue
+        if not lay.input_dependent:
             continue
         usable.append(st)
     strict: dict[tuple[str, str], list[LayerStat]] = {}
     for st in usable:
         strict.setdefault(_strict_key(st), []).append(st)
-    out: dict[tuple[str, str], list[LayerStat]] = {}
+    keyed: dict[tuple[str, str], list[LayerStat]] = {}
     for st in usable:
         key = _strict_key(st) if len(strict[_strict_key(st)]) > 1 else _loose_key(st)
-        out.setdefault(key, []).append(st)
+        keyed.setdefault(key, []).append(st)
+    out: list[list[LayerStat]] = []
+    for members in keyed.values():
+        out += _paths(ctx, members)
     return out
+
+
+def _paths(ctx: LintContext, members: list[LayerStat]) -> list[list[LayerStat]]:
+    """``members`` split into runs in which each reaches the next without a normalization
+    or a residual join (without the graph's facts, one run)."""
+    if not ctx.graph.roles:
+        return [members]
+    runs = [[members[0]]]
+    for prev, st in itertools.pairwise(members):
+        if reachable(ctx.graph, prev.name, [st.name]):
+            runs[-1].append(st)
+        else:
+            runs.append([st])
+    return runs
 
 
 def trend(values: list[float]) -> float:

@@ -10,34 +10,60 @@ from collections.abc import Iterator
 from ..bands import RELU_FAMILY, Band, Fit, band, expected_std, fit, noise
 from ..findings import Finding
 from ..rule import LintContext, LintRule
+from ..structure import SATURATING, scale_matters
 from ..subject import Subject
 from .static import fix_scheme, subject_finding
 
 
 def _scaled(ctx: LintContext) -> Iterator[tuple[Subject, Band]]:
     """The weights whose scale is judged, with their band. Not judged where scale does not
-    matter: normalized layers (scale-invariant), layers before ``output`` or ``mixed`` (no
-    band), embeddings and recurrences (not a fan-in sum)."""
+    matter: layers whose weight scale cannot change the model's function (a normalization
+    on every path through homogeneous ops), layers whose output reaches no model output,
+    layers before ``output`` or ``mixed`` (no band), embeddings and recurrences (not a
+    fan-in sum), tensors that are not the weight operand of a mixing op."""
     for s in ctx.subjects:
-        if not s.matrix or s.layer.normalized or not s.stats.finite or s.stats.constant:
+        if not s.matrix or not s.stats.finite or s.stats.constant:
             continue
-        b = band(s.activation, s.layer.act_args)
-        if b is not None:
+        if scale_matters(s.layer, s.activation, ctx.graph.roles):
+            b = band(s.activation, s.layer.act_args)
+            assert b is not None
             yield s, b
+
+
+def _floored(s: Subject, ctx: LintContext) -> bool:
+    """Whether the band's floor applies: a scale error below it compounds only along an
+    unnormalized chain of ``floor-depth`` layers or more, outside residual and gate
+    branches (small on purpose) and renormalized layers, and only where another layer
+    mixes the signal after this one (the last layer before the output sets the output's
+    scale, as an output layer does)."""
+    if s.in_branch or s.layer.renormalized or s.layer.to_output == 0:
+        return False
+    return s.chain >= ctx.t("floor-depth")
+
+
+def _ceiled(s: Subject, ctx: LintContext) -> bool:
+    """Whether gain-mismatch's ceiling applies: always before a saturating activation (one
+    layer is enough to saturate it); elsewhere, as the floor, where a scale error
+    compounds (range-too-wide's ceiling, twice as far, applies everywhere)."""
+    if s.activation in SATURATING:
+        return True
+    return s.layer.to_output != 0 and not s.in_branch and s.chain >= ctx.t("floor-depth")
 
 
 def _fitted(ctx: LintContext) -> Iterator[tuple[Subject, Band, Fit]]:
     """:func:`_scaled`, each with how its std fits the band."""
     tolerance = ctx.t("gain-tolerance")
     for s, b in _scaled(ctx):
-        p = s.param
-        f = fit(s.stats.std, b, p.fan_in, p.fan_out, s.stats.numel, tolerance, no_floor=s.in_branch)
+        fan_in, fan_out = s.fans
+        floor = not _floored(s, ctx)
+        f = fit(s.stats.std, b, fan_in, fan_out, s.stats.numel, tolerance, no_floor=floor)
         yield s, b, f
 
 
 def _describe(s: Subject) -> str:
-    p = s.param
-    return f"{s.name} (fan_in {p.fan_in:g}, fan_out {p.fan_out:g}) before {s.activation}"
+    fan_in, fan_out = s.fans
+    groups = f", {s.groups} groups" if s.groups > 1 else ""
+    return f"{s.name} (fan_in {fan_in:g}, fan_out {fan_out:g}{groups}) before {s.activation}"
 
 
 def _span(s: Subject) -> str:
@@ -48,12 +74,22 @@ def _span(s: Subject) -> str:
 class GainMismatch(LintRule):
     """What:
     The weight's std against gain/sqrt(fan) for the activation the tracer found after the
-    layer, fan_in, fan_out or fan_avg accepted. Each activation has a band of effective
+    layer, fan_in, fan_out or fan_avg accepted (a grouped convolution's fan_out counts the
+    outputs one input reaches, out/groups x kernel, where torch's counts every output
+    channel: on a depthwise conv its fan_avg would pass a weight `groups` times too
+    small). Each activation has a band of effective
     gains std·sqrt(fan) covering its established schemes (table below), widened by
-    ``gain-tolerance`` and the sampling noise of the std. Skipped where scale does not
-    matter: a normalization before the activation (scale-invariant), ``output`` layers,
-    embeddings. Residual-branch layers may be small (GPT-2, Fixup, SkipInit): their band
-    has no floor, only its ceiling.
+    ``gain-tolerance`` and the sampling noise of the std. Judged only on the weight operand
+    of a feature-mixing op, and skipped where scale does not matter (see "What a weight
+    does, and where its scale matters"): scale-invariant layers, ``output`` layers,
+    embeddings. The band's floor applies only on an unnormalized chain of ``floor-depth``
+    layers or more, to a layer that another layer follows: residual- and gate-branch
+    layers may be small (GPT-2, Fixup, SkipInit, a squeeze-excitation gate), and a lone
+    layer between two normalizations, or the last layer before the output (a classifier
+    head), only sets a scale that nothing compounds. The ceiling applies there too, and
+    also before a saturating activation (tanh, sigmoid, softmax: one layer saturates it);
+    elsewhere (a residual branch's last layer at He's gain) range-too-wide's ceiling,
+    twice as far, is the one that applies.
 
     Why:
     Each layer multiplies the signal's variance by fan·Var(w)/gain²; off by a constant
@@ -73,14 +109,14 @@ class GainMismatch(LintRule):
     severity = "warning"
     kind = "static"
     summary = "weight std outside the band of gain/sqrt(fan) for the activation that follows"
-    uses = ("gain-tolerance",)
+    uses = ("gain-tolerance", "floor-depth")
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         for s, b, f in _fitted(ctx):
-            if f.ok:
+            if f.ok or (f.best > f.ceiling and not _ceiled(s, ctx)):
                 continue
-            fan = s.param.fan_out if f.best_fan == "fan_out" else s.param.fan_in
+            fan = s.fans[1] if f.best_fan == "fan_out" else s.fans[0]
             want = expected_std(b, fan)
             hi_txt = f"{f.ceiling:.2f}]" if b.hi == b.lo else f"{f.ceiling:.2f}] ({b.source})"
             yield subject_finding(
@@ -124,7 +160,7 @@ class RangeTooWide(LintRule):
         for s, b, f in _fitted(ctx):
             if f.best <= f.ceiling * k:
                 continue
-            want = b.hi / math.sqrt(min(s.param.fan_in, s.param.fan_out))
+            want = b.hi / math.sqrt(min(s.fans))
             yield subject_finding(
                 cls,
                 s,
@@ -139,7 +175,9 @@ class RangeTooNarrow(LintRule):
     """What:
     The weight is so small for its fan that the signal vanishes layer after layer: the
     effective gain std·sqrt(fan) is under the band's floor divided by ``range-factor``
-    (for every fan). Residual-branch layers are exempt (small on purpose).
+    (for every fan), in an unnormalized chain of ``vanish-depth`` layers or more (the
+    signal needs depth to vanish). Residual- and gate-branch layers are exempt (small on
+    purpose).
 
     Why:
     uniform(-0.05, 0.05) in a ReLU net 64 units wide multiplies the variance by 0.027 per
@@ -158,14 +196,14 @@ class RangeTooNarrow(LintRule):
     severity = "error"
     kind = "static"
     summary = "weights so small for their fan that the signal vanishes"
-    uses = ("range-factor", "gain-tolerance")
+    uses = ("range-factor", "gain-tolerance", "vanish-depth")
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         k = ctx.t("range-factor")
         for s, b, f in _fitted(ctx):
-            if f.floor == 0 or f.best >= f.floor / k:
-                continue  # a residual branch's band has no floor
+            if f.floor == 0 or f.best >= f.floor / k or s.chain < ctx.t("vanish-depth"):
+                continue
             want = expected_std(b, s.param.fan_in)
             yield subject_finding(
                 cls,
@@ -180,12 +218,13 @@ class RangeTooNarrow(LintRule):
 class TorchDefaultBeforeRelu(LintRule):
     """What:
     PyTorch's default Linear/Conv init, kaiming_uniform(a=sqrt(5)) = U(±1/sqrt(fan_in))
-    (std 1/sqrt(3·fan_in)), in front of a ReLU. Recognized by its std (within
-    ``torch-default-tolerance``) and its uniform shape (max |w| ≈ 1/sqrt(fan_in)).
+    (std 1/sqrt(3·fan_in)), in front of a ReLU, on an unnormalized chain of
+    ``floor-depth`` layers or more (as gain-mismatch's floor). Recognized by its std
+    (within ``torch-default-tolerance``) and its uniform shape (max |w| ≈ 1/sqrt(fan_in)).
 
     Why:
     Its variance 1/(3·fan_in) is six times under He's 2/fan_in: each ReLU layer shrinks
-    the signal's variance by 3x (He et al. 2015; pytorch/pytorch#18182).
+    the signal's variance by 6x (He et al. 2015; pytorch/pytorch#18182).
 
     Anti-pattern:
         nn.Linear(256, 256) followed by nn.ReLU(), left at its default init
@@ -199,13 +238,13 @@ class TorchDefaultBeforeRelu(LintRule):
     severity = "warning"
     kind = "static"
     summary = "PyTorch's default init (variance 1/(3·fan_in)) in front of a ReLU"
-    uses = ("torch-default-tolerance",)
+    uses = ("torch-default-tolerance", "floor-depth")
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         tolerance = ctx.t("torch-default-tolerance")
         for s, b in _scaled(ctx):
-            if s.activation not in RELU_FAMILY or s.in_branch:
+            if s.activation not in RELU_FAMILY or not _floored(s, ctx):
                 continue
             root = math.sqrt(s.param.fan_in)
             # U(±1/sqrt(fan_in)) has std 1/sqrt(3·fan_in) and max |w| just under 1/sqrt(fan_in)

@@ -8,11 +8,16 @@ from collections.abc import Iterator
 
 from ...tracer.graph import Layer
 from ..bands import band
-from ..families import EMBEDDING_TYPES, NORM_TYPES, is_type
 from ..findings import Finding
 from ..probe import saturation_edge
 from ..rule import LintContext, LintRule
 from .depth import by_depth, groups, trend
+
+#: Fewest units for dead-at-init (one unit of two is already 50%), and fewest values per
+#: unit (a live unit with a symmetric pre-activation is never active on m independent
+#: values with probability 2**-m).
+MIN_UNITS = 8
+MIN_SAMPLES = 16
 
 
 def _layer(ctx: LintContext, name: str) -> Layer:
@@ -59,10 +64,14 @@ class VarianceDrift(LintRule):
     """What:
     The output std of layers playing the same role (same type, same name up to numbers)
     grows or shrinks geometrically along depth: the median per-layer ratio, raised to the
-    number of steps, is over ``drift`` (or under 1/``drift``). The std is taken across
-    examples (per unit, then averaged), so a constant such as the bias does not count as
-    signal. Groups of fewer than ``min-depth`` layers are not judged. The message lists
-    the per-layer ratios.
+    number of steps, is over ``drift`` (or under 1/``drift``). The layers of a group must
+    lie on one plain signal path, each reaching the next without a normalization or a
+    residual join (parallel heads, the blocks of a normalized or residual network are not
+    a depth series); gate branches,
+    constant-fed layers and layers a normalization resets are left out. The std is taken
+    across examples and positions (per unit, then averaged), so a constant such as the
+    bias does not count as signal. Groups of fewer than ``min-depth`` layers are not
+    judged. The message lists the per-layer ratios.
 
     Why:
     A constant per-layer variance factor compounds: xavier before ReLU halves the
@@ -86,7 +95,8 @@ class VarianceDrift(LintRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.t("drift")
-        for members in groups(ctx).values():
+        for group in groups(ctx):
+            members = [st for st in group if st.out_std]  # a ratio needs a nonzero std
             if len(members) < max(2, int(ctx.t("min-depth"))):
                 continue
             values = [float(m.out_std or 0.0) for m in members]
@@ -121,7 +131,11 @@ class DeadAtInit(LintRule):
     The share of units of a layer before ReLU that are never active (pre-activation <= 0
     for every example and position of the batch) reaches ``dead-share``. Layers followed
     by a normalization or a residual add are not judged (their pre-activation is not the
-    layer's output).
+    layer's output), nor gate branches (a squeeze-excitation's first layer reads one
+    pooled vector per example, so about half of any unbiased layer is "never active" on a
+    small batch whatever its init), nor layers of fewer than 8 units (one unit of two is
+    50%), nor layers measured on fewer than 16 values per unit (examples x positions: a
+    live unit is inactive on all of m independent values with probability 2^-m).
 
     Why:
     A unit that is never active gets no gradient and never recovers ("dying ReLU"; Lu et
@@ -147,7 +161,11 @@ class DeadAtInit(LintRule):
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         limit = ctx.t("dead-share")
         for st in ctx.stats or ():
-            if st.dead is None or st.dead < limit:
+            if st.dead is None or st.dead < limit or (st.units or 0) < MIN_UNITS:
+                continue
+            if (st.samples or 0) < MIN_SAMPLES:
+                continue  # two values per unit: a live unit is "never active" 1 time in 4
+            if _layer(ctx, st.name).gate:
                 continue
             yield _layer_finding(
                 cls,
@@ -249,8 +267,13 @@ class NonfiniteAtInit(LintRule):
 
 class GradientRatio(LintRule):
     """What:
-    The gradient of the first layer's weight against the last layer's, both as rms per
-    element (so layer shapes do not matter), is over ``gradient-ratio`` either way.
+    Along one depth series of same-role layers (variance-drift's groups: one plain signal
+    path, at least ``min-depth`` layers), the gradient of the first
+    layer's weight against the last one's, both as rms per element (so layer shapes do not
+    matter), is over ``gradient-ratio`` either way. Layers of different roles are not
+    compared: a BatchNorm-followed conv's gradient scales with 1/‖W‖, attention's q/k
+    gradients are small by construction, and the first layer of an encoder-decoder is
+    reached through cross-attention.
 
     Why:
     Vanishing or exploding gradients: the early layers learn orders of magnitude slower
@@ -269,29 +292,27 @@ class GradientRatio(LintRule):
     severity = "warning"
     kind = "dynamic"
     summary = "first vs last layer gradient far from 1 (vanishing or exploding)"
-    uses = ("gradient-ratio",)
+    uses = ("gradient-ratio", "min-depth")
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
-        usable = [
-            st
-            for st in by_depth(ctx)
-            if st.grad_rms and not is_type(_layer(ctx, st.name), NORM_TYPES + EMBEDDING_TYPES)
-        ]
-        if len(usable) < 2:
-            return
-        first, last = usable[0], usable[-1]
-        ratio = float(first.grad_rms or 0) / float(last.grad_rms or 1)
         limit = ctx.t("gradient-ratio")
-        if 1 / limit <= ratio <= limit:
-            return
-        verb = "vanishes" if ratio < 1 else "explodes"
-        yield _layer_finding(
-            cls,
-            ctx,
-            first.name,
-            f"gradient {verb} toward the input: rms {first.grad_rms:.3g} at {first.name} vs "
-            f"{last.grad_rms:.3g} at {last.name} (ratio {ratio:.3g}, limit {limit:g} either way)",
-            measured=ratio,
-            expected=1.0,
-        )
+        for members in groups(ctx):
+            usable = [st for st in members if st.grad_rms]
+            if len(usable) < max(2, int(ctx.t("min-depth"))):
+                continue
+            first, last = usable[0], usable[-1]
+            ratio = float(first.grad_rms or 0) / float(last.grad_rms or 1)
+            if 1 / limit <= ratio <= limit:
+                continue
+            verb = "vanishes" if ratio < 1 else "explodes"
+            yield _layer_finding(
+                cls,
+                ctx,
+                first.name,
+                f"gradient {verb} toward the input: rms {first.grad_rms:.3g} at {first.name} "
+                f"vs {last.grad_rms:.3g} at {last.name} (ratio {ratio:.3g}, limit {limit:g} "
+                "either way)",
+                measured=ratio,
+                expected=1.0,
+            )

@@ -15,7 +15,7 @@ that fits the activation its layer feeds (the default fix).
 
 from __future__ import annotations
 
-from ..bands import band
+from ..bands import VARIANCE_FIX, band
 from ..families import EMBEDDING_TYPES, is_type
 from ..findings import Finding
 from ..rule import LintRule
@@ -26,6 +26,10 @@ def fix_scheme(s: Subject) -> str:
     """The scheme that fits the subject's activation (for fix rules)."""
     b = band(s.activation, s.layer.act_args)
     if b is not None:
+        if s.groups > 1 and b.fix.startswith("xavier_"):
+            # Glorot's fan_avg through torch's fan_out of a grouped conv (channels x kernel)
+            # would draw it `groups` times too small: the fan_in form of the same gain.
+            return VARIANCE_FIX
         return b.fix
     if is_type(s.layer, EMBEDDING_TYPES):
         return "normal(0, 0.02)"

@@ -9,15 +9,19 @@ from typing import Any
 from ..families import CANCELLING_NORMS, NORM_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
-from ..subject import units, zero_role
+from ..subject import Subject, units, zero_role
 from .static import subject_finding
 
 
 class ConstantWeight(LintRule):
     """What:
-    A weight of two or more dimensions whose values are all equal (zeros and ones
-    included): every unit computes the same function and receives the same gradient, so
-    training never breaks the symmetry.
+    A weight whose values are all equal (zeros and ones included), where the weight is
+    the weight operand of a feature-mixing op (linear, conv, matmul, einsum, embedding,
+    recurrence: its rows are units): every unit computes the same function and receives
+    the same gradient, so training never breaks the symmetry. Parameters that scale,
+    shift or index the signal elementwise (LayerScale, a norm's weight, NF-Net gains,
+    temperatures, logit scales, zero-initialized position-bias tables, Mamba's A_log) have
+    no interchangeable units and are not judged: each entry gets its own gradient.
 
     Why:
     Symmetry breaking is the first requirement of any initialization (Rumelhart, Hinton
@@ -43,7 +47,7 @@ class ConstantWeight(LintRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         for s in ctx.subjects:
-            if s.param.ndim < 2 or not s.stats.constant or zero_role(s):
+            if not s.mixing or not s.stats.constant or zero_role(s):
                 continue
             yield subject_finding(
                 cls,
@@ -58,7 +62,9 @@ class ConstantWeight(LintRule):
 class DuplicateUnits(LintRule):
     """What:
     Two or more output units (rows of a Linear weight, filters of a convolution) are
-    identical although the weight is not constant.
+    identical although the weight is not constant. Judged on the weight operand of a
+    feature-mixing op only, as constant-weight (a table repeated per channel, such as
+    Mamba's A_log, has no units).
 
     Why:
     Identical units stay identical as long as their outgoing weights are too; they waste
@@ -81,7 +87,7 @@ class DuplicateUnits(LintRule):
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         for s in ctx.subjects:
-            if s.param.ndim < 2 or s.stats.constant or not s.stats.finite:
+            if not s.mixing or s.stats.constant or not s.stats.finite:
                 continue
             on_dim1 = is_type(s.layer, UNITS_ON_DIM1)
             if s.param.placement is not None:  # hashed over the shards, never gathered
@@ -126,8 +132,11 @@ def duplicate_rows(m: Any) -> int:
 
 class BiasBeforeNorm(LintRule):
     """What:
-    A layer with a bias directly followed by BatchNorm (or InstanceNorm), which subtracts
-    the per-channel mean and so cancels the bias exactly.
+    A layer's bias that BatchNorm (or InstanceNorm) cancels: every path from the layer's
+    output reaches that norm through ops that keep a per-channel constant a per-channel
+    constant (reshapes, pooling, concatenation, sums), so the norm's mean subtraction
+    removes the bias exactly. Not reported where the bias also reaches anything else (a
+    shortcut carries it past the norm), nor for a normalization's own shift.
 
     Why:
     The bias is a wasted parameter whatever its init (Ioffe & Szegedy 2015, §3.2: "the
@@ -150,29 +159,51 @@ class BiasBeforeNorm(LintRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
-        cancelling = {
-            lay.previous: lay
-            for lay in reversed(ctx.graph.layers)
-            if lay.previous is not None and is_type(lay, CANCELLING_NORMS)
-        }
         for s in ctx.subjects:
-            norm = cancelling.get(s.layer.name)
-            if s.param.local != "bias" or not s.layer.normalized or norm is None:
+            norm = _cancelling_norm(ctx, s)
+            if s.param.local != "bias" or norm is None:
                 continue
+            kind = ctx.graph.module_types.get(norm, ("norm",))[0]
             yield subject_finding(
                 cls,
                 s,
-                f"{s.name} is cancelled by {norm.name} ({norm.type}); build the layer with "
-                "bias=False",
+                f"{s.name} is cancelled by {norm} ({kind}); build the layer with bias=False",
                 fix=f"{s.selector} -> zeros()",
             )
+
+
+#: Activations with a region a bias can push every unit into (dead or saturated).
+FLAT_REGION = frozenset(
+    {"relu", "relu6", "leaky_relu", "prelu", "tanh", "sigmoid", "hardsigmoid", "hardswish",
+     "gelu", "silu", "mish", "elu", "celu", "selu"}
+)  # fmt: skip
+
+
+def _cancelling_norm(ctx: LintContext, s: Subject) -> str | None:
+    """The norm that cancels ``s`` (a bias), from the graph's facts; without them (the
+    ``modules`` tracer) the cancelling norm that directly follows the layer."""
+    if is_type(s.layer, NORM_TYPES) or s.param.role not in ("bias", None):
+        return None
+    if ctx.graph.roles:
+        return s.layer.cancelled_by
+    follows = [
+        lay.name
+        for lay in ctx.graph.layers
+        if lay.previous == s.layer.name and is_type(lay, CANCELLING_NORMS)
+    ]
+    return follows[0] if follows and s.layer.normalized else None
 
 
 class LargeBias(LintRule):
     """What:
     A bias with an entry larger in magnitude than ``large-bias`` in front of an
-    activation (output layers, recurrent and normalization layers excluded: a focal-loss
-    prior or an LSTM forget bias is deliberate).
+    activation with a region a bias can push units into: the ReLU family's dead zone, the
+    flat tails of tanh, sigmoid and their hard variants, the negative side of
+    GELU/SiLU/Mish/ELU/CELU/SELU. Not judged before softplus (a softplus bias sets a
+    positive scale on purpose, as Mamba's ``dt_proj.bias`` = softplus⁻¹(Δt), and its
+    log-derivative stays near 1 on the left), ``linear``, ``mixed`` or ``output`` (a
+    focal-loss prior), nor in recurrent and normalization layers (an LSTM forget bias, a
+    norm's shift).
 
     Why:
     Pre-activations of a well-initialized layer have std ≈ 1; a bias of that size shifts
@@ -199,8 +230,8 @@ class LargeBias(LintRule):
         for s in ctx.subjects:
             if not s.param.local.endswith("bias") or s.param.ndim != 1 or not s.stats.finite:
                 continue
-            if s.layer.activation == "output" or is_type(s.layer, RECURRENT_TYPES + NORM_TYPES):
-                continue  # a focal-loss prior or an LSTM forget bias is deliberate
+            if s.activation not in FLAT_REGION or is_type(s.layer, RECURRENT_TYPES + NORM_TYPES):
+                continue  # a focal-loss prior, an LSTM forget bias, a softplus scale
             if s.stats.absmax <= limit:
                 continue
             yield subject_finding(

@@ -1,0 +1,103 @@
+"""The tracer's graph facts (:mod:`initpolicy.tracer.roles`) as the rules read them: where a
+weight's scale matters, and how far a scale error can compound.
+
+A scale error compounds along a **chain**: layers linked output-to-input with no
+normalization, residual join or gate in between, each with a gain band (not an output
+head, not renormalized, not in a residual or gate branch, fed by data). Each layer of a
+chain multiplies the signal's variance by its own factor, so a weight too small for its
+fan makes the signal vanish only where several such layers follow one another
+(docs/lint.md). Torch-free.
+
+>>> import torch
+>>> from initpolicy.tracer.tracing import trace
+>>> relu, lin = torch.nn.ReLU, torch.nn.Linear
+>>> chains(trace(torch.nn.Sequential(lin(4, 8), relu(), lin(8, 8), relu(), lin(8, 2))))
+{'0': 2, '2': 2}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from ..tracer.graph import Layer, ModelGraph
+from .bands import band
+from .families import EMBEDDING_TYPES, NORM_TYPES, RECURRENT_TYPES, is_type
+
+SATURATING = frozenset({"tanh", "sigmoid", "hardsigmoid", "softmax", "log_softmax"})
+
+
+def scale_free(layer: Layer, roles: bool = True) -> bool:
+    """Whether ``layer``'s weight scale cannot change what the model computes: every path
+    from its output reaches a normalization through positively homogeneous ops
+    (``scale_invariant``; a norm right after the layer is the simplest case). Without the
+    graph's facts (the ``modules`` tracer), a normalization before its activation."""
+    return layer.scale_invariant if roles else layer.normalized
+
+
+def scale_matters(layer: Layer, activation: str, roles: bool = True) -> bool:
+    """Whether the scale rules judge a weight of ``layer`` feeding ``activation``: it has a
+    band, its scale can change what the model computes (:func:`scale_free`), and its output
+    reaches a model output (known when the graph's ``roles`` are)."""
+    if band(activation, layer.act_args) is None or scale_free(layer, roles):
+        return False
+    return not (roles and layer.to_output is None)
+
+
+def banded(layer: Layer) -> bool:
+    """Whether ``layer`` is a link of a chain (see the module docstring)."""
+    return (
+        band(layer.activation, layer.act_args) is not None
+        and not (layer.renormalized or layer.scale_invariant)
+        and not (layer.gate or layer.residual_branch)
+        and layer.input_dependent
+        and layer.to_output is not None
+        and not is_type(layer, EMBEDDING_TYPES + RECURRENT_TYPES + NORM_TYPES)
+        and any(p.ndim >= 2 and p.role in ("weight", None) for p in layer.parameters)
+    )
+
+
+def chains(graph: ModelGraph) -> dict[str, int]:
+    """Banded layer -> how many banded layers its chain holds (its connected component
+    over ``Layer.feeds``). Without graph facts (the ``modules`` tracer) every layer is
+    taken to be in a long chain: nothing is known to stop a scale error.
+    """
+    layers = {lay.name: lay for lay in graph.layers}
+    if not graph.roles:
+        return {name: math.inf for name in layers}  # type: ignore[misc]
+    parent = {name: name for name, lay in layers.items() if banded(lay)}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for name in parent:
+        for nxt in layers[name].feeds:
+            if nxt in parent:
+                parent[find(name)] = find(nxt)
+    size: dict[str, int] = {}
+    for name in parent:
+        size[find(name)] = size.get(find(name), 0) + 1
+    return {name: size[find(name)] for name in parent}
+
+
+def reachable(graph: ModelGraph, start: str, goals: Iterable[str]) -> set[str]:
+    """Which of ``goals`` the output of layer ``start`` reaches with no normalization and
+    no residual join on the way (following ``Layer.feeds``)."""
+    layers = {lay.name: lay for lay in graph.layers}
+    wanted = set(goals)
+    seen = {start}
+    stack = [start]
+    found: set[str] = set()
+    while stack:
+        lay = layers.get(stack.pop())
+        for nxt in lay.feeds if lay is not None else ():
+            if nxt in seen:
+                continue
+            seen.add(nxt)
+            if nxt in wanted:
+                found.add(nxt)
+            stack.append(nxt)
+    return found

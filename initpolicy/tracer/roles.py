@@ -1,0 +1,267 @@
+"""The roles pass: what each layer and each parameter *does* in the traced graph, the
+facts the linter needs to judge an init (docs/tracing.md, "Graph facts").
+
+It runs once at the end of :func:`initpolicy.tracer.tracing.trace`, over the same torch.fx
+Graph as the resolution pass (:mod:`initpolicy.tracer.resolve`), and writes fields of
+:class:`~initpolicy.tracer.graph.Layer` and :class:`~initpolicy.tracer.graph.ParamInfo`:
+
+* ``gate`` — the layer computes ``g`` in ``x * g(x)`` (squeeze-excitation);
+* ``residual_branch`` — the layer lies between the fork and the join of ``x + f(x)``: an
+  add is a residual join only when one operand reaches the fork with no parameterized
+  layer on the way and the other through at least one (rotary ``q*cos + rot(q)*sin`` and
+  ``(a + b) / 2`` of two heads are not joins); membership is read from the graph, never
+  from module nesting;
+* ``renormalized`` — every path from the output reaches a normalization before the
+  model output;
+* ``scale_invariant`` — every path reaches a normalization through positively homogeneous
+  ops only (the weight's scale does not change the model's function);
+* ``to_output`` — the most parameterized layers on a path to the model output;
+* ``input_dependent`` — fed by the model's inputs, not only by constant tables;
+* ``feeds`` — the layers its output reaches with no normalization in between;
+* ``cancelled_by`` — the BatchNorm that cancels the layer's bias on every path;
+* per parameter, ``role``: ``weight`` (the weight operand of a feature-mixing op),
+  ``bias``, ``scale``, ``table`` or ``other``.
+
+What each node is, ancestors and descendants (as bitsets) and the branches live in
+:mod:`initpolicy.tracer.roles_nodes`; parameter roles in :mod:`initpolicy.tracer.roles_params`.
+
+>>> import torch
+>>> from initpolicy.tracer.tracing import trace
+>>> class SE(torch.nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.conv, self.fc1, self.fc2 = torch.nn.Conv2d(3, 8, 1), torch.nn.Linear(8, 2), torch.nn.Linear(2, 8)
+...     def forward(self, x):
+...         x = self.conv(x)
+...         g = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))
+...         return x * g[:, :, None, None]
+>>> g = trace(SE())
+>>> [(lay.name, lay.gate, lay.residual_branch) for lay in g.layers]
+[('conv', False, False), ('fc1', True, False), ('fc2', True, False)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch.fx as fx
+
+from .graph import Layer
+from .ops import is_composite
+from .resolve import op_name
+from .roles_nodes import LINEAR_MODULES, GraphView, is_type
+from .roles_params import graph_roles, type_role
+
+#: Activations that commute with a positive scale: relu(c x) = c relu(x).
+HOMOGENEOUS_ACTIVATIONS = frozenset({"relu", "relu6", "leaky_relu", "prelu"})
+#: Functions whose output changes shape (not only size) when the input is scaled. Powers
+#: (``pow``, ``sqrt``, ``rsqrt``, ``reciprocal``: a norm's statistics, a squared ReLU) scale
+#: their output by a positive factor too, so they keep a path scale-invariant.
+NONHOMOGENEOUS = frozenset(
+    {"exp", "log", "log1p", "expm1", "sin", "cos", "erf", "clamp", "softmax", "log_softmax",
+     "sigmoid", "tanh", "hardtanh", "rrelu"}
+)  # fmt: skip
+#: Mixing ops that are linear in each operand (attention and recurrences are not).
+LINEAR_MIXING = frozenset(
+    {"matmul", "mm", "bmm", "baddbmm", "addmm", "addbmm", "addmv", "mv", "einsum", "tensordot",
+     "linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+     "conv_transpose3d"}
+)  # fmt: skip
+#: Norms that subtract a per-channel mean, so a constant added per channel vanishes.
+CANCELLING = ("_BatchNorm", "_InstanceNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+CANCELLING_FUNCTIONS = frozenset({"batch_norm", "instance_norm"})
+#: Ops that keep a per-channel constant a per-channel constant (so a norm still cancels it).
+PER_CHANNEL = frozenset(
+    {"view", "reshape", "flatten", "contiguous", "squeeze", "unsqueeze", "getitem", "chunk",
+     "split", "cat", "concat", "add", "sub", "dropout", "avg_pool1d", "avg_pool2d",
+     "avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_avg_pool1d",
+     "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+     "adaptive_max_pool2d", "adaptive_max_pool3d", "interpolate", "upsample", "clone", "to",
+     "float", "type_as"}
+)  # fmt: skip
+
+_FAIL = object()
+
+
+def _all_true(values: list[bool | None]) -> bool | None:
+    known = [v for v in values if v is not None]
+    return all(known) if known else None
+
+
+def _most(values: list[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _union(values: list[Any]) -> Any:
+    if any(v is _FAIL for v in values):
+        return _FAIL
+    known = [v for v in values if v is not None]
+    return frozenset().union(*known) if known else None
+
+
+def _homogeneous_layer(r: GraphView, n: fx.Node) -> bool:
+    m = r.p.module_of(n)
+    if m is not None:
+        return is_type(m, LINEAR_MODULES) and not is_composite(m)
+    return op_name(n) in LINEAR_MIXING
+
+
+def _renormalized(r: GraphView) -> dict[fx.Node, Any]:
+    return r.backward(
+        {
+            "output": lambda n, after: False,
+            "norm": lambda n, after: True,
+            "stop": lambda n, after: None,
+            "default": lambda n, after: after,
+        },
+        _all_true,
+    )
+
+
+def _scale_invariant(r: GraphView) -> dict[fx.Node, Any]:
+    def activation(n: fx.Node, after: Any) -> Any:
+        return after if r.kinds[n].split(":")[1] in HOMOGENEOUS_ACTIVATIONS else False
+
+    def op(n: fx.Node, after: Any) -> Any:
+        return False if op_name(n) in NONHOMOGENEOUS else after
+
+    return r.backward(
+        {
+            "output": lambda n, after: False,
+            "norm": lambda n, after: True,
+            "stop": lambda n, after: None,
+            "join": lambda n, after: False,
+            "layer": lambda n, after: after if _homogeneous_layer(r, n) else False,
+            "activation": activation,
+            "op": op,
+            "default": lambda n, after: after,
+        },
+        _all_true,
+    )
+
+
+def _to_output(r: GraphView) -> dict[fx.Node, Any]:
+    return r.backward(
+        {
+            "output": lambda n, after: 0,
+            "stop": lambda n, after: None,
+            "layer": lambda n, after: None if after is None else after + 1,
+            "default": lambda n, after: after,
+        },
+        _most,
+    )
+
+
+def _reach(r: GraphView) -> dict[fx.Node, Any]:
+    """Layers reachable from each node with no normalization and no sum with another
+    signal in between (its own too): a norm resets the scale, and a sum (a residual join)
+    refills the signal with a term of its own scale."""
+    return r.backward(
+        {
+            "output": lambda n, after: None,
+            "norm": lambda n, after: None,
+            "join": lambda n, after: None,
+            "stop": lambda n, after: None,
+            "layer": lambda n, after: frozenset(r.names_at.get(n, ())),
+            "default": lambda n, after: after,
+        },
+        lambda values: frozenset().union(*[v for v in values if v]),
+    )
+
+
+def _cancelling(r: GraphView) -> dict[fx.Node, Any]:
+    """The BatchNorm-like norms a per-channel constant added at each node reaches."""
+
+    def norm(n: fx.Node, after: Any) -> Any:
+        m = r.p.module_of(n)
+        if m is not None:
+            return frozenset([str(n.target)]) if is_type(m, CANCELLING) else _FAIL
+        if op_name(n) not in CANCELLING_FUNCTIONS:
+            return _FAIL
+        # a norm traced through (timm's BatchNormAct2d): named by its parameters' owner
+        owners = [str(a.target).rpartition(".")[0] for a in r._tensors_read(n)]
+        return frozenset(owners[:1]) or _FAIL
+
+    def passing(n: fx.Node, after: Any) -> Any:
+        m = r.p.module_of(n)
+        if m is not None:
+            plain = not m._parameters and type(m).__module__.startswith("torch.nn")
+            kinds = ("Dropout", "Pool", "Identity", "Flatten", "Upsample")
+            return after if plain and any(k in type(m).__name__ for k in kinds) else _FAIL
+        name = op_name(n)
+        if name in PER_CHANNEL or name in ("mul", "truediv", "div"):
+            return after  # a reshape, a pooling, or scaling by a constant (kind "op:mul")
+        return _FAIL
+
+    return r.backward(
+        {
+            "output": lambda n, after: _FAIL,
+            "stop": lambda n, after: None,
+            "norm": norm,
+            "layer": lambda n, after: _FAIL,
+            "activation": lambda n, after: _FAIL,
+            "mul": lambda n, after: _FAIL,
+            "join": lambda n, after: after,
+            "default": passing,
+        },
+        _union,
+    )
+
+
+def _data(r: GraphView) -> set[fx.Node]:
+    data: set[fx.Node] = set()
+    for n in r.signal:
+        if n.op == "placeholder" or any(a in data for a in n.all_input_nodes):
+            data.add(n)
+    return data
+
+
+# -- the pass -----------------------------------------------------------------------------
+def assign_roles(
+    graph: fx.Graph,
+    modules: Mapping[str, Any],
+    params: Mapping[str, str],
+    layers: list[Layer],
+) -> None:
+    """Fill the graph facts of ``layers`` (traced into ``graph``) and their parameters'
+    roles. ``modules`` maps qualified names to modules, ``params`` every parameter name
+    (aliases included) to its owner's name."""
+    r = GraphView(graph, modules, params)
+    data = _data(r)
+    gate = r.gate_members(data)
+    residual = r.residual_members()
+    ren, sinv = _renormalized(r), _scale_invariant(r)
+    down, reach, canc = _to_output(r), _reach(r), _cancelling(r)
+    nodes_of: dict[str, list[fx.Node]] = {}
+    for n, names in r.names_at.items():
+        for name in names:
+            nodes_of.setdefault(name, []).append(n)
+    shapes = {
+        name: p.shape for lay in layers for p in lay.parameters for name in (p.name, *p.aliases)
+    }
+    roles = graph_roles(r, shapes, data)
+    for lay in layers:
+        for p in lay.parameters:
+            found = [roles[n] for n in (p.name, *p.aliases) if n in roles]
+            p.role = found[0] if found else type_role(lay, p)
+        ns = nodes_of.get(lay.name, [])
+        if not ns:
+            continue
+        lay.gate = lay.name in gate
+        lay.residual_branch = lay.name in residual
+        lay.renormalized = all(r.after(ren, n, _all_true) is True for n in ns)
+        lay.scale_invariant = all(r.after(sinv, n, _all_true) is True for n in ns)
+        lay.to_output = _most([r.after(down, n, _most) for n in ns])
+        lay.input_dependent = any(
+            a in data for n in ns for a in n.all_input_nodes if a not in r.p.param_derived
+        )
+        fed: set[str] = set()
+        for n in ns:
+            for u in r._through(n):
+                fed |= reach[u] or set()
+        lay.feeds = tuple(sorted(fed - {lay.name}))
+        norms = [r.after(canc, n, _union) for n in ns]
+        if norms and all(v is not None and v is not _FAIL and v for v in norms):
+            lay.cancelled_by = min(frozenset().union(*norms))
