@@ -1,4 +1,5 @@
-"""Fuzz of the real command line: mutated policies through ``initpolicy check`` and
+"""Fuzz of the real command line: mutated policies through ``initpolicy check``,
+``initpolicy explain MODEL --policy P --format json`` and
 ``initpolicy apply MODEL --policy P --out OUT``.
 
 The shipped policies (policies/*.pol, examples/*.pol) are mutated: characters deleted,
@@ -10,7 +11,8 @@ parse but cannot be planned, bytes that are not UTF-8. Whatever comes out, each 
 * on exit 2 reports every error as ``file:line:col: message``, and passes no control
   character of the policy on to the terminal;
 * agrees with the other: a policy ``check`` refuses, ``apply`` refuses with the same
-  first message (``apply`` alone may refuse a valid policy: a plan error);
+  first message (``apply`` alone may refuse a valid policy: a plan error), and
+  ``explain`` refuses exactly what ``apply`` refuses, and otherwise prints JSON only;
 * and ``apply`` leaves OUT whole on success, and no OUT and no temporary file on failure.
 
 Most cases run in process (click's runner, the code path of the installed program); a
@@ -20,6 +22,7 @@ sample runs ``python -m initpolicy`` in a subprocess. Reproducible (derandomized
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -38,10 +41,10 @@ from hypothesis import strategies as st
 from initpolicy.cli.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = int(os.environ.get("INITPOLICY_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("INITPOLICY_FUZZ_EXAMPLES", "300"))
 #: A subprocess costs a Python (and, for a valid policy, a torch) start-up, about a second:
-#: a sample, an eighth of the cases and at most 100.
-SUBPROCESS_EXAMPLES = max(1, min(EXAMPLES // 8, 100))
+#: a sample, a fifteenth of the cases and at most 100.
+SUBPROCESS_EXAMPLES = max(1, min(EXAMPLES // 15, 100))
 
 SOURCES = [
     p.read_text(encoding="utf-8")
@@ -216,8 +219,8 @@ def _assert_nothing_left(out_dir: Path, expected: set[str]) -> None:
 
 
 def check_one(run: Runner, model: Path, data: bytes) -> tuple[int, int]:
-    """Run ``check`` and ``apply`` on the policy ``data``; assert the contract; return
-    their exit codes."""
+    """Run ``check``, ``explain`` and ``apply`` on the policy ``data``; assert the
+    contract; return the exit codes of check and apply."""
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
         policy = where / "fuzz.pol"
@@ -233,11 +236,24 @@ def check_one(run: Runner, model: Path, data: bytes) -> tuple[int, int]:
             assert stdout == ""
             _assert_located(stderr, policy)
 
+        explained, stdout_e, stderr_e = run(
+            ["explain", str(model), "--policy", str(policy), "--format", "json"]
+        )
+        assert explained in (0, 2), (explained, stderr_e)
+        assert "Traceback" not in stderr_e
+        if explained == 0:  # the plan, as JSON on stdout and nothing else
+            assert {e["name"] for e in json.loads(stdout_e)["parameters"]} >= {"fc.weight"}
+        else:
+            assert stdout_e == ""
+            _assert_located(stderr_e, policy)
+
         applied, stdout_a, stderr_a = run(
             ["apply", str(model), "--policy", str(policy), "--out", str(out)]
         )
         assert applied in (0, 2), (applied, stderr_a)
         assert "Traceback" not in stderr_a
+        # explain plans what apply writes: both refuse a policy, or neither
+        assert explained == applied, (stderr_e, stderr_a)
         if code == 2:  # the same loader refuses it, with the same first message
             assert applied == 2
             assert stderr_a.split("\n")[0] == stderr.split("\n")[0]
