@@ -9,6 +9,7 @@ imported), and leaves the directory exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -323,3 +324,24 @@ def test_plot_with_static_is_refused_before_the_model_is_built(repo: Path) -> No
     before = listing(repo)
     result = run(["lint", "model.py", "--static", "-o", "report.txt", "--plot", "x.png"])
     assert_refused(result, before, repo, "--plot needs the dynamic pass")
+
+
+# -- (e') a full disk -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_full_disk_is_refused_and_leaves_nothing(repo: Path, writer: Writer) -> None:
+    """The write itself fails (ENOSPC, after all the work): exit 2 with a message, the
+    disk as it was: no destination, no temporary file."""
+    with _tmpfs("size=64k") as where:
+        filler = where / "filler"
+        # fill the disk to its last block
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 4096)
+        dest = where / f"out{writer.suffix}"
+        result = run(writer.args(dest))
+        assert result.exit_code == 2, (result.output, result.exception)
+        assert "Traceback" not in result.output
+        assert str(dest) in result.stderr
+        assert sorted(os.listdir(where)) == ["filler"]
