@@ -34,7 +34,8 @@ TARGETS = {
     "apply": "GPT-2 small on meta: trace+plan+init ≤ 0.75× a plain to_empty + torch.nn.init "
     "loop on this 2-core machine; peak RSS < 1.2× parameter bytes + interpreter baseline",
     "sharded": "GPT-2 small on meta, FSDP2 over 2 and 4 gloo processes: each rank's peak RSS "
-    "≤ 1.2× its shard bytes + its baseline; wall time falling with the world size",
+    "≤ 1.2× its shard bytes + its baseline; wall time falling with the world size (up to the "
+    "core count; past it the CPU time per rank)",
     "lint": "`initpolicy lint --static` of GPT-2 small ≤ 1.5× a script that builds it and "
     "computes every parameter's std",
     "zoo": "the zoo (191 torchvision/timm models, 74 transformers configs) as the libraries "
