@@ -112,7 +112,18 @@ The rules read the tracer's graph facts (docs/tracing.md, "Graph facts"), not mo
   layers, pooling, concatenation: `scale_invariant`; a norm right after the layer is the
   simplest case) makes the model's function independent of the weight's scale (without
   the graph's facts, the `modules` tracer's guess `normalized` stands in for it). A layer
-  whose output reaches no model output is not judged.
+  whose output reaches no model output is not judged, nor one fed only by constants (no
+  path from a model input: ConViT's `pos_proj` over a table of patch offsets, a
+  position-bias MLP): a band assumes an input that carries data at about unit variance,
+  and such a layer computes a fixed pattern its init sets on purpose.
+- **Where an activation belongs to the loss.** A sigmoid, softmax or log-softmax after
+  which no parameterized layer follows on any path to the output is the link function of
+  the log-loss that reads it (cross-entropy and BCE cancel its derivative): the layer
+  before it is judged as an `output` layer (no band; its bias may be a prior, as the
+  focal-loss bias -log(99) of torchvision's RetinaNet and FCOS), and saturated-at-init
+  does not measure it. A final tanh stays judged: no loss cancels it. Policies still
+  select such a layer with `before Sigmoid`: this is how the rules judge, not what the
+  tracer resolves.
 - **Where a too-small scale cannot compound.** A normalization that every path reaches
   before the output (`renormalized`) resets whatever scale the path has: a small weight
   there only moves activations into a more linear regime, or weighs one term of a sum

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..tracer.graph import Layer, ModelGraph
+from .structure import judged_activation
 
 #: Where each saturating activation's derivative falls under ``d`` times its maximum.
 SATURATING = ("tanh", "sigmoid", "hardsigmoid", "hardtanh")
@@ -99,10 +100,10 @@ def _measure(layer: Layer, out: Any, st: LayerStat, d: float) -> None:
     st.out_std = float(by_unit.var(dim=0, correction=0).mean().sqrt())
     st.units, st.samples = int(by_unit.shape[-1]), int(by_unit.shape[0])
     plain = not layer.normalized and not layer.residual
-    if plain and layer.activation in DEAD_FAMILY and x.ndim >= 2:
+    if plain and st.activation in DEAD_FAMILY and x.ndim >= 2:
         st.dead = float(1 - (by_unit > 0).any(dim=0).double().mean())
-    if plain and layer.activation in SATURATING:
-        st.saturated = float((x.abs() > saturation_edge(layer.activation, d)).double().mean())
+    if plain and st.activation in SATURATING:
+        st.saturated = float((x.abs() > saturation_edge(st.activation, d)).double().mean())
 
 
 def _main_weight(layer: Layer) -> Any:
@@ -148,7 +149,8 @@ def probe(
     import torch
 
     stats = {
-        lay.name: LayerStat(lay.name, lay.type, lay.activation, lay.depth) for lay in graph.layers
+        lay.name: LayerStat(lay.name, lay.type, judged_activation(lay, graph.roles), lay.depth)
+        for lay in graph.layers
     }
     handles = []
 

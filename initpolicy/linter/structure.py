@@ -27,6 +27,23 @@ from .families import EMBEDDING_TYPES, NORM_TYPES, RECURRENT_TYPES, is_type
 SATURATING = frozenset({"tanh", "sigmoid", "hardsigmoid", "softmax", "log_softmax"})
 
 
+#: Activations that are the link function of a log-loss: a cross-entropy (or BCE) over
+#: their output cancels their derivative, so where one ends the model (no parameterized
+#: layer after it), as in a detector's scores, it belongs to the loss, not to the network.
+LINKS = frozenset({"sigmoid", "softmax", "log_softmax"})
+
+
+def judged_activation(layer: Layer, roles: bool = True) -> str:
+    """The activation the rules judge ``layer`` by: its traced one, except that a link
+    function (:data:`LINKS`) with no parameterized layer after it on any path to the
+    output makes ``layer`` an ``output`` layer (its pre-activations are the logits the loss
+    reads; torchvision's RetinaNet and FCOS set a focal-loss prior bias there, and apply
+    the sigmoid only to post-process). A final tanh stays judged: no loss cancels it."""
+    if roles and layer.activation in LINKS and layer.to_output == 0:
+        return "output"
+    return layer.activation
+
+
 def scale_free(layer: Layer, roles: bool = True) -> bool:
     """Whether ``layer``'s weight scale cannot change what the model computes: every path
     from its output reaches a normalization through positively homogeneous ops
@@ -41,13 +58,16 @@ def scale_matters(layer: Layer, activation: str, roles: bool = True) -> bool:
     reaches a model output (known when the graph's ``roles`` are)."""
     if band(activation, layer.act_args) is None or scale_free(layer, roles):
         return False
-    return not (roles and layer.to_output is None)
+    # A band assumes an input that carries data at about unit variance; a layer fed only
+    # by constants (ConViT's pos_proj over a table of patch offsets, a position-bias MLP)
+    # computes a fixed pattern its init sets on purpose.
+    return not (roles and (layer.to_output is None or not layer.input_dependent))
 
 
 def banded(layer: Layer) -> bool:
     """Whether ``layer`` is a link of a chain (see the module docstring)."""
     return (
-        band(layer.activation, layer.act_args) is not None
+        band(judged_activation(layer), layer.act_args) is not None
         and not (layer.renormalized or layer.scale_invariant)
         and not (layer.gate or layer.residual_branch)
         and layer.input_dependent

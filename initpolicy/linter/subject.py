@@ -15,7 +15,7 @@ from typing import Any
 from ..planner.plan import Entry, Plan
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 from .families import EMBEDDING_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
-from .structure import chains
+from .structure import chains, judged_activation
 
 #: Deliberate all-zero weights (LoRA's B matrix), by module or parameter name.
 ZERO_ROLE_NAMES = ("*lora_b*", "*lora_B*")
@@ -208,7 +208,7 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
     ):
         if st is None:
             continue
-        activation = layer.activation
+        activation = judged_activation(layer, graph.roles)
         if fnmatch.fnmatchcase(param.local, "*in_proj*") or param.local in (
             "q_proj_weight",
             "k_proj_weight",
@@ -259,7 +259,7 @@ def zero_role(subject: Subject) -> str | None:
         return None
     if lay.residual:
         return "last layer of a residual branch"
-    if lay.activation == "output":
+    if subject.activation == "output":
         return "zero-initialized output head"
     names = (subject.param.name, lay.name)
     if any(fnmatch.fnmatchcase(n, pat) for n in names for pat in ZERO_ROLE_NAMES):

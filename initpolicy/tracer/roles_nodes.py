@@ -70,7 +70,13 @@ class GraphView:
         returned: list[fx.Node] = []
         if outputs:
             fx.node.map_arg(outputs[0].args, returned.append)
-        self.main_output = returned[0] if returned else None
+        # Where a computation ends: the first returned value (the logits, what the dynamic
+        # pass differentiates), and every other returned tensor that nothing in the graph
+        # reads (YOLOS's pred_boxes beside its class logits). One that is also read (an
+        # encoder's last hidden state, read by the decoder) is a side output.
+        self.ends = {
+            n for i, n in enumerate(returned) if i == 0 or all(u.op == "output" for u in n.users)
+        } - self.p.param_derived
         self.kinds = {n: self._kind(n) for n in self.signal}
         self.anc = self._ancestors()
         self.desc = self._descendants()
@@ -135,14 +141,13 @@ class GraphView:
         return found
 
     def _through(self, n: fx.Node) -> list[fx.Node]:
-        """The signal nodes that read ``n``; the graph's output only for the model's first
-        output (the logits, what the dynamic pass differentiates): a tensor also returned
-        for the caller (a side output: ``encoder_last_hidden_state``, LLaVA's
-        ``image_hidden_states``) is not where its computation ends."""
+        """The signal nodes that read ``n``; the graph's output only where ``n`` is one of
+        the model's ends (``self.ends``): a tensor also returned for the caller but read on
+        (a side output: ``encoder_last_hidden_state``) is not where its computation ends."""
         return [
             u
             for u in n.users
-            if u not in self.p.param_derived and (u.op != "output" or n is self.main_output)
+            if u not in self.p.param_derived and (u.op != "output" or n in self.ends)
         ]
 
     def _ancestors(self) -> dict[fx.Node, int]:

@@ -11,6 +11,7 @@ from ..bands import band
 from ..findings import Finding
 from ..probe import saturation_edge
 from ..rule import LintContext, LintRule
+from ..structure import judged_activation
 from .depth import by_depth, groups, trend
 
 #: Fewest units for dead-at-init (one unit of two is already 50%), and fewest values per
@@ -26,7 +27,7 @@ def _layer(ctx: LintContext, name: str) -> Layer:
 
 def _weight_fix(ctx: LintContext, name: str) -> str | None:
     lay = _layer(ctx, name)
-    b = band(lay.activation, lay.act_args)
+    b = band(judged_activation(lay, ctx.graph.roles), lay.act_args)
     return f'{lay.type} named "{lay.name}" -> {b.fix}' if b else None
 
 
