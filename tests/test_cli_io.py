@@ -327,3 +327,14 @@ def test_an_error_shows_control_characters_never_sends_them(
     # one symbol for one character: the caret is under the character the error names
     assert caret.startswith(" " * (4 + column - 1) + "^")
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", result.stderr)
+
+
+def test_explain_shows_a_control_character_of_a_policy_as_a_symbol(repo: Path) -> None:
+    # A valid policy whose name pattern holds an escape sequence (clear the screen): the
+    # plan's table shows it, as an error message would, and never passes it on.
+    (repo / "esc.pol").write_text('Linear named "*\x1b[2J" -> zeros()\nLinear -> zeros()\n')
+    # color=True: as on a terminal (click strips escape sequences only from a pipe)
+    result = CliRunner().invoke(cli, ["explain", "model.py", "--policy", "esc.pol"], color=True)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    assert "␛[2J" in result.stdout

@@ -41,8 +41,12 @@ _RESULTS: list[IO[str]] = []
 
 
 def emit(text: str) -> None:
-    """Print a command's result on standard output (the real one, see :func:`results_only`)."""
-    click.echo(text, file=_RESULTS[-1] if _RESULTS else None)
+    """Print a command's result on standard output (the real one, see :func:`results_only`).
+    Text for a terminal: a control character from a policy or a model (a rule's
+    ``named "..."`` string) is shown as a symbol, as in an error message."""
+    from ..errors import printable
+
+    click.echo(printable(text), file=_RESULTS[-1] if _RESULTS else None)
 
 
 def results_only(command: F) -> F:

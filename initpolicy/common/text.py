@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..errors import printable
+
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns two spaces apart, trailing spaces removed; "" when no rows."""
+    """Left-aligned columns two spaces apart, trailing spaces removed; "" when no rows.
+    A table is for a terminal: a control character in a cell (a policy's ``named "..."``
+    string, a rule's text) is shown as a symbol, as in an error message.
+
+    >>> print(table(("rule",), [('Linear named "a\x1b[2J" -> zeros()',)]))
+    rule
+    Linear named "a␛[2J" -> zeros()
+    """
     if not rows:
         return ""
-    return columns([header, *rows])
+    return columns([[printable(c) for c in r] for r in [header, *rows]])
 
 
 def columns(rows: Sequence[Sequence[str]]) -> str:
