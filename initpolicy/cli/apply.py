@@ -22,13 +22,13 @@ from .options import (
     force_option,
     format_option,
     load_model,
-    model_file,
     policy_option,
     results_only,
     seed_option,
     target_argument,
     target_options,
 )
+from .targets import target_file
 
 
 def _policy_spec(policy: str | None) -> str:
@@ -77,7 +77,7 @@ def apply_command(
     from ..applier.checkpoint import check_destination, save_state_dict
 
     spec = _policy_spec(policy_spec)
-    files = Destinations(force=force, inputs=(spec, model_file(target)))
+    files = Destinations(force=force, inputs=(spec, target_file(target)))
     if out is not None:
         files.check(out, "--out")  # the file rules, an input first
         check_destination(out, force=force)  # the format

@@ -23,11 +23,11 @@ from .options import (
     force_option,
     format_option,
     load_model,
-    model_file,
     results_only,
     target_argument,
     target_options,
 )
+from .targets import target_file
 
 
 @click.command("extract")
@@ -77,7 +77,7 @@ def extract_command(
     from ..api import extract, record
     from ..extractor.provenance import dumps
 
-    files = Destinations(force=force, inputs=(model_file(target),))
+    files = Destinations(force=force, inputs=(target_file(target),))
     files.check(output_file, "-o")
     loaded: list[Any] = []
 

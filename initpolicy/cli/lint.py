@@ -28,13 +28,13 @@ from .options import (
     force_option,
     format_option,
     load_model,
-    model_file,
     policy_option,
     results_only,
     seed_option,
     target_argument,
     target_options,
 )
+from .targets import target_file
 
 
 def _configured_first(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
@@ -204,7 +204,7 @@ def lint_command(
     # --no-policy drops the configured policy only: an explicit --policy still counts.
     if no_policy and ctx.get_parameter_source("policy_spec") is ParameterSource.DEFAULT_MAP:
         policy_spec = None
-    files = Destinations(force=force, inputs=(policy_spec, model_file(target)))
+    files = Destinations(force=force, inputs=(policy_spec, target_file(target)))
     for path, option in ((output_file, "-o"), (fix_policy, "--fix-policy"), (plot, "--plot")):
         files.check(path, option)
     if plot is not None:  # what refuses --plot is known now: refuse before the work

@@ -117,13 +117,6 @@ class Destinations:
         click.echo(f"wrote {path}: {what}" if what else f"wrote {path}", err=True)
 
 
-def model_file(target: str | None) -> Path | None:
-    """The model file TARGET names, known before it is imported (an input to protect)."""
-    from .targets import target_file
-
-    return target_file(target)
-
-
 def _same_file(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` name one file: the same inode where both exist (so a hard
     link, ``./x`` or another case on a case-insensitive file system are caught; ``a``
