@@ -7,18 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from initpolicy.cli.main import cli
 from initpolicy.language import builtins as resources
+from tests._cli_support import outcome
 
 GOOD = Path(__file__).parent / "data" / "policies" / "good"
 STAND_INS = Path(__file__).parent / "data" / "policies" / "builtin"
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
+run = outcome
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from initpolicy.cli import config as cli_config
-from initpolicy.cli.main import EXIT_ERROR, cli
+from initpolicy.cli.main import EXIT_ERROR
+from tests._cli_support import outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,25 +33,20 @@ def build_model():
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(make_repo) -> Path:
     """A repo whose pyproject.toml names a model and a policy, worked in from src/."""
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "model.py").write_text(MODEL)
-    (tmp_path / "init").mkdir()
-    (tmp_path / "init" / "model.pol").write_text("Linear before relu -> kaiming_normal(fan_in)\n")
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.initpolicy]\nmodel = "src/model.py:build_model"\npolicy = "init/model.pol"\n'
+    return make_repo(
+        {
+            "src/model.py": MODEL,
+            "init/model.pol": "Linear before relu -> kaiming_normal(fan_in)\n",
+            "pyproject.toml": '[tool.initpolicy]\nmodel = "src/model.py:build_model"\n'
+            'policy = "init/model.pol"\n',
+        },
+        cwd="src",
     )
-    monkeypatch.chdir(tmp_path / "src")
-    return tmp_path
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result.exit_code, result.stdout, result.stderr
+run = outcome
 
 
 def lint_codes(*args: str) -> set[str]:

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from initpolicy.cli.main import cli
 from initpolicy.language.loader import MAX_BYTES
 
-from ._cli_support import MARKER, TOUCH_MARKER, repo_with
+from ._cli_support import MARKER, TOUCH_MARKER, invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A model that prints at import, in __init__ and in forward; and leaves a marker.
@@ -52,12 +52,11 @@ POLICY = "Linear before relu -> kaiming_normal(fan_in)\nbias -> zeros()\n"
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return repo_with(tmp_path, monkeypatch, {"model.py": CHATTY, "init.pol": POLICY})
+def repo(make_repo) -> Path:
+    return make_repo({"model.py": CHATTY, "init.pol": POLICY})
 
 
-def run(*args: str, input: str | bytes | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input)
+run = invoke
 
 
 def console(

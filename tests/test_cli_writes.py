@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 import initpolicy
-from initpolicy.cli.main import cli
 
-from ._cli_support import MARKER, TOUCH_MARKER, repo_with
+from ._cli_support import MARKER, TOUCH_MARKER, invoke
 from .test_checkpoint_writes import _tmpfs, _umask
 
 MODEL = f"""\
@@ -111,12 +110,12 @@ WRITERS = [
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return repo_with(tmp_path, monkeypatch, {"model.py": MODEL, "init.pol": POLICY})
+def repo(make_repo) -> Path:
+    return make_repo({"model.py": MODEL, "init.pol": POLICY})
 
 
 def run(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args)
+    return invoke(*args)
 
 
 def listing(directory: Path) -> dict[str, tuple[int, bytes | str | None]]:

@@ -33,11 +33,10 @@ HE = "[nn.init.kaiming_normal_(m.weight) for m in model if isinstance(m, nn.Line
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "default.py").write_text(MODEL.format(depth=8, init="pass"))
-    (tmp_path / "he.py").write_text(MODEL.format(depth=8, init=HE))
-    return tmp_path
+def repo(make_repo):
+    return make_repo(
+        {"default.py": MODEL.format(depth=8, init="pass"), "he.py": MODEL.format(depth=8, init=HE)}
+    )
 
 
 def run(*args):

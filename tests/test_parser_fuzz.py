@@ -7,7 +7,6 @@ policy or a PolicyError whose every diagnostic renders.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -48,11 +47,8 @@ def mutated(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+# examples: the Hypothesis profile's (tests/conftest.py: ci 300, thorough 5000)
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_policies_raise_only_policy_error(text: str) -> None:
     try:

@@ -9,9 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from initpolicy.cli.main import cli
+from tests._cli_support import outcome
 
 MODEL = """
 import torch.nn as nn
@@ -29,9 +28,7 @@ def model_file(tmp_path: Path) -> Path:
     return path
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
+run = outcome
 
 
 def test_text_table(model_file: Path) -> None:

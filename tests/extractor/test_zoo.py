@@ -11,7 +11,6 @@ applied and each tensor compared with the code's values by a two-sample test.
 from __future__ import annotations
 
 import pytest
-import torch
 
 from initpolicy.extractor import extract, record
 from tests.extractor import checks
@@ -21,13 +20,7 @@ CASES = all_cases()
 MAX_RULES = 30
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # small models on a shared machine: threads cost more than they give
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.family}:{c.name}" for c in CASES])
