@@ -40,6 +40,9 @@ from hypothesis import strategies as st
 
 from initpolicy.cli.main import cli
 
+#: It fuzzes the command line, in process and as a program: minutes.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("INITPOLICY_FUZZ_EXAMPLES", "300"))
 #: A subprocess costs a Python (and, for a valid policy, a torch) start-up, about a second:

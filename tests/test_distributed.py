@@ -26,6 +26,9 @@ from initpolicy.applier.streams import Grid
 from initpolicy.tracer.dtensor import matrix_shape
 from tests import sharded_cases as cases
 
+#: It starts process groups (gloo).
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("transformers")
 if not torch.distributed.is_available():  # pragma: no cover
     pytest.skip("torch.distributed is not available", allow_module_level=True)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from initpolicy.errors import PolicyError
 from initpolicy.language.ir import PolicyIR
 from initpolicy.language.loader import parse
+
+#: It fuzzes the parser (the Hypothesis profile sets how long).
+pytestmark = pytest.mark.slow
 
 GOOD = Path(__file__).parent / "data" / "policies" / "good"
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted(GOOD.glob("*.pol")) if p.stat().st_size]
