@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..catalog import gains, schemes
+from ..catalog.activations import facts
 from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
 from ..language.ir import Rule, Selector, Word
@@ -57,10 +58,10 @@ def bound_names(
                 env[key] = float(fn(act, layer.act_args))
             except (InitPolicyError, ValueError) as e:
                 why[key] = str(e)
-        if act in ("leaky_relu", "prelu"):
+        slope = facts(act).slope
+        if slope is not None:
             try:
-                args = gains.resolve_args(act, layer.act_args)
-                env["slope"] = float(args["negative_slope" if act == "leaky_relu" else "init"])
+                env["slope"] = float(gains.resolve_args(act, layer.act_args)[slope])
             except (InitPolicyError, ValueError, KeyError, TypeError) as e:
                 # Reported where a rule uses `slope`, with the rule's location.
                 why["slope"] = f"the slope of {layer.name}'s {act} cannot be read: {e}"
