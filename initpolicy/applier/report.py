@@ -135,7 +135,7 @@ class Report:
     def print_once(self) -> None:
         """Print the Report on rank 0 only: every rank of a sharded model holds the same
         Report (its statistics already reduced over ranks)."""
-        from ..tracer.dtensor import rank
+        from ..shards.dtensor import rank
 
         if rank() == 0:
             print(self)

@@ -2,7 +2,7 @@
 
 Every tensor (or packed block: an LSTM gate, MHA's q/k/v, its own stream with its own
 shape) is seen as the matrix ``(R, C) = (S[0], prod(S[1:]))`` of its global shape ``S``
-(:func:`initpolicy.tracer.dtensor.matrix_shape`; 1-D: ``(n, 1)``, 0-d: ``(1, 1)``), cut
+(:func:`initpolicy.shards.dtensor.matrix_shape`; 1-D: ``(n, 1)``, 0-d: ``(1, 1)``), cut
 into a grid of tiles. A tile's values are one draw of the rule's scheme into a
 contiguous float32 CPU buffer of exactly the tile's size, in row-major order, from a
 ``torch.Generator`` seeded with the tile's key (:func:`tile_key`)::

@@ -3,7 +3,7 @@
 
 An entry writes its stream (the tensor's, or its block's) at the global indices of the
 values held here: a plain tensor is one region, a shard its rows and columns
-(:func:`initpolicy.tracer.dtensor.local_view`), a block's rows intersected with them. Tasks
+(:func:`initpolicy.shards.dtensor.local_view`), a block's rows intersected with them. Tasks
 of different entries run concurrently, so a tensor rule followed by a block rule on the
 same tensor writes only the rows no later entry writes (:func:`visible_rows`): no two
 tasks write the same element and the order of completion changes nothing.
@@ -16,7 +16,7 @@ from typing import Any
 
 from ..catalog.schemes import SCHEMES
 from ..planner.plan import Entry, Plan
-from ..tracer.dtensor import as_matrix, clip, local_view, region_matrix
+from ..shards.dtensor import as_matrix, clip, local_view, region_matrix
 from ..tracer.fans import legacy_weight_norm
 from ..tracer.graph import tensor_facts
 from .pool import Task, TaskPool

@@ -76,7 +76,7 @@ def _trace(model: Any, example_inputs: Any) -> Any:
 
 
 def _sharded(model: Any) -> bool:
-    from ..tracer.dtensor import is_sharded
+    from ..shards.dtensor import is_sharded
 
     return is_sharded(model)
 
