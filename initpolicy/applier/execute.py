@@ -162,7 +162,7 @@ def _module_inits(
 
     runs: dict[int, tuple[str, Any, str, Any]] = {}
     for e in plan.entries:
-        if e.scheme == "default" and e.layer.module is not None:
+        if e.spec.runs_module_init and e.layer.module is not None:
             module = e.layer.module
             method = reset_method(module)
             if method:
@@ -176,7 +176,7 @@ def _module_inits(
         runs.setdefault(id(module), (mod_name, module, method, caller))
     if not runs:
         return
-    rewritten = {id(slots[id(e)]) for e in plan.entries if e.block is None and e.scheme != "keep"}
+    rewritten = {id(slots[id(e)]) for e in plan.entries if e.block is None and not e.spec.keeps}
     for mod_name, module, method, caller in runs.values():
         own = [
             t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None

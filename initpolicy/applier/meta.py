@@ -73,7 +73,7 @@ def prepare(plan: Plan, model: Any) -> Preparation:
     keeps: dict[str, Any] = {}
     for e in plan.entries:
         names = {e.param.name, e.param.raw_name, *e.param.aliases} - {""}
-        if e.scheme == "keep":
+        if e.spec.keeps:
             if e.block is None:
                 keeps.update(dict.fromkeys(names, e))
             continue

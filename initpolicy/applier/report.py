@@ -164,7 +164,7 @@ def whole_note(e: Entry) -> str | None:
     coupled or positional scheme, or the module's own init): whole on every rank."""
     scheme = SCHEMES[e.scheme]
     tiled = scheme.sample is not None and scheme.elementwise
-    if e.param.placement is None or e.scheme == "keep" or tiled or scheme.value is not None:
+    if e.param.placement is None or scheme.keeps or tiled or scheme.value is not None:
         return None
     numel = e.param.numel
     if e.block is not None:

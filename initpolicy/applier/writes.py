@@ -35,7 +35,7 @@ def write_all(plan: Plan, slots: dict[int, Any], touch: Any, threads: int | None
     with TaskPool(threads) as pool:
         for k in order:
             e = plan.entries[k]
-            if e.scheme in ("default", "keep"):
+            if not e.spec.writes_values:
                 continue
             t = slots[id(e)]
             if e.param.parametrization is not None:
@@ -45,7 +45,7 @@ def write_all(plan: Plan, slots: dict[int, Any], touch: Any, threads: int | None
             for rows in visible[k]:
                 pool.add(entry_tasks(plan.seed, e, t, rows))
     for e in plan.entries:
-        if e.block is None and e.param.local == "weight" and e.scheme not in ("default", "keep"):
+        if e.block is None and e.param.local == "weight" and e.spec.writes_values:
             zero_padding_row(e, slots[id(e)])
 
 
@@ -94,12 +94,12 @@ def visible_rows(entries: Sequence[Entry]) -> list[list[Rows]]:
     A tensor rule then a ``[forget]`` rule: the tensor rule writes the other gates' rows."""
     out: list[list[Rows]] = []
     for k, e in enumerate(entries):
-        if e.scheme in ("default", "keep"):
+        if not e.spec.writes_values:
             out.append([])
             continue
         spans = [_span(e)]
         for later in entries[k + 1 :]:
-            if later.param.name == e.param.name and later.scheme not in ("default", "keep"):
+            if later.param.name == e.param.name and later.spec.writes_values:
                 a, z = _span(later)
                 spans = [
                     p

@@ -159,7 +159,7 @@ def _evaluate(
         raise _Fail(problem)
     if p.parametrization is not None:
         _check_parametrized(p, name, args, layer)
-    if name == "default":
+    if schemes.get(name).runs_module_init:
         if block is not None:
             raise _Fail(
                 "default runs the module's reset_parameters() on the whole module; "
@@ -191,7 +191,7 @@ def _evaluate(
     )
     if problem:
         raise _Fail(problem, hint="smaller arguments, or a wider dtype for this tensor")
-    if p.kind == "buffer" and name == "default":
+    if p.kind == "buffer" and schemes.get(name).runs_module_init:
         std = bound = None
     return Entry(
         layer=layer,
@@ -212,7 +212,7 @@ WRITABLE_PARAMETRIZATIONS = ("weight_norm", "spectral_norm")
 def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: Layer) -> None:
     """A rule on a parametrized weight writes its originals: weight_norm's (g, v) so that
     g·v/||v|| is the draw, spectral_norm's ``original`` (the weight before normalization)."""
-    if scheme == "keep":
+    if schemes.get(scheme).keeps:
         return
     kind = p.parametrization or ""
     how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
@@ -225,7 +225,7 @@ def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: 
             f"{how}; a rule can write only a weight_norm or spectral_norm weight",
             hint=f"write rules for its stored tensors: `{originals} -> ...`",
         )
-    if scheme == "default":
+    if schemes.get(scheme).runs_module_init:
         raise _Fail(
             f"{how}; default would run {layer.type}.reset_parameters(), which writes the "
             "computed weight, not the stored originals",

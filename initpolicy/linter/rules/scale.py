@@ -8,6 +8,7 @@ import math
 from collections.abc import Iterator
 
 from ...catalog.activations import facts
+from ...catalog.schemes import TORCH_DEFAULT, moments
 from ..bands import Band, Fit, band, expected_std, fit, noise
 from ..findings import Finding
 from ..rule import LintContext, LintRule
@@ -247,12 +248,16 @@ class TorchDefaultBeforeRelu(LintRule):
         for s, b in _scaled(ctx):
             if not facts(s.activation).rectifier or not _floored(s, ctx):
                 continue
-            root = math.sqrt(s.param.fan_in)
-            # U(±1/sqrt(fan_in)) has std 1/sqrt(3·fan_in) and max |w| just under 1/sqrt(fan_in)
-            slack = tolerance + noise(s.stats.numel)
-            if abs(s.stats.std * root * math.sqrt(3) - 1) > slack:
+            p = s.param
+            scheme, args = TORCH_DEFAULT
+            std, bound = moments(scheme, args, fan_in=p.fan_in, fan_out=p.fan_out, shape=p.shape)
+            if not std or not bound:
                 continue
-            if not 0.8 <= s.stats.absmax * root <= 1.001:
+            # its std, and its uniform shape: max |w| just under the bound
+            slack = tolerance + noise(s.stats.numel)
+            if abs(s.stats.std / std - 1) > slack:
+                continue
+            if not 0.8 <= s.stats.absmax / bound <= 1.001:
                 continue
             want = expected_std(b, s.param.fan_in)
             yield subject_finding(
