@@ -258,7 +258,7 @@ def lint(
         return run_lint(model, example_inputs=example_inputs, **options)
     from .applier.execute import execute
     from .planner.match import build_plan
-    from .tracer.dtensor import is_sharded
+    from .shards.dtensor import is_sharded
     from .tracer.tracing import trace as run_trace
 
     ir = as_policy(policy).ir

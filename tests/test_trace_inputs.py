@@ -15,8 +15,7 @@ from torch import nn
 
 import initpolicy
 from initpolicy.errors import TraceError
-from initpolicy.tracer.inputs import describe, infer
-from initpolicy.tracer.named_inputs import missing_inputs, named_calls
+from initpolicy.tracer.inputs import describe, infer, missing_inputs, named_calls
 from initpolicy.tracer.tracing import trace
 from tests.models import corpus
 

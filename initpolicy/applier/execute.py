@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..planner.plan import Entry, Plan
-from ..tracer.dtensor import local_tensor
+from ..shards.dtensor import is_sharded, local_tensor
 from ..tracer.fans import legacy_weight_norm
 from ..tracer.layers import reset_method
 from .devices import move, target_device
@@ -36,7 +36,7 @@ from .measure import measure_local, measure_whole
 from .meta import Preparation, init_weights_owner, is_meta, materialize, prepare
 from .pool import gc_paused
 from .report import Report, ReportEntry
-from .sharded import whole_stand_ins
+from .sharded import materialize_sharded, whole_stand_ins
 from .streams import derive
 from .writes import write_all
 
@@ -64,7 +64,8 @@ def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None =
     try:
         with torch.no_grad(), gc_paused():
             if meta:
-                done = materialize(model, target or torch.device("cpu"), prep.zero)
+                fill = materialize_sharded if is_sharded(model) else materialize
+                done = fill(model, target or torch.device("cpu"), prep.zero)
                 slots = {k: done.new.get(id(t), t) for k, t in slots.items()}
             elif target is not None:
                 moved = move(model, target)
@@ -161,7 +162,7 @@ def _module_inits(
 
     runs: dict[int, tuple[str, Any, str, Any]] = {}
     for e in plan.entries:
-        if e.scheme == "default" and e.layer.module is not None:
+        if e.spec.runs_module_init and e.layer.module is not None:
             module = e.layer.module
             method = reset_method(module)
             if method:
@@ -175,7 +176,7 @@ def _module_inits(
         runs.setdefault(id(module), (mod_name, module, method, caller))
     if not runs:
         return
-    rewritten = {id(slots[id(e)]) for e in plan.entries if e.block is None and e.scheme != "keep"}
+    rewritten = {id(slots[id(e)]) for e in plan.entries if e.block is None and not e.spec.keeps}
     for mod_name, module, method, caller in runs.values():
         own = [
             t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None

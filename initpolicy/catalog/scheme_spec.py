@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .gains import TORCH_NONLINEARITIES
 
@@ -103,6 +103,31 @@ class Scheme:
     #: can be drawn alone); False where the values couple a whole matrix (orthogonal,
     #: sparse's per-column zeros) or depend on position (eye, dirac).
     elementwise: bool = True
+    #: Who writes the tensor's values: ``"scheme"`` (this entry: ``sample``, ``value``, or
+    #: position), ``"nobody"`` (``keep``: the tensor stays as it is), ``"module"``
+    #: (``default``: the module's own ``reset_parameters()``, run by the applier).
+    writer: Literal["scheme", "nobody", "module"] = "scheme"
+    #: Transient bytes per element of the whole matrix that drawing it whole costs (each
+    #: rank of a sharded model, for a coupled scheme: ``elementwise=False``). Measured on
+    #: 4096 x 4096 float32: orthogonal holds the draw, torch's flattened copy, Q and
+    #: LAPACK's work; sparse the draw, its (cols, rows) keys and argsort's int64 indices;
+    #: any other holds the float32 matrix.
+    whole_draw_bytes: int = 4
+
+    @property
+    def keeps(self) -> bool:
+        """The tensor keeps its values (``keep``)."""
+        return self.writer == "nobody"
+
+    @property
+    def runs_module_init(self) -> bool:
+        """The module's own ``reset_parameters()`` writes the tensor (``default``)."""
+        return self.writer == "module"
+
+    @property
+    def writes_values(self) -> bool:
+        """The applier writes values this entry defines (every scheme but keep/default)."""
+        return self.writer == "scheme"
 
     @property
     def names(self) -> tuple[str, ...]:

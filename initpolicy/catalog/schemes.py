@@ -39,6 +39,7 @@ from .scheme_spec import (
 __all__ = [
     "ENUMS",
     "SCHEMES",
+    "TORCH_DEFAULT",
     "TRUNCATION_CORRECTION",
     "WORD_TYPE",
     "Facts",
@@ -55,6 +56,10 @@ __all__ = [
     "shape_error",
     "truncated_std",
 ]
+
+#: PyTorch's own init of a Linear/Conv weight (their ``reset_parameters``):
+#: ``kaiming_uniform_(w, a=sqrt(5))``, which is U(±1/sqrt(fan_in)), std 1/sqrt(3·fan_in).
+TORCH_DEFAULT: tuple[str, dict[str, Value]] = ("kaiming_uniform", {"a": math.sqrt(5)})
 
 #: Every scheme, in the catalogue's order (the order of docs/language.md).
 SCHEMES: dict[str, Scheme] = {

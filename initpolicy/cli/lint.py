@@ -18,6 +18,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from .. import __version__
 from ..errors import UsageError
 from ..linter.findings import SEVERITIES
 from .options import (
@@ -233,7 +234,7 @@ def lint_command(
     elif fmt == "json":
         report = lint_output.to_json(result)
     elif fmt == "sarif":
-        report = json.dumps(lint_output.sarif(result, default_loc, _version()), indent=2)
+        report = json.dumps(lint_output.sarif(result, default_loc, __version__), indent=2)
     elif fmt == "github":
         report = lint_output.github(result.findings, default_loc)
     else:
@@ -261,17 +262,6 @@ def lint_command(
         if figure is not None:
             _pyplot().close(figure)
     return Outcome.FINDINGS if result.failed() and not exit_zero else Outcome.OK
-
-
-def _version() -> str:
-    """initpolicy's version for SARIF's tool.driver, from the installed package's metadata
-    (pyproject.toml's version), so that the CLI never imports the package root."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("initpolicy")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
 
 
 @click.command("rules")

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from ..errors import InitPolicyError
 from .options import Outcome
 
@@ -101,7 +102,7 @@ class InitPolicyGroup(click.Group):
     cls=InitPolicyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(package_name="initpolicy")
+@click.version_option(__version__, prog_name="initpolicy")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Declared, checked and reproducible weight initialization for PyTorch.
@@ -113,7 +114,8 @@ def cli(ctx: click.Context) -> None:
 
     # Read here, once, before the subcommand's context exists: click gives that context
     # default_map[command] and every parameter takes its default from it.
-    ctx.default_map = default_map(load_config())
+    params = {name: [p.name for p in c.params] for name, c in cli.commands.items()}
+    ctx.default_map = default_map(load_config(), params)
 
 
 def _register() -> None:

@@ -235,10 +235,15 @@ def target_options(fn: Any) -> Any:
 
 
 def load_model(target: str | None, target_opts: dict[str, Any]) -> LoadedTarget:
-    """The model TARGET names, with its example inputs; the loader's notes go to stderr."""
+    """The model TARGET names, with its example inputs; the loader's notes go to stderr.
+    What importing it added to ``sys.path``/``sys.modules`` is undone when the command
+    ends."""
     from .targets import load_target
 
     loaded = load_target(target, **target_opts)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the command's end undoes the import's sys.path/sys.modules
+        ctx.call_on_close(loaded.restore)
     for note in loaded.notes:
         click.echo(f"note: {note}", err=True)
     return loaded

@@ -18,6 +18,7 @@ import re
 from fractions import Fraction
 
 from ..catalog.gains import gain
+from ..catalog.schemes import get
 from .expressions import Context, Expr, candidates, choose, lit
 from .laws import Law
 from .observe import Item
@@ -158,8 +159,8 @@ def render_scheme(law: Law, texts: dict[str, str], sym: bool = False) -> str:
         v = a[k]
         return lit(float(v)) if isinstance(v, float | int) else str(v)
 
-    if s == "keep":
-        return "keep"
+    if get(s).keeps:
+        return s
     if s == "constant":
         v = float(a["val"])
         return "zeros()" if v == 0 else "ones()" if v == 1 else f"constant({t('val')})"

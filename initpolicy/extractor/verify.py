@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..catalog.schemes import constant_value
+from ..catalog.schemes import constant_value, get
 from ..planner.plan import Plan
 from .observe import Item
 
@@ -96,12 +96,12 @@ def compare(plan: Plan, items: list[Item]) -> list[tuple[int, str]]:
                 bad.append((it.index, f"{e.scheme} (whole tensor, no block rule)"))
                 continue
         if e is None:
-            if law.scheme == "keep" and (it.param.name in unmatched or it.block is None):
+            if get(law.scheme).keeps and (it.param.name in unmatched or it.block is None):
                 continue
             bad.append((it.index, "unmatched"))
             continue
-        if law.scheme == "keep":
-            if e.scheme != "keep":
+        if get(law.scheme).keeps:
+            if not e.spec.keeps:
                 bad.append((it.index, f"{e.scheme} (expected keep)"))
             continue
         if family(e.scheme, e.args) != family(law.scheme, law.args):

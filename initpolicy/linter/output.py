@@ -150,9 +150,7 @@ def github(findings: Sequence[Finding], default_location: str | None = None) -> 
     return "\n".join(lines)
 
 
-def sarif(
-    result: Any, default_location: str | None = None, version: str = "0.1.0"
-) -> dict[str, Any]:
+def sarif(result: Any, default_location: str | None, version: str) -> dict[str, Any]:
     """A SARIF 2.1.0 log GitHub code scanning accepts: every rule in the driver, every
     result with ruleId, level, message and a physical location (the model file when the
     finding has none of its own)."""

@@ -19,12 +19,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog.activations import facts
 from ..tracer.graph import Layer, ModelGraph
 from .structure import judged_activation
-
-#: Where each saturating activation's derivative falls under ``d`` times its maximum.
-SATURATING = ("tanh", "sigmoid", "hardsigmoid", "hardtanh")
-DEAD_FAMILY = ("relu", "relu6")
 
 
 def saturation_edge(activation: str, d: float) -> float:
@@ -100,9 +97,10 @@ def _measure(layer: Layer, out: Any, st: LayerStat, d: float) -> None:
     st.out_std = float(by_unit.var(dim=0, correction=0).mean().sqrt())
     st.units, st.samples = int(by_unit.shape[-1]), int(by_unit.shape[0])
     plain = not layer.normalized and not layer.residual
-    if plain and st.activation in DEAD_FAMILY and x.ndim >= 2:
+    act = facts(st.activation)
+    if plain and act.dead_region and x.ndim >= 2:
         st.dead = float(1 - (by_unit > 0).any(dim=0).double().mean())
-    if plain and st.activation in SATURATING:
+    if plain and act.saturating and act.elementwise:
         st.saturated = float((x.abs() > saturation_edge(st.activation, d)).double().mean())
 
 

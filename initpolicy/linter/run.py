@@ -23,7 +23,7 @@ from .findings import SEVERITIES, Finding, fold, severity_rank, sort_findings
 from .probe import LayerStat
 from .registry import all_rules, selected
 from .rule import LintContext, LintRule
-from .settings import settings
+from .settings import check_fail_level, settings
 from .thresholds import thresholds as make_thresholds
 
 #: Why the dynamic rules do not run on a sharded model (docs/distributed.md).
@@ -63,12 +63,6 @@ def _config_table(config: Any) -> dict[str, Any]:
     return settings(getattr(config, "lint", config), where=where)
 
 
-def check_fail_level(level: str) -> str:
-    if level not in SEVERITIES:
-        raise UsageError(f"fail level {level!r} is not one of {', '.join(SEVERITIES)}")
-    return level
-
-
 def _trace(model: Any, example_inputs: Any) -> Any:
     from ..tracer.tracing import trace
 
@@ -76,7 +70,7 @@ def _trace(model: Any, example_inputs: Any) -> Any:
 
 
 def _sharded(model: Any) -> bool:
-    from ..tracer.dtensor import is_sharded
+    from ..shards.dtensor import is_sharded
 
     return is_sharded(model)
 

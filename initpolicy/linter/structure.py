@@ -24,9 +24,6 @@ from ..tracer.graph import Layer, ModelGraph
 from .bands import band
 from .families import EMBEDDING_TYPES, NORM_TYPES, RECURRENT_TYPES, is_type
 
-SATURATING = frozenset({"tanh", "sigmoid", "hardsigmoid", "softmax", "log_softmax"})
-
-
 #: Activations that are the link function of a log-loss: a cross-entropy (or BCE) over
 #: their output cancels their derivative, so where one ends the model (no parameterized
 #: layer after it), as in a detector's scores, it belongs to the loss, not to the network.

@@ -232,12 +232,12 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
 
 def _statistics(tensors: list[Any]) -> list[Stats | None]:
     """:func:`stats_of` each tensor; on a sharded model, from one reduction of every
-    shard's moments over the ranks (:mod:`initpolicy.tracer.moments`), no tensor gathered."""
-    from ..tracer.dtensor import is_dtensor
+    shard's moments over the ranks (:mod:`initpolicy.shards.moments`), no tensor gathered."""
+    from ..shards.dtensor import is_dtensor
 
     if not any(is_dtensor(t) for t in tensors):
         return [stats_of(t) for t in tensors]
-    from ..tracer.moments import tensor_moments
+    from ..shards.moments import tensor_moments
 
     out: list[Stats | None] = []
     for m in tensor_moments([(t, None) for t in tensors]):

@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 
 from .graph import Layer
-from .inputs import required_inputs
-from .named_inputs import missing_inputs
+from .inputs import missing_inputs, required_inputs
 
 
 def short(e: BaseException) -> str:

@@ -26,11 +26,10 @@ from .ops import (
     SLICING,
     STOP,
     TENSOR_ATTRS,
-    call_args,
+    call_activation,
     constant_factor,
     from_name,
     function_name,
-    hardtanh_activation,
     is_composite,
     is_glu,
     is_norm,
@@ -126,14 +125,11 @@ class _Pass:
         if name == "getattr":
             attr = node.args[1] if len(node.args) > 1 else None
             return after if attr in TENSOR_ATTRS else set()
-        if name in ("hardtanh", "rrelu"):
-            return {_special(name, node)}
         if name == "glu":
             return {_GLU_GATE} | after
-        spelled = from_name(name)
+        spelled = call_activation(name, tuple(node.args), dict(node.kwargs))
         if spelled is not None and not _soft_cap(node):
-            args = call_args(spelled, tuple(node.args), dict(node.kwargs))
-            return {(spelled.name, _key(args), False, False)}
+            return {(spelled[0], _key(spelled[1]), False, False)}
         if name in MIXING or node in self.opaque_mixing:
             return {("linear", (), False, False)}
         if name in STOP:
@@ -384,20 +380,6 @@ def _soft_cap(node: fx.Node) -> bool:
 
 def _key(args: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(args.items()))
-
-
-def _special(name: str, node: fx.Node) -> Outcome:
-    args, kwargs = tuple(node.args), dict(node.kwargs)
-
-    def arg(i: int, k: str, default: float) -> float:
-        v = kwargs.get(k, args[i] if i < len(args) else default)
-        return float(v) if isinstance(v, (int, float)) else default
-
-    if name == "hardtanh":
-        act, extra = hardtanh_activation(arg(1, "min_val", -1.0), arg(2, "max_val", 1.0))
-        return (act, _key(extra), False, False)
-    slope = (arg(1, "lower", 1 / 8) + arg(2, "upper", 1 / 3)) / 2
-    return ("leaky_relu", (("negative_slope", slope),), False, False)
 
 
 def resolve(

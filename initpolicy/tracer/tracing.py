@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 import torch
 
 from ..errors import TraceError
+from ..shards.dtensor import is_sharded
 from .capture import dynamic_graph, leaf_modules, self_contained, symbolic_graph
-from .dtensor import is_sharded
 from .graph import Layer, ModelGraph
 from .inputs import (
     NoInputs,

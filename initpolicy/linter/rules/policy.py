@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from ...catalog.activations import facts
 from ...language.ir import Rule as PolicyRule
 from ...planner.plan import Entry, Plan
-from ..bands import RELU_FAMILY, band
+from ..bands import band
 from ..families import EMBEDDING_TYPES, RECURRENT_TYPES, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
@@ -54,7 +55,7 @@ def family_problem(e: Entry) -> str | None:
     if act in ("tanh", "sigmoid") and scheme.startswith("kaiming") and relu_gain:
         return f"{scheme} uses ReLU's gain, but {act} follows"
     unit_gain = float(args.get("gain", 1.0)) == 1.0
-    if act in RELU_FAMILY and scheme.startswith(("xavier", "lecun")) and unit_gain:
+    if facts(act).rectifier and scheme.startswith(("xavier", "lecun")) and unit_gain:
         return f"{scheme} without gain keeps half of the variance ReLU needs"
     if act == "selu" and scheme not in ("lecun_normal", "lecun_uniform"):
         lecun = 1 / math.sqrt(e.param.fan_in) if e.param.fan_in else None

@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from ..bands import RELU_FAMILY, Band, Fit, band, expected_std, fit, noise
+from ...catalog.activations import facts
+from ...catalog.schemes import TORCH_DEFAULT, moments
+from ..bands import Band, Fit, band, expected_std, fit, noise
 from ..findings import Finding
 from ..rule import LintContext, LintRule
-from ..structure import SATURATING, scale_matters
+from ..structure import scale_matters
 from ..subject import Subject
 from .static import fix_scheme, subject_finding
 
@@ -45,7 +47,7 @@ def _ceiled(s: Subject, ctx: LintContext) -> bool:
     """Whether gain-mismatch's ceiling applies: always before a saturating activation (one
     layer is enough to saturate it); elsewhere, as the floor, where a scale error
     compounds (range-too-wide's ceiling, twice as far, applies everywhere)."""
-    if s.activation in SATURATING:
+    if facts(s.activation).saturating:
         return True
     return s.layer.to_output != 0 and not s.in_branch and s.chain >= ctx.t("floor-depth")
 
@@ -244,14 +246,18 @@ class TorchDefaultBeforeRelu(LintRule):
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         tolerance = ctx.t("torch-default-tolerance")
         for s, b in _scaled(ctx):
-            if s.activation not in RELU_FAMILY or not _floored(s, ctx):
+            if not facts(s.activation).rectifier or not _floored(s, ctx):
                 continue
-            root = math.sqrt(s.param.fan_in)
-            # U(±1/sqrt(fan_in)) has std 1/sqrt(3·fan_in) and max |w| just under 1/sqrt(fan_in)
+            p = s.param
+            scheme, args = TORCH_DEFAULT
+            std, bound = moments(scheme, args, fan_in=p.fan_in, fan_out=p.fan_out, shape=p.shape)
+            if not std or not bound:
+                continue
+            # its std, and its uniform shape: max |w| just under the bound
             slack = tolerance + noise(s.stats.numel)
-            if abs(s.stats.std * root * math.sqrt(3) - 1) > slack:
+            if abs(s.stats.std / std - 1) > slack:
                 continue
-            if not 0.8 <= s.stats.absmax * root <= 1.001:
+            if not 0.8 <= s.stats.absmax / bound <= 1.001:
                 continue
             want = expected_std(b, s.param.fan_in)
             yield subject_finding(

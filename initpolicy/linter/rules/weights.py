@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ...catalog.activations import facts
 from ..families import CANCELLING_NORMS, NORM_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
@@ -172,13 +173,6 @@ class BiasBeforeNorm(LintRule):
             )
 
 
-#: Activations with a region a bias can push every unit into (dead or saturated).
-FLAT_REGION = frozenset(
-    {"relu", "relu6", "leaky_relu", "prelu", "tanh", "sigmoid", "hardsigmoid", "hardswish",
-     "gelu", "silu", "mish", "elu", "celu", "selu"}
-)  # fmt: skip
-
-
 def _cancelling_norm(ctx: LintContext, s: Subject) -> str | None:
     """The norm that cancels ``s`` (a bias), from the graph's facts; without them (the
     ``modules`` tracer) the cancelling norm that directly follows the layer."""
@@ -230,7 +224,9 @@ class LargeBias(LintRule):
         for s in ctx.subjects:
             if not s.param.local.endswith("bias") or s.param.ndim != 1 or not s.stats.finite:
                 continue
-            if s.activation not in FLAT_REGION or is_type(s.layer, RECURRENT_TYPES + NORM_TYPES):
+            if not facts(s.activation).flat_region or is_type(
+                s.layer, RECURRENT_TYPES + NORM_TYPES
+            ):
                 continue  # a focal-loss prior, an LSTM forget bias, a softplus scale
             if s.stats.absmax <= limit:
                 continue
