@@ -130,6 +130,12 @@ class UsageError(InitPolicyError):
     """A command-line or API argument is invalid."""
 
 
+class PrintError(InitPolicyError, ValueError):
+    """A generated rule cannot be written as policy text safely (a module name holding a
+    double quote or a line break, a class name that is not an identifier): refused rather
+    than written, so that a name never becomes syntax."""
+
+
 class GainError(InitPolicyError, ValueError):
     """No gain is defined for an activation (``mixed``, ``softmax``, ``log_softmax``), or
     its arguments are unusable. The matcher turns it into a located plan error."""

@@ -51,6 +51,9 @@ _INFIX = {
     "**": (16, 15),
 }
 _PREFIX = {"not": 5, "-": 13, "+": 13}
+#: The binding powers, read by the printer (initpolicy.language.printer) to write the
+#: parentheses a tree needs.
+INFIX, PREFIX = _INFIX, _PREFIX
 
 
 class _TooDeep(Exception):
