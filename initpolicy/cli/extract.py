@@ -24,6 +24,7 @@ from .options import (
     format_option,
     load_model,
     results_only,
+    say,
     target_argument,
     target_options,
 )
@@ -95,7 +96,7 @@ def extract_command(
     )
     text = dumps(result) if fmt == "json" else result.text
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}")
     if output_file is None:
         emit(text.rstrip("\n"))
         return

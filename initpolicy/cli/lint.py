@@ -30,6 +30,7 @@ from .options import (
     load_model,
     policy_option,
     results_only,
+    say,
     seed_option,
     target_argument,
     target_options,
@@ -252,7 +253,7 @@ def lint_command(
         elif report:
             emit(report)
         if result.summary["dynamic"].startswith("skipped:"):
-            click.echo(f"note: dynamic checks {result.summary['dynamic']}", err=True)
+            say(f"note: dynamic checks {result.summary['dynamic']}")
         if fix_policy is not None and fixed is not None:
             files.write(fix_policy, fixed, "--fix-policy")
         if plot is not None and figure is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from ..errors import InitPolicyError
+from ..errors import InitPolicyError, printable
 from .options import Outcome
 
 EXIT_OK = 0
@@ -51,7 +51,8 @@ def exit_code(run: Callable[[], Any]) -> int:
         e.show()
         return EXIT_ERROR  # not click's own 1 for some of them: 1 means lint findings
     except InitPolicyError as e:
-        click.echo(str(e), err=True)
+        # the message may quote a model's own exception or names: shown, never obeyed
+        click.echo(printable(str(e)), err=True)
         return EXIT_ERROR
     except (click.Abort, KeyboardInterrupt):
         # click turns Ctrl-C into Abort; it also aborts on EOF at a prompt, but no

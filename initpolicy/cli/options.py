@@ -40,6 +40,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 _RESULTS: list[IO[str]] = []
 
 
+def say(text: str) -> None:
+    """Print a diagnostic (a note, a warning, what was written) on stderr, its control
+    characters shown as symbols: a warning may quote a model's own exception text."""
+    from ..errors import printable
+
+    click.echo(printable(text), err=True)
+
+
 def emit(text: str) -> None:
     """Print a command's result on standard output (the real one, see :func:`results_only`).
     Text for a terminal: a control character from a policy or a model (a rule's
@@ -114,7 +122,7 @@ class Destinations:
 
         self.check(path, option)
         write_atomic(path, content, force=self.force)
-        click.echo(f"wrote {path}: {what}" if what else f"wrote {path}", err=True)
+        say(f"wrote {path}: {what}" if what else f"wrote {path}")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -240,11 +248,11 @@ def load_model(target: str | None, target_opts: dict[str, Any]) -> LoadedTarget:
 
     loaded = load_target(target, **target_opts)
     for note in loaded.notes:
-        click.echo(f"note: {note}", err=True)
+        say(f"note: {note}")
     return loaded
 
 
 def echo_warnings(graph: Any) -> None:
     """What the tracer had to guess or work around: diagnostics, so stderr."""
     for message in graph.warnings:
-        click.echo(f"warning: {message}", err=True)
+        say(f"warning: {message}")
