@@ -242,8 +242,9 @@ class _Loader:
             b.error(name_tok, f"'{name}' is already defined on line {b.lets[name][1]}")
             return
         v = b.number(value, BOUND_NAMES)
-        if v is not None:
-            b.lets[name] = (v.node, chunk.line)
+        # a let whose expression is wrong is still defined (as nothing), so that its uses
+        # add no "unknown name" errors to the one already reported
+        b.lets[name] = (v.node if v is not None else None, chunk.line)
 
     def seed(self, b: Builder, tree: Tree[Token], out: _File) -> None:
         tok = tree.children[0]
