@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import TargetError, UsageError
 from ..planner.plan import Entry, Plan
 from ..tracer.dtensor import local_tensor
 from ..tracer.fans import legacy_weight_norm
@@ -186,10 +186,17 @@ def _module_inits(
         cuda = sorted({t.device.index or 0 for t in own if t.device.type == "cuda"})
         with torch.random.fork_rng(devices=cuda), whole_stand_ins(module):
             torch.manual_seed(derive(plan.seed, mod_name, "default"))
-            if method == "_init_weights":
-                caller._init_weights(module)
-            else:
-                getattr(module, method)()
+            try:
+                if method == "_init_weights":
+                    caller._init_weights(module)
+                else:
+                    getattr(module, method)()
+            except Exception as e:  # the model's own code: its error, not initpolicy's
+                what = f"_init_weights({mod_name})" if method == "_init_weights" else method
+                raise TargetError(
+                    f"{mod_name or 'the model'}'s own {what}() raised {type(e).__name__}: {e} "
+                    "(a default() rule runs it); nothing was changed"
+                ) from None
         if writer.keep:  # a real model: what no rule writes keeps its value
             for t in own:
                 if id(t) not in rewritten:

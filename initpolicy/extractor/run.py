@@ -103,10 +103,30 @@ def record(build: Build | torch.nn.Module, *, call: Sequence[str] = (), seed: in
                 if not callable(fn):
                     raise TargetError(f"the model has no method {method}()")
                 _run(fn, f"{method}()")
-    if not any(True for _ in model.parameters()):
+    problem = _unrecordable(model)
+    if problem:
         rec.close()
-        raise TargetError(f"{type(model).__name__} has no parameters; nothing to extract")
+        raise TargetError(problem)
     return Recording(model, rec)
+
+
+def _unrecordable(model: torch.nn.Module) -> str | None:
+    """Why the recorded build of ``model`` holds nothing to extract, or None."""
+    name = type(model).__name__
+    if isinstance(model, torch.jit.ScriptModule):
+        return (
+            f"{name} is a TorchScript model: extract reads an eager nn.Module's init code; "
+            "extract the model before torch.jit.script or torch.jit.trace"
+        )
+    params = list(model.parameters())
+    if not params:
+        return f"{name} has no parameters; nothing to extract"
+    if any(p.is_meta for p in params):
+        return (
+            f"{name} was built on the meta device: its init code wrote no values to "
+            "extract; build it on the CPU"
+        )
+    return None
 
 
 def _run(fn: Callable[[], Any], what: str) -> Any:
@@ -114,7 +134,8 @@ def _run(fn: Callable[[], Any], what: str) -> Any:
         return fn()
     except InitPolicyError:
         raise
-    except Exception as e:  # the user's code failed: a located one-line error, not a traceback
+    except (Exception, SystemExit) as e:  # the user's code failed (or called sys.exit):
+        # a located one-line error, not a traceback, and never the end of the caller
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         where = user_location(e)
         raise TargetError(
