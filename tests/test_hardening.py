@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import initpolicy
 from initpolicy.cli.main import EXIT_BUG, cli
-from initpolicy.errors import PolicyError, TargetError
+from initpolicy.errors import PolicyError, TargetError, UsageError
 from initpolicy.language.expressions import MAX_EXPR_SIZE
 
 MLP = """\
@@ -192,3 +192,59 @@ def test_ctrl_c_inside_torch_save_exits_130_and_leaves_nothing(
     r = invoke("apply", "mlp.py", "--policy", "p.pol", "--out", "init.pt")
     assert (r.exit_code, r.stderr.strip()) == (130, "interrupted")
     assert sorted(p.name for p in repo.iterdir() if p.name != "__pycache__") == before
+
+
+# -- 9: the API refuses what it cannot honour, and changes nothing of its caller's ------
+
+
+def _mlp() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+
+
+@pytest.mark.parametrize("threads", [0, -1, "2", 3.7, True, 100_000])
+def test_apply_refuses_a_thread_count_it_cannot_honour(threads: object) -> None:
+    model = _mlp()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(UsageError, match="threads must be a whole number from 1 to 1024"):
+        initpolicy.apply(model, "Linear -> zeros()", threads=threads)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_apply_takes_any_integer_thread_count_in_range() -> None:
+    import numpy as np
+
+    a, b = _mlp(), _mlp()
+    policy = "Linear -> normal(0, 1)\nbias -> zeros()"
+    initpolicy.apply(a, policy, threads=np.int64(3))
+    initpolicy.apply(b, policy, threads=1)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("option", ["select", "ignore", "extend_select"])
+@pytest.mark.parametrize("value", [5, ["IP1", 3], {"IP1": 1}])
+def test_lint_refuses_rule_selections_that_are_not_codes(option: str, value: object) -> None:
+    with pytest.raises(UsageError, match=f"{option} takes rule codes or names"):
+        initpolicy.lint(_mlp(), static=True, **{option: value})
+
+
+def test_lint_takes_one_code_as_a_string() -> None:
+    one = initpolicy.lint(_mlp(), static=True, select="IP101")
+    assert {f.code for f in one.findings} <= {"IP101"}
+
+
+def test_extract_leaves_pythons_and_numpys_rng_as_they_were() -> None:
+    import random
+
+    import numpy as np
+
+    def build() -> torch.nn.Module:
+        random.random(), np.random.rand(3)  # init code drawing from the global RNGs
+        return _mlp()
+
+    random.seed(1)
+    np.random.seed(1)
+    expected = (random.random(), float(np.random.rand()))
+    random.seed(1)
+    np.random.seed(1)
+    initpolicy.extract(build)
+    assert (random.random(), float(np.random.rand())) == expected

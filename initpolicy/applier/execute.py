@@ -34,7 +34,7 @@ from ..tracer.layers import reset_method
 from .devices import move, target_device
 from .measure import measure_local, measure_whole
 from .meta import Preparation, init_weights_owner, is_meta, materialize, prepare
-from .pool import gc_paused
+from .pool import check_threads, gc_paused
 from .report import Report, ReportEntry
 from .sharded import whole_stand_ins
 from .streams import derive
@@ -52,6 +52,7 @@ def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None =
     On a sharded model every rank calls this with the same plan; see docs/distributed.md."""
     import torch
 
+    threads = check_threads(threads)
     _check_writable(model)
     target = target_device(device)
     meta = is_meta(model)

@@ -17,7 +17,8 @@ bias    -> zeros()          # Net.__init__ (<doctest initpolicy.extractor.run[1]
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,7 @@ def record(build: Build | torch.nn.Module, *, call: Sequence[str] = (), seed: in
             f"class or a factory (e.g. lambda: {type(build).__name__}(...)), or name the "
             "init method to run with call=[...]"
         )
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _other_rngs_kept():
         torch.manual_seed(seed)
         with Recorder() as rec:
             model = (
@@ -108,6 +109,22 @@ def record(build: Build | torch.nn.Module, *, call: Sequence[str] = (), seed: in
         rec.close()
         raise TargetError(problem)
     return Recording(model, rec)
+
+
+@contextlib.contextmanager
+def _other_rngs_kept() -> Iterator[None]:
+    """Python's and numpy's global RNG as they were before the build (init code may draw
+    from them; torch's is forked separately): extract changes nothing in its caller."""
+    import random
+
+    import numpy as np
+
+    python, legacy = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(legacy)
 
 
 def _unrecordable(model: torch.nn.Module) -> str | None:
