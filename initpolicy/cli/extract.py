@@ -28,7 +28,7 @@ from .options import (
     target_argument,
     target_options,
 )
-from .targets import target_file
+from .targets import target_source
 
 
 @click.command("extract")
@@ -78,7 +78,7 @@ def extract_command(
     from ..api import extract, record
     from ..extractor.provenance import dumps
 
-    files = Destinations(force=force, inputs=(target_file(target),))
+    files = Destinations(force=force, inputs=(target_source(target),))
     files.check(output_file, "-o")
     loaded: list[Any] = []
 
@@ -87,7 +87,7 @@ def extract_command(
         return loaded[0].model
 
     recording = record(build, call=calls)
-    files.protect(loaded[0].path)
+    files.protect(loaded[0].source)
     result = extract(
         recording,
         target=loaded[0].name,

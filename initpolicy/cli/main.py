@@ -147,10 +147,14 @@ def cli(ctx: click.Context) -> None:
     [tool.initpolicy] table.
     """
     from .config import default_map, load_config
+    from .options import CONFIG_READ
 
     # Read here, once, before the subcommand's context exists: click gives that context
     # default_map[command] and every parameter takes its default from it.
-    ctx.default_map = default_map(load_config())
+    config = load_config()
+    ctx.default_map = default_map(config)
+    if config is not None:  # an input: no command may write over it
+        ctx.meta[CONFIG_READ] = config.path
 
 
 def _register() -> None:

@@ -74,6 +74,10 @@ def results_only(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
+#: ``ctx.meta`` key of the pyproject.toml the group read (shared by every context).
+CONFIG_READ = "initpolicy.config_read"
+
+
 class Destinations:
     """The files a command writes (``--out``, ``-o``, ``--fix-policy``, ``--plot``): each
     is checked when the command starts, before any model is built, and written at the end
@@ -86,7 +90,10 @@ class Destinations:
 
     def __init__(self, *, force: bool, inputs: tuple[str | Path | None, ...] = ()):
         self.force = force
-        self.inputs = [Path(p) for p in inputs if p is not None]
+        # the pyproject.toml the group read is an input of every command too
+        ctx = click.get_current_context(silent=True)
+        config = ctx.meta.get(CONFIG_READ) if ctx is not None else None
+        self.inputs = [Path(p) for p in (*inputs, config) if p is not None]
         #: The destinations checked so far, with the option that names each.
         self.claimed: list[tuple[Path, str]] = []
 
@@ -110,10 +117,23 @@ class Destinations:
         if (path, option) not in self.claimed:
             self.claimed.append((path, option))
 
-    def protect(self, source: str | Path | None) -> None:
-        """Also never write over ``source`` (the model file, once it is known)."""
-        if source is not None:
-            self.inputs.append(Path(source))
+    def protect(self, *sources: str | Path | None) -> None:
+        """Also never write over ``sources`` (the model's source file once it is imported,
+        the files a policy included once it is parsed); the destinations already checked
+        are checked against them now, before any work."""
+        from ..errors import UsageError
+
+        new = [Path(s) for s in sources if s is not None and not str(s).startswith("<")]
+        self.inputs += new
+        for path, option in self.claimed:
+            for source in new:
+                if _same_file(path, source):
+                    raise UsageError(f"{option} {path} is {source}, an input of this command")
+
+    def protect_policy(self, policy: Any) -> None:
+        """:meth:`protect` every file a loaded policy read (itself and its ``use``s)."""
+        if policy is not None:
+            self.protect(*policy.ir.files)
 
     def write(self, path: Path, content: Any, option: str, what: str = "") -> None:
         """Write ``content`` (text, bytes, or a writer given the temporary path) to ``path``;
