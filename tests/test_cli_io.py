@@ -208,7 +208,12 @@ def test_a_named_fifo_is_refused_without_blocking(tmp_path: Path, name: str) -> 
     os.mkfifo(tmp_path / name)
     proc = console("check", name, cwd=tmp_path, timeout=30)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.split("\n")[0] == f"{name}: cannot read: not a regular file"
+    why = (
+        "cannot read: not a regular file"
+        if name.endswith(".pol")
+        else ("policies are files named *.pol: 'fifo' is not one")
+    )
+    assert proc.stderr.split("\n")[0] == f"{name}: {why}"
 
 
 # -- a directory given as a policy -----------------------------------------------------------
@@ -307,8 +312,21 @@ def test_the_extreme_seeds_draw_different_weights(repo: Path) -> None:
         ("Linear -> \x1b[2Jzeros() ]", "Linear -> \u241b[2Jzeros() ]"),
         ('Linear named "\u202ea" -> zeros() ]', 'Linear named "\ufffda" -> zeros() ]'),
         ("Linear -> zeros()\x9b ]", "Linear -> zeros()\ufffd ]"),
+        ('Linear named "a\u2028b" -> zeros() ]', 'Linear named "a\ufffdb" -> zeros() ]'),
+        ('Linear named "a\u2029b" -> zeros() ]', 'Linear named "a\ufffdb" -> zeros() ]'),
+        ('Linear named "\u200ea\u200f" -> zeros() ]', 'Linear named "\ufffda\ufffd" -> zeros() ]'),
+        ('Linear named "\u061ca" -> zeros() ]', 'Linear named "\ufffda" -> zeros() ]'),
     ],
-    ids=["osc-title", "csi-clear", "bidi-override", "c1-csi"],
+    ids=[
+        "osc-title",
+        "csi-clear",
+        "bidi-override",
+        "c1-csi",
+        "line-sep",
+        "para-sep",
+        "lrm-rlm",
+        "alm",
+    ],
 )
 def test_an_error_shows_control_characters_never_sends_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, shown: str
@@ -325,7 +343,34 @@ def test_an_error_shows_control_characters_never_sends_them(
     assert source == "    " + shown
     # one symbol for one character: the caret is under the character the error names
     assert caret.startswith(" " * (4 + column - 1) + "^")
-    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", result.stderr)
+    assert not re.search(_UNSHOWN, result.stderr)
+
+
+#: What a terminal or a log viewer acts on instead of showing.
+_UNSHOWN = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+
+
+@pytest.mark.parametrize("where", ["build", "warning"])
+def test_a_models_exception_text_is_shown_never_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A model's own exception text (here with an OSC title sequence, BEL, a bidi override
+    and a line separator) is quoted in the error, as symbols."""
+    monkeypatch.chdir(tmp_path)
+    evil = "\x1b]0;pwned\x07 \u202e \u2028 x"
+    body = (
+        f"def build_model():\n    raise RuntimeError({evil!r})\n"
+        if where == "build"
+        else "import torch\n\n\nclass M(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = torch.nn.Linear(2, 2)\n\n"
+        f"    def forward(self, x):\n        raise RuntimeError({evil!r})\n\n\n"
+        "def build_model():\n    return M()\n"
+    )
+    Path("model.py").write_text(body, encoding="utf-8")
+    result = run("trace", "model.py")
+    assert "pwned" in result.stderr, result.stderr
+    assert not re.search(_UNSHOWN, result.stderr), ascii(result.stderr)
 
 
 def test_explain_shows_a_control_character_of_a_policy_as_a_symbol(repo: Path) -> None:

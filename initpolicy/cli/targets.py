@@ -21,6 +21,7 @@ initpolicy.errors.TargetError: no/such/model.py: file not found
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
@@ -53,6 +54,9 @@ class LoadedTarget:
     #: model is no longer run (its forward may still import a neighbour lazily). The CLI
     #: calls it when the command ends.
     restore: Callable[[], None] = lambda: None
+    #: The source file of the module the model came from (``package/module.py`` for
+    #: ``package.module:NAME``): an input of the command, never a destination.
+    source: Path | None = None
 
 
 class ImportState:
@@ -282,6 +286,37 @@ def target_file(spec: str | None) -> Path | None:
     return Path(head) if _looks_like_file(head) or Path(head).is_file() else None
 
 
+def target_source(spec: str | None) -> Path | None:
+    """The source file of the model TARGET names, found without importing anything of it:
+    the file of ``model.py[:NAME]``, the module's file of ``package.module:NAME`` (through
+    the import path, as the import would find it). None where it cannot be known now.
+
+    >>> target_source("src/model.py:build").as_posix(), target_source("no_such_module:X")
+    ('src/model.py', None)
+    """
+    path = target_file(spec)
+    if path is not None or spec is None:
+        return path
+    head, _ = _split(spec)
+    parts = head.split(".")
+    search: list[str] | None = [str(Path.cwd()), *sys.path]
+    found = None
+    try:
+        for i in range(len(parts)):
+            if search is None:  # a module, not a package, has no submodules
+                return None
+            found = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]), search)
+            if found is None:
+                return None
+            locations = found.submodule_search_locations
+            search = list(locations) if locations is not None else None
+    except (ImportError, ValueError, OSError):
+        return None
+    if found is None or not found.has_location or not found.origin:
+        return None
+    return Path(found.origin)
+
+
 def load_target(
     spec: str | None,
     *,
@@ -365,9 +400,11 @@ def _load(spec: str, state: ImportState) -> LoadedTarget:
                     f"{where}: no {name!r} in this {'file' if path else 'module'}{listed}"
                 )
             model = _materialize(where, name, vars(module)[name], root)
+        origin = getattr(module, "__file__", None)
         return LoadedTarget(
             model=model,
             name=spec,
             example_inputs=_example_inputs(where, module, root),
             path=path,
+            source=path if path is not None else Path(origin) if origin else None,
         )

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog.activations import CANONICAL
+from ..errors import PrintError
+from ..language import printer
 from ..language.ir import Selector
 from ..planner.select import Index, is_weight_name
 from .observe import Item
@@ -43,22 +45,25 @@ class Cand:
     clause: tuple[str, str] | None  # ("named"|"in"|"before", value)
     block: str | None
 
+    def selector(self) -> Selector:
+        """The candidate as selector IR (a capitalised bare parameter is ``*.W_q``: a bare
+        name is lowercase)."""
+        types = self.types
+        if types is None and self.param is not None and self.param != self.param.lower():
+            types = ("*",)
+        kind, value = self.clause if self.clause is not None else ("", "")
+        return Selector(
+            types=types,
+            param=self.param,
+            block=self.block,
+            named=value if kind == "named" else None,
+            inside=(value,) if kind == "in" else None,
+            before=(value,) if kind == "before" else None,
+        )
+
     def text(self) -> str:
-        head = ""
-        if self.types is not None:
-            head = self.types[0] if len(self.types) == 1 else "(" + "|".join(self.types) + ")"
-            if self.param is not None:
-                head += "." + self.param
-        elif self.param is not None:
-            # a bare name is lowercase; a capitalised parameter is written *.W_q
-            head = self.param if self.param == self.param.lower() else "*." + self.param
-        if self.block is not None:
-            head += f"[{self.block}]"
-        parts = [head] if head else []
-        if self.clause is not None:
-            kind, value = self.clause
-            parts.append(f'named "{value}"' if kind == "named" else f"{kind} {value}")
-        return " ".join(parts)
+        """The selector as policy text, by the language's printer."""
+        return printer.selector(self.selector())
 
     def cost(self) -> float:
         """How heavy the selector reads (lower is simpler)."""
@@ -127,8 +132,17 @@ class Atoms:
         return m
 
 
+def _writable(glob: str) -> bool:
+    """Whether a ``named`` glob can be written in a policy (no quote, no line break)."""
+    try:
+        printer.string(glob)
+    except PrintError:
+        return False
+    return True
+
+
 def _types(it: Item) -> list[str]:
-    return [t for t in it.layer.types if t != "Module"]
+    return [t for t in it.layer.types if t != "Module" and printer.is_type_name(t)]
 
 
 def _param_globs(local: str) -> list[str]:
@@ -152,7 +166,9 @@ def _name_globs(name: str) -> list[str]:
     """``*.c_proj``, ``*.attn.c_proj``, ``h.*.attn.c_proj``, ``h.*``, the exact name."""
     if not name:
         return []
-    parts = name.split(".")
+    # a name's own *, ? and [ are written as one-character classes: a glob of the name
+    # matches the name, not its look-alikes
+    parts = [printer.literal_glob(p) for p in name.split(".")]
     out: list[str] = []
     last = parts[-1]
     if len(parts) > 1 and not last.isdigit():
@@ -160,11 +176,11 @@ def _name_globs(name: str) -> list[str]:
     if len(parts) > 2:
         out.append("*." + ".".join(parts[-2:]))
     gen = ".".join("*" if p.isdigit() else p for p in parts)
-    if gen != name:
+    if gen != ".".join(parts):
         out.append(gen)
     if len(parts) > 1:
         out.append(parts[0] + ".*")
-    out.append(name)
+    out.append(".".join(parts))
     return list(dict.fromkeys(out))
 
 
@@ -174,7 +190,7 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
     params: list[str | None] = [None] if is_weight_name(it.local) else []
     params += _param_globs(it.local)
     clauses: list[tuple[str, str] | None] = [None]
-    clauses += [("named", g) for g in _name_globs(it.layer.name)]
+    clauses += [("named", g) for g in _name_globs(it.layer.name) if _writable(g)]
     enclosing = [ts[0] for _, ts in it.layer.ancestors[1:] if ts]
     clauses += [("in", t) for t in dict.fromkeys(enclosing)]
     if atoms.use_activations and it.layer.activation in _BEFORE:

@@ -95,9 +95,10 @@ def widen_tensor(x: Any, n: int, g: Any, special: frozenset[int]) -> tuple[Any, 
 
     constant = x.numel() > 1 and bool((x == x.flatten()[0]).all())
     if x.is_floating_point() and not (constant and x.ndim <= 2):
-        std = float(x.std()) if x.numel() > 1 else 0.0
+        wide = x.detach().to(torch.float64)  # float8 has no std or mean of its own
+        std = float(wide.std()) if x.numel() > 1 else 0.0
         scale = std if std > 0 and math.isfinite(std) else 1.0
-        mean = float(x.mean()) if x.numel() > 1 else 0.0
+        mean = float(wide.mean()) if x.numel() > 1 else 0.0
         if 3 <= x.ndim <= 5:
             z, how = _smooth((n, *x.shape[1:]), g), "smooth noise"
         else:

@@ -97,6 +97,25 @@ def _check_materialized(model: Any) -> None:
         )
 
 
+def _codes(what: str, value: object) -> list[str] | None:
+    """``select``/``ignore``/``extend_select`` as a list of codes or names (one string is
+    one code); UsageError for anything else (``select=5``).
+
+    >>> _codes("select", "IP1"), _codes("select", ("IP1", "gain-mismatch"))
+    (['IP1'], ['IP1', 'gain-mismatch'])
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    items = list(value) if isinstance(value, list | tuple | set | frozenset) else None
+    if items is None or not all(isinstance(v, str) for v in items):
+        raise UsageError(
+            f"{what} takes rule codes or names (e.g. ['IP1', 'gain-mismatch']), not {value!r}"
+        )
+    return items
+
+
 def lint(
     model: Any,
     *,
@@ -126,9 +145,10 @@ def lint(
     (True, 1)
     """
     table = _config_table(config)
-    select = list(select) if select is not None else table.get("select")
-    ignore = [*table.get("ignore", []), *(ignore or [])]
-    extend = [*table.get("extend-select", []), *(extend_select or [])]
+    select = _codes("select", select)
+    select = select if select is not None else table.get("select")
+    ignore = [*table.get("ignore", []), *(_codes("ignore", ignore) or [])]
+    extend = [*table.get("extend-select", []), *(_codes("extend_select", extend_select) or [])]
     enabled = {r.code for r in selected(select, ignore, extend)}
     th = make_thresholds({**dict(table.get("thresholds", {})), **dict(thresholds or {})})
     level = check_fail_level(fail_level or str(table.get("fail-level", "warning")))

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import PrintError
+from ..language import printer
+from ..language.ir import Selector
 from ..planner.plan import Entry, Plan
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 from .families import EMBEDDING_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
@@ -110,14 +113,22 @@ class Subject:
         return p.fan_in, p.fan_out / self.groups
 
     @property
-    def selector(self) -> str:
-        """The policy selector of exactly this tensor, for fix rules."""
+    def selector(self) -> str | None:
+        """The policy selector of exactly this tensor, for fix rules (None where its names
+        cannot be written in a policy)."""
         return selector(self.layer, self.param)
 
+    def fix(self, scheme: str) -> str | None:
+        """The rule ``SELECTOR -> scheme`` for exactly this tensor, or None."""
+        return fix_rule(self.layer, self.param, scheme)
 
-def selector(layer: Layer, param: ParamInfo, block: str | None = None) -> str:
+
+def selector(layer: Layer, param: ParamInfo, block: str | None = None) -> str | None:
     """``Linear named "fc1"`` for a layer's weight, ``Linear.bias named "fc1"`` otherwise;
-    ``block`` selects one block of a packed tensor.
+    ``block`` selects one block of a packed tensor. Printed by the language's printer: the
+    module's name is a quoted glob matching only it, and a name or class the policy
+    language cannot write (a quote, a line break, a control character) gives None, never
+    a rule that reads differently.
 
     >>> from initpolicy.tracer.graph import Layer, ParamInfo
     >>> p = ParamInfo("fc1.bias", "bias", (4,), 3, 4)
@@ -126,12 +137,39 @@ def selector(layer: Layer, param: ParamInfo, block: str | None = None) -> str:
     >>> lstm = Layer("rnn", "LSTM", ("LSTM",), "linear")
     >>> selector(lstm, ParamInfo("rnn.bias_ih_l0", "bias_ih_l0", (64,), 16, 64), "forget")
     'LSTM.bias_ih_l0[forget] named "rnn"'
+    >>> print(selector(Layer('x" -> zeros()', "Linear", ("Linear",), "relu"), p))
+    None
     """
-    local = param.local
+    return layer_selector(layer, param.local, block)
+
+
+def layer_selector(layer: Layer, local: str = "weight", block: str | None = None) -> str | None:
+    """:func:`selector` of the parameter ``local`` of ``layer``."""
     typ = layer.type if layer.module is not None or layer.type else "Parameter"
-    if local == "weight" and block is None:
-        return f'{typ} named "{layer.name}"'
-    return f'{typ}.{local}{f"[{block}]" if block else ""} named "{layer.name}"'
+    sel = Selector(
+        types=(typ,),
+        param=None if local == "weight" and block is None else local,
+        block=block,
+        named=printer.literal_glob(layer.name),
+    )
+    try:
+        return printer.selector(sel)
+    except PrintError:
+        return None
+
+
+def fix_rule(layer: Layer, param: ParamInfo, scheme: str, block: str | None = None) -> str | None:
+    """``SELECTOR -> scheme`` for exactly this tensor, or None where the selector cannot
+    be written (:func:`selector`)."""
+    return layer_rule(layer, scheme, param.local, block)
+
+
+def layer_rule(
+    layer: Layer, scheme: str, local: str = "weight", block: str | None = None
+) -> str | None:
+    """:func:`fix_rule` of the parameter ``local`` of ``layer``."""
+    sel = layer_selector(layer, local, block)
+    return None if sel is None else f"{sel} -> {scheme}"
 
 
 def stats_of(tensor: Any) -> Stats | None:

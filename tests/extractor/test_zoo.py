@@ -4,7 +4,7 @@ and efficientnet, 12 timm models, and hand-written inits (tests/extractor/zoo.py
 On every model: the extracted policy, parsed afresh and planned as ``apply`` plans it,
 gives every parameter the recorded scheme family and std/bound (exact where recorded,
 within sampling error where fitted), the code's own values agree with what was recorded,
-and it has at most 30 rules. On the representative ``sampled`` models the policy is also
+and it has at most 30 rules, and the language's printer prints it back to the same rules. On the representative ``sampled`` models the policy is also
 applied and each tensor compared with the code's values by a two-sample test.
 """
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 import pytest
 
 from initpolicy.extractor import extract, record
+from initpolicy.language import printer
+from initpolicy.language.loader import parse
 from tests.extractor import checks
 from tests.extractor.zoo import all_cases
 
@@ -33,6 +35,8 @@ def test_the_extracted_policy_plans_what_the_code_did(case):
     assert checks.planned(result, model, original) == []
     assert checks.recorded(result, original) == []
     assert result.n_rules <= MAX_RULES, result.text
+    ir = parse(result.text)  # the printer's round trip, on every generated policy
+    assert printer.same_rules(parse(printer.policy(ir)), ir), result.text
     if case.sampled:
         assert checks.applied(result, model, original) == []
 

@@ -14,7 +14,7 @@ from ..bands import band
 from ..families import EMBEDDING_TYPES, RECURRENT_TYPES, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
-from ..subject import selector
+from ..subject import fix_rule
 
 
 def _where(rule: PolicyRule) -> str:
@@ -282,7 +282,7 @@ class ParameterUnmatched(LintRule):
         owners = {p.name: lay for lay, p in plan.graph.parameters()}
         for p in plan.unmatched:
             lay = owners.get(p.name)
-            fix = f"{selector(lay, p)} -> keep" if lay is not None else None
+            fix = fix_rule(lay, p, "keep") if lay is not None else None
             yield cls.finding(
                 p.name,
                 f"{p.name} is matched by no rule of the policy and keeps its current value",

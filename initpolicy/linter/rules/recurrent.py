@@ -10,7 +10,7 @@ from ...catalog.blocks import BLOCKS
 from ..families import RECURRENT_TYPES, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
-from ..subject import Subject, selector, tensor_of
+from ..subject import Subject, fix_rule, tensor_of
 from .static import subject_finding
 
 #: The recurrent types with a forget gate.
@@ -69,7 +69,7 @@ class LstmForgetBias(LintRule):
                 "a bias of 1 keeps the cell's memory open at the start of training",
                 measured=mean,
                 expected=1.0,
-                fix=f"{selector(s.layer, s.param, 'forget')} -> ones()",
+                fix=fix_rule(s.layer, s.param, "ones()", "forget"),
             )
 
 
@@ -151,7 +151,7 @@ class NonOrthogonalRecurrent(LintRule):
                 "recurrence multiplies the hidden state by it at every time step",
                 measured=worst,
                 expected=0.0,
-                fix=f"{s.selector} -> orthogonal()",
+                fix=s.fix("orthogonal()"),
             )
 
 

@@ -309,5 +309,5 @@ class SeluNeedsLecun(LintRule):
                 f"std 1/sqrt(fan_in) = {want:.4g}",
                 measured=s.stats.std,
                 expected=want,
-                fix=f"{s.selector} -> lecun_normal()",
+                fix=s.fix("lecun_normal()"),
             )

@@ -12,6 +12,7 @@ from ..findings import Finding
 from ..probe import saturation_edge
 from ..rule import LintContext, LintRule
 from ..structure import judged_activation
+from ..subject import layer_rule
 from .depth import by_depth, groups, trend
 
 #: Fewest units for dead-at-init (one unit of two is already 50%), and fewest values per
@@ -28,7 +29,7 @@ def _layer(ctx: LintContext, name: str) -> Layer:
 def _weight_fix(ctx: LintContext, name: str) -> str | None:
     lay = _layer(ctx, name)
     b = band(judged_activation(lay, ctx.graph.roles), lay.act_args)
-    return f'{lay.type} named "{lay.name}" -> {b.fix}' if b else None
+    return layer_rule(lay, b.fix) if b else None
 
 
 def _layer_finding(
@@ -57,7 +58,7 @@ def _bias_fix(ctx: LintContext, name: str) -> str | None:
     """A dead unit's usual cause is a negative bias: zero it (the weight has its own check)."""
     lay = _layer(ctx, name)
     if any(p.local == "bias" for p in lay.parameters):
-        return f'{lay.type}.bias named "{lay.name}" -> zeros()'
+        return layer_rule(lay, "zeros()", "bias")
     return None
 
 

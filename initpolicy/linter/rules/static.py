@@ -54,5 +54,5 @@ def subject_finding(
         expected=expected,
         location=s.location,
         param=s.name,
-        fix=fix if fix is not None else f"{s.selector} -> {fix_scheme(s)}",
+        fix=fix if fix is not None else s.fix(fix_scheme(s)),
     )

@@ -169,7 +169,7 @@ class BiasBeforeNorm(LintRule):
                 cls,
                 s,
                 f"{s.name} is cancelled by {norm} ({kind}); build the layer with bias=False",
-                fix=f"{s.selector} -> zeros()",
+                fix=s.fix("zeros()"),
             )
 
 
@@ -236,5 +236,5 @@ class LargeBias(LintRule):
                 f"|{s.name}| reaches {s.stats.absmax:.3g} before {s.activation}, over {limit:g}",
                 measured=s.stats.absmax,
                 expected=limit,
-                fix=f"{s.selector} -> zeros()",
+                fix=s.fix("zeros()"),
             )

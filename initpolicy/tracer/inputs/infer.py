@@ -123,10 +123,17 @@ def _layer_calls(
                 n = max(1, int(getattr(m, "num_embeddings", 1)))
                 x = (torch.arange(shape[-1], device=device) % n).expand(shape).contiguous()
             else:
-                x = torch.randn(shape, dtype=dtype, generator=generator()).to(device)
+                # torch draws normals only in the usual float types (not float8): draw in
+                # float32 and round to the model's dtype
+                draw = dtype if dtype in _DRAWABLE else torch.float32
+                x = torch.randn(shape, dtype=draw, generator=generator()).to(device, dtype)
             calls.append(bind(model, x))
         return calls
     raise NoInputs("no Embedding, Linear, ConvNd, RNN or attention layer to infer it from")
+
+
+#: The dtypes torch.randn draws in directly.
+_DRAWABLE = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _batched(shape: tuple[int, ...], batch: int, m: torch.nn.Module) -> tuple[int, ...]:
