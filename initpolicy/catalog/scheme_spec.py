@@ -113,6 +113,10 @@ class Scheme:
     #: LAPACK's work; sparse the draw, its (cols, rows) keys and argsort's int64 indices;
     #: any other holds the float32 matrix.
     whole_draw_bytes: int = 4
+    #: For a scheme scaled by the fans and centred at 0, the distribution its elements
+    #: are drawn from (``"normal"``, ``"uniform"``, ``"truncated_normal"``: cut at ±2 of
+    #: the untruncated std); variance_scaling names it in its ``distribution`` argument.
+    distribution: str | None = None
 
     @property
     def keeps(self) -> bool:

@@ -47,6 +47,7 @@ __all__ = [
     "Scheme",
     "Value",
     "constant_value",
+    "distribution",
     "dtype_error",
     "get",
     "mode_fan",
@@ -100,6 +101,21 @@ def resolve_values(name: str, values: Mapping[str, Value]) -> dict[str, Value]:
     out = dict(get(name).defaults())
     out.update(values)
     return out
+
+
+def distribution(name: str, values: Mapping[str, Value]) -> str | None:
+    """The distribution a fan-scaled, centred scheme draws from (the entry's, or
+    variance_scaling's ``distribution`` argument); None for any other scheme.
+
+    >>> distribution("lecun_normal", {}), distribution("variance_scaling", {})
+    ('truncated_normal', 'truncated_normal')
+    >>> distribution("normal", {}) is None
+    True
+    """
+    scheme = get(name)
+    if "distribution" in scheme.names:
+        return str(resolve_values(name, values)["distribution"])
+    return scheme.distribution
 
 
 def moments(

@@ -16,21 +16,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..catalog.schemes import constant_value, get
+from ..catalog.schemes import constant_value, distribution, get
 from ..planner.plan import Plan
 from .observe import Item
 
-#: Schemes centred at 0 whose numbers come from the fans, by the family they draw from.
+#: The family of each distribution a fan-scaled scheme draws from (centred at 0; the
+#: catalog's ``distribution``).
 _CENTRED = {
-    "kaiming_normal": ("normal", 0.0),
-    "xavier_normal": ("normal", 0.0),
-    "kaiming_uniform": ("uniform", 0.0),
-    "xavier_uniform": ("uniform", 0.0),
-    "lecun_uniform": ("uniform", 0.0),
-    "lecun_normal": ("trunc", -2.0, 2.0, 0.0),
-}
-#: variance_scaling's distribution words, by family.
-_SCALING = {
     "uniform": ("uniform", 0.0),
     "truncated_normal": ("trunc", -2.0, 2.0, 0.0),
     "untruncated_normal": ("normal", 0.0),
@@ -53,10 +45,9 @@ def family(scheme: str, args: dict[str, Any]) -> tuple[Any, ...]:
     value = constant_value(scheme, args)
     if value is not None:
         return ("constant", r(value))
-    if scheme in _CENTRED:
-        return _CENTRED[scheme]
-    if scheme == "variance_scaling":
-        return _SCALING[str(args.get("distribution", "truncated_normal"))]
+    centred = distribution(scheme, args)
+    if centred is not None:
+        return _CENTRED[centred]
     if scheme == "normal":
         return ("normal", r(f("mean")))
     if scheme == "uniform":
