@@ -55,3 +55,116 @@ def test_forget_bias_minus_ten_is_a_warning_and_the_per_gate_fix_resolves_it():
         assert torch.allclose(block @ block.T, torch.eye(32), atol=1e-5)
     gate_sum = copy.rnn.bias_ih_l1 + copy.rnn.bias_hh_l1
     assert torch.equal(gate_sum[32:64], torch.ones(32))
+
+
+# -- MoE experts (grouped_mm) and packed GLU projections --------------------------------
+
+
+def _qwen3_moe():
+    from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Qwen3MoeConfig(
+        vocab_size=128, hidden_size=64, intermediate_size=96, moe_intermediate_size=32,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        num_experts=4, num_experts_per_tok=2, decoder_sparse_step=1, mlp_only_layers=[0],
+    )  # fmt: skip
+    return Qwen3MoeForCausalLM(cfg)
+
+
+def _deepseek_v3():
+    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = DeepseekV3Config(
+        vocab_size=128, hidden_size=64, intermediate_size=96, moe_intermediate_size=32,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, n_routed_experts=4,
+        num_experts_per_tok=2, n_shared_experts=1, first_k_dense_replace=1, q_lora_rank=32,
+        kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16, n_group=1,
+        topk_group=1,
+    )  # fmt: skip
+    return DeepseekV3ForCausalLM(cfg)
+
+
+def _modernbert():
+    from transformers import ModernBertConfig, ModernBertForMaskedLM
+
+    torch.manual_seed(0)
+    cfg = ModernBertConfig(
+        vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+        num_attention_heads=4, pad_token_id=0, bos_token_id=1, eos_token_id=2, sep_token_id=2,
+        cls_token_id=1, mask_token_id=3,
+    )  # fmt: skip
+    return ModernBertForMaskedLM(cfg)
+
+
+def _errors(model):
+    result = initpolicy.lint(model, static=True)
+    return {(f.code, f.target) for f in result.findings if f.severity != "info"}
+
+
+@pytest.mark.parametrize("build", [_qwen3_moe, _deepseek_v3])
+def test_moe_experts_are_mixing_ops_with_per_expert_fans_and_blocks(build):
+    m = build()
+    g = initpolicy.trace(m)
+    assert g.tracer == "dynamic"
+    acts = {lay.name: lay.activation for lay in g.layers}
+    # grouped_mm mixes: the walk no longer passes through the experts to their SiLU
+    for name in ("model.embed_tokens", "model.layers.0.self_attn.o_proj",
+                 "model.layers.1.self_attn.o_proj", "model.layers.0.mlp.down_proj"):  # fmt: skip
+        assert acts[name] == "linear", name
+    experts = g.layer("model.layers.1.mlp.experts")
+    up, down = (
+        next(p for p in experts.parameters if p.local == k) for k in ("gate_up_proj", "down_proj")
+    )
+    assert (up.shape, up.fan_in, up.fan_out) == ((4, 64, 64), 64.0, 64.0)  # one expert's
+    assert (down.shape, down.fan_in, down.fan_out) == ((4, 64, 32), 32.0, 64.0)
+    assert [(b.dim, b.start, b.stop, b.activation) for b in up.outputs] == [
+        (1, 0, 32, "silu"),
+        (1, 32, 64, "linear"),
+    ]
+    assert [b.activation for b in down.outputs] == ["linear"]
+
+
+@pytest.mark.parametrize("build", [_qwen3_moe, _deepseek_v3])
+@pytest.mark.parametrize(
+    ("where", "targets"),
+    [
+        ("experts", {"gate_up_proj[:, 0:32]", "gate_up_proj[:, 32:64]"}),
+        ("o_proj", {"weight"}),
+    ],
+)
+def test_moe_std_one_is_reported_on_its_layer_and_the_clean_model_is_clean(build, where, targets):
+    m = build()
+    assert _errors(m) == set()
+    with torch.no_grad():
+        if where == "experts":
+            m.model.layers[1].mlp.experts.gate_up_proj.normal_(0, 1.0)
+            prefix = "model.layers.1.mlp.experts."
+        else:
+            m.model.layers[1].self_attn.o_proj.weight.normal_(0, 1.0)
+            prefix = "model.layers.1.self_attn.o_proj."
+    assert _errors(m) == {("IP104", prefix + t) for t in targets}
+
+
+def test_explain_plans_experts_by_one_expert_fan_in():
+    m = _qwen3_moe()
+    plan = initpolicy.load("Qwen3MoeExperts.gate_up_proj -> kaiming_normal(fan_in)").plan(m)
+    (entry,) = [e for e in plan.entries if e.name.endswith("gate_up_proj")]
+    assert entry.std == pytest.approx(2**0.5 / 64**0.5)
+
+
+def test_packed_glu_halves_are_judged_by_the_activation_each_feeds():
+    m = _modernbert()
+    assert _errors(m) == set()
+    wi = initpolicy.trace(m).layer("model.layers.1.mlp.Wi").parameters[0]
+    assert [(b.start, b.stop, b.activation) for b in wi.outputs] == [
+        (0, 96, "gelu"),
+        (96, 192, "linear"),
+    ]
+    with torch.no_grad():
+        m.model.layers[1].mlp.Wi.weight.normal_(0, 1.0)
+    assert _errors(m) == {
+        ("IP104", "model.layers.1.mlp.Wi.weight[0:96]"),
+        ("IP104", "model.layers.1.mlp.Wi.weight[96:192]"),
+    }

@@ -32,13 +32,15 @@ _BY_FUNCTION: dict[str, Activation] = {f: a for a in ACTIVATIONS for f in a.func
 
 
 #: Ops after which the walk ends with ``linear``: they mix features with other weights.
+#: ``grouped_mm`` (``F.grouped_mm``, ``torch._grouped_mm``, transformers' fallback op) is
+#: how MoE experts stored as 3-D tensors run: one matmul per expert.
 MIXING: frozenset[str] = frozenset(
     {
         "matmul", "mm", "bmm", "baddbmm", "addmm", "addbmm", "addmv", "mv", "einsum",
         "tensordot", "linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
         "conv_transpose2d", "conv_transpose3d", "embedding", "embedding_bag",
         "scaled_dot_product_attention", "multi_head_attention_forward", "lstm", "gru", "rnn_tanh",
-        "rnn_relu", "flex_attention",
+        "rnn_relu", "flex_attention", "grouped_mm", "grouped_mm_fallback", "scaled_grouped_mm",
     }
 )  # fmt: skip
 

@@ -24,8 +24,8 @@ def _scaled(ctx: LintContext) -> Iterator[tuple[Subject, Band]]:
     for s in ctx.subjects:
         if not s.matrix or not s.stats.finite or s.stats.constant:
             continue
-        if scale_matters(s.layer, s.activation, ctx.graph.roles):
-            b = band(s.activation, s.layer.act_args)
+        if scale_matters(s.layer, s.activation, ctx.graph.roles, s.act_args):
+            b = band(s.activation, s.act_args)
             assert b is not None
             yield s, b
 
