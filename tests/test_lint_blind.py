@@ -168,3 +168,162 @@ def test_packed_glu_halves_are_judged_by_the_activation_each_feeds():
         ("IP104", "model.layers.1.mlp.Wi.weight[0:96]"),
         ("IP104", "model.layers.1.mlp.Wi.weight[96:192]"),
     }
+
+
+# -- unknown elementwise functions, and a constant scale before an activation ------------
+
+
+class SineLayer(nn.Module):
+    """SIREN (Sitzmann et al. 2020): sin(omega * linear(x)), its own init."""
+
+    def __init__(self, fan_in, fan_out, first=False, omega=30.0):
+        super().__init__()
+        self.omega = omega
+        self.linear = nn.Linear(fan_in, fan_out)
+        bound = 1 / fan_in if first else (6 / fan_in) ** 0.5 / omega
+        with torch.no_grad():
+            self.linear.weight.uniform_(-bound, bound)
+
+    def forward(self, x):
+        return torch.sin(self.omega * self.linear(x))
+
+
+class Siren(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            SineLayer(2, 256, first=True), *(SineLayer(256, 256) for _ in range(3))
+        )
+        self.out = nn.Linear(256, 1)
+        with torch.no_grad():
+            self.out.weight.uniform_(-((6 / 256) ** 0.5) / 30, (6 / 256) ** 0.5 / 30)
+
+    def forward(self, x):
+        return self.out(self.net(x))
+
+
+def test_siren_sine_is_an_unknown_activation_with_its_scale_and_no_false_alarm():
+    torch.manual_seed(0)
+    m = Siren()
+    g = initpolicy.trace(m)
+    lay = g.layer("net.1.linear")
+    assert (lay.activation, lay.act_args) == ("unknown", {"op": "sin", "scale": 30.0})
+    assert any("sin(30 x) after net.0.linear" in w for w in g.warnings)
+    result = initpolicy.lint(m)
+    assert [f for f in result.findings if f.severity != "info"] == []
+    with pytest.raises(initpolicy.PlanError, match="unknown elementwise function"):
+        initpolicy.load("Linear before unknown -> normal(0, gain / sqrt(fan_in))").plan(m)
+
+
+class ScaledRelu(nn.Module):
+    """relu(2 * fc(x)) in a deep chain: the 2 is part of each layer's gain."""
+
+    def __init__(self, std_factor):
+        super().__init__()
+        self.fcs = nn.ModuleList(nn.Linear(128, 128) for _ in range(4))
+        self.head = nn.Linear(128, 10)
+        with torch.no_grad():
+            for fc in self.fcs:
+                fc.weight.normal_(0, std_factor * (2 / 128) ** 0.5)
+
+    def forward(self, x):
+        for fc in self.fcs:
+            x = torch.relu(2 * fc(x))
+        return self.head(x)
+
+
+def test_a_constant_factor_before_the_activation_is_part_of_the_gain():
+    torch.manual_seed(0)
+    assert _codes(initpolicy.lint(ScaledRelu(0.5), static=True), "IP103") == {}
+    found = _codes(initpolicy.lint(ScaledRelu(1.0), static=True), "IP103")
+    assert set(found) == {f"fcs.{i}.weight" for i in range(4)}
+    assert "x 2 before relu" in found["fcs.1.weight"].message
+    assert found["fcs.1.weight"].expected == pytest.approx((2 / 128) ** 0.5 / 2)
+
+
+# -- the dynamic pass's batch, sized by a memory budget ----------------------------------
+
+
+def _mamba2():
+    from transformers import Mamba2Config, Mamba2ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Mamba2Config(
+        vocab_size=128, hidden_size=64, state_size=16, num_heads=8, head_dim=16, n_groups=1,
+        num_hidden_layers=2, expand=2, chunk_size=8,
+    )  # fmt: skip
+    return Mamba2ForCausalLM(cfg)
+
+
+def test_peak_meter_counts_forward_and_backward_tensors():
+    from initpolicy.linter.memory import PeakMeter
+
+    lin = nn.Linear(1000, 1000)
+    peaks = {}
+    for n in (2, 4, 64):
+        with PeakMeter() as meter:
+            out = lin(torch.randn(n, 1000)).sum()
+            torch.autograd.grad(out, list(lin.parameters()))
+        peaks[n] = meter.peak
+    # the weight's gradient (4 MB) once, then per example at least the (1000,) input the
+    # weight's gradient reads (4 kB)
+    assert 4_000_000 <= peaks[2] < peaks[4] < peaks[64]
+    assert 4000 <= (peaks[64] - peaks[4]) / 60 <= 16_000
+
+
+@pytest.mark.parametrize(("free", "want"), [(None, 64), (10**12, 64)])
+def test_a_generous_budget_runs_the_full_batch(monkeypatch, free, want):
+    from initpolicy.linter import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: free)
+    result = initpolicy.lint(_mamba2(), select=["IP2"])
+    assert result.summary["dynamic"] == "ran"
+    assert f"{want} examples" in result.summary["dynamic_inputs"]
+    assert "memory budget" not in result.summary["dynamic_inputs"]
+
+
+def test_a_tight_budget_grows_the_batch_only_as_far_as_it_fits(monkeypatch):
+    from initpolicy.linter import memory
+
+    m = _mamba2()
+    # measure what 2 and 16 examples take, then allow about 16 examples' worth
+    seen = {}
+    real = memory.PeakMeter.__exit__
+
+    def spy(self, *exc):
+        seen.setdefault("peaks", []).append(self.peak)
+        return real(self, *exc)
+
+    monkeypatch.setattr(memory.PeakMeter, "__exit__", spy)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 10**12)
+    initpolicy.lint(m, select=["IP2"], thresholds={"memory-budget": 1e-12})  # 1 MB: 2 only
+    small = seen["peaks"][0]
+    seen.clear()
+    budget = small * 4  # the fixed part plus room for some more examples, not for 64
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: budget * 2)
+    result = initpolicy.lint(m, select=["IP2"])
+    what = result.summary["dynamic_inputs"]
+    assert result.summary["dynamic"] == "ran"
+    assert "memory budget" in what and "64 asked" in what
+    n = int(what.split("training mode, ")[1].split(" examples")[0])
+    assert 2 < n < 64
+    assert max(seen["peaks"]) <= budget  # no measured run went over the budget
+
+
+def test_an_allocation_failure_falls_back_to_the_batch_that_ran(monkeypatch):
+    from initpolicy.linter import memory, probe
+
+    m = _mamba2()
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 1)
+    real = probe.probe
+
+    def failing(model, graph, args, kwargs, **kw):
+        if next(iter(kwargs.values()), args[0] if args else None).shape[0] > 2:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate")
+        return real(model, graph, args, kwargs, **kw)
+
+    monkeypatch.setattr(probe, "probe", failing)
+    result = initpolicy.lint(m, select=["IP2"], thresholds={"memory-budget": 1e9})
+    assert result.summary["dynamic"] == "ran"
+    assert result.summary["dynamic_inputs"].startswith("training mode, 2 examples")
+    assert "out of memory at 64" in result.summary["dynamic_inputs"]

@@ -70,7 +70,7 @@ class Finding:
     def fixes(self) -> list[str]:
         """The policy rules of the fix, one per line (several for a per-gate fix).
 
-        >>> Finding("IP111", "n", "info", "t", "m", fix="A -> x()\nB -> y()").fixes
+        >>> Finding("IP111", "n", "info", "t", "m", fix="A -> x()\\nB -> y()").fixes
         ['A -> x()', 'B -> y()']
         """
         return [line for line in (self.fix or "").splitlines() if line.strip()]

@@ -71,6 +71,13 @@ class Subject:
         return self.layer.act_args if self.block_args is None else self.block_args
 
     @property
+    def scale(self) -> float:
+        """The constant between the layer and its activation (SIREN's ``sin(30 * Wx)``):
+        part of the gain, so the band judges ``std * scale``."""
+        value = self.act_args.get("scale", 1.0)
+        return abs(float(value)) if isinstance(value, (int, float)) and value else 1.0
+
+    @property
     def name(self) -> str:
         return self.param.name
 

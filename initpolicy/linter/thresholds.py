@@ -42,6 +42,11 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "saturated-share": (0.3, "share of saturated pre-activations that fires"),
     "gradient-ratio": (100.0, "first/last layer gradient rms ratio (either way) that fires"),
     "batch": (64.0, "synthetic batch size of the dynamic pass"),
+    "memory-budget": (
+        0.5,
+        "share of the available memory the dynamic pass may take: the batch is measured "
+        "on 2 examples, then sized to fit (0: no budget)",
+    ),
 }
 
 

@@ -26,6 +26,7 @@ from .ops import (
     SLICING,
     STOP,
     TENSOR_ATTRS,
+    UNKNOWN_ELEMENTWISE,
     call_args,
     constant_factor,
     from_name,
@@ -157,8 +158,13 @@ class _Pass:
             return set()
         if name in NORM_FUNCTIONS or node in self.norm_nodes:
             return {(a, k, True, r) for a, k, _n, r in after}
+        if name in UNKNOWN_ELEMENTWISE and not _constant_power(node):
+            return {("unknown", (("op", name),), False, False)}
         if name in ("add", "sub") and self.is_residual(node):
             return {(a, k, n, True) for a, k, n, _r in after}
+        factor = _factor(node)
+        if factor is not None:
+            return {_scaled(o, factor) for o in after}
         return after
 
     # -- residual adds: both operands share an ancestor (x + f(x)) ----------------------
@@ -496,6 +502,41 @@ def _soft_cap(node: fx.Node) -> bool:
         and 0 < inside < 1
         and abs(inside * outside - 1) < 1e-6
     )
+
+
+def _constant_power(node: fx.Node) -> bool:
+    """``c ** x`` or ``x ** 1``: a power whose base is a constant (a frequency table) or
+    whose exponent is 1 is not a nonlinearity of the signal ``x``."""
+    if op_name(node) != "pow" or len(node.args) < 2:
+        return False
+    base, exponent = node.args[0], node.args[1]
+    return not isinstance(base, fx.Node) or (isinstance(exponent, (int, float)) and exponent == 1)
+
+
+#: Outcomes a constant factor on the way changes: the ones with a gain to scale.
+_UNSCALED = frozenset({"linear", "output", "mixed"})
+
+
+def _factor(node: fx.Node) -> float | None:
+    """The constant ``node`` multiplies its one signal operand by (``30 * x``, ``x / 2``)."""
+    name = op_name(node)
+    if name not in ("mul", "truediv", "div"):
+        return None
+    signals = [a for a in node.args if isinstance(a, fx.Node)]
+    if len(signals) != 1:
+        return None
+    return constant_factor(name, tuple(node.args), signals[0])
+
+
+def _scaled(o: Outcome, factor: float) -> Outcome:
+    """Outcome ``o`` reached through a constant ``factor``: the factor is part of the
+    layer's gain (SIREN's ``sin(30 * linear(x))``), kept as the ``scale`` argument."""
+    act, args, normalized, residual = o
+    if act in _UNSCALED or normalized or factor == 1:
+        return o
+    given = dict(args)
+    given["scale"] = float(given.get("scale", 1.0)) * factor
+    return (act, _key(given), normalized, residual)
 
 
 def _key(args: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
