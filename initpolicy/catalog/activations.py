@@ -207,7 +207,9 @@ SPELLINGS: tuple[Activation, ...] = (
 )
 
 #: What the tracer calls a layer's "activation" besides the functions above.
-OUTCOMES: tuple[str, ...] = ("linear", "output", "mixed")
+#: ``unknown``: an elementwise function the table does not know (SIREN's ``sin``); it has
+#: no gain and no band.
+OUTCOMES: tuple[str, ...] = ("linear", "output", "mixed", "unknown")
 
 CANONICAL: tuple[str, ...] = (*(a.name for a in ACTIVATIONS), *OUTCOMES)
 

@@ -90,6 +90,8 @@ NO_GAIN: dict[str, str] = {
     "mixed": "gain of a mixed layer is a plan error: the layer's uses are followed by "
     "different activations, so no single gain fits; write a rule `before mixed` with an "
     "explicit number",
+    "unknown": "gain of a layer before an unknown elementwise function (sin, exp, ...) is a "
+    "plan error: the catalog has no gain for it; use an explicit number",
     "softmax": "no gain is defined for softmax: it normalizes over a dimension, so "
     "E[phi(z)^2] depends on that dimension's size, not on the unit; use an explicit number",
     "log_softmax": "no gain is defined for log_softmax: it normalizes over a dimension, so "

@@ -140,13 +140,15 @@ def fix_policy(
         lines += [use] if use else []
     else:
         lines += body
-    width = max((len(fix) for fix in merged), default=0)
+    width = max((len(rule) for fix in merged for rule in fix.splitlines()), default=0)
     for fix, fs in merged.items():
         why = ", ".join(sorted({f"{f.code} {f.name}" for f in fs}))
         targets = ", ".join(f.target for f in fs[:3]) + (
             f" and {len(fs) - 3} more" if len(fs) > 3 else ""
         )
-        lines.append(f"{fix.ljust(width)}     {printer.comment(f'{why}: {targets}')}")
+        # a fix of several rules (one per gate block) is one line per rule
+        note = printer.comment(f"{why}: {targets}")
+        lines += [f"{rule.ljust(width)}     {note}" for rule in fix.splitlines()]
     return "\n".join(lines) + "\n"
 
 

@@ -85,8 +85,7 @@ def text(result: Any, *, show_table: bool = True) -> str:
         head = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
         what = f.message if f.target in f.message else f"{f.target}: {f.message}"
         out.append(f"{head}{f.code} {f.severity} [{f.name}] {what}")
-        if f.fix:
-            out.append(f"    fix: {f.fix}")
+        out += [f"    fix: {rule}" for rule in f.fixes]
         if f.related:
             out.append(f"    related: {', '.join(f.related)}")
     if show_table and result.layer_stats:

@@ -167,7 +167,12 @@ def lint(
         dynamic = SHARDED_DYNAMIC
     elif not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
         stats, dynamic, probed = run_probe(
-            model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"]
+            model,
+            graph,
+            example_inputs,
+            int(th["batch"]),
+            th["saturation-derivative"],
+            th["memory-budget"],
         )
     ctx = LintContext(th, graph, model, plan, strict, params, stats)
     # Every rule runs, selected or not: --fix-policy resolves all init findings

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import PrintError
@@ -65,6 +65,20 @@ class Subject:
     #: no link of one; see :mod:`initpolicy.linter.structure`): how far a scale error
     #: compounds.
     chain: float = 0
+    #: The activation's arguments where they are the block's own (``ParamInfo.outputs``),
+    #: else None (the layer's).
+    block_args: dict[str, Any] | None = None
+
+    @property
+    def act_args(self) -> dict[str, Any]:
+        return self.layer.act_args if self.block_args is None else self.block_args
+
+    @property
+    def scale(self) -> float:
+        """The constant between the layer and its activation (SIREN's ``sin(30 * Wx)``):
+        part of the gain, so the band judges ``std * scale``."""
+        value = self.act_args.get("scale", 1.0)
+        return abs(float(value)) if isinstance(value, (int, float)) and value else 1.0
 
     @property
     def name(self) -> str:
@@ -88,7 +102,7 @@ class Subject:
         return (
             self.mixing
             and not is_type(self.layer, EMBEDDING_TYPES + RECURRENT_TYPES)
-            and "weight" in self.param.local
+            and ("weight" in self.param.local or bool(self.param.outputs))
         )
 
     @property
@@ -257,7 +271,7 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
         location = (
             f"{entry.rule.loc.file}:{entry.rule.loc.line}" if entry is not None else layer.source
         )
-        yield Subject(
+        whole = Subject(
             layer=layer,
             param=param,
             tensor=tensor,
@@ -266,6 +280,50 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
             chain=chain.get(layer.name, 0),
             location=location,
         )
+        yield from _output_blocks(whole)
+
+
+def _output_blocks(s: Subject) -> Iterator[Subject]:
+    """``s`` as the rules judge it: whole, or one subject per block of its output where
+    the blocks feed different activations (``ParamInfo.outputs``: a packed GLU
+    projection's halves, an MoE experts tensor), each with its own rows, statistics,
+    fans and activation. A block's name is the tensor's with its index
+    (``mlp.Wi.weight[0:1152]``, ``experts.gate_up_proj[:, 0:768]``)."""
+    from ..shards.dtensor import is_dtensor
+
+    blocks = s.param.outputs
+    if not blocks or is_dtensor(s.tensor):
+        yield s
+        return
+    if len(blocks) == 1:
+        b = blocks[0]
+        yield replace(
+            s, activation=judged_activation(_as(s.layer, b.activation)), block_args=b.act_args
+        )
+        return
+    for b in blocks:
+        part = s.tensor.narrow(b.dim, b.start, b.stop - b.start)
+        st = stats_of(part)
+        if st is None:
+            continue
+        index = ":, " * b.dim + f"{b.start}:{b.stop}"
+        shape = tuple(b.stop - b.start if i == b.dim else n for i, n in enumerate(s.param.shape))
+        param = replace(
+            s.param, name=f"{s.param.name}[{index}]", shape=shape, fan_out=float(b.stop - b.start)
+        )
+        yield replace(
+            s,
+            param=param,
+            tensor=part,
+            stats=st,
+            activation=judged_activation(_as(s.layer, b.activation)),
+            block_args=b.act_args,
+        )
+
+
+def _as(layer: Layer, activation: str) -> Layer:
+    """``layer`` as if its activation were ``activation`` (for :func:`judged_activation`)."""
+    return replace(layer, activation=activation)
 
 
 def _statistics(tensors: list[Any]) -> list[Stats | None]:

@@ -9,6 +9,8 @@ Every fx node the resolution pass walks through is classified here, and nowhere 
   the walk with ``linear``;
 * a **stop** (metadata and comparisons: ``size``, ``shape``, ``gt``) whose result
   carries no activation;
+* an **unknown** elementwise function (``sin``, ``exp``, ``pow``: not an activation of the
+  catalog) that ends the walk with ``unknown``;
 * anything else is **transparent** (dropout, reshapes, pooling, add, cat, mul, ...).
 
 Third-party activation modules are recognized by class name (see
@@ -39,13 +41,28 @@ _BY_FUNCTION: dict[str, Activation] = {f: a for a in ACTIVATIONS + SPELLINGS for
 
 
 #: Ops after which the walk ends with ``linear``: they mix features with other weights.
+#: ``grouped_mm`` (``F.grouped_mm``, ``torch._grouped_mm``, transformers' fallback op) is
+#: how MoE experts stored as 3-D tensors run: one matmul per expert.
 MIXING: frozenset[str] = frozenset(
     {
         "matmul", "mm", "bmm", "baddbmm", "addmm", "addbmm", "addmv", "mv", "einsum",
         "tensordot", "linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
         "conv_transpose2d", "conv_transpose3d", "embedding", "embedding_bag",
         "scaled_dot_product_attention", "multi_head_attention_forward", "lstm", "gru", "rnn_tanh",
-        "rnn_relu", "flex_attention",
+        "rnn_relu", "flex_attention", "grouped_mm", "grouped_mm_fallback", "scaled_grouped_mm",
+    }
+)  # fmt: skip
+
+#: Elementwise nonlinear functions the catalog has no activation for (SIREN's ``sin``,
+#: ``exp``, ``x ** 2``): the walk ends there with the activation ``unknown`` (no gain,
+#: no band), never passes through them as if they were the identity.
+UNKNOWN_ELEMENTWISE: frozenset[str] = frozenset(
+    {
+        "sin", "cos", "tan", "sinc", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh",
+        "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "exp", "exp2",
+        "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "reciprocal", "abs",
+        "square", "pow", "erf", "erfc", "erfinv", "sign", "sgn", "floor", "ceil", "round",
+        "trunc", "frac",
     }
 )  # fmt: skip
 

@@ -289,6 +289,28 @@ def trace(
     return _trace(model, example_inputs, target, tracer)
 
 
+def unknown_warning(layers: list[Layer]) -> str:
+    """The note for layers before an elementwise function the catalog does not know.
+
+    >>> lay = Layer("net.0", "Linear", ("Linear",), "unknown", act_args={"op": "sin", "scale": 30.0})
+    >>> unknown_warning([lay])
+    'an elementwise function the catalog does not know follows 1 layer(s) (sin(30 x) after net.0): activation unknown, no gain and no band; their scale is not judged'
+    """
+
+    def shown(lay: Layer) -> str:
+        op = lay.act_args.get("op", "?")
+        scale = lay.act_args.get("scale")
+        return f"{op}({scale:g} x) after {lay.name}" if scale else f"{op} after {lay.name}"
+
+    names = ", ".join(shown(lay) for lay in layers[:3]) + (
+        f" and {len(layers) - 3} more" if len(layers) > 3 else ""
+    )
+    return (
+        f"an elementwise function the catalog does not know follows {len(layers)} layer(s) "
+        f"({names}): activation unknown, no gain and no band; their scale is not judged"
+    )
+
+
 def _trace(
     model: torch.nn.Module, example_inputs: Any, target: str, tracer: str | None
 ) -> ModelGraph:
@@ -345,6 +367,9 @@ def _trace(
             layer.previous, layer.previous_type = prev.name, prev.type
     if unused:
         run.warnings.append(not_called_warning(unused, layers, modules))
+    unknown = [lay for lay in layers if lay.activation == "unknown"]
+    if unknown:
+        run.warnings.append(unknown_warning(unknown))
     if graph is not None:
         assign_roles(graph, modules, names.params, layers)
     if "_orig_mod" in "".join(modules):

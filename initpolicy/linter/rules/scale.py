@@ -26,8 +26,8 @@ def _scaled(ctx: LintContext) -> Iterator[tuple[Subject, Band]]:
     for s in ctx.subjects:
         if not s.matrix or not s.stats.finite or s.stats.constant:
             continue
-        if scale_matters(s.layer, s.activation, ctx.graph.roles):
-            b = band(s.activation, s.layer.act_args)
+        if scale_matters(s.layer, s.activation, ctx.graph.roles, s.act_args):
+            b = band(s.activation, s.act_args)
             assert b is not None
             yield s, b
 
@@ -58,14 +58,18 @@ def _fitted(ctx: LintContext) -> Iterator[tuple[Subject, Band, Fit]]:
     for s, b in _scaled(ctx):
         fan_in, fan_out = s.fans
         floor = not _floored(s, ctx)
-        f = fit(s.stats.std, b, fan_in, fan_out, s.stats.numel, tolerance, no_floor=floor)
+        std = s.stats.std * s.scale  # a constant factor before the activation is gain
+        f = fit(std, b, fan_in, fan_out, s.stats.numel, tolerance, no_floor=floor)
         yield s, b, f
 
 
 def _describe(s: Subject) -> str:
     fan_in, fan_out = s.fans
     groups = f", {s.groups} groups" if s.groups > 1 else ""
-    return f"{s.name} (fan_in {fan_in:g}, fan_out {fan_out:g}{groups}) before {s.activation}"
+    scaled = f" x {s.scale:g}" if s.scale != 1 else ""
+    return (
+        f"{s.name} (fan_in {fan_in:g}, fan_out {fan_out:g}{groups}){scaled} before {s.activation}"
+    )
 
 
 def _span(s: Subject) -> str:
@@ -119,7 +123,7 @@ class GainMismatch(LintRule):
             if f.ok or (f.best > f.ceiling and not _ceiled(s, ctx)):
                 continue
             fan = s.fans[1] if f.best_fan == "fan_out" else s.fans[0]
-            want = expected_std(b, fan)
+            want = expected_std(b, fan) / s.scale
             hi_txt = f"{f.ceiling:.2f}]" if b.hi == b.lo else f"{f.ceiling:.2f}] ({b.source})"
             yield subject_finding(
                 cls,
@@ -162,7 +166,7 @@ class RangeTooWide(LintRule):
         for s, b, f in _fitted(ctx):
             if f.best <= f.ceiling * k:
                 continue
-            want = b.hi / math.sqrt(min(s.fans))
+            want = b.hi / math.sqrt(min(s.fans)) / s.scale
             yield subject_finding(
                 cls,
                 s,
@@ -206,7 +210,7 @@ class RangeTooNarrow(LintRule):
         for s, b, f in _fitted(ctx):
             if f.floor == 0 or f.best >= f.floor / k or s.chain < ctx.t("vanish-depth"):
                 continue
-            want = expected_std(b, s.param.fan_in)
+            want = expected_std(b, s.param.fan_in) / s.scale
             yield subject_finding(
                 cls,
                 s,
