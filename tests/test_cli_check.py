@@ -129,6 +129,7 @@ def test_every_shipped_builtin_policy_checks_clean(name: str) -> None:
     assert out.startswith(f"{name}: ")
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_the_console_command_exits_2_with_located_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pol"
     bad.write_text("Linear before ReLU kaiming_normal(fan_in)\n")

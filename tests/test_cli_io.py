@@ -113,6 +113,7 @@ def test_text_results_carry_no_model_prints(repo: Path, command: str) -> None:
     assert "chatty: imported" in result.stderr
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_the_console_program_keeps_stdout_clean(repo: Path) -> None:
     proc = console("lint", "model.py", "--format", "json", "--exit-zero", cwd=repo)
     assert proc.returncode == 0, proc.stderr
@@ -171,6 +172,7 @@ def test_apply_and_explain_take_the_policy_from_stdin(repo: Path) -> None:
     assert (repo / "init.pt").is_file()
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_the_console_program_reads_dev_stdin(tmp_path: Path) -> None:
     ok = console("check", "/dev/stdin", input=POLICY)
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "/dev/stdin: 2 rules ok\n", "")
@@ -181,6 +183,7 @@ def test_the_console_program_reads_dev_stdin(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_the_console_program_reads_a_pipe_of_its_own(tmp_path: Path) -> None:
     """``check <(git show main:init.pol)``: the shell passes a pipe as ``/dev/fd/N``."""
     read, write = os.pipe()

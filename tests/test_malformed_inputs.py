@@ -72,6 +72,7 @@ BAD_POLICIES: list[tuple[str, str | bytes, str]] = [
 ]
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 @pytest.mark.parametrize(
     ("content", "message"), [c[1:] for c in BAD_POLICIES], ids=[c[0] for c in BAD_POLICIES]
 )
@@ -267,6 +268,7 @@ def test_keyword_only_forward_gets_its_input_by_name(
     assert result["summary"]["dynamic"] == "ran"
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_real_entry_point_exits_2_without_traceback(tmp_path: Path) -> None:
     _write(tmp_path / "p.pol", bytes(range(256)))
     proc = subprocess.run(

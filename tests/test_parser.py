@@ -317,6 +317,7 @@ def test_empty_and_comment_only_policies_are_valid() -> None:
     assert parse("# nothing\n\n   \n# at all").rules == ()
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_ten_megabytes_of_comments() -> None:
     text = ("# " + "x" * 98 + "\n") * 100_000 + "bias -> zeros()\n"
     assert len(text) > 10_000_000
@@ -329,6 +330,7 @@ def test_a_ten_megabyte_line_is_too_long() -> None:
     ]
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_ten_megabytes_of_rules_stop_at_the_rule_limit() -> None:
     line = 'Linear before ReLU named "encoder.layers.*.mlp" -> kaiming_normal(fan_in)\n'
     text = line * (10_000_000 // len(line) + 1)
@@ -347,6 +349,7 @@ def test_parser_is_built_once() -> None:
     assert parser() is parser()
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_parsing_never_imports_torch() -> None:
     code = textwrap.dedent(
         """

@@ -83,6 +83,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_errors_exit_2_without_traceback(tmp_path: Path, model_file: Path) -> None:
     missing = _cli("trace", "missing.py", cwd=tmp_path)
     assert (missing.returncode, missing.stdout, missing.stderr) == (
