@@ -151,21 +151,32 @@ class NonOrthogonalRecurrent(LintRule):
                 "recurrence multiplies the hidden state by it at every time step",
                 measured=worst,
                 expected=0.0,
-                fix=f"{s.selector} -> orthogonal()",
+                fix=_orthogonal_fix(s),
             )
 
 
-def _recurrent_error(s: Subject, limit: float) -> float | None:
-    """The smallest orthogonality error of the weight, whole or block by block (packed
-    gates may each be orthogonal), or None when one of them is within ``limit``."""
-    whole = _orthogonal_error(s.tensor)
-    if whole is None or whole <= limit:
-        return None
+def _orthogonal_fix(s: Subject) -> str:
+    """``orthogonal()`` for each gate's block of a packed recurrent weight (one policy line
+    per gate), or for the whole weight of a plain RNN."""
     names = next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), ())
+    if not names:
+        return f"{s.selector} -> orthogonal()"
+    return "\n".join(f"{selector(s.layer, s.param, b)} -> orthogonal()" for b in names)
+
+
+def _recurrent_error(s: Subject, limit: float) -> float | None:
+    """The orthogonality error of the weight: block by block for packed gates (each gate
+    multiplies the hidden state by its own block, so a 4H x H matrix orthogonal as a whole,
+    whose blocks are not, is not orthogonal where it matters: vwxyzjn/cleanrl#358), whole
+    otherwise; None when it is within ``limit``."""
+    names = next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), ())
+    whole = _orthogonal_error(s.tensor)
+    if whole is None or (whole <= limit and not names):
+        return None
     errors = [
         _orthogonal_error(s.tensor, r) for r in (_block_rows(s, b) for b in names) if r is not None
     ]
     per_block = [e for e in errors if e is not None]
     if len(per_block) < len(errors) or (per_block and max(per_block) <= limit):
         return None
-    return min([whole, *([max(per_block)] if per_block else [])])
+    return max(per_block) if per_block else whole
