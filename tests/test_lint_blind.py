@@ -98,9 +98,16 @@ def _modernbert():
     return ModernBertForMaskedLM(cfg)
 
 
+#: Findings of the library's own init that are right and beside the point here: ModernBERT's
+#: ``_init_weights`` draws the whole token embedding, padding row included (IP124).
+BESIDE = {"IP124"}
+
+
 def _errors(model):
     result = initpolicy.lint(model, static=True)
-    return {(f.code, f.target) for f in result.findings if f.severity != "info"}
+    return {
+        (f.code, f.target) for f in result.findings if f.severity != "info" and f.code not in BESIDE
+    }
 
 
 @pytest.mark.parametrize("build", [_qwen3_moe, _deepseek_v3])

@@ -234,6 +234,7 @@ def run_probe(
     >>> what, inputs, [st.name for st in stats]
     ('ran', 'training mode, 64 examples: input_0 (64, 4) noise', ['0', '2'])
     """
+    from ..tracer.messages import raised_at
     from .batch import special_tokens
 
     calls = _candidate_calls(model, example_inputs)
@@ -248,7 +249,9 @@ def run_probe(
                     model, graph, call, batch, special, saturation, mode, budget
                 )
             except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
-                errors.setdefault(mode, f"{type(e).__name__}: {e}".splitlines()[0][:200])
+                where = raised_at(e)
+                at = f" at {where.location}" if where is not None else ""
+                errors.setdefault(mode, f"{type(e).__name__}{at}: {e}".splitlines()[0][:300])
                 continue
             if mode == "training":
                 return stats, "ran", f"training mode, {what}"

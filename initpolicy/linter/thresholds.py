@@ -41,6 +41,12 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "saturation-derivative": (0.05, "derivative (relative to its maximum) called saturated"),
     "saturated-share": (0.3, "share of saturated pre-activations that fires"),
     "gradient-ratio": (100.0, "first/last layer gradient rms ratio (either way) that fires"),
+    "outlier-sigmas": (
+        50.0,
+        "distance from a tensor's bulk (in its robust std) that makes a value an outlier",
+    ),
+    "norm-scale": (0.1, "rms of a norm's output for a normalized input below which it is silenced"),
+    "output-std": (10.0, "std of the model's output (logits) at init above which it is too large"),
     "batch": (64.0, "synthetic batch size of the dynamic pass"),
     "memory-budget": (
         0.5,

@@ -54,7 +54,7 @@ from .layers import (
     quantized_modules,
     type_names,
 )
-from .messages import assumed_warning, input_hint, not_called_warning, short
+from .messages import assumed_warning, input_hint, not_called_warning, raised_at, short
 from .resolve import Resolved, resolve
 from .roles import assign_roles
 from .state import preserved
@@ -183,8 +183,16 @@ class _Run:
             return None
         tried = "; ".join(dict.fromkeys(s for s, _ in failures))
         errors = list(dict.fromkeys(short(e) for _, e in failures))
+        where = raised_at(error)
+        if where is not None and where.by_model:
+            # The model's own code raised: the input may be fine, so no input hint.
+            raise TraceError(
+                f"{where.location}: the model's forward raised on the example input {tried}: "
+                f"{'; then '.join(errors[:3])}"
+            ) from None
+        at = f"{where.location}: " if where is not None else ""
         raise TraceError(
-            f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
+            f"{at}the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
             + input_hint(self.model)
         ) from None
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from ...catalog.activations import facts
 from ...language.ir import Rule as PolicyRule
 from ...planner.plan import Entry, Plan
+from ...planner.ties import is_builtin
 from ..bands import band
 from ..families import EMBEDDING_TYPES, RECURRENT_TYPES, is_type
 from ..findings import Finding
@@ -23,8 +24,10 @@ def _where(rule: PolicyRule) -> str:
 
 def _own(plan: Plan, rules: list[PolicyRule]) -> list[PolicyRule]:
     """The rules written in the linted policy itself: an included policy's rule that
-    matches nothing, or that the includer overrides, is the point of including it."""
-    return [r for r in rules if r.loc.file == plan.policy.source]
+    matches nothing, or that the includer overrides, is the point of including it. A
+    built-in is general-purpose whether included or named directly (``--policy
+    relu_net``): its rules are never the user's own."""
+    return [r for r in rules if r.loc.file == plan.policy.source and not is_builtin(r)]
 
 
 def _lhs(rule: PolicyRule) -> str:
@@ -176,8 +179,8 @@ class RuleNeverMatches(LintRule):
     Why:
     Usually a misspelt type or name, or an activation the tracer does not find after the
     layer; the rule silently does nothing. Only the linted policy's own rules are checked:
-    a general-purpose included policy (``use relu_net``) has rules for layers a given
-    model lacks.
+    a built-in, included (``use relu_net``) or named as the policy (``--policy relu_net``),
+    is general-purpose and has rules for layers a given model lacks.
 
     Anti-pattern:
         Conv2d before ReLU -> kaiming_normal(fan_out)    # the model has no Conv2d

@@ -201,16 +201,18 @@ def _gate_names(s: Subject) -> tuple[str, ...]:
 
 
 def _recurrent_error(s: Subject, limit: float) -> float | None:
-    """The smallest orthogonality error of the weight, whole or block by block (packed
-    gates may each be orthogonal), or None when one of them is within ``limit``."""
-    whole = _orthogonal_error(s.tensor)
-    if whole is None or whole <= limit:
-        return None
+    """The orthogonality error of the weight: block by block for packed gates (each gate
+    multiplies the hidden state by its own block, so a 4H x H matrix orthogonal as a whole,
+    whose blocks are not, is not orthogonal where it matters: vwxyzjn/cleanrl#358), whole
+    otherwise; None when it is within ``limit``."""
     names = _gate_names(s)
+    whole = _orthogonal_error(s.tensor)
+    if whole is None or (whole <= limit and not names):
+        return None
     errors = [
         _orthogonal_error(s.tensor, r) for r in (_block_rows(s, b) for b in names) if r is not None
     ]
     per_block = [e for e in errors if e is not None]
     if len(per_block) < len(errors) or (per_block and max(per_block) <= limit):
         return None
-    return min([whole, *([max(per_block)] if per_block else [])])
+    return max(per_block) if per_block else whole

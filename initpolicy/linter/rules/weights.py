@@ -47,15 +47,24 @@ class ConstantWeight(LintRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
-        for s in ctx.subjects:
-            if not s.mixing or not s.stats.constant or zero_role(s):
+        mixing = [s for s in ctx.subjects if s.mixing]
+        # A zero role is deliberate against an initialized model; where every weight is
+        # zero, the init never ran (to_empty, then an init that returned early).
+        never_ran = len(mixing) > 1 and all(s.stats.zero for s in mixing)
+        for s in mixing:
+            if not s.stats.constant or (zero_role(s) and not never_ran):
                 continue
+            why = (
+                f"; every weight of the model ({len(mixing)} tensors) is zero: the init never ran"
+                if never_ran
+                else ""
+            )
             yield subject_finding(
                 cls,
                 s,
                 f"all {s.stats.numel} values of {s.name} equal {s.stats.max:g}: every unit "
                 "computes the same function and gets the same gradient, so symmetry is never "
-                "broken",
+                f"broken{why}",
                 measured=0.0,
             )
 
