@@ -187,6 +187,8 @@ def render_scheme(law: Law, texts: dict[str, str], sym: bool = False) -> str:
         return f"sparse({t('sparsity')}, {t('std')})"
     if s == "variance_scaling":
         return f"variance_scaling({t('scale')}, {a['mode']}, {a['distribution']})"
+    if s == "linspace":
+        return f"linspace({t('start')}, {t('end')})"
     if s in ("eye", "lecun_normal", "lecun_uniform"):
         return f"{s}()"
     args = ", ".join(f"{k}={t(k)}" for k in a)

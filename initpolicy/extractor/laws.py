@@ -136,11 +136,12 @@ _FAN_SCHEMES = {
     "lecun_uniform": "uniform",
 }
 #: Schemes that are not a distribution of independent elements: kept as they are.
-STRUCTURED = ("orthogonal", "eye", "dirac", "sparse")
+STRUCTURED = ("orthogonal", "eye", "dirac", "sparse", "linspace")
 
 
 def absolute(rec: Record) -> tuple[str | None, dict[str, Any]]:
-    """The record as a fan-free law; orthogonal, eye, dirac and sparse stay as they are;
+    """The record as a fan-free law; orthogonal, eye, dirac, sparse and linspace stay as
+    they are;
     (None, {}) for an unrecognised write."""
     s, a = rec.scheme, rec.args
     if s is None:

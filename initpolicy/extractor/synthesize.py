@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +103,7 @@ def synthesize(
             pool = list(dict.fromkeys(c for i in part for c in candidates_for(items[i], atoms)))
             drafts += tidy(greedy(items, part, atoms, pool), part, atoms)
     rules = _finish(drafts, items, labels)
-    return _verify(rules, list(lets.values()), header, graph, items, labels)
+    return _verify(rules, list(lets.values()), header, graph, items, labels, _values(obs, model))
 
 
 def _verify(
@@ -112,6 +113,7 @@ def _verify(
     graph: ModelGraph,
     items: list[Item],
     labels: dict[int, str],
+    values: Callable[[Item], Any] | None = None,
 ) -> Synthesis:
     fixups = 0
     mismatches: list[Mismatch] = []
@@ -122,19 +124,38 @@ def _verify(
         except InitPolicyError as e:
             mismatches = [Mismatch("<policy>", None, "a plan", str(e).splitlines()[0])]
             break
-        bad = compare(plan, items)
+        bad = compare(plan, items, values)
         mismatches = [
-            Mismatch(items[i].name, items[i].block, _observed(items[i]), got) for i, got in bad
+            Mismatch(items[i].name, items[i].block, _observed(items[i]), got)
+            for i, got, _fixable in bad
         ]
-        if not bad:
+        fixable = [i for i, _got, ok in bad if ok]
+        if not fixable:
             break
-        fixups += len(bad)
-        for i, _got in bad:
+        fixups += len(fixable)
+        for i in fixable:
             it = items[i]
             named = ("named", it.layer.name) if it.layer.name else None
             exact = Cand((it.layer.type,), it.local, named, it.block)
             rules.append(Rule(exact.text(), labels[i], "exact: " + _comment_for([it]), [i]))
     return Synthesis(render(rules, lets, header), rules, lets, labels, mismatches, fixups, plan)
+
+
+def _values(obs: Observation, model: Any) -> Callable[[Item], Any]:
+    """The code's own values of an item (a whole tensor no block law divides; without an
+    Embedding's padding row), for verifying a law fitted from them; None otherwise."""
+
+    def get(it: Item) -> Any:
+        laws = obs.tensors.get(it.param.name)
+        if it.block is not None or laws is None or laws.blocks:
+            return None
+        t = model.get_parameter(it.param.raw_name or it.param.name).detach()
+        pad = getattr(it.layer.module, "padding_idx", None) if it.local == "weight" else None
+        if isinstance(pad, int) and t.ndim == 2 and 0 <= pad < t.shape[0]:
+            t = t[[i for i in range(t.shape[0]) if i != pad]]
+        return t
+
+    return get
 
 
 def _observed(it: Item) -> str:

@@ -61,8 +61,8 @@ def build_plan(
     def cond(c: Any, env: Mapping[str, float], count: Any) -> bool:
         return bool(evaluate_cond(c, env, count=count))
 
-    def value(e: Any, env: Mapping[str, float], count: Any) -> float:
-        return float(evaluate(e, env, count=count))
+    def value(e: Any, env: Mapping[str, float], count: Any, position: Any = None) -> float:
+        return float(evaluate(e, env, count=count, position=position))
 
     if seed is not None and (why := seeds.problem(seed)) is not None:
         raise UsageError(why)
@@ -119,6 +119,7 @@ def build_plan(
                     evaluate=value,
                     count=index.count,
                     n_layers=index.n_layers,
+                    position=index.position,
                 )
                 diags.extend(problems)
                 if entry is not None:
