@@ -31,6 +31,9 @@ class Site:
     line: int
     #: The outermost init entry point on the stack (post_init, reset_parameters, ...).
     via: str | None = None
+    #: The function had computed a fan (a local named ``fan_in``, ``fan_out``, ...) when
+    #: it wrote: a number equal to a fan form there is that form, not a coincidence.
+    fans: bool = False
 
     def __str__(self) -> str:
         return f"{self.function} ({self.file}:{self.line})"

@@ -103,4 +103,5 @@ def site_of(frame: Any) -> Site:
     if site is None:
         return Site("<unknown>", "<unknown>", 0, via)
     code = site.f_code
-    return Site(code.co_qualname, short_path(code.co_filename), site.f_lineno or 0, via)
+    fans = any(name.startswith("fan") for name in code.co_varnames)
+    return Site(code.co_qualname, short_path(code.co_filename), site.f_lineno or 0, via, fans)

@@ -179,6 +179,14 @@ def _context(obs: Observation, graph: ModelGraph, index: Index, model: Any) -> C
     ctx = config_context(model, counts, sorted(set(literals)))
     ctx.uses = dict(Counter(literals))
     ctx.traced = graph.tracer != "modules"
+
+    def position(t: str, layer: Any) -> int | None:
+        try:
+            return index.position(Selector(types=(t,)), layer)
+        except ValueError:  # no enclosing module of that type
+            return None
+
+    ctx.position = position
     return ctx
 
 

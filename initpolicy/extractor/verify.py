@@ -20,6 +20,7 @@ from typing import Any
 from ..catalog.schemes import constant_value
 from ..planner.plan import Plan
 from .fit import drawn_like
+from .laws import own_default
 from .observe import Item
 
 #: Schemes centred at 0 whose numbers come from the fans, by the family they draw from.
@@ -115,6 +116,11 @@ def compare(
         if law.scheme == "keep":
             if e.scheme != "keep":
                 bad.append((it.index, f"{e.scheme} (expected keep)", True))
+            continue
+        if e.scheme == "default":
+            # the module's own reset_parameters: right where that is what wrote the law
+            if not own_default(law, e.layer.types):
+                bad.append((it.index, "default (not what the code did)", True))
             continue
         if family(e.scheme, e.args) != family(law.scheme, law.args):
             bad.append((it.index, f"{e.scheme}{family(e.scheme, e.args)}", True))
