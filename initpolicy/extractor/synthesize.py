@@ -103,7 +103,7 @@ def synthesize(
             pool = list(dict.fromkeys(c for i in part for c in candidates_for(items[i], atoms)))
             drafts += tidy(greedy(items, part, atoms, pool), part, atoms)
     rules = _finish(drafts, items, labels)
-    return _verify(rules, list(lets.values()), header, graph, items, labels, _values(obs, model))
+    return _verify(rules, list(lets.values()), header, graph, items, labels, values_of(obs, model))
 
 
 def _verify(
@@ -126,7 +126,7 @@ def _verify(
             break
         bad = compare(plan, items, values)
         mismatches = [
-            Mismatch(items[i].name, items[i].block, _observed(items[i]), got)
+            Mismatch(items[i].name, items[i].block, observed(items[i]), got)
             for i, got, _fixable in bad
         ]
         fixable = [i for i, _got, ok in bad if ok]
@@ -141,7 +141,7 @@ def _verify(
     return Synthesis(render(rules, lets, header), rules, lets, labels, mismatches, fixups, plan)
 
 
-def _values(obs: Observation, model: Any) -> Callable[[Item], Any]:
+def values_of(obs: Observation, model: Any) -> Callable[[Item], Any]:
     """The code's own values of an item (a whole tensor no block law divides; without an
     Embedding's padding row), for verifying a law fitted from them; None otherwise."""
 
@@ -158,7 +158,7 @@ def _values(obs: Observation, model: Any) -> Callable[[Item], Any]:
     return get
 
 
-def _observed(it: Item) -> str:
+def observed(it: Item) -> str:
     law = it.law
     return "-" if law is None else f"{law.scheme} std={law.std} bound={law.bound}"
 
