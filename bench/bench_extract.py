@@ -60,7 +60,9 @@ WIDTH_KEYS = (
 )
 #: Other sizes of the torchvision and timm models: factory names, or keyword arguments.
 SIBLINGS: dict[str, tuple[Any, Any]] = {
-    "resnet18": ("resnet34", {"layers": [1, 1, 1, 1], "block": "BasicBlock"}),
+    "torchvision:resnet18": ("resnet34", {"layers": [1, 1, 1, 1]}),
+    "timm:resnet18": ("resnet34", {"layers": (1, 1, 1, 1)}),
+    "timm:efficientnet_b0": ("efficientnet_b1", "efficientnet_b2"),
     "resnet50(zero_init_residual)": ("resnet101", "resnext50_32x4d"),
     "vit_b_16": ("vit_b_32", {"num_layers": 4, "hidden_dim": 384, "mlp_dim": 768}),
     "convnext_tiny": ("convnext_small", {"depths": [1, 1, 2, 1]}),
@@ -177,7 +179,7 @@ def resized(family: str, name: str, model: torch.nn.Module) -> list[Callable[[],
             return [lambda s=s: heldout.build(name, s) for s in (1, 2)]
         cls = type(model)
         return [lambda k=k: cls(**k) for k in HANDWRITTEN_SIZES.get(name, ())]
-    other = SIBLINGS.get(name)
+    other = SIBLINGS.get(f"{family}:{name}", SIBLINGS.get(name))
     if other is None:
         return []
     return [_sibling(family, name, o) for o in other]

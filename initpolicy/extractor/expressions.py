@@ -32,6 +32,7 @@ does not beat the literal 0.02 shared by all), ties broken by rank, then length.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -222,7 +223,21 @@ def candidates(
     # a short literal (0.1, 0.02) is what a person wrote: it beats a fan form that
     # happens to equal it on one layer (1 / sqrt(fan_out) with fan_out = 100)
     out.append(Expr(lit(v), 1 if close(v, short) else 4))
+    if any(e.rank <= 2 and not is_constant(e.text) for e in out):
+        # a textbook form or a config value explains it: c / sqrt(fan) with an odd c
+        # is then a coincidence of this size
+        out = [e for e in out if not (e.rank == 3 and _SCALED_FAN.match(e.text))]
     return out
+
+
+_SCALED_FAN = re.compile(r"[0-9.]+ / sqrt\(")
+_FUNCTIONS = re.compile(r"\b(sqrt|log|exp|min|max|abs)\(")
+
+
+def is_constant(text: str) -> bool:
+    """An expression of numbers only (``0.0625``, ``1 / 8``, ``1 / sqrt(512)``)."""
+    bare = _FUNCTIONS.sub("(", text).replace("e-", "").replace("e+", "")
+    return not re.search(r"[A-Za-z_]", bare)
 
 
 #: k of the textbook forms sqrt(k / fan): He (2), LeCun uniform (3), Glorot/He uniform (6).

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from ..catalog.gains import gain
 from .candidates import CONTAINERS
-from .expressions import Context, Expr, candidates, choose, lit
+from .expressions import Context, Expr, candidates, choose, is_constant, lit
 from .laws import TORCH_LAYERS, Law, own_default
 from .observe import Item
 
@@ -75,18 +75,20 @@ def _size_free(texts: dict[str, str], item: Item) -> bool:
     size torch read from the module (an LSTM's 1/sqrt(hidden_size)), which only
     ``default`` (that very method) says at every size."""
     assert item.law is not None
-    if item.block is not None or not own_default(item.law, item.layer.types):
+    if item.law.scheme not in _SCALED or item.block is not None:
+        return True  # kaiming's and xavier's numbers are not sizes: their fans are
+    if not own_default(item.law, item.layer.types):
         return True
     return all(
-        not _LITERAL.fullmatch(t) or t.lstrip("-") in ("0", "1")
+        not is_constant(t) or abs(float(item.law.args[a])) in (0.0, 1.0)
         for a, t in texts.items()
         if a != "mean"
     )
 
 
 _LITERAL = re.compile(r"-?[0-9.eE+-]+")
-
-
+#: Schemes whose numbers are the scale itself (a std, a bound).
+_SCALED = ("normal", "uniform", "trunc_normal")
 _DIGITS = re.compile(r"(?<=\.)\d+(?=\.)")
 
 
@@ -181,6 +183,14 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
         if math.isclose(g, v, rel_tol=1e-12):
             found.append(Expr("gain", 1.2))  # the traced activation's gain
     records = item.law.records  # type: ignore[union-attr]
+    typed = [r.site.typed(v) for r in records[:1] if r.parent is None]
+    if typed and typed[0] is False:
+        # the code computed this number (it is written nowhere in the function): a short
+        # literal equal to it is a coincidence of this size, after what the code computes
+        found = [
+            Expr(e.text, 3.9, e.lets) if _LITERAL.fullmatch(e.text) and e.rank < 3.9 else e
+            for e in found
+        ]
     if records and all(r.site.file.startswith(TORCH_LAYERS) for r in records):
         if all(r.site.fans for r in records):
             # torch's own layers that compute a fan (Linear's, Conv's reset_parameters):
