@@ -161,16 +161,18 @@ def resized(family: str, name: str, model: torch.nn.Module) -> list[Callable[[],
         for more, scale in ((1, 2.0), (2, 1.5)):
             c = copy.deepcopy(config)
             changed = False
-            for key in LAYER_KEYS:
-                v = getattr(c, key, None)
-                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-                    setattr(c, key, v + more)
-                    changed = True
-            for key in WIDTH_KEYS:
-                v = getattr(c, key, None)
-                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-                    setattr(c, key, int(v * scale) // 16 * 16 or 16)
-                    changed = True
+            for keys, new in (
+                (LAYER_KEYS, lambda v, m=more: v + m),
+                (WIDTH_KEYS, lambda v, f=scale: int(v * f) // 16 * 16 or 16),
+            ):
+                for key in keys:
+                    v = getattr(c, key, None)
+                    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                        try:
+                            setattr(c, key, new(v))
+                        except Exception:  # a derived attribute (funnel's block_sizes)
+                            continue
+                        changed = True
             if changed:
                 out.append(lambda c=c: cls(c))
         return out
@@ -232,7 +234,11 @@ def main() -> int:
         result = extract(recording, target=name)
         seconds = time.perf_counter() - start
         cell = "-"
-        sizes = resized(family, name, model)
+        try:
+            sizes = resized(family, name, model)
+        except Exception as e:  # no other size this code can make
+            print(f"{name}: not resized ({type(e).__name__}: {e})", file=sys.stderr)
+            sizes = []
         if sizes:
             n = wrong = 0
             for other in sizes:

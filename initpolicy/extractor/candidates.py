@@ -131,7 +131,17 @@ class Atoms:
 
 
 def _types(it: Item) -> list[str]:
-    return [t for t in it.layer.types if t != "Module"]
+    """The type names a head may use: the class, then its bases, without a private base
+    (``_ConvNd``: ``(Conv1d|Conv2d)`` reads plainer) or a library's model base class
+    (``PreTrainedModel``: the model's own class says which model)."""
+    own, *bases = [t for t in it.layer.types if t != "Module"] or [""]
+    plain = [t for t in bases if not t.startswith("_") and not t.endswith(_MODEL_BASES)]
+    return [own, *plain] if own else plain
+
+
+#: Base classes of whole models in the libraries (transformers' ``PreTrainedModel`` and
+#: ``GPT2PreTrainedModel``, ...): a rule on them reads as if it were about every model.
+_MODEL_BASES = ("PreTrainedModel", "ModuleUtilsMixin", "GenerationMixin")
 
 
 def _param_globs(local: str) -> list[str]:
