@@ -67,14 +67,14 @@ SIBLINGS: dict[str, tuple[Any, Any]] = {
     "vit_b_16": ("vit_b_32", {"num_layers": 4, "hidden_dim": 384, "mlp_dim": 768}),
     "convnext_tiny": ("convnext_small", {"depths": [1, 1, 2, 1]}),
     "efficientnet_b0": ("efficientnet_b1", "efficientnet_b2"),
-    "vit_tiny_patch16_224": ({"depth": 4, "embed_dim": 96}, {"depth": 6, "embed_dim": 256}),
-    "deit_tiny_patch16_224": ({"depth": 4, "embed_dim": 96}, {"depth": 6, "embed_dim": 256}),
+    "vit_tiny_patch16_224": ({"depth": 4, "embed_dim": 96}, {"depth": 6, "embed_dim": 288}),
+    "deit_tiny_patch16_224": ({"depth": 4, "embed_dim": 96}, {"depth": 6, "embed_dim": 288}),
     "beit_base_patch16_224": ({"depth": 4, "embed_dim": 96}, {"depth": 6, "embed_dim": 192}),
     "swin_tiny_patch4_window7_224": ("swin_small_patch4_window7_224", {"depths": (1, 1, 2, 1)}),
     "convnext_atto": ("convnext_femto", "convnext_pico"),
     "mobilenetv3_small_100": ("mobilenetv3_small_050", "mobilenetv3_small_075"),
     "regnetx_002": ("regnetx_004", "regnetx_006"),
-    "mixer_s16_224": ({"num_blocks": 4}, {"num_blocks": 6, "embed_dim": 256}),
+    "mixer_s16_224": ("mixer_b16_224", "mixer_s32_224"),
     "levit_128s": ("levit_128", "levit_192"),
     "ghostnet_100": ("ghostnet_050", "ghostnet_130"),
     "densenet121": (
@@ -82,7 +82,7 @@ SIBLINGS: dict[str, tuple[Any, Any]] = {
         {"block_config": (3, 4, 3, 2), "growth_rate": 16},
     ),
     "coat_lite_tiny": ("coat_lite_mini", "coat_lite_small"),
-    "poolformer_s12": ("poolformer_s24", {"layers": (1, 1, 2, 1)}),
+    "poolformer_s12": ("poolformer_s24", "poolformer_s36"),
 }
 TORCHVISION = (
     "resnet18",
@@ -158,9 +158,14 @@ def resized(family: str, name: str, model: torch.nn.Module) -> list[Callable[[],
             return []
         out = []
         cls = type(model)
-        for more, scale in ((1, 2.0), (2, 1.5)):
+        for more, scale in ((1, 2.0), (2, 1.5)):  # one / two more layers, wider
             c = copy.deepcopy(config)
             changed = False
+            per_layer = {
+                key: v
+                for key in LAYER_KEYS
+                if isinstance(v := getattr(c, key, None), int) and not isinstance(v, bool)
+            }
             for keys, new in (
                 (LAYER_KEYS, lambda v, m=more: v + m),
                 (WIDTH_KEYS, lambda v, f=scale: int(v * f) // 16 * 16 or 16),
@@ -173,6 +178,11 @@ def resized(family: str, name: str, model: torch.nn.Module) -> list[Callable[[],
                         except Exception:  # a derived attribute (funnel's block_sizes)
                             continue
                         changed = True
+            # lists with one entry per layer (layer_types, ...) grow with the layers
+            for key, v in list(vars(c).items()):
+                n = next((x for x in per_layer.values() if isinstance(v, list) and len(v) == x), 0)
+                if n:
+                    setattr(c, key, [*v, *(v * (more // n + 1))[:more]])
             if changed:
                 out.append(lambda c=c: cls(c))
         return out

@@ -162,7 +162,14 @@ def candidates(
     for base, bexpr in ctx.bases.items():
         if close(v, base) and bexpr.rank == 0:
             out.append(bexpr)
-    for t in dict.fromkeys(enclosing):
+    # the outermost repeated type first (GPT2Block, not GPT2Attention): the block a
+    # count or an index means; the layer's own type last
+    *ancestors, own = list(enclosing) or [""]
+    enclosing = [*reversed(ancestors), own]
+    inside = set(enclosing)
+    # every repeated block type: a config base over the block count is what the code
+    # computed also for a layer outside the blocks (ModernBERT's head: num_hidden_layers)
+    for t in dict.fromkeys([*enclosing, *ctx.counts]):
         n = ctx.counts.get(t)
         if not n or n < 2:
             continue
@@ -170,7 +177,7 @@ def candidates(
         ntext = let[0] if let else f"count({t})"
         nlets = ((let[0], f"count({t})", f"config.{let[1]}"),) if let else ()
         for base, bexpr in ctx.bases.items():
-            if close(v, base):
+            if close(v, base) or (t not in inside and bexpr.rank != 0):
                 continue
             for m in (1, 2, 3):
                 if close(v, base / math.sqrt(m * n)):
@@ -226,11 +233,10 @@ def candidates(
     if any(e.rank <= 2 and not is_constant(e.text) for e in out):
         # a textbook form or a config value explains it: c / sqrt(fan) with an odd c
         # is then a coincidence of this size
-        out = [e for e in out if not (e.rank == 3 and _SCALED_FAN.match(e.text))]
+        out = [e for e in out if not (e.rank == 3 and "fan" in e.text)]
     return out
 
 
-_SCALED_FAN = re.compile(r"[0-9.]+ / sqrt\(")
 _FUNCTIONS = re.compile(r"\b(sqrt|log|exp|min|max|abs)\(")
 
 
@@ -277,9 +283,12 @@ def choose(options: list[list[Expr]]) -> list[Expr]:
     while todo:
         score: dict[str, tuple[int, float, int, Expr]] = {}
         for i in todo:
-            for e in {e.text: e for e in options[i]}.values():
-                n, _, _, _ = score.get(e.text, (0, 0, 0, e))
-                score[e.text] = (n + 1, -e.rank, -len(e.text), e)
+            first: dict[str, Expr] = {}
+            for e in options[i]:  # one text, several lets: the first (outermost block)
+                first.setdefault(e.text, e)
+            for e in first.values():
+                n, _, _, kept = score.get(e.text, (0, 0, 0, e))
+                score[e.text] = (n + 1, -e.rank, -len(e.text), kept)
         best = max(score.values(), key=lambda s: s[:3])[3]
         for i in list(todo):
             if any(e.text == best.text for e in options[i]):

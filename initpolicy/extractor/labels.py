@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from ..catalog.gains import gain
 from .candidates import CONTAINERS
-from .expressions import Context, Expr, candidates, choose, is_constant, lit
+from .expressions import Context, Expr, candidates, choose, is_constant, lit, nice
 from .laws import TORCH_LAYERS, Law, own_default
 from .observe import Item
 
@@ -60,12 +60,33 @@ def label_items(
             chosen[arg] = choose(opts)
         for i, m in enumerate(members):
             texts = {a: chosen[a][i].text for a in chosen}
+            texts.update(_cuts_in_stds(m.law, texts))
             lets = tuple(let for a in chosen for let in chosen[a][i].lets)
             assert m.law is not None  # grouped items all have a law
             if _size_free(texts, m):
                 out[m.index] = (render_scheme(m.law, texts, sym), lets)
             else:
                 out[m.index] = ("default", ())
+    return out
+
+
+def _cuts_in_stds(law: Law | None, texts: dict[str, str]) -> dict[str, str]:
+    """A truncated normal cut at a multiple of its std (ModernBERT's ``a=-cutoff * std``)
+    as that multiple of the std's expression, so the cut follows the std at any size:
+    ``trunc_normal(0, S, -2 * S, 2 * S)``."""
+    if law is None or law.scheme != "trunc_normal" or "std" not in texts:
+        return {}
+    m, s = float(law.args["mean"]), float(law.args["std"])
+    if m != 0 or s <= 0 or (float(law.args["a"]), float(law.args["b"])) == (-2.0, 2.0):
+        return {}
+    std = texts["std"] if re.fullmatch(r"[\w.]+", texts["std"]) else f"({texts['std']})"
+    out = {}
+    for arg in ("a", "b"):
+        k = float(law.args[arg]) / s
+        text = nice(abs(k))
+        if text is None or "/" in text or "sqrt" in text:
+            return {}
+        out[arg] = f"{'-' if k < 0 else ''}{text} * {std}"
     return out
 
 
