@@ -82,7 +82,8 @@ SIBLINGS: dict[str, tuple[Any, Any]] = {
         {"block_config": (3, 4, 3, 2), "growth_rate": 16},
     ),
     "coat_lite_tiny": ("coat_lite_mini", "coat_lite_small"),
-    "poolformer_s12": ("poolformer_s24", "poolformer_s36"),
+    # poolformer_s36 differs in more than its size (layer scale 1e-6): s12's settings, shallower
+    "poolformer_s12": ("poolformer_s24", lambda: _poolformer([1, 1, 3, 1])),
 }
 TORCHVISION = (
     "resnet18",
@@ -197,7 +198,26 @@ def resized(family: str, name: str, model: torch.nn.Module) -> list[Callable[[],
     return [_sibling(family, name, o) for o in other]
 
 
+def _poolformer(depths: list[int]) -> torch.nn.Module:
+    from timm.models.metaformer import GroupNorm1, MetaFormer
+
+    return MetaFormer(
+        depths=depths,
+        dims=[64, 128, 320, 512],
+        downsample_norm=None,
+        mlp_act=torch.nn.GELU,
+        mlp_bias=True,
+        norm_layers=GroupNorm1,
+        layer_scale_init_values=1e-5,
+        res_scale_init_values=None,
+        use_mlp_head=False,
+    )
+
+
 def _sibling(family: str, name: str, other: Any) -> Callable[[], torch.nn.Module]:
+    if callable(other):
+        return other  # type: ignore[no-any-return]
+
     def build() -> torch.nn.Module:
         if family == "timm":
             import timm
