@@ -75,6 +75,7 @@ SCHEMES: dict[str, Scheme] = {
         plain.ZEROS,
         plain.EYE,
         plain.DIRAC,
+        plain.LINSPACE,
         fans.XAVIER_UNIFORM,
         fans.XAVIER_NORMAL,
         fans.KAIMING_UNIFORM,

@@ -26,7 +26,8 @@ from ..errors import InitPolicyError, printable
 from .options import Outcome
 
 EXIT_OK = 0
-#: ``lint`` only: a finding reached the fail level.
+#: ``lint``: a finding reached the fail level; ``extract``: the policy it wrote does not
+#: plan what the model's own code did (the differences are listed on stderr).
 EXIT_FINDINGS = 1
 #: A usage, input, load or plan error, in every command.
 EXIT_ERROR = 2
@@ -41,6 +42,7 @@ BUG_REPORTS = "https://github.com/initpolicy/initpolicy/issues"
 EXIT_CODES: dict[Outcome, int] = {
     Outcome.OK: EXIT_OK,
     Outcome.FINDINGS: EXIT_FINDINGS,
+    Outcome.DIFFERS: EXIT_FINDINGS,
     Outcome.INVALID: EXIT_ERROR,
 }
 

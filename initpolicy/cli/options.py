@@ -32,6 +32,8 @@ class Outcome(enum.Enum):
     FINDINGS = "findings"
     #: ``check``: a policy did not validate; its diagnostics are already on stderr.
     INVALID = "invalid"
+    #: ``extract``: the policy written does not plan what the model's code did.
+    DIFFERS = "differs"
 
 
 F = TypeVar("F", bound=Callable[..., Any])

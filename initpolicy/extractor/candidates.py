@@ -30,6 +30,9 @@ from .observe import Item
 #: Activations a ``before`` clause may name (not the outcomes linear and mixed).
 _BEFORE = frozenset(CANONICAL) - {"linear", "mixed"}
 _LAYER_INDEX = re.compile(r"_l\d+(_reverse)?$")
+_NUMBERED = re.compile(r"([a-z]{3,})\d\w*")
+#: Containers: a poor ``in`` clause and no block whose index means anything.
+CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList", "ParameterDict"})
 #: How many type names of a module (its class, then its bases) a head may use.
 _TYPES = 6
 #: What each clause adds to a candidate's cost (a clause says more, so reads heavier).
@@ -141,17 +144,43 @@ def _writable(glob: str) -> bool:
     return True
 
 
+def _printable(cand: Cand) -> bool:
+    """Whether the language can write the candidate (a bare ``0``, a container's member
+    without its type, cannot be)."""
+    try:
+        cand.text()
+    except PrintError:
+        return False
+    return True
+
+
 def _types(it: Item) -> list[str]:
-    return [t for t in it.layer.types if t != "Module" and printer.is_type_name(t)]
+    """The type names a head may use: the class, then its bases, without a private base
+    (``_ConvNd``: ``(Conv1d|Conv2d)`` reads plainer) or a library's model base class
+    (``PreTrainedModel``: the model's own class says which model); only names the policy
+    language can write."""
+    own, *bases = [t for t in it.layer.types if t != "Module"] or [""]
+    plain = [t for t in bases if not t.startswith("_") and not t.endswith(_MODEL_BASES)]
+    return [t for t in ([own, *plain] if own else plain) if printer.is_type_name(t)]
+
+
+#: Base classes of whole models in the libraries (transformers' ``PreTrainedModel`` and
+#: ``GPT2PreTrainedModel``, ...): a rule on them reads as if it were about every model.
+_MODEL_BASES = ("PreTrainedModel", "ModuleUtilsMixin", "GenerationMixin")
 
 
 def _param_globs(local: str) -> list[str]:
     """The local name, its layer-index glob (``weight_hh*``), its prefix glob (``bias*``
     for bias_ih_l0) and suffix glob (``*bias`` for bias, q_bias, in_proj_bias)."""
+    if local.isdigit():
+        return [local, "*"]  # a container's members (ParameterList.0): all of them
     out = [local]
     g = _LAYER_INDEX.sub("*", local)
     if g != local:
         out.append(g)
+    numbered = _NUMBERED.fullmatch(local)
+    if numbered and "_" not in local:
+        out.append(numbered.group(1) + "*")  # bias1a, bias2b: bias*
     if "_" in local:
         out.append(local.split("_", 1)[0] + "*")
         tail = local.rsplit("_", 1)[-1]
@@ -191,7 +220,7 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
     params += _param_globs(it.local)
     clauses: list[tuple[str, str] | None] = [None]
     clauses += [("named", g) for g in _name_globs(it.layer.name) if _writable(g)]
-    enclosing = [ts[0] for _, ts in it.layer.ancestors[1:] if ts]
+    enclosing = [ts[0] for _, ts in it.layer.ancestors[1:] if ts and ts[0] not in CONTAINERS]
     clauses += [("in", t) for t in dict.fromkeys(enclosing)]
     if atoms.use_activations and it.layer.activation in _BEFORE:
         clauses.append(("before", it.layer.activation))
@@ -203,5 +232,9 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
                     continue
                 if t is None and p is not None and c is not None and c[0] == "before":
                     continue
-                out.append(Cand(None if t is None else (t,), p, c, it.block))
+                if t is None and p == "*":
+                    continue  # a bare * is every tensor: no rule from one container
+                cand = Cand(None if t is None else (t,), p, c, it.block)
+                if _printable(cand):
+                    out.append(cand)
     return out

@@ -61,6 +61,27 @@ class Law:
         return (self.scheme, tuple(sorted((k, _r(v)) for k, v in self.args.items())))
 
 
+#: Where torch's own layers live: their ``reset_parameters`` is what ``default`` runs.
+TORCH_LAYERS = "torch/nn/modules/"
+
+
+def own_default(law: Law, types: tuple[str, ...]) -> bool:
+    """Whether ``law`` is what a module of these types (its class and bases) gets from its
+    own torch ``reset_parameters``: every record was written there, untransformed. The
+    ``default`` scheme runs that very method, at whatever size the module is built."""
+    recs = [r for r in law.records if r.parent is None]
+    return (
+        bool(recs)
+        and len(recs) == len(law.records)
+        and all(
+            r.site.file.startswith(TORCH_LAYERS)
+            and r.site.function.endswith(".reset_parameters")
+            and r.site.function.rsplit(".", 1)[0] in types
+            for r in recs
+        )
+    )
+
+
 def _r(v: Any) -> Any:
     return float(f"{v:.12g}") if isinstance(v, float) else v
 
@@ -140,7 +161,8 @@ STRUCTURED = tuple(name for name, s in SCHEMES.items() if not s.elementwise)
 
 
 def absolute(rec: Record) -> tuple[str | None, dict[str, Any]]:
-    """The record as a fan-free law; orthogonal, eye, dirac and sparse stay as they are;
+    """The record as a fan-free law; orthogonal, eye, dirac, sparse and linspace stay as
+    they are;
     (None, {}) for an unrecognised write."""
     s, a = rec.scheme, rec.args
     if s is None:

@@ -25,12 +25,17 @@ from typing import Any
 import torch
 
 from ..errors import InitPolicyError, TargetError, UsageError
+from ..language.evaluate import names
+from ..language.ir import Word
+from ..language.loader import parse
+from ..planner.match import build_plan, needs_trace
 from ..tracer.graph import ModelGraph
 from ..tracer.tracing import trace
 from .observe import Observation, observe
 from .recorder import Recorder
 from .sites import user_location
-from .synthesize import Synthesis, synthesize
+from .synthesize import Mismatch, Synthesis, observed, synthesize, values_of
+from .verify import compare
 
 Build = Callable[[], torch.nn.Module]
 
@@ -201,6 +206,43 @@ def extract(
             warnings.append(f"{len(rec.errors)} write(s) could not be recorded: {rec.errors[0]}")
         warnings += [str(m) for m in synth.mismatches]
         return ExtractResult(synth.text, obs, synth, graph, warnings, target)
+    finally:
+        rec.close()
+
+
+def check(
+    text: str, recording: Recording, *, example_inputs: Any = None
+) -> tuple[int, list[Mismatch]]:
+    """Does policy ``text`` give what the recorded init code did, on the model of
+    ``recording`` (another build: another size, another instance)? The number of tensors
+    (and blocks) with a law, and the ones the policy's plan gets wrong, compared as
+    extract's own verification does (scheme family, std/bound, a fitted law against the
+    code's values). A policy that does not parse or plan is one mismatch, ``<policy>``.
+    The recording is closed afterwards.
+
+    >>> n, wrong = check(extract(record(small)).text, record(large))   # doctest: +SKIP
+    """
+    model, rec = recording.model, recording.recorder
+    try:
+        try:
+            ir = parse(text)
+            needs = needs_trace(ir) or any(
+                "depth" in names(a.value)
+                for r in ir.rules
+                for a in r.scheme.args
+                if not isinstance(a.value, Word)
+            )
+            graph = trace(model, example_inputs=example_inputs, tracer=None if needs else "modules")
+            plan = build_plan(ir, graph, include_frozen=True)
+        except InitPolicyError as e:
+            return 0, [Mismatch("<policy>", None, "a plan", str(e).splitlines()[0])]
+        obs = observe(model, graph, rec)
+        bad = compare(plan, obs.items, values_of(obs, model))
+        n = len({it.key for it in obs.items if it.law is not None})
+        items = obs.items
+        return n, [
+            Mismatch(items[i].name, items[i].block, observed(items[i]), got) for i, got, _ in bad
+        ]
     finally:
         rec.close()
 

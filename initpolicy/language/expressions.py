@@ -27,12 +27,14 @@ from .ir import (
     Call,
     Compare,
     Count,
+    IndexOf,
     Name,
     Neg,
     Not,
     Num,
     Or,
     Selector,
+    module_only,
 )
 
 MAX_EXPR_DEPTH = 100
@@ -266,6 +268,16 @@ class ExprBuilder:
         if kind == "count":
             sel = self.selector(as_tree(tree.children[0]))
             return None if sel is None else Value(Count(selector=sel), False, 1, tok)
+        if kind == "index":
+            sel = self.selector(as_tree(tree.children[0]))
+            if sel is not None and not module_only(sel):
+                self.error(
+                    tree,
+                    "index(...) takes module facts only (a type, `named`, `in`): "
+                    "it is the position of an enclosing module",
+                )
+                return None
+            return None if sel is None else Value(IndexOf(selector=sel), False, 1, tok)
         if kind == "string":
             self.error(tree, f"a string ({tok}) is not a number")
             return None

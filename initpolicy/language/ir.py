@@ -2,7 +2,8 @@
 
 The parser produces it, ``match`` consumes it. Plain facts only: no torch, no
 evaluation. ``let`` names are substituted by the parser, so expressions reference
-only numbers, bound names (fan_in, gain, ...) and ``count(SELECTOR)``.
+only numbers, bound names (fan_in, gain, ...), ``count(SELECTOR)`` and
+``index(SELECTOR)``.
 
 Example::
 
@@ -66,7 +67,17 @@ class Count(Node):
     selector: Selector
 
 
-Expr = Annotated[Union[Num, Name, Neg, BinOp, Call, Count], Field(discriminator="kind")]  # noqa: UP007
+class IndexOf(Node):
+    """``index(SELECTOR)``: the 0-based position, in the model's module order, of the
+    module the selector matches that encloses the tensor (its own module or the nearest
+    ancestor), among every module the selector matches: a block index (``index(Block)``
+    is 0 in the first transformer block, 1 in the second, ...)."""
+
+    kind: Literal["index"] = "index"
+    selector: Selector
+
+
+Expr = Annotated[Num | Name | Neg | BinOp | Call | Count | IndexOf, Field(discriminator="kind")]
 
 #: Names an expression may use; each is evaluated for the parameter being initialized.
 BOUND_NAMES: tuple[str, ...] = (
@@ -142,6 +153,19 @@ class Selector(Node):
     where: Cond | None = None
 
 
+def module_only(sel: Selector) -> bool:
+    """Whether ``sel`` reads module facts only (types, ``named``, ``in``): no tensor, block,
+    activation, neighbour or condition. Such a selector matches modules that own no tensor
+    (a transformer block), which ``count`` and ``index`` rely on."""
+    return (
+        sel.param is None
+        and sel.block is None
+        and sel.before is None
+        and sel.after is None
+        and sel.where is None
+    )
+
+
 # --------------------------------------------------------------------------- schemes
 
 
@@ -152,7 +176,9 @@ class Word(Node):
     value: str
 
 
-ArgValue = Annotated[Union[Num, Name, Neg, BinOp, Call, Count, Word], Field(discriminator="kind")]  # noqa: UP007
+ArgValue = Annotated[
+    Num | Name | Neg | BinOp | Call | Count | IndexOf | Word, Field(discriminator="kind")
+]
 
 
 class SchemeArg(Node):

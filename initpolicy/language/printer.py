@@ -33,6 +33,7 @@ from .ir import (
     Call,
     Compare,
     Count,
+    IndexOf,
     Name,
     Neg,
     Not,
@@ -46,6 +47,8 @@ from .ir import (
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOB = re.compile(r"[A-Za-z_*?][A-Za-z0-9_*?]*")
+#: A ``.member`` after a type may start with a digit (a ParameterList's ``0``, ``1``).
+_MEMBER = re.compile(r"[A-Za-z0-9_*?]+")
 #: How tightly each operation binds, from the parser's own binding powers.
 _POWER = {op: min(powers) for op, powers in INFIX.items()}
 _CMP_POWER = _POWER["<"]
@@ -118,7 +121,7 @@ def selector(sel: Selector, *, explicit: bool = False) -> str:
     if sel.types is not None:
         head = _types(sel.types, "type")
         if sel.param is not None:
-            if not _GLOB.fullmatch(sel.param):
+            if not _MEMBER.fullmatch(sel.param):
                 raise PrintError(f"cannot write {printable(repr(sel.param))} as a parameter")
             head += "." + sel.param
     elif sel.param is not None:
@@ -210,6 +213,8 @@ def expression(node: Any, *, explicit: bool = False) -> str:
         return f"{_ident(node.fn, 'a function')}({args})"
     if isinstance(node, Count):
         return f"count({selector(node.selector, explicit=explicit)})"
+    if isinstance(node, IndexOf):
+        return f"index({selector(node.selector, explicit=explicit)})"
     if isinstance(node, Compare):
         left = _operand(node.left, _CMP_POWER + 1, explicit)
         right = _operand(node.right, _CMP_POWER + 1, explicit)

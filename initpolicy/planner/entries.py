@@ -20,7 +20,11 @@ from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
 from .plan import Entry
 from .select import NamedTensor
 
-EvalFn = Callable[[Any, dict[str, float], Callable[[Selector], int]], float]
+#: ``evaluate(expression, bound names, count, position)``: position answers
+#: ``index(SELECTOR)`` for the tensor at hand.
+EvalFn = Callable[
+    [Any, dict[str, float], Callable[[Selector], int], Callable[[Selector], int]], float
+]
 
 
 class _Fail(Exception):
@@ -95,11 +99,13 @@ def evaluate_entry(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
+    position: Callable[[Selector, Any], int] | None = None,
 ) -> tuple[Entry | None, list[Diagnostic]]:
     """The Entry for ``rule`` on ``target`` (or one ``block`` of it), or the diagnostics
-    explaining why it cannot be applied."""
+    explaining why it cannot be applied. ``position(selector, layer)`` answers
+    ``index(SELECTOR)``."""
     try:
-        return _evaluate(rule, target, block, evaluate, count, n_layers), []
+        return _evaluate(rule, target, block, evaluate, count, n_layers, position), []
     except _Fail as f:
         where = target.param.name + (f"[{block.name}]" if block else "")
         return None, [diagnostic(rule, f"{where}: {f.message}", f.hint)]
@@ -112,8 +118,15 @@ def _evaluate(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
+    position: Callable[[Selector, Any], int] | None = None,
 ) -> Entry:
     p, layer = target.param, target.layer
+
+    def here(sel: Selector) -> int:
+        if position is None:
+            raise _Fail("index(...) needs the model's modules")
+        return position(sel, layer)
+
     name = rule.scheme.name
     spec = schemes.get(name)
     fan_in, fan_out, shape = tensor_facts(p, block)
@@ -129,7 +142,7 @@ def _evaluate(
             n = missing[0]
             raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
         try:
-            number = float(evaluate(arg.value, env, count))
+            number = float(evaluate(arg.value, env, count, here))
         except InitPolicyError as e:
             raise _Fail(f"argument {arg.name} of {name}: {e}") from None
         except (ArithmeticError, ValueError) as e:

@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..catalog.activations import canonical
-from ..language.ir import Selector
+from ..language.ir import Selector, module_only
 from ..tracer.graph import Block, Layer, ModelGraph, ParamInfo, tensor_facts
 
 #: The default parameters of a type rule that names none (``Linear -> ...``).
@@ -84,6 +84,9 @@ class Index:
         self.n_layers = n_layers
         self._cond = cond
         self._counts: dict[str, int] = {}
+        self._positions: dict[str, dict[str, int]] = {}
+        #: Qualified module name -> its position in ``named_modules()`` (model order).
+        self.module_order: dict[str, int] = {}
         #: A parametrized weight's stand-in (by id) -> the stored originals it writes.
         self.originals: dict[int, list[ParamInfo]] = {}
 
@@ -110,6 +113,7 @@ class Index:
                     owner = by_name.get(mod_name) or _synthetic_layer(graph, mod_name)
                     targets.append(NamedTensor(owner, p, alias, local))
         index = cls(layers, targets, graph.n_layers, cond)
+        index.module_order = {name: i for i, name in enumerate(graph.module_types)}
         for lay in layers:
             if lay.computes is not None:
                 # a parametrized weight is written through its stand-in, as its owner's
@@ -187,7 +191,7 @@ class Index:
         """
         key = sel.model_dump_json()
         if key not in self._counts:
-            if _module_only(sel):
+            if module_only(sel):
                 self._counts[key] = sum(
                     1
                     for name, (types, ancestors) in self._modules().items()
@@ -201,6 +205,30 @@ class Index:
                 self._counts[key] = len(modules)
         return self._counts[key]
 
+    def position(self, sel: Selector, layer: Layer) -> int:
+        """``index(SELECTOR)`` for a tensor of ``layer``: the 0-based position of the
+        module matching ``sel`` that encloses it (``layer`` itself or its nearest
+        ancestor), among every module matching ``sel`` in the model's module order.
+        A PlanError-worthy ValueError when no enclosing module matches."""
+        key = sel.model_dump_json()
+        if key not in self._positions:
+            modules = self._modules()
+            order = sorted(modules, key=lambda n: self.module_order.get(n, len(self.module_order)))
+            matching = [
+                name
+                for name in order
+                if name
+                and (sel.types is None or _any_glob(modules[name][0], sel.types))
+                and (sel.named is None or fnmatchcase(name, sel.named))
+                and (sel.inside is None or any(_any_glob(t, sel.inside) for t in modules[name][1]))
+            ]
+            self._positions[key] = {name: i for i, name in enumerate(matching)}
+        where = self._positions[key]
+        for name in (layer.name, *(n for n, _ in reversed(layer.ancestors))):
+            if name in where:
+                return where[name]
+        raise ValueError(f"{layer.name or 'the model'} is inside no module that index(...) selects")
+
     def _modules(self) -> dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]]:
         """Every module that holds parameters, itself or below: name -> (types, the types
         of its ancestors), from the layers and their ancestor chains."""
@@ -211,16 +239,6 @@ class Index:
                 out.setdefault(name, (types, chain[:i]))
             out.setdefault(lay.name, (lay.types, chain))
         return out
-
-
-def _module_only(sel: Selector) -> bool:
-    return (
-        sel.param is None
-        and sel.block is None
-        and sel.before is None
-        and sel.after is None
-        and sel.where is None
-    )
 
 
 def _before(layer: Layer, wanted: tuple[str, ...]) -> bool:

@@ -20,6 +20,9 @@ from tests.extractor.zoo import all_cases
 
 CASES = all_cases()
 MAX_RULES = 30
+#: Where the policy cannot be what the code did, and verification says so: OddInit's
+#: tanh(randn) * 0.1 is no law the catalog names (fitted uniform, not the code's values).
+DIFFERS = {"odd_init": ["b.weight"]}
 
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
@@ -31,7 +34,7 @@ def test_the_extracted_policy_plans_what_the_code_did(case):
     model = recording.model
     result = extract(recording, target=case.name)
     original = {n: p.detach().clone() for n, p in model.named_parameters()}
-    assert result.ok, result.warnings
+    assert [m.name for m in result.synthesis.mismatches] == DIFFERS.get(case.name, [])
     assert checks.planned(result, model, original) == []
     assert checks.recorded(result, original) == []
     assert result.n_rules <= MAX_RULES, result.text
