@@ -4,6 +4,7 @@ tests/test_policy_files.py; the printer in tests/test_printer.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -248,3 +249,38 @@ def test_extract_leaves_pythons_and_numpys_rng_as_they_were() -> None:
     np.random.seed(1)
     initpolicy.extract(build)
     assert (random.random(), float(np.random.rand())) == expected
+
+
+# -- 8: explain refuses exactly what apply refuses -------------------------------------
+
+BROKEN_FORWARD = """\
+import torch
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+    def forward(self, x):
+        raise RuntimeError("this forward needs a batch from the data loader")
+model = M()
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "ok"),
+    [("Linear -> zeros()\n", True), ("Linear before relu -> zeros()\nbias -> zeros()\n", False)],
+    ids=["needs-no-trace", "needs-the-trace"],
+)
+def test_explain_and_apply_refuse_the_same_model(repo: Path, policy: str, ok: bool) -> None:
+    (repo / "broken.py").write_text(BROKEN_FORWARD)
+    (repo / "p.pol").write_text(policy)
+    explain = invoke("explain", "broken.py", "--policy", "p.pol", "--format", "json")
+    apply = invoke("apply", "broken.py", "--policy", "p.pol", "--out", "o.pt")
+    assert (explain.exit_code, apply.exit_code) == ((0, 0) if ok else (2, 2)), (
+        explain.output,
+        apply.output,
+    )
+    if ok:
+        assert "activations not traced" in explain.stderr
+        assert [p["scheme"] for p in json.loads(explain.stdout)["parameters"]][:1] == ["zeros"]
+    else:
+        assert explain.stderr == apply.stderr
