@@ -4,6 +4,7 @@ tests/test_policy_files.py; the printer in tests/test_printer.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -248,3 +249,52 @@ def test_extract_leaves_pythons_and_numpys_rng_as_they_were() -> None:
     np.random.seed(1)
     initpolicy.extract(build)
     assert (random.random(), float(np.random.rand())) == expected
+
+
+# -- 8: explain refuses exactly what apply refuses -------------------------------------
+
+BROKEN_FORWARD = """\
+import torch
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+    def forward(self, x):
+        raise RuntimeError("this forward needs a batch from the data loader")
+model = M()
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "ok"),
+    [("Linear -> zeros()\n", True), ("Linear before relu -> zeros()\nbias -> zeros()\n", False)],
+    ids=["needs-no-trace", "needs-the-trace"],
+)
+def test_explain_and_apply_refuse_the_same_model(repo: Path, policy: str, ok: bool) -> None:
+    (repo / "broken.py").write_text(BROKEN_FORWARD)
+    (repo / "p.pol").write_text(policy)
+    explain = invoke("explain", "broken.py", "--policy", "p.pol", "--format", "json")
+    apply = invoke("apply", "broken.py", "--policy", "p.pol", "--out", "o.pt")
+    assert (explain.exit_code, apply.exit_code) == ((0, 0) if ok else (2, 2)), (
+        explain.output,
+        apply.output,
+    )
+    if ok:
+        assert "activations not traced" in explain.stderr
+        assert [p["scheme"] for p in json.loads(explain.stdout)["parameters"]][:1] == ["zeros"]
+    else:
+        assert explain.stderr == apply.stderr
+
+
+@pytest.mark.parametrize("bounds", [(100, 101), (-101, -100), (30, 30.5), (5, 6), (-1, 0.5)])
+def test_trunc_normal_reports_the_std_it_draws_far_in_the_tail(bounds: tuple[float, float]) -> None:
+    a, b = bounds
+    model = torch.nn.Sequential(torch.nn.Linear(512, 512))
+    report = initpolicy.apply(model, f"Linear -> trunc_normal(0, 1, {a}, {b})\nbias -> zeros()")
+    reported = next(e.std for e in report.plan.entries if e.param.name == "0.weight")
+    drawn = float(model[0].weight.double().std())
+    assert reported > 0
+    # 262,144 values: the sample std is within 1% of the truncated normal's; 100 std out,
+    # torch's float32 inverse-CDF sampler itself is 2% off the distribution (its float64
+    # draw is within 0.2%): the report is the distribution's std, not 0
+    assert drawn == pytest.approx(reported, rel=0.03 if abs(a) >= 100 else 0.01)

@@ -276,8 +276,11 @@ def test_parse_any_prefers_an_existing_file_then_a_builtin(
     )
     monkeypatch.chdir(tmp_path)
     assert parse_any("relu_net").rules[0].loc.file == "<builtin>/relu_net"
+    (tmp_path / "relu_net.pol").write_text("bias -> zeros()\n")
+    assert parse_any("relu_net.pol").rules[0].loc.file == "relu_net.pol"
+    # a file not named *.pol is no policy: the built-in of that name is meant
     (tmp_path / "relu_net").write_text("bias -> zeros()\n")
-    assert parse_any("relu_net").rules[0].loc.file == "relu_net"
+    assert parse_any("relu_net").rules[0].loc.file == "<builtin>/relu_net"
     with pytest.raises(PolicyError, match="no such policy file or built-in policy") as info:
         parse_any("relu_nett")
     assert info.value.diagnostics[0].hint == "did you mean relu_net?"

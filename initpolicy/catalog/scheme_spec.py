@@ -209,15 +209,44 @@ def _Phi(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
+def _erfcx(x: float) -> float:
+    """exp(x²)·erfc(x) for x >= 0, without underflow (asymptotic series past x = 25)."""
+    if x < 25.0:
+        return math.exp(x * x) * math.erfc(x)
+    inv = 1.0 / (2.0 * x * x)
+    return (1.0 - inv + 3.0 * inv * inv - 15.0 * inv**3) / (x * math.sqrt(math.pi))
+
+
+def _upper_tail_std(alpha: float, beta: float) -> float:
+    """Std of N(0, 1) truncated to [alpha, beta] with 0 <= alpha < beta: every term is
+    scaled by exp(alpha²/2), so a truncation far in the tail ([100, 101]: std 0.0099)
+    is not the 0 that Φ(101) - Φ(100) = 0 in floating point would give."""
+    r = math.exp(-0.5 * (beta - alpha) * (beta + alpha)) if math.isfinite(beta) else 0.0
+    tail_b = _erfcx(beta / math.sqrt(2.0)) * r if math.isfinite(beta) else 0.0
+    z = 0.5 * (_erfcx(alpha / math.sqrt(2.0)) - tail_b)
+    if z <= 0:
+        return 0.0
+    pa, pb = 1.0 / math.sqrt(2 * math.pi), r / math.sqrt(2 * math.pi)
+    b_term = beta * pb if math.isfinite(beta) else 0.0
+    var = 1.0 + (alpha * pa - b_term) / z - ((pa - pb) / z) ** 2
+    return math.sqrt(max(var, 0.0))
+
+
 def truncated_std(std: float, lo: float, hi: float) -> float:
     """Std of N(0, std²) truncated to [lo, hi] (standardized bounds lo/std, hi/std).
 
     >>> round(truncated_std(1.0, -2.0, 2.0), 12) == round(TRUNCATION_CORRECTION, 12)
     True
+    >>> round(truncated_std(1.0, 100.0, 101.0), 6), round(truncated_std(1.0, -101.0, -100.0), 6)
+    (0.009997, 0.009997)
     """
     if std == 0:
         return 0.0
     alpha, beta = lo / std, hi / std
+    if beta <= 0:  # the same spread as its mirror image in the upper tail
+        alpha, beta = -beta, -alpha
+    if alpha >= 0:
+        return std * _upper_tail_std(alpha, beta)
     z = _Phi(beta) - _Phi(alpha)
     if z <= 0:
         return 0.0

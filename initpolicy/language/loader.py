@@ -487,12 +487,13 @@ def parse_any(spec: str | Path) -> PolicyIR:
     if str(spec) == "-":
         return parse_stream(sys.stdin.buffer)
     path = Path(spec)
-    if is_file(path):
+    builtins = builtin_policies()
+    # a file is a policy only if named *.pol: a stray file named like a built-in is not one
+    if is_file(path) and (path.name.endswith(POLICY_SUFFIX) or str(spec) not in builtins):
         return parse_file(path, str(spec))
     if _is_stream(path):
         with open(path, "rb") as stream:
             return parse_stream(stream, str(spec))
-    builtins = builtin_policies()
     if str(spec) in builtins:
         return parse_builtin(str(spec))
     if path.suffix == POLICY_SUFFIX and not _exists(path) and path.stem in builtins:
