@@ -164,7 +164,7 @@ def _has_lazy(model: Any) -> bool:
     return any(is_lazy(p) for p in model.parameters())
 
 
-def load_spec(spec: str | Path) -> Policy:
+def load_spec(spec: str | Path, values: Mapping[str, float] | None = None) -> Policy:
     """A policy file or a built-in policy's name (never policy text): what ``--policy``
     takes. ``NAME.pol`` with no such file, where NAME is a built-in, is the built-in, so
     the design card's ``--policy relu_net.pol`` works in any directory.
@@ -174,14 +174,16 @@ def load_spec(spec: str | Path) -> Policy:
     """
     from .language.loader import parse_any
 
-    return Policy(parse_any(spec))
+    return Policy(parse_any(spec, values))
 
 
-def load(source: str | Path) -> Policy:
+def load(source: str | Path, **values: float) -> Policy:
     """Load a policy from a path, a built-in name (``"relu_net"``) or policy text.
 
     A ``Path``, an existing file, a string ending in ``.pol`` or a single word is a file or
-    a built-in (see :func:`load_spec`); anything else is policy text.
+    a built-in (see :func:`load_spec`); anything else is policy text. ``values`` replace
+    the policy's ``let`` of each name (in every file it includes); a name the policy has no
+    ``let`` for is a UsageError: ``load("mup", base_width=128)``.
 
     >>> load("relu_net").source
     '<builtin>/relu_net'
@@ -192,7 +194,7 @@ def load(source: str | Path) -> Policy:
     from .language.loader import parse
 
     if isinstance(source, Path):
-        return load_spec(source)
+        return load_spec(source, values)
     if not isinstance(source, str):
         raise UsageError(
             f"load takes policy text, a file path or a built-in policy's name, "
@@ -200,8 +202,8 @@ def load(source: str | Path) -> Policy:
         )
     one_line = "\n" not in source and "\r" not in source and "->" not in source
     if one_line and (source.isidentifier() or source.endswith(".pol") or is_file(source)):
-        return load_spec(source)
-    return Policy(parse(source, "<string>"))
+        return load_spec(source, values)
+    return Policy(parse(source, "<string>", values=values))
 
 
 def as_policy(policy: Policy | str | Path) -> Policy:
