@@ -30,8 +30,8 @@ from ..errors import Diagnostic, InitPolicyError, PlanError, UsageError
 from ..language.ir import Name, PolicyIR, Rule, Selector
 from ..tracer.graph import ModelGraph, ParamInfo
 from . import ties
-from .entries import diagnostic, evaluate_entry
-from .plan import Entry, Plan
+from .entries import ModelNames, diagnostic, evaluate_entry
+from .plan import Entry, Output, Plan
 from .select import Index, NamedTensor
 
 __all__ = ["Entry", "Plan", "build_plan", "needs_trace"]
@@ -75,6 +75,8 @@ def build_plan(
     matched_live: set[int] = set()
     won: set[int] = set()
 
+    model_names = ModelNames(graph.width, graph.depth)
+    outputs: dict[str, Output] = {}
     groups: dict[int, list[NamedTensor]] = {}
     for t in index.targets:
         groups.setdefault(id(t.param), []).append(t)
@@ -119,6 +121,7 @@ def build_plan(
                     evaluate=value,
                     count=index.count,
                     n_layers=index.n_layers,
+                    model=model_names,
                 )
                 diags.extend(problems)
                 if entry is not None:
@@ -133,6 +136,8 @@ def build_plan(
                 out.warnings.append(
                     f"{p.name}: blocks {', '.join(missing)} are matched by no rule and keep their values"
                 )
+        for t, entries in candidates:
+            diags.extend(_add_output(outputs, t.layer.name, entries))
         resolved = ties.resolve(p, candidates)
         won |= won_here - {r.index for r in resolved.overridden}
         if resolved.error is not None:
@@ -147,6 +152,8 @@ def build_plan(
         elif p.kind == "parameter" and not any(w or b for _, w, b in per_target):
             out.unmatched.append(p)
 
+    order = {lay.name: i for i, lay in enumerate(graph.layers)}
+    out.outputs = dict(sorted(outputs.items(), key=lambda kv: order.get(kv[0], len(order))))
     _rnn_bias_pairs(out.entries)
     out.never_matched = [r for i, r in enumerate(rules) if i not in matched_any]
     out.always_overridden = [r for i, r in enumerate(rules) if i in matched_live and i not in won]
@@ -170,7 +177,7 @@ def build_plan(
 
 
 #: Bound names whose value depends on the traced activations or execution order.
-_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth"})
+_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth", "model_width", "model_depth"})
 
 
 def needs_trace(policy_ir: PolicyIR) -> bool:
@@ -185,7 +192,9 @@ def needs_trace(policy_ir: PolicyIR) -> bool:
     stack: list[Any] = list(policy_ir.rules)
     while stack:
         node = stack.pop()
-        if isinstance(node, Selector) and (node.before is not None or node.after is not None):
+        if isinstance(node, Selector) and (
+            node.before is not None or node.after is not None or node.role is not None
+        ):
             return True
         if isinstance(node, Name) and node.name in _TRACED_NAMES:
             return True
@@ -237,6 +246,29 @@ def _winners(
             lost = sorted({i for i in (*whole, *blocks[b]) if i < win})
             out.append((b, win, tuple(lost)))
     return out
+
+
+def _add_output(outputs: dict[str, Output], module: str, entries: list[Entry]) -> list[Diagnostic]:
+    """Record the forward multiplier a name's winning rule sets on ``module``; a second
+    rule setting another value on the same module is an error (one multiplier a module)."""
+    problems = []
+    for e in entries:
+        if e.output is None or e.block is not None:
+            continue
+        have = outputs.get(module)
+        if have is None:
+            outputs[module] = Output(module, e.output, e.rule)
+        elif have.value != e.output:
+            at = f"{have.rule.loc.file}:{have.rule.loc.line}"
+            problems.append(
+                diagnostic(
+                    e.rule,
+                    f"{module or 'the model'}: output = {e.output:g} here, but {at} sets "
+                    f"output = {have.value:g} on the same layer (one multiplier a layer)",
+                    hint="let one rule set the layer's output multiplier",
+                )
+            )
+    return problems
 
 
 def _names(skip: Mapping[str, Any] | Iterable[str] | None) -> set[str]:
