@@ -118,6 +118,43 @@ class Policy:
         return execute(the_plan, model, device=device, threads=threads)
 
 
+    def param_groups(
+        self,
+        model: Any,
+        *,
+        lr: float,
+        optimizer: str = "adamw",
+        weight_decay: float = 0.0,
+        eps: float | None = None,
+        example_inputs: Any = None,
+    ) -> list[dict[str, Any]]:
+        """The parameter groups to hand to ``torch.optim`` as they are: each parameter's
+        ``lr``, ``weight_decay`` (and Adam's ``eps``, default 1e-8) are these base values
+        times the multipliers of the rule that won it (``with lr = ...``; docs/mup.md).
+        Groups are keyed by parameter name (``param_names``), so they are identical on
+        every rank and after FSDP2 ``fully_shard``; nothing is stored on the tensors.
+
+        >>> groups = initpolicy.load("mup").param_groups(model, lr=1e-3)   # doctest: +SKIP
+        >>> opt = torch.optim.AdamW(groups)                                 # doctest: +SKIP
+        """
+        from .planner.groups import check_optimizer, group_specs
+        from .planner.match import build_plan
+        from .tracer.tracing import trace as run_trace
+
+        _check_module(model, "param_groups")
+        check_optimizer(optimizer)
+        graph = run_trace(model, example_inputs=example_inputs)
+        the_plan = build_plan(self.ir, graph, include_frozen=True)
+        params = dict(model.named_parameters())
+        specs = group_specs(
+            the_plan, params, lr=lr, optimizer=optimizer, weight_decay=weight_decay, eps=eps
+        )
+        return [
+            {"params": [params[n] for n in g.names], "param_names": list(g.names), **g.options()}
+            for g in specs
+        ]
+
+
 def _check_module(model: Any, what: str) -> None:
     if not hasattr(model, "named_modules") or not hasattr(model, "state_dict"):
         raise UsageError(f"{what} needs a torch.nn.Module, got {type(model).__name__}")
