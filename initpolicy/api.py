@@ -115,8 +115,28 @@ class Policy:
         the_plan = build_plan(
             self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
-        return execute(the_plan, model, device=device, threads=threads)
+        report = execute(the_plan, model, device=device, threads=threads)
+        if the_plan.outputs:
+            from .applier.multipliers import install
 
+            install(model, {o.layer: o.value for o in the_plan.outputs.values()})
+        return report
+
+    def attach(self, model: Any, *, example_inputs: Any = None) -> dict[str, float]:
+        """Install this policy's forward multipliers (``with output = ...``) on ``model``,
+        weights untouched: what a model loaded from a checkpoint needs, because hooks are
+        not in a state_dict. Returns module name -> multiplier (empty: the policy sets
+        none). Replaces multipliers installed before, so attaching twice is harmless.
+
+        >>> model.load_state_dict(torch.load("ckpt.pt"))                  # doctest: +SKIP
+        >>> initpolicy.load("mup", base_width=256).attach(model)            # doctest: +SKIP
+        {'lm_head': 0.25}
+        """
+        from .applier.multipliers import install
+
+        _check_module(model, "attach")
+        the_plan = self.plan(model, example_inputs=example_inputs, include_frozen=True)
+        return install(model, {o.layer: o.value for o in the_plan.outputs.values()})
 
     def param_groups(
         self,

@@ -278,7 +278,7 @@ def plan_text(plan: Plan) -> str:
         )
         for o in plan.outputs.values():
             where = f"{o.rule.loc.file}:{o.rule.loc.line}"
-            lines.append(f"  {o.module or '(model)'}  output ×{o.value:.6g}  {where}")
+            lines.append(f"  {o.layer or '(model)'}  output ×{o.value:.6g}  {where}")
     if plan.never_matched:
         lines.append("rules that matched nothing:")
         lines += [f"  {r.loc.file}:{r.loc.line}  {r.loc.text}" for r in plan.never_matched]

@@ -215,7 +215,7 @@ class _Loader:
             if v is None:
                 ok = False
                 continue
-            out[name] = Setting(name=name, value=v.node)  # type: ignore[arg-type]
+            out[name] = Setting(name=name, value=v.node)
         return tuple(out.values()) if ok else None
 
     def too_many(self, b: Builder, tree: Tree[Token]) -> None:

@@ -55,7 +55,9 @@ def _number(what: str, value: Any, *, positive: bool = False) -> float:
         raise UsageError(f"{what} must be a number, got {type(value).__name__}")
     v = float(value)
     if not (v == v and abs(v) != float("inf")) or v < 0 or (positive and v == 0):
-        raise UsageError(f"{what} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+        raise UsageError(
+            f"{what} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}"
+        )
     return v
 
 

@@ -69,15 +69,15 @@ class Entry:
 
 @dataclass
 class Output:
-    """A forward multiplier: the output of module ``module`` is multiplied by ``value``
+    """A forward multiplier: the output of the module named ``layer`` is multiplied by ``value``
     (set by ``rule``'s ``with output = ...``), installed by apply and attach."""
 
-    module: str
+    layer: str
     value: float
     rule: Rule
 
     def to_json(self) -> dict[str, Any]:
-        return {"module": self.module, "value": self.value, "rule": rule_json(self.rule)}
+        return {"module": self.layer, "value": self.value, "rule": rule_json(self.rule)}
 
 
 @dataclass

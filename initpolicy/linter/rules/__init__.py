@@ -5,6 +5,7 @@ one forward and backward pass (IP2xx, dynamic), and a policy's rules (IP3xx)."""
 
 from ..rule import LintRule
 from .policy import (
+    MultiplierMissing,
     ParameterUnmatched,
     RuleAlwaysOverridden,
     RuleNeverMatches,
@@ -44,6 +45,7 @@ RULES: tuple[type[LintRule], ...] = (
     RuleNeverMatches,
     RuleAlwaysOverridden,
     ParameterUnmatched,
+    MultiplierMissing,
 )
 
 __all__ = ["RULES"]
