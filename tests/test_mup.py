@@ -5,9 +5,9 @@ completep checked against their closed forms on real models built from configs."
 from __future__ import annotations
 
 import copy
-import re
 import io
 import math
+import re
 
 import pytest
 import torch
@@ -167,7 +167,7 @@ def test_mup_closed_form(name):
     assert sorted(lr_of) == sorted(n for n, _ in model.named_parameters())
     entries = {e.param.name: e for e in report.plan.entries}
     for n, p in model.named_parameters():
-        role = roles[n] if n in roles else None
+        role = roles.get(n)
         if role is not None and "hidden" in role:
             expected_std = 1 / math.sqrt(_fan_in(n, p, model))
             assert entries[n].std == pytest.approx(expected_std, rel=1e-6)
