@@ -56,8 +56,24 @@ def test_load_values_replace_lets_in_every_file():
     policy = initpolicy.load("completep", base_width=64, alpha=0.5)
     assert dict(policy.ir.values) == {"base_width": 64.0, "alpha": 0.5}
     # mup (included) and completep both define base_width: both take the value
-    text = [r.loc.text for r in policy.rules]
-    assert len(text) == 5
+    for rule in policy.rules:
+        if "lr = base_width" in rule.loc.text:
+            assert 64.0 in _numbers(rule.setting("lr")), rule.loc
+            assert 256.0 not in _numbers(rule.setting("lr")), rule.loc
+
+
+def _numbers(node) -> set[float]:
+    from pydantic import BaseModel
+
+    from initpolicy.language.ir import Num
+
+    if isinstance(node, Num):
+        return {node.value}
+    if isinstance(node, BaseModel):
+        return set().union(*(_numbers(getattr(node, f)) for f in type(node).model_fields))
+    if isinstance(node, tuple):
+        return set().union(*(_numbers(x) for x in node)) if node else set()
+    return set()
 
 
 @pytest.mark.parametrize(
@@ -175,8 +191,11 @@ def test_mup_closed_form(name):
             se = expected_std / math.sqrt(2 * p.numel())
             assert abs(p.detach().std().item() - expected_std) < 6 * se + 1e-7
             assert lr_of[n] == pytest.approx(1e-3 * base / width, rel=1e-6)
+        elif role is not None and "readout" in role and "tied" not in role:
+            assert entries[n].std == 0 and not p.detach().any(), n  # a zero readout
+            assert lr_of[n] == pytest.approx(1e-3, rel=1e-6)
         else:
-            assert torch.equal(p.detach(), before[n]), n  # kept
+            assert torch.equal(p.detach(), before[n]), n  # kept (a tied readout too)
             assert lr_of[n] == pytest.approx(1e-3, rel=1e-6)
     readouts = {n.rpartition(".")[0] for n, r in roles.items() if "readout" in r}
     readouts |= {a.rpartition(".")[0] for e in entries.values() for a in e.param.aliases}

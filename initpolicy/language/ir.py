@@ -157,8 +157,9 @@ class Selector(Node):
 #: embedding, a first layer), ``readout`` (a weight whose output nothing mixes further),
 #: ``hidden`` (every other weight), ``branch_end`` (a weight whose output reaches a residual
 #: join with no other layer between; also ``hidden``), ``vector`` (biases, norm scales,
-#: tokens, position tables: not a mixing weight).
-ROLES: tuple[str, ...] = ("input", "hidden", "readout", "branch_end", "vector")
+#: tokens, position tables: not a mixing weight), ``tied`` (a tensor with several names: an
+#: embedding tied to a readout, under each name).
+ROLES: tuple[str, ...] = ("input", "hidden", "readout", "branch_end", "vector", "tied")
 
 
 # --------------------------------------------------------------------------- schemes

@@ -136,8 +136,25 @@ def build_plan(
                 out.warnings.append(
                     f"{p.name}: blocks {', '.join(missing)} are matched by no rule and keep their values"
                 )
-        for t, entries in candidates:
-            diags.extend(_add_output(outputs, t.layer.name, entries))
+        for t, whole, _ in per_target:
+            # a layer's output multiplier: the last rule matching one of its tensors that
+            # sets one (a later rule that sets none leaves it; docs/mup.md)
+            setting = [i for i in whole if rules[i].setting("output") is not None]
+            have = outputs.get(t.layer.name)
+            if not setting or (have is not None and have.rule.index >= setting[-1]):
+                continue
+            entry, problems = evaluate_entry(
+                rules[setting[-1]],
+                t,
+                None,
+                evaluate=value,
+                count=index.count,
+                n_layers=index.n_layers,
+                model=model_names,
+            )
+            diags.extend(problems)
+            if entry is not None and entry.output is not None:
+                outputs[t.layer.name] = Output(t.layer.name, entry.output, entry.rule)
         resolved = ties.resolve(p, candidates)
         won |= won_here - {r.index for r in resolved.overridden}
         if resolved.error is not None:
@@ -246,29 +263,6 @@ def _winners(
             lost = sorted({i for i in (*whole, *blocks[b]) if i < win})
             out.append((b, win, tuple(lost)))
     return out
-
-
-def _add_output(outputs: dict[str, Output], module: str, entries: list[Entry]) -> list[Diagnostic]:
-    """Record the forward multiplier a name's winning rule sets on ``module``; a second
-    rule setting another value on the same module is an error (one multiplier a module)."""
-    problems = []
-    for e in entries:
-        if e.output is None or e.block is not None:
-            continue
-        have = outputs.get(module)
-        if have is None:
-            outputs[module] = Output(module, e.output, e.rule)
-        elif have.value != e.output:
-            at = f"{have.rule.loc.file}:{have.rule.loc.line}"
-            problems.append(
-                diagnostic(
-                    e.rule,
-                    f"{module or 'the model'}: output = {e.output:g} here, but {at} sets "
-                    f"output = {have.value:g} on the same layer (one multiplier a layer)",
-                    hint="let one rule set the layer's output multiplier",
-                )
-            )
-    return problems
 
 
 def _names(skip: Mapping[str, Any] | Iterable[str] | None) -> set[str]:

@@ -225,20 +225,22 @@ def roles_of(target: NamedTensor) -> frozenset[str]:
     """What a tensor is to width/depth transfer, under this name (docs/mup.md), from the
     trace: ``vector`` (not a mixing weight: a bias, a norm's scale, a token, a position
     table), else ``input`` (no parameterized layer feeds its layer), ``readout`` (nothing
-    mixes its layer's output further), or ``hidden``, which a ``branch_end`` also is.
+    mixes its layer's output further), or ``hidden``, which a ``branch_end`` also is; and
+    ``tied`` under every name of a tensor with several (an embedding tied to a readout).
     Without the roles pass (the ``modules`` tracer) a tensor of one dimension is a vector
     and any other a hidden weight.
     """
     p, layer = target.param, target.layer
     role = p.role if p.role is not None else ("weight" if p.ndim >= 2 else "other")
+    tied = {"tied"} if p.aliases else set()
     if role != "weight":
-        return frozenset({"vector"})
-    out = set()
+        return frozenset({"vector", *tied})
+    out = set(tied)
     if layer.previous is None:
         out.add("input")
     if layer.to_output == 0 or layer.activation == "output":
         out.add("readout")
-    if not out:
+    if not out - tied:
         out.add("hidden")
         if layer.branch_end:
             out.add("branch_end")
