@@ -330,3 +330,29 @@ def test_cli_set_gives_let_values(tmp_path):
     bad = runner.invoke(cli, [*args, "--set", "base_width"])
     assert bad.exit_code == 2
     assert "is not NAME=VALUE" in bad.output
+
+
+# ------------------------------------------------------------------------------ FSDP2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world", [1, 2])
+def test_fsdp2_gives_the_same_groups_multipliers_and_weights(world, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from . import mup_worlds
+
+    out = tmp_path / f"w{world}.pt"
+    script = Path(__file__).with_name("mup_worlds.py")
+    subprocess.run([sys.executable, str(script), str(out), str(world)], check=True, timeout=300)
+    sharded = torch.load(out, weights_only=False)
+    single = mup_worlds.run(mup_worlds.build())
+    assert sharded["same_on_every_rank"]
+    assert sharded["groups"] == single["groups"]
+    assert sharded["multipliers"] == single["multipliers"] == {"lm_head": 0.25}
+    assert sharded["params"].keys() == single["params"].keys()
+    for name, tensor in single["params"].items():
+        assert torch.equal(sharded["params"][name], tensor), name  # bit-identical
+    torch.testing.assert_close(sharded["logits"], single["logits"])
