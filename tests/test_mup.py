@@ -356,3 +356,41 @@ def test_fsdp2_gives_the_same_groups_multipliers_and_weights(world, tmp_path):
     for name, tensor in single["params"].items():
         assert torch.equal(sharded["params"][name], tensor), name  # bit-identical
     torch.testing.assert_close(sharded["logits"], single["logits"])
+
+
+# ------------------------------------------------------------------------------ coordcheck
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mlp", "gpt2"])
+def test_coordcheck_mup_is_flat_and_the_standard_is_not(name):
+    from initpolicy.coordcheck import coordcheck
+
+    result = coordcheck(
+        tm.FACTORIES[name], initpolicy.load("mup", base_width=64), widths=(64, 128, 256)
+    )
+    assert result.passed()
+    assert result.worst("policy")[0][1] <= 0.35
+    assert result.worst("standard")[0][1] >= 1.0
+
+
+@pytest.mark.slow
+def test_coordcheck_command_exit_codes_and_plot(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(MODEL_FILE)
+    runner = CliRunner()
+    png = tmp_path / "cc.png"
+    args = ["coordcheck", f"{path}:build_model", "--widths", "64,128,256", "--steps", "2"]
+    ok = runner.invoke(cli, [*args, "--set", "base_width=64", "--plot", str(png)])
+    assert ok.exit_code == 0, ok.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ok: policy's worst layer" in ok.stdout
+    # a policy that changes nothing is the standard parametrization: it fails the check
+    keep = tmp_path / "keep.pol"
+    keep.write_text("as hidden -> keep\n")
+    bad = runner.invoke(cli, [*args, "--policy", str(keep), "--format", "json"])
+    assert bad.exit_code == 1, bad.output
+    data = __import__("json").loads(bad.stdout)
+    assert data["passed"] is False and data["variants"]["policy"]["worst"][0]["slope"] > 0.35
+    usage = runner.invoke(cli, [*args[:2], "--widths", "64"])
+    assert usage.exit_code == 2
