@@ -24,17 +24,20 @@ import torch  # noqa: E402
 import initpolicy  # noqa: E402
 from tests._transfer_models import MLP  # noqa: E402
 
-D_IN, D_OUT, BATCH = 32, 8, 128
+BATCH = 128
+#: The task: inputs of D_IN features, a tanh teacher of TEACHER hidden units, D_OUT outputs.
+TASK = {"d_in": 32, "teacher": 64, "d_out": 8}
 
 
 def teacher_batch(gen: torch.Generator, w1: torch.Tensor, w2: torch.Tensor):
-    x = torch.randn(BATCH, D_IN, generator=gen)
+    x = torch.randn(BATCH, TASK["d_in"], generator=gen)
     return x, torch.tanh(x @ w1) @ w2
 
 
 def train(width: int, lr: float, variant: str, steps: int) -> float:
     torch.manual_seed(0)
-    model = MLP(width, 2, d_in=D_IN, d_out=D_OUT)
+    d_in, hidden, d_out = TASK["d_in"], TASK["teacher"], TASK["d_out"]
+    model = MLP(width, 2, d_in=d_in, d_out=d_out)
     if variant == "mup":
         policy = initpolicy.load("mup", base_width=64)
         policy.apply(model, seed=0)
@@ -43,8 +46,8 @@ def train(width: int, lr: float, variant: str, steps: int) -> float:
         groups = [{"params": list(model.parameters()), "lr": lr}]
     opt = torch.optim.Adam(groups)
     g = torch.Generator().manual_seed(1)
-    w1 = torch.randn(D_IN, 64, generator=g) / math.sqrt(D_IN)
-    w2 = torch.randn(64, D_OUT, generator=g) / math.sqrt(64)
+    w1 = torch.randn(d_in, hidden, generator=g) / math.sqrt(d_in)
+    w2 = torch.randn(hidden, d_out, generator=g) / math.sqrt(hidden)
     data = torch.Generator().manual_seed(2)
     losses = []
     for _ in range(steps):
@@ -53,7 +56,7 @@ def train(width: int, lr: float, variant: str, steps: int) -> float:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     tail = losses[-20:]
     value = sum(tail) / len(tail)
     return value if math.isfinite(value) else float("inf")
@@ -64,10 +67,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--widths", default="64,128,256,512")
     ap.add_argument("--plot", default=None)
+    ap.add_argument("--task", default="32,64,8", help="d_in,teacher hidden units,d_out")
+    ap.add_argument("--lrs", default="-14,-4", help="log2 of the first and last learning rate")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    TASK.update(zip(("d_in", "teacher", "d_out"), map(int, args.task.split(",")), strict=True))
     widths = [int(w) for w in args.widths.split(",")]
-    lrs = [2.0**k for k in range(-14, -3)]
+    lo, hi = (int(k) for k in args.lrs.split(","))
+    lrs = [2.0**k for k in range(lo, hi + 1)]
     results: dict[str, dict[int, list[float]]] = {}
     for variant in ("mup", "standard"):
         results[variant] = {}
@@ -75,8 +82,11 @@ def main() -> None:
             results[variant][w] = [train(w, lr, variant, args.steps) for lr in lrs]
             losses = results[variant][w]
             best = min(range(len(lrs)), key=lambda i: losses[i])
-            print(f"{variant:8s} width {w:4d}: best lr 2^{int(math.log2(lrs[best]))}  "
-                  f"loss {losses[best]:.4f}", flush=True)
+            print(
+                f"{variant:8s} width {w:4d}: best lr 2^{int(math.log2(lrs[best]))}  "
+                f"loss {losses[best]:.4f}  all {' '.join(f'{v:.4f}' for v in losses)}",
+                flush=True,
+            )
     for variant in results:
         bests = [min(range(len(lrs)), key=lambda i: results[variant][w][i]) for w in widths]
         print(f"{variant}: best lr grid step per width {bests}; moves {max(bests) - min(bests)}")
