@@ -133,7 +133,64 @@ class Policy:
         the_plan = build_plan(
             self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
-        return execute(the_plan, model, device=device, threads=threads)
+        report = execute(the_plan, model, device=device, threads=threads)
+        if the_plan.outputs:
+            from .applier.multipliers import install
+
+            install(model, {o.layer: o.value for o in the_plan.outputs.values()})
+        return report
+
+    def attach(self, model: Any, *, example_inputs: Any = None) -> dict[str, float]:
+        """Install this policy's forward multipliers (``with output = ...``) on ``model``,
+        weights untouched: what a model loaded from a checkpoint needs, because hooks are
+        not in a state_dict. Returns module name -> multiplier (empty: the policy sets
+        none). Replaces multipliers installed before, so attaching twice is harmless.
+
+        >>> model.load_state_dict(torch.load("ckpt.pt"))                  # doctest: +SKIP
+        >>> initpolicy.load("mup", base_width=256).attach(model)            # doctest: +SKIP
+        {'lm_head': 0.25}
+        """
+        from .applier.multipliers import install
+
+        _check_module(model, "attach")
+        the_plan = self.plan(model, example_inputs=example_inputs, include_frozen=True)
+        return install(model, {o.layer: o.value for o in the_plan.outputs.values()})
+
+    def param_groups(
+        self,
+        model: Any,
+        *,
+        lr: float,
+        optimizer: str = "adamw",
+        weight_decay: float = 0.0,
+        eps: float | None = None,
+        example_inputs: Any = None,
+    ) -> list[dict[str, Any]]:
+        """The parameter groups to hand to ``torch.optim`` as they are: each parameter's
+        ``lr``, ``weight_decay`` (and Adam's ``eps``, default 1e-8) are these base values
+        times the multipliers of the rule that won it (``with lr = ...``; docs/mup.md).
+        Groups are keyed by parameter name (``param_names``), so they are identical on
+        every rank and after FSDP2 ``fully_shard``; nothing is stored on the tensors.
+
+        >>> groups = initpolicy.load("mup").param_groups(model, lr=1e-3)   # doctest: +SKIP
+        >>> opt = torch.optim.AdamW(groups)                                 # doctest: +SKIP
+        """
+        from .planner.groups import check_optimizer, group_specs
+        from .planner.match import build_plan
+        from .tracer.tracing import trace as run_trace
+
+        _check_module(model, "param_groups")
+        check_optimizer(optimizer)
+        graph = run_trace(model, example_inputs=example_inputs)
+        the_plan = build_plan(self.ir, graph, include_frozen=True)
+        params = dict(model.named_parameters())
+        specs = group_specs(
+            the_plan, params, lr=lr, optimizer=optimizer, weight_decay=weight_decay, eps=eps
+        )
+        return [
+            {"params": [params[n] for n in g.names], "param_names": list(g.names), **g.options()}
+            for g in specs
+        ]
 
 
 def _check_module(model: Any, what: str) -> None:
@@ -182,7 +239,7 @@ def _has_lazy(model: Any) -> bool:
     return any(is_lazy(p) for p in model.parameters())
 
 
-def load_spec(spec: str | Path) -> Policy:
+def load_spec(spec: str | Path, values: Mapping[str, float] | None = None) -> Policy:
     """A policy file or a built-in policy's name (never policy text): what ``--policy``
     takes. ``NAME.pol`` with no such file, where NAME is a built-in, is the built-in, so
     the design card's ``--policy relu_net.pol`` works in any directory.
@@ -192,14 +249,16 @@ def load_spec(spec: str | Path) -> Policy:
     """
     from .language.loader import parse_any
 
-    return Policy(parse_any(spec))
+    return Policy(parse_any(spec, values))
 
 
-def load(source: str | Path) -> Policy:
+def load(source: str | Path, **values: float) -> Policy:
     """Load a policy from a path, a built-in name (``"relu_net"``) or policy text.
 
     A ``Path``, an existing file, a string ending in ``.pol`` or a single word is a file or
-    a built-in (see :func:`load_spec`); anything else is policy text.
+    a built-in (see :func:`load_spec`); anything else is policy text. ``values`` replace
+    the policy's ``let`` of each name (in every file it includes); a name the policy has no
+    ``let`` for is a UsageError: ``load("mup", base_width=128)``.
 
     >>> load("relu_net").source
     '<builtin>/relu_net'
@@ -210,7 +269,7 @@ def load(source: str | Path) -> Policy:
     from .language.loader import parse
 
     if isinstance(source, Path):
-        return load_spec(source)
+        return load_spec(source, values)
     if not isinstance(source, str):
         raise UsageError(
             f"load takes policy text, a file path or a built-in policy's name, "
@@ -218,8 +277,8 @@ def load(source: str | Path) -> Policy:
         )
     one_line = "\n" not in source and "\r" not in source and "->" not in source
     if one_line and (source.isidentifier() or source.endswith(".pol") or is_file(source)):
-        return load_spec(source)
-    return Policy(parse(source, "<string>"))
+        return load_spec(source, values)
+    return Policy(parse(source, "<string>", values=values))
 
 
 def as_policy(policy: Policy | str | Path) -> Policy:

@@ -16,11 +16,13 @@ from initpolicy.language.builtins import builtin_policies
 from .models.corpus import ResNetTiny
 
 LIBRARY = (
+    "completep",
     "gpt2",
     "keras_default",
     "leaky_relu_net",
     "llama",
     "lstm",
+    "mup",
     "pytorch_default",
     "relu_net",
     "resnet",

@@ -239,6 +239,13 @@ def plan_json(plan: Plan, entries: list[dict[str, Any]] | None = None) -> dict[s
         "never_matched": [rule_json(r) for r in plan.never_matched],
         "always_overridden": [rule_json(r) for r in plan.always_overridden],
         "warnings": list(plan.warnings),
+        # forward multipliers (`with output = ...`) and the size they read: additive
+        "outputs": [o.to_json() for o in plan.outputs.values()],
+        "model_size": {
+            "width": plan.graph.width,
+            "depth": plan.graph.depth,
+            "source": plan.graph.size_source,
+        },
     }
 
 
@@ -254,12 +261,24 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"    rule  {_loc(e)}  {e.rule.loc.text}")
         for r in reversed(e.overridden):
             lines.append(f"    over  {r.loc.file}:{r.loc.line}  {r.loc.text}")
+        if e.multipliers:
+            shown = ", ".join(f"{k} ×{v:.6g}" for k, v in e.multipliers.items())
+            lines.append(f"    with  {shown}")
         if e.note:
             lines.append(f"    note  {e.note}")
         if e.param.placement:
             note = whole_note(e)
             lines.append(f"    shard {e.param.placement}" + (f"; {note}" if note else ""))
     lines += _tail(plan)
+    if plan.outputs:
+        g = plan.graph
+        lines.append(
+            f"forward multipliers (installed by apply and attach; model width={g.width}, "
+            f"depth={g.depth} from the {g.size_source or 'nowhere'}):"
+        )
+        for o in plan.outputs.values():
+            where = f"{o.rule.loc.file}:{o.rule.loc.line}"
+            lines.append(f"  {o.layer or '(model)'}  output ×{o.value:.6g}  {where}")
     if plan.never_matched:
         lines.append("rules that matched nothing:")
         lines += [f"  {r.loc.file}:{r.loc.line}  {r.loc.text}" for r in plan.never_matched]

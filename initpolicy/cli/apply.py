@@ -57,6 +57,7 @@ def _echo_json(data: dict[str, Any]) -> None:
 def apply_command(
     target: str | None,
     policy_spec: str | None,
+    policy_values: dict[str, float],
     seed: int | None,
     out: Path | None,
     strict: bool,
@@ -81,7 +82,7 @@ def apply_command(
     if out is not None:
         files.check(out, "--out")  # the file rules, an input first
         check_destination(out, force=force)  # the format
-    policy = load_spec(spec)
+    policy = load_spec(spec, policy_values)
     files.protect_policy(policy)
     loaded = load_model(target, target_opts)
     files.protect(loaded.source)
@@ -109,7 +110,12 @@ def apply_command(
 @target_options
 @results_only
 def explain_command(
-    target: str | None, policy_spec: str | None, seed: int | None, fmt: str, **target_opts: Any
+    target: str | None,
+    policy_spec: str | None,
+    policy_values: dict[str, float],
+    seed: int | None,
+    fmt: str,
+    **target_opts: Any,
 ) -> None:
     """Show the plan: per parameter the winning rule, what it overrode, the scheme, std
     and bound, the activation; then rules that matched nothing or always lost.
@@ -121,7 +127,7 @@ def explain_command(
     from ..api import load_spec
     from ..applier.report import plan_json, plan_text
 
-    policy = load_spec(_policy_spec(policy_spec))
+    policy = load_spec(_policy_spec(policy_spec), policy_values)
     loaded = load_model(target, target_opts)
     the_plan = policy.plan(loaded.model, example_inputs=loaded.example_inputs, seed=seed)
     echo_warnings(the_plan.graph)

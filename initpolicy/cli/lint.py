@@ -172,6 +172,7 @@ def lint_command(
     ctx: click.Context,
     target: str | None,
     policy_spec: str | None,
+    policy_values: dict[str, float],
     no_policy: bool,
     static: bool,
     select: list[str] | None,
@@ -213,7 +214,9 @@ def lint_command(
         if static:
             raise UsageError(_PLOT_NEEDS_DYNAMIC)
         _pyplot()
-    policy = load_spec(policy_spec) if policy_spec else None
+    if policy_values and not policy_spec:
+        raise UsageError("--set gives values to a policy's lets: it needs --policy")
+    policy = load_spec(policy_spec, policy_values) if policy_spec else None
     files.protect_policy(policy)
     loaded = load_model(target, target_opts)
     files.protect(loaded.source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -200,9 +201,42 @@ def file_option(*names: str, help: str) -> Any:
 
 
 def policy_option(help: str) -> Any:
-    """``--policy/-p POLICY``: a policy file or a built-in name. The command receives
-    ``policy_spec``, which ``[tool.initpolicy] policy`` defaults (see cli.config)."""
-    return click.option("--policy", "-p", "policy_spec", metavar="POLICY", help=help)
+    """``--policy/-p POLICY``: a policy file or a built-in name, and ``--set NAME=VALUE``
+    (repeatable): a value for one of its ``let`` names. The command receives
+    ``policy_spec``, which ``[tool.initpolicy] policy`` defaults (see cli.config), and
+    ``policy_values`` (a dict, for :func:`initpolicy.api.load_spec`)."""
+
+    def decorate(fn: Any) -> Any:
+        fn = click.option(
+            "--set",
+            "policy_values",
+            multiple=True,
+            metavar="NAME=VALUE",
+            callback=_parse_values,
+            help="Give the policy's `let NAME` this value (repeatable): --set base_width=256.",
+        )(fn)
+        return click.option("--policy", "-p", "policy_spec", metavar="POLICY", help=help)(fn)
+
+    return decorate
+
+
+def _parse_values(ctx: Any, param: Any, items: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE (e.g. base_width=256)")
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not math.isfinite(value):
+            raise click.BadParameter(f"{name}={text.strip()!r}: the value must be a finite number")
+        if name in out:
+            raise click.BadParameter(f"{name} is set twice")
+        out[name] = value
+    return out
 
 
 # -- TARGET and its example inputs (shared by trace, apply, explain, lint) ----------------

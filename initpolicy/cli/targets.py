@@ -408,3 +408,34 @@ def _load(spec: str, state: ImportState) -> LoadedTarget:
             path=path,
             source=path if path is not None else Path(origin) if origin else None,
         )
+
+
+def load_factory(spec: str | None) -> tuple[Any, str]:
+    """The factory TARGET names, not called: a callable taking ``width`` (and ``depth``)
+    keyword arguments, as ``initpolicy coordcheck`` builds a model per size. Without NAME,
+    the file's ``build_model``/``create_model``/``get_model``, else its single nn.Module
+    class.
+
+    >>> factory, name = load_factory("torch.nn:Linear")
+    >>> factory.__name__
+    'Linear'
+    """
+    if spec is None:
+        raise TargetError("no TARGET given: coordcheck needs a factory taking width=...")
+    head, name = _split(spec)
+    path = target_file(spec)
+    # the factory is called once per size after this returns: what it imports stays
+    module = _import_file(path, ImportState()) if path is not None else _import_module(head)
+    found = vars(module)
+    if name is None:
+        name = next((f for f in FACTORIES if callable(found.get(f))), None)
+        if name is None:
+            classes = _candidates(module)
+            if len(classes) != 1:
+                raise TargetError(
+                    f"{head}: name the factory: {head}:NAME (a callable taking width=...)"
+                )
+            name = classes[0]
+    if not callable(found.get(name)):
+        raise TargetError(f"{head}: no callable {name!r} (a factory taking width=...)")
+    return found[name], f"{head}:{name}"

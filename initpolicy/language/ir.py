@@ -89,7 +89,15 @@ BOUND_NAMES: tuple[str, ...] = (
     "slope",
     "depth",
     "n_layers",
+    "model_width",
+    "model_depth",
 )
+
+#: Names a ``let`` may define although ``depth`` is a bound name: the width and depth of the
+#: model and of its base model, which ``initpolicy.load(source, **values)`` and ``--set``
+#: override. A file that defines ``let depth`` means the model's depth by ``depth``
+#: (docs/mup.md); elsewhere ``depth`` is the layer's execution order.
+TRANSFER_NAMES: tuple[str, ...] = ("width", "base_width", "depth", "base_depth")
 
 #: Names a ``where`` condition may use (plus the bound names above).
 CONDITION_NAMES: tuple[str, ...] = ("fan_in", "fan_out", "ndim", "numel", "depth")
@@ -141,6 +149,7 @@ class Selector(Node):
       ``"mixed"``), alternatives.
     - ``after``: glob alternatives over the type of the previous parameterized layer.
     - ``where``: a condition over fan_in, fan_out, ndim, numel, depth.
+    - ``role``: transfer roles from the trace (:data:`ROLES`), alternatives.
     """
 
     types: tuple[str, ...] | None = None
@@ -151,6 +160,17 @@ class Selector(Node):
     before: tuple[str, ...] | None = None
     after: tuple[str, ...] | None = None
     where: Cond | None = None
+    role: tuple[str, ...] | None = None
+
+
+#: What a tensor is to width and depth transfer (μP), read from the trace, never from names
+#: (docs/mup.md): ``input`` (a weight no parameterized layer feeds: embeddings, a patch
+#: embedding, a first layer), ``readout`` (a weight whose output nothing mixes further),
+#: ``hidden`` (every other weight), ``branch_end`` (a weight whose output reaches a residual
+#: join with no other layer between; also ``hidden``), ``vector`` (biases, norm scales,
+#: tokens, position tables: not a mixing weight), ``tied`` (a tensor with several names: an
+#: embedding tied to a readout, under each name).
+ROLES: tuple[str, ...] = ("input", "hidden", "readout", "branch_end", "vector", "tied")
 
 
 def module_only(sel: Selector) -> bool:
@@ -215,12 +235,31 @@ class Loc(Node):
     text: str
 
 
+#: What a rule's ``with`` clause may set: multipliers of the optimizer's learning rate (``lr``;
+#: ``sgd_lr`` under SGD where given, else ``lr``), Adam's epsilon (``eps``) and weight decay
+#: (``wd``) for the tensors the rule wins, and of the output of their layer (``output``).
+SETTINGS: tuple[str, ...] = ("lr", "sgd_lr", "eps", "wd", "output")
+
+
+class Setting(Node):
+    """``name = value`` in a rule's ``with`` clause (a multiplier; see :data:`SETTINGS`)."""
+
+    name: Literal["lr", "sgd_lr", "eps", "wd", "output"]
+    value: Expr
+
+
 class Rule(Node):
     selector: Selector
     scheme: SchemeCall
     loc: Loc
+    #: The ``with`` clause: multipliers the rule sets besides the init.
+    settings: tuple[Setting, ...] = ()
     #: Position in the flattened policy (includes expanded in place); later wins.
     index: int = 0
+
+    def setting(self, name: str) -> Expr | None:
+        """The value of the ``with`` setting ``name``, or None where the rule sets none."""
+        return next((s.value for s in self.settings if s.name == name), None)
 
 
 class PolicyIR(Node):
@@ -231,3 +270,5 @@ class PolicyIR(Node):
     seed: int | None = None
     #: Every file that contributed rules (the policy itself first, then includes).
     files: tuple[str, ...] = ()
+    #: The values given for ``let`` names when the policy was loaded (``--set``, ``load``).
+    values: tuple[tuple[str, float], ...] = ()

@@ -13,11 +13,12 @@ their file. Torch-free.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -27,11 +28,22 @@ from lark import Token, Tree
 from ..catalog import seeds
 from ..common.files import TooLarge, is_file, read_limited
 from ..common.suggest import did_you_mean, one_of
-from ..errors import Diagnostic, PolicyError
+from ..errors import Diagnostic, PolicyError, UsageError
 from .binding import bind
 from .builtins import builtin_policies
 from .grammar import parse_chunk
-from .ir import BOUND_NAMES, Loc, PolicyIR, Rule, SchemeCall, Selector
+from .ir import (
+    BOUND_NAMES,
+    SETTINGS,
+    TRANSFER_NAMES,
+    Loc,
+    Num,
+    PolicyIR,
+    Rule,
+    SchemeCall,
+    Selector,
+    Setting,
+)
 from .lines import Chunk, SyntaxProblem, chunks, position, split_lines
 from .selectors import WHERE_NAMES, Builder, first_token
 
@@ -46,7 +58,7 @@ BUILTIN_PREFIX = "<builtin>/"
 class _File:
     """What one file contributes: its rules (includes expanded), its seed, its files."""
 
-    rules: list[tuple[Selector, SchemeCall, Loc]] = field(default_factory=list)
+    rules: list[tuple[Selector, SchemeCall, Loc, tuple[Setting, ...]]] = field(default_factory=list)
     seed: int | None = None
     files: list[str] = field(default_factory=list)
     own_seed: bool = False
@@ -65,7 +77,11 @@ POLICY_SUFFIX = ".pol"
 
 
 class _Loader:
-    def __init__(self) -> None:
+    def __init__(self, values: dict[str, float] | None = None) -> None:
+        #: ``let`` values given by the caller (``load(source, **values)``, ``--set``): they
+        #: replace the ``let`` of that name in every file; ``used`` says which had one.
+        self.values = dict(values or {})
+        self.used: set[str] = set()
         self.errors: list[Diagnostic] = []
         self.cache: dict[str, _File] = {}
         self.stack: list[tuple[str, str]] = []  # (resolved key, display name)
@@ -174,16 +190,43 @@ class _Loader:
         return out
 
     def rule(self, b: Builder, tree: Tree[Token], chunk: Chunk, display: str, out: _File) -> None:
-        sel_tree, scheme_tree = tree.children
+        sel_tree, scheme_tree, settings_tree = tree.children
         assert isinstance(sel_tree, Tree) and isinstance(scheme_tree, Tree)
         selector = b.selector(sel_tree)
         scheme = bind(b, scheme_tree)
-        if selector is None or scheme is None:
+        settings = self.settings(b, settings_tree) if settings_tree is not None else ()
+        if selector is None or scheme is None or settings is None:
             return
         if len(out.rules) >= MAX_RULES:
             self.too_many(b, tree)
         loc = Loc(file=display, line=chunk.line, column=chunk.column, text=chunk.source)
-        out.rules.append((selector, scheme, loc))
+        out.rules.append((selector, scheme, loc, settings))
+
+    def settings(self, b: Builder, tree: Tree[Token] | Token) -> tuple[Setting, ...] | None:
+        """The ``with`` clause: each setting a known name, once, with a number."""
+        assert isinstance(tree, Tree)
+        out: dict[str, Setting] = {}
+        ok = True
+        for item in tree.children:
+            assert isinstance(item, Tree)
+            name_tok, value = item.children
+            assert isinstance(name_tok, Token)
+            name = str(name_tok)
+            if name not in SETTINGS:
+                hint = did_you_mean(name, SETTINGS) or f"settings: {one_of(SETTINGS)}"
+                b.error(name_tok, f"unknown setting '{name}'", hint)
+                ok = False
+                continue
+            if name in out:
+                b.error(name_tok, f"'{name}' is set twice in this rule")
+                ok = False
+                continue
+            v = b.number(value, BOUND_NAMES)
+            if v is None:
+                ok = False
+                continue
+            out[name] = Setting(name=name, value=v.node)
+        return tuple(out.values()) if ok else None
 
     def too_many(self, b: Builder, tree: Tree[Token]) -> None:
         b.error(
@@ -245,11 +288,15 @@ class _Loader:
         name_tok, value = tree.children
         assert isinstance(name_tok, Token)
         name = str(name_tok)
-        if name in WHERE_NAMES:
+        if name in WHERE_NAMES and name not in TRANSFER_NAMES:
             b.error(name_tok, f"'{name}' is a bound name and cannot be redefined")
             return
         if name in b.lets:
             b.error(name_tok, f"'{name}' is already defined on line {b.lets[name][1]}")
+            return
+        if name in self.values:  # given by the caller: the policy's expression is not read
+            self.used.add(name)
+            b.lets[name] = (Num(value=self.values[name]), chunk.line)
             return
         v = b.number(value, BOUND_NAMES)
         # a let whose expression is wrong is still defined (as nothing), so that its uses
@@ -348,7 +395,7 @@ def decode(data: bytes, display: str) -> tuple[str | None, Diagnostic | None]:
     return text, None
 
 
-def parse_stream(stream: BinaryIO, display: str = "<stdin>") -> PolicyIR:
+def parse_stream(stream: BinaryIO, display: str = "<stdin>", values: Values = None) -> PolicyIR:
     """Parse a policy read from ``stream`` (standard input, a pipe), never past
     :data:`MAX_BYTES`; ``use "..."`` paths are relative to the working directory.
 
@@ -366,7 +413,7 @@ def parse_stream(stream: BinaryIO, display: str = "<stdin>") -> PolicyIR:
         problem = Diagnostic(display, None, None, msg)
     if problem is not None or text is None:
         raise PolicyError(problem or Diagnostic(display, None, None, "not a policy"))
-    return parse(text, display)
+    return parse(text, display, values=values)
 
 
 #: The names of this process's own open descriptors: ``/dev/stdin``, and ``/dev/fd/N`` as a
@@ -426,10 +473,42 @@ def _finish(loader: _Loader, result: _File | None, source: str) -> PolicyIR:
                 )
             )
         raise PolicyError(errors)
+    unknown = [n for n in loader.values if n not in loader.used]
+    if unknown:
+        raise UsageError(
+            f"{source} has no let named {', '.join(repr(n) for n in unknown)}: a value can "
+            "only replace a let of the policy (initpolicy.load(source, **values), --set)"
+        )
     rules = tuple(
-        Rule(selector=s, scheme=c, loc=loc, index=i) for i, (s, c, loc) in enumerate(result.rules)
+        Rule(selector=s, scheme=c, loc=loc, index=i, settings=st)
+        for i, (s, c, loc, st) in enumerate(result.rules)
     )
-    return PolicyIR(source=source, rules=rules, seed=result.seed, files=tuple(result.files))
+    return PolicyIR(
+        source=source,
+        rules=rules,
+        seed=result.seed,
+        files=tuple(result.files),
+        values=tuple(sorted(loader.values.items())),
+    )
+
+
+#: Values for a policy's ``let`` names, given when it is loaded.
+Values = Mapping[str, float] | None
+
+
+def _checked(values: Values) -> dict[str, float]:
+    """``values`` as finite floats keyed by valid names; UsageError naming a bad one."""
+    out: dict[str, float] = {}
+    for name, value in (values or {}).items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise UsageError(f"{name!r} is not a let name")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UsageError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise UsageError(f"{name} must be a finite number, got {value!r}")
+        out[name] = number
+    return out
 
 
 def _run(fn: Callable[[], _File | None]) -> _File | None:
@@ -439,20 +518,26 @@ def _run(fn: Callable[[], _File | None]) -> _File | None:
         return None
 
 
-def parse(text: str, file: str = "<string>", *, base_dir: str | Path | None = None) -> PolicyIR:
+def parse(
+    text: str,
+    file: str = "<string>",
+    *,
+    base_dir: str | Path | None = None,
+    values: Values = None,
+) -> PolicyIR:
     """Parse policy ``text``; ``file`` names it in messages, ``base_dir`` anchors ``use "..."``.
 
     >>> parse("seed 7\\nuse relu_net\\nbias -> zeros()").seed    # doctest: +SKIP
     7
     """
-    loader = _Loader()
+    loader = _Loader(_checked(values))
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     loader.stack.append((file, file))
     result = _run(lambda: loader.text(text, file, base))
     return _finish(loader, result, file)
 
 
-def parse_file(path: str | Path, display: str | None = None) -> PolicyIR:
+def parse_file(path: str | Path, display: str | None = None, values: Values = None) -> PolicyIR:
     """Parse the policy file at ``path`` (shown as ``display``, default the path as given)."""
     path = Path(path)
     display = display or str(path)
@@ -462,21 +547,21 @@ def parse_file(path: str | Path, display: str | None = None) -> PolicyIR:
     problem = _not_a_policy_name(path, key)
     if problem:
         raise PolicyError(Diagnostic(display, None, None, problem))
-    loader = _Loader()
+    loader = _Loader(_checked(values))
     result = _run(lambda: loader.load(key, display, path, None))
     return _finish(loader, result, display)
 
 
-def parse_builtin(name: str) -> PolicyIR:
+def parse_builtin(name: str, values: Values = None) -> PolicyIR:
     """Parse the built-in policy ``name`` (see ``initpolicy policies``)."""
     builtins = builtin_policies()
     if name not in builtins:
         hint = did_you_mean(name, builtins) or f"built-in policies: {one_of(builtins) or 'none'}"
         raise PolicyError(Diagnostic(name, None, None, "no such built-in policy", hint=hint))
-    return parse_file(builtins[name], BUILTIN_PREFIX + name)
+    return parse_file(builtins[name], BUILTIN_PREFIX + name, values)
 
 
-def parse_any(spec: str | Path) -> PolicyIR:
+def parse_any(spec: str | Path, values: Values = None) -> PolicyIR:
     """A policy file if ``spec`` names one, else a built-in policy of that name; ``-`` (or
     a pipe or terminal of this process's own: ``/dev/stdin``, ``/dev/fd/N``) is read as a
     stream. A FIFO or a device by any other name is refused unread.
@@ -485,23 +570,23 @@ def parse_any(spec: str | Path) -> PolicyIR:
     design card's ``--policy relu_net.pol`` works in any directory.
     """
     if str(spec) == "-":
-        return parse_stream(sys.stdin.buffer)
+        return parse_stream(sys.stdin.buffer, values=values)
     path = Path(spec)
     builtins = builtin_policies()
     # a file is a policy only if named *.pol: a stray file named like a built-in is not one
     if is_file(path) and (path.name.endswith(POLICY_SUFFIX) or str(spec) not in builtins):
-        return parse_file(path, str(spec))
+        return parse_file(path, str(spec), values)
     if _is_stream(path):
         with open(path, "rb") as stream:
-            return parse_stream(stream, str(spec))
+            return parse_stream(stream, str(spec), values)
     if str(spec) in builtins:
-        return parse_builtin(str(spec))
+        return parse_builtin(str(spec), values)
     if path.suffix == POLICY_SUFFIX and not _exists(path) and path.stem in builtins:
-        return parse_builtin(path.stem)
+        return parse_builtin(path.stem, values)
     if _is_dir(path):
         raise PolicyError(Diagnostic(str(spec), None, None, "a directory, not a policy file"))
     if str(spec).endswith(POLICY_SUFFIX) or isinstance(spec, Path) or _exists(path):
-        return parse_file(path, str(spec))  # says why the file cannot be read
+        return parse_file(path, str(spec), values)  # says why the file cannot be read
     hint = did_you_mean(str(spec), builtins)
     hint = hint or (f"built-in policies: {one_of(builtins)}" if builtins else None)
     raise PolicyError(

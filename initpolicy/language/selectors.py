@@ -26,7 +26,7 @@ from .expressions import (
     as_tree,
     first_token,
 )
-from .ir import Selector
+from .ir import ROLES, Selector
 
 __all__ = ["MAX_EXPR_DEPTH", "WHERE_NAMES", "Builder", "Value", "first_token", "is_type_glob"]
 
@@ -123,6 +123,17 @@ class Builder(ExprBuilder):
             out.append(name)
         return tuple(dict.fromkeys(out))
 
+    def roles(self, tree: Tree[Token]) -> tuple[str, ...] | None:
+        out = []
+        for tok in tree.children:
+            name = str(tok)
+            if name not in ROLES:
+                hint = did_you_mean(name, ROLES) or f"roles: {one_of(ROLES)}"
+                self.error(tok, f"unknown role '{name}'", hint)
+                return None
+            out.append(name)
+        return tuple(dict.fromkeys(out))
+
     def selector(self, tree: Tree[Token]) -> Selector | None:
         out: dict[str, object] = {}
         seen: dict[str, Token] = {}
@@ -147,6 +158,8 @@ class Builder(ExprBuilder):
                 value = self.types(as_tree(arg), _KEYWORD[kind])
             elif kind == "before":
                 value = self.acts(as_tree(arg))
+            elif kind == "role":
+                value = self.roles(as_tree(arg))
             else:
                 v = self.expression(arg, WHERE_NAMES)
                 if v is not None and not v.cond:
@@ -165,4 +178,5 @@ _KEYWORD = {
     "before": "before",
     "after": "after",
     "where": "where",
+    "role": "as",
 }

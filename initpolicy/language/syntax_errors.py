@@ -112,7 +112,8 @@ def label(chunk: Chunk, e: UnexpectedInput) -> SyntaxProblem:
         return SyntaxProblem(
             part, column, "alternatives go in parentheses", "write (Tanh|Sigmoid)", width
         )
-    if tok.type != "$END" and "$END" in exp:
+    # a rule may end after its scheme or go on with `with`: LALR lists only the `with`
+    if tok.type != "$END" and ("$END" in exp or (is_rule and exp <= {"WITH", "_LPAR"})):
         return SyntaxProblem(
             part,
             column,

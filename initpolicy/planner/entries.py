@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import gains, schemes
@@ -40,8 +41,31 @@ def diagnostic(rule: Rule, message: str, hint: str | None = None) -> Diagnostic:
     )
 
 
+@dataclass(frozen=True)
+class ModelNames:
+    """The bound names of the whole model: its width and depth (None: unknown)."""
+
+    width: int | None = None
+    depth: int | None = None
+
+    def add_to(self, env: dict[str, float], why: dict[str, str]) -> None:
+        for key, value, what in (
+            ("model_width", self.width, "width"),
+            ("model_depth", self.depth, "depth"),
+        ):
+            if value is not None:
+                env[key] = float(value)
+            else:
+                name = what if what == "width" else "depth"
+                why[key] = (
+                    f"the model's {what} is unknown (no transformers config says it, and "
+                    f"the trace found no residual stream or hidden layers): give it, "
+                    f"--set {name}=N or initpolicy.load(policy, {name}=N)"
+                )
+
+
 def bound_names(
-    layer: Layer, fan_in: float, fan_out: float, n_layers: int
+    layer: Layer, fan_in: float, fan_out: float, n_layers: int, model: ModelNames | None = None
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The bound names defined for a tensor of ``layer``, and why the others are not."""
     env = {
@@ -52,6 +76,7 @@ def bound_names(
         "n_layers": float(n_layers),
     }
     why: dict[str, str] = {}
+    (model or ModelNames()).add_to(env, why)
     act = layer.activation
     if not act:
         for key in ("gain", "vp_gain", "slope"):
@@ -100,12 +125,13 @@ def evaluate_entry(
     count: Callable[[Selector], int],
     n_layers: int,
     position: Callable[[Selector, Any], int] | None = None,
+    model: ModelNames | None = None,
 ) -> tuple[Entry | None, list[Diagnostic]]:
     """The Entry for ``rule`` on ``target`` (or one ``block`` of it), or the diagnostics
     explaining why it cannot be applied. ``position(selector, layer)`` answers
     ``index(SELECTOR)``."""
     try:
-        return _evaluate(rule, target, block, evaluate, count, n_layers, position), []
+        return _evaluate(rule, target, block, evaluate, count, n_layers, position, model), []
     except _Fail as f:
         where = target.param.name + (f"[{block.name}]" if block else "")
         return None, [diagnostic(rule, f"{where}: {f.message}", f.hint)]
@@ -118,7 +144,8 @@ def _evaluate(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
-    position: Callable[[Selector, Any], int] | None = None,
+    position: Callable[[Selector, Any], int] | None,
+    model: ModelNames | None,
 ) -> Entry:
     p, layer = target.param, target.layer
 
@@ -130,7 +157,8 @@ def _evaluate(
     name = rule.scheme.name
     spec = schemes.get(name)
     fan_in, fan_out, shape = tensor_facts(p, block)
-    env, why = bound_names(layer, fan_in, fan_out, n_layers)
+    env, why = bound_names(layer, fan_in, fan_out, n_layers, model)
+    multipliers = _settings(rule, env, why, evaluate, count, here)
 
     values: dict[str, float | str] = {}
     for arg in rule.scheme.args:
@@ -215,7 +243,43 @@ def _evaluate(
         std=std,
         bound=bound,
         block=block.name if block else None,
+        multipliers={k: v for k, v in multipliers.items() if k != "output"},
+        output=multipliers.get("output"),
     )
+
+
+def _settings(
+    rule: Rule,
+    env: dict[str, float],
+    why: dict[str, str],
+    evaluate: EvalFn,
+    count: Any,
+    here: Callable[[Selector], int],
+) -> dict[str, float]:
+    """The rule's ``with`` multipliers, evaluated for this tensor: finite; ``output``
+    nonzero; the optimizer's lr, sgd_lr, eps and wd not negative."""
+    out: dict[str, float] = {}
+    for setting in rule.settings:
+        missing = sorted(n for n in names(setting.value) if n not in env)
+        if missing:
+            n = missing[0]
+            raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
+        try:
+            number = float(evaluate(setting.value, env, count, here))
+        except InitPolicyError as e:
+            raise _Fail(f"{setting.name}: {e}") from None
+        except (ArithmeticError, ValueError) as e:
+            raise _Fail(f"{setting.name} cannot be evaluated: {e}") from None
+        if not math.isfinite(number):
+            raise _Fail(f"{setting.name} is {number} (not finite)")
+        if setting.name == "output" and number == 0:
+            raise _Fail("output = 0 would zero the layer's output", hint="init it with zeros()")
+        if setting.name != "output" and number < 0:
+            raise _Fail(
+                f"{setting.name} = {number:g} is negative (a multiplier of the optimizer's)"
+            )
+        out[setting.name] = number
+    return out
 
 
 #: Parametrizations whose computed weight a rule can write (see :mod:`initpolicy.applier.execute`).

@@ -30,8 +30,8 @@ from ..errors import Diagnostic, InitPolicyError, PlanError, UsageError
 from ..language.ir import Name, PolicyIR, Rule, Selector
 from ..tracer.graph import ModelGraph, ParamInfo
 from . import ties
-from .entries import diagnostic, evaluate_entry
-from .plan import Entry, Plan
+from .entries import ModelNames, diagnostic, evaluate_entry
+from .plan import Entry, Output, Plan
 from .select import Index, NamedTensor
 
 __all__ = ["Entry", "Plan", "build_plan", "needs_trace", "summed_bias"]
@@ -75,6 +75,8 @@ def build_plan(
     matched_live: set[int] = set()
     won: set[int] = set()
 
+    model_names = ModelNames(graph.width, graph.depth)
+    outputs: dict[str, Output] = {}
     groups: dict[int, list[NamedTensor]] = {}
     for t in index.targets:
         groups.setdefault(id(t.param), []).append(t)
@@ -120,6 +122,7 @@ def build_plan(
                     count=index.count,
                     n_layers=index.n_layers,
                     position=index.position,
+                    model=model_names,
                 )
                 diags.extend(problems)
                 if entry is not None:
@@ -134,6 +137,25 @@ def build_plan(
                 out.warnings.append(
                     f"{p.name}: blocks {', '.join(missing)} are matched by no rule and keep their values"
                 )
+        for t, whole, _ in per_target:
+            # a layer's output multiplier: the last rule matching one of its tensors that
+            # sets one (a later rule that sets none leaves it; docs/mup.md)
+            setting = [i for i in whole if rules[i].setting("output") is not None]
+            have = outputs.get(t.layer.name)
+            if not setting or (have is not None and have.rule.index >= setting[-1]):
+                continue
+            entry, problems = evaluate_entry(
+                rules[setting[-1]],
+                t,
+                None,
+                evaluate=value,
+                count=index.count,
+                n_layers=index.n_layers,
+                model=model_names,
+            )
+            diags.extend(problems)
+            if entry is not None and entry.output is not None:
+                outputs[t.layer.name] = Output(t.layer.name, entry.output, entry.rule)
         resolved = ties.resolve(p, candidates)
         won |= won_here - {r.index for r in resolved.overridden}
         if resolved.error is not None:
@@ -148,6 +170,8 @@ def build_plan(
         elif p.kind == "parameter" and not any(w or b for _, w, b in per_target):
             out.unmatched.append(p)
 
+    order = {lay.name: i for i, lay in enumerate(graph.layers)}
+    out.outputs = dict(sorted(outputs.items(), key=lambda kv: order.get(kv[0], len(order))))
     _rnn_bias_pairs(out.entries)
     out.never_matched = [r for i, r in enumerate(rules) if i not in matched_any]
     out.always_overridden = [r for i, r in enumerate(rules) if i in matched_live and i not in won]
@@ -171,7 +195,7 @@ def build_plan(
 
 
 #: Bound names whose value depends on the traced activations or execution order.
-_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth"})
+_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth", "model_width", "model_depth"})
 
 
 def needs_trace(policy_ir: PolicyIR) -> bool:
@@ -186,7 +210,9 @@ def needs_trace(policy_ir: PolicyIR) -> bool:
     stack: list[Any] = list(policy_ir.rules)
     while stack:
         node = stack.pop()
-        if isinstance(node, Selector) and (node.before is not None or node.after is not None):
+        if isinstance(node, Selector) and (
+            node.before is not None or node.after is not None or node.role is not None
+        ):
             return True
         if isinstance(node, Name) and node.name in _TRACED_NAMES:
             return True

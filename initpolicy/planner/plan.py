@@ -37,6 +37,10 @@ class Entry:
     overridden: tuple[Rule, ...] = ()
     #: Why the applier writes something other than the rule says (the RNN bias pair).
     note: str | None = None
+    #: The rule's ``with`` multipliers of the optimizer's settings for this tensor (lr,
+    #: sgd_lr, eps, wd), and of its layer's output (``output``); empty / None: unset.
+    multipliers: dict[str, float] = field(default_factory=dict)
+    output: float | None = None
 
     @property
     def name(self) -> str:
@@ -62,9 +66,24 @@ class Entry:
             "overridden": [rule_json(r) for r in self.overridden],
             "note": self.note,
         }
+        if self.multipliers:  # a rule's `with` clause: additive to the contract
+            out["multipliers"] = dict(self.multipliers)
         if self.param.placement is not None:  # a sharded tensor: additive to the contract
             out["placement"] = self.param.placement
         return out
+
+
+@dataclass
+class Output:
+    """A forward multiplier: the output of the module named ``layer`` is multiplied by ``value``
+    (set by ``rule``'s ``with output = ...``), installed by apply and attach."""
+
+    layer: str
+    value: float
+    rule: Rule
+
+    def to_json(self) -> dict[str, Any]:
+        return {"module": self.layer, "value": self.value, "rule": rule_json(self.rule)}
 
 
 @dataclass
@@ -81,3 +100,5 @@ class Plan:
     never_matched: list[Rule] = field(default_factory=list)
     always_overridden: list[Rule] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Forward multipliers by module name (``with output = ...``), in model order.
+    outputs: dict[str, Output] = field(default_factory=dict)

@@ -150,6 +150,10 @@ class Index:
                 return False
         return True
 
+    def role_selects(self, sel: Selector, target: NamedTensor) -> bool:
+        """``as ROLE``: one of the tensor's transfer roles (:func:`roles_of`) is wanted."""
+        return sel.role is None or bool(roles_of(target) & set(sel.role))
+
     def tensor_selects(self, sel: Selector, target: NamedTensor) -> bool:
         """The tensor-level parts of ``sel`` (param glob, buffers only when named, block).
 
@@ -163,13 +167,17 @@ class Index:
                 return False
             if p.kind == "buffer" and sel.param == "*":
                 return False
-        elif p.kind == "buffer" or not is_weight_name(target.local):
+        elif p.kind == "buffer":
             return False
+        elif not is_weight_name(target.local) and (sel.types is not None or sel.role is None):
+            return False  # a role names the tensors it means (`as vector`: biases too)
         return sel.block is None or sel.block in p.blocks
 
     def selects(self, sel: Selector, target: NamedTensor) -> bool:
         """Whether ``sel`` picks ``target`` (its block, if it names one)."""
         if not (self.tensor_selects(sel, target) and self.module_selects(sel, target.layer)):
+            return False
+        if not self.role_selects(sel, target):
             return False
         if sel.where is None:
             return True
@@ -239,6 +247,43 @@ class Index:
                 out.setdefault(name, (types, chain[:i]))
             out.setdefault(lay.name, (lay.types, chain))
         return out
+
+
+def roles_of(target: NamedTensor) -> frozenset[str]:
+    """What a tensor is to width/depth transfer, under this name (docs/mup.md), from the
+    trace: ``vector`` (not a mixing weight: a bias, a norm's scale, a token, a position
+    table), else ``input`` (no parameterized layer feeds its layer), ``readout`` (nothing
+    mixes its layer's output further), or ``hidden``, which a ``branch_end`` also is; and
+    ``tied`` under every name of a tensor with several (an embedding tied to a readout).
+    Without the roles pass (the ``modules`` tracer) a tensor of one dimension is a vector
+    and any other a hidden weight.
+    """
+    p, layer = target.param, target.layer
+    role = p.role if p.role is not None else ("weight" if p.ndim >= 2 else "other")
+    tied = {"tied"} if p.aliases else set()
+    if role != "weight":
+        return frozenset({"vector", *tied})
+    out = set(tied)
+    if layer.previous is None:
+        out.add("input")
+    if layer.to_output == 0 or layer.activation == "output":
+        out.add("readout")
+    if not out - tied:
+        out.add("hidden")
+        if layer.branch_end:
+            out.add("branch_end")
+    return frozenset(out)
+
+
+def _module_only(sel: Selector) -> bool:
+    return (
+        sel.role is None
+        and sel.param is None
+        and sel.block is None
+        and sel.before is None
+        and sel.after is None
+        and sel.where is None
+    )
 
 
 def _before(layer: Layer, wanted: tuple[str, ...]) -> bool:

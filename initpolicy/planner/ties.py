@@ -113,7 +113,9 @@ def _is_keep(entries: list[Entry]) -> bool:
 
 
 def _signature(entries: list[Entry]) -> list[tuple[Any, ...]]:
-    return [(e.block, e.scheme, sorted(e.args.items())) for e in entries]
+    return [
+        (e.block, e.scheme, sorted(e.args.items()), sorted(e.multipliers.items())) for e in entries
+    ]
 
 
 def _describe(entries: list[Entry]) -> str:

@@ -186,6 +186,9 @@ class Layer:
     #: Lies between the fork and the join of a residual add ``x + f(x)``: the join's other
     #: operand reaches the fork with no parameterized layer on the way.
     residual_branch: bool = False
+    #: A residual branch member whose output reaches the residual join with no other layer
+    #: or norm between (an attention block's output projection, an MLP's last layer).
+    branch_end: bool = False
     #: Every path from its output reaches a normalization before the model output (layers,
     #: activations, mixing ops and sums on the way): whatever scale the path has, the
     #: norm resets it; a sum on the way only weighs this term against the other.
@@ -247,6 +250,13 @@ class ModelGraph:
     #: ``quantize_dynamic`` leaves them): qualified name -> class name. Nothing initializes
     #: them; not in JSON.
     quantized: dict[str, str] = field(default_factory=dict)
+    #: The model's width and depth for width/depth transfer (docs/mup.md): a transformers
+    #: config's hidden size and layer count; else the residual stream's feature size and
+    #: the number of residual adds, from the trace; None where neither says.
+    width: int | None = None
+    depth: int | None = None
+    #: Where ``width`` and ``depth`` come from ("config", "trace"), for explain.
+    size_source: str | None = None
 
     @property
     def n_layers(self) -> int:

@@ -188,7 +188,13 @@ class GraphView:
     # -- branches --------------------------------------------------------------------------
     def residual_members(self) -> set[str]:
         """Layers between the fork and the join of every residual add."""
+        return self.residual_branches()[0]
+
+    def residual_branches(self) -> tuple[set[str], set[fx.Node]]:
+        """Layers between the fork and the join of every residual add, and the residual
+        adds (the joins) themselves."""
         members: set[str] = set()
+        joins: set[fx.Node] = set()
         for j in self.signal:
             if self.kinds[j] != "join":
                 continue
@@ -204,7 +210,8 @@ class GraphView:
             mixing = [self._mixing_in(side) for side in sides]
             if mixing.count(True) == 1:
                 members |= self._layers_in(sides[mixing.index(True)])
-        return members
+                joins.add(j)
+        return members, joins
 
     def gate_members(self, data: set[fx.Node]) -> set[str]:
         """Layers computing ``g`` in ``x * g(x)``: between the joint with ``x`` and the mul.

@@ -57,6 +57,7 @@ from .layers import (
 from .messages import assumed_warning, input_hint, not_called_warning, raised_at, short
 from .resolve import Resolved, resolve
 from .roles import assign_roles
+from .size import model_size
 from .state import preserved
 from .structure import structure_view
 
@@ -378,8 +379,10 @@ def _trace(
     unknown = [lay for lay in layers if lay.activation == "unknown"]
     if unknown:
         run.warnings.append(unknown_warning(unknown))
+    residual_adds = 0
     if graph is not None:
-        assign_roles(graph, modules, names.params, layers)
+        residual_adds = assign_roles(graph, modules, names.params, layers)
+    size = model_size(inner, layers, residual_adds)
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
@@ -396,4 +399,7 @@ def _trace(
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
         roles=graph is not None,
         quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
+        width=size.width,
+        depth=size.depth,
+        size_source=size.source,
     )

@@ -7,6 +7,7 @@ from ..rule import LintRule
 from .logits import LargeLogits
 from .norms import VanishingNormScale
 from .policy import (
+    MultiplierMissing,
     ParameterUnmatched,
     RuleAlwaysOverridden,
     RuleNeverMatches,
@@ -53,6 +54,7 @@ RULES: tuple[type[LintRule], ...] = (
     RuleNeverMatches,
     RuleAlwaysOverridden,
     ParameterUnmatched,
+    MultiplierMissing,
 )
 
 __all__ = ["RULES"]

@@ -293,3 +293,51 @@ class ParameterUnmatched(LintRule):
                 fix=fix,
                 param=p.name,
             )
+
+
+class MultiplierMissing(LintRule):
+    """What:
+    The policy sets forward multipliers (``with output = ...``: μP's readout, CompleteP's
+    residual branches) that the linted model does not carry. Hooks are not part of a
+    state_dict: a model built fresh and loaded from a checkpoint has none until
+    ``Policy.attach(model)`` installs them.
+
+    Why:
+    A model trained with multipliers and run without them computes another function from
+    the same weights, silently: the readout of a μP model comes out width/base_width times
+    too large, and no error is raised anywhere.
+
+    Anti-pattern:
+        model.load_state_dict(torch.load("mup.pt"))    # multipliers not attached
+
+    Fix:
+        initpolicy.load("mup", base_width=256).attach(model)
+    """
+
+    code = "IP306"
+    name = "multiplier-missing"
+    severity = "warning"
+    kind = "policy"
+    summary = "a forward multiplier of the policy that the model does not carry"
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        plan = ctx.plan
+        if plan is None or not plan.outputs or ctx.model is None:
+            return
+        from ...tracer.multipliers import missing
+
+        wanted = {o.layer: o.value for o in plan.outputs.values()}
+        for name, (value, have) in missing(ctx.model, wanted).items():
+            rule = plan.outputs[name].rule
+            carried = "none" if have is None else f"×{have:g}"
+            yield cls.finding(
+                name,
+                f"{name or 'the model'}: the policy multiplies this layer's output by "
+                f"{value:g} ({_where(rule)}), but the model carries {carried}; a model "
+                "loaded from a checkpoint needs Policy.attach(model) (hooks are not in a "
+                "state_dict)",
+                location=_where(rule),
+                measured=have,
+                expected=value,
+            )

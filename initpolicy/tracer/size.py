@@ -1,0 +1,74 @@
+"""The width and depth of a model, for width/depth transfer (``model_width``,
+``model_depth``; docs/mup.md).
+
+A transformers config says them (``hidden_size``, ``num_hidden_layers``, under any of the
+config's own spellings: GPT-2's ``n_embd`` and ``n_layer`` map to them). Otherwise the
+trace does: the width is the feature size of the residual stream (the output size most
+residual branch ends share), or, without residual branches, the output size most hidden
+layers share; the depth is the number of residual adds, or, without them, the number of
+mixing layers. Reads the model's config and the layers' facts only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from .graph import Layer
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    width: int | None
+    depth: int | None
+    source: str | None  # "config", "trace", "config+trace"
+
+
+def _config_int(config: Any, name: str) -> int | None:
+    try:
+        value = getattr(config, name, None)
+    except Exception:  # a config property that raises: the config does not say
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
+
+
+def _weights(layer: Layer) -> list[float]:
+    return [p.fan_out for p in layer.parameters if p.role == "weight" and p.ndim >= 2]
+
+
+def _most_common(values: list[float]) -> int | None:
+    if not values:
+        return None
+    # the most frequent; among equals the largest (a stream is wider than its heads)
+    counts = Counter(int(v) for v in values)
+    return max(counts, key=lambda v: (counts[v], v))
+
+
+def model_size(model: Any, layers: list[Layer], residual_adds: int) -> ModelSize:
+    """The width and depth of ``model`` (from its config, else from ``layers``)."""
+    config = getattr(model, "config", None)
+    width = depth = None
+    if config is not None:
+        width = _config_int(config, "hidden_size")
+        depth = _config_int(config, "num_hidden_layers")
+    from_config = width is not None or depth is not None
+    traced = False
+    if width is None:
+        ends = [w for lay in layers if lay.branch_end for w in _weights(lay)]
+        inner = [
+            w
+            for lay in layers
+            if lay.previous is not None and lay.to_output not in (None, 0)
+            for w in _weights(lay)
+        ]
+        width = _most_common(ends) or _most_common(inner)
+        traced = traced or width is not None
+    if depth is None:
+        mixing = sum(1 for lay in layers if _weights(lay))
+        depth = residual_adds or mixing or None
+        traced = traced or depth is not None
+    source = "+".join(s for s, used in (("config", from_config), ("trace", traced)) if used)
+    return ModelSize(width, depth, source or None)
