@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from .language.ir import PolicyIR, Rule
 if TYPE_CHECKING:  # pragma: no cover
     from torch.nn import Module
 
+    from .applier.calibrate import LayerRecord
     from .applier.report import Report
     from .extractor.run import Build, ExtractResult, Recording
     from .linter.run import LintResult
@@ -116,6 +118,69 @@ class Policy:
             self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
         return execute(the_plan, model, device=device, threads=threads)
+
+
+@dataclass
+class Calibration:
+    """What :func:`calibrate` did. ``text``: a policy that replays the calibrated weights
+    bit for bit without data; ``records``: per calibrated layer, its output variance
+    before and after, the factor and the iterations; ``report``: the apply Report (before
+    rescaling: its std is the inner scheme's)."""
+
+    text: str
+    records: list[LayerRecord]
+    report: Report
+    data: str
+    sha256: str
+
+    @property
+    def not_converged(self) -> list[LayerRecord]:
+        return [r for r in self.records if not r.converged]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "sha256": self.sha256,
+            "layers": [r.to_json() for r in self.records],
+            "not_converged": [r.layer for r in self.not_converged],
+        }
+
+
+def calibrate(
+    model: Any,
+    policy: Policy | str | Path,
+    data: Any,
+    seed: int | None = 0,
+    *,
+    threads: int | None = None,
+    source: str | None = None,
+) -> Calibration:
+    """Apply ``policy`` to ``model`` and run its calibrations (``lsuv``) on ``data``, in
+    place (docs/calibrate.md). ``data``: the model's inputs, as ``example_inputs`` (a
+    tensor, a tuple of positional inputs, a dict of keyword inputs); under
+    torch.distributed, this rank's shard of the batch. ``source`` names the data in the
+    replay's header.
+
+    >>> result = initpolicy.calibrate(model, "lsuv", torch.randn(256, 784), seed=0)  # doctest: +SKIP
+    >>> initpolicy.load(result.text).apply(fresh_model)   # the same weights, bit for bit  # doctest: +SKIP
+    """
+    from .applier.calibrate import calibrate_plan, data_identity, replay_text
+    from .planner.match import build_plan
+    from .tracer.inputs import as_call
+    from .tracer.tracing import trace as run_trace
+
+    _check_module(model, "calibrate")
+    if data is None:
+        raise UsageError("calibrate needs data: the model's inputs (a tensor, tuple or dict)")
+    the_policy = as_policy(policy)
+    call = as_call(data)
+    graph = run_trace(model, example_inputs=data)
+    the_plan = build_plan(the_policy.ir, graph, seed=seed)
+    done = calibrate_plan(the_plan, model, call, threads=threads)
+    shapes, sha = data_identity(call)
+    what = f"{the_policy.source}" + (f" on {source}" if source else "")
+    text = replay_text(the_plan, done, (shapes, sha), what)
+    return Calibration(text=text, records=done.records, report=done.report, data=shapes, sha256=sha)
 
 
 def _check_module(model: Any, what: str) -> None:

@@ -21,6 +21,7 @@ LIBRARY = (
     "leaky_relu_net",
     "llama",
     "lstm",
+    "lsuv",
     "pytorch_default",
     "relu_net",
     "resnet",

@@ -168,6 +168,9 @@ class SchemeCall(Node):
 
     name: str
     args: tuple[SchemeArg, ...] = ()
+    #: For a wrapper (``lsuv``, ``scaled``; :mod:`initpolicy.catalog.wrappers`): the scheme
+    #: it wraps, which draws the values; ``name`` and ``args`` are then the wrapper's.
+    inner: SchemeCall | None = None
 
     def arg(self, name: str) -> ArgValue | None:
         for a in self.args:

@@ -11,10 +11,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..catalog import gains, schemes
+from ..catalog import gains, schemes, wrappers
 from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
-from ..language.ir import Rule, Selector, Word
+from ..language.ir import Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
 from .plan import Entry
 from .select import NamedTensor
@@ -113,30 +113,23 @@ def _evaluate(
     n_layers: int,
 ) -> Entry:
     p, layer = target.param, target.layer
-    name = rule.scheme.name
+    call = rule.scheme.inner or rule.scheme
+    name = call.name
     spec = schemes.get(name)
     fan_in, fan_out, shape = tensor_facts(p, block)
     env, why = bound_names(layer, fan_in, fan_out, n_layers)
-
-    values: dict[str, float | str] = {}
-    for arg in rule.scheme.args:
-        if isinstance(arg.value, Word):
-            values[arg.name] = arg.value.value
-            continue
-        missing = sorted(n for n in names(arg.value) if n not in env)
-        if missing:
-            n = missing[0]
-            raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
-        try:
-            number = float(evaluate(arg.value, env, count))
-        except InitPolicyError as e:
-            raise _Fail(f"argument {arg.name} of {name}: {e}") from None
-        except (ArithmeticError, ValueError) as e:
-            raise _Fail(f"argument {arg.name} of {name} cannot be evaluated: {e}") from None
-        if not math.isfinite(number):
-            raise _Fail(f"argument {arg.name} of {name} is {number} (not finite)")
-        values[arg.name] = number
-
+    values = _values(call, env, why, evaluate, count)
+    wrapped: dict[str, float | str] | None = None
+    if rule.scheme.inner is not None:
+        wrapped = wrappers.resolve(
+            rule.scheme.name, _values(rule.scheme, env, why, evaluate, count)
+        )
+        if p.parametrization is not None:
+            raise _Fail(
+                f"{rule.scheme.name} cannot rescale a tensor computed by the parametrization "
+                f"{p.parametrization}",
+                hint="write the scheme without the wrapper",
+            )
     args = schemes.resolve_values(name, values)
     for param in spec.params:
         value = args.get(param.name)
@@ -192,6 +185,15 @@ def _evaluate(
         raise _Fail(problem, hint="smaller arguments, or a wider dtype for this tensor")
     if p.kind == "buffer" and name == "default":
         std = bound = None
+    scale = calibration = None
+    if wrapped is not None and wrappers.is_calibration(rule.scheme.name):
+        calibration = wrapped
+    elif wrapped is not None:
+        scale = float(wrapped["factor"])
+        std = None if std is None else std * abs(scale)
+        bound = None if bound is None else bound * abs(scale)
+    if (scale is not None or calibration is not None) and name in ("default", "keep"):
+        raise _Fail(f"{rule.scheme.name} needs values to rescale, and {name} draws none")
     return Entry(
         layer=layer,
         param=p,
@@ -201,7 +203,38 @@ def _evaluate(
         std=std,
         bound=bound,
         block=block.name if block else None,
+        scale=scale,
+        calibration=calibration,
     )
+
+
+def _values(
+    call: SchemeCall,
+    env: dict[str, float],
+    why: dict[str, str],
+    evaluate: EvalFn,
+    count: Callable[[Selector], int],
+) -> dict[str, float | str]:
+    """``call``'s arguments evaluated for one tensor (words as they are)."""
+    values: dict[str, float | str] = {}
+    for arg in call.args:
+        if isinstance(arg.value, Word):
+            values[arg.name] = arg.value.value
+            continue
+        missing = sorted(n for n in names(arg.value) if n not in env)
+        if missing:
+            n = missing[0]
+            raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
+        try:
+            number = float(evaluate(arg.value, env, count))
+        except InitPolicyError as e:
+            raise _Fail(f"argument {arg.name} of {call.name}: {e}") from None
+        except (ArithmeticError, ValueError) as e:
+            raise _Fail(f"argument {arg.name} of {call.name} cannot be evaluated: {e}") from None
+        if not math.isfinite(number):
+            raise _Fail(f"argument {arg.name} of {call.name} is {number} (not finite)")
+        values[arg.name] = number
+    return values
 
 
 #: Parametrizations whose computed weight a rule can write (see :mod:`initpolicy.applier.execute`).

@@ -36,6 +36,11 @@ class Entry:
     overridden: tuple[Rule, ...] = ()
     #: Why the applier writes something other than the rule says (the RNN bias pair).
     note: str | None = None
+    #: ``scaled(SCHEME, factor)``: the applier multiplies the scheme's draw by this.
+    scale: float | None = None
+    #: A calibration wrapper's evaluated arguments (``lsuv``: target, tol, max_iter): the
+    #: scheme's draw is rescaled on data by :func:`initpolicy.calibrate`.
+    calibration: dict[str, float | str] | None = None
 
     @property
     def name(self) -> str:
@@ -56,6 +61,10 @@ class Entry:
             "overridden": [rule_json(r) for r in self.overridden],
             "note": self.note,
         }
+        if self.scale is not None:  # additive to the contract, as placement
+            out["scale"] = self.scale
+        if self.calibration is not None:
+            out["calibration"] = {"wrapper": self.rule.scheme.name, **self.calibration}
         if self.param.placement is not None:  # a sharded tensor: additive to the contract
             out["placement"] = self.param.placement
         return out
