@@ -183,6 +183,15 @@ def calibrate(
     return Calibration(text=text, records=done.records, report=done.report, data=shapes, sha256=sha)
 
 
+def synthetic_inputs(model: Any, example_inputs: Any = None, batch: int = 64) -> Any:
+    """``batch`` synthetic examples for ``model`` (N(0, 1) floats, repeated token ids): of
+    the shape of ``example_inputs`` when given, else of the inputs lint infers."""
+    from .tracer.inputs import synthetic_batch
+
+    _check_module(model, "calibrate")
+    return synthetic_batch(model, batch, example_inputs)
+
+
 def _check_module(model: Any, what: str) -> None:
     if not hasattr(model, "named_modules") or not hasattr(model, "state_dict"):
         raise UsageError(f"{what} needs a torch.nn.Module, got {type(model).__name__}")
