@@ -16,6 +16,8 @@ from initpolicy.language.builtins import builtin_policies
 from .models.corpus import ResNetTiny
 
 LIBRARY = (
+    "deepnorm",
+    "fixup",
     "gpt2",
     "keras_default",
     "leaky_relu_net",
@@ -27,7 +29,9 @@ LIBRARY = (
     "resnet",
     "resnet_zero_init",
     "selu_net",
+    "skipinit",
     "tanh_net",
+    "tfixup",
     "vit_jax",
 )
 

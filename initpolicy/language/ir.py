@@ -78,10 +78,25 @@ BOUND_NAMES: tuple[str, ...] = (
     "slope",
     "depth",
     "n_layers",
+    "n_branches",
+    "branch_layers",
 )
 
 #: Names a ``where`` condition may use (plus the bound names above).
-CONDITION_NAMES: tuple[str, ...] = ("fan_in", "fan_out", "ndim", "numel", "depth")
+CONDITION_NAMES: tuple[str, ...] = (
+    "fan_in",
+    "fan_out",
+    "ndim",
+    "numel",
+    "depth",
+    # residual branches and attention, from the trace (1 or 0; docs/language.md)
+    "in_branch",
+    "branch_end",
+    "branch_tail",
+    "attn_query",
+    "attn_key",
+    "attn_value",
+)
 
 
 # --------------------------------------------------------------------------- conditions

@@ -17,7 +17,7 @@ from ..language.evaluate import names
 from ..language.ir import Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
 from .plan import Entry
-from .select import NamedTensor
+from .select import NamedTensor, branch_env
 
 EvalFn = Callable[[Any, dict[str, float], Callable[[Selector], int]], float]
 
@@ -36,7 +36,7 @@ def diagnostic(rule: Rule, message: str, hint: str | None = None) -> Diagnostic:
 
 
 def bound_names(
-    layer: Layer, fan_in: float, fan_out: float, n_layers: int
+    layer: Layer, fan_in: float, fan_out: float, n_layers: int, n_branches: int = 0
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The bound names defined for a tensor of ``layer``, and why the others are not."""
     env = {
@@ -46,6 +46,8 @@ def bound_names(
         "depth": float(layer.depth),
         "n_layers": float(n_layers),
     }
+    branch = branch_env(layer, n_branches)
+    env.update({k: branch[k] for k in ("n_branches", "branch_layers")})
     why: dict[str, str] = {}
     act = layer.activation
     if not act:
@@ -94,11 +96,12 @@ def evaluate_entry(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
+    n_branches: int = 0,
 ) -> tuple[Entry | None, list[Diagnostic]]:
     """The Entry for ``rule`` on ``target`` (or one ``block`` of it), or the diagnostics
     explaining why it cannot be applied."""
     try:
-        return _evaluate(rule, target, block, evaluate, count, n_layers), []
+        return _evaluate(rule, target, block, evaluate, count, n_layers, n_branches), []
     except _Fail as f:
         where = target.param.name + (f"[{block.name}]" if block else "")
         return None, [diagnostic(rule, f"{where}: {f.message}", f.hint)]
@@ -111,13 +114,14 @@ def _evaluate(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
+    n_branches: int,
 ) -> Entry:
     p, layer = target.param, target.layer
     call = rule.scheme.inner or rule.scheme
     name = call.name
     spec = schemes.get(name)
     fan_in, fan_out, shape = tensor_facts(p, block)
-    env, why = bound_names(layer, fan_in, fan_out, n_layers)
+    env, why = bound_names(layer, fan_in, fan_out, n_layers, n_branches)
     values = _values(call, env, why, evaluate, count)
     wrapped: dict[str, float | str] | None = None
     if rule.scheme.inner is not None:

@@ -119,6 +119,7 @@ def build_plan(
                     evaluate=value,
                     count=index.count,
                     n_layers=index.n_layers,
+                    n_branches=index.n_branches,
                 )
                 diags.extend(problems)
                 if entry is not None:
@@ -170,7 +171,10 @@ def build_plan(
 
 
 #: Bound names whose value depends on the traced activations or execution order.
-_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth"})
+_TRACED_NAMES = frozenset(
+    {"gain", "vp_gain", "slope", "depth", "n_branches", "branch_layers", "in_branch",
+     "branch_end", "branch_tail", "attn_query", "attn_key", "attn_value"}
+)  # fmt: skip
 
 
 def needs_trace(policy_ir: PolicyIR) -> bool:

@@ -186,6 +186,16 @@ class Layer:
     #: The BatchNorm/InstanceNorm that every path from its output reaches through
     #: per-channel-constant-preserving ops only (so the norm cancels its bias); else None.
     cancelled_by: str | None = None
+    #: Residual branch facts (:mod:`initpolicy.tracer.roles_branches`): the index of its
+    #: innermost residual branch (None: in none), that branch's count of mixing layers,
+    #: whether it is a last mixing layer of the branch, and whether it is the branch's last
+    #: parameterized module (a norm, where the branch ends in one).
+    branch: int | None = None
+    branch_layers: int = 0
+    branch_end: bool = False
+    branch_tail: bool = False
+    #: ``query``, ``key`` or ``value``: the attention operand its output is; else None.
+    attention: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -223,6 +233,8 @@ class ModelGraph:
     #: Whether the roles pass ran (it needs a graph: not for the ``modules`` tracer), so
     #: the layers' graph facts and the parameters' roles are known.
     roles: bool = False
+    #: How many residual branches the roles pass found (Fixup's L).
+    n_branches: int = 0
     #: Modules whose weights are quantized (torch.ao's packed tensors, not parameters, as
     #: ``quantize_dynamic`` leaves them): qualified name -> class name. Nothing initializes
     #: them; not in JSON.

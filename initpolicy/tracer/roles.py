@@ -50,6 +50,7 @@ import torch.fx as fx
 from .graph import Layer
 from .ops import is_composite
 from .resolve import op_name
+from .roles_branches import assign_branches
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
 
@@ -224,10 +225,10 @@ def assign_roles(
     modules: Mapping[str, Any],
     params: Mapping[str, str],
     layers: list[Layer],
-) -> None:
+) -> int:
     """Fill the graph facts of ``layers`` (traced into ``graph``) and their parameters'
     roles. ``modules`` maps qualified names to modules, ``params`` every parameter name
-    (aliases included) to its owner's name."""
+    (aliases included) to its owner's name. Returns the number of residual branches."""
     r = GraphView(graph, modules, params)
     data = _data(r)
     gate = r.gate_members(data)
@@ -265,3 +266,4 @@ def assign_roles(
         norms = [r.after(canc, n, _union) for n in ns]
         if norms and all(v is not None and v is not _FAIL and v for v in norms):
             lay.cancelled_by = min(frozenset().union(*norms))
+    return assign_branches(r, layers)

@@ -345,8 +345,9 @@ def _trace(
             layer.previous, layer.previous_type = prev.name, prev.type
     if unused:
         run.warnings.append(not_called_warning(unused, layers, modules))
+    n_branches = 0
     if graph is not None:
-        assign_roles(graph, modules, names.params, layers)
+        n_branches = assign_roles(graph, modules, names.params, layers)
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
@@ -362,5 +363,6 @@ def _trace(
         buffer_layers=buffer_layers,
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
         roles=graph is not None,
+        n_branches=n_branches,
         quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
     )
