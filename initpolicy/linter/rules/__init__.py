@@ -12,6 +12,7 @@ from .policy import (
     TruncNormalNoOp,
 )
 from .recurrent import LstmForgetBias, NonOrthogonalRecurrent
+from .residual import UnscaledResidualBranches
 from .scale import (
     GainMismatch,
     RangeTooNarrow,
@@ -34,6 +35,7 @@ RULES: tuple[type[LintRule], ...] = (
     LargeBias,
     LstmForgetBias,
     NonOrthogonalRecurrent,
+    UnscaledResidualBranches,
     VarianceDrift,
     DeadAtInit,
     SaturatedAtInit,
