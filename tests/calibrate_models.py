@@ -31,3 +31,39 @@ def vgg_cnn() -> nn.Sequential:
 
 def batch(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def resnet18_without_norms() -> nn.Module:
+    """torchvision's ResNet-18 with every BatchNorm an Identity (norm_layer is its own
+    argument: the model is otherwise unedited)."""
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(norm_layer=lambda channels: nn.Identity())
+
+
+def timm_vit() -> nn.Module:
+    import timm
+
+    torch.manual_seed(0)
+    return timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=4, depth=4
+    )
+
+
+def bert() -> nn.Module:
+    import transformers
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=256,
+        vocab_size=1000,
+    )
+    return transformers.BertModel(cfg)
+
+
+def token_ids(shape: tuple[int, ...], seed: int, vocab: int = 1000) -> torch.Tensor:
+    return torch.randint(0, vocab, shape, generator=torch.Generator().manual_seed(seed))

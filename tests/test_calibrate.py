@@ -121,6 +121,29 @@ def test_lsuv_gives_every_layer_unit_variance_on_the_batch_and_held_out(build, s
         assert r.converged and r.after == pytest.approx(on_batch[r.layer], rel=1e-9)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("build", "data"),
+    [
+        (models.resnet18_without_norms, lambda seed: models.batch((32, 3, 32, 32), seed)),
+        (models.timm_vit, lambda seed: models.batch((32, 3, 32, 32), seed)),
+        (models.bert, lambda seed: models.token_ids((16, 32), seed)),
+    ],
+    ids=["torchvision_resnet18_without_norms", "timm_vit", "transformers_bert"],
+)
+def test_lsuv_on_real_architectures(build, data):
+    import transformers
+
+    types = (nn.Linear, nn.Conv2d, transformers.pytorch_utils.Conv1D)
+    model = build()
+    result = initpolicy.calibrate(model, "lsuv", data(1), seed=0)
+    on_batch = output_variances(model, data(1), types)
+    on_held = output_variances(model, data(2), types)
+    assert len(result.records) == len(on_batch) and not result.not_converged
+    assert all(0.95 <= v <= 1.05 for v in on_batch.values()), on_batch
+    assert all(0.85 <= v <= 1.15 for v in on_held.values()), on_held
+
+
 def test_a_layer_that_cannot_converge_is_reported_not_hidden():
     model = models.tanh_mlp(3)
     policy = "Linear -> lsuv(orthogonal(), tol=1e-9, max_iter=1)\nbias -> zeros()"
