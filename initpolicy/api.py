@@ -14,8 +14,9 @@ stages when they are called.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +133,8 @@ class Calibration:
     report: Report
     data: str
     sha256: str
+    #: Seconds spent: ``trace``, ``apply`` (drawing the inner schemes), ``lsuv``.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def not_converged(self) -> list[LayerRecord]:
@@ -174,13 +177,22 @@ def calibrate(
         raise UsageError("calibrate needs data: the model's inputs (a tensor, tuple or dict)")
     the_policy = as_policy(policy)
     call = as_call(data)
+    start = time.perf_counter()
     graph = run_trace(model, example_inputs=data)
+    traced = time.perf_counter() - start
     the_plan = build_plan(the_policy.ir, graph, seed=seed)
     done = calibrate_plan(the_plan, model, call, threads=threads)
     shapes, sha = data_identity(call)
     what = f"{the_policy.source}" + (f" on {source}" if source else "")
     text = replay_text(the_plan, done, (shapes, sha), what)
-    return Calibration(text=text, records=done.records, report=done.report, data=shapes, sha256=sha)
+    return Calibration(
+        text=text,
+        records=done.records,
+        report=done.report,
+        data=shapes,
+        sha256=sha,
+        seconds={"trace": traced, **done.seconds},
+    )
 
 
 def synthetic_inputs(model: Any, example_inputs: Any = None, batch: int = 64) -> Any:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,8 @@ class Calibrated:
     records: list[LayerRecord] = field(default_factory=list)
     #: Per calibrated entry (by ``id``), the factor its draw was multiplied by.
     factors: dict[int, float] = field(default_factory=dict)
+    #: Seconds spent drawing the plan (``apply``) and rescaling on data (``lsuv``).
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def not_converged(self) -> list[LayerRecord]:
@@ -98,8 +101,10 @@ def round_factor(x: float) -> float:
 def calibrate_plan(plan: Plan, model: Any, call: Call, *, threads: int | None = None) -> Calibrated:
     """Apply ``plan`` (its calibration entries drawn by their inner scheme), then rescale
     them on ``call`` (this rank's inputs: ``(args, kwargs)``). In place; see the module doc."""
+    start = time.perf_counter()
     report = execute(plan, model, threads=threads, calibrating=True)
-    out = Calibrated(report=report)
+    out = Calibrated(report=report, seconds={"apply": time.perf_counter() - start})
+    start = time.perf_counter()
     visible = visible_rows(plan.entries)
     layers: dict[str, list[int]] = {}
     for k, e in enumerate(plan.entries):
@@ -125,6 +130,7 @@ def calibrate_plan(plan: Plan, model: Any, call: Call, *, threads: int | None = 
                     out.factors[id(e)] = factor
     finally:
         model.train(was_training)
+    out.seconds["lsuv"] = time.perf_counter() - start
     return out
 
 
