@@ -30,7 +30,7 @@ from torch import nn
 import initpolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from why_init_matters import digits  # noqa: E402  (the same data and split)
+from why_init_matters import digits  # the same data and split
 
 BLOCKS, WIDTH, EPOCHS, BATCH, LR, SEED = 24, 64, 30, 64, 0.005, 0
 
@@ -68,7 +68,9 @@ def initialize(name: str, model: nn.Module, x_train: torch.Tensor, seed: int) ->
         result = initpolicy.calibrate(model, "lsuv", x_train[:256], seed=seed)
         fresh = ResidualMLP()
         initpolicy.load(result.text).apply(fresh)  # the replay: the same weights, no data
-        assert all(torch.equal(a, b) for a, b in zip(model.parameters(), fresh.parameters()))
+        assert all(
+            torch.equal(a, b) for a, b in zip(model.parameters(), fresh.parameters(), strict=True)
+        )
 
 
 def train(name: str, data: tuple[torch.Tensor, ...], seed: int = SEED, epochs: int = EPOCHS) -> Run:
