@@ -238,6 +238,7 @@ def build_model():
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
     (tmp_path / "model.py").write_text(MODEL)
+    (tmp_path / "model.pt").write_text("not a checkpoint")
     torch.save(models.batch((128, 32), 1), tmp_path / "batch.pt")
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -270,6 +271,7 @@ def test_cli_writes_the_replay_policy_and_apply_reproduces_it(repo):
         (("--data", "model.py"), "--data model.py: expected one of .pt, .pth, .safetensors"),
         (("--data", "none.pt"), "--data none.pt: no such file"),
         (("--data", "batch.pt", "-o", "batch.pt"), "-o batch.pt is batch.pt, an input"),
+        (("--data", "model.pt"), "--data model.pt: not a readable torch.save file"),
     ],
 )
 def test_cli_refuses_bad_data_and_destinations_with_exit_2(repo, args, message):
@@ -282,6 +284,26 @@ def test_cli_without_data_says_it_uses_synthetic_inputs(repo):
     assert result.return_value == 0
     assert "note: no --data: calibrating on 64 synthetic examples" in result.output
     assert "# Calibrated by initpolicy: <builtin>/lsuv on synthetic inputs" in result.output
+
+
+def test_cli_json_has_the_records_and_the_policy(repo):
+    import json
+
+    result = run(
+        "calibrate", "model.py", "--policy", "lsuv", "--data", "batch.pt", "--format", "json"
+    )
+    assert result.return_value == 0
+    data = json.loads(result.stdout)
+    assert [r["layer"] for r in data["layers"]] == [str(2 * k) for k in range(7)]
+    assert data["not_converged"] == [] and data["data"] == "float32[128, 32]"
+    assert initpolicy.load(data["policy"]).rules
+
+
+def test_explain_shows_the_wrapper():
+    plan = initpolicy.load("lsuv").plan(models.tanh_mlp(1))
+    from initpolicy.applier.report import plan_text
+
+    assert "lsuv(orthogonal(gain=1), target=1, tol=0.05, max_iter=10)" in plan_text(plan)
 
 
 def test_cli_apply_of_a_calibration_policy_exits_2(repo):

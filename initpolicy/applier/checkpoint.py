@@ -115,7 +115,10 @@ def load_inputs(path: str | Path) -> Any:
             f"--data {p}: reading .safetensors needs the safetensors package"
         ) from None
     except Exception as e:  # torch/safetensors raise many types for a bad file
-        raise UsageError(f"--data {p}: cannot be read: {type(e).__name__}: {e}") from None
+        kind = "safetensors" if p.suffix == ".safetensors" else "torch.save"
+        raise UsageError(
+            f"--data {p}: not a readable {kind} file ({type(e).__name__}: {e})"
+        ) from None
     _check_inputs(p, data)
     return data
 
