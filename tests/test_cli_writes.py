@@ -91,6 +91,10 @@ def _extract(dest: str, policy: str) -> list[str]:
     return ["extract", "model.py", "-o", dest]
 
 
+def _calibrate(dest: str, policy: str) -> list[str]:
+    return ["calibrate", "model.py", "--policy", policy, "-o", dest]
+
+
 REPORT = ("--static", "--exit-zero", "--format", "json")
 _WRITERS = [
     Writer("apply --out", _apply, ".pt", _checkpoint),
@@ -99,6 +103,7 @@ _WRITERS = [
     Writer("lint --fix-policy", _lint("--static", "--exit-zero", "--fix-policy"), ".pol", _policy),
     Writer("lint --plot", _lint("--exit-zero", "--plot"), ".png", _png),
     Writer("extract -o", _extract, ".pol", _policy, reads_policy=False),
+    Writer("calibrate -o", _calibrate, ".pol", _policy),
 ]
 _NO_MATPLOTLIB = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None, reason="--plot needs matplotlib"

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import TargetError, UsageError
+from ..errors import PlanError, TargetError, UsageError
+from ..planner.entries import diagnostic
 from ..planner.plan import Entry, Plan
 from ..shards.dtensor import is_sharded, local_tensor
 from ..tracer.fans import legacy_weight_norm
@@ -43,7 +44,14 @@ from .writes import write_all
 __all__ = ["Report", "execute"]
 
 
-def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None = None) -> Report:
+def execute(
+    plan: Plan,
+    model: Any,
+    *,
+    device: Any = None,
+    threads: int | None = None,
+    calibrating: bool = False,
+) -> Report:
     """Write ``plan`` into ``model`` (the Plan must come from this model's trace).
 
     ``device``: where a meta model is materialized (default cpu), or where a real model is
@@ -53,6 +61,8 @@ def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None =
     import torch
 
     threads = check_threads(threads)
+    if not calibrating:
+        _refuse_calibrations(plan)
     _check_writable(model)
     target = target_device(device)
     meta = is_meta(model)
@@ -90,6 +100,25 @@ def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None =
     entries = [ReportEntry(e, std) for e, std in zip(plan.entries, measured, strict=True)]
     dev = str(target or torch.device("cpu")) if meta else None
     return Report(plan=plan, entries=entries, defaulted=prep.defaulted, materialized_on=dev)
+
+
+def _refuse_calibrations(plan: Plan) -> None:
+    """A calibration (``lsuv``) rescales on data; applied without data, its weights would
+    silently be the inner scheme's. Refused, at each rule, with the two ways to give data."""
+    rules = {id(e.rule): e for e in plan.entries if e.calibration is not None}
+    if not rules:
+        return
+    diags = [
+        diagnostic(
+            e.rule,
+            f"{e.rule.scheme.name} calibrates {e.name} on data, and none was given",
+            "initpolicy calibrate TARGET --policy P --data FILE -o calibrated.pol, or "
+            "initpolicy.calibrate(model, policy, data); then apply calibrated.pol "
+            "(it replays the calibration without data)",
+        )
+        for e in rules.values()
+    ]
+    raise PlanError(diags)
 
 
 def _check_writable(model: Any) -> None:

@@ -152,11 +152,20 @@ def _loc(e: Entry) -> str:
     return f"{e.rule.loc.file}:{e.rule.loc.line}"
 
 
-def _scheme(e: Entry) -> str:
-    args = ", ".join(
-        f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}" for k, v in e.args.items()
+def _args(values: dict[str, float | str]) -> str:
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}" for k, v in values.items()
     )
-    return f"{e.scheme}({args})"
+
+
+def _scheme(e: Entry) -> str:
+    """The scheme as explain shows it, inside its wrapper when it has one."""
+    inner = f"{e.scheme}({_args(e.args)})"
+    if e.scale is not None:
+        return f"scaled({inner}, {e.scale:g})"
+    if e.calibration is not None:
+        return f"{e.rule.scheme.name}({inner}, {_args(e.calibration)})"
+    return inner
 
 
 def whole_note(e: Entry) -> str | None:

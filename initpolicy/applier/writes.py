@@ -44,9 +44,27 @@ def write_all(plan: Plan, slots: dict[int, Any], touch: Any, threads: int | None
             touch(t)
             for rows in visible[k]:
                 pool.add(entry_tasks(plan.seed, e, t, rows))
+    for k, e in enumerate(plan.entries):
+        if e.scale is not None:
+            for rows in visible[k]:
+                scale_entry(e, slots[id(e)], e.scale, rows)
     for e in plan.entries:
         if e.block is None and e.param.local == "weight" and e.spec.writes_values:
             zero_padding_row(e, slots[id(e)])
+
+
+def scale_entry(e: Entry, t: Any, factor: float, rows: Rows = None) -> None:
+    """Multiply the values of entry ``e`` held here (its rows of ``t``, or ``rows``) by
+    ``factor``, in place: ``scaled(SCHEME, factor)``, and what a calibration writes. One
+    elementwise multiply in the tensor's dtype, the same on every shard and in every
+    replay, so a replayed calibration is bit-identical to the calibrated weights."""
+    local, idx = local_view(t)
+    if local.dim() == 0:
+        local.mul_(factor)
+        return
+    lo, hi = _span(e) if rows is None else rows
+    pos, _ = clip(idx[0], lo, hi)
+    local[pos].mul_(factor)
 
 
 def _tiled(e: Entry) -> bool:

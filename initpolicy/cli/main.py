@@ -163,13 +163,22 @@ def cli(ctx: click.Context) -> None:
 
 def _register() -> None:
     from . import apply as cli_apply
+    from . import calibrate as cli_calibrate
     from . import coordcheck as cli_coordcheck
     from . import extract as cli_extract
     from . import lint as cli_lint
     from . import policy as cli_policy
     from . import trace as cli_trace
 
-    for module in (cli_policy, cli_trace, cli_apply, cli_lint, cli_extract, cli_coordcheck):
+    for module in (
+        cli_policy,
+        cli_trace,
+        cli_apply,
+        cli_calibrate,
+        cli_lint,
+        cli_extract,
+        cli_coordcheck,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -91,6 +91,8 @@ BOUND_NAMES: tuple[str, ...] = (
     "n_layers",
     "model_width",
     "model_depth",
+    "n_branches",
+    "branch_layers",
 )
 
 #: Names a ``let`` may define although ``depth`` is a bound name: the width and depth of the
@@ -100,7 +102,20 @@ BOUND_NAMES: tuple[str, ...] = (
 TRANSFER_NAMES: tuple[str, ...] = ("width", "base_width", "depth", "base_depth")
 
 #: Names a ``where`` condition may use (plus the bound names above).
-CONDITION_NAMES: tuple[str, ...] = ("fan_in", "fan_out", "ndim", "numel", "depth")
+CONDITION_NAMES: tuple[str, ...] = (
+    "fan_in",
+    "fan_out",
+    "ndim",
+    "numel",
+    "depth",
+    # residual branches and attention, from the trace (1 or 0; docs/language.md)
+    "in_branch",
+    "branch_end",
+    "branch_tail",
+    "attn_query",
+    "attn_key",
+    "attn_value",
+)
 
 
 # --------------------------------------------------------------------------- conditions
@@ -214,6 +229,9 @@ class SchemeCall(Node):
 
     name: str
     args: tuple[SchemeArg, ...] = ()
+    #: For a wrapper (``lsuv``, ``scaled``; :mod:`initpolicy.catalog.wrappers`): the scheme
+    #: it wraps, which draws the values; ``name`` and ``args`` are then the wrapper's.
+    inner: SchemeCall | None = None
 
     def arg(self, name: str) -> ArgValue | None:
         for a in self.args:

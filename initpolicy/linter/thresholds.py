@@ -35,6 +35,7 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     ),
     "orthogonality": (0.1, "largest |WᵀW/c - I| entry still called orthogonal"),
     "trunc-sigmas": (4.0, "bounds further than this many std from the mean truncate nothing"),
+    "branch-growth": (4.0, "variance growth through unnormalized residual branches that fires"),
     "drift": (10.0, "total growth (or 1/shrink) of a layer group's output std over depth"),
     "min-depth": (4.0, "fewest layers in a group for variance-drift"),
     "dead-share": (0.5, "share of never-active ReLU units that makes a layer dead"),

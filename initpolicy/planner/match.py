@@ -123,6 +123,7 @@ def build_plan(
                     n_layers=index.n_layers,
                     position=index.position,
                     model=model_names,
+                    n_branches=index.n_branches,
                 )
                 diags.extend(problems)
                 if entry is not None:
@@ -195,7 +196,11 @@ def build_plan(
 
 
 #: Bound names whose value depends on the traced activations or execution order.
-_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth", "model_width", "model_depth"})
+_TRACED_NAMES = frozenset(
+    {"gain", "vp_gain", "slope", "depth", "model_width", "model_depth", "n_branches",
+     "branch_layers", "in_branch", "branch_end", "branch_tail", "attn_query", "attn_key",
+     "attn_value"}
+)  # fmt: skip
 
 
 def needs_trace(policy_ir: PolicyIR) -> bool:

@@ -41,6 +41,11 @@ class Entry:
     #: sgd_lr, eps, wd), and of its layer's output (``output``); empty / None: unset.
     multipliers: dict[str, float] = field(default_factory=dict)
     output: float | None = None
+    #: ``scaled(SCHEME, factor)``: the applier multiplies the scheme's draw by this.
+    scale: float | None = None
+    #: A calibration wrapper's evaluated arguments (``lsuv``: target, tol, max_iter): the
+    #: scheme's draw is rescaled on data by :func:`initpolicy.calibrate`.
+    calibration: dict[str, float | str] | None = None
 
     @property
     def name(self) -> str:
@@ -68,6 +73,10 @@ class Entry:
         }
         if self.multipliers:  # a rule's `with` clause: additive to the contract
             out["multipliers"] = dict(self.multipliers)
+        if self.scale is not None:  # additive to the contract, as placement
+            out["scale"] = self.scale
+        if self.calibration is not None:
+            out["calibration"] = {"wrapper": self.rule.scheme.name, **self.calibration}
         if self.param.placement is not None:  # a sharded tensor: additive to the contract
             out["placement"] = self.param.placement
         return out

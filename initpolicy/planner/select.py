@@ -46,7 +46,26 @@ def is_weight_name(local: str) -> bool:
     return any(fnmatchcase(local, g) for g in WEIGHT_GLOBS)
 
 
-def where_env(target: NamedTensor, block: Block | None, n_layers: int) -> dict[str, float]:
+def branch_env(layer: Layer, n_branches: int) -> dict[str, float]:
+    """The residual-branch and attention names of ``layer`` (the trace's roles pass:
+    :mod:`initpolicy.tracer.roles_branches`): ``n_branches`` (L), ``branch_layers`` (m,
+    0 outside a branch), and the 0/1 facts ``in_branch``, ``branch_end``, ``branch_tail``,
+    ``attn_query``, ``attn_key``, ``attn_value``."""
+    return {
+        "n_branches": float(n_branches),
+        "branch_layers": float(layer.branch_layers),
+        "in_branch": float(layer.branch is not None),
+        "branch_end": float(layer.branch_end),
+        "branch_tail": float(layer.branch_tail),
+        "attn_query": float(layer.attention == "query"),
+        "attn_key": float(layer.attention == "key"),
+        "attn_value": float(layer.attention == "value"),
+    }
+
+
+def where_env(
+    target: NamedTensor, block: Block | None, n_layers: int, n_branches: int = 0
+) -> dict[str, float]:
     """The names a ``where`` condition sees for ``target`` (a block's own rows and fans)."""
     fan_in, fan_out, shape = tensor_facts(target.param, block)
     numel = 1
@@ -60,6 +79,7 @@ def where_env(target: NamedTensor, block: Block | None, n_layers: int) -> dict[s
         "numel": float(numel),
         "depth": float(target.layer.depth),
         "n_layers": float(n_layers),
+        **branch_env(target.layer, n_branches),
     }
 
 
@@ -82,6 +102,8 @@ class Index:
         self.by_name = {lay.name: lay for lay in layers}
         self.targets = targets
         self.n_layers = n_layers
+        #: Residual branches in the model (set from the graph; Fixup's L).
+        self.n_branches = 0
         self._cond = cond
         self._counts: dict[str, int] = {}
         self._positions: dict[str, dict[str, int]] = {}
@@ -114,6 +136,7 @@ class Index:
                     targets.append(NamedTensor(owner, p, alias, local))
         index = cls(layers, targets, graph.n_layers, cond)
         index.module_order = {name: i for i, name in enumerate(graph.module_types)}
+        index.n_branches = graph.n_branches
         for lay in layers:
             if lay.computes is not None:
                 # a parametrized weight is written through its stand-in, as its owner's
@@ -187,7 +210,9 @@ class Index:
     def where(self, sel: Selector, target: NamedTensor, block: Block | None) -> bool:
         if self._cond is None:
             raise RuntimeError("a where condition needs an evaluator")
-        return self._cond(sel.where, where_env(target, block, self.n_layers), self.count)
+        return self._cond(
+            sel.where, where_env(target, block, self.n_layers, self.n_branches), self.count
+        )
 
     def count(self, sel: Selector) -> int:
         """``count(SELECTOR)``: how many modules match.

@@ -15,8 +15,8 @@ Graph as the resolution pass (:mod:`initpolicy.tracer.resolve`), and writes fiel
   model output;
 * ``scale_invariant`` — every path reaches a normalization through positively homogeneous
   ops only (the weight's scale does not change the model's function);
-* ``branch_end`` — a residual branch member whose output reaches the join with no other
-  layer or norm on the way (the output projection of an attention or MLP block);
+* branch facts (``branch``, ``branch_layers``, ``branch_end``: a last mixing layer of its
+  branch, ``branch_tail``) and attention operands — :mod:`initpolicy.tracer.roles_branches`;
 * ``to_output`` — the most parameterized layers on a path to the model output;
 * ``input_dependent`` — fed by the model's inputs, not only by constant tables;
 * ``feeds`` — the layers its output reaches with no normalization in between;
@@ -53,6 +53,7 @@ from ..catalog.activations import facts
 from .graph import Layer
 from .ops import is_composite
 from .resolve import op_name
+from .roles_branches import assign_branches
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
 
@@ -170,22 +171,6 @@ def _reach(r: GraphView) -> dict[fx.Node, Any]:
     )
 
 
-def _to_join(r: GraphView, joins: set[fx.Node]) -> dict[fx.Node, Any]:
-    """Whether each node's value reaches a residual join with no layer, norm or output on
-    the way: what ends a residual branch (a rotary ``q*cos + rot(q)*sin`` is no join)."""
-    return r.backward(
-        {
-            "join": lambda n, after: True if n in joins else after,
-            "output": lambda n, after: False,
-            "norm": lambda n, after: False,
-            "layer": lambda n, after: False,
-            "stop": lambda n, after: None,
-            "default": lambda n, after: after,
-        },
-        lambda values: any(v for v in values),
-    )
-
-
 def _cancelling(r: GraphView) -> dict[fx.Node, Any]:
     """The BatchNorm-like norms a per-channel constant added at each node reaches."""
 
@@ -241,14 +226,14 @@ def assign_roles(
     layers: list[Layer],
 ) -> int:
     """Fill the graph facts of ``layers`` (traced into ``graph``) and their parameters'
-    roles; return the number of residual adds. ``modules`` maps qualified names to
-    modules, ``params`` every parameter name (aliases included) to its owner's name."""
+    roles. ``modules`` maps qualified names to modules, ``params`` every parameter name
+    (aliases included) to its owner's name. Returns the number of residual branches."""
     r = GraphView(graph, modules, params)
     data = _data(r)
     gate = r.gate_members(data)
-    residual, joins = r.residual_branches()
+    residual, _joins = r.residual_branches()
     ren, sinv = _renormalized(r), _scale_invariant(r)
-    down, reach, canc, join = _to_output(r), _reach(r), _cancelling(r), _to_join(r, joins)
+    down, reach, canc = _to_output(r), _reach(r), _cancelling(r)
     nodes_of: dict[str, list[fx.Node]] = {}
     for n, names in r.names_at.items():
         for name in names:
@@ -266,7 +251,6 @@ def assign_roles(
             continue
         lay.gate = lay.name in gate
         lay.residual_branch = lay.name in residual
-        lay.branch_end = lay.residual_branch and any(r.after(join, n, lambda v: any(v)) for n in ns)
         lay.renormalized = all(r.after(ren, n, _all_true) is True for n in ns)
         lay.scale_invariant = all(r.after(sinv, n, _all_true) is True for n in ns)
         lay.to_output = _most([r.after(down, n, _most) for n in ns])
@@ -281,4 +265,4 @@ def assign_roles(
         norms = [r.after(canc, n, _union) for n in ns]
         if norms and all(v is not None and v is not _FAIL and v for v in norms):
             lay.cancelled_by = min(frozenset().union(*norms))
-    return len(joins)
+    return assign_branches(r, layers)

@@ -379,10 +379,10 @@ def _trace(
     unknown = [lay for lay in layers if lay.activation == "unknown"]
     if unknown:
         run.warnings.append(unknown_warning(unknown))
-    residual_adds = 0
+    n_branches = 0
     if graph is not None:
-        residual_adds = assign_roles(graph, modules, names.params, layers)
-    size = model_size(inner, layers, residual_adds)
+        n_branches = assign_roles(graph, modules, names.params, layers)
+    size = model_size(inner, layers, n_branches)
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
@@ -398,6 +398,7 @@ def _trace(
         buffer_layers=buffer_layers,
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
         roles=graph is not None,
+        n_branches=n_branches,
         quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
         width=size.width,
         depth=size.depth,

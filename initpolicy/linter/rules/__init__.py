@@ -15,6 +15,7 @@ from .policy import (
     TruncNormalNoOp,
 )
 from .recurrent import LstmForgetBias, NonOrthogonalRecurrent
+from .residual import UnscaledResidualBranches
 from .scale import (
     GainMismatch,
     RangeTooNarrow,
@@ -43,6 +44,7 @@ RULES: tuple[type[LintRule], ...] = (
     UnwrittenMemory,
     VanishingNormScale,
     PaddingRowNotZero,
+    UnscaledResidualBranches,
     VarianceDrift,
     DeadAtInit,
     SaturatedAtInit,

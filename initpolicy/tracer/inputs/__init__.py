@@ -21,7 +21,7 @@ from .calls import (
     to_device,
 )
 from .declared import declared_image_size
-from .infer import infer
+from .infer import infer, synthetic_batch
 from .named import PRIMARY, missing_inputs, named_calls
 
 __all__ = [
@@ -41,5 +41,6 @@ __all__ = [
     "model_device_dtype",
     "named_calls",
     "required_inputs",
+    "synthetic_batch",
     "to_device",
 ]

@@ -28,6 +28,7 @@ import torch
 from .calls import (
     Call,
     NoInputs,
+    as_call,
     batch_size,
     bind,
     describe,
@@ -140,3 +141,23 @@ def _batched(shape: tuple[int, ...], batch: int, m: torch.nn.Module) -> tuple[in
     """``shape`` with ``batch`` examples (on the batch axis: 1 for a sequence-first RNN)."""
     axis = 1 if getattr(m, "batch_first", True) is False and len(shape) == 3 else 0
     return (*shape[:axis], shape[axis] * batch, *shape[axis + 1 :])
+
+
+def synthetic_batch(model: torch.nn.Module, batch: int = 64, example: Any = None) -> Any:
+    """``batch`` examples shaped as ``example`` (``example_inputs``), else as the inputs
+    :func:`infer` finds first: floating inputs drawn N(0, 1) (seeded), others (token ids)
+    repeated along the batch. Raises :class:`NoInputs` when no input can be inferred."""
+    args, kwargs = as_call(example) if example is not None else infer(model)[0]
+    g = generator()
+
+    def grow(v: Any) -> Any:
+        if not isinstance(v, torch.Tensor) or v.dim() == 0:
+            return v
+        shape = (batch, *v.shape[1:])
+        if v.is_floating_point():
+            return torch.randn(shape, dtype=v.dtype, generator=g).to(v.device)
+        return v[:1].expand(shape).contiguous()
+
+    if kwargs and not args:
+        return {k: grow(v) for k, v in kwargs.items()}
+    return tuple(grow(a) for a in args)
