@@ -298,3 +298,24 @@ def test_trunc_normal_reports_the_std_it_draws_far_in_the_tail(bounds: tuple[flo
     # torch's float32 inverse-CDF sampler itself is 2% off the distribution (its float64
     # draw is within 0.2%): the report is the distribution's std, not 0
     assert drawn == pytest.approx(reported, rel=0.03 if abs(a) >= 100 else 0.01)
+
+
+@pytest.mark.parametrize(
+    ("literal", "rounded"),
+    [
+        ("9007199254740993", "9,007,199,254,740,992"),
+        ("-9223372036854775809", "9,223,372,036,854,775,808"),
+    ],
+)
+def test_a_whole_number_a_float_cannot_hold_is_refused_not_rounded(
+    literal: str, rounded: str
+) -> None:
+    with pytest.raises(PolicyError, match=f"cannot be held exactly .*it would be {rounded}"):
+        initpolicy.load(f"Linear -> constant({literal})")
+
+
+def test_whole_numbers_a_float_holds_are_exact() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2)).double()
+    initpolicy.apply(model, f"Linear -> constant({2**53})\nbias -> constant({2**64})")
+    assert model[0].weight.flatten().tolist() == [2.0**53] * 4
+    assert model[0].bias.tolist() == [2.0**64] * 2

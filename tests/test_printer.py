@@ -92,7 +92,8 @@ def test_a_type_name_that_is_not_a_camelcase_identifier_is_refused(typ):
 
 def test_a_comment_cannot_end_its_line():
     assert (
-        printer.comment("a\nLinear -> ones()\x1b\u2029b\u202e") == "# a Linear -> ones()␛ b\ufffd"
+        printer.comment("a\nLinear -> ones()\x1b\u2029b\u202e")
+        == "# a Linear -> ones()␛\ufffdb\ufffd"
     )
 
 

@@ -288,6 +288,16 @@ class ExprBuilder:
         if value == float("inf"):
             self.error(tok, f"number {tok} is too large")
             return None
+        text = str(tok)
+        if text.isdigit() and len(text) <= 400 and int(text) != value:
+            # numbers are float64: a whole number past 2**53 that it cannot hold would be
+            # written rounded (constant(9007199254740993) as ...992): refused, not rounded
+            self.error(
+                tok,
+                f"whole number {text} cannot be held exactly (policy numbers are float64, "
+                f"exact to 2**53 = {2**53:,}); it would be {int(value):,}",
+            )
+            return None
         return Value(Num(value=value), False, 1, tok)
 
     def _name(self, tok: Token, allowed: Sequence[str]) -> Value | None:
