@@ -11,6 +11,7 @@ Importing the package does not import torch.
 from .api import Policy, apply, extract, lint, load, trace
 from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
 
+#: The one place the version is written (pyproject.toml reads it: ``[tool.hatch.version]``).
 __version__ = "0.1.0"
 
 __all__ = [

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .errors import InitPolicyError, UsageError
 from .language.ir import PolicyIR, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,14 +71,36 @@ class Policy:
         0.2
         """
         from .planner.match import build_plan
-        from .tracer.tracing import trace as run_trace
 
         _check_module(model, "plan")
         names = tensor_names("skip", skip)
-        graph = run_trace(model, example_inputs=example_inputs)
+        graph = self._graph(model, example_inputs, full=True)
         return build_plan(
             self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
+
+    def _graph(self, model: Any, example_inputs: Any, *, full: bool) -> ModelGraph:
+        """The ModelGraph this policy is planned on. A policy that reads no activation (no
+        before/after, gain, slope, depth) needs only the module structure, not a forward
+        pass: apply builds just that, and ``plan`` (explain) traces fully for the
+        activation column but falls back to the structure when the forward fails, so that
+        explain and apply refuse exactly the same models."""
+        from .planner.match import needs_trace
+        from .tracer.tracing import trace as run_trace
+
+        if needs_trace(self.ir) or _has_lazy(model):
+            return run_trace(model, example_inputs=example_inputs)
+        if not full:
+            return run_trace(model, example_inputs=example_inputs, tracer="modules")
+        try:
+            return run_trace(model, example_inputs=example_inputs)
+        except InitPolicyError as e:
+            graph = run_trace(model, example_inputs=example_inputs, tracer="modules")
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            graph.warnings.append(
+                f"activations not traced ({first}); this policy does not read them"
+            )
+            return graph
 
     def apply(
         self,
@@ -103,15 +125,11 @@ class Policy:
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
         from .applier.execute import execute
-        from .planner.match import build_plan, needs_trace
-        from .tracer.tracing import trace as run_trace
+        from .planner.match import build_plan
 
         _check_module(model, "apply")
         names = tensor_names("skip", skip)
-        # A policy that reads no activation (no before/after, gain, slope, depth) needs only
-        # the module structure, not a forward pass; explain always traces fully.
-        how = None if needs_trace(self.ir) or _has_lazy(model) else "modules"
-        graph = run_trace(model, example_inputs=example_inputs, tracer=how)
+        graph = self._graph(model, example_inputs, full=False)
         the_plan = build_plan(
             self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
@@ -258,7 +276,7 @@ def lint(
         return run_lint(model, example_inputs=example_inputs, **options)
     from .applier.execute import execute
     from .planner.match import build_plan
-    from .tracer.dtensor import is_sharded
+    from .shards.dtensor import is_sharded
     from .tracer.tracing import trace as run_trace
 
     ir = as_policy(policy).ir

@@ -47,7 +47,9 @@ def _dims(text: str) -> list[int]:
 def build(spec: str) -> nn.Module:
     """``mlp:ACT:W0xW1x...`` (``W*N``: N layers' worth of width W),
     ``convbn[-nobias]:ACT:C``, ``dwconv:ACT:C:N`` (N depthwise-then-pointwise blocks,
-    no normalization), ``lstm:H:L`` (seeded)."""
+    no normalization), ``lstm:H:L``, ``embed:V:D[:PAD]`` (an embedding, with a padding
+    row, and a head), ``lnmlp:ACT:W:N`` (N Linear-LayerNorm-ACT blocks, then a head)
+    (seeded)."""
     torch.manual_seed(0)
     kind, *rest = spec.split(":")
     if kind == "mlp":
@@ -79,6 +81,16 @@ def build(spec: str) -> nn.Module:
         return nn.Sequential(nn.Conv2d(3, c, 1), *blocks, *head)
     if kind == "lstm":
         return LSTMNet(int(rest[0]), int(rest[1]))
+    if kind == "embed":
+        vocab, dim, *pad = (int(r) for r in rest)
+        return nn.Sequential(
+            nn.Embedding(vocab, dim, padding_idx=pad[0] if pad else None), nn.Linear(dim, 2)
+        )
+    if kind == "lnmlp":
+        act, width, n = rest[0], int(rest[1]), int(rest[2])
+        mods = [m for _ in range(n) for m in (nn.Linear(width, width), nn.LayerNorm(width))]
+        mods = [m for i, m in enumerate(mods) for m in ((m, ACTS[act]()) if i % 2 else (m,))]
+        return nn.Sequential(*mods, nn.Linear(width, 10))
     raise ValueError(spec)
 
 
@@ -109,6 +121,15 @@ def init_tensor(t: torch.Tensor, call: str) -> None:
             mode = next((w for w in words if w.startswith("fan")), "fan_in")
             nl = next((w for w in words if not w.startswith("fan")), "leaky_relu")
             getattr(init, name + "_")(t, mode=mode, nonlinearity=nl)
+        elif name == "outliers":  # four values at ±v (trunc_normal_'s float32 clamp)
+            t.view(-1)[[3, 17, 101, 499]] = torch.tensor([1.0, -1.0, 1.0, -1.0]) * nums[0]
+        elif name == "repeat_block":  # k identical blocks along dim (same seed per shard)
+            dim, k = int(nums[0]), int(nums[1])
+            block = t.narrow(dim, 0, t.shape[dim] // k).clone()
+            for chunk in t.chunk(k, dim=dim):
+                chunk.copy_(block)
+        elif name == "nan":
+            t.fill_(float("nan"))
         elif name == "repeat_row":
             t.copy_(t[0:1].expand_as(t))
         elif name == "forget_ones":

@@ -135,7 +135,7 @@ class Report:
     def print_once(self) -> None:
         """Print the Report on rank 0 only: every rank of a sharded model holds the same
         Report (its statistics already reduced over ranks)."""
-        from ..tracer.dtensor import rank
+        from ..shards.dtensor import rank
 
         if rank() == 0:
             print(self)
@@ -164,7 +164,7 @@ def whole_note(e: Entry) -> str | None:
     coupled or positional scheme, or the module's own init): whole on every rank."""
     scheme = SCHEMES[e.scheme]
     tiled = scheme.sample is not None and scheme.elementwise
-    if e.param.placement is None or e.scheme == "keep" or tiled or scheme.value is not None:
+    if e.param.placement is None or scheme.keeps or tiled or scheme.value is not None:
         return None
     numel = e.param.numel
     if e.block is not None:

@@ -3,7 +3,7 @@
 
 An entry writes its stream (the tensor's, or its block's) at the global indices of the
 values held here: a plain tensor is one region, a shard its rows and columns
-(:func:`initpolicy.tracer.dtensor.local_view`), a block's rows intersected with them. Tasks
+(:func:`initpolicy.shards.dtensor.local_view`), a block's rows intersected with them. Tasks
 of different entries run concurrently, so a tensor rule followed by a block rule on the
 same tensor writes only the rows no later entry writes (:func:`visible_rows`): no two
 tasks write the same element and the order of completion changes nothing.
@@ -16,7 +16,7 @@ from typing import Any
 
 from ..catalog.schemes import SCHEMES
 from ..planner.plan import Entry, Plan
-from ..tracer.dtensor import as_matrix, clip, local_view, region_matrix
+from ..shards.dtensor import as_matrix, clip, local_view, region_matrix
 from ..tracer.fans import legacy_weight_norm
 from ..tracer.graph import tensor_facts
 from .pool import Task, TaskPool
@@ -35,7 +35,7 @@ def write_all(plan: Plan, slots: dict[int, Any], touch: Any, threads: int | None
     with TaskPool(threads) as pool:
         for k in order:
             e = plan.entries[k]
-            if e.scheme in ("default", "keep"):
+            if not e.spec.writes_values:
                 continue
             t = slots[id(e)]
             if e.param.parametrization is not None:
@@ -45,7 +45,7 @@ def write_all(plan: Plan, slots: dict[int, Any], touch: Any, threads: int | None
             for rows in visible[k]:
                 pool.add(entry_tasks(plan.seed, e, t, rows))
     for e in plan.entries:
-        if e.block is None and e.param.local == "weight" and e.scheme not in ("default", "keep"):
+        if e.block is None and e.param.local == "weight" and e.spec.writes_values:
             zero_padding_row(e, slots[id(e)])
 
 
@@ -94,12 +94,12 @@ def visible_rows(entries: Sequence[Entry]) -> list[list[Rows]]:
     A tensor rule then a ``[forget]`` rule: the tensor rule writes the other gates' rows."""
     out: list[list[Rows]] = []
     for k, e in enumerate(entries):
-        if e.scheme in ("default", "keep"):
+        if not e.spec.writes_values:
             out.append([])
             continue
         spans = [_span(e)]
         for later in entries[k + 1 :]:
-            if later.param.name == e.param.name and later.scheme not in ("default", "keep"):
+            if later.param.name == e.param.name and later.spec.writes_values:
                 a, z = _span(later)
                 spans = [
                     p

@@ -260,7 +260,12 @@ LINSPACE = Scheme(
 
 
 # --- written by the applier --------------------------------------------------------------
-KEEP = Scheme("keep", (), "leave the tensor as it is", "", kind="special")
+KEEP = Scheme("keep", (), "leave the tensor as it is", "", kind="special", writer="nobody")
 DEFAULT = Scheme(
-    "default", (), "the module's own reset_parameters(), under a seeded RNG", "", kind="special"
+    "default",
+    (),
+    "the module's own reset_parameters(), under a seeded RNG",
+    "",
+    kind="special",
+    writer="module",
 )

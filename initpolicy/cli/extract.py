@@ -26,10 +26,11 @@ from .options import (
     format_option,
     load_model,
     results_only,
+    say,
     target_argument,
     target_options,
 )
-from .targets import target_file
+from .targets import target_source
 
 
 @click.command("extract")
@@ -79,7 +80,7 @@ def extract_command(
     from ..api import extract, record
     from ..extractor.provenance import dumps
 
-    files = Destinations(force=force, inputs=(target_file(target),))
+    files = Destinations(force=force, inputs=(target_source(target),))
     files.check(output_file, "-o")
     loaded: list[Any] = []
 
@@ -88,7 +89,7 @@ def extract_command(
         return loaded[0].model
 
     recording = record(build, call=calls)
-    files.protect(loaded[0].path)
+    files.protect(loaded[0].source)
     result = extract(
         recording,
         target=loaded[0].name,
@@ -97,7 +98,7 @@ def extract_command(
     )
     text = dumps(result) if fmt == "json" else result.text
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}")
     if output_file is None:
         emit(text.rstrip("\n"))
     else:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog.activations import CANONICAL
+from ..errors import PrintError
+from ..language import printer
 from ..language.ir import Selector
 from ..planner.select import Index, is_weight_name
 from .observe import Item
@@ -46,22 +48,25 @@ class Cand:
     clause: tuple[str, str] | None  # ("named"|"in"|"before", value)
     block: str | None
 
+    def selector(self) -> Selector:
+        """The candidate as selector IR (a capitalised bare parameter is ``*.W_q``: a bare
+        name is lowercase)."""
+        types = self.types
+        if types is None and self.param is not None and self.param != self.param.lower():
+            types = ("*",)
+        kind, value = self.clause if self.clause is not None else ("", "")
+        return Selector(
+            types=types,
+            param=self.param,
+            block=self.block,
+            named=value if kind == "named" else None,
+            inside=(value,) if kind == "in" else None,
+            before=(value,) if kind == "before" else None,
+        )
+
     def text(self) -> str:
-        head = ""
-        if self.types is not None:
-            head = self.types[0] if len(self.types) == 1 else "(" + "|".join(self.types) + ")"
-            if self.param is not None:
-                head += "." + self.param
-        elif self.param is not None:
-            # a bare name is lowercase; a capitalised parameter is written *.W_q
-            head = self.param if self.param == self.param.lower() else "*." + self.param
-        if self.block is not None:
-            head += f"[{self.block}]"
-        parts = [head] if head else []
-        if self.clause is not None:
-            kind, value = self.clause
-            parts.append(f'named "{value}"' if kind == "named" else f"{kind} {value}")
-        return " ".join(parts)
+        """The selector as policy text, by the language's printer."""
+        return printer.selector(self.selector())
 
     def cost(self) -> float:
         """How heavy the selector reads (lower is simpler)."""
@@ -130,13 +135,33 @@ class Atoms:
         return m
 
 
+def _writable(glob: str) -> bool:
+    """Whether a ``named`` glob can be written in a policy (no quote, no line break)."""
+    try:
+        printer.string(glob)
+    except PrintError:
+        return False
+    return True
+
+
+def _printable(cand: Cand) -> bool:
+    """Whether the language can write the candidate (a bare ``0``, a container's member
+    without its type, cannot be)."""
+    try:
+        cand.text()
+    except PrintError:
+        return False
+    return True
+
+
 def _types(it: Item) -> list[str]:
     """The type names a head may use: the class, then its bases, without a private base
     (``_ConvNd``: ``(Conv1d|Conv2d)`` reads plainer) or a library's model base class
-    (``PreTrainedModel``: the model's own class says which model)."""
+    (``PreTrainedModel``: the model's own class says which model); only names the policy
+    language can write."""
     own, *bases = [t for t in it.layer.types if t != "Module"] or [""]
     plain = [t for t in bases if not t.startswith("_") and not t.endswith(_MODEL_BASES)]
-    return [own, *plain] if own else plain
+    return [t for t in ([own, *plain] if own else plain) if printer.is_type_name(t)]
 
 
 #: Base classes of whole models in the libraries (transformers' ``PreTrainedModel`` and
@@ -170,7 +195,9 @@ def _name_globs(name: str) -> list[str]:
     """``*.c_proj``, ``*.attn.c_proj``, ``h.*.attn.c_proj``, ``h.*``, the exact name."""
     if not name:
         return []
-    parts = name.split(".")
+    # a name's own *, ? and [ are written as one-character classes: a glob of the name
+    # matches the name, not its look-alikes
+    parts = [printer.literal_glob(p) for p in name.split(".")]
     out: list[str] = []
     last = parts[-1]
     if len(parts) > 1 and not last.isdigit():
@@ -178,11 +205,11 @@ def _name_globs(name: str) -> list[str]:
     if len(parts) > 2:
         out.append("*." + ".".join(parts[-2:]))
     gen = ".".join("*" if p.isdigit() else p for p in parts)
-    if gen != name:
+    if gen != ".".join(parts):
         out.append(gen)
     if len(parts) > 1:
         out.append(parts[0] + ".*")
-    out.append(name)
+    out.append(".".join(parts))
     return list(dict.fromkeys(out))
 
 
@@ -192,7 +219,7 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
     params: list[str | None] = [None] if is_weight_name(it.local) else []
     params += _param_globs(it.local)
     clauses: list[tuple[str, str] | None] = [None]
-    clauses += [("named", g) for g in _name_globs(it.layer.name)]
+    clauses += [("named", g) for g in _name_globs(it.layer.name) if _writable(g)]
     enclosing = [ts[0] for _, ts in it.layer.ancestors[1:] if ts and ts[0] not in CONTAINERS]
     clauses += [("in", t) for t in dict.fromkeys(enclosing)]
     if atoms.use_activations and it.layer.activation in _BEFORE:
@@ -207,5 +234,7 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
                     continue
                 if t is None and p == "*":
                     continue  # a bare * is every tensor: no rule from one container
-                out.append(Cand(None if t is None else (t,), p, c, it.block))
+                cand = Cand(None if t is None else (t,), p, c, it.block)
+                if _printable(cand):
+                    out.append(cand)
     return out

@@ -18,6 +18,7 @@ import re
 from fractions import Fraction
 
 from ..catalog.gains import gain
+from ..catalog.schemes import get
 from .candidates import CONTAINERS
 from .expressions import Context, Expr, candidates, choose, is_constant, lit, nice
 from .laws import TORCH_LAYERS, Law, own_default
@@ -241,8 +242,8 @@ def render_scheme(law: Law, texts: dict[str, str], sym: bool = False) -> str:
         v = a[k]
         return lit(float(v)) if isinstance(v, float | int) else str(v)
 
-    if s == "keep":
-        return "keep"
+    if get(s).keeps:
+        return s
     if s == "constant":
         v = float(a["val"])
         return "zeros()" if v == 0 else "ones()" if v == 1 else f"constant({t('val')})"

@@ -26,7 +26,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog.schemes import TRUNCATION_CORRECTION, constant_value, mode_fan, moments
+from ..catalog.schemes import (
+    SCHEMES,
+    TRUNCATION_CORRECTION,
+    constant_value,
+    distribution,
+    mode_fan,
+    moments,
+)
 from .fit import Fit
 from .records import Record
 
@@ -148,16 +155,9 @@ def _same(x: float, y: float) -> bool:
 
 
 #: Schemes whose numbers depend on the fans, by the distribution they draw from.
-_FAN_SCHEMES = {
-    "kaiming_normal": "normal",
-    "xavier_normal": "normal",
-    "kaiming_uniform": "uniform",
-    "xavier_uniform": "uniform",
-    "lecun_normal": "truncated_normal",
-    "lecun_uniform": "uniform",
-}
-#: Schemes that are not a distribution of independent elements: kept as they are.
-STRUCTURED = ("orthogonal", "eye", "dirac", "sparse", "linspace")
+#: Schemes that are not a distribution of independent elements (the catalog's
+#: ``elementwise=False``: orthogonal, sparse, eye, dirac): kept as they are.
+STRUCTURED = tuple(name for name, s in SCHEMES.items() if not s.elementwise)
 
 
 def absolute(rec: Record) -> tuple[str | None, dict[str, Any]]:
@@ -170,9 +170,7 @@ def absolute(rec: Record) -> tuple[str | None, dict[str, Any]]:
     value = constant_value(s, a)
     if value is not None:
         return "constant", {"val": value}
-    dist = _FAN_SCHEMES.get(s)
-    if s == "variance_scaling":
-        dist = str(a.get("distribution", "truncated_normal"))
+    dist = distribution(s, a)
     if dist is None:
         return s, dict(a)
     fan_in, fan_out = rec.torch_fans

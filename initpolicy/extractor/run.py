@@ -17,7 +17,8 @@ bias    -> zeros()          # Net.__init__ (<doctest initpolicy.extractor.run[1]
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +96,7 @@ def record(build: Build | torch.nn.Module, *, call: Sequence[str] = (), seed: in
             f"class or a factory (e.g. lambda: {type(build).__name__}(...)), or name the "
             "init method to run with call=[...]"
         )
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _other_rngs_kept():
         torch.manual_seed(seed)
         with Recorder() as rec:
             model = (
@@ -108,10 +109,46 @@ def record(build: Build | torch.nn.Module, *, call: Sequence[str] = (), seed: in
                 if not callable(fn):
                     raise TargetError(f"the model has no method {method}()")
                 _run(fn, f"{method}()")
-    if not any(True for _ in model.parameters()):
+    problem = _unrecordable(model)
+    if problem:
         rec.close()
-        raise TargetError(f"{type(model).__name__} has no parameters; nothing to extract")
+        raise TargetError(problem)
     return Recording(model, rec)
+
+
+@contextlib.contextmanager
+def _other_rngs_kept() -> Iterator[None]:
+    """Python's and numpy's global RNG as they were before the build (init code may draw
+    from them; torch's is forked separately): extract changes nothing in its caller."""
+    import random
+
+    import numpy as np
+
+    python, legacy = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(legacy)
+
+
+def _unrecordable(model: torch.nn.Module) -> str | None:
+    """Why the recorded build of ``model`` holds nothing to extract, or None."""
+    name = type(model).__name__
+    if isinstance(model, torch.jit.ScriptModule):
+        return (
+            f"{name} is a TorchScript model: extract reads an eager nn.Module's init code; "
+            "extract the model before torch.jit.script or torch.jit.trace"
+        )
+    params = list(model.parameters())
+    if not params:
+        return f"{name} has no parameters; nothing to extract"
+    if any(p.is_meta for p in params):
+        return (
+            f"{name} was built on the meta device: its init code wrote no values to "
+            "extract; build it on the CPU"
+        )
+    return None
 
 
 def _run(fn: Callable[[], Any], what: str) -> Any:
@@ -119,7 +156,8 @@ def _run(fn: Callable[[], Any], what: str) -> Any:
         return fn()
     except InitPolicyError:
         raise
-    except Exception as e:  # the user's code failed: a located one-line error, not a traceback
+    except (Exception, SystemExit) as e:  # the user's code failed (or called sys.exit):
+        # a located one-line error, not a traceback, and never the end of the caller
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         where = user_location(e)
         raise TargetError(

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..common.text import columns
 from ..errors import InitPolicyError
+from ..language import printer
 from ..language.ir import Selector
 from ..language.loader import parse
 from ..planner.match import build_plan
@@ -230,9 +231,15 @@ def _comment_for(items: list[Item]) -> str:
 
 def render(rules: list[Rule], lets: list[Let], header: str) -> str:
     """The policy text: the header, the ``let``s, the rules, comments aligned."""
-    blocks = [header.rstrip()] if header else []
+    # comments carry the model's own names and file paths: printed so none ends its line
+    blocks = [printer.comment(line.removeprefix("#").strip()) for line in header.splitlines()]
     if lets:
-        blocks += [columns([(f"let {n} = {e}", f"# {why}") for n, e, why in lets]), ""]
+        blocks += [
+            columns([(printer.let(n, e), printer.comment(why)) for n, e, why in lets]),
+            "",
+        ]
     if rules:
-        blocks.append(columns([(r.selector, f"-> {r.scheme}", f"# {r.comment}") for r in rules]))
+        blocks.append(
+            columns([(r.selector, f"-> {r.scheme}", printer.comment(r.comment)) for r in rules])
+        )
     return "\n".join(blocks) + "\n"

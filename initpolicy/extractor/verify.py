@@ -17,23 +17,15 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..catalog.schemes import constant_value
+from ..catalog.schemes import constant_value, distribution, get
 from ..planner.plan import Plan
 from .fit import drawn_like
 from .laws import own_default
 from .observe import Item
 
-#: Schemes centred at 0 whose numbers come from the fans, by the family they draw from.
+#: The family of each distribution a fan-scaled scheme draws from (centred at 0; the
+#: catalog's ``distribution``).
 _CENTRED = {
-    "kaiming_normal": ("normal", 0.0),
-    "xavier_normal": ("normal", 0.0),
-    "kaiming_uniform": ("uniform", 0.0),
-    "xavier_uniform": ("uniform", 0.0),
-    "lecun_uniform": ("uniform", 0.0),
-    "lecun_normal": ("trunc", -2.0, 2.0, 0.0),
-}
-#: variance_scaling's distribution words, by family.
-_SCALING = {
     "uniform": ("uniform", 0.0),
     "truncated_normal": ("trunc", -2.0, 2.0, 0.0),
     "untruncated_normal": ("normal", 0.0),
@@ -56,10 +48,9 @@ def family(scheme: str, args: dict[str, Any]) -> tuple[Any, ...]:
     value = constant_value(scheme, args)
     if value is not None:
         return ("constant", r(value))
-    if scheme in _CENTRED:
-        return _CENTRED[scheme]
-    if scheme == "variance_scaling":
-        return _SCALING[str(args.get("distribution", "truncated_normal"))]
+    centred = distribution(scheme, args)
+    if centred is not None:
+        return _CENTRED[centred]
     if scheme == "normal":
         return ("normal", r(f("mean")))
     if scheme == "uniform":
@@ -109,15 +100,15 @@ def compare(
                 bad.append((it.index, f"{e.scheme} (whole tensor, no block rule)", True))
                 continue
         if e is None:
-            if law.scheme == "keep" and (it.param.name in unmatched or it.block is None):
+            if get(law.scheme).keeps and (it.param.name in unmatched or it.block is None):
                 continue
             bad.append((it.index, "unmatched", True))
             continue
-        if law.scheme == "keep":
-            if e.scheme != "keep":
+        if get(law.scheme).keeps:
+            if not e.spec.keeps:
                 bad.append((it.index, f"{e.scheme} (expected keep)", True))
             continue
-        if e.scheme == "default":
+        if e.spec.runs_module_init:
             # the module's own reset_parameters: right where that is what wrote the law
             if not own_default(law, e.layer.types):
                 bad.append((it.index, "default (not what the code did)", True))

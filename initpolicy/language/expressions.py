@@ -38,6 +38,10 @@ from .ir import (
 )
 
 MAX_EXPR_DEPTH = 100
+#: Most nodes an expression may have once its ``let`` names are written out: a let is
+#: shared, not copied, in the IR, but evaluating it visits every use, so 24 lines of
+#: ``let aN = a(N-1) + a(N-1)`` would be 2**24 nodes to evaluate per tensor.
+MAX_EXPR_SIZE = 1000
 WHERE_NAMES = tuple(dict.fromkeys(CONDITION_NAMES + BOUND_NAMES))
 _CMP = {"<", "<=", ">", ">=", "==", "!="}
 # Binary operator -> (left, right) binding power; higher binds tighter. `**` is
@@ -53,6 +57,9 @@ _INFIX = {
     "**": (16, 15),
 }
 _PREFIX = {"not": 5, "-": 13, "+": 13}
+#: The binding powers, read by the printer (initpolicy.language.printer) to write the
+#: parentheses a tree needs.
+INFIX, PREFIX = _INFIX, _PREFIX
 
 
 class _TooDeep(Exception):
@@ -112,6 +119,46 @@ def span_width(source: str, first: Token, last: Token) -> int:
     return width if 0 < width <= 40 else 1
 
 
+def extent(node: Any) -> tuple[int, int]:
+    """(nodes, depth) of an expression or condition with every shared sub-tree (a ``let``)
+    counted at each use; linear in the shared graph, not in the expanded tree.
+
+    >>> x = BinOp(op="+", left=Name(name="fan_in"), right=Name(name="fan_in"))
+    >>> extent(BinOp(op="*", left=x, right=x))
+    (7, 3)
+    """
+    memo: dict[int, tuple[int, int]] = {}
+
+    def walk(n: Any) -> tuple[int, int]:
+        key = id(n)
+        if key not in memo:
+            kids = _children(n)
+            parts = [walk(k) for k in kids]
+            memo[key] = (
+                1 + sum(p[0] for p in parts),
+                1 + max((p[1] for p in parts), default=0),
+            )
+        return memo[key]
+
+    return walk(node)
+
+
+def _children(n: Any) -> tuple[Any, ...]:
+    if isinstance(n, BinOp | Compare):
+        return (n.left, n.right)
+    if isinstance(n, Neg):
+        return (n.operand,)
+    if isinstance(n, Not):
+        return (n.item,)
+    if isinstance(n, Call):
+        return n.args
+    if isinstance(n, And | Or):
+        return n.items
+    if isinstance(n, Count):
+        return () if n.selector.where is None else (n.selector.where,)
+    return ()
+
+
 class ExprBuilder:
     """Builds expressions for one file; collects diagnostics; holds the file's ``let`` names.
 
@@ -123,7 +170,7 @@ class ExprBuilder:
         self.file = file
         self.lines = lines
         self.errors: list[Diagnostic] = []
-        self.lets: dict[str, tuple[Any, int]] = {}  # name -> (Expr, line)
+        self.lets: dict[str, tuple[Any, int]] = {}  # name -> (Expr or None if bad, line)
         self.offset = 0  # first line of the current chunk, minus one
         self._depth = 0
 
@@ -154,12 +201,31 @@ class ExprBuilder:
         """Build an expression or condition; None (with errors recorded) if it is bad."""
         saved = self._depth
         try:
-            return self._expr(tree, allowed)
+            value = self._expr(tree, allowed)
         except _TooDeep:
             self.error(tree, f"expression nested more than {MAX_EXPR_DEPTH} levels deep")
             return None
         finally:
             self._depth = saved
+        if value is None:
+            return None
+        size, depth = extent(value.node)
+        if size > MAX_EXPR_SIZE:
+            self.error(
+                tree,
+                f"expression too large: {size:,} nodes once its lets are written out "
+                f"(at most {MAX_EXPR_SIZE:,})",
+                "each use of a let counts its whole expression",
+            )
+            return None
+        if depth > MAX_EXPR_DEPTH:
+            self.error(
+                tree,
+                f"expression nested more than {MAX_EXPR_DEPTH} levels deep once its lets "
+                "are written out",
+            )
+            return None
+        return value
 
     def number(self, tree: Tree[Token] | Token, allowed: Sequence[str]) -> Value | None:
         v = self.expression(tree, allowed)
@@ -228,7 +294,7 @@ class ExprBuilder:
         name = str(tok)
         if name in self.lets:
             node, _ = self.lets[name]
-            return Value(node, False, 1, tok)
+            return None if node is None else Value(node, False, 1, tok)
         if name in allowed:
             return Value(Name(name=name), False, 1, tok)
         if name in WHERE_NAMES:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..catalog import gains, schemes
+from ..catalog.activations import facts
 from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
 from ..language.ir import Rule, Selector, Word
@@ -61,10 +62,10 @@ def bound_names(
                 env[key] = float(fn(act, layer.act_args))
             except (InitPolicyError, ValueError) as e:
                 why[key] = str(e)
-        if act in ("leaky_relu", "prelu"):
+        slope = facts(act).slope
+        if slope is not None:
             try:
-                args = gains.resolve_args(act, layer.act_args)
-                env["slope"] = float(args["negative_slope" if act == "leaky_relu" else "init"])
+                env["slope"] = float(gains.resolve_args(act, layer.act_args)[slope])
             except (InitPolicyError, ValueError, KeyError, TypeError) as e:
                 # Reported where a rule uses `slope`, with the rule's location.
                 why["slope"] = f"the slope of {layer.name}'s {act} cannot be read: {e}"
@@ -171,7 +172,7 @@ def _evaluate(
         raise _Fail(problem)
     if p.parametrization is not None:
         _check_parametrized(p, name, args, layer)
-    if name == "default":
+    if schemes.get(name).runs_module_init:
         if block is not None:
             raise _Fail(
                 "default runs the module's reset_parameters() on the whole module; "
@@ -203,7 +204,7 @@ def _evaluate(
     )
     if problem:
         raise _Fail(problem, hint="smaller arguments, or a wider dtype for this tensor")
-    if p.kind == "buffer" and name == "default":
+    if p.kind == "buffer" and schemes.get(name).runs_module_init:
         std = bound = None
     return Entry(
         layer=layer,
@@ -224,7 +225,7 @@ WRITABLE_PARAMETRIZATIONS = ("weight_norm", "spectral_norm")
 def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: Layer) -> None:
     """A rule on a parametrized weight writes its originals: weight_norm's (g, v) so that
     g·v/||v|| is the draw, spectral_norm's ``original`` (the weight before normalization)."""
-    if scheme == "keep":
+    if schemes.get(scheme).keeps:
         return
     kind = p.parametrization or ""
     how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
@@ -237,7 +238,7 @@ def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: 
             f"{how}; a rule can write only a weight_norm or spectral_norm weight",
             hint=f"write rules for its stored tensors: `{originals} -> ...`",
         )
-    if scheme == "default":
+    if schemes.get(scheme).runs_module_init:
         raise _Fail(
             f"{how}; default would run {layer.type}.reset_parameters(), which writes the "
             "computed weight, not the stored originals",

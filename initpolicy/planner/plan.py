@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..catalog.schemes import Scheme, get
 from ..language.ir import PolicyIR, Rule
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 
@@ -40,6 +41,11 @@ class Entry:
     @property
     def name(self) -> str:
         return self.param.name if self.block is None else f"{self.param.name}[{self.block}]"
+
+    @property
+    def spec(self) -> Scheme:
+        """The catalog's entry of :attr:`scheme` (what it writes, whether it keeps)."""
+        return get(self.scheme)
 
     def to_json(self) -> dict[str, Any]:
         out = {

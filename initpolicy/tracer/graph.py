@@ -26,6 +26,21 @@ class Block:
 
 
 @dataclass
+class OutputBlock:
+    """Output features [start, stop) of a tensor along its stored dim ``dim``, and the
+    activation they feed: a packed GLU projection's two halves (``mixed(gelu, linear)``
+    as a whole), or an MoE experts tensor whose module holds tensors feeding different
+    activations (``gate_up_proj`` before SiLU and the gate, ``down_proj`` before the
+    residual stream)."""
+
+    dim: int
+    start: int
+    stop: int
+    activation: str
+    act_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ParamInfo:
     """A parameter (or buffer) of a layer.
 
@@ -67,6 +82,11 @@ class ParamInfo:
     #: or ``original``; the legacy torch.nn.utils.weight_norm's ``weight_g``/``weight_v`` on
     #: the layer itself). A rule on the computed tensor writes these.
     stored: tuple[str, ...] = ()
+    #: What its output features feed, where the layer's one activation does not say it:
+    #: one block per equal cut of the output (a packed GLU projection), or one block for
+    #: a tensor used apart from its module's others (an MoE experts tensor). Empty
+    #: otherwise. Set by the resolution pass (docs/tracing.md, "Packed GLU and experts").
+    outputs: tuple[OutputBlock, ...] = ()
 
     @property
     def ndim(self) -> int:

@@ -47,21 +47,18 @@ from typing import Any
 
 import torch.fx as fx
 
+from ..catalog.activations import facts
 from .graph import Layer
 from .ops import is_composite
 from .resolve import op_name
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
 
-#: Activations that commute with a positive scale: relu(c x) = c relu(x).
-HOMOGENEOUS_ACTIVATIONS = frozenset({"relu", "relu6", "leaky_relu", "prelu"})
-#: Functions whose output changes shape (not only size) when the input is scaled. Powers
-#: (``pow``, ``sqrt``, ``rsqrt``, ``reciprocal``: a norm's statistics, a squared ReLU) scale
-#: their output by a positive factor too, so they keep a path scale-invariant.
-NONHOMOGENEOUS = frozenset(
-    {"exp", "log", "log1p", "expm1", "sin", "cos", "erf", "clamp", "softmax", "log_softmax",
-     "sigmoid", "tanh", "hardtanh", "rrelu"}
-)  # fmt: skip
+#: Functions (other than the catalog's activations, whose ``homogeneous`` fact says) whose
+#: output changes shape (not only size) when the input is scaled. Powers (``pow``,
+#: ``sqrt``, ``rsqrt``, ``reciprocal``: a norm's statistics, a squared ReLU) scale their
+#: output by a positive factor too, so they keep a path scale-invariant.
+NONHOMOGENEOUS = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "erf", "clamp"})
 #: Mixing ops that are linear in each operand (attention and recurrences are not).
 LINEAR_MIXING = frozenset(
     {"matmul", "mm", "bmm", "baddbmm", "addmm", "addbmm", "addmv", "mv", "einsum", "tensordot",
@@ -122,7 +119,7 @@ def _renormalized(r: GraphView) -> dict[fx.Node, Any]:
 
 def _scale_invariant(r: GraphView) -> dict[fx.Node, Any]:
     def activation(n: fx.Node, after: Any) -> Any:
-        return after if r.kinds[n].split(":")[1] in HOMOGENEOUS_ACTIVATIONS else False
+        return after if facts(r.kinds[n].split(":")[1]).homogeneous else False
 
     def op(n: fx.Node, after: Any) -> Any:
         return False if op_name(n) in NONHOMOGENEOUS else after

@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 import torch
 
 from ..errors import TraceError
+from ..shards.dtensor import is_sharded
 from .capture import dynamic_graph, leaf_modules, self_contained, symbolic_graph
-from .dtensor import is_sharded
 from .graph import Layer, ModelGraph
 from .inputs import (
     NoInputs,
@@ -54,7 +54,7 @@ from .layers import (
     quantized_modules,
     type_names,
 )
-from .messages import assumed_warning, input_hint, not_called_warning, short
+from .messages import assumed_warning, input_hint, not_called_warning, raised_at, short
 from .resolve import Resolved, resolve
 from .roles import assign_roles
 from .state import preserved
@@ -183,8 +183,16 @@ class _Run:
             return None
         tried = "; ".join(dict.fromkeys(s for s, _ in failures))
         errors = list(dict.fromkeys(short(e) for _, e in failures))
+        where = raised_at(error)
+        if where is not None and where.by_model:
+            # The model's own code raised: the input may be fine, so no input hint.
+            raise TraceError(
+                f"{where.location}: the model's forward raised on the example input {tried}: "
+                f"{'; then '.join(errors[:3])}"
+            ) from None
+        at = f"{where.location}: " if where is not None else ""
         raise TraceError(
-            f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
+            f"{at}the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
             + input_hint(self.model)
         ) from None
 
@@ -289,6 +297,28 @@ def trace(
     return _trace(model, example_inputs, target, tracer)
 
 
+def unknown_warning(layers: list[Layer]) -> str:
+    """The note for layers before an elementwise function the catalog does not know.
+
+    >>> lay = Layer("net.0", "Linear", ("Linear",), "unknown", act_args={"op": "sin", "scale": 30.0})
+    >>> unknown_warning([lay])
+    'an elementwise function the catalog does not know follows 1 layer(s) (sin(30 x) after net.0): activation unknown, no gain and no band; their scale is not judged'
+    """
+
+    def shown(lay: Layer) -> str:
+        op = lay.act_args.get("op", "?")
+        scale = lay.act_args.get("scale")
+        return f"{op}({scale:g} x) after {lay.name}" if scale else f"{op} after {lay.name}"
+
+    names = ", ".join(shown(lay) for lay in layers[:3]) + (
+        f" and {len(layers) - 3} more" if len(layers) > 3 else ""
+    )
+    return (
+        f"an elementwise function the catalog does not know follows {len(layers)} layer(s) "
+        f"({names}): activation unknown, no gain and no band; their scale is not judged"
+    )
+
+
 def _trace(
     model: torch.nn.Module, example_inputs: Any, target: str, tracer: str | None
 ) -> ModelGraph:
@@ -345,6 +375,9 @@ def _trace(
             layer.previous, layer.previous_type = prev.name, prev.type
     if unused:
         run.warnings.append(not_called_warning(unused, layers, modules))
+    unknown = [lay for lay in layers if lay.activation == "unknown"]
+    if unknown:
+        run.warnings.append(unknown_warning(unknown))
     if graph is not None:
         assign_roles(graph, modules, names.params, layers)
     if "_orig_mod" in "".join(modules):

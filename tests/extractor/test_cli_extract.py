@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import initpolicy
-from initpolicy.cli.main import cli
+from tests._cli_support import invoke
 from tests._policy_text import rule_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +43,12 @@ BROKEN = textwrap.dedent(
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "examples" / "gpt2_small.py", tmp_path / "gpt2_small.py")
-    (tmp_path / "late.py").write_text(LATE)
-    (tmp_path / "broken.py").write_text(BROKEN)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(make_repo):
+    gpt2 = (ROOT / "examples" / "gpt2_small.py").read_text(encoding="utf-8")
+    return make_repo({"gpt2_small.py": gpt2, "late.py": LATE, "broken.py": BROKEN})
 
 
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
+run = invoke
 
 
 def test_the_policy_on_stdout_is_the_committed_example(repo):
