@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from ...tracer.dtensor import is_dtensor
 from ...tracer.graph import Layer
 from ..bands import band
 from ..findings import Finding
@@ -61,6 +60,8 @@ def _dead_fix(ctx: LintContext, st: LayerStat) -> str | None:
     pre-activation's std), else the weight (a bias that is zero, or that explains a few of
     the dead units only, is not the cause)."""
     import torch
+
+    from ...tracer.dtensor import is_dtensor
 
     lay = _layer(ctx, st.name)
     bias = next((p for p in lay.parameters if p.local == "bias"), None)

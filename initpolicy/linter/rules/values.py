@@ -133,7 +133,10 @@ class IdenticalShards(LintRule):
     A weight made of identical blocks along its first or second dimension (2 or more
     copies of one block), although its values are not constant. That is the mark of a
     weight initialized per shard with the same random state on every rank: each
-    tensor-parallel or FSDP rank drew the same values for its own slice.
+    tensor-parallel or FSDP rank drew the same values for its own slice. On a sharded
+    model (DTensors) every rank hashes its own shard with where it sits, and one
+    ``all_gather`` compares them: shards at different places with one hash are identical
+    (replicas of one place, HSDP's, are not).
 
     Why:
     Identical row blocks are duplicated units; identical column blocks make each slice of
@@ -160,8 +163,26 @@ class IdenticalShards(LintRule):
         from .static import fix_scheme
 
         for s in ctx.subjects:
+            if not s.mixing or s.stats.constant or not s.stats.finite:
+                continue
+            if s.param.placement is not None:  # hashed on every rank, never gathered
+                from ..sharded import identical_shards
+
+                ranks = identical_shards(s.tensor)
+                if ranks:
+                    yield subject_finding(
+                        cls,
+                        s,
+                        f"the {ranks} shards of {s.name} ({s.param.placement}) are identical: "
+                        "every rank drew its shard with the same random state; the layer "
+                        f"starts with 1/{ranks} of its capacity",
+                        measured=float(ranks),
+                        expected=1.0,
+                        fix=f"{s.selector} -> {fix_scheme(s)}",
+                    )
+                continue
             t = _local(s)
-            if t is None or not s.mixing or s.stats.constant or not s.stats.finite:
+            if t is None:
                 continue
             found = _repeat(t.detach())
             if found is None:
