@@ -90,6 +90,17 @@ annotations `::warning file=...,line=...::message`). `--statistics` prints count
 rule instead. `--fix-policy OUT.pol` writes a policy resolving the init findings
 (selected or not); linting the model with it comes back clean of them.
 
+In text, findings of one cause across layers (the same rule, message and fix scheme once
+names and numbers are set aside: every weight of a model left at zero, every norm drawn
+like a weight) fold into one block: the first finding, then `and N more of the same
+cause:` with the other targets, and the fix once. JSON, SARIF and GitHub output keep
+every finding.
+
+A forward that raises is located: the error names the `file:line` of the innermost frame
+in the user's own code. Where the model's own code raised, the input may be fine and no
+input hint follows; where torch rejected what that line passed, the hint to give the
+input shape does. A dynamic pass skipped for an error says where too.
+
 ## One cause, one finding
 
 When several checks describe one cause on one parameter, the most specific is reported

@@ -102,7 +102,7 @@ def cause(f: Finding) -> tuple[str, str, str, str]:
     layer = f.target.rsplit(".", 1)[0]
     names = [f.target, *([layer] if re.search("[A-Za-z_]", layer) else [])]
     for name in sorted({_NUMBER.sub("#", n) for n in names}, key=len, reverse=True):
-        message = message.replace(name, "<name>")
+        message = re.sub(rf"(?<![\w.#]){re.escape(name)}(?![\w#])", "<name>", message)
     scheme = f.fix or ""
     if "->" in scheme and "\n" not in scheme:
         scheme = scheme.split("->", 1)[1].strip()

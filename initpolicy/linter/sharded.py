@@ -107,3 +107,33 @@ def gram(t: Any, rows: tuple[int, int] | None = None) -> Any:
     if reducing:
         g = sum_rows(g, t.device_mesh.device_type)
     return torch.from_numpy(g)
+
+
+def _first(ix: Any) -> float:
+    """The first global index of a dim's :data:`~initpolicy.tracer.dtensor.Index`."""
+    if isinstance(ix, range):
+        return float(ix.start) if len(ix) else -1.0
+    return float(ix[0]) if ix.numel() else -1.0
+
+
+def identical_shards(t: Any) -> int:
+    """How many ranks hold the same values for *different* slices of DTensor ``t`` (each
+    rank drew its shard with the same random state), or 0. Each rank hashes its shard
+    (its size, two seeded projections) with where it sits (the first global index of
+    each dim); one ``all_gather`` over the default group compares them: ranks at the same
+    place hold a replica (HSDP, Replicate), which is no fault; 2 or more places, all with
+    one hash, are identical shards. Every rank must call it, in lockstep."""
+    import torch
+
+    local, idx = local_view(t)
+    x = local.detach().reshape(-1).to(torch.float64).cpu()
+    g = torch.Generator().manual_seed(0)
+    keys = [float(x.numel())]
+    for _ in range(_PROBES):
+        keys.append(float(x @ torch.randn(x.numel(), generator=g, dtype=torch.float64)))
+    rows = np.array([*keys, *(_first(ix) for ix in idx)], dtype=np.float64)
+    gathered = gather_rows(rows, t.device_mesh.device_type)
+    by_place = {tuple(r[len(keys) :]): tuple(r[: len(keys)]) for r in gathered}
+    if len(by_place) < 2 or len(set(by_place.values())) != 1 or keys[0] == 0:
+        return 0
+    return len(by_place)

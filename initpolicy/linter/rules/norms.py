@@ -55,10 +55,26 @@ def output_scale(module: Any, width: int) -> float | None:
     return None
 
 
+def _with_unit_scale(s: Subject) -> float | None:
+    """:func:`output_scale` of the subject's module with this scale at 1 (restored after):
+    how much the module passes when its init is not the cause."""
+    import torch
+
+    from ..probe import preserved
+
+    with preserved(s.layer.module), torch.no_grad():
+        s.tensor.fill_(1.0)
+        return output_scale(s.layer.module, s.param.shape[0])
+
+
 def _norm_scales(ctx: LintContext) -> Iterator[Subject]:
     """The scale parameters of layers that normalize (a 1-D ``scale`` role, no weight
-    operand of a mixing op beside it), outside the last position of a residual branch
-    (zero there is deliberate: zero-init-residual, Goyal et al. 2017)."""
+    operand of a mixing op beside it), except where every path from the layer meets a
+    sum with another signal (a residual join) before any other layer but a gate's (a
+    squeeze-excitation on the way), through activations or not: the end of a residual
+    branch, whose zero silences the branch, not
+    the stream (zero-init-residual, Goyal et al. 2017; timm's
+    ``zero_init_last``; LeViT)."""
     from .values import _local
 
     for s in ctx.subjects:
@@ -67,8 +83,9 @@ def _norm_scales(ctx: LintContext) -> Iterator[Subject]:
         lay = s.layer
         if lay.module is None or any(p.role == "weight" for p in lay.parameters):
             continue
-        if lay.residual and lay.residual_branch:
-            continue
+        gates_only = all(ctx.graph.layer(n).gate for n in lay.feeds)
+        if gates_only and (lay.to_output or 0) > 0:
+            continue  # every path meets a sum with another signal first: it zeroes a branch
         yield s
 
 
@@ -77,13 +94,15 @@ class VanishingNormScale(LintRule):
     A normalization layer whose scale (``weight``, gamma) silences it: the layer's output
     for a normalized input has rms below ``norm-scale`` (measured by running the module on
     a standard-normal probe, so a ``(1 + weight)`` norm such as Gemma's RMSNorm, whose
-    zero weight is right, passes). Not judged as the last layer of a residual branch,
+    zero weight is right, passes). Not judged at the end of a residual branch (every path
+    from it meets a residual join before any other layer, through an activation or not),
     where a zero gamma is a deliberate zero-init of the branch.
 
     Why:
     A norm's weight multiplies a unit-variance signal: at 0 (or drawn like a weight,
     N(0, 0.02)) everything after the norm starts at zero scale, and on a post-LN stack the
-    whole signal is lost (huggingface/transformers#143, google/objax#94).
+    whole signal is lost (huggingface/transformers#143, google/objax#94). A warning, not an
+    error: the scale gets a gradient and can grow back, at the cost of the first steps.
 
     Anti-pattern:
         LayerNorm.weight -> normal(0, 0.02)
@@ -94,7 +113,7 @@ class VanishingNormScale(LintRule):
 
     code = "IP123"
     name = "vanishing-norm-scale"
-    severity = "error"
+    severity = "warning"
     kind = "static"
     summary = "a normalization scale (gamma) that silences the layer's output"
     uses = ("norm-scale",)
@@ -108,6 +127,9 @@ class VanishingNormScale(LintRule):
             scale = output_scale(s.layer.module, s.param.shape[0])
             if scale is None or scale >= limit:
                 continue
+            unit = _with_unit_scale(s)
+            if unit is None or unit < limit:
+                continue  # silent by construction (a LayerNorm over one feature), not by init
             yield subject_finding(
                 cls,
                 s,

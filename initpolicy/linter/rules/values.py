@@ -62,8 +62,9 @@ class ExtremeOutlier(LintRule):
     Why:
     ``torch.nn.init.trunc_normal_`` with a small std and the default absolute bounds ±2
     computes its inverse CDF in float32: on a GPU some values land on the clamp bound, a
-    2000-sigma event (pytorch/pytorch#155588). One such weight dominates its unit's output
-    and its gradient.
+    2000-sigma event (pytorch/pytorch#155588). On a CPU too: timm's models built with
+    ``trunc_normal_(std=.02)`` hold single values of exactly ±2 (100 std) in their largest
+    weights. One such weight dominates its unit's output and its gradient.
 
     Anti-pattern:
         nn.init.trunc_normal_(w, std=0.001)        # a=-2, b=2: values at ±2
@@ -75,7 +76,7 @@ class ExtremeOutlier(LintRule):
 
     code = "IP120"
     name = "extreme-outlier"
-    severity = "error"
+    severity = "warning"
     kind = "static"
     summary = "a few values thousands of std from the bulk of the tensor"
     uses = ("outlier-sigmas",)
@@ -132,7 +133,10 @@ class IdenticalShards(LintRule):
     A weight made of identical blocks along its first or second dimension (2 or more
     copies of one block), although its values are not constant. That is the mark of a
     weight initialized per shard with the same random state on every rank: each
-    tensor-parallel or FSDP rank drew the same values for its own slice.
+    tensor-parallel or FSDP rank drew the same values for its own slice. On a sharded
+    model (DTensors) every rank hashes its own shard with where it sits, and one
+    ``all_gather`` compares them: shards at different places with one hash are identical
+    (replicas of one place, HSDP's, are not).
 
     Why:
     Identical row blocks are duplicated units; identical column blocks make each slice of
@@ -159,8 +163,26 @@ class IdenticalShards(LintRule):
         from .static import fix_scheme
 
         for s in ctx.subjects:
+            if not s.mixing or s.stats.constant or not s.stats.finite:
+                continue
+            if s.param.placement is not None:  # hashed on every rank, never gathered
+                from ..sharded import identical_shards
+
+                ranks = identical_shards(s.tensor)
+                if ranks:
+                    yield subject_finding(
+                        cls,
+                        s,
+                        f"the {ranks} shards of {s.name} ({s.param.placement}) are identical: "
+                        "every rank drew its shard with the same random state; the layer "
+                        f"starts with 1/{ranks} of its capacity",
+                        measured=float(ranks),
+                        expected=1.0,
+                        fix=f"{s.selector} -> {fix_scheme(s)}",
+                    )
+                continue
             t = _local(s)
-            if t is None or not s.mixing or s.stats.constant or not s.stats.finite:
+            if t is None:
                 continue
             found = _repeat(t.detach())
             if found is None:
