@@ -327,3 +327,86 @@ def test_an_allocation_failure_falls_back_to_the_batch_that_ran(monkeypatch):
     assert result.summary["dynamic"] == "ran"
     assert result.summary["dynamic_inputs"].startswith("training mode, 2 examples")
     assert "out of memory at 64" in result.summary["dynamic_inputs"]
+
+
+# -- embeddings, judged against what they are summed with ---------------------------------
+
+
+def _bert():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=96, max_position_embeddings=64,
+    )  # fmt: skip
+    return BertModel(cfg)
+
+
+class MinGPT(nn.Module):
+    """nanoGPT's embedding: wte(ids) + wpe(arange(T)), then pre-norm blocks (eps 1e-5)."""
+
+    def __init__(self, vocab=256, width=64, layers=2, block=32):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, width)
+        self.wpe = nn.Embedding(block, width)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.LayerNorm(width),
+                nn.Linear(width, 4 * width),
+                nn.GELU(),
+                nn.Linear(4 * width, width),
+            )
+            for _ in range(layers)
+        )
+        self.ln_f = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab, bias=False)
+        for p in self.parameters():
+            if p.ndim == 2:
+                nn.init.normal_(p, 0, 0.02)
+
+    def forward(self, ids):
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
+        for block in self.blocks:
+            x = x + block(x)
+        return self.head(self.ln_f(x))
+
+
+@pytest.mark.parametrize(
+    ("build", "word", "others"),
+    [
+        (_bert, "embeddings.word_embeddings", {"embeddings.position_embeddings", "embeddings.token_type_embeddings"}),
+        (MinGPT, "wte", {"wpe"}),
+    ],
+)  # fmt: skip
+def test_a_tiny_word_embedding_beside_position_embeddings_is_reported(build, word, others):
+    m = build()
+    g = initpolicy.trace(m)
+    assert set(g.layer(word).summed_with) == others
+    assert g.layer(word).indexed_by_input
+    assert not any(g.layer(o).indexed_by_input for o in others)
+    assert _codes(initpolicy.lint(m, static=True), "IP112") == {}
+    with torch.no_grad():
+        m.get_submodule(word).weight.normal_(0, 1e-5)
+    found = _codes(initpolicy.lint(m, static=True), "IP112")
+    assert set(found) == {f"{word}.weight"}
+    assert found[f"{word}.weight"].severity == "warning"
+    text = fix_policy(list(found.values()), initpolicy.trace(m))
+    assert _codes(initpolicy.lint(m, text, static=True), "IP112") == {}
+
+
+def test_the_sum_counts_a_constant_factor_on_the_way():
+    class Scaled(MinGPT):
+        def forward(self, ids):  # Marian/T5-style embed_scale: sqrt(width) * wte
+            x = 8.0 * self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
+            return self.head(self.ln_f(x))
+
+    m = Scaled()
+    with torch.no_grad():
+        m.wte.weight.normal_(0, 0.02 / 8)  # 8 x 0.0025 = 0.02: as large as the positions
+    g = initpolicy.trace(m)
+    assert g.layer("wte").sum_factor == 8.0
+    assert _codes(initpolicy.lint(m, static=True), "IP112") == {}
+    with torch.no_grad():
+        m.wte.weight.normal_(0, 0.02 / 8 / 100)
+    assert set(_codes(initpolicy.lint(m, static=True), "IP112")) == {"wte.weight"}

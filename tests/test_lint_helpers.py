@@ -47,7 +47,8 @@ def _dims(text: str) -> list[int]:
 def build(spec: str) -> nn.Module:
     """``mlp:ACT:W0xW1x...`` (``W*N``: N layers' worth of width W),
     ``convbn[-nobias]:ACT:C``, ``dwconv:ACT:C:N`` (N depthwise-then-pointwise blocks,
-    no normalization), ``lstm:H:L`` (seeded)."""
+    no normalization), ``lstm:H:L`` (seeded), ``tokpos:V:W`` (token plus position
+    embedding)."""
     torch.manual_seed(0)
     kind, *rest = spec.split(":")
     if kind == "mlp":
@@ -79,7 +80,24 @@ def build(spec: str) -> nn.Module:
         return nn.Sequential(nn.Conv2d(3, c, 1), *blocks, *head)
     if kind == "lstm":
         return LSTMNet(int(rest[0]), int(rest[1]))
+    if kind == "tokpos":
+        return TokPos(int(rest[0]), int(rest[1]))
     raise ValueError(spec)
+
+
+class TokPos(nn.Module):
+    """A token embedding summed with a position embedding, then a LayerNorm and a head."""
+
+    def __init__(self, vocab: int, width: int):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, width)
+        self.pos = nn.Embedding(16, width)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        return self.head(self.norm(self.tok(ids) + self.pos(positions)))
 
 
 def _num(text: str) -> float:
@@ -109,6 +127,9 @@ def init_tensor(t: torch.Tensor, call: str) -> None:
             mode = next((w for w in words if w.startswith("fan")), "fan_in")
             nl = next((w for w in words if not w.startswith("fan")), "leaky_relu")
             getattr(init, name + "_")(t, mode=mode, nonlinearity=nl)
+        elif name == "pm":  # +c and -c in a checkerboard: mean 0, std exactly c
+            i = torch.arange(t.shape[0])[:, None] + torch.arange(t.shape[1])[None, :]
+            t.copy_(nums[0] * (1 - 2 * (i % 2)).to(t.dtype))
         elif name == "repeat_row":
             t.copy_(t[0:1].expand_as(t))
         elif name == "forget_ones":

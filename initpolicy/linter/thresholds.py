@@ -33,6 +33,10 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
         "mean LSTM forget-gate bias below which lstm-forget-bias is a warning "
         "(sigmoid(-2) = 0.12 of the memory kept per step)",
     ),
+    "embedding-ratio": (
+        10.0,
+        "how many times smaller than a term it is summed with a token embedding may be",
+    ),
     "orthogonality": (0.1, "largest |WᵀW/c - I| entry still called orthogonal"),
     "trunc-sigmas": (4.0, "bounds further than this many std from the mean truncate nothing"),
     "drift": (10.0, "total growth (or 1/shrink) of a layer group's output std over depth"),

@@ -48,7 +48,7 @@ from typing import Any
 import torch.fx as fx
 
 from .graph import Layer
-from .ops import is_composite
+from .ops import STOP, constant_factor, is_composite
 from .resolve import op_name
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
@@ -219,6 +219,81 @@ def _data(r: GraphView) -> set[fx.Node]:
 
 
 # -- the pass -----------------------------------------------------------------------------
+#: Ops a term of a sum passes through as it is (its values up to a constant factor).
+_AS_IS = frozenset(
+    {"dropout", "view", "reshape", "permute", "transpose", "contiguous", "to", "type_as",
+     "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "getitem", "float", "clone",
+     "mul", "truediv", "div"}
+)  # fmt: skip
+
+
+def _reads_input_values(node: fx.Node) -> bool:
+    """Whether ``node``'s first input carries the values of a model input (token ids), not
+    only its shape (positions from ``arange(ids.shape[1])``, a buffer sliced to length)."""
+    stack, seen = list(node.all_input_nodes[:1]), set()
+    while stack:
+        n = stack.pop()
+        if n in seen or n.op == "get_attr":
+            continue
+        seen.add(n)
+        if n.op == "placeholder":
+            return True
+        name = op_name(n)
+        if name in STOP or (name == "getattr" and n.args[1:2] not in (("T",), ("data",))):
+            continue
+        stack.extend(n.all_input_nodes)
+    return False
+
+
+def _summed(r: GraphView) -> dict[str, tuple[set[str], float]]:
+    """Layer name -> the other terms of each sum its output enters as it is (see
+    ``Layer.summed_with``), and the constant factor on its way (``Layer.sum_factor``). A
+    residual join (``x + f(x)``) is not such a sum: its terms are the stream and a
+    branch, judged by the residual rules."""
+    joins = r.residual_branches()
+
+    def terms(n: fx.Node, factor: float, seen: set[fx.Node]) -> dict[str, float]:
+        if n in seen:
+            return {}
+        seen.add(n)
+        if n in r.names_at:
+            return dict.fromkeys(r.names_at[n], factor)
+        if n.op == "get_attr":
+            return {str(n.target): factor}
+        name = op_name(n)
+        if name in ("add", "sub"):
+            if n in joins:  # x + f(x): the stream, not a term of its own
+                return {}
+            found: dict[str, float] = {}
+            for a in n.all_input_nodes:
+                found.update(terms(a, factor, seen))
+            return found
+        module = r.p.module_of(n)
+        dropout = module is not None and "Dropout" in type(module).__name__
+        signals = [a for a in n.all_input_nodes if a.op != "get_attr" or name != "getitem"]
+        if not (name in _AS_IS or dropout) or not signals:
+            return {}
+        if name in ("mul", "truediv", "div"):
+            c = constant_factor(name, tuple(n.args), signals[0]) if len(signals) == 1 else None
+            if c is None:
+                return {}
+            factor *= abs(c)
+        return terms(signals[0], factor, seen)
+
+    out: dict[str, tuple[set[str], float]] = {}
+    for n in r.nodes:
+        if n.op not in ("call_function", "call_method") or op_name(n) not in ("add", "sub"):
+            continue
+        if n in r.p.param_derived or n in joins:
+            continue
+        found = terms(n, 1.0, set())
+        if len(found) > 1:
+            for name, factor in found.items():
+                others, _ = out.get(name, (set(), factor))
+                out[name] = (others | set(found) - {name}, factor)
+    return out
+
+
 def assign_roles(
     graph: fx.Graph,
     modules: Mapping[str, Any],
@@ -242,6 +317,7 @@ def assign_roles(
         name: p.shape for lay in layers for p in lay.parameters for name in (p.name, *p.aliases)
     }
     roles = graph_roles(r, shapes, data)
+    summed = _summed(r)
     for lay in layers:
         for p in lay.parameters:
             found = [roles[n] for n in (p.name, *p.aliases) if n in roles]
@@ -262,6 +338,9 @@ def assign_roles(
             for u in r._through(n):
                 fed |= reach[u] or set()
         lay.feeds = tuple(sorted(fed - {lay.name}))
+        lay.indexed_by_input = any(_reads_input_values(n) for n in ns)
+        others, lay.sum_factor = summed.get(lay.name, (set(), 1.0))
+        lay.summed_with = tuple(sorted(others - {lay.name}))
         norms = [r.after(canc, n, _union) for n in ns]
         if norms and all(v is not None and v is not _FAIL and v for v in norms):
             lay.cancelled_by = min(frozenset().union(*norms))

@@ -178,9 +178,11 @@ class GraphView:
         return any(self.kinds.get(self.nodes[i]) == "layer" for i in bits(mask))
 
     # -- branches --------------------------------------------------------------------------
-    def residual_members(self) -> set[str]:
-        """Layers between the fork and the join of every residual add."""
-        members: set[str] = set()
+    def residual_branches(self) -> dict[fx.Node, int]:
+        """Every residual join (an add whose one operand reaches the fork with no
+        parameterized layer on the way and the other through at least one) -> the branch
+        side's nodes (a bit mask)."""
+        joins: dict[fx.Node, int] = {}
         for j in self.signal:
             if self.kinds[j] != "join":
                 continue
@@ -195,7 +197,14 @@ class GraphView:
             sides = [side & ~common & self.desc[fork] for side in (a, b)]
             mixing = [self._mixing_in(side) for side in sides]
             if mixing.count(True) == 1:
-                members |= self._layers_in(sides[mixing.index(True)])
+                joins[j] = sides[mixing.index(True)]
+        return joins
+
+    def residual_members(self) -> set[str]:
+        """Layers between the fork and the join of every residual add."""
+        members: set[str] = set()
+        for side in self.residual_branches().values():
+            members |= self._layers_in(side)
         return members
 
     def gate_members(self, data: set[fx.Node]) -> set[str]:

@@ -4,6 +4,7 @@ a module: the values of weights, their scale, recurrences (IP1xx, static), the s
 one forward and backward pass (IP2xx, dynamic), and a policy's rules (IP3xx)."""
 
 from ..rule import LintRule
+from .embedding import EmbeddingDrowned
 from .policy import (
     ParameterUnmatched,
     RuleAlwaysOverridden,
@@ -34,6 +35,7 @@ RULES: tuple[type[LintRule], ...] = (
     LargeBias,
     LstmForgetBias,
     NonOrthogonalRecurrent,
+    EmbeddingDrowned,
     VarianceDrift,
     DeadAtInit,
     SaturatedAtInit,
