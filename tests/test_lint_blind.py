@@ -410,3 +410,38 @@ def test_the_sum_counts_a_constant_factor_on_the_way():
     with torch.no_grad():
         m.wte.weight.normal_(0, 0.02 / 8 / 100)
     assert set(_codes(initpolicy.lint(m, static=True), "IP112")) == {"wte.weight"}
+
+
+# -- residual streams of unnormalized residual networks ----------------------------------
+
+
+def test_fixup_without_its_rescaling_is_reported_and_its_fix_keeps_the_stream():
+    from tests.test_lint_helpers import FixupNet
+
+    torch.manual_seed(0)
+    m = FixupNet(9, 16)  # He in every branch, no normalization
+    x = torch.randn(1, 3, 32, 32)
+    g = initpolicy.trace(m, example_inputs=x)
+    assert [lay.name for lay in g.layers if lay.reads_stream] == [
+        f"blocks.{i}.conv1" for i in range(9)
+    ]
+    result = initpolicy.lint(m, example_inputs=x)
+    found = _codes(result, "IP206")
+    assert set(found) == {"blocks.0.conv1..blocks.8.conv1"}
+    assert found["blocks.0.conv1..blocks.8.conv1"].measured > 1.2  # per block
+    text = fix_policy(result.all_findings, result.graph)
+    fixed = initpolicy.lint(m, text, example_inputs=x)
+    assert _codes(fixed, "IP206") == {}
+    streams = [st.in_std for st in fixed.layer_stats if st.in_std]
+    assert max(streams) / min(streams) < 1.01  # each block starts as the identity
+
+
+def test_normalized_residual_networks_are_not_judged_by_their_stream():
+    # a pre-norm stream grows with depth by design; its readers are norms
+    m = MinGPT(layers=6)
+    with torch.no_grad():
+        for block in m.blocks:
+            block[3].weight.normal_(0, 0.2)  # a large branch: the stream grows
+    result = initpolicy.lint(m)
+    assert any(st.in_std for st in result.layer_stats)
+    assert _codes(result, "IP206") == {}

@@ -48,7 +48,7 @@ def build(spec: str) -> nn.Module:
     """``mlp:ACT:W0xW1x...`` (``W*N``: N layers' worth of width W),
     ``convbn[-nobias]:ACT:C``, ``dwconv:ACT:C:N`` (N depthwise-then-pointwise blocks,
     no normalization), ``lstm:H:L`` (seeded), ``tokpos:V:W`` (token plus position
-    embedding)."""
+    embedding), ``fixup:N:C`` (N Fixup blocks without normalization, He everywhere)."""
     torch.manual_seed(0)
     kind, *rest = spec.split(":")
     if kind == "mlp":
@@ -82,7 +82,44 @@ def build(spec: str) -> nn.Module:
         return LSTMNet(int(rest[0]), int(rest[1]))
     if kind == "tokpos":
         return TokPos(int(rest[0]), int(rest[1]))
+    if kind == "fixup":
+        return FixupNet(int(rest[0]), int(rest[1]))
     raise ValueError(spec)
+
+
+class FixupBlock(nn.Module):
+    """Fixup's residual block (Zhang et al. 2019): no normalization, scalar biases and a
+    scale; He in both convs (the init spec zeroes ``conv2`` for Fixup's own init)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.bias1a, self.bias1b, self.bias2a, self.bias2b = (
+            nn.Parameter(torch.zeros(1)) for _ in range(4)
+        )
+        self.scale = nn.Parameter(torch.ones(1))
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        for conv in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(conv.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.conv1(x + self.bias1a) + self.bias1b)
+        out = self.conv2(out + self.bias2a) * self.scale + self.bias2b
+        return torch.relu(out + x)
+
+
+class FixupNet(nn.Module):
+    """A stem, ``blocks`` Fixup blocks of ``c`` channels, a pooled linear head."""
+
+    def __init__(self, blocks: int, c: int):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1, bias=False)
+        nn.init.kaiming_normal_(self.stem.weight)
+        self.blocks = nn.Sequential(*(FixupBlock(c) for _ in range(blocks)))
+        self.fc = nn.Linear(c, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(torch.relu(self.stem(x))).mean((2, 3)))
 
 
 class TokPos(nn.Module):

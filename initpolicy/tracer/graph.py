@@ -217,6 +217,9 @@ class Layer:
     #: Its first input carries the values of a model input, not only its shape: an
     #: embedding looked up by token ids (a position embedding reads ``arange(len)``).
     indexed_by_input: bool = False
+    #: It reads a residual stream where a residual branch forks from it (Fixup's
+    #: ``conv1``, a pre-norm block's first norm): its input is the stream entering a block.
+    reads_stream: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -48,7 +48,7 @@ from typing import Any
 import torch.fx as fx
 
 from .graph import Layer
-from .ops import STOP, constant_factor, is_composite
+from .ops import MIXING, STOP, constant_factor, is_composite
 from .resolve import op_name
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
@@ -227,6 +227,27 @@ _AS_IS = frozenset(
 )  # fmt: skip
 
 
+#: Ops between a residual stream and the layer reading it that keep it the stream.
+_STREAM_AS_IS = frozenset({"view", "reshape", "contiguous", "to", "flatten", "add", "sub", "mul"})
+
+
+def _reads(r: GraphView, node: fx.Node, forks: set[fx.Node]) -> bool:
+    """Whether layer ``node`` reads a residual stream at a fork: its signal input is the
+    fork, through reshapes and the model's own tensors added or multiplied (Fixup's
+    ``conv1(x + bias1a)``)."""
+    if node.op != "call_module" and op_name(node) not in MIXING:
+        return False  # a container's own tensor added to the stream is not a reader
+    for a in node.all_input_nodes:
+        while a not in forks and a not in r.p.param_derived:
+            signals = [b for b in a.all_input_nodes if b not in r.p.param_derived]
+            if op_name(a) not in _STREAM_AS_IS or len(signals) != 1:
+                break
+            a = signals[0]
+        if a in forks:
+            return True
+    return False
+
+
 def _reads_input_values(node: fx.Node) -> bool:
     """Whether ``node``'s first input carries the values of a model input (token ids), not
     only its shape (positions from ``arange(ids.shape[1])``, a buffer sliced to length)."""
@@ -245,12 +266,11 @@ def _reads_input_values(node: fx.Node) -> bool:
     return False
 
 
-def _summed(r: GraphView) -> dict[str, tuple[set[str], float]]:
+def _summed(r: GraphView, joins: set[fx.Node]) -> dict[str, tuple[set[str], float]]:
     """Layer name -> the other terms of each sum its output enters as it is (see
     ``Layer.summed_with``), and the constant factor on its way (``Layer.sum_factor``). A
     residual join (``x + f(x)``) is not such a sum: its terms are the stream and a
     branch, judged by the residual rules."""
-    joins = r.residual_branches()
 
     def terms(n: fx.Node, factor: float, seen: set[fx.Node]) -> dict[str, float]:
         if n in seen:
@@ -317,7 +337,9 @@ def assign_roles(
         name: p.shape for lay in layers for p in lay.parameters for name in (p.name, *p.aliases)
     }
     roles = graph_roles(r, shapes, data)
-    summed = _summed(r)
+    branches = r.residual_branches()
+    summed = _summed(r, set(branches))
+    forks = {fork for _side, fork in branches.values()}
     for lay in layers:
         for p in lay.parameters:
             found = [roles[n] for n in (p.name, *p.aliases) if n in roles]
@@ -339,6 +361,7 @@ def assign_roles(
                 fed |= reach[u] or set()
         lay.feeds = tuple(sorted(fed - {lay.name}))
         lay.indexed_by_input = any(_reads_input_values(n) for n in ns)
+        lay.reads_stream = any(_reads(r, n, forks) for n in ns)
         others, lay.sum_factor = summed.get(lay.name, (set(), 1.0))
         lay.summed_with = tuple(sorted(others - {lay.name}))
         norms = [r.after(canc, n, _union) for n in ns]

@@ -178,11 +178,11 @@ class GraphView:
         return any(self.kinds.get(self.nodes[i]) == "layer" for i in bits(mask))
 
     # -- branches --------------------------------------------------------------------------
-    def residual_branches(self) -> dict[fx.Node, int]:
+    def residual_branches(self) -> dict[fx.Node, tuple[int, fx.Node]]:
         """Every residual join (an add whose one operand reaches the fork with no
         parameterized layer on the way and the other through at least one) -> the branch
-        side's nodes (a bit mask)."""
-        joins: dict[fx.Node, int] = {}
+        side's nodes (a bit mask) and the fork (where the branch reads the stream)."""
+        joins: dict[fx.Node, tuple[int, fx.Node]] = {}
         for j in self.signal:
             if self.kinds[j] != "join":
                 continue
@@ -197,13 +197,13 @@ class GraphView:
             sides = [side & ~common & self.desc[fork] for side in (a, b)]
             mixing = [self._mixing_in(side) for side in sides]
             if mixing.count(True) == 1:
-                joins[j] = sides[mixing.index(True)]
+                joins[j] = (sides[mixing.index(True)], fork)
         return joins
 
     def residual_members(self) -> set[str]:
         """Layers between the fork and the join of every residual add."""
         members: set[str] = set()
-        for side in self.residual_branches().values():
+        for side, _fork in self.residual_branches().values():
             members |= self._layers_in(side)
         return members
 

@@ -20,7 +20,14 @@ from .scale import (
     SeluNeedsLecun,
     TorchDefaultBeforeRelu,
 )
-from .signal import DeadAtInit, GradientRatio, NonfiniteAtInit, SaturatedAtInit, VarianceDrift
+from .signal import (
+    DeadAtInit,
+    GradientRatio,
+    NonfiniteAtInit,
+    ResidualStreamDrift,
+    SaturatedAtInit,
+    VarianceDrift,
+)
 from .weights import BiasBeforeNorm, ConstantWeight, DuplicateUnits, LargeBias
 
 RULES: tuple[type[LintRule], ...] = (
@@ -41,6 +48,7 @@ RULES: tuple[type[LintRule], ...] = (
     SaturatedAtInit,
     NonfiniteAtInit,
     GradientRatio,
+    ResidualStreamDrift,
     SchemeMismatch,
     TruncNormalNoOp,
     RuleNeverMatches,
