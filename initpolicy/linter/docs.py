@@ -182,9 +182,14 @@ the system's and the cgroup's, or the CUDA device's free memory): the pass runs 
 examples first while the bytes its tensors hold are counted (forward and backward), and
 grows by doubling while a line through the last two peaks says the next size fits; an
 allocation failure stops the growth at the largest batch that ran. The summary says what
-was used (`2 examples ... (memory budget 5811 MiB of 11623 MiB available: 41 MiB per
-example, 440 MiB fixed, measured on 2, 4, 8, 16; 64 asked)`). Mamba2-130m's pure-torch
-scan, killed for memory at 64 examples, runs within the budget. It runs in
+was used. Mamba2-130m's pure-torch scan was killed for memory at 64 examples (22 GB);
+at its real width with 4 of its 24 layers, 2 examples already hold 1.7 GiB (about 880
+MiB per example), and `--threshold memory-budget=0.15` on a machine with 11.3 GiB
+available ran it on 2 examples (`2 examples ... (memory budget 1737 MiB of 11578 MiB
+available: 880 MiB per example, 0 MiB fixed, measured on 2; 64 asked)`), peak RSS 3.1
+GB. Two examples are the floor: a model that cannot run 2 is reported as skipped when
+the allocation fails (an operating system that kills the process instead cannot be
+answered). It runs in
 training mode (dropout off); a model that cannot run in training mode without more than
 its inputs (a detector asks for targets) runs in eval mode with its normalization layers
 on batch statistics. The summary's `dynamic_inputs` says which, and what the batch was;
