@@ -415,6 +415,7 @@ def test_the_sum_counts_a_constant_factor_on_the_way():
 # -- residual streams of unnormalized residual networks ----------------------------------
 
 
+@pytest.mark.slow
 def test_fixup_without_its_rescaling_is_reported_and_its_fix_keeps_the_stream():
     from tests.test_lint_helpers import FixupNet
 
