@@ -160,7 +160,8 @@ The rules read the tracer's graph facts (docs/tracing.md, "Graph facts"), not mo
   stored as 3-D tensors and run by `grouped_mm` have one expert's fans (docs/tracing.md).
 - **A constant factor before the activation is gain.** In `sin(30 * linear(x))` or
   `relu(2 * fc(x))` the factor multiplies the pre-activation: the bands judge
-  `std * factor * sqrt(fan)`. A function the catalog does not know (`sin`, `exp`, `pow`)
+  `std * factor * sqrt(fan)` (not where another signal is summed or multiplied in on the
+  way: docs/tracing.md). A function the catalog does not know (`sin`, `exp`, `pow`)
   is the activation `unknown`: no band, nothing judged (the tracer's warning names it).
 - **Embeddings.** An embedding has no fan-in sum for a band: a token embedding is judged
   against the terms it is summed with (embedding-drowned: position and token-type
