@@ -388,7 +388,9 @@ class _Pass:
         """Per-tensor uses of layer ``r`` at node ``n``: the module's output cut into blocks,
         and each directly used tensor's own outcomes, output dim and blocks."""
         blocks = self.output_blocks(n)
-        if n.op == "call_module" and blocks:
+        module = self.module_of(n)
+        linear = module is not None and any(c.__name__ == "Linear" for c in type(module).__mro__)
+        if linear and blocks:  # features on the last dim: the weight's rows (a conv's are not)
             use = r.uses.setdefault("", Use(out_dim=0))
             use.blocks = _merge_blocks(use.blocks, blocks)
         for a in n.all_input_nodes:
