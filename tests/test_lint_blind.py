@@ -334,3 +334,122 @@ def test_an_allocation_failure_falls_back_to_the_batch_that_ran(monkeypatch):
     assert result.summary["dynamic"] == "ran"
     assert result.summary["dynamic_inputs"].startswith("training mode, 2 examples")
     assert "out of memory at 64" in result.summary["dynamic_inputs"]
+
+
+# -- embeddings, judged against what they are summed with ---------------------------------
+
+
+def _bert():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=96, max_position_embeddings=64,
+    )  # fmt: skip
+    return BertModel(cfg)
+
+
+class MinGPT(nn.Module):
+    """nanoGPT's embedding: wte(ids) + wpe(arange(T)), then pre-norm blocks (eps 1e-5)."""
+
+    def __init__(self, vocab=256, width=64, layers=2, block=32):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, width)
+        self.wpe = nn.Embedding(block, width)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.LayerNorm(width),
+                nn.Linear(width, 4 * width),
+                nn.GELU(),
+                nn.Linear(4 * width, width),
+            )
+            for _ in range(layers)
+        )
+        self.ln_f = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab, bias=False)
+        for p in self.parameters():
+            if p.ndim == 2:
+                nn.init.normal_(p, 0, 0.02)
+
+    def forward(self, ids):
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
+        for block in self.blocks:
+            x = x + block(x)
+        return self.head(self.ln_f(x))
+
+
+@pytest.mark.parametrize(
+    ("build", "word", "others"),
+    [
+        (_bert, "embeddings.word_embeddings", {"embeddings.position_embeddings", "embeddings.token_type_embeddings"}),
+        (MinGPT, "wte", {"wpe"}),
+    ],
+)  # fmt: skip
+def test_a_tiny_word_embedding_beside_position_embeddings_is_reported(build, word, others):
+    m = build()
+    g = initpolicy.trace(m)
+    assert set(g.layer(word).summed_with) == others
+    assert g.layer(word).indexed_by_input
+    assert not any(g.layer(o).indexed_by_input for o in others)
+    assert _codes(initpolicy.lint(m, static=True), "IP113") == {}
+    with torch.no_grad():
+        m.get_submodule(word).weight.normal_(0, 1e-5)
+    found = _codes(initpolicy.lint(m, static=True), "IP113")
+    assert set(found) == {f"{word}.weight"}
+    assert found[f"{word}.weight"].severity == "warning"
+    text = fix_policy(list(found.values()), initpolicy.trace(m))
+    assert _codes(initpolicy.lint(m, text, static=True), "IP113") == {}
+
+
+def test_the_sum_counts_a_constant_factor_on_the_way():
+    class Scaled(MinGPT):
+        def forward(self, ids):  # Marian/T5-style embed_scale: sqrt(width) * wte
+            x = 8.0 * self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
+            return self.head(self.ln_f(x))
+
+    m = Scaled()
+    with torch.no_grad():
+        m.wte.weight.normal_(0, 0.02 / 8)  # 8 x 0.0025 = 0.02: as large as the positions
+    g = initpolicy.trace(m)
+    assert g.layer("wte").sum_factor == 8.0
+    assert _codes(initpolicy.lint(m, static=True), "IP113") == {}
+    with torch.no_grad():
+        m.wte.weight.normal_(0, 0.02 / 8 / 100)
+    assert set(_codes(initpolicy.lint(m, static=True), "IP113")) == {"wte.weight"}
+
+
+# -- residual streams of unnormalized residual networks ----------------------------------
+
+
+@pytest.mark.slow
+def test_fixup_without_its_rescaling_is_reported_and_its_fix_keeps_the_stream():
+    from tests.test_lint_helpers import FixupNet
+
+    torch.manual_seed(0)
+    m = FixupNet(9, 16)  # He in every branch, no normalization
+    x = torch.randn(1, 3, 32, 32)
+    g = initpolicy.trace(m, example_inputs=x)
+    assert [lay.name for lay in g.layers if lay.reads_stream] == [
+        f"blocks.{i}.conv1" for i in range(9)
+    ]
+    result = initpolicy.lint(m, example_inputs=x)
+    found = _codes(result, "IP206")
+    assert set(found) == {"blocks.0.conv1..blocks.8.conv1"}
+    assert found["blocks.0.conv1..blocks.8.conv1"].measured > 1.2  # per block
+    text = fix_policy(result.all_findings, result.graph)
+    fixed = initpolicy.lint(m, text, example_inputs=x)
+    assert _codes(fixed, "IP206") == {}
+    streams = [st.in_std for st in fixed.layer_stats if st.in_std]
+    assert max(streams) / min(streams) < 1.01  # each block starts as the identity
+
+
+def test_normalized_residual_networks_are_not_judged_by_their_stream():
+    # a pre-norm stream grows with depth by design; its readers are norms
+    m = MinGPT(layers=6)
+    with torch.no_grad():
+        for block in m.blocks:
+            block[3].weight.normal_(0, 0.2)  # a large branch: the stream grows
+    result = initpolicy.lint(m)
+    assert any(st.in_std for st in result.layer_stats)
+    assert _codes(result, "IP206") == {}

@@ -208,12 +208,13 @@ def test_rules_and_rule():
                 "IP123",
                 "IP124",
                 "IP112",
+                "IP113",
             },
         ),
-        (["IP2"], ["IP205"], [], {"IP201", "IP202", "IP203", "IP204", "IP220"}),
+        (["IP2"], ["IP205"], [], {"IP201", "IP202", "IP203", "IP204", "IP206", "IP220"}),
         (["IP3"], ["IP3"], ["IP301"], {"IP301"}),
         (["gain-mismatch"], [], ["IP204"], {"IP103", "IP204"}),
-        (["ALL"], ["IP1", "IP2"], [], {"IP301", "IP302", "IP303", "IP304", "IP305"}),
+        (["ALL"], ["IP1", "IP2"], [], {"IP301", "IP302", "IP303", "IP304", "IP305", "IP306"}),
     ],
 )
 def test_selection_most_specific_wins(select, ignore, extend, codes):

@@ -69,7 +69,9 @@ def build(spec: str) -> nn.Module:
     ``convbn[-nobias]:ACT:C``, ``dwconv:ACT:C:N`` (N depthwise-then-pointwise blocks,
     no normalization), ``lstm:H:L``, ``embed:V:D[:PAD]`` (an embedding, with a padding
     row, and a head), ``lnmlp:ACT:W:N`` (N Linear-LayerNorm-ACT blocks, then a head),
-    ``res[-norm]:ACT:W:N`` (N residual MLP blocks, :class:`ResMLP`) (seeded)."""
+    ``res[-norm]:ACT:W:N`` (N residual MLP blocks, :class:`ResMLP`), ``tokpos:V:W`` (token
+    plus position embedding), ``fixup:N:C`` (N Fixup blocks without normalization, He
+    everywhere) (seeded)."""
     torch.manual_seed(0)
     kind, *rest = spec.split(":")
     if kind == "mlp":
@@ -113,7 +115,61 @@ def build(spec: str) -> nn.Module:
         return nn.Sequential(*mods, nn.Linear(width, 10))
     if kind in ("res", "res-norm"):
         return ResMLP(rest[0], int(rest[1]), int(rest[2]), norm=kind == "res-norm")
+    if kind == "tokpos":
+        return TokPos(int(rest[0]), int(rest[1]))
+    if kind == "fixup":
+        return FixupNet(int(rest[0]), int(rest[1]))
     raise ValueError(spec)
+
+
+class FixupBlock(nn.Module):
+    """Fixup's residual block (Zhang et al. 2019): no normalization, scalar biases and a
+    scale; He in both convs (the init spec zeroes ``conv2`` for Fixup's own init)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.bias1a, self.bias1b, self.bias2a, self.bias2b = (
+            nn.Parameter(torch.zeros(1)) for _ in range(4)
+        )
+        self.scale = nn.Parameter(torch.ones(1))
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        for conv in (self.conv1, self.conv2):
+            nn.init.kaiming_normal_(conv.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.conv1(x + self.bias1a) + self.bias1b)
+        out = self.conv2(out + self.bias2a) * self.scale + self.bias2b
+        return torch.relu(out + x)
+
+
+class FixupNet(nn.Module):
+    """A stem, ``blocks`` Fixup blocks of ``c`` channels, a pooled linear head."""
+
+    def __init__(self, blocks: int, c: int):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1, bias=False)
+        nn.init.kaiming_normal_(self.stem.weight)
+        self.blocks = nn.Sequential(*(FixupBlock(c) for _ in range(blocks)))
+        self.fc = nn.Linear(c, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(torch.relu(self.stem(x))).mean((2, 3)))
+
+
+class TokPos(nn.Module):
+    """A token embedding summed with a position embedding, then a LayerNorm and a head."""
+
+    def __init__(self, vocab: int, width: int):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, width)
+        self.pos = nn.Embedding(16, width)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        return self.head(self.norm(self.tok(ids) + self.pos(positions)))
 
 
 def _num(text: str) -> float:
@@ -152,6 +208,9 @@ def init_tensor(t: torch.Tensor, call: str) -> None:
                 chunk.copy_(block)
         elif name == "nan":
             t.fill_(float("nan"))
+        elif name == "pm":  # +c and -c in a checkerboard: mean 0, std exactly c
+            i = torch.arange(t.shape[0])[:, None] + torch.arange(t.shape[1])[None, :]
+            t.copy_(nums[0] * (1 - 2 * (i % 2)).to(t.dtype))
         elif name == "repeat_row":
             t.copy_(t[0:1].expand_as(t))
         elif name == "forget_ones":

@@ -159,7 +159,25 @@ The rules read the tracer's graph facts (docs/tracing.md, "Graph facts"), not mo
   type, same name up to indices) along one plain signal path: each must reach the next
   with no normalization and no residual join in between. The blocks of a normalized or
   residual network, parallel heads and different roles (a BatchNorm-followed conv against
-  the classifier, q/k projections against an LM head) are not a depth series.
+  the classifier, q/k projections against an LM head) are not a depth series. The blocks of
+  an *unnormalized* residual network are judged by residual-stream-drift instead: the
+  stream's std where each branch reads it (`reads_stream`), first block to last.
+- **Blocks of one tensor.** A tensor whose output is cut into blocks that feed different
+  activations (a packed GLU projection, `a, g = W(x).chunk(2, -1)`: ModernBERT's `Wi`,
+  Phi-3's `gate_up_proj`, an MoE's `gate_up_proj`) is `mixed` as a whole; the scale
+  rules judge each block by the band of the activation it feeds (`mlp.Wi.weight[0:1152]`
+  before gelu, `mlp.Wi.weight[1152:2304]` before the product, `linear`), with the block's
+  rows as its fan_out. A tensor used apart from its module's others (an MoE experts
+  module's `gate_up_proj` and `down_proj`) is judged by its own activation. MoE experts
+  stored as 3-D tensors and run by `grouped_mm` have one expert's fans (docs/tracing.md).
+- **A constant factor before the activation is gain.** In `sin(30 * linear(x))` or
+  `relu(2 * fc(x))` the factor multiplies the pre-activation: the bands judge
+  `std * factor * sqrt(fan)` (not where another signal is summed or multiplied in on the
+  way: docs/tracing.md). A function the catalog does not know (`sin`, `exp`, `pow`)
+  is the activation `unknown`: no band, nothing judged (the tracer's warning names it).
+- **Embeddings.** An embedding has no fan-in sum for a band: a token embedding is judged
+  against the terms it is summed with (embedding-drowned: position and token-type
+  embeddings, constant factors such as an `embed_scale` counted).
 
 ## The dynamic pass's inputs
 
@@ -171,7 +189,20 @@ white noise away and a 2x2 average pool halves its std but not an image's; other
 inputs get Gaussian noise; token ids are resampled in the example's range, keeping the
 positions that hold one of the config's special tokens and never drawing one; masks and
 other constant inputs are repeated. The batch is capped at about 2M values per input; a
-call with an input whose first dimension is not a batch of one runs as given. It runs in
+call with an input whose first dimension is not a batch of one runs as given. The batch is
+also sized by memory (`memory-budget`, a share of the memory available: the smaller of
+the system's and the cgroup's, or the CUDA device's free memory): the pass runs on 2
+examples first while the bytes its tensors hold are counted (forward and backward), and
+grows by doubling while a line through the last two peaks says the next size fits; an
+allocation failure stops the growth at the largest batch that ran. The summary says what
+was used. Mamba2-130m's pure-torch scan was killed for memory at 64 examples (22 GB);
+at its real width with 4 of its 24 layers, 2 examples already hold 1.7 GiB (about 880
+MiB per example), and `--threshold memory-budget=0.15` on a machine with 11.3 GiB
+available ran it on 2 examples (`2 examples ... (memory budget 1737 MiB of 11578 MiB
+available: 880 MiB per example, 0 MiB fixed, measured on 2; 64 asked)`), peak RSS 3.1
+GB. Two examples are the floor: a model that cannot run 2 is reported as skipped when
+the allocation fails (an operating system that kills the process instead cannot be
+answered). It runs in
 training mode (dropout off); a model that cannot run in training mode without more than
 its inputs (a detector asks for targets) runs in eval mode with its normalization layers
 on batch statistics. The summary's `dynamic_inputs` says which, and what the batch was;

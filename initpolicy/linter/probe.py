@@ -58,6 +58,9 @@ class LayerStat:
     #: NaN/Inf in the layer's output (forward) or in its weight's gradient (backward).
     finite: bool = True
     grad_finite: bool = True
+    #: Std of the layer's input, for a layer that reads a residual stream
+    #: (``Layer.reads_stream``): the stream entering its block.
+    in_std: float | None = None
 
 
 def preserved(model: Any) -> AbstractContextManager[None]:
@@ -155,13 +158,16 @@ def probe(
     def hook_for(layer: Layer) -> Any:
         seen = [False]
 
-        def hook(_m: Any, _i: Any, out: Any) -> None:
+        def hook(_m: Any, inputs: Any, out: Any) -> None:
             if seen[0]:
                 return
             seen[0] = True
             t = first_tensor(out)
             if t is not None:
                 _measure(layer, t, stats[layer.name], saturation)
+            x = first_tensor(inputs) if layer.reads_stream else None
+            if x is not None and x.is_floating_point() and x.numel() > 1:
+                stats[layer.name].in_std = float(x.detach().double().std())
 
         return hook
 

@@ -33,11 +33,23 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
         "mean LSTM forget-gate bias below which lstm-forget-bias is a warning "
         "(sigmoid(-2) = 0.12 of the memory kept per step)",
     ),
+    "embedding-ratio": (
+        10.0,
+        "how many times smaller than a term it is summed with a token embedding may be",
+    ),
     "orthogonality": (0.1, "largest |WᵀW/c - I| entry still called orthogonal"),
     "trunc-sigmas": (4.0, "bounds further than this many std from the mean truncate nothing"),
     "branch-growth": (4.0, "variance growth through unnormalized residual branches that fires"),
     "drift": (10.0, "total growth (or 1/shrink) of a layer group's output std over depth"),
-    "min-depth": (4.0, "fewest layers in a group for variance-drift"),
+    "stream-drift": (
+        4.0,
+        "total growth (or 1/shrink) of an unnormalized residual stream over its blocks "
+        "(1/sqrt(depth)-scaled branches give e^0.5 = 1.65)",
+    ),
+    "min-depth": (
+        4.0,
+        "fewest layers in a group for variance-drift (blocks: residual-stream-drift)",
+    ),
     "dead-share": (0.5, "share of never-active ReLU units that makes a layer dead"),
     "saturation-derivative": (0.05, "derivative (relative to its maximum) called saturated"),
     "saturated-share": (0.3, "share of saturated pre-activations that fires"),

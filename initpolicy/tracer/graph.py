@@ -216,6 +216,20 @@ class Layer:
     branch_tail: bool = False
     #: ``query``, ``key`` or ``value``: the attention operand its output is; else None.
     attention: str | None = None
+    #: The layers whose outputs are added to this layer's output as they are (through
+    #: reshapes, dropout and constant factors only): a token embedding's position and
+    #: token-type embeddings. A term that is a model's own tensor (ViT's ``pos_embed``)
+    #: is named by the tensor.
+    summed_with: tuple[str, ...] = ()
+    #: The constant factor its output is multiplied by before that sum (Marian's
+    #: ``embed_scale`` = sqrt(d_model)); 1 where there is none.
+    sum_factor: float = 1.0
+    #: Its first input carries the values of a model input, not only its shape: an
+    #: embedding looked up by token ids (a position embedding reads ``arange(len)``).
+    indexed_by_input: bool = False
+    #: It reads a residual stream where a residual branch forks from it (Fixup's
+    #: ``conv1``, a pre-norm block's first norm): its input is the stream entering a block.
+    reads_stream: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {

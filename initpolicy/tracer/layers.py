@@ -276,6 +276,10 @@ def apply_outcomes(layer: Layer, outcomes: set[Outcome]) -> None:
     of its other paths, the ones training flows through; it is ``output`` only when the
     model output is all it reaches.
     """
+    # private marks of the walk (``_summed``) are not the activation's arguments
+    outcomes = {
+        (a, tuple(kv for kv in k if not kv[0].startswith("_")), n, r) for a, k, n, r in outcomes
+    }
     inside = {o for o in outcomes if o[0] != "output"}
     outcomes = inside or outcomes
     acts = sorted({(a, k) for a, k, _n, _r in outcomes}, key=lambda x: (x[0], repr(x[1])))

@@ -156,12 +156,28 @@ class _Pass:
             return {(a, k, True, r) for a, k, _n, r in after}
         if name in UNKNOWN_ELEMENTWISE and not _constant_power(node):
             return {("unknown", (("op", name),), False, False)}
-        if name in ("add", "sub") and self.is_residual(node):
-            return {(a, k, n, True) for a, k, n, _r in after}
+        if name in ("add", "sub") and self._sums_signals(node):
+            # a factor before a sum with another signal weighs one term against the other:
+            # it is no longer the layer's gain (NF-Nets' ``alpha * branch + shortcut``)
+            after = {_summed(o) for o in after}
+            if self.is_residual(node):
+                return {(a, k, n, True) for a, k, n, _r in after}
+            return after
+        if name == "mul" and self._sums_signals(node):
+            # a gate (``x * g(x)``: squeeze-excitation) scales the signal by its own value;
+            # a constant after it (NF-Nets' ``attn_gain`` = 2 against sigmoid's 1/2) is not
+            # the layer's gain either
+            return {_summed(o) for o in after}
         factor = _factor(node)
         if factor is not None:
             return {_scaled(o, factor) for o in after}
         return after
+
+    def _sums_signals(self, node: fx.Node) -> bool:
+        """An add (or mul) of two signals, not of a signal and the model's own tensor (a
+        bias, a gain)."""
+        operands = [a for a in node.args if isinstance(a, fx.Node) and a not in self.param_derived]
+        return len(operands) >= 2
 
     # -- residual adds: both operands share an ancestor (x + f(x)) ----------------------
     def is_residual(self, node: fx.Node) -> bool:
@@ -368,7 +384,9 @@ class _Pass:
         """Per-tensor uses of layer ``r`` at node ``n``: the module's output cut into blocks,
         and each directly used tensor's own outcomes, output dim and blocks."""
         blocks = self.output_blocks(n)
-        if n.op == "call_module" and blocks:
+        module = self.module_of(n)
+        linear = module is not None and any(c.__name__ == "Linear" for c in type(module).__mro__)
+        if linear and blocks:  # features on the last dim: the weight's rows (a conv's are not)
             use = r.uses.setdefault("", Use(out_dim=0))
             use.blocks = _merge_blocks(use.blocks, blocks)
         for a in n.all_input_nodes:
@@ -524,11 +542,30 @@ def _factor(node: fx.Node) -> float | None:
     return constant_factor(name, tuple(node.args), signals[0])
 
 
+#: The argument that marks an outcome reached through a sum or a product with another
+#: signal, after which a constant factor is no longer the layer's gain (a private key:
+#: :func:`initpolicy.tracer.layers.apply_outcomes` drops it).
+SUMMED = "_summed"
+
+
+def _summed(o: Outcome) -> Outcome:
+    """Outcome ``o`` reached through a sum or product with another signal: no factor on
+    either side of it is the layer's gain alone (a gate's own value scales the signal
+    too), so a ``scale`` found beyond it is dropped and none is added before it."""
+    act, args, normalized, residual = o
+    if act in _UNSCALED:
+        return o
+    given = {k: v for k, v in args if k != "scale"}
+    given[SUMMED] = True
+    return (act, _key(given), normalized, residual)
+
+
 def _scaled(o: Outcome, factor: float) -> Outcome:
     """Outcome ``o`` reached through a constant ``factor``: the factor is part of the
-    layer's gain (SIREN's ``sin(30 * linear(x))``), kept as the ``scale`` argument."""
+    layer's gain (SIREN's ``sin(30 * linear(x))``), kept as the ``scale`` argument; not
+    where a sum with another signal comes between (the factor weighs one term of it)."""
     act, args, normalized, residual = o
-    if act in _UNSCALED or normalized or factor == 1:
+    if act in _UNSCALED or normalized or factor == 1 or any(k == SUMMED for k, _v in args):
         return o
     given = dict(args)
     given["scale"] = float(given.get("scale", 1.0)) * factor

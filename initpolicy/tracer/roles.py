@@ -51,7 +51,7 @@ import torch.fx as fx
 
 from ..catalog.activations import facts
 from .graph import Layer
-from .ops import is_composite
+from .ops import MIXING, STOP, constant_factor, is_composite
 from .resolve import op_name
 from .roles_branches import assign_branches
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
@@ -219,6 +219,101 @@ def _data(r: GraphView) -> set[fx.Node]:
 
 
 # -- the pass -----------------------------------------------------------------------------
+#: Ops a term of a sum passes through as it is (its values up to a constant factor).
+_AS_IS = frozenset(
+    {"dropout", "view", "reshape", "permute", "transpose", "contiguous", "to", "type_as",
+     "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "getitem", "float", "clone",
+     "mul", "truediv", "div"}
+)  # fmt: skip
+
+
+#: Ops between a residual stream and the layer reading it that keep it the stream.
+_STREAM_AS_IS = frozenset({"view", "reshape", "contiguous", "to", "flatten", "add", "sub", "mul"})
+
+
+def _reads(r: GraphView, node: fx.Node, forks: set[fx.Node]) -> bool:
+    """Whether layer ``node`` reads a residual stream at a fork: its signal input is the
+    fork, through reshapes and the model's own tensors added or multiplied (Fixup's
+    ``conv1(x + bias1a)``)."""
+    if node.op != "call_module" and op_name(node) not in MIXING:
+        return False  # a container's own tensor added to the stream is not a reader
+    for a in node.all_input_nodes:
+        while a not in forks and a not in r.p.param_derived:
+            signals = [b for b in a.all_input_nodes if b not in r.p.param_derived]
+            if op_name(a) not in _STREAM_AS_IS or len(signals) != 1:
+                break
+            a = signals[0]
+        if a in forks:
+            return True
+    return False
+
+
+def _reads_input_values(node: fx.Node) -> bool:
+    """Whether ``node``'s first input carries the values of a model input (token ids), not
+    only its shape (positions from ``arange(ids.shape[1])``, a buffer sliced to length)."""
+    stack, seen = list(node.all_input_nodes[:1]), set()
+    while stack:
+        n = stack.pop()
+        if n in seen or n.op == "get_attr":
+            continue
+        seen.add(n)
+        if n.op == "placeholder":
+            return True
+        name = op_name(n)
+        if name in STOP or (name == "getattr" and n.args[1:2] not in (("T",), ("data",))):
+            continue
+        stack.extend(n.all_input_nodes)
+    return False
+
+
+def _summed(r: GraphView, joins: set[fx.Node]) -> dict[str, tuple[set[str], float]]:
+    """Layer name -> the other terms of each sum its output enters as it is (see
+    ``Layer.summed_with``), and the constant factor on its way (``Layer.sum_factor``). A
+    residual join (``x + f(x)``) is not such a sum: its terms are the stream and a
+    branch, judged by the residual rules."""
+
+    def terms(n: fx.Node, factor: float, seen: set[fx.Node]) -> dict[str, float]:
+        if n in seen:
+            return {}
+        seen.add(n)
+        if n in r.names_at:
+            return dict.fromkeys(r.names_at[n], factor)
+        if n.op == "get_attr":
+            return {str(n.target): factor}
+        name = op_name(n)
+        if name in ("add", "sub"):
+            if n in joins:  # x + f(x): the stream, not a term of its own
+                return {}
+            found: dict[str, float] = {}
+            for a in n.all_input_nodes:
+                found.update(terms(a, factor, seen))
+            return found
+        module = r.p.module_of(n)
+        dropout = module is not None and "Dropout" in type(module).__name__
+        signals = [a for a in n.all_input_nodes if a.op != "get_attr" or name != "getitem"]
+        if not (name in _AS_IS or dropout) or not signals:
+            return {}
+        if name in ("mul", "truediv", "div"):
+            c = constant_factor(name, tuple(n.args), signals[0]) if len(signals) == 1 else None
+            if c is None:
+                return {}
+            factor *= abs(c)
+        return terms(signals[0], factor, seen)
+
+    out: dict[str, tuple[set[str], float]] = {}
+    for n in r.nodes:
+        if n.op not in ("call_function", "call_method") or op_name(n) not in ("add", "sub"):
+            continue
+        if n in r.p.param_derived or n in joins:
+            continue
+        found = terms(n, 1.0, set())
+        if len(found) > 1:
+            for name, factor in found.items():
+                others, _ = out.get(name, (set(), factor))
+                out[name] = (others | set(found) - {name}, factor)
+    return out
+
+
 def assign_roles(
     graph: fx.Graph,
     modules: Mapping[str, Any],
@@ -231,7 +326,7 @@ def assign_roles(
     r = GraphView(graph, modules, params)
     data = _data(r)
     gate = r.gate_members(data)
-    residual, _joins = r.residual_branches()
+    residual = r.residual_members()
     ren, sinv = _renormalized(r), _scale_invariant(r)
     down, reach, canc = _to_output(r), _reach(r), _cancelling(r)
     nodes_of: dict[str, list[fx.Node]] = {}
@@ -242,6 +337,9 @@ def assign_roles(
         name: p.shape for lay in layers for p in lay.parameters for name in (p.name, *p.aliases)
     }
     roles = graph_roles(r, shapes, data)
+    branches = r.residual_branches()
+    summed = _summed(r, set(branches))
+    forks = {fork for _side, fork in branches.values()}
     for lay in layers:
         for p in lay.parameters:
             found = [roles[n] for n in (p.name, *p.aliases) if n in roles]
@@ -262,6 +360,10 @@ def assign_roles(
             for u in r._through(n):
                 fed |= reach[u] or set()
         lay.feeds = tuple(sorted(fed - {lay.name}))
+        lay.indexed_by_input = any(_reads_input_values(n) for n in ns)
+        lay.reads_stream = any(_reads(r, n, forks) for n in ns)
+        others, lay.sum_factor = summed.get(lay.name, (set(), 1.0))
+        lay.summed_with = tuple(sorted(others - {lay.name}))
         norms = [r.after(canc, n, _union) for n in ns]
         if norms and all(v is not None and v is not _FAIL and v for v in norms):
             lay.cancelled_by = min(frozenset().union(*norms))

@@ -186,15 +186,11 @@ class GraphView:
         return any(self.kinds.get(self.nodes[i]) == "layer" for i in bits(mask))
 
     # -- branches --------------------------------------------------------------------------
-    def residual_members(self) -> set[str]:
-        """Layers between the fork and the join of every residual add."""
-        return self.residual_branches()[0]
-
-    def residual_branches(self) -> tuple[set[str], set[fx.Node]]:
-        """Layers between the fork and the join of every residual add, and the residual
-        adds (the joins) themselves."""
-        members: set[str] = set()
-        joins: set[fx.Node] = set()
+    def residual_branches(self) -> dict[fx.Node, tuple[int, fx.Node]]:
+        """Every residual join (an add whose one operand reaches the fork with no
+        parameterized layer on the way and the other through at least one) -> the branch
+        side's nodes (a bit mask) and the fork (where the branch reads the stream)."""
+        joins: dict[fx.Node, tuple[int, fx.Node]] = {}
         for j in self.signal:
             if self.kinds[j] != "join":
                 continue
@@ -209,9 +205,15 @@ class GraphView:
             sides = [side & ~common & self.desc[fork] for side in (a, b)]
             mixing = [self._mixing_in(side) for side in sides]
             if mixing.count(True) == 1:
-                members |= self._layers_in(sides[mixing.index(True)])
-                joins.add(j)
-        return members, joins
+                joins[j] = (sides[mixing.index(True)], fork)
+        return joins
+
+    def residual_members(self) -> set[str]:
+        """Layers between the fork and the join of every residual add."""
+        members: set[str] = set()
+        for side, _fork in self.residual_branches().values():
+            members |= self._layers_in(side)
+        return members
 
     def gate_members(self, data: set[fx.Node]) -> set[str]:
         """Layers computing ``g`` in ``x * g(x)``: between the joint with ``x`` and the mul.

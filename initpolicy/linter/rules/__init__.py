@@ -4,6 +4,7 @@ a module: the values of weights, their scale, recurrences (IP1xx, static), the s
 one forward and backward pass (IP2xx, dynamic), and a policy's rules (IP3xx)."""
 
 from ..rule import LintRule
+from .embedding import EmbeddingDrowned
 from .logits import LargeLogits
 from .norms import VanishingNormScale
 from .policy import (
@@ -23,7 +24,14 @@ from .scale import (
     SeluNeedsLecun,
     TorchDefaultBeforeRelu,
 )
-from .signal import DeadAtInit, GradientRatio, NonfiniteAtInit, SaturatedAtInit, VarianceDrift
+from .signal import (
+    DeadAtInit,
+    GradientRatio,
+    NonfiniteAtInit,
+    ResidualStreamDrift,
+    SaturatedAtInit,
+    VarianceDrift,
+)
 from .values import ExtremeOutlier, IdenticalShards, PaddingRowNotZero, UnwrittenMemory
 from .weights import BiasBeforeNorm, ConstantWeight, DuplicateUnits, LargeBias
 
@@ -39,17 +47,19 @@ RULES: tuple[type[LintRule], ...] = (
     LargeBias,
     LstmForgetBias,
     NonOrthogonalRecurrent,
+    UnscaledResidualBranches,
+    EmbeddingDrowned,
     ExtremeOutlier,
     IdenticalShards,
     UnwrittenMemory,
     VanishingNormScale,
     PaddingRowNotZero,
-    UnscaledResidualBranches,
     VarianceDrift,
     DeadAtInit,
     SaturatedAtInit,
     NonfiniteAtInit,
     GradientRatio,
+    ResidualStreamDrift,
     LargeLogits,
     SchemeMismatch,
     TruncNormalNoOp,

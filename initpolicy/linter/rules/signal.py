@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from ...tracer.graph import Layer
 from ..bands import band
+from ..families import NORM_TYPES, is_type
 from ..findings import Finding
 from ..probe import LayerStat, saturation_edge
 from ..rule import LintContext, LintRule
@@ -332,3 +333,86 @@ class GradientRatio(LintRule):
                 measured=ratio,
                 expected=1.0,
             )
+
+
+def _unnormalized_readers(ctx: LintContext) -> list[tuple[Layer, float]]:
+    """The layers that read the residual stream of an unnormalized residual network, in
+    execution order, with the stream's std where they read it: none where a reader is a
+    normalization or the branches' scale is reset by one (a pre-norm transformer's
+    stream is read through its norms)."""
+    found: list[tuple[Layer, float]] = []
+    for st in by_depth(ctx):
+        lay = ctx.graph.layer(st.name)
+        if not lay.reads_stream:
+            continue
+        if lay.renormalized or lay.scale_invariant or is_type(lay, NORM_TYPES):
+            return []
+        if st.in_std:
+            found.append((lay, st.in_std))
+    return found
+
+
+class ResidualStreamDrift(LintRule):
+    """What:
+    In a residual network without normalization, the std of the residual stream where each
+    block's branch reads it (``Layer.reads_stream``: the stream entering the block) grows or
+    shrinks by more than ``stream-drift`` from the first block to the last, over
+    ``min-depth`` blocks or more. Each block adds its branch's variance to the stream, so a branch
+    initialized to preserve variance (He in every layer) doubles it block after block.
+    Networks whose stream is read through normalizations (pre-norm transformers) or whose
+    branches end in one are not judged.
+
+    Why:
+    Without normalization, the stream's variance after L blocks is the product of (1 +
+    the branch's gain²) over the blocks: He-initialized branches explode it geometrically.
+    Fixup (Zhang, Dauphin & Ma 2019) and SkipInit (De & Smith 2020) start each branch at
+    zero (its last layer zero, or a zero scale), so the network starts as the identity and
+    the stream keeps its scale; T-Fixup and DeepNet rescale the branches by depth.
+
+    Anti-pattern:
+        Conv2d -> kaiming_normal(fan_in)
+
+    Fix:
+        Conv2d named "*.conv2" -> zeros()
+    """
+
+    code = "IP206"
+    name = "residual-stream-drift"
+    severity = "warning"
+    kind = "dynamic"
+    summary = "the residual stream grows or shrinks across the blocks of an unnormalized network"
+    uses = ("stream-drift", "min-depth")
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        readers = _unnormalized_readers(ctx)
+        if len(readers) < max(2, int(ctx.t("min-depth"))):
+            return
+        limit = ctx.t("stream-drift")
+        (first, a), (last, b) = readers[0], readers[-1]
+        total = b / a
+        if 1 / limit <= total <= limit:
+            return
+        per = total ** (1 / (len(readers) - 1))
+        verb = "grows" if total > 1 else "shrinks"
+        shown = ", ".join(f"{std:.3g}" for _, std in readers[:12]) + (
+            ", ..." if len(readers) > 12 else ""
+        )
+        ends = [
+            lay
+            for lay in ctx.graph.layers
+            if lay.residual_branch and lay.residual and lay.module is not None
+            and any(p.ndim >= 2 and p.role in ("weight", None) for p in lay.parameters)
+        ]  # fmt: skip
+        fix = "\n".join(f'{lay.type} named "{lay.name}" -> zeros()' for lay in ends) or None
+        yield cls.finding(
+            f"{first.name}..{last.name}",
+            f"the residual stream {verb} {per:.2f}x per block over {len(readers)} blocks with no "
+            f"normalization: std {a:.3g} into {first.name} to {b:.3g} into {last.name} "
+            f"({total:.3g}x in all; {shown}); start each branch at zero (Fixup, SkipInit: its "
+            "last layer zero) so that each block starts as the identity",
+            measured=per,
+            expected=1.0,
+            location=first.source,
+            fix=fix,
+        )

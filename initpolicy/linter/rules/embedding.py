@@ -1,0 +1,92 @@
+"""Static rule for token embeddings (IP113): judged against the terms they are summed
+with, since an embedding has no fan-in sum for a gain band to judge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..families import EMBEDDING_TYPES, is_type
+from ..findings import Finding
+from ..rule import LintContext, LintRule
+from ..subject import Subject
+from .static import subject_finding
+
+
+def _weights(ctx: LintContext) -> dict[str, Subject]:
+    """Every judged tensor by its name, and each layer's table (``weight``) by the layer's."""
+    found: dict[str, Subject] = {}
+    for s in ctx.subjects:
+        found.setdefault(s.name, s)
+        if s.param.local == "weight":
+            found.setdefault(s.layer.name, s)
+    return found
+
+
+class EmbeddingDrowned(LintRule):
+    """What:
+    A token embedding (an embedding table looked up by the values of a model input, not
+    by positions computed from its shape: ``Layer.indexed_by_input``) whose values
+    are ``embedding-ratio`` times or more smaller than another term of the sum it enters
+    (position and token-type embeddings, a ViT's ``pos_embed``), constant factors on the
+    way counted (Marian's sqrt(d_model)). The sum is found in the graph
+    (``Layer.summed_with``, docs/tracing.md), not by names.
+
+    Why:
+    The sum is what the first layer (and the norm after it) sees: with the word embedding
+    at std 1e-5 beside position embeddings at 0.0175, every token reads as its position,
+    and the normalization that follows scales the sum, not the tokens back up. Tokens
+    are invisible at init and the model learns them only once the gradient has grown the
+    table (GPT-2 and BERT draw both tables at 0.01 to 0.02; Radford et al. 2019; Devlin et
+    al. 2019).
+
+    Anti-pattern:
+        Embedding named "*word*" -> normal(0, 1e-5)
+
+    Fix:
+        Embedding -> normal(0, 0.02)
+    """
+
+    code = "IP113"
+    name = "embedding-drowned"
+    severity = "warning"
+    kind = "static"
+    summary = "a token embedding far smaller than the position embeddings it is summed with"
+    uses = ("embedding-ratio",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        ratio = ctx.t("embedding-ratio")
+        tensors = _weights(ctx)
+        for s in ctx.subjects:
+            lay = s.layer
+            if (
+                not is_type(lay, EMBEDDING_TYPES)
+                or s.param.local != "weight"
+                or not lay.indexed_by_input
+                or not lay.summed_with
+                or not s.stats.finite
+                or s.stats.constant
+            ):
+                continue
+            mine = s.stats.std * lay.sum_factor
+            others = [
+                (o.stats.std * (o.layer.sum_factor if o.layer.name == name else 1.0), name)
+                for name in lay.summed_with
+                if (o := tensors.get(name)) is not None and o.stats.finite and o is not s
+            ]
+            if not others:
+                continue
+            big, name = max(others)
+            if big <= ratio * mine:
+                continue
+            want = big / lay.sum_factor
+            yield subject_finding(
+                cls,
+                s,
+                f"std {s.stats.std:.3g} of {s.name} is {big / mine:.0f}x under {name} "
+                f"({big:.3g}) it is summed with: tokens are invisible at init; expected std "
+                f"about {want:.3g}",
+                measured=s.stats.std,
+                expected=want,
+                fix=f"{s.selector} -> normal(0, {want:.3g})",
+            )
