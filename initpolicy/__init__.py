@@ -8,12 +8,14 @@
 Importing the package does not import torch.
 """
 
-from .api import Policy, apply, extract, lint, load, trace
+from .api import Calibration, Policy, apply, calibrate, extract, lint, load, trace
 from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
 
+#: The one place the version is written (pyproject.toml reads it: ``[tool.hatch.version]``).
 __version__ = "0.1.0"
 
 __all__ = [
+    "Calibration",
     "InitPolicyError",
     "PlanError",
     "Policy",
@@ -23,6 +25,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "apply",
+    "calibrate",
     "extract",
     "lint",
     "load",

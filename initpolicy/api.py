@@ -14,16 +14,19 @@ stages when they are called.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .errors import InitPolicyError, UsageError
 from .language.ir import PolicyIR, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch.nn import Module
 
+    from .applier.calibrate import LayerRecord
     from .applier.report import Report
     from .extractor.run import Build, ExtractResult, Recording
     from .linter.run import LintResult
@@ -71,14 +74,36 @@ class Policy:
         0.2
         """
         from .planner.match import build_plan
-        from .tracer.tracing import trace as run_trace
 
         _check_module(model, "plan")
         names = tensor_names("skip", skip)
-        graph = run_trace(model, example_inputs=example_inputs)
+        graph = self._graph(model, example_inputs, full=True)
         return build_plan(
             self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
+
+    def _graph(self, model: Any, example_inputs: Any, *, full: bool) -> ModelGraph:
+        """The ModelGraph this policy is planned on. A policy that reads no activation (no
+        before/after, gain, slope, depth) needs only the module structure, not a forward
+        pass: apply builds just that, and ``plan`` (explain) traces fully for the
+        activation column but falls back to the structure when the forward fails, so that
+        explain and apply refuse exactly the same models."""
+        from .planner.match import needs_trace
+        from .tracer.tracing import trace as run_trace
+
+        if needs_trace(self.ir) or _has_lazy(model):
+            return run_trace(model, example_inputs=example_inputs)
+        if not full:
+            return run_trace(model, example_inputs=example_inputs, tracer="modules")
+        try:
+            return run_trace(model, example_inputs=example_inputs)
+        except InitPolicyError as e:
+            graph = run_trace(model, example_inputs=example_inputs, tracer="modules")
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            graph.warnings.append(
+                f"activations not traced ({first}); this policy does not read them"
+            )
+            return graph
 
     def apply(
         self,
@@ -103,15 +128,11 @@ class Policy:
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
         from .applier.execute import execute
-        from .planner.match import build_plan, needs_trace
-        from .tracer.tracing import trace as run_trace
+        from .planner.match import build_plan
 
         _check_module(model, "apply")
         names = tensor_names("skip", skip)
-        # A policy that reads no activation (no before/after, gain, slope, depth) needs only
-        # the module structure, not a forward pass; explain always traces fully.
-        how = None if needs_trace(self.ir) or _has_lazy(model) else "modules"
-        graph = run_trace(model, example_inputs=example_inputs, tracer=how)
+        graph = self._graph(model, example_inputs, full=False)
         the_plan = build_plan(
             self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
         )
@@ -173,6 +194,89 @@ class Policy:
             {"params": [params[n] for n in g.names], "param_names": list(g.names), **g.options()}
             for g in specs
         ]
+
+
+@dataclass
+class Calibration:
+    """What :func:`calibrate` did. ``text``: a policy that replays the calibrated weights
+    bit for bit without data; ``records``: per calibrated layer, its output variance
+    before and after, the factor and the iterations; ``report``: the apply Report (before
+    rescaling: its std is the inner scheme's)."""
+
+    text: str
+    records: list[LayerRecord]
+    report: Report
+    data: str
+    sha256: str
+    #: Seconds spent: ``trace``, ``apply`` (drawing the inner schemes), ``lsuv``.
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def not_converged(self) -> list[LayerRecord]:
+        return [r for r in self.records if not r.converged]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "sha256": self.sha256,
+            "layers": [r.to_json() for r in self.records],
+            "not_converged": [r.layer for r in self.not_converged],
+        }
+
+
+def calibrate(
+    model: Any,
+    policy: Policy | str | Path,
+    data: Any,
+    seed: int | None = 0,
+    *,
+    threads: int | None = None,
+    source: str | None = None,
+) -> Calibration:
+    """Apply ``policy`` to ``model`` and run its calibrations (``lsuv``) on ``data``, in
+    place (docs/calibrate.md). ``data``: the model's inputs, as ``example_inputs`` (a
+    tensor, a tuple of positional inputs, a dict of keyword inputs); under
+    torch.distributed, this rank's shard of the batch. ``source`` names the data in the
+    replay's header.
+
+    >>> result = initpolicy.calibrate(model, "lsuv", torch.randn(256, 784), seed=0)  # doctest: +SKIP
+    >>> initpolicy.load(result.text).apply(fresh_model)   # the same weights, bit for bit  # doctest: +SKIP
+    """
+    from .applier.calibrate import calibrate_plan, data_identity, replay_text
+    from .planner.match import build_plan
+    from .tracer.inputs import as_call
+    from .tracer.tracing import trace as run_trace
+
+    _check_module(model, "calibrate")
+    if data is None:
+        raise UsageError("calibrate needs data: the model's inputs (a tensor, tuple or dict)")
+    the_policy = as_policy(policy)
+    call = as_call(data)
+    start = time.perf_counter()
+    graph = run_trace(model, example_inputs=data)
+    traced = time.perf_counter() - start
+    the_plan = build_plan(the_policy.ir, graph, seed=seed)
+    done = calibrate_plan(the_plan, model, call, threads=threads)
+    shapes, sha = data_identity(call)
+    what = f"{the_policy.source}" + (f" on {source}" if source else "")
+    text = replay_text(the_plan, done, (shapes, sha), what)
+    return Calibration(
+        text=text,
+        records=done.records,
+        report=done.report,
+        data=shapes,
+        sha256=sha,
+        seconds={"trace": traced, **done.seconds},
+    )
+
+
+def synthetic_inputs(model: Any, example_inputs: Any = None, batch: int = 64) -> Any:
+    """``batch`` synthetic examples for ``model`` (N(0, 1) floats, repeated token ids): of
+    the shape of ``example_inputs`` when given, else of the inputs lint infers."""
+    from .tracer.inputs import synthetic_batch
+
+    _check_module(model, "calibrate")
+    return synthetic_batch(model, batch, example_inputs)
 
 
 def _check_module(model: Any, what: str) -> None:
@@ -317,7 +421,7 @@ def lint(
         return run_lint(model, example_inputs=example_inputs, **options)
     from .applier.execute import execute
     from .planner.match import build_plan
-    from .tracer.dtensor import is_sharded
+    from .shards.dtensor import is_sharded
     from .tracer.tracing import trace as run_trace
 
     ir = as_policy(policy).ir

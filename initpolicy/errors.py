@@ -14,13 +14,26 @@ from dataclasses import dataclass
 
 #: What a rendered diagnostic shows for a character a terminal would act on rather than
 #: show (an escape sequence can retitle a window, write the clipboard or hide text; a
-#: carriage return overwrites the line; a bidi control reorders it): a C0 control as its
+#: carriage return overwrites the line; a bidi control or mark reorders it; a line or
+#: paragraph separator breaks the line in an editor or a log viewer): a C0 control as its
 #: Control Picture (ESC as U+241B), DEL as U+2421, a C1 or bidi control as U+FFFD. One
 #: character for one, so the caret stays under its column. Tabs and line breaks are kept.
 _SHOWN: dict[int, int] = {
     **{c: 0x2400 + c for c in range(0x20) if chr(c) not in "\t\n"},
     0x7F: 0x2421,
-    **{c: 0xFFFD for c in (*range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+    **{
+        c: 0xFFFD
+        for c in (
+            *range(0x80, 0xA0),  # C1 controls (CSI, OSC as one byte each)
+            0x061C,  # ARABIC LETTER MARK
+            0x200E,  # LEFT-TO-RIGHT MARK
+            0x200F,  # RIGHT-TO-LEFT MARK
+            0x2028,  # LINE SEPARATOR: a line break to an editor or a log viewer
+            0x2029,  # PARAGRAPH SEPARATOR
+            *range(0x202A, 0x202F),  # bidi embeddings and overrides
+            *range(0x2066, 0x206A),  # bidi isolates
+        )
+    },
 }
 
 
@@ -128,6 +141,12 @@ class PlanError(InitPolicyError):
 
 class UsageError(InitPolicyError):
     """A command-line or API argument is invalid."""
+
+
+class PrintError(InitPolicyError, ValueError):
+    """A generated rule cannot be written as policy text safely (a module name holding a
+    double quote or a line break, a class name that is not an identifier): refused rather
+    than written, so that a name never becomes syntax."""
 
 
 class GainError(InitPolicyError, ValueError):

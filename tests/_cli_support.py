@@ -1,12 +1,11 @@
-"""What the command-line tests share: a working directory holding a model file that
-leaves a marker when it is imported (so a test can tell whether a refusal came before the
-model was built), and a policy."""
+"""What the command-line tests share: running the command in-process as a user would (an
+escaped exception is a failure of the test, never an outcome), and a model file that leaves
+a marker when it is imported (so a test can tell whether a refusal came before the model was
+built). The working-directory fixture is ``make_repo`` in conftest.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
+from click.testing import CliRunner, Result
 
 #: The file a test model touches next to itself when it is imported.
 MARKER = "imported.marker"
@@ -14,9 +13,20 @@ MARKER = "imported.marker"
 TOUCH_MARKER = f"pathlib.Path(__file__).with_name({MARKER!r}).touch()  # the model was imported"
 
 
-def repo_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> Path:
-    """``tmp_path`` as the working directory, holding ``files`` (name -> text)."""
-    for name, text in files.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def invoke(*args: str, input: str | bytes | None = None) -> Result:
+    """``initpolicy ARGS`` in this process; click's Result (``exit_code``, ``stdout``,
+    ``stderr``, ``output`` both interleaved). An exception that escaped the command (a bug:
+    the command must turn every error into a message and an exit code) fails the test."""
+    from initpolicy.cli.main import cli
+
+    result = CliRunner().invoke(cli, list(args), input=input)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    return result
+
+
+def outcome(*args: str) -> tuple[int, str, str]:
+    """``invoke(*args)`` as (exit code, stdout, stderr)."""
+    result = invoke(*args)
+    return result.exit_code, result.stdout, result.stderr

@@ -68,7 +68,7 @@ class CollectiveSpy:
 
 
 def _full(t: Any) -> Any:
-    from initpolicy.tracer.dtensor import is_dtensor
+    from initpolicy.shards.dtensor import is_dtensor
 
     # clone: on a 1-rank mesh full_tensor() may be the local tensor itself
     return t.full_tensor().clone() if is_dtensor(t) else t.detach().clone()
@@ -80,7 +80,7 @@ def _drawn(plan: Any, model: Any) -> list[tuple[Any, ...]]:
     from initpolicy.applier.execute import _tensor
     from initpolicy.applier.writes import entry_tasks
     from initpolicy.catalog.schemes import SCHEMES
-    from initpolicy.tracer.dtensor import local_view
+    from initpolicy.shards.dtensor import local_view
 
     out = []
     for e in plan.entries:

@@ -22,6 +22,9 @@ from tests.models import corpus
 pytest.importorskip("transformers")
 from tests.models import hf_zoo
 
+#: It builds real third-party models.
+pytestmark = pytest.mark.slow
+
 HF = {c.name: c for c in hf_zoo.CASES}
 
 

@@ -48,6 +48,7 @@ def test_the_catalog_imports_torch_only_inside_the_functions_that_draw(path: Pat
     assert [line for line, top in _torch_imports(path) if top] == []
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_parsing_every_builtin_policy_and_checking_one_loads_no_torch() -> None:
     code = (
         "import sys, pkgutil, importlib, initpolicy\n"

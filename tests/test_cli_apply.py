@@ -7,11 +7,10 @@ import textwrap
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 import initpolicy
-from initpolicy.cli.main import cli
 from initpolicy.errors import UsageError
+from tests._cli_support import invoke
 
 MODEL = textwrap.dedent(
     """
@@ -49,15 +48,11 @@ Transformr         -> zeros()
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    (tmp_path / "model.py").write_text(MODEL)
-    (tmp_path / "init.pol").write_text(POLICY)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(make_repo):
+    return make_repo({"model.py": MODEL, "init.pol": POLICY})
 
 
-def run(*args):
-    return CliRunner().invoke(cli, list(args))
+run = invoke
 
 
 def reference_state(repo, seed=0):

@@ -7,18 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from initpolicy.cli.main import cli
 from initpolicy.language import builtins as resources
+from tests._cli_support import outcome
 
 GOOD = Path(__file__).parent / "data" / "policies" / "good"
 STAND_INS = Path(__file__).parent / "data" / "policies" / "builtin"
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
+run = outcome
 
 
 @pytest.fixture
@@ -132,6 +129,7 @@ def test_every_shipped_builtin_policy_checks_clean(name: str) -> None:
     assert out.startswith(f"{name}: ")
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_the_console_command_exits_2_with_located_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pol"
     bad.write_text("Linear before ReLU kaiming_normal(fan_in)\n")

@@ -12,10 +12,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from initpolicy.cli import config as cli_config
-from initpolicy.cli.main import EXIT_ERROR, cli
+from initpolicy.cli.main import EXIT_ERROR
+from tests._cli_support import outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,25 +33,20 @@ def build_model():
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(make_repo) -> Path:
     """A repo whose pyproject.toml names a model and a policy, worked in from src/."""
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "model.py").write_text(MODEL)
-    (tmp_path / "init").mkdir()
-    (tmp_path / "init" / "model.pol").write_text("Linear before relu -> kaiming_normal(fan_in)\n")
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.initpolicy]\nmodel = "src/model.py:build_model"\npolicy = "init/model.pol"\n'
+    return make_repo(
+        {
+            "src/model.py": MODEL,
+            "init/model.pol": "Linear before relu -> kaiming_normal(fan_in)\n",
+            "pyproject.toml": '[tool.initpolicy]\nmodel = "src/model.py:build_model"\n'
+            'policy = "init/model.pol"\n',
+        },
+        cwd="src",
     )
-    monkeypatch.chdir(tmp_path / "src")
-    return tmp_path
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result.exit_code, result.stdout, result.stderr
+run = outcome
 
 
 def lint_codes(*args: str) -> set[str]:
@@ -171,20 +166,24 @@ def test_configured_fail_level_and_the_command_line_over_it(repo: Path) -> None:
 
 MALFORMED: list[tuple[str, str, str]] = [
     ("tool not a table", "tool = 5\n", "`tool` must be a table, got 5"),
-    ("table not a table", "[tool]\ninitpolicy = 5\n", "[tool.initpolicy] must be a table"),
+    ("table not a table", "[tool]\ninitpolicy = 5\n", "[tool.initpolicy] must be a table, got 5"),
     ("toml syntax", "[tool.initpolicy\n", "cannot read [tool.initpolicy]: "),
     (
         "unknown key",
         "[tool.initpolicy]\nmodle = 'm.py'\n",
         "unknown key(s) in [tool.initpolicy]: modle (expected one of model, policy, lint)",
     ),
-    ("model type", "[tool.initpolicy]\nmodel = 3\n", "[tool.initpolicy] model must be a string"),
+    (
+        "model type",
+        "[tool.initpolicy]\nmodel = 3\n",
+        "[tool.initpolicy] model must be a string, got 3",
+    ),
     (
         "policy type",
         "[tool.initpolicy]\npolicy = []\n",
-        "[tool.initpolicy] policy must be a string",
+        "[tool.initpolicy] policy must be a string, got []",
     ),
-    ("lint type", "[tool.initpolicy]\nlint = 1\n", "[tool.initpolicy.lint] must be a table"),
+    ("lint type", "[tool.initpolicy]\nlint = 1\n", "[tool.initpolicy] lint must be a table, got 1"),
     (
         "lint key",
         "[tool.initpolicy.lint]\nselct = ['IP1']\n",
@@ -210,6 +209,21 @@ MALFORMED: list[tuple[str, str, str]] = [
         "threshold value",
         "[tool.initpolicy.lint]\nthresholds = { drift = true }\n",
         "[tool.initpolicy.lint] thresholds.drift must be a number, got True",
+    ),
+    (
+        "threshold text",
+        "[tool.initpolicy.lint]\nthresholds = { drift = '20' }\n",
+        "[tool.initpolicy.lint] thresholds.drift must be a number, got '20'",
+    ),
+    (
+        "a code not a string",
+        "[tool.initpolicy.lint]\nselect = ['IP1', 3]\n",
+        "[tool.initpolicy.lint] select must be a list of codes, got ['IP1', 3]",
+    ),
+    (
+        "several unknown keys",
+        "[tool.initpolicy]\nmodle = 1\npolicies = 2\n",
+        "unknown key(s) in [tool.initpolicy]: modle, policies (expected one of model, policy, lint)",
     ),
 ]
 EVERY_COMMAND = [
@@ -254,3 +268,18 @@ def test_the_installed_program_reports_a_malformed_pyproject_the_same_way(
     )
     assert (proc.returncode, proc.stdout) == (EXIT_ERROR, "")
     assert proc.stderr == f"{tmp_path / 'pyproject.toml'}: `tool` must be a table, got 5\n"
+
+
+def test_a_bad_fail_level_reads_the_same_in_python_as_in_pyproject() -> None:
+    from torch import nn
+
+    from initpolicy.api import lint
+    from initpolicy.errors import UsageError
+
+    rule = "fail-level must be one of error, warning, info, got 'bogus'"
+    with pytest.raises(UsageError) as given:
+        lint(nn.Linear(2, 2), fail_level="bogus")
+    with pytest.raises(UsageError) as configured:
+        lint(nn.Linear(2, 2), config={"fail_level": "bogus"})
+    assert str(given.value) == rule
+    assert str(configured.value) == f"lint(config=...): [tool.initpolicy.lint] {rule}"

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from initpolicy.cli.main import cli
 from initpolicy.language.loader import MAX_BYTES
 
-from ._cli_support import MARKER, TOUCH_MARKER, repo_with
+from ._cli_support import MARKER, TOUCH_MARKER, invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A model that prints at import, in __init__ and in forward; and leaves a marker.
@@ -52,12 +52,11 @@ POLICY = "Linear before relu -> kaiming_normal(fan_in)\nbias -> zeros()\n"
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return repo_with(tmp_path, monkeypatch, {"model.py": CHATTY, "init.pol": POLICY})
+def repo(make_repo) -> Path:
+    return make_repo({"model.py": CHATTY, "init.pol": POLICY})
 
 
-def run(*args: str, input: str | bytes | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input)
+run = invoke
 
 
 def console(
@@ -114,6 +113,7 @@ def test_text_results_carry_no_model_prints(repo: Path, command: str) -> None:
     assert "chatty: imported" in result.stderr
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_the_console_program_keeps_stdout_clean(repo: Path) -> None:
     proc = console("lint", "model.py", "--format", "json", "--exit-zero", cwd=repo)
     assert proc.returncode == 0, proc.stderr
@@ -172,6 +172,7 @@ def test_apply_and_explain_take_the_policy_from_stdin(repo: Path) -> None:
     assert (repo / "init.pt").is_file()
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_the_console_program_reads_dev_stdin(tmp_path: Path) -> None:
     ok = console("check", "/dev/stdin", input=POLICY)
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "/dev/stdin: 2 rules ok\n", "")
@@ -182,6 +183,7 @@ def test_the_console_program_reads_dev_stdin(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_the_console_program_reads_a_pipe_of_its_own(tmp_path: Path) -> None:
     """``check <(git show main:init.pol)``: the shell passes a pipe as ``/dev/fd/N``."""
     read, write = os.pipe()
@@ -209,7 +211,12 @@ def test_a_named_fifo_is_refused_without_blocking(tmp_path: Path, name: str) -> 
     os.mkfifo(tmp_path / name)
     proc = console("check", name, cwd=tmp_path, timeout=30)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.split("\n")[0] == f"{name}: cannot read: not a regular file"
+    why = (
+        "cannot read: not a regular file"
+        if name.endswith(".pol")
+        else ("policies are files named *.pol: 'fifo' is not one")
+    )
+    assert proc.stderr.split("\n")[0] == f"{name}: {why}"
 
 
 # -- a directory given as a policy -----------------------------------------------------------
@@ -308,8 +315,21 @@ def test_the_extreme_seeds_draw_different_weights(repo: Path) -> None:
         ("Linear -> \x1b[2Jzeros() ]", "Linear -> \u241b[2Jzeros() ]"),
         ('Linear named "\u202ea" -> zeros() ]', 'Linear named "\ufffda" -> zeros() ]'),
         ("Linear -> zeros()\x9b ]", "Linear -> zeros()\ufffd ]"),
+        ('Linear named "a\u2028b" -> zeros() ]', 'Linear named "a\ufffdb" -> zeros() ]'),
+        ('Linear named "a\u2029b" -> zeros() ]', 'Linear named "a\ufffdb" -> zeros() ]'),
+        ('Linear named "\u200ea\u200f" -> zeros() ]', 'Linear named "\ufffda\ufffd" -> zeros() ]'),
+        ('Linear named "\u061ca" -> zeros() ]', 'Linear named "\ufffda" -> zeros() ]'),
     ],
-    ids=["osc-title", "csi-clear", "bidi-override", "c1-csi"],
+    ids=[
+        "osc-title",
+        "csi-clear",
+        "bidi-override",
+        "c1-csi",
+        "line-sep",
+        "para-sep",
+        "lrm-rlm",
+        "alm",
+    ],
 )
 def test_an_error_shows_control_characters_never_sends_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, shown: str
@@ -326,7 +346,34 @@ def test_an_error_shows_control_characters_never_sends_them(
     assert source == "    " + shown
     # one symbol for one character: the caret is under the character the error names
     assert caret.startswith(" " * (4 + column - 1) + "^")
-    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", result.stderr)
+    assert not re.search(_UNSHOWN, result.stderr)
+
+
+#: What a terminal or a log viewer acts on instead of showing.
+_UNSHOWN = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+
+
+@pytest.mark.parametrize("where", ["build", "warning"])
+def test_a_models_exception_text_is_shown_never_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A model's own exception text (here with an OSC title sequence, BEL, a bidi override
+    and a line separator) is quoted in the error, as symbols."""
+    monkeypatch.chdir(tmp_path)
+    evil = "\x1b]0;pwned\x07 \u202e \u2028 x"
+    body = (
+        f"def build_model():\n    raise RuntimeError({evil!r})\n"
+        if where == "build"
+        else "import torch\n\n\nclass M(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = torch.nn.Linear(2, 2)\n\n"
+        f"    def forward(self, x):\n        raise RuntimeError({evil!r})\n\n\n"
+        "def build_model():\n    return M()\n"
+    )
+    Path("model.py").write_text(body, encoding="utf-8")
+    result = run("trace", "model.py")
+    assert "pwned" in result.stderr, result.stderr
+    assert not re.search(_UNSHOWN, result.stderr), ascii(result.stderr)
 
 
 def test_explain_shows_a_control_character_of_a_policy_as_a_symbol(repo: Path) -> None:

@@ -57,6 +57,7 @@ def test_the_codes() -> None:
     assert EXIT_CODES[Outcome.FINDINGS] == 1 and EXIT_CODES[Outcome.INVALID] == 2
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 @pytest.mark.parametrize(
     ("args", "code", "stderr"),
     [
@@ -116,6 +117,7 @@ def test_ctrl_c_exits_130_with_a_short_message(monkeypatch: pytest.MonkeyPatch) 
     assert err.strip() == "interrupted"
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_ctrl_c_in_the_program_exits_130(tmp_path: Path) -> None:
     # A model file interrupted while it imports (the loader lets KeyboardInterrupt through).
     (tmp_path / "slow.py").write_text("raise KeyboardInterrupt\n")

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 import initpolicy
-from initpolicy.cli.main import cli
 
-from ._cli_support import MARKER, TOUCH_MARKER, repo_with
+from ._cli_support import MARKER, TOUCH_MARKER, invoke
 from .test_checkpoint_writes import _tmpfs, _umask
 
 MODEL = f"""\
@@ -92,6 +91,10 @@ def _extract(dest: str, policy: str) -> list[str]:
     return ["extract", "model.py", "-o", dest]
 
 
+def _calibrate(dest: str, policy: str) -> list[str]:
+    return ["calibrate", "model.py", "--policy", policy, "-o", dest]
+
+
 REPORT = ("--static", "--exit-zero", "--format", "json")
 _WRITERS = [
     Writer("apply --out", _apply, ".pt", _checkpoint),
@@ -100,6 +103,7 @@ _WRITERS = [
     Writer("lint --fix-policy", _lint("--static", "--exit-zero", "--fix-policy"), ".pol", _policy),
     Writer("lint --plot", _lint("--exit-zero", "--plot"), ".png", _png),
     Writer("extract -o", _extract, ".pol", _policy, reads_policy=False),
+    Writer("calibrate -o", _calibrate, ".pol", _policy),
 ]
 _NO_MATPLOTLIB = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None, reason="--plot needs matplotlib"
@@ -111,12 +115,12 @@ WRITERS = [
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    return repo_with(tmp_path, monkeypatch, {"model.py": MODEL, "init.pol": POLICY})
+def repo(make_repo) -> Path:
+    return make_repo({"model.py": MODEL, "init.pol": POLICY})
 
 
 def run(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args)
+    return invoke(*args)
 
 
 def listing(directory: Path) -> dict[str, tuple[int, bytes | str | None]]:
@@ -302,6 +306,53 @@ def test_an_input_is_never_written_over(
     before = listing(repo)
     result = run(writer.args(dest, policy=policy, force=force))
     assert_refused(result, before, repo, f"is {source}, an input of this command")
+
+
+#: Writers whose option takes a file named *.pol (only a *.pol file can be used).
+_POL_OK = {"lint -o", "lint --output-file", "lint --fix-policy"}
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["", "force"])
+@pytest.mark.parametrize("writer", WRITERS)
+def test_the_source_of_a_module_target_is_never_written_over(
+    repo: Path, writer: Writer, force: bool
+) -> None:
+    """``package.module:NAME`` reads package/module.py: an input, found without importing."""
+    args = writer.args("model.py")
+    assert args[1] == "model.py"
+    args[1] = "model:build_model"  # the TARGET; the destination stays model.py
+    before = listing(repo)
+    result = run([*args, *(["--force"] if force else [])])
+    assert_refused(result, before, repo, "is ", "model.py, an input of this command")
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["", "force"])
+@pytest.mark.parametrize("writer", [w for w in WRITERS if w.values[0].id in _POL_OK])
+def test_a_policy_included_with_use_is_never_written_over(
+    repo: Path, writer: Writer, force: bool
+) -> None:
+    (repo / "base.pol").write_text(POLICY)
+    (repo / "init.pol").write_text('use "base.pol"\nbias -> zeros()\n')
+    before = listing(repo)
+    result = run(writer.args("base.pol", force=force))
+    # the includes are known once the policy is read, after the destinations' first check:
+    # without --force the file is refused as existing, with it as an input
+    why = "base.pol is base.pol, an input of this command" if force else "base.pol exists"
+    assert_refused(result, before, repo, why)
+
+
+@pytest.mark.parametrize(
+    "spelling", ["pyproject.toml", "./pyproject.toml", "sub/../pyproject.toml"]
+)
+@pytest.mark.parametrize("writer", WRITERS)
+def test_the_pyproject_the_command_read_is_never_written_over(
+    repo: Path, writer: Writer, spelling: str
+) -> None:
+    (repo / "sub").mkdir()
+    (repo / "pyproject.toml").write_text('[tool.initpolicy]\nmodel = "model.py"\n')
+    before = listing(repo)
+    result = run(writer.args(spelling, force=True))
+    assert_refused(result, before, repo, "pyproject.toml, an input of this command")
 
 
 # -- one file for two options -------------------------------------------------------------

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+#: It trains networks: minutes of CPU.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +71,33 @@ def test_the_linter_verdict_on_each_initialization(runs: dict, name: str, expect
         assert lint == set()
 
 
+def _rows(table: str) -> dict[str, list[str]]:
+    """The table's rows by initialization: its cells after the name."""
+    rows = [line.split("|")[1:-1] for line in table.splitlines()[2:]]
+    return {row[0].strip(): [c.strip() for c in row[1:]] for row in rows}
+
+
+#: The columns fixed at init (activation std at layers 1 and 20, the epoch-1 loss, the lint
+#: verdict): the same on every CPU, so the README's must be what the demo prints.
+AT_INIT = (0, 1, 2, 6)
+
+
 def test_the_readme_table_is_what_the_documented_demo_prints(demo: Any, tmp_path: Path) -> None:
     # the README's numbers come from `python examples/why_init_matters.py` (the quickstart
     # runs it); regenerate them with --readme README.md when this fails
     threads = torch.get_num_threads()
     try:
-        runs = demo.main(["--out", str(tmp_path / "demo")])
+        runs = {r.name: r for r in demo.main(["--out", str(tmp_path / "demo")])}
     finally:
         torch.set_num_threads(threads)
-    assert demo.table(runs) == demo.readme_table(ROOT / "README.md")
+    printed = _rows(demo.table(list(runs.values())))
+    shown = _rows(demo.readme_table(ROOT / "README.md"))
+    assert printed.keys() == shown.keys()
+    for name in printed:
+        assert [printed[name][i] for i in AT_INIT] == [shown[name][i] for i in AT_INIT], name
+    # the trained columns differ between CPUs (float32 kernels, thirty epochs): what the
+    # README says of them holds on this one
+    default, xavier, he = runs["pytorch default"], runs["xavier (mismatched)"], runs["he (policy)"]
+    assert max(default.test_accuracy, *default.other_seeds) < 0.15  # never trains
+    assert min(he.test_accuracy, *he.other_seeds) > 0.85  # trains at once
+    assert he.losses[-1] < xavier.losses[-1] < default.losses[-1]  # xavier trains late

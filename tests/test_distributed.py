@@ -23,8 +23,11 @@ import torch
 
 import initpolicy
 from initpolicy.applier.streams import Grid
-from initpolicy.tracer.dtensor import matrix_shape
+from initpolicy.shards.dtensor import matrix_shape
 from tests import sharded_cases as cases
+
+#: It starts process groups (gloo).
+pytestmark = pytest.mark.slow
 
 pytest.importorskip("transformers")
 if not torch.distributed.is_available():  # pragma: no cover

@@ -15,6 +15,9 @@ from lark import Lark
 
 from initpolicy.language import grammar
 
+#: It starts Python subprocesses.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

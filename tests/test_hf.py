@@ -12,6 +12,9 @@ import initpolicy
 from initpolicy.errors import UsageError
 from initpolicy.hf import init_missing
 
+#: It builds real transformers models.
+pytestmark = pytest.mark.slow
+
 transformers = pytest.importorskip("transformers")
 
 

@@ -11,6 +11,9 @@ from torch import nn
 
 from initpolicy.api import lint
 
+#: It builds real third-party models.
+pytestmark = pytest.mark.slow
+
 
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from initpolicy.linter.findings import severity_rank
 from initpolicy.linter.registry import all_rules, get_rule
 
 from .test_lint_helpers import run_case
@@ -75,7 +76,9 @@ def test_case(code, case):
     assert len(on_target) == 1, f"{rule.name} on {case['target']}: {[f.target for f in hits]}"
     f = on_target[0]
     assert (f.code, f.name, f.severity) == (code, rule.name, case["severity"])
-    assert f.severity == rule.severity
+    # a rule reports at its own severity, or above it past a documented threshold
+    # (lstm-forget-bias: a forget gate closed from the start is a warning)
+    assert severity_rank(f.severity) >= severity_rank(rule.severity)
     for key in ("measured", "expected"):
         want = case.get(key)
         got = getattr(f, key)

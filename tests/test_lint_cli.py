@@ -33,11 +33,10 @@ HE = "[nn.init.kaiming_normal_(m.weight) for m in model if isinstance(m, nn.Line
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "default.py").write_text(MODEL.format(depth=8, init="pass"))
-    (tmp_path / "he.py").write_text(MODEL.format(depth=8, init=HE))
-    return tmp_path
+def repo(make_repo):
+    return make_repo(
+        {"default.py": MODEL.format(depth=8, init="pass"), "he.py": MODEL.format(depth=8, init=HE)}
+    )
 
 
 def run(*args):
@@ -203,9 +202,14 @@ def test_rules_and_rule():
                 "IP109",
                 "IP110",
                 "IP111",
+                "IP120",
+                "IP121",
+                "IP122",
+                "IP123",
+                "IP124",
             },
         ),
-        (["IP2"], ["IP205"], [], {"IP201", "IP202", "IP203", "IP204"}),
+        (["IP2"], ["IP205"], [], {"IP201", "IP202", "IP203", "IP204", "IP220"}),
         (["IP3"], ["IP3"], ["IP301"], {"IP301"}),
         (["gain-mismatch"], [], ["IP204"], {"IP103", "IP204"}),
         (["ALL"], ["IP1", "IP2"], [], {"IP301", "IP302", "IP303", "IP304", "IP305"}),
@@ -232,3 +236,17 @@ def test_output_file_holds_exactly_what_stdout_would(repo, fmt):
     assert to_file.exit_code == to_stdout.exit_code == 1
     assert to_file.stdout == ""
     assert (repo / "report.out").read_text() == to_stdout.stdout
+
+
+def test_text_folds_findings_of_one_cause_into_one_block_listing_the_layers(repo):
+    """Every hidden layer at torch's default before ReLU is one cause: one block names the
+    first layer, lists the others and gives the fix once; JSON keeps every finding."""
+    r = run("default.py", "--static", "--select", "IP106")
+    data = json.loads(run("default.py", "--static", "--select", "IP106", "--format", "json").stdout)
+    targets = [f["target"] for f in data["findings"]]
+    assert len(targets) >= 3
+    lines = r.stdout.splitlines()
+    assert sum("IP106 warning [torch-default-before-relu]" in line for line in lines) == 1
+    assert f"    and {len(targets) - 1} more of the same cause: {', '.join(targets[1:])}" in lines
+    assert any(line.endswith("; the same scheme for each") for line in lines)
+    assert lines[-1].startswith(f"Found {len(targets)} finding(s)")

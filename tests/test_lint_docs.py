@@ -1,10 +1,9 @@
 """docs/lint.md is generated from the rules' docstrings and must be current; every rule
-documents what, why, an anti-pattern and a fix; the lint modules' doctests hold."""
+documents what, why, an anti-pattern and a fix. (The modules' doctests run once, collected by
+pytest's --doctest-modules.)"""
 
 from __future__ import annotations
 
-import doctest
-import importlib
 from pathlib import Path
 
 import pytest
@@ -29,27 +28,3 @@ def test_rule_is_documented(rule):
     assert rule.code[:3] in ("IP1", "IP2", "IP3") and rule.name == rule.name.lower()
     assert {"static": "IP1", "dynamic": "IP2", "policy": "IP3"}[rule.kind] == rule.code[:3]
     assert f"### {rule.code} {rule.name}" in DOC.read_text(encoding="utf-8")
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "linter.bands",
-        "linter.docs",
-        "linter.families",
-        "linter.findings",
-        "linter.fix",
-        "linter.output",
-        "linter.probe",
-        "linter.registry",
-        "linter.rule",
-        "linter.rules.depth",
-        "linter.rules.static",
-        "linter.subject",
-        "linter.thresholds",
-    ],
-)
-def test_doctests(module):
-    mod = importlib.import_module(f"initpolicy.{module}")
-    result = doctest.testmod(mod)
-    assert result.failed == 0 and result.attempted > 0

@@ -35,6 +35,26 @@ class LSTMNet(nn.Module):
         return self._modules["1"](y)
 
 
+class ResMLP(nn.Module):
+    """``n`` residual blocks x + fc2(act(fc1(x))) of width ``w``; a LayerNorm after each
+    join with ``norm``."""
+
+    def __init__(self, act: str, w: int, n: int, norm: bool = False):
+        super().__init__()
+        self.stem = nn.Linear(8, w)
+        self.fc1 = nn.ModuleList(nn.Linear(w, w) for _ in range(n))
+        self.act = ACTS[act]()
+        self.fc2 = nn.ModuleList(nn.Linear(w, w) for _ in range(n))
+        self.norms = nn.ModuleList(nn.LayerNorm(w) if norm else nn.Identity() for _ in range(n))
+        self.head = nn.Linear(w, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for fc1, fc2, norm in zip(self.fc1, self.fc2, self.norms, strict=True):
+            x = norm(x + fc2(self.act(fc1(x))))
+        return self.head(x)
+
+
 def _dims(text: str) -> list[int]:
     """``64x32x10`` -> [64, 32, 10]; ``W*N`` stands for N widths W (``64*3x10``)."""
     out: list[int] = []
@@ -47,7 +67,9 @@ def _dims(text: str) -> list[int]:
 def build(spec: str) -> nn.Module:
     """``mlp:ACT:W0xW1x...`` (``W*N``: N layers' worth of width W),
     ``convbn[-nobias]:ACT:C``, ``dwconv:ACT:C:N`` (N depthwise-then-pointwise blocks,
-    no normalization), ``lstm:H:L`` (seeded)."""
+    no normalization), ``lstm:H:L``, ``embed:V:D[:PAD]`` (an embedding, with a padding
+    row, and a head), ``lnmlp:ACT:W:N`` (N Linear-LayerNorm-ACT blocks, then a head),
+    ``res[-norm]:ACT:W:N`` (N residual MLP blocks, :class:`ResMLP`) (seeded)."""
     torch.manual_seed(0)
     kind, *rest = spec.split(":")
     if kind == "mlp":
@@ -79,6 +101,18 @@ def build(spec: str) -> nn.Module:
         return nn.Sequential(nn.Conv2d(3, c, 1), *blocks, *head)
     if kind == "lstm":
         return LSTMNet(int(rest[0]), int(rest[1]))
+    if kind == "embed":
+        vocab, dim, *pad = (int(r) for r in rest)
+        return nn.Sequential(
+            nn.Embedding(vocab, dim, padding_idx=pad[0] if pad else None), nn.Linear(dim, 2)
+        )
+    if kind == "lnmlp":
+        act, width, n = rest[0], int(rest[1]), int(rest[2])
+        mods = [m for _ in range(n) for m in (nn.Linear(width, width), nn.LayerNorm(width))]
+        mods = [m for i, m in enumerate(mods) for m in ((m, ACTS[act]()) if i % 2 else (m,))]
+        return nn.Sequential(*mods, nn.Linear(width, 10))
+    if kind in ("res", "res-norm"):
+        return ResMLP(rest[0], int(rest[1]), int(rest[2]), norm=kind == "res-norm")
     raise ValueError(spec)
 
 
@@ -109,6 +143,15 @@ def init_tensor(t: torch.Tensor, call: str) -> None:
             mode = next((w for w in words if w.startswith("fan")), "fan_in")
             nl = next((w for w in words if not w.startswith("fan")), "leaky_relu")
             getattr(init, name + "_")(t, mode=mode, nonlinearity=nl)
+        elif name == "outliers":  # four values at ±v (trunc_normal_'s float32 clamp)
+            t.view(-1)[[3, 17, 101, 499]] = torch.tensor([1.0, -1.0, 1.0, -1.0]) * nums[0]
+        elif name == "repeat_block":  # k identical blocks along dim (same seed per shard)
+            dim, k = int(nums[0]), int(nums[1])
+            block = t.narrow(dim, 0, t.shape[dim] // k).clone()
+            for chunk in t.chunk(k, dim=dim):
+                chunk.copy_(block)
+        elif name == "nan":
+            t.fill_(float("nan"))
         elif name == "repeat_row":
             t.copy_(t[0:1].expand_as(t))
         elif name == "forget_ones":

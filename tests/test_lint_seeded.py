@@ -12,6 +12,9 @@ import torch
 from initpolicy.tracer.tracing import trace
 from tests.zoo import lint_run, seeded
 
+#: It builds real third-party models and seeds bugs in them.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("timm")
 pytest.importorskip("transformers")
 

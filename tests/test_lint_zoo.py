@@ -14,7 +14,6 @@ import gc
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.zoo import lint_run
 
@@ -26,13 +25,7 @@ GOLDEN = lint_run.load_golden()
 NAMES = list(lint_run.builders())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The zoo's tensors are small: intra-op threads only compete with each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def test_every_zoo_model_has_a_golden_entry_and_every_finding_a_reason():

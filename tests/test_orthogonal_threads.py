@@ -34,6 +34,10 @@ for shape in {shapes}:
 """
 
 
+#: It starts Python subprocesses.
+pytestmark = pytest.mark.slow
+
+
 def _digests(threads: str, env: dict[str, str] | None = None) -> list[str]:
     code = PROBE.format(shapes=SHAPES)
     out = subprocess.run(

@@ -276,8 +276,11 @@ def test_parse_any_prefers_an_existing_file_then_a_builtin(
     )
     monkeypatch.chdir(tmp_path)
     assert parse_any("relu_net").rules[0].loc.file == "<builtin>/relu_net"
+    (tmp_path / "relu_net.pol").write_text("bias -> zeros()\n")
+    assert parse_any("relu_net.pol").rules[0].loc.file == "relu_net.pol"
+    # a file not named *.pol is no policy: the built-in of that name is meant
     (tmp_path / "relu_net").write_text("bias -> zeros()\n")
-    assert parse_any("relu_net").rules[0].loc.file == "relu_net"
+    assert parse_any("relu_net").rules[0].loc.file == "<builtin>/relu_net"
     with pytest.raises(PolicyError, match="no such policy file or built-in policy") as info:
         parse_any("relu_nett")
     assert info.value.diagnostics[0].hint == "did you mean relu_net?"
@@ -317,6 +320,7 @@ def test_empty_and_comment_only_policies_are_valid() -> None:
     assert parse("# nothing\n\n   \n# at all").rules == ()
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_ten_megabytes_of_comments() -> None:
     text = ("# " + "x" * 98 + "\n") * 100_000 + "bias -> zeros()\n"
     assert len(text) > 10_000_000
@@ -329,6 +333,7 @@ def test_a_ten_megabyte_line_is_too_long() -> None:
     ]
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_ten_megabytes_of_rules_stop_at_the_rule_limit() -> None:
     line = 'Linear before ReLU named "encoder.layers.*.mlp" -> kaiming_normal(fan_in)\n'
     text = line * (10_000_000 // len(line) + 1)
@@ -347,6 +352,7 @@ def test_parser_is_built_once() -> None:
     assert parser() is parser()
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_parsing_never_imports_torch() -> None:
     code = textwrap.dedent(
         """

@@ -7,15 +7,18 @@ policy or a PolicyError whose every diagnostic renders.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from initpolicy.errors import PolicyError
 from initpolicy.language.ir import PolicyIR
 from initpolicy.language.loader import parse
+
+#: It fuzzes the parser (the Hypothesis profile sets how long).
+pytestmark = pytest.mark.slow
 
 GOOD = Path(__file__).parent / "data" / "policies" / "good"
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted(GOOD.glob("*.pol")) if p.stat().st_size]
@@ -48,11 +51,8 @@ def mutated(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+# examples: the Hypothesis profile's (tests/conftest.py: ci 300, thorough 5000)
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_policies_raise_only_policy_error(text: str) -> None:
     try:

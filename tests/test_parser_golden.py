@@ -1,7 +1,8 @@
 """Golden policy cases as data: tests/data/policies/{good,bad}/*.pol.
 
-Each good ``X.pol`` has ``X.out``: its rules rendered one per line, fully parenthesized,
-so precedence, binding and folding are visible. Each bad ``X.pol`` has ``X.err``: the
+Each good ``X.pol`` has ``X.out``: its rules printed one per line by the language's
+printer, every argument by name and every operation in parentheses, so precedence,
+binding and folding are visible (and each line is itself a policy rule). Each bad ``X.pol`` has ``X.err``: the
 exact error text a user sees. After a deliberate language change, regenerate with
 ``INITPOLICY_REGOLD=1 pytest tests/test_parser_golden.py`` and review the diff.
 """
@@ -14,22 +15,8 @@ from pathlib import Path
 import pytest
 
 from initpolicy.errors import PolicyError
-from initpolicy.language.ir import (
-    And,
-    BinOp,
-    Call,
-    Compare,
-    Count,
-    Name,
-    Neg,
-    Not,
-    Num,
-    Or,
-    PolicyIR,
-    SchemeCall,
-    Selector,
-    Word,
-)
+from initpolicy.language import printer
+from initpolicy.language.ir import PolicyIR
 from initpolicy.language.loader import parse_file
 
 DATA = Path(__file__).parent / "data" / "policies"
@@ -39,50 +26,13 @@ BAD = sorted((DATA / "bad").glob("*.pol"))
 REGOLD = os.environ.get("INITPOLICY_REGOLD") == "1"
 
 
-def show(node: object) -> str:
-    """Fully parenthesized infix: the tree, not the text it came from."""
-    if isinstance(node, Num):
-        return f"{node.value:g}"
-    if isinstance(node, Name):
-        return node.name
-    if isinstance(node, Word):
-        return node.value
-    if isinstance(node, Neg):
-        return f"-({show(node.operand)})"
-    if isinstance(node, BinOp | Compare):
-        return f"({show(node.left)} {node.op} {show(node.right)})"
-    if isinstance(node, Call):
-        return f"{node.fn}({', '.join(show(a) for a in node.args)})"
-    if isinstance(node, Count):
-        return f"count({show_selector(node.selector)})"
-    if isinstance(node, And | Or):
-        word = " and " if isinstance(node, And) else " or "
-        return "(" + word.join(show(c) for c in node.items) + ")"
-    if isinstance(node, Not):
-        return f"not({show(node.item)})"
-    raise TypeError(node)
-
-
-def show_selector(s: Selector) -> str:
-    parts = []
-    for key in ("types", "param", "block", "named", "inside", "before", "after"):
-        value = getattr(s, key)
-        if value is not None:
-            parts.append(f"{key}={'|'.join(value) if isinstance(value, tuple) else value}")
-    if s.where is not None:
-        parts.append(f"where={show(s.where)}")
-    return " ".join(parts)
-
-
-def show_scheme(c: SchemeCall) -> str:
-    return f"{c.name}({', '.join(f'{a.name}={show(a.value)}' for a in c.args)})"
-
-
 def render(ir: PolicyIR) -> str:
     lines = [f"seed: {ir.seed}", f"files: {', '.join(ir.files)}"]
     for r in ir.rules:
         where = f"{r.loc.file}:{r.loc.line}:{r.loc.column}"
-        lines.append(f"{r.index} {where} | {show_selector(r.selector)} -> {show_scheme(r.scheme)}")
+        lines.append(
+            f"{r.index} {where} | {printer.rule_text(r.selector, r.scheme, explicit=True)}"
+        )
         lines.append(f"    text: {r.loc.text}")
     return "\n".join(lines) + "\n"
 

@@ -17,18 +17,23 @@ from .models.corpus import ResNetTiny
 
 LIBRARY = (
     "completep",
+    "deepnorm",
+    "fixup",
     "gpt2",
     "keras_default",
     "leaky_relu_net",
     "llama",
     "lstm",
+    "lsuv",
     "mup",
     "pytorch_default",
     "relu_net",
     "resnet",
     "resnet_zero_init",
     "selu_net",
+    "skipinit",
     "tanh_net",
+    "tfixup",
     "vit_jax",
 )
 

@@ -45,6 +45,69 @@ def test_use_refuses_a_pol_link_to_another_file(tmp_path: Path):
     assert SECRET not in msg
 
 
+# -- the policy a command names follows the same rules ----------------------------------------
+
+CREDENTIALS = f"[default]\naws_access_key_id = AKIAEXAMPLE\n{SECRET}\n"
+
+
+@pytest.mark.parametrize("how", ["command", "pyproject"])
+def test_a_named_pol_link_to_a_file_that_is_not_a_policy_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    from click.testing import CliRunner
+
+    from initpolicy.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "credentials").write_text(CREDENTIALS)
+    (tmp_path / "init").mkdir()
+    (tmp_path / "init" / "model.pol").symlink_to("../credentials")
+    args = ["check", "init/model.pol"]
+    if how == "pyproject":
+        (tmp_path / "pyproject.toml").write_text('[tool.initpolicy]\npolicy = "init/model.pol"\n')
+        args = ["check"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == (
+        "init/model.pol: policies are files named *.pol: 'model.pol' is a link to "
+        "'credentials', which is not one"
+    )
+    assert "AKIA" not in r.output and SECRET not in r.output and "default" not in r.output
+
+
+def test_a_named_file_not_called_pol_is_refused_unread(tmp_path: Path) -> None:
+    (tmp_path / "credentials").write_text(CREDENTIALS)
+    msg = _message(parse_any, tmp_path / "credentials")
+    assert (
+        msg
+        == f"{tmp_path / 'credentials'}: policies are files named *.pol: 'credentials' is not one"
+    )
+
+
+def test_a_pol_link_to_another_policy_is_read(tmp_path: Path) -> None:
+    (tmp_path / "shared.pol").write_text("Linear -> zeros()\n")
+    (tmp_path / "model.pol").symlink_to("shared.pol")
+    assert len(parse_any(tmp_path / "model.pol").rules) == 1
+
+
+@pytest.mark.parametrize("where", ["named", "included"])
+def test_a_pol_file_that_is_no_policy_at_all_is_not_echoed(tmp_path: Path, where: str) -> None:
+    """A .pol file holding something else (credentials committed under a policy's name)
+    is one error that quotes nothing of it, not its lines as syntax errors."""
+    (tmp_path / "creds.pol").write_text(CREDENTIALS)
+    (tmp_path / "p.pol").write_text('use "creds.pol"\n')
+    msg = _message(parse_any, tmp_path / ("creds.pol" if where == "named" else "p.pol"))
+    assert "not a policy: no rule (SELECTOR -> SCHEME) and no use, let or seed line" in msg
+    assert len(msg.splitlines()) <= 3
+    assert "AKIA" not in msg and SECRET not in msg and "default" not in msg
+
+
+def test_a_policy_with_a_typo_on_every_line_still_shows_its_lines(tmp_path: Path) -> None:
+    (tmp_path / "p.pol").write_text("Linear before ReLU kaiming_normal(fan_in)\n")
+    msg = _message(parse_any, tmp_path / "p.pol")
+    assert "    Linear before ReLU kaiming_normal(fan_in)" in msg
+
+
 def test_a_policy_file_holding_binary_data_is_refused_without_showing_it(tmp_path: Path):
     (tmp_path / "environ.pol").write_bytes(f"HOME=/root\0{SECRET}\0".encode())
     msg = _message(initpolicy.load, str(tmp_path / "environ.pol"))

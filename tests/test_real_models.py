@@ -27,6 +27,9 @@ tv = pytest.importorskip("torchvision.models")
 timm = pytest.importorskip("timm")
 from tests.models import hf_zoo  # noqa: E402
 
+#: It builds real third-party models.
+pytestmark = pytest.mark.slow
+
 
 def _meta(x: Any) -> Any:
     if isinstance(x, torch.Tensor):

@@ -123,6 +123,8 @@ CLOSED_FORMS = [
     ("lecun_uniform", {}, 50, 10, (10, 50), math.sqrt(1 / 50), math.sqrt(3 / 50)),
     ("keep", {}, 50, 10, (10, 50), None, None),
     ("default", {}, 50, 10, (10, 50), None, None),
+    # 5 points -1, -0.5, 0, 0.5, 1: population variance (1 + 0.25 + 0 + 0.25 + 1) / 5
+    ("linspace", {"start": -1.0, "end": 1.0}, 5, 5, (5,), math.sqrt(0.5), None),
 ]
 
 
@@ -149,6 +151,13 @@ def test_moments_of_an_empty_tensor_do_not_divide_by_its_zero_fan(name):
 # schemes are compared exactly, random ones within sampling error on 512 x 512.
 TORCH_OUTPUTS = [
     ("eye", {}, torch.nn.init.eye_, (7, 12), 1e-12),
+    (
+        "linspace",
+        {"start": -2.0, "end": 3.0},
+        lambda t: t.copy_(torch.linspace(-2.0, 3.0, t.numel()).reshape(t.shape)),
+        (40, 25),
+        1e-6,  # the float32 grid
+    ),
     ("dirac", {"groups": 2}, lambda t: torch.nn.init.dirac_(t, 2), (8, 3, 5, 5), 1e-12),
     ("orthogonal", {"gain": 3.0}, lambda t: torch.nn.init.orthogonal_(t, 3.0), (64, 256), 1e-6),
     (

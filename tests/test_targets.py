@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -222,3 +224,95 @@ def test_the_model_is_built_reproducibly_without_touching_the_callers_rng(tmp_pa
     (tmp_path / "m2.py").write_text(f.read_text())
     second = load_target(str(tmp_path / "m2.py")).model.weight
     assert torch.equal(first, second)
+
+
+# -- what importing a target changes is undone ---------------------------------------------
+
+NEIGHBOUR_NET = """
+import torch.nn as nn
+import colorsys  # a module found on the old path: it stays loaded
+from layers import WIDTH
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, WIDTH)
+
+    def forward(self, x):
+        import late  # a neighbour imported only when the model runs
+        return self.fc(x) * late.SCALE
+"""
+
+
+def _project(root: Path, width: int) -> Path:
+    write(root, f"WIDTH = {width}\n", "layers.py")
+    write(root, "SCALE = 1.0\n", "late.py")
+    return write(root, NEIGHBOUR_NET)
+
+
+def _loaded_from(folder: Path) -> list[str]:
+    return sorted(
+        name
+        for name, m in list(sys.modules.items())
+        if str(getattr(m, "__file__", None) or "").startswith(str(folder))
+    )
+
+
+def test_restore_undoes_sys_path_and_the_modules_the_target_brought(tmp_path: Path) -> None:
+    path_before = list(sys.path)
+    loaded = load_target(str(_project(tmp_path, 5)))
+    assert str(tmp_path.resolve()) in sys.path and "layers" in _loaded_from(tmp_path)
+    loaded.model(torch.zeros(1, 3))  # the forward's late import still finds its neighbour
+    assert {"layers", "late"} <= set(_loaded_from(tmp_path))
+    loaded.restore()
+    assert sys.path == path_before
+    assert _loaded_from(tmp_path) == []
+    assert "colorsys" in sys.modules  # found on the path as it was: not the target's
+    assert loaded.model.fc.out_features == 5  # the model built stays usable
+
+
+def test_two_targets_with_same_named_neighbours_each_get_their_own(tmp_path: Path) -> None:
+    first = load_target(str(_project(tmp_path / "a", 5)))
+    first.restore()
+    second = load_target(str(_project(tmp_path / "b", 7)))
+    second.restore()
+    assert (first.model.fc.out_features, second.model.fc.out_features) == (5, 7)
+
+
+def test_a_target_that_fails_to_load_leaves_nothing_behind(tmp_path: Path) -> None:
+    path_before = list(sys.path)
+    write(tmp_path, "WIDTH = 1\n", "layers.py")
+    bad = write(tmp_path, "import layers\nraise ValueError('broken')\n")
+    with pytest.raises(TargetError, match="broken"):
+        load_target(str(bad))
+    assert sys.path == path_before
+    assert _loaded_from(tmp_path) == []
+
+
+def test_a_package_module_target_found_through_the_working_directory_is_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "", "proj/__init__.py")
+    write(tmp_path, NET, "proj/model.py")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    path_before = list(sys.path)
+    loaded = load_target("proj.model:Net")
+    assert "proj.model" in sys.modules
+    loaded.restore()
+    assert sys.path == path_before
+    assert "proj" not in sys.modules and "proj.model" not in sys.modules
+
+
+def test_the_cli_undoes_the_import_when_the_command_ends(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from initpolicy.cli.main import cli
+
+    path_before = list(sys.path)
+    for folder, width in (("a", 5), ("b", 7)):
+        result = CliRunner().invoke(cli, ["trace", str(_project(tmp_path / folder, width))])
+        assert result.exit_code == 0, result.output
+        assert re.search(rf"\bfc +Linear +\w+ +3 +{width}\n", result.output), result.output
+        assert sys.path == path_before
+        assert _loaded_from(tmp_path) == []

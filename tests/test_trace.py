@@ -141,6 +141,7 @@ def test_data_parallel_prefix_is_stripped() -> None:
     assert (p.name, p.raw_name) == ("0.weight", "module.0.weight")
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_compiled_model_is_unwrapped_without_compiling() -> None:
     compiled = torch.compile(corpus.mlp())
     graph = trace(compiled)

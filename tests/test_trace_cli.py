@@ -9,9 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from initpolicy.cli.main import cli
+from tests._cli_support import outcome
 
 MODEL = """
 import torch.nn as nn
@@ -29,9 +28,7 @@ def model_file(tmp_path: Path) -> Path:
     return path
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
+run = outcome
 
 
 def test_text_table(model_file: Path) -> None:
@@ -86,6 +83,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a subprocess, or megabytes of input
 def test_errors_exit_2_without_traceback(tmp_path: Path, model_file: Path) -> None:
     missing = _cli("trace", "missing.py", cwd=tmp_path)
     assert (missing.returncode, missing.stdout, missing.stderr) == (

@@ -15,8 +15,7 @@ from torch import nn
 
 import initpolicy
 from initpolicy.errors import TraceError
-from initpolicy.tracer.inputs import describe, infer
-from initpolicy.tracer.named_inputs import missing_inputs, named_calls
+from initpolicy.tracer.inputs import describe, infer, missing_inputs, named_calls
 from initpolicy.tracer.tracing import trace
 from tests.models import corpus
 
@@ -321,3 +320,49 @@ def test_before_rules_reach_a_parametrized_weight_without_own_parameters() -> No
     }
     assert report["sn.weight"].std == pytest.approx(math.sqrt(2 / 4))
     assert report["wn.weight"].std == pytest.approx(5 / 3 * math.sqrt(2 / 14))
+
+
+class RaisesItself(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("labels are required")  # the model's own raise
+
+
+class TorchRejects(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.reshape(-1, 3))  # torch rejects the shape, here
+
+
+def _line_of(cls: type, text: str) -> int:
+    import inspect
+
+    lines, start = inspect.getsourcelines(cls)
+    return start + next(i for i, line in enumerate(lines) if text in line)
+
+
+def test_an_exception_the_forward_raises_is_located_without_an_input_hint() -> None:
+    with pytest.raises(TraceError) as err:
+        trace(RaisesItself(), tracer="dynamic")
+    message = str(err.value)
+    line = _line_of(RaisesItself, "raise ValueError")
+    assert re.match(rf".*test_trace_inputs\.py:{line}: the model's forward raised", message)
+    assert message.endswith("ValueError: labels are required")
+    assert "hint" not in message
+
+
+def test_an_input_torch_rejects_is_located_at_the_models_call_and_keeps_the_hint() -> None:
+    with pytest.raises(TraceError) as err:
+        trace(TorchRejects(), tracer="dynamic")
+    message = str(err.value)
+    line = _line_of(TorchRejects, "x.reshape(-1, 3)")
+    assert re.match(
+        rf".*test_trace_inputs\.py:{line}: the model rejected the example input", message
+    )
+    assert "hint: give the input shape" in message

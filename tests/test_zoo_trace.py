@@ -15,7 +15,6 @@ CPU seconds and 1.5 GB on a 2-core machine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,14 +28,7 @@ pytest.importorskip("torchvision")
 pytest.importorskip("transformers")
 from tests.zoo import expected_transformers, expected_vision, transformers_models, vision
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # tensors are tiny or meta: threads buy nothing, and oversubscribe a loaded CI machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 #: Built on the CPU: the forward reads tensor values (anchor generation, box decoding,

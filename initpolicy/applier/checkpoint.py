@@ -83,3 +83,55 @@ def _safetensors_writer() -> Any:
         save_file(out, tmp)
 
     return write
+
+
+#: Formats ``initpolicy calibrate --data`` reads.
+INPUT_FORMATS = (".pt", ".pth", ".safetensors")
+
+
+def load_inputs(path: str | Path) -> Any:
+    """Model inputs from a file, as ``example_inputs``: a ``.pt`` holding a tensor, a
+    tuple/list of tensors (positional inputs) or a dict of tensors (keyword inputs),
+    loaded with ``weights_only=True`` (no code runs); a ``.safetensors`` file's one
+    tensor, or its tensors as keyword inputs by name. UsageError for anything else."""
+    import torch
+
+    p = Path(path)
+    if p.suffix not in INPUT_FORMATS:
+        raise UsageError(f"--data {p}: expected one of {', '.join(INPUT_FORMATS)}")
+    if not files.is_file(p):
+        raise UsageError(f"--data {p}: no such file")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            data: Any = load_file(str(p))
+            if len(data) == 1:
+                data = next(iter(data.values()))
+        else:
+            data = torch.load(p, map_location="cpu", weights_only=True)
+    except ImportError:
+        raise UsageError(
+            f"--data {p}: reading .safetensors needs the safetensors package"
+        ) from None
+    except Exception as e:  # torch/safetensors raise many types for a bad file
+        kind = "safetensors" if p.suffix == ".safetensors" else "torch.save"
+        raise UsageError(
+            f"--data {p}: not a readable {kind} file ({type(e).__name__}: {e})"
+        ) from None
+    _check_inputs(p, data)
+    return data
+
+
+def _check_inputs(p: Path, data: Any) -> None:
+    import torch
+
+    values = list(data.values()) if isinstance(data, dict) else data
+    values = list(values) if isinstance(values, tuple | list) else [values]
+    if not values or not all(isinstance(v, torch.Tensor) for v in values):
+        raise UsageError(
+            f"--data {p}: expected a tensor, a tuple of tensors or a dict of tensors, "
+            f"got {type(data).__name__}"
+        )
+    if isinstance(data, dict) and not all(isinstance(k, str) for k in data):
+        raise UsageError(f"--data {p}: a dict of inputs needs string keys (argument names)")

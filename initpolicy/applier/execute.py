@@ -26,24 +26,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import PlanError, TargetError, UsageError
+from ..planner.entries import diagnostic
 from ..planner.plan import Entry, Plan
-from ..tracer.dtensor import local_tensor
+from ..shards.dtensor import is_sharded, local_tensor
 from ..tracer.fans import legacy_weight_norm
 from ..tracer.layers import reset_method
 from .devices import move, target_device
 from .measure import measure_local, measure_whole
 from .meta import Preparation, init_weights_owner, is_meta, materialize, prepare
-from .pool import gc_paused
+from .pool import check_threads, gc_paused
 from .report import Report, ReportEntry
-from .sharded import whole_stand_ins
+from .sharded import materialize_sharded, whole_stand_ins
 from .streams import derive
 from .writes import write_all
 
 __all__ = ["Report", "execute"]
 
 
-def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None = None) -> Report:
+def execute(
+    plan: Plan,
+    model: Any,
+    *,
+    device: Any = None,
+    threads: int | None = None,
+    calibrating: bool = False,
+) -> Report:
     """Write ``plan`` into ``model`` (the Plan must come from this model's trace).
 
     ``device``: where a meta model is materialized (default cpu), or where a real model is
@@ -52,6 +60,9 @@ def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None =
     On a sharded model every rank calls this with the same plan; see docs/distributed.md."""
     import torch
 
+    threads = check_threads(threads)
+    if not calibrating:
+        _refuse_calibrations(plan)
     _check_writable(model)
     target = target_device(device)
     meta = is_meta(model)
@@ -64,7 +75,8 @@ def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None =
     try:
         with torch.no_grad(), gc_paused():
             if meta:
-                done = materialize(model, target or torch.device("cpu"), prep.zero)
+                fill = materialize_sharded if is_sharded(model) else materialize
+                done = fill(model, target or torch.device("cpu"), prep.zero)
                 slots = {k: done.new.get(id(t), t) for k, t in slots.items()}
             elif target is not None:
                 moved = move(model, target)
@@ -88,6 +100,25 @@ def execute(plan: Plan, model: Any, *, device: Any = None, threads: int | None =
     entries = [ReportEntry(e, std) for e, std in zip(plan.entries, measured, strict=True)]
     dev = str(target or torch.device("cpu")) if meta else None
     return Report(plan=plan, entries=entries, defaulted=prep.defaulted, materialized_on=dev)
+
+
+def _refuse_calibrations(plan: Plan) -> None:
+    """A calibration (``lsuv``) rescales on data; applied without data, its weights would
+    silently be the inner scheme's. Refused, at each rule, with the two ways to give data."""
+    rules = {id(e.rule): e for e in plan.entries if e.calibration is not None}
+    if not rules:
+        return
+    diags = [
+        diagnostic(
+            e.rule,
+            f"{e.rule.scheme.name} calibrates {e.name} on data, and none was given",
+            "initpolicy calibrate TARGET --policy P --data FILE -o calibrated.pol, or "
+            "initpolicy.calibrate(model, policy, data); then apply calibrated.pol "
+            "(it replays the calibration without data)",
+        )
+        for e in rules.values()
+    ]
+    raise PlanError(diags)
 
 
 def _check_writable(model: Any) -> None:
@@ -161,7 +192,7 @@ def _module_inits(
 
     runs: dict[int, tuple[str, Any, str, Any]] = {}
     for e in plan.entries:
-        if e.scheme == "default" and e.layer.module is not None:
+        if e.spec.runs_module_init and e.layer.module is not None:
             module = e.layer.module
             method = reset_method(module)
             if method:
@@ -175,7 +206,7 @@ def _module_inits(
         runs.setdefault(id(module), (mod_name, module, method, caller))
     if not runs:
         return
-    rewritten = {id(slots[id(e)]) for e in plan.entries if e.block is None and e.scheme != "keep"}
+    rewritten = {id(slots[id(e)]) for e in plan.entries if e.block is None and not e.spec.keeps}
     for mod_name, module, method, caller in runs.values():
         own = [
             t for t in (*module._parameters.values(), *module._buffers.values()) if t is not None
@@ -186,10 +217,17 @@ def _module_inits(
         cuda = sorted({t.device.index or 0 for t in own if t.device.type == "cuda"})
         with torch.random.fork_rng(devices=cuda), whole_stand_ins(module):
             torch.manual_seed(derive(plan.seed, mod_name, "default"))
-            if method == "_init_weights":
-                caller._init_weights(module)
-            else:
-                getattr(module, method)()
+            try:
+                if method == "_init_weights":
+                    caller._init_weights(module)
+                else:
+                    getattr(module, method)()
+            except Exception as e:  # the model's own code: its error, not initpolicy's
+                what = f"_init_weights({mod_name})" if method == "_init_weights" else method
+                raise TargetError(
+                    f"{mod_name or 'the model'}'s own {what}() raised {type(e).__name__}: {e} "
+                    "(a default() rule runs it); nothing was changed"
+                ) from None
         if writer.keep:  # a real model: what no rule writes keeps its value
             for t in own:
                 if id(t) not in rewritten:

@@ -1,5 +1,5 @@
 """The Report's measured std: of the values each entry wrote, of the whole tensor (or
-block), even when the tensor is spread over ranks (:mod:`initpolicy.tracer.moments`).
+block), even when the tensor is spread over ranks (:mod:`initpolicy.shards.moments`).
 
 Measured on 64 runs of 1024 contiguous elements for a tensor above 2^16 elements
 (exactly below), at the same global positions whatever the placement, so a sharded
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..planner.plan import Entry, Plan
-from ..tracer.dtensor import is_dtensor, mesh_device_type
+from ..shards.dtensor import is_dtensor, mesh_device_type
+from ..shards.moments import gather_moments, measure_rows
 from ..tracer.fans import legacy_weight_norm
-from ..tracer.moments import gather_moments, measure_rows
 
 
 def written(e: Entry, t: Any) -> tuple[Any, tuple[int, int] | None]:

@@ -73,7 +73,7 @@ def prepare(plan: Plan, model: Any) -> Preparation:
     keeps: dict[str, Any] = {}
     for e in plan.entries:
         names = {e.param.name, e.param.raw_name, *e.param.aliases} - {""}
-        if e.scheme == "keep":
+        if e.spec.keeps:
             if e.block is None:
                 keeps.update(dict.fromkeys(names, e))
             continue
@@ -170,15 +170,10 @@ class Materialized:
 def materialize(model: Any, device: Any, zero: list[str]) -> Materialized:
     """Give every meta tensor uninitialized storage on ``device``; one per tensor, so a
     tensor tied under several names stays tied. ``zero`` names are zero-filled. A sharded
-    model goes through ``to_empty`` instead (:mod:`initpolicy.applier.sharded`)."""
+    model goes through ``to_empty`` instead
+    (:func:`initpolicy.applier.sharded.materialize_sharded`; :mod:`.execute` chooses)."""
     import torch
 
-    from ..tracer.dtensor import is_sharded
-
-    if is_sharded(model):
-        from .sharded import materialize_sharded
-
-        return materialize_sharded(model, device, zero)
     done = Materialized()
     zero_set = set(zero)
     for mod_name, module, key, t, is_param in list(tensors(model)):

@@ -7,6 +7,8 @@ torch's own intra-op pool is pinned to one thread while the pool runs: paralleli
 over tiles, and an intra-op team per small op would oversubscribe the cores.
 
 >>> import torch
+
+from ..errors import UsageError
 >>> out = torch.zeros(4)
 >>> with TaskPool(2) as pool:
 ...     pool.add([Task(lambda k=k: out[k].fill_(k)) for k in range(4)])
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import operator
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from ..errors import UsageError
 
 
 @dataclass
@@ -67,6 +72,31 @@ def default_threads() -> int:
     """Threads to draw with: torch's intra-op setting, which says how many cores this
     process may use (torchrun sets it to 1 per rank unless told otherwise)."""
     return max(1, torch.get_num_threads())
+
+
+#: Most drawing threads one apply may ask for (each is a real thread with a stack).
+MAX_THREADS = 1024
+
+
+def check_threads(threads: object) -> int | None:
+    """``threads`` as given to apply: None (torch's setting) or a whole number in
+    ``[1, MAX_THREADS]``; UsageError otherwise (``0``, ``-1``, ``"2"``, ``3.7``, ``True``).
+
+    >>> check_threads(4), check_threads(None)
+    (4, None)
+    """
+    if threads is None:
+        return None
+    wrong = UsageError(f"threads must be a whole number from 1 to {MAX_THREADS}, not {threads!r}")
+    if isinstance(threads, bool):
+        raise wrong
+    try:
+        n = operator.index(threads)  # type: ignore[arg-type]
+    except TypeError:
+        raise wrong from None
+    if not 1 <= n <= MAX_THREADS:
+        raise wrong
+    return n
 
 
 class TaskPool:

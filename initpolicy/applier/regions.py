@@ -2,7 +2,7 @@
 as tasks a :class:`~initpolicy.applier.pool.TaskPool` runs.
 
 A region is given in the stream's matrix view: the global ``rows`` and ``cols`` it
-covers (:data:`~initpolicy.tracer.dtensor.Index`: ranges, or sorted index tensors), and
+covers (:data:`~initpolicy.shards.dtensor.Index`: ranges, or sorted index tensors), and
 ``dest``, a 2-D tensor of shape ``(len(rows), len(cols))`` of any dtype and device that
 receives it (a whole tensor, a shard, a block's rows of a shard). How a region is
 computed depends on the scheme's catalogue entry:
@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from ..catalog.schemes import SCHEMES, Facts, Value
-from ..tracer.dtensor import Index, as_index, as_matrix, index_len, matrix_shape, region_matrix
+from ..shards.dtensor import Index, as_index, as_matrix, index_len, matrix_shape, region_matrix
 from .fill import checked_values, sample_into
 from .pool import Task, TaskPool
 from .streams import V1, Grid, Layout, tile_key

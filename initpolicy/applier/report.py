@@ -135,7 +135,7 @@ class Report:
     def print_once(self) -> None:
         """Print the Report on rank 0 only: every rank of a sharded model holds the same
         Report (its statistics already reduced over ranks)."""
-        from ..tracer.dtensor import rank
+        from ..shards.dtensor import rank
 
         if rank() == 0:
             print(self)
@@ -152,11 +152,20 @@ def _loc(e: Entry) -> str:
     return f"{e.rule.loc.file}:{e.rule.loc.line}"
 
 
-def _scheme(e: Entry) -> str:
-    args = ", ".join(
-        f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}" for k, v in e.args.items()
+def _args(values: dict[str, float | str]) -> str:
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}" for k, v in values.items()
     )
-    return f"{e.scheme}({args})"
+
+
+def _scheme(e: Entry) -> str:
+    """The scheme as explain shows it, inside its wrapper when it has one."""
+    inner = f"{e.scheme}({_args(e.args)})"
+    if e.scale is not None:
+        return f"scaled({inner}, {e.scale:g})"
+    if e.calibration is not None:
+        return f"{e.rule.scheme.name}({inner}, {_args(e.calibration)})"
+    return inner
 
 
 def whole_note(e: Entry) -> str | None:
@@ -164,7 +173,7 @@ def whole_note(e: Entry) -> str | None:
     coupled or positional scheme, or the module's own init): whole on every rank."""
     scheme = SCHEMES[e.scheme]
     tiled = scheme.sample is not None and scheme.elementwise
-    if e.param.placement is None or e.scheme == "keep" or tiled or scheme.value is not None:
+    if e.param.placement is None or scheme.keeps or tiled or scheme.value is not None:
         return None
     numel = e.param.numel
     if e.block is not None:

@@ -2,7 +2,7 @@
 
 Every tensor (or packed block: an LSTM gate, MHA's q/k/v, its own stream with its own
 shape) is seen as the matrix ``(R, C) = (S[0], prod(S[1:]))`` of its global shape ``S``
-(:func:`initpolicy.tracer.dtensor.matrix_shape`; 1-D: ``(n, 1)``, 0-d: ``(1, 1)``), cut
+(:func:`initpolicy.shards.dtensor.matrix_shape`; 1-D: ``(n, 1)``, 0-d: ``(1, 1)``), cut
 into a grid of tiles. A tile's values are one draw of the rule's scheme into a
 contiguous float32 CPU buffer of exactly the tile's size, in row-major order, from a
 ``torch.Generator`` seeded with the tile's key (:func:`tile_key`)::
@@ -28,7 +28,7 @@ Tile shapes (:meth:`Layout.tile_shape`) depend on the global shape only:
 
 (edge tiles are smaller). Schemes that couple a whole matrix (orthogonal, sparse) or
 depend on position (eye, dirac) are not tiled: they are drawn whole from the tile (0, 0)
-key, as in 0.1.0, and a shard is sliced from that (see :data:`WHOLE_DRAW_BYTES`).
+key, as in 0.1.0, and a shard is sliced from that (see :func:`whole_draw_bytes`).
 
 A change to anything above is a reproducibility break and bumps
 :data:`STREAM_LAYOUT_VERSION` (docs/distributed.md, "Stream layout"). Torch-free.
@@ -44,6 +44,8 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+
+from ..catalog.schemes import get
 
 #: The layout of the values: bumped by any change to the tile shapes, keys or draw order.
 STREAM_LAYOUT_VERSION = 1
@@ -123,14 +125,8 @@ class Grid:
         return r0, min(self.rows, r0 + self.tr), c0, min(self.cols, c0 + self.tc)
 
 
-#: Transient bytes per element of the whole matrix that computing a coupled scheme
-#: costs each rank of a sharded model (measured on 4096 x 4096 float32: orthogonal holds
-#: the draw, torch's flattened copy, Q and LAPACK's work; sparse the draw, its (cols,
-#: rows) keys and argsort's int64 indices); any other untiled draw holds the float32
-#: matrix. A tiled draw holds one tile per thread.
-WHOLE_DRAW_BYTES: dict[str, int] = {"orthogonal": 17, "sparse": 20}
-
-
 def whole_draw_bytes(scheme: str, numel: int) -> int:
-    """The transient memory of drawing ``numel`` elements of ``scheme`` whole."""
-    return WHOLE_DRAW_BYTES.get(scheme, 4) * numel
+    """The transient memory of drawing ``numel`` elements of ``scheme`` whole (the
+    scheme entry's ``whole_draw_bytes`` per element). A tiled draw holds one tile per
+    thread."""
+    return get(scheme).whole_draw_bytes * numel

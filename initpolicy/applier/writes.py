@@ -3,7 +3,7 @@
 
 An entry writes its stream (the tensor's, or its block's) at the global indices of the
 values held here: a plain tensor is one region, a shard its rows and columns
-(:func:`initpolicy.tracer.dtensor.local_view`), a block's rows intersected with them. Tasks
+(:func:`initpolicy.shards.dtensor.local_view`), a block's rows intersected with them. Tasks
 of different entries run concurrently, so a tensor rule followed by a block rule on the
 same tensor writes only the rows no later entry writes (:func:`visible_rows`): no two
 tasks write the same element and the order of completion changes nothing.
@@ -16,7 +16,7 @@ from typing import Any
 
 from ..catalog.schemes import SCHEMES
 from ..planner.plan import Entry, Plan
-from ..tracer.dtensor import as_matrix, clip, local_view, region_matrix
+from ..shards.dtensor import as_matrix, clip, local_view, region_matrix
 from ..tracer.fans import legacy_weight_norm
 from ..tracer.graph import tensor_facts
 from .pool import Task, TaskPool
@@ -35,7 +35,7 @@ def write_all(plan: Plan, slots: dict[int, Any], touch: Any, threads: int | None
     with TaskPool(threads) as pool:
         for k in order:
             e = plan.entries[k]
-            if e.scheme in ("default", "keep"):
+            if not e.spec.writes_values:
                 continue
             t = slots[id(e)]
             if e.param.parametrization is not None:
@@ -44,9 +44,27 @@ def write_all(plan: Plan, slots: dict[int, Any], touch: Any, threads: int | None
             touch(t)
             for rows in visible[k]:
                 pool.add(entry_tasks(plan.seed, e, t, rows))
+    for k, e in enumerate(plan.entries):
+        if e.scale is not None:
+            for rows in visible[k]:
+                scale_entry(e, slots[id(e)], e.scale, rows)
     for e in plan.entries:
-        if e.block is None and e.param.local == "weight" and e.scheme not in ("default", "keep"):
+        if e.block is None and e.param.local == "weight" and e.spec.writes_values:
             zero_padding_row(e, slots[id(e)])
+
+
+def scale_entry(e: Entry, t: Any, factor: float, rows: Rows = None) -> None:
+    """Multiply the values of entry ``e`` held here (its rows of ``t``, or ``rows``) by
+    ``factor``, in place: ``scaled(SCHEME, factor)``, and what a calibration writes. One
+    elementwise multiply in the tensor's dtype, the same on every shard and in every
+    replay, so a replayed calibration is bit-identical to the calibrated weights."""
+    local, idx = local_view(t)
+    if local.dim() == 0:
+        local.mul_(factor)
+        return
+    lo, hi = _span(e) if rows is None else rows
+    pos, _ = clip(idx[0], lo, hi)
+    local[pos].mul_(factor)
 
 
 def _tiled(e: Entry) -> bool:
@@ -94,12 +112,12 @@ def visible_rows(entries: Sequence[Entry]) -> list[list[Rows]]:
     A tensor rule then a ``[forget]`` rule: the tensor rule writes the other gates' rows."""
     out: list[list[Rows]] = []
     for k, e in enumerate(entries):
-        if e.scheme in ("default", "keep"):
+        if not e.spec.writes_values:
             out.append([])
             continue
         spans = [_span(e)]
         for later in entries[k + 1 :]:
-            if later.param.name == e.param.name and later.scheme not in ("default", "keep"):
+            if later.param.name == e.param.name and later.spec.writes_values:
                 a, z = _span(later)
                 spans = [
                     p

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 
 from ..errors import GainError
-from .activations import CANONICAL, canonical, defaults
+from .activations import CANONICAL, by_name, canonical, defaults
 
 _TORCH_LINEAR = (
     "linear",
@@ -90,6 +90,8 @@ NO_GAIN: dict[str, str] = {
     "mixed": "gain of a mixed layer is a plan error: the layer's uses are followed by "
     "different activations, so no single gain fits; write a rule `before mixed` with an "
     "explicit number",
+    "unknown": "gain of a layer before an unknown elementwise function (sin, exp, ...) is a "
+    "plan error: the catalog has no gain for it; use an explicit number",
     "softmax": "no gain is defined for softmax: it normalizes over a dimension, so "
     "E[phi(z)^2] depends on that dimension's size, not on the unit; use an explicit number",
     "log_softmax": "no gain is defined for log_softmax: it normalizes over a dimension, so "
@@ -191,7 +193,7 @@ def _function(
     if name == "relu6":
         return (lambda x: min(max(x, 0.0), 6.0)), (0.0, 6.0)
     if name in ("leaky_relu", "prelu"):
-        slope = num("negative_slope" if name == "leaky_relu" else "init")
+        slope = num(str(by_name(name).slope))
         return (lambda x: x if x >= 0 else slope * x), (0.0,)
     if name == "relu":
         return (lambda x: max(x, 0.0)), (0.0,)
@@ -305,9 +307,7 @@ def closed_form(name: str, args: Mapping[str, float | str]) -> float | None:
     if name == "relu":
         return torch_gain("relu")
     if name in ("leaky_relu", "prelu"):
-        return torch_gain(
-            "leaky_relu", float(args["negative_slope" if name == "leaky_relu" else "init"])
-        )
+        return torch_gain("leaky_relu", float(args[str(by_name(name).slope)]))
     if name in ("linear", "output"):
         return 1.0
     return None

@@ -89,7 +89,7 @@ The table gives the values at torch's default arguments, to 6 decimals.
 - **quadrature** for the others: `E[phi(z)^2]` is integrated by composite 20-point
   Gauss–Legendre on unit panels over [-12, 12], split at the activation's kinks (relu6 at
   0 and 6, hardswish and hardsigmoid at ±3, softplus at its threshold), in pure Python.
-  The default-argument values are cached in `initpolicy/gains.py`; other arguments are
+  The default-argument values are cached in `initpolicy/catalog/gains.py`; other arguments are
   integrated when the policy is applied. `tests/test_gains.py` recomputes every value
   with `scipy.integrate.quad` over torch's own float64 activation functions and requires
   agreement to 1e-9 (it is better than 1e-12).

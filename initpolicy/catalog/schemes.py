@@ -39,6 +39,7 @@ from .scheme_spec import (
 __all__ = [
     "ENUMS",
     "SCHEMES",
+    "TORCH_DEFAULT",
     "TRUNCATION_CORRECTION",
     "WORD_TYPE",
     "Facts",
@@ -46,6 +47,7 @@ __all__ = [
     "Scheme",
     "Value",
     "constant_value",
+    "distribution",
     "dtype_error",
     "get",
     "mode_fan",
@@ -55,6 +57,10 @@ __all__ = [
     "shape_error",
     "truncated_std",
 ]
+
+#: PyTorch's own init of a Linear/Conv weight (their ``reset_parameters``):
+#: ``kaiming_uniform_(w, a=sqrt(5))``, which is U(±1/sqrt(fan_in)), std 1/sqrt(3·fan_in).
+TORCH_DEFAULT: tuple[str, dict[str, Value]] = ("kaiming_uniform", {"a": math.sqrt(5)})
 
 #: Every scheme, in the catalogue's order (the order of docs/language.md).
 SCHEMES: dict[str, Scheme] = {
@@ -69,6 +75,7 @@ SCHEMES: dict[str, Scheme] = {
         plain.ZEROS,
         plain.EYE,
         plain.DIRAC,
+        plain.LINSPACE,
         fans.XAVIER_UNIFORM,
         fans.XAVIER_NORMAL,
         fans.KAIMING_UNIFORM,
@@ -95,6 +102,21 @@ def resolve_values(name: str, values: Mapping[str, Value]) -> dict[str, Value]:
     out = dict(get(name).defaults())
     out.update(values)
     return out
+
+
+def distribution(name: str, values: Mapping[str, Value]) -> str | None:
+    """The distribution a fan-scaled, centred scheme draws from (the entry's, or
+    variance_scaling's ``distribution`` argument); None for any other scheme.
+
+    >>> distribution("lecun_normal", {}), distribution("variance_scaling", {})
+    ('truncated_normal', 'truncated_normal')
+    >>> distribution("normal", {}) is None
+    True
+    """
+    scheme = get(name)
+    if "distribution" in scheme.names:
+        return str(resolve_values(name, values)["distribution"])
+    return scheme.distribution
 
 
 def moments(

@@ -11,6 +11,7 @@ rounding. Samplers import torch only inside, so the catalog loads without torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import InitError
@@ -54,10 +55,26 @@ def _symmetric(bound: float | None) -> Reach:
     return uniform_reach(-bound, bound)
 
 
+def _std_moments(std: Callable[[Values, Facts], float], uniform: bool) -> Any:
+    """(std, bound) of a scheme whose draw is N(0, std²) or U(±sqrt(3)·std), from its one
+    std formula: the sampler draws from the same number (torch computes the bound so)."""
+
+    def moments(v: Values, t: Facts) -> Moments:
+        s = std(v, t)
+        return s, (math.sqrt(3.0) * s if uniform else None)
+
+    return moments
+
+
 # --- xavier (Glorot & Bengio 2010) -------------------------------------------------------
+def _xavier(v: Values, t: Facts) -> float:
+    """The one xavier formula: gain · sqrt(2 / (fan_in + fan_out)), as torch computes it."""
+    return f(v, "gain") * math.sqrt(2.0 / float(t.fan_in + t.fan_out))
+
+
 def xavier_std(v: Values, t: Facts, scheme: str) -> float:
     positive_fan(scheme, t.fan_in + t.fan_out, "fan_in + fan_out")
-    return f(v, "gain") * math.sqrt(2.0 / float(t.fan_in + t.fan_out))
+    return _xavier(v, t)
 
 
 def _xavier_uniform(out: Any, v: Values, t: Facts, g: Any) -> None:
@@ -69,21 +86,17 @@ def _xavier_normal(out: Any, v: Values, t: Facts, g: Any) -> None:
     out.normal_(0.0, xavier_std(v, t, "xavier_normal"), generator=g)
 
 
-def _xavier_uniform_moments(v: Values, t: Facts) -> Moments:
-    bound = f(v, "gain") * math.sqrt(6.0 / (t.fan_in + t.fan_out))
-    return bound / math.sqrt(3), bound
-
-
 XAVIER_UNIFORM = Scheme(
     "xavier_uniform",
     (_GAIN,),
     "Glorot & Bengio 2010, uniform",
     "bound = gain · sqrt(6 / (fan_in + fan_out)), std = bound / sqrt(3)",
     needs_matrix=True,
+    distribution="uniform",
     torch_name="xavier_uniform_",
-    moments=_xavier_uniform_moments,
+    moments=_std_moments(_xavier, uniform=True),
     sample=_xavier_uniform,
-    reach=lambda v, t: _symmetric(_xavier_uniform_moments(v, t)[1]),
+    reach=lambda v, t: _symmetric(_std_moments(_xavier, uniform=True)(v, t)[1]),
 )
 XAVIER_NORMAL = Scheme(
     "xavier_normal",
@@ -91,18 +104,25 @@ XAVIER_NORMAL = Scheme(
     "Glorot & Bengio 2010, normal",
     "std = gain · sqrt(2 / (fan_in + fan_out))",
     needs_matrix=True,
+    distribution="normal",
     torch_name="xavier_normal_",
-    moments=lambda v, t: (f(v, "gain") * math.sqrt(2.0 / (t.fan_in + t.fan_out)), None),
+    moments=_std_moments(_xavier, uniform=False),
     sample=_xavier_normal,
     reach=lambda v, t: normal_reach(0.0, xavier_std(v, t, "xavier_normal")),
 )
 
 
 # --- kaiming (He et al. 2015) ------------------------------------------------------------
+def _kaiming(v: Values, t: Facts) -> float:
+    """The one kaiming formula: calculate_gain(nonlinearity, a) / sqrt(fan_mode)."""
+    fan = mode_fan(str(v["mode"]), t.fan_in, t.fan_out)
+    return torch_gain(str(v["nonlinearity"]), f(v, "a")) / math.sqrt(fan)
+
+
 def kaiming_std(v: Values, t: Facts, scheme: str) -> float:
     mode = str(v["mode"])
-    fan = positive_fan(scheme, mode_fan(mode, t.fan_in, t.fan_out), mode)
-    return torch_gain(str(v["nonlinearity"]), f(v, "a")) / math.sqrt(fan)
+    positive_fan(scheme, mode_fan(mode, t.fan_in, t.fan_out), mode)
+    return _kaiming(v, t)
 
 
 def _kaiming_uniform(out: Any, v: Values, t: Facts, g: Any) -> None:
@@ -114,25 +134,17 @@ def _kaiming_normal(out: Any, v: Values, t: Facts, g: Any) -> None:
     out.normal_(0, kaiming_std(v, t, "kaiming_normal"), generator=g)
 
 
-def _kaiming_moments(uniform: bool) -> Any:
-    def moments(v: Values, t: Facts) -> Moments:
-        gain = torch_gain(str(v["nonlinearity"]), f(v, "a"))
-        std = gain / math.sqrt(mode_fan(str(v["mode"]), t.fan_in, t.fan_out))
-        return std, (math.sqrt(3) * std if uniform else None)
-
-    return moments
-
-
 KAIMING_UNIFORM = Scheme(
     "kaiming_uniform",
     _KAIMING,
     "He et al. 2015, uniform",
     "bound = sqrt(3) · calculate_gain(nonlinearity, a) / sqrt(fan_mode)",
     needs_matrix=True,
+    distribution="uniform",
     torch_name="kaiming_uniform_",
-    moments=_kaiming_moments(uniform=True),
+    moments=_std_moments(_kaiming, uniform=True),
     sample=_kaiming_uniform,
-    reach=lambda v, t: _symmetric(_kaiming_moments(uniform=True)(v, t)[1]),
+    reach=lambda v, t: _symmetric(_std_moments(_kaiming, uniform=True)(v, t)[1]),
 )
 KAIMING_NORMAL = Scheme(
     "kaiming_normal",
@@ -140,8 +152,9 @@ KAIMING_NORMAL = Scheme(
     "He et al. 2015, normal",
     "std = calculate_gain(nonlinearity, a) / sqrt(fan_mode)",
     needs_matrix=True,
+    distribution="normal",
     torch_name="kaiming_normal_",
-    moments=_kaiming_moments(uniform=False),
+    moments=_std_moments(_kaiming, uniform=False),
     sample=_kaiming_normal,
     reach=lambda v, t: normal_reach(0.0, kaiming_std(v, t, "kaiming_normal")),
 )
@@ -184,6 +197,7 @@ ORTHOGONAL = Scheme(
     # an orthonormal matrix's entries are at most 1 in magnitude
     reach=lambda v, t: (f(v, "gain"), "gain"),
     elementwise=False,
+    whole_draw_bytes=17,
 )
 
 
@@ -219,6 +233,7 @@ SPARSE = Scheme(
     sample=_sparse,
     reach=lambda v, t: normal_reach(0.0, f(v, "std")),
     elementwise=False,
+    whole_draw_bytes=20,
 )
 
 
@@ -287,6 +302,7 @@ LECUN_NORMAL = Scheme(
     "LeCun 1998 / Klambauer 2017: variance_scaling(1, fan_in, truncated_normal)",
     "std = 1 / sqrt(fan_in)",
     needs_matrix=True,
+    distribution="truncated_normal",
     moments=_LN[0],
     sample=_LN[1],
     reach=_LN[2],
@@ -298,6 +314,7 @@ LECUN_UNIFORM = Scheme(
     "variance_scaling(1, fan_in, uniform)",
     "bound = sqrt(3 / fan_in)",
     needs_matrix=True,
+    distribution="uniform",
     moments=_LU[0],
     sample=_LU[1],
     reach=_LU[2],

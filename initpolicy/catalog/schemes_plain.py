@@ -230,8 +230,42 @@ DIRAC = Scheme(
 )
 
 
+# --- linspace: a value grid, fixed by position ---------------------------------------------
+def _linspace_moments(v: Values, t: Facts) -> Moments:
+    n = t.numel
+    if n < 2:
+        return 0.0, None
+    step = (f(v, "end") - f(v, "start")) / (n - 1)
+    return abs(step) * math.sqrt((n * n - 1) / 12), None  # evenly spaced: (n²-1)/12 steps²
+
+
+def _linspace(out: Any, v: Values, t: Facts, g: Any) -> None:
+    import torch
+
+    # torch.linspace's own values (a grid the code made with it is reproduced bit for bit)
+    grid = torch.linspace(f(v, "start"), f(v, "end"), out.numel(), dtype=out.dtype)
+    out.copy_(grid.reshape(out.shape))
+
+
+LINSPACE = Scheme(
+    "linspace",
+    (Param("start", default=0.0), Param("end", default=1.0)),
+    "evenly spaced values from start to end, in storage order (torch.linspace)",
+    "std of the grid: |end - start| / (n - 1) * sqrt((n² - 1) / 12)",
+    kind="special",
+    moments=_linspace_moments,
+    sample=_linspace,
+    elementwise=False,
+)
+
+
 # --- written by the applier --------------------------------------------------------------
-KEEP = Scheme("keep", (), "leave the tensor as it is", "", kind="special")
+KEEP = Scheme("keep", (), "leave the tensor as it is", "", kind="special", writer="nobody")
 DEFAULT = Scheme(
-    "default", (), "the module's own reset_parameters(), under a seeded RNG", "", kind="special"
+    "default",
+    (),
+    "the module's own reset_parameters(), under a seeded RNG",
+    "",
+    kind="special",
+    writer="module",
 )

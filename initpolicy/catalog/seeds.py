@@ -62,10 +62,17 @@ def parse(text: str) -> int:
     shown = text.strip()
     if not _DECIMAL.fullmatch(shown):
         raise ValueError(_message(shown or repr(text)))
-    number = Decimal(shown)
+    try:  # an exponent past Decimal's own limits (1e-99999999999999999999) is no seed
+        number = Decimal(shown)
+    except ArithmeticError:
+        raise ValueError(_message(shown)) from None
     # adjusted() is the exponent of the leading digit: bounds the size before any int is
     # built, so `1e999999999` costs nothing
     if number != 0 and (number < 0 or number.adjusted() >= 19):
+        raise ValueError(_message(shown))
+    # a nonzero number whose leading digit is right of the point is no whole number (and
+    # to_integral_value() of 1e-99999999999999999999 is beyond Decimal's context)
+    if number != 0 and number.adjusted() < 0:
         raise ValueError(_message(shown))
     if number != number.to_integral_value():
         raise ValueError(_message(shown))

@@ -28,7 +28,7 @@ from .options import (
     target_argument,
     target_options,
 )
-from .targets import target_file
+from .targets import target_source
 
 
 def _policy_spec(policy: str | None) -> str:
@@ -78,13 +78,14 @@ def apply_command(
     from ..applier.checkpoint import check_destination, save_state_dict
 
     spec = _policy_spec(policy_spec)
-    files = Destinations(force=force, inputs=(spec, target_file(target)))
+    files = Destinations(force=force, inputs=(spec, target_source(target)))
     if out is not None:
         files.check(out, "--out")  # the file rules, an input first
         check_destination(out, force=force)  # the format
     policy = load_spec(spec, policy_values)
+    files.protect_policy(policy)
     loaded = load_model(target, target_opts)
-    files.protect(loaded.path)
+    files.protect(loaded.source)
     model = loaded.model
     report = policy.apply(model, seed=seed, example_inputs=loaded.example_inputs, strict=strict)
     echo_warnings(report.plan.graph)

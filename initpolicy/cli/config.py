@@ -15,10 +15,14 @@
 The group reads the table once, before any command's context exists, and hands it to
 click as ``default_map`` (black's pattern): each value is the default of one parameter, so
 the command line wins by click's own rules and no command opens the file again. Paths in
-the table are relative to the directory holding the pyproject.toml.
+the table are relative to the directory holding the pyproject.toml. The table is checked
+by one pydantic model (:class:`ToolTable`; its ``lint`` by the linter's
+:class:`~initpolicy.linter.settings.LintSettings`), and every error reads alike
+(:mod:`initpolicy.common.tables`). Which commands take TARGET and ``--policy`` is read off
+the commands' own parameters (``target``, ``policy_spec``), not listed here.
 
 >>> config = Config(Path("repo/pyproject.toml"), model="src/model.py:build")
->>> default_map(config)["trace"]
+>>> default_map(config, {"trace": ("target", "json_output")})["trace"]
 {'target': 'repo/src/model.py:build'}
 """
 
@@ -26,10 +30,14 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+
+from ..common.tables import must_be, table_error
 from ..errors import UsageError
 
 #: ``[tool.initpolicy.lint]`` key -> the ``lint`` parameter it is the default of.
@@ -40,9 +48,23 @@ LINT_KEYS: dict[str, str] = {
     "fail-level": "fail_level",
     "thresholds": "threshold",
 }
-#: The commands whose TARGET ``model`` names, and whose --policy ``policy`` names.
-TARGET_COMMANDS: tuple[str, ...] = ("trace", "explain", "apply", "lint", "extract")
-POLICY_COMMANDS: tuple[str, ...] = ("explain", "apply", "lint")
+
+
+class ToolTable(BaseModel):
+    """``[tool.initpolicy]`` as written: its keys and the type of each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: StrictStr | None = None
+    policy: StrictStr | None = None
+    lint: dict[str, Any] = {}
+
+    #: What each key must be, in the words of its error message.
+    EXPECTED: ClassVar[dict[str, str]] = {
+        "model": "a string",
+        "policy": "a string",
+        "lint": "a table",
+    }
 
 
 @dataclass(frozen=True)
@@ -105,34 +127,27 @@ def load_config(start: Path | None = None) -> Config | None:
         raise UsageError(f"{path}: cannot read [tool.initpolicy]: {e}") from None
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
-        raise UsageError(f"{path}: `tool` must be a table, got {tool!r}")
+        raise UsageError(f"{path}: " + must_be("`tool`", "a table", tool))
     table = tool.get("initpolicy")
     if table is None:
         return None
     if not isinstance(table, dict):
-        raise UsageError(f"{path}: [tool.initpolicy] must be a table")
-    _check_keys(path, "[tool.initpolicy]", table, ("model", "policy", "lint"))
-    for key in ("model", "policy"):
-        if key in table and not isinstance(table[key], str):
-            raise UsageError(f"{path}: [tool.initpolicy] {key} must be a string")
-    lint = table.get("lint", {})
-    if not isinstance(lint, dict):
-        raise UsageError(f"{path}: [tool.initpolicy.lint] must be a table")
+        raise UsageError(f"{path}: " + must_be("[tool.initpolicy]", "a table", table))
+    try:
+        checked = ToolTable.model_validate(table)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        known = tuple(ToolTable.model_fields)
+        where, name = str(path), "[tool.initpolicy]"
+        raise UsageError(
+            table_error(where, name, errors, ToolTable.EXPECTED, known, table)
+        ) from None
     return Config(
         path=path,
-        model=table.get("model"),
-        policy=table.get("policy"),
-        lint=_lint_table(path, lint),
+        model=checked.model,
+        policy=checked.policy,
+        lint=_lint_table(path, checked.lint),
     )
-
-
-def _check_keys(path: Path, where: str, table: dict[str, Any], known: tuple[str, ...]) -> None:
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise UsageError(
-            f"{path}: unknown key(s) in {where}: {', '.join(unknown)} "
-            f"(expected one of {', '.join(known)})"
-        )
 
 
 def _lint_table(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
@@ -142,29 +157,35 @@ def _lint_table(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     return settings(raw, where=str(path))
 
 
-def default_map(config: Config | None) -> dict[str, dict[str, Any]]:
+def default_map(
+    config: Config | None, commands: Mapping[str, Iterable[str | None]]
+) -> dict[str, dict[str, Any]]:
     """click's ``default_map`` for the ``initpolicy`` group: per command, the defaults of its
     parameters, as they would be written on the command line (paths resolved, thresholds as
-    ``NAME=VALUE``).
+    ``NAME=VALUE``). ``commands`` names each command's parameters: ``model`` is the
+    default of every ``target``, ``policy`` of every ``policy_spec`` (and of ``check``'s
+    ``policies``).
 
     >>> config = Config(Path("pyproject.toml"), policy="p.pol", lint={"ignore": ["IP105"]})
-    >>> default_map(config)["lint"]
+    >>> commands = {"lint": ("target", "policy_spec"), "check": ("policies",)}
+    >>> default_map(config, commands)["lint"]
     {'policy_spec': 'p.pol', 'ignore': ['IP105']}
-    >>> default_map(config)["check"]
+    >>> default_map(config, commands)["check"]
     {'policies': ('p.pol',)}
     """
     if config is None:
         return {}
-    out: dict[str, dict[str, Any]] = {}
+    values: dict[str, Any] = {}
     if config.model:
-        target = config.resolve(config.model)
-        for command in TARGET_COMMANDS:
-            out.setdefault(command, {})["target"] = target
+        values["target"] = config.resolve(config.model)
     if config.policy:
-        policy = config.resolve(config.policy)
-        for command in POLICY_COMMANDS:
-            out.setdefault(command, {})["policy_spec"] = policy
-        out["check"] = {"policies": (policy,)}
+        values["policy_spec"] = config.resolve(config.policy)
+        values["policies"] = (values["policy_spec"],)
+    out: dict[str, dict[str, Any]] = {}
+    for command, params in commands.items():
+        for param in params:
+            if param in values:
+                out.setdefault(command, {})[param] = values[param]
     for key, value in config.lint.items():
         if key == "thresholds":
             value = [f"{name}={number!r}" for name, number in value.items()]

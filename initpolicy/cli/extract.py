@@ -1,12 +1,13 @@
 """``initpolicy extract``: the policy a model's own init code follows, on stdout or to a
 file; a thin click layer over :func:`initpolicy.api.extract`.
 
-Exit 0 when the policy was written, also when some parameter's plan differs from what the
-code did (each one is a warning on stderr, and ``verification`` in the JSON): exit 1 is
-lint's alone (findings at the fail level), and the policy is still the best description
-of the init there is. Exit 2 when nothing could be written: the target cannot be built,
-its init code (or a ``--call`` method) raised, the model has no parameters, or ``-o``
-names an existing file without ``--force``.
+Exit 0 when the policy was written and plans what the code did for every tensor. Exit 1
+when it was written but some tensor's plan differs from what the code did: each one is
+listed on stderr (and in ``verification`` in the JSON); the policy is still the best
+description of the init there is, to review, never a silent success. Exit 2 when nothing
+could be written: the target cannot be built, its init code (or a ``--call`` method)
+raised, the model has no parameters, or ``-o`` names an existing file without
+``--force``.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ import click
 
 from .options import (
     Destinations,
+    Outcome,
     emit,
     file_option,
     force_option,
     format_option,
     load_model,
     results_only,
+    say,
     target_argument,
     target_options,
 )
-from .targets import target_file
+from .targets import target_source
 
 
 @click.command("extract")
@@ -63,7 +66,7 @@ def extract_command(
     calls: tuple[str, ...],
     activations: bool,
     **target_opts: Any,
-) -> None:
+) -> Outcome:
     """Write the policy TARGET's own init code follows: every write it makes is recorded
     (torch.nn.init, in-place fills, partial writes, timm and transformers helpers), the
     last write to each element wins, and the policy is checked to plan the same.
@@ -77,7 +80,7 @@ def extract_command(
     from ..api import extract, record
     from ..extractor.provenance import dumps
 
-    files = Destinations(force=force, inputs=(target_file(target),))
+    files = Destinations(force=force, inputs=(target_source(target),))
     files.check(output_file, "-o")
     loaded: list[Any] = []
 
@@ -86,7 +89,7 @@ def extract_command(
         return loaded[0].model
 
     recording = record(build, call=calls)
-    files.protect(loaded[0].path)
+    files.protect(loaded[0].source)
     result = extract(
         recording,
         target=loaded[0].name,
@@ -95,16 +98,24 @@ def extract_command(
     )
     text = dumps(result) if fmt == "json" else result.text
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}")
     if output_file is None:
         emit(text.rstrip("\n"))
-        return
-    files.write(
-        output_file,
-        text if text.endswith("\n") else text + "\n",
-        "-o",
-        f"{result.n_rules} rules for {result.n_params} parameters",
+    else:
+        files.write(
+            output_file,
+            text if text.endswith("\n") else text + "\n",
+            "-o",
+            f"{result.n_rules} rules for {result.n_params} parameters",
+        )
+    if result.ok:
+        return Outcome.OK
+    n = len(result.synthesis.mismatches)
+    click.echo(
+        f"error: the policy does not plan what the code did for {n} tensor(s) (listed above)",
+        err=True,
     )
+    return Outcome.DIFFERS
 
 
 COMMANDS: list[click.Command] = [extract_command]

@@ -18,6 +18,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from .. import __version__
 from ..errors import UsageError
 from ..linter.findings import SEVERITIES
 from .options import (
@@ -30,11 +31,12 @@ from .options import (
     load_model,
     policy_option,
     results_only,
+    say,
     seed_option,
     target_argument,
     target_options,
 )
-from .targets import target_file
+from .targets import target_source
 
 
 def _configured_first(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
@@ -205,7 +207,7 @@ def lint_command(
     # --no-policy drops the configured policy only: an explicit --policy still counts.
     if no_policy and ctx.get_parameter_source("policy_spec") is ParameterSource.DEFAULT_MAP:
         policy_spec = None
-    files = Destinations(force=force, inputs=(policy_spec, target_file(target)))
+    files = Destinations(force=force, inputs=(policy_spec, target_source(target)))
     for path, option in ((output_file, "-o"), (fix_policy, "--fix-policy"), (plot, "--plot")):
         files.check(path, option)
     if plot is not None:  # what refuses --plot is known now: refuse before the work
@@ -215,8 +217,9 @@ def lint_command(
     if policy_values and not policy_spec:
         raise UsageError("--set gives values to a policy's lets: it needs --policy")
     policy = load_spec(policy_spec, policy_values) if policy_spec else None
+    files.protect_policy(policy)
     loaded = load_model(target, target_opts)
-    files.protect(loaded.path)
+    files.protect(loaded.source)
     result = lint(
         loaded.model,
         policy,
@@ -236,7 +239,7 @@ def lint_command(
     elif fmt == "json":
         report = lint_output.to_json(result)
     elif fmt == "sarif":
-        report = json.dumps(lint_output.sarif(result, default_loc, _version()), indent=2)
+        report = json.dumps(lint_output.sarif(result, default_loc, __version__), indent=2)
     elif fmt == "github":
         report = lint_output.github(result.findings, default_loc)
     else:
@@ -255,7 +258,7 @@ def lint_command(
         elif report:
             emit(report)
         if result.summary["dynamic"].startswith("skipped:"):
-            click.echo(f"note: dynamic checks {result.summary['dynamic']}", err=True)
+            say(f"note: dynamic checks {result.summary['dynamic']}")
         if fix_policy is not None and fixed is not None:
             files.write(fix_policy, fixed, "--fix-policy")
         if plot is not None and figure is not None:
@@ -264,17 +267,6 @@ def lint_command(
         if figure is not None:
             _pyplot().close(figure)
     return Outcome.FINDINGS if result.failed() and not exit_zero else Outcome.OK
-
-
-def _version() -> str:
-    """initpolicy's version for SARIF's tool.driver, from the installed package's metadata
-    (pyproject.toml's version), so that the CLI never imports the package root."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("initpolicy")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
 
 
 @click.command("rules")

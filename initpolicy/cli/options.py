@@ -33,12 +33,22 @@ class Outcome(enum.Enum):
     FINDINGS = "findings"
     #: ``check``: a policy did not validate; its diagnostics are already on stderr.
     INVALID = "invalid"
+    #: ``extract``: the policy written does not plan what the model's code did.
+    DIFFERS = "differs"
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Where a command's results go while it runs: the real standard output (see results_only).
 _RESULTS: list[IO[str]] = []
+
+
+def say(text: str) -> None:
+    """Print a diagnostic (a note, a warning, what was written) on stderr, its control
+    characters shown as symbols: a warning may quote a model's own exception text."""
+    from ..errors import printable
+
+    click.echo(printable(text), err=True)
 
 
 def emit(text: str) -> None:
@@ -67,6 +77,10 @@ def results_only(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
+#: ``ctx.meta`` key of the pyproject.toml the group read (shared by every context).
+CONFIG_READ = "initpolicy.config_read"
+
+
 class Destinations:
     """The files a command writes (``--out``, ``-o``, ``--fix-policy``, ``--plot``): each
     is checked when the command starts, before any model is built, and written at the end
@@ -79,7 +93,10 @@ class Destinations:
 
     def __init__(self, *, force: bool, inputs: tuple[str | Path | None, ...] = ()):
         self.force = force
-        self.inputs = [Path(p) for p in inputs if p is not None]
+        # the pyproject.toml the group read is an input of every command too
+        ctx = click.get_current_context(silent=True)
+        config = ctx.meta.get(CONFIG_READ) if ctx is not None else None
+        self.inputs = [Path(p) for p in (*inputs, config) if p is not None]
         #: The destinations checked so far, with the option that names each.
         self.claimed: list[tuple[Path, str]] = []
 
@@ -103,10 +120,23 @@ class Destinations:
         if (path, option) not in self.claimed:
             self.claimed.append((path, option))
 
-    def protect(self, source: str | Path | None) -> None:
-        """Also never write over ``source`` (the model file, once it is known)."""
-        if source is not None:
-            self.inputs.append(Path(source))
+    def protect(self, *sources: str | Path | None) -> None:
+        """Also never write over ``sources`` (the model's source file once it is imported,
+        the files a policy included once it is parsed); the destinations already checked
+        are checked against them now, before any work."""
+        from ..errors import UsageError
+
+        new = [Path(s) for s in sources if s is not None and not str(s).startswith("<")]
+        self.inputs += new
+        for path, option in self.claimed:
+            for source in new:
+                if _same_file(path, source):
+                    raise UsageError(f"{option} {path} is {source}, an input of this command")
+
+    def protect_policy(self, policy: Any) -> None:
+        """:meth:`protect` every file a loaded policy read (itself and its ``use``s)."""
+        if policy is not None:
+            self.protect(*policy.ir.files)
 
     def write(self, path: Path, content: Any, option: str, what: str = "") -> None:
         """Write ``content`` (text, bytes, or a writer given the temporary path) to ``path``;
@@ -115,7 +145,7 @@ class Destinations:
 
         self.check(path, option)
         write_atomic(path, content, force=self.force)
-        click.echo(f"wrote {path}: {what}" if what else f"wrote {path}", err=True)
+        say(f"wrote {path}: {what}" if what else f"wrote {path}")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -269,16 +299,21 @@ def target_options(fn: Any) -> Any:
 
 
 def load_model(target: str | None, target_opts: dict[str, Any]) -> LoadedTarget:
-    """The model TARGET names, with its example inputs; the loader's notes go to stderr."""
+    """The model TARGET names, with its example inputs; the loader's notes go to stderr.
+    What importing it added to ``sys.path``/``sys.modules`` is undone when the command
+    ends."""
     from .targets import load_target
 
     loaded = load_target(target, **target_opts)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the command's end undoes the import's sys.path/sys.modules
+        ctx.call_on_close(loaded.restore)
     for note in loaded.notes:
-        click.echo(f"note: {note}", err=True)
+        say(f"note: {note}")
     return loaded
 
 
 def echo_warnings(graph: Any) -> None:
     """What the tracer had to guess or work around: diagnostics, so stderr."""
     for message in graph.warnings:
-        click.echo(f"warning: {message}", err=True)
+        say(f"warning: {message}")

@@ -21,11 +21,12 @@ initpolicy.errors.TargetError: no/such/model.py: file not found
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -49,6 +50,47 @@ class LoadedTarget:
     path: Path | None = None
     #: Things the user should know (e.g. --input-shape ignored); the CLI prints them.
     notes: list[str] = field(default_factory=list)
+    #: Undoes what loading added to ``sys.path`` and ``sys.modules``; call it once the
+    #: model is no longer run (its forward may still import a neighbour lazily). The CLI
+    #: calls it when the command ends.
+    restore: Callable[[], None] = lambda: None
+    #: The source file of the module the model came from (``package/module.py`` for
+    #: ``package.module:NAME``): an input of the command, never a destination.
+    source: Path | None = None
+
+
+class ImportState:
+    """``sys.path`` and the modules loaded, as they were before a target was imported.
+
+    :meth:`restore` puts ``sys.path`` back and forgets the modules the target brought in
+    through a folder that was not on the path before (the target itself, its neighbours):
+    a second target in another folder with a neighbour of the same name (``layers.py``)
+    gets its own, not the first one's. Modules found on the old path (torch, torchvision
+    imported by the target) stay loaded.
+    """
+
+    def __init__(self) -> None:
+        self.path = list(sys.path)
+        self.modules = set(sys.modules)
+        self.own: set[str] = set()
+
+    def restore(self) -> None:
+        old = [Path(p or ".").resolve() for p in self.path]
+        for name in set(sys.modules) - self.modules:
+            if name in self.own or _found_outside(sys.modules.get(name), name, old):
+                sys.modules.pop(name, None)
+        sys.path[:] = self.path
+
+
+def _found_outside(module: ModuleType | None, name: str, old: list[Path]) -> bool:
+    """Whether ``module`` was found on a path entry that is not one of ``old``."""
+    origin = getattr(getattr(module, "__spec__", None), "origin", None)
+    if not origin or not Path(origin).is_absolute():
+        return False
+    file = Path(origin).resolve()
+    depth = name.count(".") + (2 if file.stem == "__init__" else 1)
+    entry = file.parents[depth - 1] if depth <= len(file.parents) else None
+    return entry is not None and entry not in old
 
 
 def _split(spec: str) -> tuple[str, str | None]:
@@ -86,7 +128,7 @@ def _user_error(what: str, e: BaseException, root: Path | None) -> TargetError:
     return TargetError(text + (f"\n  at {where}" if where else ""))
 
 
-def _import_file(path: Path) -> ModuleType:
+def _import_file(path: Path, state: ImportState) -> ModuleType:
     if not path.is_file():
         raise TargetError(f"{path}: file not found")
     name = f"_initpolicy_target_{abs(hash(str(path.resolve())))}"
@@ -98,12 +140,12 @@ def _import_file(path: Path) -> ModuleType:
     if folder not in sys.path:  # so that the file can import its neighbours
         sys.path.insert(0, folder)
     sys.modules[name] = module
+    state.own.add(name)
     try:
         spec.loader.exec_module(module)
     except KeyboardInterrupt:
         raise
     except BaseException as e:
-        sys.modules.pop(name, None)
         raise _user_error(f"{path}: raised an error on import", e, path.resolve().parent) from None
     return module
 
@@ -244,6 +286,37 @@ def target_file(spec: str | None) -> Path | None:
     return Path(head) if _looks_like_file(head) or Path(head).is_file() else None
 
 
+def target_source(spec: str | None) -> Path | None:
+    """The source file of the model TARGET names, found without importing anything of it:
+    the file of ``model.py[:NAME]``, the module's file of ``package.module:NAME`` (through
+    the import path, as the import would find it). None where it cannot be known now.
+
+    >>> target_source("src/model.py:build").as_posix(), target_source("no_such_module:X")
+    ('src/model.py', None)
+    """
+    path = target_file(spec)
+    if path is not None or spec is None:
+        return path
+    head, _ = _split(spec)
+    parts = head.split(".")
+    search: list[str] | None = [str(Path.cwd()), *sys.path]
+    found = None
+    try:
+        for i in range(len(parts)):
+            if search is None:  # a module, not a package, has no submodules
+                return None
+            found = importlib.machinery.PathFinder.find_spec(".".join(parts[: i + 1]), search)
+            if found is None:
+                return None
+            locations = found.submodule_search_locations
+            search = list(locations) if locations is not None else None
+    except (ImportError, ValueError, OSError):
+        return None
+    if found is None or not found.has_location or not found.origin:
+        return None
+    return Path(found.origin)
+
+
 def load_target(
     spec: str | None,
     *,
@@ -260,6 +333,9 @@ def load_target(
     (``--input-shape``; ``input_dtype`` one for all or one per shape), else None (the
     tracer infers them from the first layer).
 
+    What importing adds to ``sys.path`` and ``sys.modules`` is undone by the result's
+    ``restore()`` (:class:`ImportState`), and at once when loading fails.
+
     >>> t = load_target("torch.nn:Identity")
     >>> type(t.model).__name__, t.name
     ('Identity', 'torch.nn:Identity')
@@ -272,6 +348,32 @@ def load_target(
         )
     if input_dtype and not input_shape:
         raise TargetError("--input-dtype needs --input-shape (the shape of each input)")
+    state = ImportState()
+    try:
+        loaded = _load(spec, state)
+        if input_shape and loaded.example_inputs is not None:
+            where = _split(spec)[0]
+            loaded.notes.append(f"{where} defines example_inputs(); --input-shape is not used")
+        elif input_shape:
+            loaded.example_inputs = _from_shapes(input_shape, input_dtype)
+    except BaseException:
+        state.restore()
+        raise
+    loaded.restore = state.restore
+    return loaded
+
+
+def _from_shapes(input_shape: Sequence[Sequence[int]], input_dtype: Sequence[str]) -> Any:
+    from ..tracer.inputs import from_shapes
+
+    shapes = [tuple(int(s) for s in shape) for shape in input_shape]
+    try:
+        return from_shapes(shapes, list(input_dtype))
+    except (ValueError, KeyError) as e:
+        raise TargetError(f"--input-dtype: {e}") from None
+
+
+def _load(spec: str, state: ImportState) -> LoadedTarget:
     # The model is built (and its example inputs drawn) under torch's RNG seeded with 0,
     # forked so the caller's RNG state is untouched: the same file gives the same weights
     # and the same lint numbers on every run.
@@ -282,7 +384,7 @@ def load_target(
         head, name = _split(spec)
         path = target_file(spec)
         if path is not None:
-            module = _import_file(path)
+            module = _import_file(path, state)
             root: Path | None = path.resolve().parent
         else:
             module = _import_module(head)
@@ -298,23 +400,14 @@ def load_target(
                     f"{where}: no {name!r} in this {'file' if path else 'module'}{listed}"
                 )
             model = _materialize(where, name, vars(module)[name], root)
-        loaded = LoadedTarget(
+        origin = getattr(module, "__file__", None)
+        return LoadedTarget(
             model=model,
             name=spec,
             example_inputs=_example_inputs(where, module, root),
             path=path,
+            source=path if path is not None else Path(origin) if origin else None,
         )
-    if input_shape and loaded.example_inputs is not None:
-        loaded.notes.append(f"{where} defines example_inputs(); --input-shape is not used")
-    elif input_shape:
-        from ..tracer.inputs import from_shapes
-
-        shapes = [tuple(int(s) for s in shape) for shape in input_shape]
-        try:
-            loaded.example_inputs = from_shapes(shapes, list(input_dtype))
-        except (ValueError, KeyError) as e:
-            raise TargetError(f"--input-dtype: {e}") from None
-    return loaded
 
 
 def load_factory(spec: str | None) -> tuple[Any, str]:
@@ -331,7 +424,8 @@ def load_factory(spec: str | None) -> tuple[Any, str]:
         raise TargetError("no TARGET given: coordcheck needs a factory taking width=...")
     head, name = _split(spec)
     path = target_file(spec)
-    module = _import_file(path) if path is not None else _import_module(head)
+    # the factory is called once per size after this returns: what it imports stays
+    module = _import_file(path, ImportState()) if path is not None else _import_module(head)
     found = vars(module)
     if name is None:
         name = next((f for f in FACTORIES if callable(found.get(f))), None)

@@ -189,10 +189,26 @@ def write_atomic(
     except UsageError:
         raise
     except Exception as e:  # OSError, or a writer's own type (torch's, safetensors')
+        if _interrupted(e):
+            # Ctrl-C inside torch's zip writer surfaces as the writer's RuntimeError, raised
+            # while the interrupt was being handled: it is still the user's interrupt
+            raise KeyboardInterrupt from None
         # from None: the traceback would keep the writer's open file, and with it the space
         # of a full disk, alive as long as the error is
         raise _usage(path, e) from None
     return path
+
+
+def _interrupted(e: BaseException) -> bool:
+    """Whether ``e`` was raised from, or while handling, a KeyboardInterrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def temp_name_pattern(path: str | os.PathLike[str]) -> re.Pattern[str]:

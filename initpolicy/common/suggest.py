@@ -11,15 +11,31 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+#: Letters read as the digit they look like: o -> 0, l -> 1 (on lower-cased text).
+_LOOKALIKE = str.maketrans("ol", "01")
+
+
+def _look(word: str) -> str:
+    return word.lower().translate(_LOOKALIKE)
+
 
 def closest(word: str, candidates: Iterable[str], n: int = 1) -> list[str]:
-    """The candidates closest to ``word`` (case-insensitive, difflib ratio >= 0.6)."""
+    """The candidates closest to ``word`` (case-insensitive, difflib ratio >= 0.6; a
+    letter typed for the digit it looks like first).
+
+    >>> closest("IP1O3", ["IP103", "IP123"])
+    ['IP103']
+    """
     cands = list(dict.fromkeys(candidates))
     by_lower: dict[str, str] = {}
     for c in cands:
         by_lower.setdefault(c.lower(), c)
     if word.lower() in by_lower and by_lower[word.lower()] != word:
         return [by_lower[word.lower()]]
+    # A letter typed for the digit it looks like ("IP1O3") is the closest miss of all.
+    alike = [c for low, c in by_lower.items() if low.translate(_LOOKALIKE) == _look(word)]
+    if len(alike) == 1 and alike[0] != word:
+        return alike
     matches = difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=0.6)
     out = [by_lower[m] for m in matches]
     if not out:

@@ -8,6 +8,15 @@ language, the tracer and the planner, and never the applier, the linter or the C
 
 from .provenance import dumps, to_json
 from .recorder import Recorder
-from .run import ExtractResult, Recording, extract, record
+from .run import ExtractResult, Recording, check, extract, record
 
-__all__ = ["ExtractResult", "Recorder", "Recording", "dumps", "extract", "record", "to_json"]
+__all__ = [
+    "ExtractResult",
+    "Recorder",
+    "Recording",
+    "check",
+    "dumps",
+    "extract",
+    "record",
+    "to_json",
+]

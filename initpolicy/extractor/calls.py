@@ -109,6 +109,7 @@ FACTORIES = (
     "rand_like",
     "tensor",
     "as_tensor",
+    "linspace",
 )
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog.activations import CANONICAL
+from ..errors import PrintError
+from ..language import printer
 from ..language.ir import Selector
 from ..planner.select import Index, is_weight_name
 from .observe import Item
@@ -28,6 +30,9 @@ from .observe import Item
 #: Activations a ``before`` clause may name (not the outcomes linear and mixed).
 _BEFORE = frozenset(CANONICAL) - {"linear", "mixed"}
 _LAYER_INDEX = re.compile(r"_l\d+(_reverse)?$")
+_NUMBERED = re.compile(r"([a-z]{3,})\d\w*")
+#: Containers: a poor ``in`` clause and no block whose index means anything.
+CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList", "ParameterDict"})
 #: How many type names of a module (its class, then its bases) a head may use.
 _TYPES = 6
 #: What each clause adds to a candidate's cost (a clause says more, so reads heavier).
@@ -43,22 +48,25 @@ class Cand:
     clause: tuple[str, str] | None  # ("named"|"in"|"before", value)
     block: str | None
 
+    def selector(self) -> Selector:
+        """The candidate as selector IR (a capitalised bare parameter is ``*.W_q``: a bare
+        name is lowercase)."""
+        types = self.types
+        if types is None and self.param is not None and self.param != self.param.lower():
+            types = ("*",)
+        kind, value = self.clause if self.clause is not None else ("", "")
+        return Selector(
+            types=types,
+            param=self.param,
+            block=self.block,
+            named=value if kind == "named" else None,
+            inside=(value,) if kind == "in" else None,
+            before=(value,) if kind == "before" else None,
+        )
+
     def text(self) -> str:
-        head = ""
-        if self.types is not None:
-            head = self.types[0] if len(self.types) == 1 else "(" + "|".join(self.types) + ")"
-            if self.param is not None:
-                head += "." + self.param
-        elif self.param is not None:
-            # a bare name is lowercase; a capitalised parameter is written *.W_q
-            head = self.param if self.param == self.param.lower() else "*." + self.param
-        if self.block is not None:
-            head += f"[{self.block}]"
-        parts = [head] if head else []
-        if self.clause is not None:
-            kind, value = self.clause
-            parts.append(f'named "{value}"' if kind == "named" else f"{kind} {value}")
-        return " ".join(parts)
+        """The selector as policy text, by the language's printer."""
+        return printer.selector(self.selector())
 
     def cost(self) -> float:
         """How heavy the selector reads (lower is simpler)."""
@@ -127,17 +135,52 @@ class Atoms:
         return m
 
 
+def _writable(glob: str) -> bool:
+    """Whether a ``named`` glob can be written in a policy (no quote, no line break)."""
+    try:
+        printer.string(glob)
+    except PrintError:
+        return False
+    return True
+
+
+def _printable(cand: Cand) -> bool:
+    """Whether the language can write the candidate (a bare ``0``, a container's member
+    without its type, cannot be)."""
+    try:
+        cand.text()
+    except PrintError:
+        return False
+    return True
+
+
 def _types(it: Item) -> list[str]:
-    return [t for t in it.layer.types if t != "Module"]
+    """The type names a head may use: the class, then its bases, without a private base
+    (``_ConvNd``: ``(Conv1d|Conv2d)`` reads plainer) or a library's model base class
+    (``PreTrainedModel``: the model's own class says which model); only names the policy
+    language can write."""
+    own, *bases = [t for t in it.layer.types if t != "Module"] or [""]
+    plain = [t for t in bases if not t.startswith("_") and not t.endswith(_MODEL_BASES)]
+    return [t for t in ([own, *plain] if own else plain) if printer.is_type_name(t)]
+
+
+#: Base classes of whole models in the libraries (transformers' ``PreTrainedModel`` and
+#: ``GPT2PreTrainedModel``, ...): a rule on them reads as if it were about every model.
+_MODEL_BASES = ("PreTrainedModel", "ModuleUtilsMixin", "GenerationMixin")
 
 
 def _param_globs(local: str) -> list[str]:
     """The local name, its layer-index glob (``weight_hh*``), its prefix glob (``bias*``
     for bias_ih_l0) and suffix glob (``*bias`` for bias, q_bias, in_proj_bias)."""
+    if local.isdigit():
+        return [local, "*"]  # a container's members (ParameterList.0): all of them
     out = [local]
     g = _LAYER_INDEX.sub("*", local)
     if g != local:
         out.append(g)
+    numbered = _NUMBERED.fullmatch(local)
+    if numbered and "_" not in local:
+        out.append(numbered.group(1) + "*")  # bias1a, bias2b: bias*
     if "_" in local:
         out.append(local.split("_", 1)[0] + "*")
         tail = local.rsplit("_", 1)[-1]
@@ -152,7 +195,9 @@ def _name_globs(name: str) -> list[str]:
     """``*.c_proj``, ``*.attn.c_proj``, ``h.*.attn.c_proj``, ``h.*``, the exact name."""
     if not name:
         return []
-    parts = name.split(".")
+    # a name's own *, ? and [ are written as one-character classes: a glob of the name
+    # matches the name, not its look-alikes
+    parts = [printer.literal_glob(p) for p in name.split(".")]
     out: list[str] = []
     last = parts[-1]
     if len(parts) > 1 and not last.isdigit():
@@ -160,11 +205,11 @@ def _name_globs(name: str) -> list[str]:
     if len(parts) > 2:
         out.append("*." + ".".join(parts[-2:]))
     gen = ".".join("*" if p.isdigit() else p for p in parts)
-    if gen != name:
+    if gen != ".".join(parts):
         out.append(gen)
     if len(parts) > 1:
         out.append(parts[0] + ".*")
-    out.append(name)
+    out.append(".".join(parts))
     return list(dict.fromkeys(out))
 
 
@@ -174,8 +219,8 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
     params: list[str | None] = [None] if is_weight_name(it.local) else []
     params += _param_globs(it.local)
     clauses: list[tuple[str, str] | None] = [None]
-    clauses += [("named", g) for g in _name_globs(it.layer.name)]
-    enclosing = [ts[0] for _, ts in it.layer.ancestors[1:] if ts]
+    clauses += [("named", g) for g in _name_globs(it.layer.name) if _writable(g)]
+    enclosing = [ts[0] for _, ts in it.layer.ancestors[1:] if ts and ts[0] not in CONTAINERS]
     clauses += [("in", t) for t in dict.fromkeys(enclosing)]
     if atoms.use_activations and it.layer.activation in _BEFORE:
         clauses.append(("before", it.layer.activation))
@@ -187,5 +232,9 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
                     continue
                 if t is None and p is not None and c is not None and c[0] == "before":
                     continue
-                out.append(Cand(None if t is None else (t,), p, c, it.block))
+                if t is None and p == "*":
+                    continue  # a bare * is every tensor: no rule from one container
+                cand = Cand(None if t is None else (t,), p, c, it.block)
+                if _printable(cand):
+                    out.append(cand)
     return out

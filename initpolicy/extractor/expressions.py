@@ -32,7 +32,8 @@ does not beat the literal 0.02 shared by all), ties broken by rank, then length.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, get_args
@@ -89,6 +90,8 @@ class Context:
     uses: dict[float, int] = field(default_factory=dict)
     #: whether activations were traced (``gain`` may be used)
     traced: bool = False
+    #: ``index(TYPE)`` of a layer: the position of its enclosing TYPE (None: none).
+    position: Callable[[str, Any], int | None] | None = None
 
 
 def close(x: float, y: float) -> bool:
@@ -159,7 +162,14 @@ def candidates(
     for base, bexpr in ctx.bases.items():
         if close(v, base) and bexpr.rank == 0:
             out.append(bexpr)
-    for t in dict.fromkeys(enclosing):
+    # the outermost repeated type first (GPT2Block, not GPT2Attention): the block a
+    # count or an index means; the layer's own type last
+    *ancestors, own = list(enclosing) or [""]
+    enclosing = [*reversed(ancestors), own]
+    inside = set(enclosing)
+    # every repeated block type: a config base over the block count is what the code
+    # computed also for a layer outside the blocks (ModernBERT's head: num_hidden_layers)
+    for t in dict.fromkeys([*enclosing, *ctx.counts]):
         n = ctx.counts.get(t)
         if not n or n < 2:
             continue
@@ -167,7 +177,7 @@ def candidates(
         ntext = let[0] if let else f"count({t})"
         nlets = ((let[0], f"count({t})", f"config.{let[1]}"),) if let else ()
         for base, bexpr in ctx.bases.items():
-            if close(v, base):
+            if close(v, base) or (t not in inside and bexpr.rank != 0):
                 continue
             for m in (1, 2, 3):
                 if close(v, base / math.sqrt(m * n)):
@@ -184,6 +194,7 @@ def candidates(
         ("fan_avg", (fan_in + fan_out) / 2),
         ("(fan_in + fan_out)", fan_in + fan_out),
     )
+    short_v = close(v, float(f"{v:.3g}"))
     for label, f in forms:
         if not f or f <= 0:
             continue
@@ -195,13 +206,16 @@ def candidates(
         if k in TEXTBOOK_K and close(c, math.sqrt(k)):
             out.append(Expr(f"sqrt({k} / {label})", 1.5))
             continue
+        out += _scaled_fan_forms(c, label, enclosing, ctx)
         if close(
             c * 0.87962566103423978, 1.0
         ):  # transformers' lecun_normal_: trunc_normal_(std=...)
             out.append(Expr(f"1 / sqrt({label}) / 0.87962566103423978", 1.5))
             continue
         short = float(f"{c:.2g}")
-        if close(c, short) and label != "(fan_in + fan_out)":
+        if close(c, short) and label != "(fan_in + fan_out)" and not short_v:
+            # (a short literal, 0.02, is what a person wrote, not 0.32 / sqrt(fan_in)
+            # because fan_in is 256 in this model)
             out.append(Expr(f"{lit(short)} / sqrt({label})", 3))
         if close(v * f, 1.0) and label != "(fan_in + fan_out)":
             out.append(Expr(f"1 / {label}", 1.5))
@@ -216,11 +230,49 @@ def candidates(
     # a short literal (0.1, 0.02) is what a person wrote: it beats a fan form that
     # happens to equal it on one layer (1 / sqrt(fan_out) with fan_out = 100)
     out.append(Expr(lit(v), 1 if close(v, short) else 4))
+    if any(e.rank <= 2 and not is_constant(e.text) for e in out):
+        # a textbook form or a config value explains it: c / sqrt(fan) with an odd c
+        # is then a coincidence of this size
+        out = [e for e in out if not (e.rank == 3 and "fan" in e.text)]
     return out
+
+
+_FUNCTIONS = re.compile(r"\b(sqrt|log|exp|min|max|abs)\(")
+
+
+def is_constant(text: str) -> bool:
+    """An expression of numbers only (``0.0625``, ``1 / 8``, ``1 / sqrt(512)``)."""
+    bare = _FUNCTIONS.sub("(", text).replace("e-", "").replace("e+", "")
+    return not re.search(r"[A-Za-z_]", bare)
 
 
 #: k of the textbook forms sqrt(k / fan): He (2), LeCun uniform (3), Glorot/He uniform (6).
 TEXTBOOK_K = (2, 3, 6)
+
+
+def _scaled_fan_forms(c: float, label: str, enclosing: Iterable[str], ctx: Context) -> list[Expr]:
+    """A textbook fan form divided by a number: ``sqrt(6 / fan_in) / 30`` (SIREN's
+    ``sqrt(6 / n) / w0``), ``sqrt(2 / fan_out) / sqrt(count(Block))`` (Fixup's He init
+    scaled by L^-1/2), where ``c = v * sqrt(fan)``."""
+    out: list[Expr] = []
+    for k in (1, *TEXTBOOK_K):
+        form = f"1 / sqrt({label})" if k == 1 else f"sqrt({k} / {label})"
+        d = math.sqrt(k) / c
+        r = round(d)
+        if 2 <= r <= 1000 and close(d, r):
+            out.append(Expr(f"{form} / {r}", 3))
+        for t in dict.fromkeys(enclosing):
+            n = ctx.counts.get(t)
+            if not n or n < 2:
+                continue
+            let = ctx.count_lets.get(t)
+            ntext = let[0] if let else f"count({t})"
+            nlets = ((let[0], f"count({t})", f"config.{let[1]}"),) if let else ()
+            for m in (1, 2):
+                if close(d * d, m * n):
+                    inner = ntext if m == 1 else f"{m} * {ntext}"
+                    out.append(Expr(f"{form} / sqrt({inner})", 2.5, nlets))
+    return out
 
 
 def choose(options: list[list[Expr]]) -> list[Expr]:
@@ -231,9 +283,12 @@ def choose(options: list[list[Expr]]) -> list[Expr]:
     while todo:
         score: dict[str, tuple[int, float, int, Expr]] = {}
         for i in todo:
-            for e in {e.text: e for e in options[i]}.values():
-                n, _, _, _ = score.get(e.text, (0, 0, 0, e))
-                score[e.text] = (n + 1, -e.rank, -len(e.text), e)
+            first: dict[str, Expr] = {}
+            for e in options[i]:  # one text, several lets: the first (outermost block)
+                first.setdefault(e.text, e)
+            for e in first.values():
+                n, _, _, kept = score.get(e.text, (0, 0, 0, e))
+                score[e.text] = (n + 1, -e.rank, -len(e.text), kept)
         best = max(score.values(), key=lambda s: s[:3])[3]
         for i in list(todo):
             if any(e.text == best.text for e in options[i]):

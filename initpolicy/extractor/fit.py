@@ -8,10 +8,12 @@ describe (``clamp_``, a copy of computed values). The answer is always marked
 Order of the tests (first that holds wins):
 
 1. constant (every element equal) -> ``constant(v)`` / ``zeros()`` / ``ones()``, exact;
-2. identity / Dirac / (semi-)orthogonal patterns -> ``eye()``, ``dirac()``,
-   ``orthogonal(gain=g)`` (W Wᵀ = g² I to 1e-4), exact up to float error;
-3. few distinct values (< half the elements and more than 2) -> computed, not drawn:
-   ``keep`` (the policy leaves the values the model's code computed);
+2. identity / Dirac / value grid / (semi-)orthogonal patterns -> ``eye()``, ``dirac()``,
+   ``linspace(start, end)`` (torch.linspace's values, bit for bit), ``orthogonal(gain=g)``
+   (W Wᵀ = g² I to 1e-4), exact up to float error;
+3. few distinct values (< half the elements and more than 2), or values evenly spaced
+   in another order (a grid: :func:`is_grid`) -> computed, not drawn: ``keep`` (the
+   policy leaves the values the model's code computed);
 4. a random law: the family by the shape of the distribution (excess kurtosis: normal 0,
    uniform -1.2, a normal truncated at ±c·σ in between; the one nearest in units of the
    kurtosis' standard error sqrt(24/n) wins, with the range as a second test), the
@@ -28,7 +30,7 @@ from typing import Any
 
 import torch
 
-from ..catalog.schemes import moments, truncated_std
+from ..catalog.schemes import get, moments, truncated_std
 
 
 @dataclass
@@ -82,12 +84,15 @@ def fit_values(
     if bool((x == first).all()):
         return Fit("constant", {"val": first}, 0.0, None, "exact", n, 0.0)
     measured = float(x.std(unbiased=n > 1)) if n > 1 else 0.0
-    pattern = _pattern(values.detach().to(torch.float64).cpu())
+    pattern = deterministic(values) or _pattern(values.detach().to(torch.float64).cpu())
     if pattern is not None:
         scheme, args = pattern
         std, bound = moments(scheme, args, fan_in=fan_in, fan_out=fan_out, shape=shape)
         return Fit(scheme, args, std, bound, "exact", n, measured)
     distinct = int(x.unique().numel())
+    if n >= 8 and is_grid(x):
+        note = "evenly spaced values: a computed grid, not drawn"
+        return Fit("keep", {}, None, None, "exact", n, measured, [note])
     if n >= 8 and 2 < distinct < n / 2:
         return Fit(
             "keep",
@@ -102,7 +107,14 @@ def fit_values(
     return _random(x, shape, fan_in, fan_out, measured, snap)
 
 
-def _pattern(w: torch.Tensor) -> tuple[str, dict[str, Any]] | None:
+def deterministic(w: torch.Tensor) -> tuple[str, dict[str, Any]] | None:
+    """The scheme that writes exactly these values by position (``eye``, ``dirac``,
+    ``linspace``), compared in the tensor's own dtype; None if none does.
+
+    >>> deterministic(torch.linspace(-1, 1, 5)), deterministic(torch.eye(3))
+    (('linspace', {'start': -1.0, 'end': 1.0}), ('eye', {}))
+    """
+    w = w.detach().cpu()
     if w.ndim == 2 and torch.equal(w, torch.eye(*w.shape, dtype=w.dtype)):
         return "eye", {}
     if w.ndim in (3, 4, 5):
@@ -110,6 +122,60 @@ def _pattern(w: torch.Tensor) -> tuple[str, dict[str, Any]] | None:
         torch.nn.init.dirac_(d)
         if torch.equal(w, d):
             return "dirac", {"groups": 1}
+    flat = w.reshape(-1)
+    if flat.numel() >= 3 and w.is_floating_point():
+        a, b = float(flat[0]), float(flat[-1])
+        if a != b and torch.equal(flat, torch.linspace(a, b, flat.numel(), dtype=w.dtype)):
+            return "linspace", {"start": a, "end": b}
+    return None
+
+
+def is_grid(x: torch.Tensor) -> bool:
+    """Values evenly spaced once sorted (a computed grid in any order): the gaps between
+    sorted draws of a continuous law vary about as much as they average (coefficient of
+    variation near 1: uniform spacings are exponential), a grid's not at all."""
+    if x.numel() < 8:
+        return False
+    gaps = x.double().reshape(-1).sort().values.diff()
+    mean = float(gaps.mean())
+    return mean > 0 and float(gaps.std()) < 0.25 * mean
+
+
+def drawn_like(
+    values: torch.Tensor, scheme: str, args: dict[str, Any], std: float | None
+) -> str | None:
+    """Why ``values`` (the code's own) are not a draw of the planned ``scheme``, or None:
+    a computed grid, a std off by more than 6 standard errors, or a one-sample
+    Kolmogorov-Smirnov distance beyond its 1e-6 level against the planned normal or
+    uniform. What verification asks of a law fitted from values: the plan must
+    reproduce the code's values, not the fit."""
+    if get(scheme).kind != "random":
+        return None  # a constant or a pattern (linspace, eye) was matched exactly
+    x = values.detach().double().reshape(-1).cpu()
+    n = x.numel()
+    if n < 16 or std is None:
+        return None
+    if is_grid(x):
+        return "the code's values are an evenly spaced grid, not a draw"
+    measured = float(x.std())
+    if abs(measured - std) > 6 * max(std, 1e-30) / math.sqrt(2 * n) + 1e-7:
+        return f"the code's values have std {measured:.6g}, the plan {std:.6g}"
+    xs = x.sort().values
+    if scheme == "normal" and std > 0:
+        cdf = 0.5 * (1 + torch.erf((xs - float(args.get("mean", 0.0))) / (std * math.sqrt(2))))
+    elif scheme == "uniform" and float(args.get("b", 1.0)) > float(args.get("a", 0.0)):
+        a, b = float(args.get("a", 0.0)), float(args.get("b", 1.0))
+        cdf = ((xs - a) / (b - a)).clamp(0, 1)
+    else:
+        return None
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    d = float(torch.maximum(i / n - cdf, cdf - (i - 1) / n).max())
+    if d > math.sqrt(-math.log(0.5e-6) / (2 * n)):
+        return f"the code's values are not {scheme} (Kolmogorov-Smirnov distance {d:.3g})"
+    return None
+
+
+def _pattern(w: torch.Tensor) -> tuple[str, dict[str, Any]] | None:
     if w.ndim >= 2 and w.shape[0] > 1:
         m = w.reshape(w.shape[0], -1)
         rows, cols = m.shape

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..catalog.schemes import constant_value
+from ..planner.match import summed_bias
 from .candidates import Atoms, Cand
 from .observe import Item
 
@@ -55,7 +57,12 @@ def greedy(
         label_mask[lab] = label_mask.get(lab, 0) | (1 << i)
     remaining = sum(1 << i for i in labels)
     forbidden = sum(1 << it.index for it in items if it.forbidden)
-    masks = [(c, m) for c in pool if (m := atoms.mask(c)) and not m & forbidden]
+    pairs = _summed_pairs(items, labels)
+    masks = [
+        (c, m)
+        for c in pool
+        if (m := atoms.mask(c)) and not m & forbidden and not any(m & p == p for p in pairs)
+    ]
     rev: list[RuleDraft] = []
     while remaining:
         pure: list[_Pure] = []
@@ -84,6 +91,23 @@ def greedy(
             rev.append(RuleDraft(c, lab, m))
             remaining &= ~m
     return list(reversed(rev))
+
+
+def _summed_pairs(items: list[Item], labels: dict[int, str]) -> list[int]:
+    """Masks of an RNN's bias_ih and bias_hh (same layer, same block) that the code gave
+    the same nonzero constant: one rule over both would give bias_hh zero (the planner
+    writes the gate's summed bias once), so no rule may cover both."""
+    by_key = {(it.layer.name, it.local, it.block): it.index for it in items}
+    out = []
+    for it in items:
+        ih = summed_bias(it.layer.types, it.local)
+        j = None if ih is None else by_key.get((it.layer.name, ih, it.block))
+        if j is None or it.index not in labels or labels.get(j) != labels[it.index]:
+            continue
+        law = it.law
+        if law is not None and constant_value(law.scheme, law.args) not in (None, 0.0):
+            out.append((1 << it.index) | (1 << j))
+    return out
 
 
 def _with_fixes(

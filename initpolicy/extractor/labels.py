@@ -18,8 +18,10 @@ import re
 from fractions import Fraction
 
 from ..catalog.gains import gain
-from .expressions import Context, Expr, candidates, choose, lit
-from .laws import Law
+from ..catalog.schemes import get
+from .candidates import CONTAINERS
+from .expressions import Context, Expr, candidates, choose, is_constant, lit, nice
+from .laws import TORCH_LAYERS, Law, own_default
 from .observe import Item
 
 
@@ -54,27 +56,74 @@ def label_items(
             if sym and arg == "a":
                 continue
             opts = [_options(m, arg, ctx) for m in members]
-            if use_depth:
-                for k, e in _depth_candidates(members, arg, ctx).items():
-                    opts[k].append(e)
+            for k, e in _index_candidates(members, arg, ctx, use_depth).items():
+                opts[k].append(e)
             chosen[arg] = choose(opts)
         for i, m in enumerate(members):
             texts = {a: chosen[a][i].text for a in chosen}
+            texts.update(_cuts_in_stds(m.law, texts))
             lets = tuple(let for a in chosen for let in chosen[a][i].lets)
             assert m.law is not None  # grouped items all have a law
-            out[m.index] = (render_scheme(m.law, texts, sym), lets)
+            if _size_free(texts, m):
+                out[m.index] = (render_scheme(m.law, texts, sym), lets)
+            else:
+                out[m.index] = ("default", ())
     return out
 
 
+def _cuts_in_stds(law: Law | None, texts: dict[str, str]) -> dict[str, str]:
+    """A truncated normal cut at a multiple of its std (ModernBERT's ``a=-cutoff * std``)
+    as that multiple of the std's expression, so the cut follows the std at any size:
+    ``trunc_normal(0, S, -2 * S, 2 * S)``."""
+    if law is None or law.scheme != "trunc_normal" or "std" not in texts:
+        return {}
+    m, s = float(law.args["mean"]), float(law.args["std"])
+    if m != 0 or s <= 0 or (float(law.args["a"]), float(law.args["b"])) == (-2.0, 2.0):
+        return {}
+    std = texts["std"] if re.fullmatch(r"[\w.]+", texts["std"]) else f"({texts['std']})"
+    out = {}
+    for arg in ("a", "b"):
+        k = float(law.args[arg]) / s
+        text = nice(abs(k))
+        if text is None or "/" in text or "sqrt" in text:
+            return {}
+        out[arg] = f"{'-' if k < 0 else ''}{text} * {std}"
+    return out
+
+
+def _size_free(texts: dict[str, str], item: Item) -> bool:
+    """Whether the numbers of a law torch's own layer wrote (its reset_parameters, which
+    computed no fan) read the same at any size: a literal other than 0 and 1 there is a
+    size torch read from the module (an LSTM's 1/sqrt(hidden_size)), which only
+    ``default`` (that very method) says at every size."""
+    assert item.law is not None
+    if item.law.scheme not in _SCALED or item.block is not None:
+        return True  # kaiming's and xavier's numbers are not sizes: their fans are
+    if not own_default(item.law, item.layer.types):
+        return True
+    return all(
+        not is_constant(t) or abs(float(item.law.args[a])) in (0.0, 1.0)
+        for a, t in texts.items()
+        if a != "mean"
+    )
+
+
+_LITERAL = re.compile(r"-?[0-9.eE+-]+")
+#: Schemes whose numbers are the scale itself (a std, a bound).
+_SCALED = ("normal", "uniform", "trunc_normal")
 _DIGITS = re.compile(r"(?<=\.)\d+(?=\.)")
 
 
-def _depth_candidates(members: list[Item], arg: str, ctx: Context) -> dict[int, Expr]:
-    """``base / sqrt(alpha * depth + beta)`` for layers repeated per block whose value
-    shrinks with the block index (BEiT's and others' rescale by 1/sqrt(2 * layer_id)):
-    fitted on the members that share a name pattern (``blocks.*.attn.proj``), accepted
-    only with alpha, beta fractions of denominator <= 64 that reproduce every value to
-    1e-12. Keys are positions in ``members``."""
+def _index_candidates(
+    members: list[Item], arg: str, ctx: Context, use_depth: bool
+) -> dict[int, Expr]:
+    """``base / sqrt(alpha * index(BLOCK) + beta)`` for layers repeated per block whose
+    value changes with the block's index (BEiT's and nanoGPT-style rescaling by
+    1/sqrt(2 * (i + 1))): fitted on the members that share a name pattern
+    (``blocks.*.attn.proj``) against the index of each enclosing type that repeats, then
+    (``use_depth``, a traced model) against the execution depth. Accepted only with alpha,
+    beta fractions of denominator <= 64 that reproduce every value to 1e-12. Keys are
+    positions in ``members``."""
     by_pattern: dict[str, list[int]] = {}
     for k, m in enumerate(members):
         if m.law is None or m.law.how != "recorded" or m.block is not None:
@@ -84,34 +133,57 @@ def _depth_candidates(members: list[Item], arg: str, ctx: Context) -> dict[int, 
     out: dict[int, Expr] = {}
     for ks in by_pattern.values():
         vals = [float(members[k].law.args[arg]) for k in ks]  # type: ignore[union-attr]
-        depths = [members[k].layer.depth for k in ks]
-        if len(ks) < 3 or len(set(vals)) < 3 or len(set(depths)) < 2 or min(vals) <= 0:
+        if len(ks) < 3 or len(set(vals)) < 3 or min(vals) <= 0:
             continue
-        for base, bexpr in sorted(
-            ctx.bases.items(), key=lambda kv: (kv[1].rank, -ctx.uses.get(kv[0], 0))
+        axes: list[tuple[str, list[float]]] = []
+        # the outermost repeated type first: the block (index(Block)), whose index one
+        # rule shares across its attention and MLP projections
+        outer = [t for k in ks for t in reversed(_enclosing(members[k]))]
+        for t in dict.fromkeys(t for t in outer if t not in CONTAINERS):
+            if ctx.counts.get(t, 0) < 2 or ctx.position is None:
+                continue
+            pos = [ctx.position(t, members[k].layer) for k in ks]
+            if all(p is not None for p in pos):
+                axes.append((f"index({t})", [float(p) for p in pos]))  # type: ignore[arg-type]
+        if use_depth:
+            axes.append(("depth", [float(members[k].layer.depth) for k in ks]))
+        for name, xs in axes:
+            e = _fit_axis(vals, xs, name, ctx)
+            if e is not None:
+                for k in ks:
+                    out[k] = e
+                break
+    return out
+
+
+def _fit_axis(vals: list[float], xs: list[float], name: str, ctx: Context) -> Expr | None:
+    """``base / sqrt(a * x + b)`` through every (x, value), or None."""
+    if len(set(xs)) < 2:
+        return None
+    for base, bexpr in sorted(
+        ctx.bases.items(), key=lambda kv: (kv[1].rank, -ctx.uses.get(kv[0], 0))
+    ):
+        sq = [(base / v) ** 2 for v in vals]
+        i, j = 0, next(x for x in range(len(xs)) if xs[x] != xs[0])
+        alpha = (sq[j] - sq[i]) / (xs[j] - xs[i])
+        beta = sq[i] - alpha * xs[i]
+        fa = Fraction(alpha).limit_denominator(64)
+        fb = Fraction(beta).limit_denominator(64)
+        if fa <= 0 or any(fa * Fraction(x) + fb <= 0 for x in xs):
+            continue
+        a, b = float(fa), float(fb)
+        if not all(
+            _close_num(v, base / math.sqrt(a * x + b)) for v, x in zip(vals, xs, strict=True)
         ):
-            sq = [(base / v) ** 2 for v in vals]
-            i, j = 0, next(x for x in range(len(ks)) if depths[x] != depths[0])
-            alpha = (sq[j] - sq[i]) / (depths[j] - depths[i])
-            beta = sq[i] - alpha * depths[i]
-            fa = Fraction(alpha).limit_denominator(64)
-            fb = Fraction(beta).limit_denominator(64)
-            if fa <= 0:
-                continue
-            a, b = float(fa), float(fb)
-            if not all(
-                _close_num(v, base / math.sqrt(a * d + b))
-                for v, d in zip(vals, depths, strict=True)
-            ):
-                continue
-            inner = ("depth" if fa == 1 else f"{lit(a)} * depth") + (
+            continue
+        if fb == fa:
+            inner = f"{name} + 1" if fa == 1 else f"{lit(a)} * ({name} + 1)"
+        else:
+            inner = (name if fa == 1 else f"{lit(a)} * {name}") + (
                 "" if fb == 0 else f" + {lit(b)}" if fb > 0 else f" - {lit(-b)}"
             )
-            e = Expr(f"{bexpr.text} / sqrt({inner})", 3, bexpr.lets)
-            for k in ks:
-                out[k] = e
-            break
-    return out
+        return Expr(f"{bexpr.text} / sqrt({inner})", 3, bexpr.lets)
+    return None
 
 
 def _close_num(x: float, y: float) -> bool:
@@ -132,16 +204,28 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
             g = math.nan
         if math.isclose(g, v, rel_tol=1e-12):
             found.append(Expr("gain", 1.2))  # the traced activation's gain
-    if any(r.site.file.startswith(TORCH_LAYERS) for r in item.law.records):  # type: ignore[union-attr]
-        # torch's own layers compute their bounds from fans (their reset_parameters):
-        # the fan form is what the code computed, even where a short literal equals it
+    records = item.law.records  # type: ignore[union-attr]
+    typed = [r.site.typed(v) for r in records[:1] if r.parent is None]
+    if typed and typed[0] is False:
+        # the code computed this number (it is written nowhere in the function): a short
+        # literal equal to it is a coincidence of this size, after what the code computes
         found = [
-            Expr(e.text, 0.9, e.lets) if "fan_" in e.text and e.rank == 1.5 else e for e in found
+            Expr(e.text, 3.9, e.lets) if _LITERAL.fullmatch(e.text) and e.rank < 3.9 else e
+            for e in found
         ]
+    if records and all(r.site.file.startswith(TORCH_LAYERS) for r in records):
+        if all(r.site.fans for r in records):
+            # torch's own layers that compute a fan (Linear's, Conv's reset_parameters):
+            # the fan form is what the code computed, even where a short literal equals it
+            found = [
+                Expr(e.text, 0.9, e.lets) if "fan_" in e.text and e.rank == 1.5 else e
+                for e in found
+            ]
+        else:
+            # one that computed none (an LSTM's 1/sqrt(hidden_size)): a fan form that
+            # equals its number is a coincidence of this size
+            found = [e for e in found if "fan_" not in e.text]
     return found
-
-
-TORCH_LAYERS = ("torch/nn/modules/",)
 
 
 def _symmetric(law: Law) -> bool:
@@ -158,8 +242,8 @@ def render_scheme(law: Law, texts: dict[str, str], sym: bool = False) -> str:
         v = a[k]
         return lit(float(v)) if isinstance(v, float | int) else str(v)
 
-    if s == "keep":
-        return "keep"
+    if get(s).keeps:
+        return s
     if s == "constant":
         v = float(a["val"])
         return "zeros()" if v == 0 else "ones()" if v == 1 else f"constant({t('val')})"
@@ -187,6 +271,8 @@ def render_scheme(law: Law, texts: dict[str, str], sym: bool = False) -> str:
         return f"sparse({t('sparsity')}, {t('std')})"
     if s == "variance_scaling":
         return f"variance_scaling({t('scale')}, {a['mode']}, {a['distribution']})"
+    if s == "linspace":
+        return f"linspace({t('start')}, {t('end')})"
     if s in ("eye", "lecun_normal", "lecun_uniform"):
         return f"{s}()"
     args = ", ".join(f"{k}={t(k)}" for k in a)

@@ -26,7 +26,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog.schemes import TRUNCATION_CORRECTION, constant_value, mode_fan, moments
+from ..catalog.schemes import (
+    SCHEMES,
+    TRUNCATION_CORRECTION,
+    constant_value,
+    distribution,
+    mode_fan,
+    moments,
+)
 from .fit import Fit
 from .records import Record
 
@@ -52,6 +59,27 @@ class Law:
     def key(self) -> tuple[Any, ...]:
         """Equality of laws: the scheme and its numbers (12 significant digits)."""
         return (self.scheme, tuple(sorted((k, _r(v)) for k, v in self.args.items())))
+
+
+#: Where torch's own layers live: their ``reset_parameters`` is what ``default`` runs.
+TORCH_LAYERS = "torch/nn/modules/"
+
+
+def own_default(law: Law, types: tuple[str, ...]) -> bool:
+    """Whether ``law`` is what a module of these types (its class and bases) gets from its
+    own torch ``reset_parameters``: every record was written there, untransformed. The
+    ``default`` scheme runs that very method, at whatever size the module is built."""
+    recs = [r for r in law.records if r.parent is None]
+    return (
+        bool(recs)
+        and len(recs) == len(law.records)
+        and all(
+            r.site.file.startswith(TORCH_LAYERS)
+            and r.site.function.endswith(".reset_parameters")
+            and r.site.function.rsplit(".", 1)[0] in types
+            for r in recs
+        )
+    )
 
 
 def _r(v: Any) -> Any:
@@ -127,20 +155,14 @@ def _same(x: float, y: float) -> bool:
 
 
 #: Schemes whose numbers depend on the fans, by the distribution they draw from.
-_FAN_SCHEMES = {
-    "kaiming_normal": "normal",
-    "xavier_normal": "normal",
-    "kaiming_uniform": "uniform",
-    "xavier_uniform": "uniform",
-    "lecun_normal": "truncated_normal",
-    "lecun_uniform": "uniform",
-}
-#: Schemes that are not a distribution of independent elements: kept as they are.
-STRUCTURED = ("orthogonal", "eye", "dirac", "sparse")
+#: Schemes that are not a distribution of independent elements (the catalog's
+#: ``elementwise=False``: orthogonal, sparse, eye, dirac): kept as they are.
+STRUCTURED = tuple(name for name, s in SCHEMES.items() if not s.elementwise)
 
 
 def absolute(rec: Record) -> tuple[str | None, dict[str, Any]]:
-    """The record as a fan-free law; orthogonal, eye, dirac and sparse stay as they are;
+    """The record as a fan-free law; orthogonal, eye, dirac, sparse and linspace stay as
+    they are;
     (None, {}) for an unrecognised write."""
     s, a = rec.scheme, rec.args
     if s is None:
@@ -148,9 +170,7 @@ def absolute(rec: Record) -> tuple[str | None, dict[str, Any]]:
     value = constant_value(s, a)
     if value is not None:
         return "constant", {"val": value}
-    dist = _FAN_SCHEMES.get(s)
-    if s == "variance_scaling":
-        dist = str(a.get("distribution", "truncated_normal"))
+    dist = distribution(s, a)
     if dist is None:
         return s, dict(a)
     fan_in, fan_out = rec.torch_fans

@@ -26,9 +26,10 @@ from typing import Any
 
 import torch
 
+from ..catalog.schemes import moments
 from ..planner.select import Index, NamedTensor
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
-from .fit import fit_values
+from .fit import deterministic, fit_values
 from .laws import STRUCTURED, Law, absolute, law_of, torch_moments
 from .recorder import Recorder
 from .records import COMPUTED, Record, is_zero
@@ -241,6 +242,16 @@ def _unexplained(
     recs = [rec.records[i] for i in ids if i >= 0]
     if -1 not in ids and recs and all(r.scheme is None and r.note in COMPUTED for r in recs):
         sites = "; ".join(dict.fromkeys(str(r.site) for r in recs))
+        found = deterministic(tensor)
+        if found is not None:
+            # values a scheme writes by position (copy_(torch.eye(n))): that scheme writes
+            # them, also on meta and once the init code is gone
+            scheme, args = found
+            std, bound = moments(
+                scheme, args, fan_in=fans[0], fan_out=fans[1], shape=tuple(tensor.shape)
+            )
+            note = f"values computed by the code and copied in at {sites} are {scheme}()'s"
+            return Law(scheme, args, std, bound, "recorded", tuple(recs), (*notes, note))
         note = f"values computed by the code and copied in at {sites}: kept"
         return Law("keep", {}, None, None, "computed", tuple(recs), (*notes, note))
     return _fitted(tensor, fans, snap, _why(rec, ids), notes)

@@ -15,7 +15,7 @@ dispatching init function (``kaiming_uniform_``) is one event. The mode sees:
   ``__setitem__``, scalar ``mul_``/``div_``/``add_``/``sub_`` (the law is transformed),
   and any other in-place method (an unrecognised write); metadata-only ones are ignored;
 - factories (``torch.zeros``, ``ones``, ``full``, ``randn``, ``rand``, ``*_like``,
-  ``torch.tensor``) and scalar arithmetic on tracked tensors (``torch.randn(d) * .02``),
+  ``torch.tensor``, ``torch.linspace``) and scalar arithmetic on tracked tensors (``torch.randn(d) * .02``),
   and value-preserving copies (``clone``, ``to``, a zero-width ``F.pad``: any new tensor
   equal to a tracked input), so a parameter made from values has a law too.
 
@@ -227,6 +227,12 @@ class Recorder(TorchFunctionMode):
                 self.ledger.write(out, f"torch.{name}", None, {}, note="literal values", fresh=True)
                 return
             law = ("constant", {"val": float(flat[0])})
+        elif base == "linspace":
+            start = kwargs.get("start", args[0] if args else None)
+            end = kwargs.get("end", args[1] if len(args) > 1 else None)
+            if out.ndim != 1 or not (is_number(start) and is_number(end)):
+                return
+            law = ("linspace", {"start": float(start), "end": float(end)})  # type: ignore[arg-type]
         elif base == "randn":
             law = ("normal", {"mean": 0.0, "std": 1.0})
         else:  # rand

@@ -13,6 +13,7 @@ scheme whose *torch semantics* describe the write, with the arguments torch rece
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,18 @@ class Site:
     line: int
     #: The outermost init entry point on the stack (post_init, reset_parameters, ...).
     via: str | None = None
+    #: The function had computed a fan (a local named ``fan_in``, ``fan_out``, ...) when
+    #: it wrote: a number equal to a fan form there is that form, not a coincidence.
+    fans: bool = False
+    #: The numbers written literally in the function's source (None: no source): a value
+    #: that is none of them was computed, not typed (``1 / math.sqrt(in_features)``).
+    literals: frozenset[float] | None = None
+
+    def typed(self, v: float) -> bool | None:
+        """Whether ``|v|`` is written literally in the function (None: unknown)."""
+        if self.literals is None:
+            return None
+        return any(math.isclose(abs(v), x, rel_tol=1e-9) for x in self.literals)
 
     def __str__(self) -> str:
         return f"{self.function} ({self.file}:{self.line})"

@@ -17,19 +17,25 @@ bias    -> zeros()          # Net.__init__ (<doctest initpolicy.extractor.run[1]
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..errors import InitPolicyError, TargetError, UsageError
+from ..language.evaluate import names
+from ..language.ir import Word
+from ..language.loader import parse
+from ..planner.match import build_plan, needs_trace
 from ..tracer.graph import ModelGraph
 from ..tracer.tracing import trace
 from .observe import Observation, observe
 from .recorder import Recorder
 from .sites import user_location
-from .synthesize import Synthesis, synthesize
+from .synthesize import Mismatch, Synthesis, observed, synthesize, values_of
+from .verify import compare
 
 Build = Callable[[], torch.nn.Module]
 
@@ -90,7 +96,7 @@ def record(build: Build | torch.nn.Module, *, call: Sequence[str] = (), seed: in
             f"class or a factory (e.g. lambda: {type(build).__name__}(...)), or name the "
             "init method to run with call=[...]"
         )
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _other_rngs_kept():
         torch.manual_seed(seed)
         with Recorder() as rec:
             model = (
@@ -103,10 +109,46 @@ def record(build: Build | torch.nn.Module, *, call: Sequence[str] = (), seed: in
                 if not callable(fn):
                     raise TargetError(f"the model has no method {method}()")
                 _run(fn, f"{method}()")
-    if not any(True for _ in model.parameters()):
+    problem = _unrecordable(model)
+    if problem:
         rec.close()
-        raise TargetError(f"{type(model).__name__} has no parameters; nothing to extract")
+        raise TargetError(problem)
     return Recording(model, rec)
+
+
+@contextlib.contextmanager
+def _other_rngs_kept() -> Iterator[None]:
+    """Python's and numpy's global RNG as they were before the build (init code may draw
+    from them; torch's is forked separately): extract changes nothing in its caller."""
+    import random
+
+    import numpy as np
+
+    python, legacy = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(legacy)
+
+
+def _unrecordable(model: torch.nn.Module) -> str | None:
+    """Why the recorded build of ``model`` holds nothing to extract, or None."""
+    name = type(model).__name__
+    if isinstance(model, torch.jit.ScriptModule):
+        return (
+            f"{name} is a TorchScript model: extract reads an eager nn.Module's init code; "
+            "extract the model before torch.jit.script or torch.jit.trace"
+        )
+    params = list(model.parameters())
+    if not params:
+        return f"{name} has no parameters; nothing to extract"
+    if any(p.is_meta for p in params):
+        return (
+            f"{name} was built on the meta device: its init code wrote no values to "
+            "extract; build it on the CPU"
+        )
+    return None
 
 
 def _run(fn: Callable[[], Any], what: str) -> Any:
@@ -114,7 +156,8 @@ def _run(fn: Callable[[], Any], what: str) -> Any:
         return fn()
     except InitPolicyError:
         raise
-    except Exception as e:  # the user's code failed: a located one-line error, not a traceback
+    except (Exception, SystemExit) as e:  # the user's code failed (or called sys.exit):
+        # a located one-line error, not a traceback, and never the end of the caller
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         where = user_location(e)
         raise TargetError(
@@ -163,6 +206,43 @@ def extract(
             warnings.append(f"{len(rec.errors)} write(s) could not be recorded: {rec.errors[0]}")
         warnings += [str(m) for m in synth.mismatches]
         return ExtractResult(synth.text, obs, synth, graph, warnings, target)
+    finally:
+        rec.close()
+
+
+def check(
+    text: str, recording: Recording, *, example_inputs: Any = None
+) -> tuple[int, list[Mismatch]]:
+    """Does policy ``text`` give what the recorded init code did, on the model of
+    ``recording`` (another build: another size, another instance)? The number of tensors
+    (and blocks) with a law, and the ones the policy's plan gets wrong, compared as
+    extract's own verification does (scheme family, std/bound, a fitted law against the
+    code's values). A policy that does not parse or plan is one mismatch, ``<policy>``.
+    The recording is closed afterwards.
+
+    >>> n, wrong = check(extract(record(small)).text, record(large))   # doctest: +SKIP
+    """
+    model, rec = recording.model, recording.recorder
+    try:
+        try:
+            ir = parse(text)
+            needs = needs_trace(ir) or any(
+                "depth" in names(a.value)
+                for r in ir.rules
+                for a in r.scheme.args
+                if not isinstance(a.value, Word)
+            )
+            graph = trace(model, example_inputs=example_inputs, tracer=None if needs else "modules")
+            plan = build_plan(ir, graph, include_frozen=True)
+        except InitPolicyError as e:
+            return 0, [Mismatch("<policy>", None, "a plan", str(e).splitlines()[0])]
+        obs = observe(model, graph, rec)
+        bad = compare(plan, obs.items, values_of(obs, model))
+        n = len({it.key for it in obs.items if it.law is not None})
+        items = obs.items
+        return n, [
+            Mismatch(items[i].name, items[i].block, observed(items[i]), got) for i, got, _ in bad
+        ]
     finally:
         rec.close()
 

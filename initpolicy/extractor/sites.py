@@ -9,9 +9,13 @@ plus ``via``: the outermost init entry point on the stack (``post_init``,
 
 from __future__ import annotations
 
+import inspect
+import io
 import os
 import sys
 import sysconfig
+import textwrap
+import tokenize
 import traceback
 from typing import Any
 
@@ -103,4 +107,35 @@ def site_of(frame: Any) -> Site:
     if site is None:
         return Site("<unknown>", "<unknown>", 0, via)
     code = site.f_code
-    return Site(code.co_qualname, short_path(code.co_filename), site.f_lineno or 0, via)
+    fans = any(name.startswith("fan") for name in code.co_varnames)
+    return Site(
+        code.co_qualname,
+        short_path(code.co_filename),
+        site.f_lineno or 0,
+        via,
+        fans,
+        _literals(code),
+    )
+
+
+_LITERALS: dict[Any, frozenset[float] | None] = {}
+
+
+def _literals(code: Any) -> frozenset[float] | None:
+    """The numbers written in a function's source (its NUMBER tokens), once per code
+    object; None when the source cannot be read."""
+    if code in _LITERALS:
+        return _LITERALS[code]
+    found: frozenset[float] | None
+    try:
+        lines, _ = inspect.getsourcelines(code)
+        tokens = tokenize.generate_tokens(io.StringIO(textwrap.dedent("".join(lines))).readline)
+        found = frozenset(
+            abs(float(t.string.replace("_", "")))
+            for t in tokens
+            if t.type == tokenize.NUMBER and not t.string.lower().endswith("j")
+        )
+    except (OSError, TypeError, SyntaxError, tokenize.TokenError, ValueError):
+        found = None
+    _LITERALS[code] = found
+    return found

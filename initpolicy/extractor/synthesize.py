@@ -15,11 +15,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..common.text import columns
 from ..errors import InitPolicyError
+from ..language import printer
 from ..language.ir import Selector
 from ..language.loader import parse
 from ..planner.match import build_plan
@@ -102,7 +104,7 @@ def synthesize(
             pool = list(dict.fromkeys(c for i in part for c in candidates_for(items[i], atoms)))
             drafts += tidy(greedy(items, part, atoms, pool), part, atoms)
     rules = _finish(drafts, items, labels)
-    return _verify(rules, list(lets.values()), header, graph, items, labels)
+    return _verify(rules, list(lets.values()), header, graph, items, labels, values_of(obs, model))
 
 
 def _verify(
@@ -112,6 +114,7 @@ def _verify(
     graph: ModelGraph,
     items: list[Item],
     labels: dict[int, str],
+    values: Callable[[Item], Any] | None = None,
 ) -> Synthesis:
     fixups = 0
     mismatches: list[Mismatch] = []
@@ -122,14 +125,16 @@ def _verify(
         except InitPolicyError as e:
             mismatches = [Mismatch("<policy>", None, "a plan", str(e).splitlines()[0])]
             break
-        bad = compare(plan, items)
+        bad = compare(plan, items, values)
         mismatches = [
-            Mismatch(items[i].name, items[i].block, _observed(items[i]), got) for i, got in bad
+            Mismatch(items[i].name, items[i].block, observed(items[i]), got)
+            for i, got, _fixable in bad
         ]
-        if not bad:
+        fixable = [i for i, _got, ok in bad if ok]
+        if not fixable:
             break
-        fixups += len(bad)
-        for i, _got in bad:
+        fixups += len(fixable)
+        for i in fixable:
             it = items[i]
             named = ("named", it.layer.name) if it.layer.name else None
             exact = Cand((it.layer.type,), it.local, named, it.block)
@@ -137,7 +142,24 @@ def _verify(
     return Synthesis(render(rules, lets, header), rules, lets, labels, mismatches, fixups, plan)
 
 
-def _observed(it: Item) -> str:
+def values_of(obs: Observation, model: Any) -> Callable[[Item], Any]:
+    """The code's own values of an item (a whole tensor no block law divides; without an
+    Embedding's padding row), for verifying a law fitted from them; None otherwise."""
+
+    def get(it: Item) -> Any:
+        laws = obs.tensors.get(it.param.name)
+        if it.block is not None or laws is None or laws.blocks:
+            return None
+        t = model.get_parameter(it.param.raw_name or it.param.name).detach()
+        pad = getattr(it.layer.module, "padding_idx", None) if it.local == "weight" else None
+        if isinstance(pad, int) and t.ndim == 2 and 0 <= pad < t.shape[0]:
+            t = t[[i for i in range(t.shape[0]) if i != pad]]
+        return t
+
+    return get
+
+
+def observed(it: Item) -> str:
     law = it.law
     return "-" if law is None else f"{law.scheme} std={law.std} bound={law.bound}"
 
@@ -158,6 +180,14 @@ def _context(obs: Observation, graph: ModelGraph, index: Index, model: Any) -> C
     ctx = config_context(model, counts, sorted(set(literals)))
     ctx.uses = dict(Counter(literals))
     ctx.traced = graph.tracer != "modules"
+
+    def position(t: str, layer: Any) -> int | None:
+        try:
+            return index.position(Selector(types=(t,)), layer)
+        except ValueError:  # no enclosing module of that type
+            return None
+
+    ctx.position = position
     return ctx
 
 
@@ -201,9 +231,15 @@ def _comment_for(items: list[Item]) -> str:
 
 def render(rules: list[Rule], lets: list[Let], header: str) -> str:
     """The policy text: the header, the ``let``s, the rules, comments aligned."""
-    blocks = [header.rstrip()] if header else []
+    # comments carry the model's own names and file paths: printed so none ends its line
+    blocks = [printer.comment(line.removeprefix("#").strip()) for line in header.splitlines()]
     if lets:
-        blocks += [columns([(f"let {n} = {e}", f"# {why}") for n, e, why in lets]), ""]
+        blocks += [
+            columns([(printer.let(n, e), printer.comment(why)) for n, e, why in lets]),
+            "",
+        ]
     if rules:
-        blocks.append(columns([(r.selector, f"-> {r.scheme}", f"# {r.comment}") for r in rules]))
+        blocks.append(
+            columns([(r.selector, f"-> {r.scheme}", printer.comment(r.comment)) for r in rules])
+        )
     return "\n".join(blocks) + "\n"

@@ -14,23 +14,18 @@ observed std/bound are torch's own numbers for the recorded call.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-from ..catalog.schemes import constant_value
+from ..catalog.schemes import constant_value, distribution, get
 from ..planner.plan import Plan
+from .fit import drawn_like
+from .laws import own_default
 from .observe import Item
 
-#: Schemes centred at 0 whose numbers come from the fans, by the family they draw from.
+#: The family of each distribution a fan-scaled scheme draws from (centred at 0; the
+#: catalog's ``distribution``).
 _CENTRED = {
-    "kaiming_normal": ("normal", 0.0),
-    "xavier_normal": ("normal", 0.0),
-    "kaiming_uniform": ("uniform", 0.0),
-    "xavier_uniform": ("uniform", 0.0),
-    "lecun_uniform": ("uniform", 0.0),
-    "lecun_normal": ("trunc", -2.0, 2.0, 0.0),
-}
-#: variance_scaling's distribution words, by family.
-_SCALING = {
     "uniform": ("uniform", 0.0),
     "truncated_normal": ("trunc", -2.0, 2.0, 0.0),
     "untruncated_normal": ("normal", 0.0),
@@ -53,16 +48,17 @@ def family(scheme: str, args: dict[str, Any]) -> tuple[Any, ...]:
     value = constant_value(scheme, args)
     if value is not None:
         return ("constant", r(value))
-    if scheme in _CENTRED:
-        return _CENTRED[scheme]
-    if scheme == "variance_scaling":
-        return _SCALING[str(args.get("distribution", "truncated_normal"))]
+    centred = distribution(scheme, args)
+    if centred is not None:
+        return _CENTRED[centred]
     if scheme == "normal":
         return ("normal", r(f("mean")))
     if scheme == "uniform":
         return ("uniform", r((f("a") + f("b", 1.0)) / 2))
     if scheme == "truncated_normal":
         return ("trunc", -2.0, 2.0, r(f("mean")))
+    if scheme == "linspace":
+        return ("linspace", r(f("start")), r(f("end", 1.0)))
     if scheme == "trunc_normal":
         m, s = f("mean"), f("std", 1.0)
         lo, hi = (f("a", -2.0) - m) / s, (f("b", 2.0) - m) / s
@@ -78,11 +74,19 @@ def _close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
 
 
-def compare(plan: Plan, items: list[Item]) -> list[tuple[int, str]]:
-    """Items whose planned scheme family or std/bound differ from the observed law."""
+def compare(
+    plan: Plan, items: list[Item], values: Callable[[Item], Any] | None = None
+) -> list[tuple[int, str, bool]]:
+    """Items whose planned scheme family or std/bound differ from the observed law. A law
+    fitted from values is also checked against ``values(item)``, the code's own values
+    (:func:`.fit.drawn_like`): what apply would draw must be what the code made, which
+    the fit agreeing with itself does not show.
+
+    Each difference is (item index, what was planned, whether a rule could fix it): no
+    rule fixes a fitted law that the code's values contradict."""
     planned = {(e.param.name, e.block): e for e in plan.entries}
     unmatched = {p.name for p in plan.unmatched}
-    bad: list[tuple[int, str]] = []
+    bad: list[tuple[int, str, bool]] = []
     seen: set[tuple[str, str | None]] = set()
     for it in items:
         if it.law is None or it.key in seen:
@@ -93,20 +97,30 @@ def compare(plan: Plan, items: list[Item]) -> list[tuple[int, str]]:
         if e is None and it.block is not None:
             e = planned.get((it.param.name, None))  # a block rule did not fire
             if e is not None:
-                bad.append((it.index, f"{e.scheme} (whole tensor, no block rule)"))
+                bad.append((it.index, f"{e.scheme} (whole tensor, no block rule)", True))
                 continue
         if e is None:
-            if law.scheme == "keep" and (it.param.name in unmatched or it.block is None):
+            if get(law.scheme).keeps and (it.param.name in unmatched or it.block is None):
                 continue
-            bad.append((it.index, "unmatched"))
+            bad.append((it.index, "unmatched", True))
             continue
-        if law.scheme == "keep":
-            if e.scheme != "keep":
-                bad.append((it.index, f"{e.scheme} (expected keep)"))
+        if get(law.scheme).keeps:
+            if not e.spec.keeps:
+                bad.append((it.index, f"{e.scheme} (expected keep)", True))
+            continue
+        if e.spec.runs_module_init:
+            # the module's own reset_parameters: right where that is what wrote the law
+            if not own_default(law, e.layer.types):
+                bad.append((it.index, "default (not what the code did)", True))
             continue
         if family(e.scheme, e.args) != family(law.scheme, law.args):
-            bad.append((it.index, f"{e.scheme}{family(e.scheme, e.args)}"))
+            bad.append((it.index, f"{e.scheme}{family(e.scheme, e.args)}", True))
             continue
         if not (_close(e.std, law.std) and _close(e.bound, law.bound)):
-            bad.append((it.index, f"{e.scheme} std={e.std} bound={e.bound}"))
+            bad.append((it.index, f"{e.scheme} std={e.std} bound={e.bound}", True))
+            continue
+        x = values(it) if values is not None and law.how == "fitted" else None
+        why = None if x is None else drawn_like(x, e.scheme, e.args, e.std)
+        if why is not None:
+            bad.append((it.index, f"{e.scheme} std={e.std}: {why}", False))
     return bad

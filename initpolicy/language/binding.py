@@ -11,6 +11,7 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from ..catalog.schemes import ENUMS, SCHEMES, WORD_TYPE, Param, Scheme
+from ..catalog.wrappers import WRAPPERS
 from ..common.suggest import did_you_mean, one_of
 from .ir import BOUND_NAMES, Num, SchemeArg, SchemeCall, Word
 from .selectors import Builder, first_token
@@ -145,7 +146,7 @@ class _Binder:
             return
         self.put(p, name_tok, value)
 
-    def finish(self, at: Token) -> SchemeCall | None:
+    def finish(self, at: Token, inner: SchemeCall | None = None) -> SchemeCall | None:
         for p in self.s.params:
             if p.required and p.name not in self.bound and self.ok:
                 self.fail(
@@ -167,23 +168,36 @@ class _Binder:
             if problem:
                 self.fail(at, f"{self.s.name} {problem}")
                 return None
-        return SchemeCall(name=self.s.name, args=args)
+        return SchemeCall(name=self.s.name, args=args, inner=inner)
 
 
 def bind(b: Builder, tree: Tree[Token]) -> SchemeCall | None:
     """The SchemeCall of a ``scheme`` tree, or None with the problems recorded in ``b``."""
     name_tok = tree.children[0]
     assert isinstance(name_tok, Token)
+    args = [a for a in tree.children[1:] if a is not None]
+    wrapper = WRAPPERS.get(str(name_tok))
+    if wrapper is not None:
+        return _bind_wrapper(b, tree, wrapper, args)
     scheme = SCHEMES.get(str(name_tok))
     if scheme is None:
-        hint = did_you_mean(str(name_tok), SCHEMES) or f"schemes: {', '.join(SCHEMES)}"
+        known = [*SCHEMES, *WRAPPERS]
+        hint = did_you_mean(str(name_tok), known) or f"schemes: {', '.join(known)}"
         b.error(name_tok, f"unknown scheme '{name_tok}'", hint)
         return None
+    return _bind_args(b, tree, scheme, args)
+
+
+def _bind_args(
+    b: Builder,
+    tree: Tree[Token],
+    scheme: Scheme,
+    args: list[Tree[Token] | Token],
+    inner: SchemeCall | None = None,
+) -> SchemeCall | None:
     binder = _Binder(b, scheme)
     seen_keyword = False
-    for arg in tree.children[1:]:
-        if arg is None:
-            continue
+    for arg in args:
         assert isinstance(arg, Tree)
         if arg.data == "kwarg":
             key, value = arg.children
@@ -192,4 +206,42 @@ def bind(b: Builder, tree: Tree[Token]) -> SchemeCall | None:
             seen_keyword = True
         else:
             binder.positional(arg.children[0], seen_keyword)
-    return binder.finish(first_token(tree))
+    return binder.finish(first_token(tree), inner)
+
+
+def _bind_wrapper(
+    b: Builder, tree: Tree[Token], wrapper: Scheme, args: list[Tree[Token] | Token]
+) -> SchemeCall | None:
+    """``lsuv(orthogonal(), target=1)``: the first argument is the wrapped scheme, written
+    as a call (an expression call to the grammar) or a bare scheme name."""
+    first = args[0] if args else None
+    rest = wrapper.signature().split("(", 1)[1]
+    usage = f"signature: {wrapper.name}(SCHEME, {rest}, e.g. {wrapper.name}(orthogonal(), ...)"
+    if not isinstance(first, Tree) or first.data != "posarg":
+        b.error(first_token(tree), f"{wrapper.name} wraps a scheme, and none is given", usage)
+        return None
+    inner_tree = _as_scheme_tree(first.children[0])
+    if inner_tree is None:
+        b.error(first_token(first), f"the first argument of {wrapper.name} must be a scheme", usage)
+        return None
+    inner_name = str(inner_tree.children[0])
+    if inner_name in WRAPPERS:
+        b.error(first_token(first), f"{wrapper.name} cannot wrap the wrapper {inner_name}")
+        return None
+    inner = bind(b, inner_tree)
+    if inner is None:
+        return None
+    return _bind_args(b, tree, wrapper, args[1:], inner)
+
+
+def _as_scheme_tree(value: Tree[Token] | Token) -> Tree[Token] | None:
+    """A scheme tree for ``orthogonal()``/``normal(0, 0.02)`` (parsed as an expression
+    call) or ``orthogonal`` (a name); None for anything else (a number, a sum)."""
+    if not isinstance(value, Tree) or value.data not in ("call", "name"):
+        return None
+    name = value.children[0]
+    assert isinstance(name, Token)
+    if value.data == "name" and str(name) not in SCHEMES and str(name) not in WRAPPERS:
+        return None
+    posargs = [Tree("posarg", [c]) for c in value.children[1:] if c is not None]
+    return Tree("scheme", [name, *posargs])

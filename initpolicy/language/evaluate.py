@@ -21,7 +21,22 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 
 from ..errors import InitPolicyError
-from .ir import And, BinOp, Call, Compare, Cond, Count, Expr, Name, Neg, Not, Num, Or, Selector
+from .ir import (
+    And,
+    BinOp,
+    Call,
+    Compare,
+    Cond,
+    Count,
+    Expr,
+    IndexOf,
+    Name,
+    Neg,
+    Not,
+    Num,
+    Or,
+    Selector,
+)
 
 #: Largest |exponent| allowed in ``a ** b``; far beyond any initialization formula.
 MAX_EXPONENT = 1024.0
@@ -39,6 +54,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
 }
 
 CountFn = Callable[[Selector], float]
+#: ``index(SELECTOR)`` for the tensor being evaluated (see :class:`~.ir.IndexOf`).
+PositionFn = Callable[[Selector], float]
 
 
 class ExprError(InitPolicyError):
@@ -135,12 +152,17 @@ def compare(op: str, a: float, b: float) -> bool:
 
 
 def evaluate(
-    expr: Expr, env: Mapping[str, float], count: CountFn | None = None, _depth: int = 0
+    expr: Expr,
+    env: Mapping[str, float],
+    count: CountFn | None = None,
+    _depth: int = 0,
+    *,
+    position: PositionFn | None = None,
 ) -> float:
     """The value of ``expr`` given the bound names in ``env``.
 
-    ``count`` answers ``count(SELECTOR)`` (how many modules match); without it a
-    ``count`` raises ExprError.
+    ``count`` answers ``count(SELECTOR)`` (how many modules match), ``position``
+    ``index(SELECTOR)`` for the tensor at hand; without them they raise ExprError.
 
     >>> from initpolicy.language.ir import Call, Name
     >>> evaluate(Call(fn="sqrt", args=(Name(name="fan_in"),)), {"fan_in": 9.0})
@@ -157,16 +179,20 @@ def evaluate(
             raise ExprError(f"name '{expr.name}' has no value here (available: {known})")
         return float(env[expr.name])
     if isinstance(expr, Neg):
-        return -evaluate(expr.operand, env, count, d)
+        return -evaluate(expr.operand, env, count, d, position=position)
     if isinstance(expr, BinOp):
-        a = evaluate(expr.left, env, count, d)
-        return binop(expr.op, a, evaluate(expr.right, env, count, d))
+        a = evaluate(expr.left, env, count, d, position=position)
+        return binop(expr.op, a, evaluate(expr.right, env, count, d, position=position))
     if isinstance(expr, Call):
-        return call(expr.fn, [evaluate(a, env, count, d) for a in expr.args])
+        return call(expr.fn, [evaluate(a, env, count, d, position=position) for a in expr.args])
     if isinstance(expr, Count):
         if count is None:
             raise ExprError("count(...) needs a model to count modules in")
         return float(count(expr.selector))
+    if isinstance(expr, IndexOf):
+        if position is None:
+            raise ExprError("index(...) needs a tensor whose enclosing modules it counts")
+        return float(position(expr.selector))
     raise ExprError(f"not a number: {type(expr).__name__}")
 
 
@@ -225,5 +251,6 @@ def names(node: Expr | Cond) -> set[str]:
 
 
 def has_count(node: Expr | Cond) -> bool:
-    """True if the expression or condition contains ``count(...)`` (needs a model)."""
-    return any(isinstance(n, Count) for n in _nodes(node))
+    """True if the expression or condition contains ``count(...)`` or ``index(...)``
+    (needs a model)."""
+    return any(isinstance(n, Count | IndexOf) for n in _nodes(node))

@@ -27,15 +27,21 @@ from .ir import (
     Call,
     Compare,
     Count,
+    IndexOf,
     Name,
     Neg,
     Not,
     Num,
     Or,
     Selector,
+    module_only,
 )
 
 MAX_EXPR_DEPTH = 100
+#: Most nodes an expression may have once its ``let`` names are written out: a let is
+#: shared, not copied, in the IR, but evaluating it visits every use, so 24 lines of
+#: ``let aN = a(N-1) + a(N-1)`` would be 2**24 nodes to evaluate per tensor.
+MAX_EXPR_SIZE = 1000
 WHERE_NAMES = tuple(dict.fromkeys(CONDITION_NAMES + BOUND_NAMES))
 _CMP = {"<", "<=", ">", ">=", "==", "!="}
 # Binary operator -> (left, right) binding power; higher binds tighter. `**` is
@@ -51,6 +57,9 @@ _INFIX = {
     "**": (16, 15),
 }
 _PREFIX = {"not": 5, "-": 13, "+": 13}
+#: The binding powers, read by the printer (initpolicy.language.printer) to write the
+#: parentheses a tree needs.
+INFIX, PREFIX = _INFIX, _PREFIX
 
 
 class _TooDeep(Exception):
@@ -110,6 +119,46 @@ def span_width(source: str, first: Token, last: Token) -> int:
     return width if 0 < width <= 40 else 1
 
 
+def extent(node: Any) -> tuple[int, int]:
+    """(nodes, depth) of an expression or condition with every shared sub-tree (a ``let``)
+    counted at each use; linear in the shared graph, not in the expanded tree.
+
+    >>> x = BinOp(op="+", left=Name(name="fan_in"), right=Name(name="fan_in"))
+    >>> extent(BinOp(op="*", left=x, right=x))
+    (7, 3)
+    """
+    memo: dict[int, tuple[int, int]] = {}
+
+    def walk(n: Any) -> tuple[int, int]:
+        key = id(n)
+        if key not in memo:
+            kids = _children(n)
+            parts = [walk(k) for k in kids]
+            memo[key] = (
+                1 + sum(p[0] for p in parts),
+                1 + max((p[1] for p in parts), default=0),
+            )
+        return memo[key]
+
+    return walk(node)
+
+
+def _children(n: Any) -> tuple[Any, ...]:
+    if isinstance(n, BinOp | Compare):
+        return (n.left, n.right)
+    if isinstance(n, Neg):
+        return (n.operand,)
+    if isinstance(n, Not):
+        return (n.item,)
+    if isinstance(n, Call):
+        return n.args
+    if isinstance(n, And | Or):
+        return n.items
+    if isinstance(n, Count):
+        return () if n.selector.where is None else (n.selector.where,)
+    return ()
+
+
 class ExprBuilder:
     """Builds expressions for one file; collects diagnostics; holds the file's ``let`` names.
 
@@ -121,7 +170,7 @@ class ExprBuilder:
         self.file = file
         self.lines = lines
         self.errors: list[Diagnostic] = []
-        self.lets: dict[str, tuple[Any, int]] = {}  # name -> (Expr, line)
+        self.lets: dict[str, tuple[Any, int]] = {}  # name -> (Expr or None if bad, line)
         self.offset = 0  # first line of the current chunk, minus one
         self._depth = 0
 
@@ -152,12 +201,31 @@ class ExprBuilder:
         """Build an expression or condition; None (with errors recorded) if it is bad."""
         saved = self._depth
         try:
-            return self._expr(tree, allowed)
+            value = self._expr(tree, allowed)
         except _TooDeep:
             self.error(tree, f"expression nested more than {MAX_EXPR_DEPTH} levels deep")
             return None
         finally:
             self._depth = saved
+        if value is None:
+            return None
+        size, depth = extent(value.node)
+        if size > MAX_EXPR_SIZE:
+            self.error(
+                tree,
+                f"expression too large: {size:,} nodes once its lets are written out "
+                f"(at most {MAX_EXPR_SIZE:,})",
+                "each use of a let counts its whole expression",
+            )
+            return None
+        if depth > MAX_EXPR_DEPTH:
+            self.error(
+                tree,
+                f"expression nested more than {MAX_EXPR_DEPTH} levels deep once its lets "
+                "are written out",
+            )
+            return None
+        return value
 
     def number(self, tree: Tree[Token] | Token, allowed: Sequence[str]) -> Value | None:
         v = self.expression(tree, allowed)
@@ -200,6 +268,16 @@ class ExprBuilder:
         if kind == "count":
             sel = self.selector(as_tree(tree.children[0]))
             return None if sel is None else Value(Count(selector=sel), False, 1, tok)
+        if kind == "index":
+            sel = self.selector(as_tree(tree.children[0]))
+            if sel is not None and not module_only(sel):
+                self.error(
+                    tree,
+                    "index(...) takes module facts only (a type, `named`, `in`): "
+                    "it is the position of an enclosing module",
+                )
+                return None
+            return None if sel is None else Value(IndexOf(selector=sel), False, 1, tok)
         if kind == "string":
             self.error(tree, f"a string ({tok}) is not a number")
             return None
@@ -210,13 +288,23 @@ class ExprBuilder:
         if value == float("inf"):
             self.error(tok, f"number {tok} is too large")
             return None
+        text = str(tok)
+        if text.isdigit() and len(text) <= 400 and int(text) != value:
+            # numbers are float64: a whole number past 2**53 that it cannot hold would be
+            # written rounded (constant(9007199254740993) as ...992): refused, not rounded
+            self.error(
+                tok,
+                f"whole number {text} cannot be held exactly (policy numbers are float64, "
+                f"exact to 2**53 = {2**53:,}); it would be {int(value):,}",
+            )
+            return None
         return Value(Num(value=value), False, 1, tok)
 
     def _name(self, tok: Token, allowed: Sequence[str]) -> Value | None:
         name = str(tok)
         if name in self.lets:
             node, _ = self.lets[name]
-            return Value(node, False, 1, tok)
+            return None if node is None else Value(node, False, 1, tok)
         if name in allowed:
             return Value(Name(name=name), False, 1, tok)
         if name in WHERE_NAMES:

@@ -2,7 +2,8 @@
 
 The parser produces it, ``match`` consumes it. Plain facts only: no torch, no
 evaluation. ``let`` names are substituted by the parser, so expressions reference
-only numbers, bound names (fan_in, gain, ...) and ``count(SELECTOR)``.
+only numbers, bound names (fan_in, gain, ...), ``count(SELECTOR)`` and
+``index(SELECTOR)``.
 
 Example::
 
@@ -66,7 +67,17 @@ class Count(Node):
     selector: Selector
 
 
-Expr = Annotated[Union[Num, Name, Neg, BinOp, Call, Count], Field(discriminator="kind")]  # noqa: UP007
+class IndexOf(Node):
+    """``index(SELECTOR)``: the 0-based position, in the model's module order, of the
+    module the selector matches that encloses the tensor (its own module or the nearest
+    ancestor), among every module the selector matches: a block index (``index(Block)``
+    is 0 in the first transformer block, 1 in the second, ...)."""
+
+    kind: Literal["index"] = "index"
+    selector: Selector
+
+
+Expr = Annotated[Num | Name | Neg | BinOp | Call | Count | IndexOf, Field(discriminator="kind")]
 
 #: Names an expression may use; each is evaluated for the parameter being initialized.
 BOUND_NAMES: tuple[str, ...] = (
@@ -80,6 +91,8 @@ BOUND_NAMES: tuple[str, ...] = (
     "n_layers",
     "model_width",
     "model_depth",
+    "n_branches",
+    "branch_layers",
 )
 
 #: Names a ``let`` may define although ``depth`` is a bound name: the width and depth of the
@@ -89,7 +102,20 @@ BOUND_NAMES: tuple[str, ...] = (
 TRANSFER_NAMES: tuple[str, ...] = ("width", "base_width", "depth", "base_depth")
 
 #: Names a ``where`` condition may use (plus the bound names above).
-CONDITION_NAMES: tuple[str, ...] = ("fan_in", "fan_out", "ndim", "numel", "depth")
+CONDITION_NAMES: tuple[str, ...] = (
+    "fan_in",
+    "fan_out",
+    "ndim",
+    "numel",
+    "depth",
+    # residual branches and attention, from the trace (1 or 0; docs/language.md)
+    "in_branch",
+    "branch_end",
+    "branch_tail",
+    "attn_query",
+    "attn_key",
+    "attn_value",
+)
 
 
 # --------------------------------------------------------------------------- conditions
@@ -162,6 +188,19 @@ class Selector(Node):
 ROLES: tuple[str, ...] = ("input", "hidden", "readout", "branch_end", "vector", "tied")
 
 
+def module_only(sel: Selector) -> bool:
+    """Whether ``sel`` reads module facts only (types, ``named``, ``in``): no tensor, block,
+    activation, neighbour or condition. Such a selector matches modules that own no tensor
+    (a transformer block), which ``count`` and ``index`` rely on."""
+    return (
+        sel.param is None
+        and sel.block is None
+        and sel.before is None
+        and sel.after is None
+        and sel.where is None
+    )
+
+
 # --------------------------------------------------------------------------- schemes
 
 
@@ -172,7 +211,9 @@ class Word(Node):
     value: str
 
 
-ArgValue = Annotated[Union[Num, Name, Neg, BinOp, Call, Count, Word], Field(discriminator="kind")]  # noqa: UP007
+ArgValue = Annotated[
+    Num | Name | Neg | BinOp | Call | Count | IndexOf | Word, Field(discriminator="kind")
+]
 
 
 class SchemeArg(Node):
@@ -188,6 +229,9 @@ class SchemeCall(Node):
 
     name: str
     args: tuple[SchemeArg, ...] = ()
+    #: For a wrapper (``lsuv``, ``scaled``; :mod:`initpolicy.catalog.wrappers`): the scheme
+    #: it wraps, which draws the values; ``name`` and ``args`` are then the wrapper's.
+    inner: SchemeCall | None = None
 
     def arg(self, name: str) -> ArgValue | None:
         for a in self.args:

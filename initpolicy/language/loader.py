@@ -124,6 +124,16 @@ class _Loader:
         text, problem = decode(data, display)
         if problem is not None:
             self.report([problem])
+        elif text is not None and not looks_like_policy(text):
+            msg = "not a policy: no rule (SELECTOR -> SCHEME) and no use, let or seed line"
+            self.report(
+                [
+                    Diagnostic(display, None, None, msg)
+                    if at is None
+                    else _at(at, f"{display}: {msg}")
+                ]
+            )
+            return None
         return text
 
     def load(self, key: str, display: str, path: Path, at: Diagnostic | None) -> _File | None:
@@ -289,8 +299,9 @@ class _Loader:
             b.lets[name] = (Num(value=self.values[name]), chunk.line)
             return
         v = b.number(value, BOUND_NAMES)
-        if v is not None:
-            b.lets[name] = (v.node, chunk.line)
+        # a let whose expression is wrong is still defined (as nothing), so that its uses
+        # add no "unknown name" errors to the one already reported
+        b.lets[name] = (v.node if v is not None else None, chunk.line)
 
     def seed(self, b: Builder, tree: Tree[Token], out: _File) -> None:
         tok = tree.children[0]
@@ -307,6 +318,56 @@ class _Loader:
             b.error(tok, str(e))
             return
         out.seed, out.own_seed = value, True
+
+
+def _not_a_policy_name(path: Path, key: str) -> str | None:
+    """Why the file at ``path`` (leading to ``key``) is not read as a policy, or None: the
+    rule ``use`` follows holds for every policy file, the one a command names too (a
+    pull request's ``init/model.pol -> ~/.aws/credentials`` is refused unread). A link
+    to another ``*.pol`` file is read."""
+    if not path.name.endswith(POLICY_SUFFIX):
+        return f"policies are files named *{POLICY_SUFFIX}: {path.name!r} is not one"
+    if not key.endswith(POLICY_SUFFIX):
+        return (
+            f"policies are files named *{POLICY_SUFFIX}: {path.name!r} is a link to "
+            f"{os.path.basename(key)!r}, which is not one"
+        )
+    return None
+
+
+def looks_like_policy(text: str) -> bool:
+    """Whether ``text`` has a statement at all (a rule's ``->``, or a line beginning with
+    use, let or seed), or nothing but comments and blank lines. A file that has neither
+    (a credentials file, a config) is not shown line by line as syntax errors: one error
+    names it, quoting nothing of it.
+
+    >>> looks_like_policy("# base\\nLinear -> zeros("), looks_like_policy("Linear before ReLU")
+    (True, True)
+    >>> looks_like_policy("[default]\\naws_secret_access_key = AKIA"), looks_like_policy("API_KEY=x")
+    (False, False)
+    """
+    code = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return (
+        not code
+        or "->" in text
+        or any(_STATEMENT.match(ln) or _RULE_START.match(ln) for ln in code)
+        or any(_scheme_call().search(ln) for ln in code)
+    )
+
+
+#: A statement's keyword; the start of a rule written without its arrow (``Linear before
+#: ReLU``, ``Linear: zeros()``, ``LSTM.weight_hh*``, ``(Linear|Conv2d)``).
+_STATEMENT = re.compile(r"(use|let|seed)\b")
+_RULE_START = re.compile(
+    r"\(?[A-Z*][A-Za-z0-9_*?]*(\s*[.(|\[:]|\s+(before|after|named|in|where)\b)"
+)
+
+
+def _scheme_call() -> re.Pattern[str]:
+    """A scheme's name and its parenthesis (``kaiming_normal(``)."""
+    from ..catalog.schemes import SCHEMES
+
+    return re.compile(r"\b(" + "|".join(map(re.escape, SCHEMES)) + r")\s*\(")
 
 
 def _resolved(path: Path) -> str | None:
@@ -347,6 +408,9 @@ def parse_stream(stream: BinaryIO, display: str = "<stdin>", values: Values = No
         msg = f"too large to be a policy (more than {MAX_BYTES:,} bytes)"
         raise PolicyError(Diagnostic(display, None, None, msg))
     text, problem = decode(data, display)
+    if problem is None and text is not None and not looks_like_policy(text):
+        msg = "not a policy: no rule (SELECTOR -> SCHEME) and no use, let or seed line"
+        problem = Diagnostic(display, None, None, msg)
     if problem is not None or text is None:
         raise PolicyError(problem or Diagnostic(display, None, None, "not a policy"))
     return parse(text, display, values=values)
@@ -480,6 +544,9 @@ def parse_file(path: str | Path, display: str | None = None, values: Values = No
     key = _resolved(path)
     if key is None:
         raise PolicyError(Diagnostic(display, None, None, "invalid file path")) from None
+    problem = _not_a_policy_name(path, key)
+    if problem:
+        raise PolicyError(Diagnostic(display, None, None, problem))
     loader = _Loader(_checked(values))
     result = _run(lambda: loader.load(key, display, path, None))
     return _finish(loader, result, display)
@@ -505,12 +572,13 @@ def parse_any(spec: str | Path, values: Values = None) -> PolicyIR:
     if str(spec) == "-":
         return parse_stream(sys.stdin.buffer, values=values)
     path = Path(spec)
-    if is_file(path):
+    builtins = builtin_policies()
+    # a file is a policy only if named *.pol: a stray file named like a built-in is not one
+    if is_file(path) and (path.name.endswith(POLICY_SUFFIX) or str(spec) not in builtins):
         return parse_file(path, str(spec), values)
     if _is_stream(path):
         with open(path, "rb") as stream:
             return parse_stream(stream, str(spec), values)
-    builtins = builtin_policies()
     if str(spec) in builtins:
         return parse_builtin(str(spec), values)
     if path.suffix == POLICY_SUFFIX and not _exists(path) and path.stem in builtins:

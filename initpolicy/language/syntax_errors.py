@@ -156,6 +156,7 @@ TERMINALS: dict[str, str] = {
     "_LSQB": "'['",
     "_RSQB": "']'",
     "GLOB": "a module type or parameter name",
+    "MEMBER": "a parameter name",
     "NAME": "a name",
     "NUMBER": "a number",
     "STRING": 'a quoted string ("...")',

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..catalog.activations import facts
 from ..catalog.gains import resolve_args, torch_gain, vp_gain
 from ..errors import GainError
 
@@ -81,9 +82,6 @@ BANDS: dict[str, tuple[End, End, str, str]] = {
     "log_softmax": ("unit", "unit", "xavier_uniform()", _LECUN_GLOROT),
 }
 
-#: The ReLU family: where PyTorch's default init is six times under He's variance.
-RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "prelu"})
-
 
 def _args(activation: str, act_args: Mapping[str, Any] | None) -> dict[str, float | str]:
     try:
@@ -104,7 +102,7 @@ def _gain(end: End, activation: str, act_args: Mapping[str, Any] | None) -> floa
     args = _args(activation, act_args)
     if end == "vp":
         return vp_gain(activation, args)
-    slope = args["negative_slope" if activation == "leaky_relu" else "init"]
+    slope = args[str(facts(activation).slope)]
     return torch_gain("leaky_relu", float(slope))
 
 

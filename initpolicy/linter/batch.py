@@ -29,6 +29,10 @@ Call = tuple[tuple[Any, ...], dict[str, Any]]
 MAX_VALUES = 2_000_000
 
 
+#: Config attribute names that hold special token ids.
+_TOKEN_NAMES = ("token_id", "token_index", "token_ids")
+
+
 def special_tokens(model: Any) -> frozenset[int]:
     """The token ids a config names (``pad_token_id``, ``image_token_index``, ...), in it
     and its sub-configs (a multimodal model's ``text_config``).
@@ -42,13 +46,21 @@ def special_tokens(model: Any) -> frozenset[int]:
     found: set[int] = set()
 
     def visit(cfg: Any, depth: int) -> None:
-        names = [n for n in dir(cfg) if not n.startswith("_")]
+        # Only the names that can hold ids or sub-configs are read: reading every attribute
+        # trips transformers' deprecated properties (``torch_dtype``, ``use_return_dict``),
+        # each of which prints a warning.
+        names = [
+            n
+            for n in dir(cfg)
+            if not n.startswith("_")
+            and (n.endswith(_TOKEN_NAMES) or (depth < 1 and n.endswith("_config")))
+        ]
         for name in names:
             try:
                 value = getattr(cfg, name)
             except Exception:  # a config property may raise
                 continue
-            if name.endswith(("token_id", "token_index", "token_ids")):
+            if name.endswith(_TOKEN_NAMES):
                 values = value if isinstance(value, (list, tuple)) else [value]
                 found.update(v for v in values if isinstance(v, int) and not isinstance(v, bool))
             elif depth < 1 and name.endswith("_config") and hasattr(value, "__dict__"):
@@ -95,9 +107,10 @@ def widen_tensor(x: Any, n: int, g: Any, special: frozenset[int]) -> tuple[Any, 
 
     constant = x.numel() > 1 and bool((x == x.flatten()[0]).all())
     if x.is_floating_point() and not (constant and x.ndim <= 2):
-        std = float(x.std()) if x.numel() > 1 else 0.0
+        wide = x.detach().to(torch.float64)  # float8 has no std or mean of its own
+        std = float(wide.std()) if x.numel() > 1 else 0.0
         scale = std if std > 0 and math.isfinite(std) else 1.0
-        mean = float(x.mean()) if x.numel() > 1 else 0.0
+        mean = float(wide.mean()) if x.numel() > 1 else 0.0
         if 3 <= x.ndim <= 5:
             z, how = _smooth((n, *x.shape[1:]), g), "smooth noise"
         else:

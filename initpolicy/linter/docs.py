@@ -108,8 +108,9 @@ The rules read the tracer's graph facts (docs/tracing.md, "Graph facts"), not mo
   temperatures, Swin-V2's logit scale, zero-initialized relative-position tables, Mamba's
   `A_log`) has no interchangeable units: each entry gets its own gradient.
 - **Where a weight's scale cannot matter.** A normalization that every path from the
-  layer's output reaches through positively homogeneous ops (the ReLU family, linear
-  layers, pooling, concatenation: `scale_invariant`; a norm right after the layer is the
+  layer's output reaches through positively homogeneous ops (relu, leaky_relu and prelu,
+  the catalog's `homogeneous` activations, not relu6, whose clip at 6 a larger scale
+  reaches; linear layers, pooling, concatenation: `scale_invariant`; a norm right after the layer is the
   simplest case) makes the model's function independent of the weight's scale (without
   the graph's facts, the `modules` tracer's guess `normalized` stands in for it). A layer
   whose output reaches no model output is not judged, nor one fed only by constants (no

@@ -67,8 +67,17 @@ class Finding:
     param: str | None = None
 
     @property
+    def fixes(self) -> list[str]:
+        """The policy rules of the fix, one per line (several for a per-gate fix).
+
+        >>> Finding("IP111", "n", "info", "t", "m", fix="A -> x()\\nB -> y()").fixes
+        ['A -> x()', 'B -> y()']
+        """
+        return [line for line in (self.fix or "").splitlines() if line.strip()]
+
+    @property
     def full_message(self) -> str:
-        return f"{self.message}; fix: {self.fix}" if self.fix else self.message
+        return f"{self.message}; fix: {'; '.join(self.fixes)}" if self.fix else self.message
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of PRODUCT.md (the fix is part of ``message``)."""

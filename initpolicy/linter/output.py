@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,17 +77,75 @@ def signal_table(stats: Sequence[Any]) -> str:
     return table((*header, "dead", "saturated"), rows)
 
 
+#: Findings of one cause fold into one text block from this many on (``fold_cause``).
+FOLD_AT = 3
+#: Names a folded block lists before "and N more".
+_LISTED = 8
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?%?")
+
+
+def cause(f: Finding) -> tuple[str, str, str, str]:
+    """What a finding says once its own names and numbers are set aside: its code,
+    severity, message shape and fix scheme. Findings with one cause share it (every weight
+    of a model left at zero, every norm drawn like a weight).
+
+    >>> a = Finding("IP101", "constant-weight", "error", "a.weight", "all 4 values of a.weight "
+    ...             "equal 0", fix='Linear named "a" -> kaiming_normal(fan_in)')
+    >>> b = Finding("IP101", "constant-weight", "error", "b.weight", "all 9 values of b.weight "
+    ...             "equal 0", fix='Linear named "b" -> kaiming_normal(fan_in)')
+    >>> cause(a) == cause(b)
+    True
+    """
+    # Numbers first (in names too: "layers.3.fc"), then the names; a layer name that is
+    # all digits ("0" of a Sequential) would match numbers, so only the target is replaced.
+    message = _NUMBER.sub("#", f.message)
+    layer = f.target.rsplit(".", 1)[0]
+    names = [f.target, *([layer] if re.search("[A-Za-z_]", layer) else [])]
+    for name in sorted({_NUMBER.sub("#", n) for n in names}, key=len, reverse=True):
+        message = message.replace(name, "<name>")
+    scheme = f.fix or ""
+    if "->" in scheme and "\n" not in scheme:
+        scheme = scheme.split("->", 1)[1].strip()
+    return f.code, f.severity, message, scheme
+
+
+def fold_cause(findings: Sequence[Finding]) -> list[list[Finding]]:
+    """The findings in order, those of one :func:`cause` gathered at the first of them
+    when there are :data:`FOLD_AT` or more (each other finding alone)."""
+    groups: dict[tuple[str, str, str, str], list[Finding]] = {}
+    for f in findings:
+        groups.setdefault(cause(f), []).append(f)
+    out: list[list[Finding]] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for f in findings:
+        key = cause(f)
+        group = groups[key]
+        if len(group) < FOLD_AT:
+            out.append([f])
+        elif key not in seen:
+            seen.add(key)
+            out.append(group)
+    return out
+
+
 def text(result: Any, *, show_table: bool = True) -> str:
     """Findings one per block (location, code, severity, name, message, fix, related),
-    the per-layer table, and a one-line summary."""
+    findings of one cause folded into one block that lists the others, the per-layer
+    table, and a one-line summary."""
     out = []
-    for f in result.findings:
+    for group in fold_cause(result.findings):
+        f = group[0]
         path, line = _where(f, None)
         head = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
         what = f.message if f.target in f.message else f"{f.target}: {f.message}"
         out.append(f"{head}{f.code} {f.severity} [{f.name}] {what}")
-        if f.fix:
-            out.append(f"    fix: {f.fix}")
+        if len(group) > 1:
+            others = [g.target for g in group[1:]]
+            more = len(others) - _LISTED
+            listed = ", ".join(others[:_LISTED]) + (f" and {more} more" if more > 0 else "")
+            out.append(f"    and {len(others)} more of the same cause: {listed}")
+        same = "; the same scheme for each" if len(group) > 1 else ""
+        out += [f"    fix: {rule}{same}" for rule in f.fixes]
         if f.related:
             out.append(f"    related: {', '.join(f.related)}")
     if show_table and result.layer_stats:
@@ -150,9 +209,7 @@ def github(findings: Sequence[Finding], default_location: str | None = None) -> 
     return "\n".join(lines)
 
 
-def sarif(
-    result: Any, default_location: str | None = None, version: str = "0.1.0"
-) -> dict[str, Any]:
+def sarif(result: Any, default_location: str | None, version: str) -> dict[str, Any]:
     """A SARIF 2.1.0 log GitHub code scanning accepts: every rule in the driver, every
     result with ruleId, level, message and a physical location (the model file when the
     finding has none of its own)."""

@@ -19,12 +19,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog.activations import facts
 from ..tracer.graph import Layer, ModelGraph
 from .structure import judged_activation
-
-#: Where each saturating activation's derivative falls under ``d`` times its maximum.
-SATURATING = ("tanh", "sigmoid", "hardsigmoid", "hardtanh")
-DEAD_FAMILY = ("relu", "relu6")
 
 
 def saturation_edge(activation: str, d: float) -> float:
@@ -100,9 +97,10 @@ def _measure(layer: Layer, out: Any, st: LayerStat, d: float) -> None:
     st.out_std = float(by_unit.var(dim=0, correction=0).mean().sqrt())
     st.units, st.samples = int(by_unit.shape[-1]), int(by_unit.shape[0])
     plain = not layer.normalized and not layer.residual
-    if plain and st.activation in DEAD_FAMILY and x.ndim >= 2:
+    act = facts(st.activation)
+    if plain and act.dead_region and x.ndim >= 2:
         st.dead = float(1 - (by_unit > 0).any(dim=0).double().mean())
-    if plain and st.activation in SATURATING:
+    if plain and act.saturating and act.elementwise:
         st.saturated = float((x.abs() > saturation_edge(st.activation, d)).double().mean())
 
 
@@ -210,7 +208,12 @@ def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
 
 
 def run_probe(
-    model: Any, graph: ModelGraph, example_inputs: Any, batch: int, saturation: float
+    model: Any,
+    graph: ModelGraph,
+    example_inputs: Any,
+    batch: int,
+    saturation: float,
+    budget: float = 0.5,
 ) -> tuple[list[LayerStat] | None, str, str]:
     """:func:`probe` on ``example_inputs`` (else on each input the tracer can infer, until
     one runs), widened to ``batch`` examples that stand for data
@@ -221,6 +224,9 @@ def run_probe(
     there (a detector asks for targets), once more in eval mode with the normalization
     layers still on batch statistics (as in the first training step).
 
+    The batch is sized by the memory ``budget`` (a share of the memory available):
+    measured on 2 examples first, then grown (:mod:`initpolicy.linter.memory`).
+
     >>> import torch
     >>> from initpolicy.tracer.tracing import trace
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
@@ -228,7 +234,8 @@ def run_probe(
     >>> what, inputs, [st.name for st in stats]
     ('ran', 'training mode, 64 examples: input_0 (64, 4) noise', ['0', '2'])
     """
-    from .batch import special_tokens, widen
+    from ..tracer.messages import raised_at
+    from .batch import special_tokens
 
     calls = _candidate_calls(model, example_inputs)
     if not calls:
@@ -237,11 +244,14 @@ def run_probe(
     errors: dict[str, str] = {}
     for mode in MODES:
         for call in calls:
-            widened, what = widen(call, batch, special)
             try:
-                stats = probe(model, graph, *widened, saturation=saturation, mode=mode)
+                stats, what = _budgeted(
+                    model, graph, call, batch, special, saturation, mode, budget
+                )
             except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
-                errors.setdefault(mode, f"{type(e).__name__}: {e}".splitlines()[0][:200])
+                where = raised_at(e)
+                at = f" at {where.location}" if where is not None else ""
+                errors.setdefault(mode, f"{type(e).__name__}{at}: {e}".splitlines()[0][:300])
                 continue
             if mode == "training":
                 return stats, "ran", f"training mode, {what}"
@@ -251,3 +261,79 @@ def run_probe(
                 f"{MODES[mode]} (training mode failed: {errors['training']}), {what}",
             )
     return None, f"skipped: the forward pass failed ({errors['training']})", ""
+
+
+def _device(model: Any) -> Any:
+    return next((p.device for p in model.parameters()), None)
+
+
+def _budgeted(
+    model: Any,
+    graph: ModelGraph,
+    call: Any,
+    batch: int,
+    special: frozenset[int],
+    saturation: float,
+    mode: str,
+    budget: float,
+) -> tuple[list[LayerStat], str]:
+    """:func:`probe` on ``call`` widened to as many of ``batch`` examples as the memory
+    budget holds (measured on 2, then grown by doubling while the line through the last
+    two peaks says the next fits; on an allocation failure, the largest batch that ran),
+    and the description of what ran (:mod:`initpolicy.linter.memory`)."""
+    from .batch import batch_size, widen
+    from .memory import PeakMeter, available_bytes, fitting_batch, is_out_of_memory, mib
+
+    def run(n: int, meter: PeakMeter | None = None) -> tuple[list[LayerStat], str]:
+        widened, what = widen(call, n, special)
+        if meter is None:
+            return probe(model, graph, *widened, saturation=saturation, mode=mode), what
+        with meter:
+            return probe(model, graph, *widened, saturation=saturation, mode=mode), what
+
+    full = batch_size(call, batch)
+    free = available_bytes(_device(model)) if budget > 0 and full > 2 else None
+    if free is None:
+        return run(batch)
+    allowed = budget * free
+    peaks: dict[int, int] = {}
+    n = 2
+    done = run(n, meter := PeakMeter())
+    peaks[n] = meter.peak
+    if peaks[n] * full / n <= allowed:  # all of it per example, and still fits
+        try:
+            return run(full)
+        except (RuntimeError, MemoryError) as e:
+            if not is_out_of_memory(e):
+                raise
+            stats, what = done
+            return stats, what + f" (out of memory at {full} examples; {full} asked)"
+    # grow by doubling while the line through the last two peaks says the next fits
+    while 2 * n < full:
+        grown, _per, _fixed = fitting_batch(peaks, 2 * n, allowed)
+        if grown < 2 * n:
+            break
+        try:
+            attempt = run(2 * n, meter := PeakMeter())
+        except (RuntimeError, MemoryError) as e:
+            if not is_out_of_memory(e):
+                raise
+            break
+        n, done = 2 * n, attempt
+        peaks[n] = meter.peak
+    last = dict(sorted(peaks.items())[-2:])
+    target, per, fixed = fitting_batch(last, full, allowed)
+    note = (
+        f" (memory budget {mib(allowed)} of {mib(free)} available: {mib(per)} per example, "
+        f"{mib(fixed)} fixed, measured on {', '.join(map(str, sorted(peaks)))}; {full} asked)"
+    )
+    if target >= full or target > n * 5 // 4:
+        try:
+            stats, what = run(min(target, full))
+            return stats, what + (note if target < full else "")
+        except (RuntimeError, MemoryError) as e:
+            if not is_out_of_memory(e):
+                raise
+            note += f"; out of memory at {min(target, full)}"
+    stats, what = done
+    return stats, what + note

@@ -11,7 +11,7 @@ Codes are stable and grouped by prefix:
 
 >>> get_rule("IP103").name
 'gain-mismatch'
->>> sorted(r.code for r in selected(select=["IP2"], ignore=["IP205"]))
+>>> sorted(r.code for r in selected(select=["IP20"], ignore=["IP205"]))
 ['IP201', 'IP202', 'IP203', 'IP204']
 """
 

@@ -23,7 +23,7 @@ from .findings import SEVERITIES, Finding, fold, severity_rank, sort_findings
 from .probe import LayerStat
 from .registry import all_rules, selected
 from .rule import LintContext, LintRule
-from .settings import settings
+from .settings import check_fail_level, settings
 from .thresholds import thresholds as make_thresholds
 
 #: Why the dynamic rules do not run on a sharded model (docs/distributed.md).
@@ -63,12 +63,6 @@ def _config_table(config: Any) -> dict[str, Any]:
     return settings(getattr(config, "lint", config), where=where)
 
 
-def check_fail_level(level: str) -> str:
-    if level not in SEVERITIES:
-        raise UsageError(f"fail level {level!r} is not one of {', '.join(SEVERITIES)}")
-    return level
-
-
 def _trace(model: Any, example_inputs: Any) -> Any:
     from ..tracer.tracing import trace
 
@@ -76,7 +70,7 @@ def _trace(model: Any, example_inputs: Any) -> Any:
 
 
 def _sharded(model: Any) -> bool:
-    from ..tracer.dtensor import is_sharded
+    from ..shards.dtensor import is_sharded
 
     return is_sharded(model)
 
@@ -101,6 +95,25 @@ def _check_materialized(model: Any) -> None:
             "  hint: lint a policy's initialization instead (lint --policy P, or "
             "lint(model, policy=...)), which initializes a copy of the model"
         )
+
+
+def _codes(what: str, value: object) -> list[str] | None:
+    """``select``/``ignore``/``extend_select`` as a list of codes or names (one string is
+    one code); UsageError for anything else (``select=5``).
+
+    >>> _codes("select", "IP1"), _codes("select", ("IP1", "gain-mismatch"))
+    (['IP1'], ['IP1', 'gain-mismatch'])
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    items = list(value) if isinstance(value, list | tuple | set | frozenset) else None
+    if items is None or not all(isinstance(v, str) for v in items):
+        raise UsageError(
+            f"{what} takes rule codes or names (e.g. ['IP1', 'gain-mismatch']), not {value!r}"
+        )
+    return items
 
 
 def lint(
@@ -132,9 +145,10 @@ def lint(
     (True, 1)
     """
     table = _config_table(config)
-    select = list(select) if select is not None else table.get("select")
-    ignore = [*table.get("ignore", []), *(ignore or [])]
-    extend = [*table.get("extend-select", []), *(extend_select or [])]
+    select = _codes("select", select)
+    select = select if select is not None else table.get("select")
+    ignore = [*table.get("ignore", []), *(_codes("ignore", ignore) or [])]
+    extend = [*table.get("extend-select", []), *(_codes("extend_select", extend_select) or [])]
     enabled = {r.code for r in selected(select, ignore, extend)}
     th = make_thresholds({**dict(table.get("thresholds", {})), **dict(thresholds or {})})
     level = check_fail_level(fail_level or str(table.get("fail-level", "warning")))
@@ -153,7 +167,12 @@ def lint(
         dynamic = SHARDED_DYNAMIC
     elif not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
         stats, dynamic, probed = run_probe(
-            model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"]
+            model,
+            graph,
+            example_inputs,
+            int(th["batch"]),
+            th["saturation-derivative"],
+            th["memory-budget"],
         )
     ctx = LintContext(th, graph, model, plan, strict, params, stats)
     # Every rule runs, selected or not: --fix-policy resolves all init findings

@@ -2,7 +2,7 @@
 as reductions over ranks: no rank ever holds a whole tensor.
 
 - statistics (std, min, max, finiteness): the moments of every shard, one
-  ``all_gather`` for all tensors (:func:`initpolicy.tracer.moments.tensor_moments`);
+  ``all_gather`` for all tensors (:func:`initpolicy.shards.moments.tensor_moments`);
 - the mean of a block of rows (an LSTM's forget gate): the same, for that block;
 - duplicate units (IP102): each unit (row) hashed by two seeded probe vectors; a rank
   holding part of a row computes the part of its keys from its columns, one
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tracer.dtensor import (
+from ..shards.dtensor import (
     clip,
     counted_here,
     gather_rows,
@@ -33,7 +33,7 @@ from ..tracer.dtensor import (
     region_matrix,
     sum_rows,
 )
-from ..tracer.moments import tensor_moments
+from ..shards.moments import tensor_moments
 
 #: Independent hashes per unit: a false duplicate needs both to collide.
 _PROBES = 2

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from ..tracer.graph import Layer, ModelGraph
 from .bands import band
 from .families import EMBEDDING_TYPES, NORM_TYPES, RECURRENT_TYPES, is_type
-
-SATURATING = frozenset({"tanh", "sigmoid", "hardsigmoid", "softmax", "log_softmax"})
-
 
 #: Activations that are the link function of a log-loss: a cross-entropy (or BCE) over
 #: their output cancels their derivative, so where one ends the model (no parameterized
@@ -52,11 +50,15 @@ def scale_free(layer: Layer, roles: bool = True) -> bool:
     return layer.scale_invariant if roles else layer.normalized
 
 
-def scale_matters(layer: Layer, activation: str, roles: bool = True) -> bool:
-    """Whether the scale rules judge a weight of ``layer`` feeding ``activation``: it has a
-    band, its scale can change what the model computes (:func:`scale_free`), and its output
-    reaches a model output (known when the graph's ``roles`` are)."""
-    if band(activation, layer.act_args) is None or scale_free(layer, roles):
+def scale_matters(
+    layer: Layer, activation: str, roles: bool = True, act_args: dict[str, Any] | None = None
+) -> bool:
+    """Whether the scale rules judge a weight of ``layer`` feeding ``activation`` (with
+    ``act_args``, the layer's by default): it has a band, its scale can change what the
+    model computes (:func:`scale_free`), and its output reaches a model output (known
+    when the graph's ``roles`` are)."""
+    args = layer.act_args if act_args is None else act_args
+    if band(activation, args) is None or scale_free(layer, roles):
         return False
     # A band assumes an input that carries data at about unit variance; a layer fed only
     # by constants (ConViT's pos_proj over a table of patch offsets, a position-bias MLP)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..errors import PrintError
+from ..language import printer
+from ..language.ir import Selector
 from ..planner.plan import Entry, Plan
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 from .families import EMBEDDING_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
@@ -62,6 +65,20 @@ class Subject:
     #: no link of one; see :mod:`initpolicy.linter.structure`): how far a scale error
     #: compounds.
     chain: float = 0
+    #: The activation's arguments where they are the block's own (``ParamInfo.outputs``),
+    #: else None (the layer's).
+    block_args: dict[str, Any] | None = None
+
+    @property
+    def act_args(self) -> dict[str, Any]:
+        return self.layer.act_args if self.block_args is None else self.block_args
+
+    @property
+    def scale(self) -> float:
+        """The constant between the layer and its activation (SIREN's ``sin(30 * Wx)``):
+        part of the gain, so the band judges ``std * scale``."""
+        value = self.act_args.get("scale", 1.0)
+        return abs(float(value)) if isinstance(value, (int, float)) and value else 1.0
 
     @property
     def name(self) -> str:
@@ -85,7 +102,7 @@ class Subject:
         return (
             self.mixing
             and not is_type(self.layer, EMBEDDING_TYPES + RECURRENT_TYPES)
-            and "weight" in self.param.local
+            and ("weight" in self.param.local or bool(self.param.outputs))
         )
 
     @property
@@ -110,14 +127,22 @@ class Subject:
         return p.fan_in, p.fan_out / self.groups
 
     @property
-    def selector(self) -> str:
-        """The policy selector of exactly this tensor, for fix rules."""
+    def selector(self) -> str | None:
+        """The policy selector of exactly this tensor, for fix rules (None where its names
+        cannot be written in a policy)."""
         return selector(self.layer, self.param)
 
+    def fix(self, scheme: str) -> str | None:
+        """The rule ``SELECTOR -> scheme`` for exactly this tensor, or None."""
+        return fix_rule(self.layer, self.param, scheme)
 
-def selector(layer: Layer, param: ParamInfo, block: str | None = None) -> str:
+
+def selector(layer: Layer, param: ParamInfo, block: str | None = None) -> str | None:
     """``Linear named "fc1"`` for a layer's weight, ``Linear.bias named "fc1"`` otherwise;
-    ``block`` selects one block of a packed tensor.
+    ``block`` selects one block of a packed tensor. Printed by the language's printer: the
+    module's name is a quoted glob matching only it, and a name or class the policy
+    language cannot write (a quote, a line break, a control character) gives None, never
+    a rule that reads differently.
 
     >>> from initpolicy.tracer.graph import Layer, ParamInfo
     >>> p = ParamInfo("fc1.bias", "bias", (4,), 3, 4)
@@ -126,12 +151,39 @@ def selector(layer: Layer, param: ParamInfo, block: str | None = None) -> str:
     >>> lstm = Layer("rnn", "LSTM", ("LSTM",), "linear")
     >>> selector(lstm, ParamInfo("rnn.bias_ih_l0", "bias_ih_l0", (64,), 16, 64), "forget")
     'LSTM.bias_ih_l0[forget] named "rnn"'
+    >>> print(selector(Layer('x" -> zeros()', "Linear", ("Linear",), "relu"), p))
+    None
     """
-    local = param.local
+    return layer_selector(layer, param.local, block)
+
+
+def layer_selector(layer: Layer, local: str = "weight", block: str | None = None) -> str | None:
+    """:func:`selector` of the parameter ``local`` of ``layer``."""
     typ = layer.type if layer.module is not None or layer.type else "Parameter"
-    if local == "weight" and block is None:
-        return f'{typ} named "{layer.name}"'
-    return f'{typ}.{local}{f"[{block}]" if block else ""} named "{layer.name}"'
+    sel = Selector(
+        types=(typ,),
+        param=None if local == "weight" and block is None else local,
+        block=block,
+        named=printer.literal_glob(layer.name),
+    )
+    try:
+        return printer.selector(sel)
+    except PrintError:
+        return None
+
+
+def fix_rule(layer: Layer, param: ParamInfo, scheme: str, block: str | None = None) -> str | None:
+    """``SELECTOR -> scheme`` for exactly this tensor, or None where the selector cannot
+    be written (:func:`selector`)."""
+    return layer_rule(layer, scheme, param.local, block)
+
+
+def layer_rule(
+    layer: Layer, scheme: str, local: str = "weight", block: str | None = None
+) -> str | None:
+    """:func:`fix_rule` of the parameter ``local`` of ``layer``."""
+    sel = layer_selector(layer, local, block)
+    return None if sel is None else f"{sel} -> {scheme}"
 
 
 def stats_of(tensor: Any) -> Stats | None:
@@ -219,7 +271,7 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
         location = (
             f"{entry.rule.loc.file}:{entry.rule.loc.line}" if entry is not None else layer.source
         )
-        yield Subject(
+        whole = Subject(
             layer=layer,
             param=param,
             tensor=tensor,
@@ -228,16 +280,60 @@ def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterato
             chain=chain.get(layer.name, 0),
             location=location,
         )
+        yield from _output_blocks(whole)
+
+
+def _output_blocks(s: Subject) -> Iterator[Subject]:
+    """``s`` as the rules judge it: whole, or one subject per block of its output where
+    the blocks feed different activations (``ParamInfo.outputs``: a packed GLU
+    projection's halves, an MoE experts tensor), each with its own rows, statistics,
+    fans and activation. A block's name is the tensor's with its index
+    (``mlp.Wi.weight[0:1152]``, ``experts.gate_up_proj[:, 0:768]``)."""
+    from ..shards.dtensor import is_dtensor
+
+    blocks = s.param.outputs
+    if not blocks or is_dtensor(s.tensor):
+        yield s
+        return
+    if len(blocks) == 1:
+        b = blocks[0]
+        yield replace(
+            s, activation=judged_activation(_as(s.layer, b.activation)), block_args=b.act_args
+        )
+        return
+    for b in blocks:
+        part = s.tensor.narrow(b.dim, b.start, b.stop - b.start)
+        st = stats_of(part)
+        if st is None:
+            continue
+        index = ":, " * b.dim + f"{b.start}:{b.stop}"
+        shape = tuple(b.stop - b.start if i == b.dim else n for i, n in enumerate(s.param.shape))
+        param = replace(
+            s.param, name=f"{s.param.name}[{index}]", shape=shape, fan_out=float(b.stop - b.start)
+        )
+        yield replace(
+            s,
+            param=param,
+            tensor=part,
+            stats=st,
+            activation=judged_activation(_as(s.layer, b.activation)),
+            block_args=b.act_args,
+        )
+
+
+def _as(layer: Layer, activation: str) -> Layer:
+    """``layer`` as if its activation were ``activation`` (for :func:`judged_activation`)."""
+    return replace(layer, activation=activation)
 
 
 def _statistics(tensors: list[Any]) -> list[Stats | None]:
     """:func:`stats_of` each tensor; on a sharded model, from one reduction of every
-    shard's moments over the ranks (:mod:`initpolicy.tracer.moments`), no tensor gathered."""
-    from ..tracer.dtensor import is_dtensor
+    shard's moments over the ranks (:mod:`initpolicy.shards.moments`), no tensor gathered."""
+    from ..shards.dtensor import is_dtensor
 
     if not any(is_dtensor(t) for t in tensors):
         return [stats_of(t) for t in tensors]
-    from ..tracer.moments import tensor_moments
+    from ..shards.moments import tensor_moments
 
     out: list[Stats | None] = []
     for m in tensor_moments([(t, None) for t in tensors]):

@@ -28,15 +28,32 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "selu-tolerance": (0.1, "relative slack around lecun's std = 1/sqrt(fan_in)"),
     "large-bias": (1.0, "largest |bias| accepted before an activation"),
     "forget-bias": (0.5, "mean LSTM forget-gate bias below which lstm-forget-bias fires"),
+    "forget-closed": (
+        -2.0,
+        "mean LSTM forget-gate bias below which lstm-forget-bias is a warning "
+        "(sigmoid(-2) = 0.12 of the memory kept per step)",
+    ),
     "orthogonality": (0.1, "largest |WᵀW/c - I| entry still called orthogonal"),
     "trunc-sigmas": (4.0, "bounds further than this many std from the mean truncate nothing"),
+    "branch-growth": (4.0, "variance growth through unnormalized residual branches that fires"),
     "drift": (10.0, "total growth (or 1/shrink) of a layer group's output std over depth"),
     "min-depth": (4.0, "fewest layers in a group for variance-drift"),
     "dead-share": (0.5, "share of never-active ReLU units that makes a layer dead"),
     "saturation-derivative": (0.05, "derivative (relative to its maximum) called saturated"),
     "saturated-share": (0.3, "share of saturated pre-activations that fires"),
     "gradient-ratio": (100.0, "first/last layer gradient rms ratio (either way) that fires"),
+    "outlier-sigmas": (
+        50.0,
+        "distance from a tensor's bulk (in its robust std) that makes a value an outlier",
+    ),
+    "norm-scale": (0.1, "rms of a norm's output for a normalized input below which it is silenced"),
+    "output-std": (10.0, "std of the model's output (logits) at init above which it is too large"),
     "batch": (64.0, "synthetic batch size of the dynamic pass"),
+    "memory-budget": (
+        0.5,
+        "share of the available memory the dynamic pass may take: the batch is measured "
+        "on 2 examples, then sized to fit (0: no budget)",
+    ),
 }
 
 

@@ -12,15 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import gains, schemes
+from ..catalog import gains, schemes, wrappers
+from ..catalog.activations import facts
 from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
-from ..language.ir import Rule, Selector, Word
+from ..language.ir import Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
 from .plan import Entry
-from .select import NamedTensor
+from .select import NamedTensor, branch_env
 
-EvalFn = Callable[[Any, dict[str, float], Callable[[Selector], int]], float]
+#: ``evaluate(expression, bound names, count, position)``: position answers
+#: ``index(SELECTOR)`` for the tensor at hand.
+EvalFn = Callable[
+    [Any, dict[str, float], Callable[[Selector], int], Callable[[Selector], int]], float
+]
 
 
 class _Fail(Exception):
@@ -60,7 +65,12 @@ class ModelNames:
 
 
 def bound_names(
-    layer: Layer, fan_in: float, fan_out: float, n_layers: int, model: ModelNames | None = None
+    layer: Layer,
+    fan_in: float,
+    fan_out: float,
+    n_layers: int,
+    model: ModelNames | None = None,
+    n_branches: int = 0,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The bound names defined for a tensor of ``layer``, and why the others are not."""
     env = {
@@ -70,6 +80,8 @@ def bound_names(
         "depth": float(layer.depth),
         "n_layers": float(n_layers),
     }
+    branch = branch_env(layer, n_branches)
+    env.update({k: branch[k] for k in ("n_branches", "branch_layers")})
     why: dict[str, str] = {}
     (model or ModelNames()).add_to(env, why)
     act = layer.activation
@@ -82,10 +94,10 @@ def bound_names(
                 env[key] = float(fn(act, layer.act_args))
             except (InitPolicyError, ValueError) as e:
                 why[key] = str(e)
-        if act in ("leaky_relu", "prelu"):
+        slope = facts(act).slope
+        if slope is not None:
             try:
-                args = gains.resolve_args(act, layer.act_args)
-                env["slope"] = float(args["negative_slope" if act == "leaky_relu" else "init"])
+                env["slope"] = float(gains.resolve_args(act, layer.act_args)[slope])
             except (InitPolicyError, ValueError, KeyError, TypeError) as e:
                 # Reported where a rule uses `slope`, with the rule's location.
                 why["slope"] = f"the slope of {layer.name}'s {act} cannot be read: {e}"
@@ -119,12 +131,18 @@ def evaluate_entry(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
+    position: Callable[[Selector, Any], int] | None = None,
     model: ModelNames | None = None,
+    n_branches: int = 0,
 ) -> tuple[Entry | None, list[Diagnostic]]:
     """The Entry for ``rule`` on ``target`` (or one ``block`` of it), or the diagnostics
-    explaining why it cannot be applied."""
+    explaining why it cannot be applied. ``position(selector, layer)`` answers
+    ``index(SELECTOR)``."""
     try:
-        return _evaluate(rule, target, block, evaluate, count, n_layers, model), []
+        return (
+            _evaluate(rule, target, block, evaluate, count, n_layers, position, model, n_branches),
+            [],
+        )
     except _Fail as f:
         where = target.param.name + (f"[{block.name}]" if block else "")
         return None, [diagnostic(rule, f"{where}: {f.message}", f.hint)]
@@ -137,34 +155,35 @@ def _evaluate(
     evaluate: EvalFn,
     count: Callable[[Selector], int],
     n_layers: int,
+    position: Callable[[Selector, Any], int] | None,
     model: ModelNames | None,
+    n_branches: int,
 ) -> Entry:
     p, layer = target.param, target.layer
-    name = rule.scheme.name
+
+    def here(sel: Selector) -> int:
+        if position is None:
+            raise _Fail("index(...) needs the model's modules")
+        return position(sel, layer)
+
+    call = rule.scheme.inner or rule.scheme
+    name = call.name
     spec = schemes.get(name)
     fan_in, fan_out, shape = tensor_facts(p, block)
-    env, why = bound_names(layer, fan_in, fan_out, n_layers, model)
-    multipliers = _settings(rule, env, why, evaluate, count)
-
-    values: dict[str, float | str] = {}
-    for arg in rule.scheme.args:
-        if isinstance(arg.value, Word):
-            values[arg.name] = arg.value.value
-            continue
-        missing = sorted(n for n in names(arg.value) if n not in env)
-        if missing:
-            n = missing[0]
-            raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
-        try:
-            number = float(evaluate(arg.value, env, count))
-        except InitPolicyError as e:
-            raise _Fail(f"argument {arg.name} of {name}: {e}") from None
-        except (ArithmeticError, ValueError) as e:
-            raise _Fail(f"argument {arg.name} of {name} cannot be evaluated: {e}") from None
-        if not math.isfinite(number):
-            raise _Fail(f"argument {arg.name} of {name} is {number} (not finite)")
-        values[arg.name] = number
-
+    env, why = bound_names(layer, fan_in, fan_out, n_layers, model, n_branches)
+    multipliers = _settings(rule, env, why, evaluate, count, here)
+    values = _values(call, env, why, evaluate, count, here)
+    wrapped: dict[str, float | str] | None = None
+    if rule.scheme.inner is not None:
+        wrapped = wrappers.resolve(
+            rule.scheme.name, _values(rule.scheme, env, why, evaluate, count, here)
+        )
+        if p.parametrization is not None:
+            raise _Fail(
+                f"{rule.scheme.name} cannot rescale a tensor computed by the parametrization "
+                f"{p.parametrization}",
+                hint="write the scheme without the wrapper",
+            )
     args = schemes.resolve_values(name, values)
     for param in spec.params:
         value = args.get(param.name)
@@ -186,7 +205,7 @@ def _evaluate(
         raise _Fail(problem)
     if p.parametrization is not None:
         _check_parametrized(p, name, args, layer)
-    if name == "default":
+    if schemes.get(name).runs_module_init:
         if block is not None:
             raise _Fail(
                 "default runs the module's reset_parameters() on the whole module; "
@@ -218,8 +237,17 @@ def _evaluate(
     )
     if problem:
         raise _Fail(problem, hint="smaller arguments, or a wider dtype for this tensor")
-    if p.kind == "buffer" and name == "default":
+    if p.kind == "buffer" and schemes.get(name).runs_module_init:
         std = bound = None
+    scale = calibration = None
+    if wrapped is not None and wrappers.is_calibration(rule.scheme.name):
+        calibration = wrapped
+    elif wrapped is not None:
+        scale = float(wrapped["factor"])
+        std = None if std is None else std * abs(scale)
+        bound = None if bound is None else bound * abs(scale)
+    if (scale is not None or calibration is not None) and not spec.writes_values:
+        raise _Fail(f"{rule.scheme.name} needs values to rescale, and {name} draws none")
     return Entry(
         layer=layer,
         param=p,
@@ -231,11 +259,48 @@ def _evaluate(
         block=block.name if block else None,
         multipliers={k: v for k, v in multipliers.items() if k != "output"},
         output=multipliers.get("output"),
+        scale=scale,
+        calibration=calibration,
     )
 
 
+def _values(
+    call: SchemeCall,
+    env: dict[str, float],
+    why: dict[str, str],
+    evaluate: EvalFn,
+    count: Callable[[Selector], int],
+    here: Callable[[Selector], int],
+) -> dict[str, float | str]:
+    """``call``'s arguments evaluated for one tensor (words as they are)."""
+    values: dict[str, float | str] = {}
+    for arg in call.args:
+        if isinstance(arg.value, Word):
+            values[arg.name] = arg.value.value
+            continue
+        missing = sorted(n for n in names(arg.value) if n not in env)
+        if missing:
+            n = missing[0]
+            raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
+        try:
+            number = float(evaluate(arg.value, env, count, here))
+        except InitPolicyError as e:
+            raise _Fail(f"argument {arg.name} of {call.name}: {e}") from None
+        except (ArithmeticError, ValueError) as e:
+            raise _Fail(f"argument {arg.name} of {call.name} cannot be evaluated: {e}") from None
+        if not math.isfinite(number):
+            raise _Fail(f"argument {arg.name} of {call.name} is {number} (not finite)")
+        values[arg.name] = number
+    return values
+
+
 def _settings(
-    rule: Rule, env: dict[str, float], why: dict[str, str], evaluate: EvalFn, count: Any
+    rule: Rule,
+    env: dict[str, float],
+    why: dict[str, str],
+    evaluate: EvalFn,
+    count: Any,
+    here: Callable[[Selector], int],
 ) -> dict[str, float]:
     """The rule's ``with`` multipliers, evaluated for this tensor: finite; ``output``
     nonzero; the optimizer's lr, sgd_lr, eps and wd not negative."""
@@ -246,7 +311,7 @@ def _settings(
             n = missing[0]
             raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
         try:
-            number = float(evaluate(setting.value, env, count))
+            number = float(evaluate(setting.value, env, count, here))
         except InitPolicyError as e:
             raise _Fail(f"{setting.name}: {e}") from None
         except (ArithmeticError, ValueError) as e:
@@ -270,7 +335,7 @@ WRITABLE_PARAMETRIZATIONS = ("weight_norm", "spectral_norm")
 def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: Layer) -> None:
     """A rule on a parametrized weight writes its originals: weight_norm's (g, v) so that
     g·v/||v|| is the draw, spectral_norm's ``original`` (the weight before normalization)."""
-    if scheme == "keep":
+    if schemes.get(scheme).keeps:
         return
     kind = p.parametrization or ""
     how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
@@ -283,7 +348,7 @@ def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: 
             f"{how}; a rule can write only a weight_norm or spectral_norm weight",
             hint=f"write rules for its stored tensors: `{originals} -> ...`",
         )
-    if scheme == "default":
+    if schemes.get(scheme).runs_module_init:
         raise _Fail(
             f"{how}; default would run {layer.type}.reset_parameters(), which writes the "
             "computed weight, not the stored originals",

@@ -34,7 +34,7 @@ from .entries import ModelNames, diagnostic, evaluate_entry
 from .plan import Entry, Output, Plan
 from .select import Index, NamedTensor
 
-__all__ = ["Entry", "Plan", "build_plan", "needs_trace"]
+__all__ = ["Entry", "Plan", "build_plan", "needs_trace", "summed_bias"]
 
 
 def build_plan(
@@ -61,8 +61,8 @@ def build_plan(
     def cond(c: Any, env: Mapping[str, float], count: Any) -> bool:
         return bool(evaluate_cond(c, env, count=count))
 
-    def value(e: Any, env: Mapping[str, float], count: Any) -> float:
-        return float(evaluate(e, env, count=count))
+    def value(e: Any, env: Mapping[str, float], count: Any, position: Any = None) -> float:
+        return float(evaluate(e, env, count=count, position=position))
 
     if seed is not None and (why := seeds.problem(seed)) is not None:
         raise UsageError(why)
@@ -121,7 +121,9 @@ def build_plan(
                     evaluate=value,
                     count=index.count,
                     n_layers=index.n_layers,
+                    position=index.position,
                     model=model_names,
+                    n_branches=index.n_branches,
                 )
                 diags.extend(problems)
                 if entry is not None:
@@ -194,7 +196,11 @@ def build_plan(
 
 
 #: Bound names whose value depends on the traced activations or execution order.
-_TRACED_NAMES = frozenset({"gain", "vp_gain", "slope", "depth", "model_width", "model_depth"})
+_TRACED_NAMES = frozenset(
+    {"gain", "vp_gain", "slope", "depth", "model_width", "model_depth", "n_branches",
+     "branch_layers", "in_branch", "branch_end", "branch_tail", "attn_query", "attn_key",
+     "attn_value"}
+)  # fmt: skip
 
 
 def needs_trace(policy_ir: PolicyIR) -> bool:
@@ -281,17 +287,31 @@ def _skip_reason(p: ParamInfo, skip: set[str], include_frozen: bool) -> str | No
     return None
 
 
+def summed_bias(types: Iterable[str], local: str) -> str | None:
+    """For an RNN's ``bias_hh*`` (a module of these types), its partner ``bias_ih*``: torch
+    adds the two, so one rule writing a constant to both gives bias_hh zero (see
+    :func:`_rnn_bias_pairs`); None for any other tensor.
+
+    >>> summed_bias(("LSTM", "RNNBase"), "bias_hh_l1"), summed_bias(("LSTM",), "bias_ih_l0")
+    ('bias_ih_l1', None)
+    """
+    if "bias_hh" not in local or not ({"RNNBase", "RNNCellBase"} & set(types)):
+        return None
+    return local.replace("bias_hh", "bias_ih")
+
+
 def _rnn_bias_pairs(entries: list[Entry]) -> None:
     """A constant written by the same rule to both biases of an RNN gate sets the gate's
     bias, which torch computes as bias_ih + bias_hh: bias_ih takes the value and bias_hh
     zero, so ``LSTM.bias*[forget] -> ones()`` gives a forget bias of exactly 1."""
     by_key = {(e.layer.name, e.param.local, e.block): i for i, e in enumerate(entries)}
     for i, e in enumerate(entries):
-        if "bias_hh" not in e.param.local or constant_value(e.scheme, e.args) in (None, 0.0):
+        if constant_value(e.scheme, e.args) in (None, 0.0):
             continue
-        if not ({"RNNBase", "RNNCellBase"} & set(e.layer.types)):
+        ih = summed_bias(e.layer.types, e.param.local)
+        if ih is None:
             continue
-        partner = by_key.get((e.layer.name, e.param.local.replace("bias_hh", "bias_ih"), e.block))
+        partner = by_key.get((e.layer.name, ih, e.block))
         if partner is None or entries[partner].rule is not e.rule:
             continue
         entries[i] = replace(

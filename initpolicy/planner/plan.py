@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..catalog.schemes import Scheme, get
 from ..language.ir import PolicyIR, Rule
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 
@@ -40,10 +41,20 @@ class Entry:
     #: sgd_lr, eps, wd), and of its layer's output (``output``); empty / None: unset.
     multipliers: dict[str, float] = field(default_factory=dict)
     output: float | None = None
+    #: ``scaled(SCHEME, factor)``: the applier multiplies the scheme's draw by this.
+    scale: float | None = None
+    #: A calibration wrapper's evaluated arguments (``lsuv``: target, tol, max_iter): the
+    #: scheme's draw is rescaled on data by :func:`initpolicy.calibrate`.
+    calibration: dict[str, float | str] | None = None
 
     @property
     def name(self) -> str:
         return self.param.name if self.block is None else f"{self.param.name}[{self.block}]"
+
+    @property
+    def spec(self) -> Scheme:
+        """The catalog's entry of :attr:`scheme` (what it writes, whether it keeps)."""
+        return get(self.scheme)
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -62,6 +73,10 @@ class Entry:
         }
         if self.multipliers:  # a rule's `with` clause: additive to the contract
             out["multipliers"] = dict(self.multipliers)
+        if self.scale is not None:  # additive to the contract, as placement
+            out["scale"] = self.scale
+        if self.calibration is not None:
+            out["calibration"] = {"wrapper": self.rule.scheme.name, **self.calibration}
         if self.param.placement is not None:  # a sharded tensor: additive to the contract
             out["placement"] = self.param.placement
         return out

@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..catalog.activations import canonical
-from ..language.ir import Selector
+from ..language.ir import Selector, module_only
 from ..tracer.graph import Block, Layer, ModelGraph, ParamInfo, tensor_facts
 
 #: The default parameters of a type rule that names none (``Linear -> ...``).
@@ -46,7 +46,26 @@ def is_weight_name(local: str) -> bool:
     return any(fnmatchcase(local, g) for g in WEIGHT_GLOBS)
 
 
-def where_env(target: NamedTensor, block: Block | None, n_layers: int) -> dict[str, float]:
+def branch_env(layer: Layer, n_branches: int) -> dict[str, float]:
+    """The residual-branch and attention names of ``layer`` (the trace's roles pass:
+    :mod:`initpolicy.tracer.roles_branches`): ``n_branches`` (L), ``branch_layers`` (m,
+    0 outside a branch), and the 0/1 facts ``in_branch``, ``branch_end``, ``branch_tail``,
+    ``attn_query``, ``attn_key``, ``attn_value``."""
+    return {
+        "n_branches": float(n_branches),
+        "branch_layers": float(layer.branch_layers),
+        "in_branch": float(layer.branch is not None),
+        "branch_end": float(layer.branch_end),
+        "branch_tail": float(layer.branch_tail),
+        "attn_query": float(layer.attention == "query"),
+        "attn_key": float(layer.attention == "key"),
+        "attn_value": float(layer.attention == "value"),
+    }
+
+
+def where_env(
+    target: NamedTensor, block: Block | None, n_layers: int, n_branches: int = 0
+) -> dict[str, float]:
     """The names a ``where`` condition sees for ``target`` (a block's own rows and fans)."""
     fan_in, fan_out, shape = tensor_facts(target.param, block)
     numel = 1
@@ -60,6 +79,7 @@ def where_env(target: NamedTensor, block: Block | None, n_layers: int) -> dict[s
         "numel": float(numel),
         "depth": float(target.layer.depth),
         "n_layers": float(n_layers),
+        **branch_env(target.layer, n_branches),
     }
 
 
@@ -82,8 +102,13 @@ class Index:
         self.by_name = {lay.name: lay for lay in layers}
         self.targets = targets
         self.n_layers = n_layers
+        #: Residual branches in the model (set from the graph; Fixup's L).
+        self.n_branches = 0
         self._cond = cond
         self._counts: dict[str, int] = {}
+        self._positions: dict[str, dict[str, int]] = {}
+        #: Qualified module name -> its position in ``named_modules()`` (model order).
+        self.module_order: dict[str, int] = {}
         #: A parametrized weight's stand-in (by id) -> the stored originals it writes.
         self.originals: dict[int, list[ParamInfo]] = {}
 
@@ -110,6 +135,8 @@ class Index:
                     owner = by_name.get(mod_name) or _synthetic_layer(graph, mod_name)
                     targets.append(NamedTensor(owner, p, alias, local))
         index = cls(layers, targets, graph.n_layers, cond)
+        index.module_order = {name: i for i, name in enumerate(graph.module_types)}
+        index.n_branches = graph.n_branches
         for lay in layers:
             if lay.computes is not None:
                 # a parametrized weight is written through its stand-in, as its owner's
@@ -183,7 +210,9 @@ class Index:
     def where(self, sel: Selector, target: NamedTensor, block: Block | None) -> bool:
         if self._cond is None:
             raise RuntimeError("a where condition needs an evaluator")
-        return self._cond(sel.where, where_env(target, block, self.n_layers), self.count)
+        return self._cond(
+            sel.where, where_env(target, block, self.n_layers, self.n_branches), self.count
+        )
 
     def count(self, sel: Selector) -> int:
         """``count(SELECTOR)``: how many modules match.
@@ -195,7 +224,7 @@ class Index:
         """
         key = sel.model_dump_json()
         if key not in self._counts:
-            if _module_only(sel):
+            if module_only(sel):
                 self._counts[key] = sum(
                     1
                     for name, (types, ancestors) in self._modules().items()
@@ -208,6 +237,30 @@ class Index:
                 modules = {t.layer.name for t in self.targets if self.selects(sel, t)}
                 self._counts[key] = len(modules)
         return self._counts[key]
+
+    def position(self, sel: Selector, layer: Layer) -> int:
+        """``index(SELECTOR)`` for a tensor of ``layer``: the 0-based position of the
+        module matching ``sel`` that encloses it (``layer`` itself or its nearest
+        ancestor), among every module matching ``sel`` in the model's module order.
+        A PlanError-worthy ValueError when no enclosing module matches."""
+        key = sel.model_dump_json()
+        if key not in self._positions:
+            modules = self._modules()
+            order = sorted(modules, key=lambda n: self.module_order.get(n, len(self.module_order)))
+            matching = [
+                name
+                for name in order
+                if name
+                and (sel.types is None or _any_glob(modules[name][0], sel.types))
+                and (sel.named is None or fnmatchcase(name, sel.named))
+                and (sel.inside is None or any(_any_glob(t, sel.inside) for t in modules[name][1]))
+            ]
+            self._positions[key] = {name: i for i, name in enumerate(matching)}
+        where = self._positions[key]
+        for name in (layer.name, *(n for n, _ in reversed(layer.ancestors))):
+            if name in where:
+                return where[name]
+        raise ValueError(f"{layer.name or 'the model'} is inside no module that index(...) selects")
 
     def _modules(self) -> dict[str, tuple[tuple[str, ...], list[tuple[str, ...]]]]:
         """Every module that holds parameters, itself or below: name -> (types, the types

@@ -109,7 +109,7 @@ def keep_rule(t: NamedTensor) -> str:
 
 
 def _is_keep(entries: list[Entry]) -> bool:
-    return all(e.scheme == "keep" for e in entries)
+    return all(e.spec.keeps for e in entries)
 
 
 def _signature(entries: list[Entry]) -> list[tuple[Any, ...]]:

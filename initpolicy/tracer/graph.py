@@ -26,6 +26,21 @@ class Block:
 
 
 @dataclass
+class OutputBlock:
+    """Output features [start, stop) of a tensor along its stored dim ``dim``, and the
+    activation they feed: a packed GLU projection's two halves (``mixed(gelu, linear)``
+    as a whole), or an MoE experts tensor whose module holds tensors feeding different
+    activations (``gate_up_proj`` before SiLU and the gate, ``down_proj`` before the
+    residual stream)."""
+
+    dim: int
+    start: int
+    stop: int
+    activation: str
+    act_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ParamInfo:
     """A parameter (or buffer) of a layer.
 
@@ -67,6 +82,11 @@ class ParamInfo:
     #: or ``original``; the legacy torch.nn.utils.weight_norm's ``weight_g``/``weight_v`` on
     #: the layer itself). A rule on the computed tensor writes these.
     stored: tuple[str, ...] = ()
+    #: What its output features feed, where the layer's one activation does not say it:
+    #: one block per equal cut of the output (a packed GLU projection), or one block for
+    #: a tensor used apart from its module's others (an MoE experts tensor). Empty
+    #: otherwise. Set by the resolution pass (docs/tracing.md, "Packed GLU and experts").
+    outputs: tuple[OutputBlock, ...] = ()
 
     @property
     def ndim(self) -> int:
@@ -166,9 +186,6 @@ class Layer:
     #: Lies between the fork and the join of a residual add ``x + f(x)``: the join's other
     #: operand reaches the fork with no parameterized layer on the way.
     residual_branch: bool = False
-    #: A residual branch member whose output reaches the residual join with no other layer
-    #: or norm between (an attention block's output projection, an MLP's last layer).
-    branch_end: bool = False
     #: Every path from its output reaches a normalization before the model output (layers,
     #: activations, mixing ops and sums on the way): whatever scale the path has, the
     #: norm resets it; a sum on the way only weighs this term against the other.
@@ -189,6 +206,16 @@ class Layer:
     #: The BatchNorm/InstanceNorm that every path from its output reaches through
     #: per-channel-constant-preserving ops only (so the norm cancels its bias); else None.
     cancelled_by: str | None = None
+    #: Residual branch facts (:mod:`initpolicy.tracer.roles_branches`): the index of its
+    #: innermost residual branch (None: in none), that branch's count of mixing layers,
+    #: whether it is a last mixing layer of the branch, and whether it is the branch's last
+    #: parameterized module (a norm, where the branch ends in one).
+    branch: int | None = None
+    branch_layers: int = 0
+    branch_end: bool = False
+    branch_tail: bool = False
+    #: ``query``, ``key`` or ``value``: the attention operand its output is; else None.
+    attention: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -226,6 +253,8 @@ class ModelGraph:
     #: Whether the roles pass ran (it needs a graph: not for the ``modules`` tracer), so
     #: the layers' graph facts and the parameters' roles are known.
     roles: bool = False
+    #: How many residual branches the roles pass found (Fixup's L).
+    n_branches: int = 0
     #: Modules whose weights are quantized (torch.ao's packed tensors, not parameters, as
     #: ``quantize_dynamic`` leaves them): qualified name -> class name. Nothing initializes
     #: them; not in JSON.

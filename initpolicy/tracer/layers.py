@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .fans import blocks, fans, legacy_weight_norms, parametrized_stand_in, shape_fans
-from .graph import Layer, ParamInfo
+from .graph import Layer, OutputBlock, ParamInfo
 from .ops import is_norm, module_activation
 from .resolve import Outcome, Resolved, parametrization_of
 
@@ -293,11 +293,46 @@ def apply_outcomes(layer: Layer, outcomes: set[Outcome]) -> None:
     layer.residual = any(r for _a, _k, _n, r in outcomes)
 
 
+def _activation_of(outcomes: set[Outcome]) -> tuple[str, dict[str, Any]]:
+    """One activation (with its arguments) for a set of outcomes, as a layer gets it."""
+    probe = Layer("", "", (), "linear")
+    apply_outcomes(probe, outcomes)
+    return probe.activation, probe.act_args
+
+
 def fill_from_resolution(layer: Layer, r: Resolved, modules: Mapping[str, Any]) -> None:
     apply_outcomes(layer, r.outcomes)
     layer.previous = r.previous
     if r.previous is not None and r.previous in modules:
         layer.previous_type = type(modules[r.previous]).__name__
+    _fill_uses(layer, r)
+
+
+def _fill_uses(layer: Layer, r: Resolved) -> None:
+    """Per-tensor facts of the resolution (:class:`~initpolicy.tracer.resolve.Use`): an
+    experts tensor of 3 or more dims used slice by slice (``grouped_mm``, ``bmm``,
+    ``F.linear(x, W[e])``) has the fans of one slice (its output dim and the input dim
+    beside it), not torch's over the stacked experts; a tensor whose output is cut into
+    blocks, or whose module's tensors feed different activations, records the activation
+    of each block (``ParamInfo.outputs``)."""
+    several = sum(1 for k in r.uses if k) > 1
+    for p in layer.parameters:
+        use = r.uses.get(p.local) or (r.uses.get("") if p.local == "weight" else None)
+        if use is None or use.out_dim is None or p.ndim < 2:
+            continue
+        dim = use.out_dim
+        if p.ndim >= 3 and dim >= p.ndim - 2 and p.local in r.uses:
+            in_dim = (p.ndim - 1) if dim == p.ndim - 2 else p.ndim - 2
+            p.fan_in, p.fan_out = float(p.shape[in_dim]), float(p.shape[dim])
+        size = p.shape[dim]
+        if len(use.blocks) > 1 and size % len(use.blocks) == 0:
+            step = size // len(use.blocks)
+            p.outputs = tuple(
+                OutputBlock(dim, i * step, (i + 1) * step, *_activation_of(b or use.outcomes))
+                for i, b in enumerate(use.blocks)
+            )
+        elif several and use.outcomes:
+            p.outputs = (OutputBlock(dim, 0, size, *_activation_of(use.outcomes)),)
 
 
 # -- where a module was constructed ------------------------------------------------------

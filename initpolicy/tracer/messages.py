@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
+import sysconfig
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 
 from .graph import Layer
-from .inputs import required_inputs
-from .named_inputs import missing_inputs
+from .inputs import missing_inputs, required_inputs
 
 
 def short(e: BaseException) -> str:
@@ -36,6 +40,58 @@ def assumed_warning(assumed: list[tuple[str, bool]]) -> str:
             f"{n} check(s) that the input is valid were assumed to pass ({', '.join(checks)})"
         )
     return "on the meta device tensors have no values: " + "; ".join(parts)
+
+
+#: Where library code lives: the standard library, installed packages, initpolicy itself.
+_LIBRARY = tuple(
+    {
+        str(Path(p).resolve())
+        for key in ("stdlib", "platstdlib", "purelib", "platlib")
+        if (p := sysconfig.get_paths().get(key))
+    }
+    | {str(Path(__file__).resolve().parents[1])}
+)
+
+
+def _library(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen ...>, <string>, generated code
+        return True
+    path = str(Path(filename).resolve())
+    return any(path == root or path.startswith(root + "/") for root in _LIBRARY)
+
+
+@dataclass(frozen=True)
+class RaisedAt:
+    """Where a forward's exception comes from, in the user's own code: the innermost frame
+    of the traceback outside the standard library, installed packages and initpolicy."""
+
+    #: ``file:line`` of that frame.
+    location: str
+    #: True when that frame raised it (the model's own ``raise``), False when it called
+    #: into a library that raised (torch rejecting an input's shape or dtype).
+    by_model: bool
+
+
+def raised_at(e: BaseException) -> RaisedAt | None:
+    """The user frame an exception of a forward comes from, or None when every frame is
+    library code (a model from an installed package, torch rejecting a call's arguments
+    before any of the model's code ran). tests/test_trace_inputs.py shows both kinds."""
+    frames = traceback.extract_tb(e.__traceback__)
+    for i in range(len(frames) - 1, -1, -1):
+        if not _library(frames[i].filename):
+            return RaisedAt(
+                f"{_shown(frames[i].filename)}:{frames[i].lineno}", i == len(frames) - 1
+            )
+    return None
+
+
+def _shown(filename: str) -> str:
+    """A file as errors name it: relative to the working directory when under it."""
+    try:
+        rel = Path(filename).resolve().relative_to(Path.cwd().resolve())
+    except (ValueError, OSError):
+        return filename
+    return str(rel)
 
 
 def input_hint(model: torch.nn.Module) -> str:

@@ -9,6 +9,8 @@ Every fx node the resolution pass walks through is classified here, and nowhere 
   the walk with ``linear``;
 * a **stop** (metadata and comparisons: ``size``, ``shape``, ``gt``) whose result
   carries no activation;
+* an **unknown** elementwise function (``sin``, ``exp``, ``pow``: not an activation of the
+  catalog) that ends the walk with ``unknown``;
 * anything else is **transparent** (dropout, reshapes, pooling, add, cat, mul, ...).
 
 Third-party activation modules are recognized by class name (see
@@ -25,20 +27,42 @@ import operator
 import re
 from typing import Any
 
-from ..catalog.activations import ACTIVATIONS, Activation, by_name
+from ..catalog.activations import (
+    ACTIVATIONS,
+    SPELLINGS,
+    Activation,
+    by_name,
+    class_name_tokens,
+    meaning,
+)
 
-_BY_MODULE: dict[str, Activation] = {m: a for a in ACTIVATIONS for m in a.modules}
-_BY_FUNCTION: dict[str, Activation] = {f: a for a in ACTIVATIONS for f in a.functions}
+_BY_MODULE: dict[str, Activation] = {m: a for a in ACTIVATIONS + SPELLINGS for m in a.modules}
+_BY_FUNCTION: dict[str, Activation] = {f: a for a in ACTIVATIONS + SPELLINGS for f in a.functions}
 
 
 #: Ops after which the walk ends with ``linear``: they mix features with other weights.
+#: ``grouped_mm`` (``F.grouped_mm``, ``torch._grouped_mm``, transformers' fallback op) is
+#: how MoE experts stored as 3-D tensors run: one matmul per expert.
 MIXING: frozenset[str] = frozenset(
     {
         "matmul", "mm", "bmm", "baddbmm", "addmm", "addbmm", "addmv", "mv", "einsum",
         "tensordot", "linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
         "conv_transpose2d", "conv_transpose3d", "embedding", "embedding_bag",
         "scaled_dot_product_attention", "multi_head_attention_forward", "lstm", "gru", "rnn_tanh",
-        "rnn_relu", "flex_attention",
+        "rnn_relu", "flex_attention", "grouped_mm", "grouped_mm_fallback", "scaled_grouped_mm",
+    }
+)  # fmt: skip
+
+#: Elementwise nonlinear functions the catalog has no activation for (SIREN's ``sin``,
+#: ``exp``, ``x ** 2``): the walk ends there with the activation ``unknown`` (no gain,
+#: no band), never passes through them as if they were the identity.
+UNKNOWN_ELEMENTWISE: frozenset[str] = frozenset(
+    {
+        "sin", "cos", "tan", "sinc", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh",
+        "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "exp", "exp2",
+        "expm1", "log", "log1p", "log2", "log10", "sqrt", "rsqrt", "reciprocal", "abs",
+        "square", "pow", "erf", "erfc", "erfinv", "sign", "sgn", "floor", "ceil", "round",
+        "trunc", "frac",
     }
 )  # fmt: skip
 
@@ -92,8 +116,24 @@ def normalize(name: str) -> str:
 
 
 def from_name(name: str) -> Activation | None:
-    """The activation spelled ``name`` in functional or method form, or None."""
+    """The catalog entry spelled ``name`` in functional or method form, or None (a
+    :data:`~initpolicy.catalog.activations.SPELLINGS` entry such as ``hardtanh`` too:
+    :func:`call_activation` says what it computes)."""
     return _BY_FUNCTION.get(normalize(name))
+
+
+def call_activation(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, dict[str, Any]] | None:
+    """The canonical activation and arguments a functional/method call computes, or None.
+
+    >>> call_activation("hardtanh", ("x", 0, 6), {}), call_activation("rrelu", ("x",), {})
+    (('relu6', {}), ('leaky_relu', {'negative_slope': 0.22916666666666666}))
+    """
+    act = from_name(name)
+    if act is None:
+        return None
+    return meaning(act, call_args(act, args, kwargs))
 
 
 def call_args(act: Activation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -117,38 +157,9 @@ def call_args(act: Activation, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     return out
 
 
-def hardtanh_activation(min_val: float, max_val: float) -> tuple[str, dict[str, Any]]:
-    """``Hardtanh(0, 6)`` is relu6; any other Hardtanh is closest to tanh."""
-    if min_val == 0 and max_val == 6:
-        return "relu6", {}
-    return "tanh", {}
-
-
-# Third-party activations by class name: suffixes removed, lower-cased, then the first of
-# these tokens found in the name decides (order matters: longer names before their parts).
+# Third-party activations by class name: suffixes removed, lower-cased, then the first
+# catalog name or alias found in the name decides (longest first).
 _SUFFIXES = re.compile(r"(activation|act|layer|module|fn)$")
-_TOKENS: tuple[tuple[str, str], ...] = (
-    ("leakyrelu", "leaky_relu"),
-    ("hardswish", "hardswish"),
-    ("hswish", "hardswish"),
-    ("hardsigmoid", "hardsigmoid"),
-    ("hsigmoid", "hardsigmoid"),
-    ("logsoftmax", "log_softmax"),
-    ("softmax", "softmax"),
-    ("softplus", "softplus"),
-    ("relu6", "relu6"),
-    ("prelu", "prelu"),
-    ("gelu", "gelu"),
-    ("silu", "silu"),
-    ("swish", "silu"),
-    ("mish", "mish"),
-    ("selu", "selu"),
-    ("celu", "celu"),
-    ("relu", "relu"),  # before elu: "relu" contains "elu"
-    ("elu", "elu"),
-    ("sigmoid", "sigmoid"),
-    ("tanh", "tanh"),
-)
 _GELU_TANH_HINTS = ("tanh", "new", "fast", "accurate")
 
 
@@ -161,7 +172,7 @@ def class_name_activation(class_name: str) -> tuple[str, dict[str, Any]] | None:
     True
     """
     key = _SUFFIXES.sub("", class_name.lower().replace("_", ""))
-    for token, name in _TOKENS:
+    for token, name in class_name_tokens():
         if token in key:
             if name == "gelu":
                 approx = "tanh" if any(h in key for h in _GELU_TANH_HINTS) else "none"
@@ -185,13 +196,9 @@ def module_activation(module: Any) -> tuple[str, dict[str, Any]] | None:
     for cls in type(module).__mro__:
         if not _is_torch_class(cls):
             continue
-        if cls.__name__ == "Hardtanh":
-            return hardtanh_activation(module.min_val, module.max_val)
-        if cls.__name__ == "RReLU":
-            return "leaky_relu", {"negative_slope": (module.lower + module.upper) / 2}
         act = _BY_MODULE.get(cls.__name__)
         if act is not None:
-            return act.name, _module_args(act, module)
+            return meaning(act, _module_args(act, module))
     if _is_torch_class(type(module)) or module._parameters or module._modules:
         return None
     found = class_name_activation(type(module).__name__)

@@ -26,11 +26,11 @@ from .ops import (
     SLICING,
     STOP,
     TENSOR_ATTRS,
-    call_args,
+    UNKNOWN_ELEMENTWISE,
+    call_activation,
     constant_factor,
     from_name,
     function_name,
-    hardtanh_activation,
     is_composite,
     is_glu,
     is_norm,
@@ -43,6 +43,18 @@ Outcome = tuple[str, tuple[tuple[str, Any], ...], bool, bool]
 
 
 @dataclass
+class Use:
+    """How one tensor's output is read: the outcomes of its own uses, which dim of the
+    stored tensor holds its output features (None where unknown), and, where that output
+    is cut into equal blocks along its last dim (``a, g = W(x).chunk(2, -1)``: a packed GLU
+    projection), the outcomes of each block in order."""
+
+    outcomes: set[Outcome] = field(default_factory=set)
+    out_dim: int | None = None
+    blocks: list[set[Outcome]] = field(default_factory=list)
+
+
+@dataclass
 class Resolved:
     """What the pass found for one module (or the owner of a directly used parameter)."""
 
@@ -50,6 +62,10 @@ class Resolved:
     outcomes: set[Outcome] = field(default_factory=set)
     order: float = 0.0
     previous: str | None = None
+    #: Local tensor name -> its own use, for tensors the graph shows used directly (an MoE
+    #: experts module's ``gate_up_proj`` and ``down_proj``), and ``""`` for the module's
+    #: output where it is cut into blocks (ModernBERT's ``Wi``).
+    uses: dict[str, Use] = field(default_factory=dict)
 
 
 def op_name(node: fx.Node) -> str:
@@ -97,6 +113,7 @@ class _Pass:
         #: Calls of functions fx cannot see into that consume a weight (a function wrapped
         #: with ``torch.fx.wrap``, e.g. torchvision's ``shifted_window_attention``): mixing.
         self.opaque_mixing: set[fx.Node] = set()
+        self.contribs: dict[fx.Node, set[Outcome]] = {}
 
     # -- what one node does to a walk that reaches it ------------------------------------
     def module_of(self, node: fx.Node) -> Any:
@@ -126,22 +143,24 @@ class _Pass:
         if name == "getattr":
             attr = node.args[1] if len(node.args) > 1 else None
             return after if attr in TENSOR_ATTRS else set()
-        if name in ("hardtanh", "rrelu"):
-            return {_special(name, node)}
         if name == "glu":
             return {_GLU_GATE} | after
-        spelled = from_name(name)
+        spelled = call_activation(name, tuple(node.args), dict(node.kwargs))
         if spelled is not None and not _soft_cap(node):
-            args = call_args(spelled, tuple(node.args), dict(node.kwargs))
-            return {(spelled.name, _key(args), False, False)}
+            return {(spelled[0], _key(spelled[1]), False, False)}
         if name in MIXING or node in self.opaque_mixing:
             return {("linear", (), False, False)}
         if name in STOP:
             return set()
         if name in NORM_FUNCTIONS or node in self.norm_nodes:
             return {(a, k, True, r) for a, k, _n, r in after}
+        if name in UNKNOWN_ELEMENTWISE and not _constant_power(node):
+            return {("unknown", (("op", name),), False, False)}
         if name in ("add", "sub") and self.is_residual(node):
             return {(a, k, n, True) for a, k, n, _r in after}
+        factor = _factor(node)
+        if factor is not None:
+            return {_scaled(o, factor) for o in after}
         return after
 
     # -- residual adds: both operands share an ancestor (x + f(x)) ----------------------
@@ -247,6 +266,7 @@ class _Pass:
                     after |= contrib[u]
             out[n] = after
             contrib[n] = set() if n in self.param_derived else self.contrib(n, after)
+        self.contribs = contrib
         return self.collect(out)
 
     def _owner(self, node: fx.Node) -> Any:
@@ -333,6 +353,7 @@ class _Pass:
                 prev = max((latest.get(a, -1) for a in inputs), default=-1)
                 if prev >= 0:
                     r.previous = producing[self.nodes[prev]]
+            self._record_uses(r, n, out)
             if composite:
                 for i, (cname, child) in enumerate(_param_children(name, m)):
                     c = resolved.setdefault(
@@ -343,9 +364,106 @@ class _Pass:
                     del child
         return resolved
 
+    def _record_uses(self, r: Resolved, n: fx.Node, out: dict[fx.Node, set[Outcome]]) -> None:
+        """Per-tensor uses of layer ``r`` at node ``n``: the module's output cut into blocks,
+        and each directly used tensor's own outcomes, output dim and blocks."""
+        blocks = self.output_blocks(n)
+        if n.op == "call_module" and blocks:
+            use = r.uses.setdefault("", Use(out_dim=0))
+            use.blocks = _merge_blocks(use.blocks, blocks)
+        for a in n.all_input_nodes:
+            for source, dim in self._weights_of(a, n):
+                use = r.uses.setdefault(str(source.target).rpartition(".")[2], Use())
+                use.outcomes |= out[n]
+                use.out_dim = dim if use.out_dim is None or use.out_dim == dim else None
+                use.blocks = _merge_blocks(use.blocks, blocks)
+
+    def _weights_of(self, operand: fx.Node, consumer: fx.Node) -> list[tuple[fx.Node, int | None]]:
+        """The parameters (``get_attr``) ``operand`` is computed from, when it is the weight
+        operand of ``consumer``, each with the stored dim holding the output features:
+        followed back through transposes (which swap the last two dims) and integer
+        indexing (``experts[i]``). ``F.linear(x, W)`` reads W as (out, in); ``x @ W``,
+        ``bmm``, ``grouped_mm`` read their second operand as (..., in, out)."""
+        if operand not in self.param_derived:
+            return []
+        name = op_name(consumer)
+        if name == "linear" and consumer.args[1:2] == (operand,):
+            out_last = False
+        elif name in _RIGHT_OPERAND and consumer.args[1:2] == (operand,):
+            out_last = True
+        else:
+            return []
+        steps: list[tuple[str, tuple[int, ...]]] = []  # consumer side first
+        node = operand
+        while node.op != "get_attr":
+            step = op_name(node)
+            if step in ("transpose", "swapaxes"):
+                pair = tuple(a for a in node.args[1:3] if isinstance(a, int))
+                if len(pair) != 2:
+                    return []
+                steps.append(("swap", pair))
+            elif step == "t" or (step == "getattr" and node.args[1:2] in (("T",), ("mT",))):
+                steps.append(("swap", (-2, -1)))
+            elif step == "getitem" and isinstance(node.args[1], int):
+                steps.append(("drop", ()))
+            elif step not in ("contiguous", "to", "float", "type_as", "clone", "detach"):
+                return []
+            inputs = node.all_input_nodes
+            if len(inputs) != 1:
+                return []
+            node = inputs[0]
+        if str(node.target) not in self.params:
+            return []
+        t = getattr(self._owner(node), str(node.target).rpartition(".")[2], None)
+        ndim = getattr(t, "ndim", 0)
+        # the stored dims, as the consumer sees them: replay the steps from the tensor
+        dims = list(range(ndim))
+        for kind, swap in reversed(steps):
+            if kind == "drop":
+                dims = dims[1:]
+            elif len(dims) >= 2:
+                i, j = (d % len(dims) for d in swap)
+                dims[i], dims[j] = dims[j], dims[i]
+        if len(dims) < 2:
+            return []
+        return [(node, dims[-1] if out_last else dims[-2])]
+
+    def output_blocks(self, n: fx.Node) -> list[set[Outcome]]:
+        """The outcomes of each equal block of ``n``'s output where every use of it cuts
+        it along the last dim (``chunk(k, dim=-1)`` read through ``getitem``); else []."""
+        users = list(n.users)
+        if len(users) != 1 or op_name(users[0]) != "chunk":
+            return []
+        cut = users[0]
+        k = cut.args[1] if len(cut.args) > 1 else cut.kwargs.get("chunks")
+        dim = cut.args[2] if len(cut.args) > 2 else cut.kwargs.get("dim", 0)
+        if not isinstance(k, int) or k < 2 or dim != -1:
+            return []
+        parts: list[set[Outcome]] = [set() for _ in range(k)]
+        for u in cut.users:
+            i = u.args[1] if op_name(u) == "getitem" and len(u.args) > 1 else None
+            if not isinstance(i, int) or not -k <= i < k:
+                return []
+            parts[i] |= self.contribs.get(u, set())
+        return parts
+
     def _is_layer(self, node: fx.Node, name: str) -> bool:
         m = self.modules.get(name)
         return m is not None and (_owns_params(m) or is_composite(m) or node.op != "call_module")
+
+
+#: Mixing ops whose second operand is a weight read as (..., in, out).
+_RIGHT_OPERAND = frozenset({"matmul", "mm", "bmm", "grouped_mm", "grouped_mm_fallback"})
+
+
+def _merge_blocks(old: list[set[Outcome]], new: list[set[Outcome]]) -> list[set[Outcome]]:
+    """Blocks of two uses of one tensor, merged; a use that cuts differently (or not at
+    all) leaves no blocks."""
+    if not old:
+        return [set(b) for b in new]
+    if len(old) != len(new):
+        return []
+    return [a | b for a, b in zip(old, new, strict=True)]
 
 
 def _param_children(prefix: str, module: Any) -> list[tuple[str, Any]]:
@@ -382,22 +500,43 @@ def _soft_cap(node: fx.Node) -> bool:
     )
 
 
+def _constant_power(node: fx.Node) -> bool:
+    """``c ** x`` or ``x ** 1``: a power whose base is a constant (a frequency table) or
+    whose exponent is 1 is not a nonlinearity of the signal ``x``."""
+    if op_name(node) != "pow" or len(node.args) < 2:
+        return False
+    base, exponent = node.args[0], node.args[1]
+    return not isinstance(base, fx.Node) or (isinstance(exponent, (int, float)) and exponent == 1)
+
+
+#: Outcomes a constant factor on the way changes: the ones with a gain to scale.
+_UNSCALED = frozenset({"linear", "output", "mixed"})
+
+
+def _factor(node: fx.Node) -> float | None:
+    """The constant ``node`` multiplies its one signal operand by (``30 * x``, ``x / 2``)."""
+    name = op_name(node)
+    if name not in ("mul", "truediv", "div"):
+        return None
+    signals = [a for a in node.args if isinstance(a, fx.Node)]
+    if len(signals) != 1:
+        return None
+    return constant_factor(name, tuple(node.args), signals[0])
+
+
+def _scaled(o: Outcome, factor: float) -> Outcome:
+    """Outcome ``o`` reached through a constant ``factor``: the factor is part of the
+    layer's gain (SIREN's ``sin(30 * linear(x))``), kept as the ``scale`` argument."""
+    act, args, normalized, residual = o
+    if act in _UNSCALED or normalized or factor == 1:
+        return o
+    given = dict(args)
+    given["scale"] = float(given.get("scale", 1.0)) * factor
+    return (act, _key(given), normalized, residual)
+
+
 def _key(args: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(args.items()))
-
-
-def _special(name: str, node: fx.Node) -> Outcome:
-    args, kwargs = tuple(node.args), dict(node.kwargs)
-
-    def arg(i: int, k: str, default: float) -> float:
-        v = kwargs.get(k, args[i] if i < len(args) else default)
-        return float(v) if isinstance(v, (int, float)) else default
-
-    if name == "hardtanh":
-        act, extra = hardtanh_activation(arg(1, "min_val", -1.0), arg(2, "max_val", 1.0))
-        return (act, _key(extra), False, False)
-    slope = (arg(1, "lower", 1 / 8) + arg(2, "upper", 1 / 3)) / 2
-    return ("leaky_relu", (("negative_slope", slope),), False, False)
 
 
 def resolve(

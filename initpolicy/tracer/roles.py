@@ -15,8 +15,8 @@ Graph as the resolution pass (:mod:`initpolicy.tracer.resolve`), and writes fiel
   model output;
 * ``scale_invariant`` — every path reaches a normalization through positively homogeneous
   ops only (the weight's scale does not change the model's function);
-* ``branch_end`` — a residual branch member whose output reaches the join with no other
-  layer or norm on the way (the output projection of an attention or MLP block);
+* branch facts (``branch``, ``branch_layers``, ``branch_end``: a last mixing layer of its
+  branch, ``branch_tail``) and attention operands — :mod:`initpolicy.tracer.roles_branches`;
 * ``to_output`` — the most parameterized layers on a path to the model output;
 * ``input_dependent`` — fed by the model's inputs, not only by constant tables;
 * ``feeds`` — the layers its output reaches with no normalization in between;
@@ -49,21 +49,19 @@ from typing import Any
 
 import torch.fx as fx
 
+from ..catalog.activations import facts
 from .graph import Layer
 from .ops import is_composite
 from .resolve import op_name
+from .roles_branches import assign_branches
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
 
-#: Activations that commute with a positive scale: relu(c x) = c relu(x).
-HOMOGENEOUS_ACTIVATIONS = frozenset({"relu", "relu6", "leaky_relu", "prelu"})
-#: Functions whose output changes shape (not only size) when the input is scaled. Powers
-#: (``pow``, ``sqrt``, ``rsqrt``, ``reciprocal``: a norm's statistics, a squared ReLU) scale
-#: their output by a positive factor too, so they keep a path scale-invariant.
-NONHOMOGENEOUS = frozenset(
-    {"exp", "log", "log1p", "expm1", "sin", "cos", "erf", "clamp", "softmax", "log_softmax",
-     "sigmoid", "tanh", "hardtanh", "rrelu"}
-)  # fmt: skip
+#: Functions (other than the catalog's activations, whose ``homogeneous`` fact says) whose
+#: output changes shape (not only size) when the input is scaled. Powers (``pow``,
+#: ``sqrt``, ``rsqrt``, ``reciprocal``: a norm's statistics, a squared ReLU) scale their
+#: output by a positive factor too, so they keep a path scale-invariant.
+NONHOMOGENEOUS = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "erf", "clamp"})
 #: Mixing ops that are linear in each operand (attention and recurrences are not).
 LINEAR_MIXING = frozenset(
     {"matmul", "mm", "bmm", "baddbmm", "addmm", "addbmm", "addmv", "mv", "einsum", "tensordot",
@@ -124,7 +122,7 @@ def _renormalized(r: GraphView) -> dict[fx.Node, Any]:
 
 def _scale_invariant(r: GraphView) -> dict[fx.Node, Any]:
     def activation(n: fx.Node, after: Any) -> Any:
-        return after if r.kinds[n].split(":")[1] in HOMOGENEOUS_ACTIVATIONS else False
+        return after if facts(r.kinds[n].split(":")[1]).homogeneous else False
 
     def op(n: fx.Node, after: Any) -> Any:
         return False if op_name(n) in NONHOMOGENEOUS else after
@@ -170,22 +168,6 @@ def _reach(r: GraphView) -> dict[fx.Node, Any]:
             "default": lambda n, after: after,
         },
         lambda values: frozenset().union(*[v for v in values if v]),
-    )
-
-
-def _to_join(r: GraphView, joins: set[fx.Node]) -> dict[fx.Node, Any]:
-    """Whether each node's value reaches a residual join with no layer, norm or output on
-    the way: what ends a residual branch (a rotary ``q*cos + rot(q)*sin`` is no join)."""
-    return r.backward(
-        {
-            "join": lambda n, after: True if n in joins else after,
-            "output": lambda n, after: False,
-            "norm": lambda n, after: False,
-            "layer": lambda n, after: False,
-            "stop": lambda n, after: None,
-            "default": lambda n, after: after,
-        },
-        lambda values: any(v for v in values),
     )
 
 
@@ -244,14 +226,14 @@ def assign_roles(
     layers: list[Layer],
 ) -> int:
     """Fill the graph facts of ``layers`` (traced into ``graph``) and their parameters'
-    roles; return the number of residual adds. ``modules`` maps qualified names to
-    modules, ``params`` every parameter name (aliases included) to its owner's name."""
+    roles. ``modules`` maps qualified names to modules, ``params`` every parameter name
+    (aliases included) to its owner's name. Returns the number of residual branches."""
     r = GraphView(graph, modules, params)
     data = _data(r)
     gate = r.gate_members(data)
-    residual, joins = r.residual_branches()
+    residual, _joins = r.residual_branches()
     ren, sinv = _renormalized(r), _scale_invariant(r)
-    down, reach, canc, join = _to_output(r), _reach(r), _cancelling(r), _to_join(r, joins)
+    down, reach, canc = _to_output(r), _reach(r), _cancelling(r)
     nodes_of: dict[str, list[fx.Node]] = {}
     for n, names in r.names_at.items():
         for name in names:
@@ -269,7 +251,6 @@ def assign_roles(
             continue
         lay.gate = lay.name in gate
         lay.residual_branch = lay.name in residual
-        lay.branch_end = lay.residual_branch and any(r.after(join, n, lambda v: any(v)) for n in ns)
         lay.renormalized = all(r.after(ren, n, _all_true) is True for n in ns)
         lay.scale_invariant = all(r.after(sinv, n, _all_true) is True for n in ns)
         lay.to_output = _most([r.after(down, n, _most) for n in ns])
@@ -284,4 +265,4 @@ def assign_roles(
         norms = [r.after(canc, n, _union) for n in ns]
         if norms and all(v is not None and v is not _FAIL and v for v in norms):
             lay.cancelled_by = min(frozenset().union(*norms))
-    return len(joins)
+    return assign_branches(r, layers)

@@ -11,7 +11,15 @@ from typing import Any
 
 import torch.fx as fx
 
-from .ops import MIXING, NORM_FUNCTIONS, STOP, TENSOR_ATTRS, from_name, is_composite, is_norm
+from .ops import (
+    MIXING,
+    NORM_FUNCTIONS,
+    STOP,
+    TENSOR_ATTRS,
+    call_activation,
+    is_composite,
+    is_norm,
+)
 from .ops import module_activation as _module_activation
 from .resolve import _Pass, op_name
 
@@ -114,9 +122,9 @@ class GraphView:
             return "op:getattr" if attr in TENSOR_ATTRS else "stop"
         if name in STOP:
             return "stop"
-        spelled = from_name(name)
+        spelled = call_activation(name, tuple(n.args), dict(n.kwargs))
         if spelled is not None:
-            return f"activation:{spelled.name}"
+            return f"activation:{spelled[0]}"
         if name in NORM_FUNCTIONS:
             return "norm"
         if name in MIXING:

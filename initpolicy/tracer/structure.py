@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .dtensor import placement_text, wrapper_classes
+from ..shards.dtensor import placement_text, wrapper_classes
 
 _HOOKS = (
     "_forward_pre_hooks",
@@ -43,7 +43,7 @@ _HOOKS = (
 @contextmanager
 def structure_view(model: torch.nn.Module) -> Iterator[dict[str, str]]:
     """The model, temporarily unwrapped, hook-free and on meta (see the module doc).
-    Yields the placement of every DTensor (:func:`~initpolicy.tracer.dtensor.placement_text`)
+    Yields the placement of every DTensor (:func:`~initpolicy.shards.dtensor.placement_text`)
     by each of its qualified names."""
     wrappers = wrapper_classes()
     classes: list[tuple[torch.nn.Module, type]] = []

@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 import torch
 
 from ..errors import TraceError
+from ..shards.dtensor import is_sharded
 from .capture import dynamic_graph, leaf_modules, self_contained, symbolic_graph
-from .dtensor import is_sharded
 from .graph import Layer, ModelGraph
 from .inputs import (
     NoInputs,
@@ -54,7 +54,7 @@ from .layers import (
     quantized_modules,
     type_names,
 )
-from .messages import assumed_warning, input_hint, not_called_warning, short
+from .messages import assumed_warning, input_hint, not_called_warning, raised_at, short
 from .resolve import Resolved, resolve
 from .roles import assign_roles
 from .size import model_size
@@ -184,8 +184,16 @@ class _Run:
             return None
         tried = "; ".join(dict.fromkeys(s for s, _ in failures))
         errors = list(dict.fromkeys(short(e) for _, e in failures))
+        where = raised_at(error)
+        if where is not None and where.by_model:
+            # The model's own code raised: the input may be fine, so no input hint.
+            raise TraceError(
+                f"{where.location}: the model's forward raised on the example input {tried}: "
+                f"{'; then '.join(errors[:3])}"
+            ) from None
+        at = f"{where.location}: " if where is not None else ""
         raise TraceError(
-            f"the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
+            f"{at}the model rejected the example input {tried}: {'; then '.join(errors[:3])}\n"
             + input_hint(self.model)
         ) from None
 
@@ -290,6 +298,28 @@ def trace(
     return _trace(model, example_inputs, target, tracer)
 
 
+def unknown_warning(layers: list[Layer]) -> str:
+    """The note for layers before an elementwise function the catalog does not know.
+
+    >>> lay = Layer("net.0", "Linear", ("Linear",), "unknown", act_args={"op": "sin", "scale": 30.0})
+    >>> unknown_warning([lay])
+    'an elementwise function the catalog does not know follows 1 layer(s) (sin(30 x) after net.0): activation unknown, no gain and no band; their scale is not judged'
+    """
+
+    def shown(lay: Layer) -> str:
+        op = lay.act_args.get("op", "?")
+        scale = lay.act_args.get("scale")
+        return f"{op}({scale:g} x) after {lay.name}" if scale else f"{op} after {lay.name}"
+
+    names = ", ".join(shown(lay) for lay in layers[:3]) + (
+        f" and {len(layers) - 3} more" if len(layers) > 3 else ""
+    )
+    return (
+        f"an elementwise function the catalog does not know follows {len(layers)} layer(s) "
+        f"({names}): activation unknown, no gain and no band; their scale is not judged"
+    )
+
+
 def _trace(
     model: torch.nn.Module, example_inputs: Any, target: str, tracer: str | None
 ) -> ModelGraph:
@@ -346,10 +376,13 @@ def _trace(
             layer.previous, layer.previous_type = prev.name, prev.type
     if unused:
         run.warnings.append(not_called_warning(unused, layers, modules))
-    residual_adds = 0
+    unknown = [lay for lay in layers if lay.activation == "unknown"]
+    if unknown:
+        run.warnings.append(unknown_warning(unknown))
+    n_branches = 0
     if graph is not None:
-        residual_adds = assign_roles(graph, modules, names.params, layers)
-    size = model_size(inner, layers, residual_adds)
+        n_branches = assign_roles(graph, modules, names.params, layers)
+    size = model_size(inner, layers, n_branches)
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
@@ -365,6 +398,7 @@ def _trace(
         buffer_layers=buffer_layers,
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
         roles=graph is not None,
+        n_branches=n_branches,
         quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
         width=size.width,
         depth=size.depth,

@@ -20,7 +20,7 @@ import torch
 from scipy import stats
 
 import initpolicy
-from initpolicy.extractor.laws import Law
+from initpolicy.extractor.laws import Law, own_default
 from initpolicy.extractor.verify import family
 from initpolicy.planner.match import build_plan, needs_trace
 from initpolicy.tracer.tracing import trace
@@ -62,6 +62,10 @@ def planned(result: Any, model: torch.nn.Module, original: dict[str, torch.Tenso
             continue
         if e is None:
             problems.append(f"{label}: not planned")
+        elif e.scheme == "default":
+            # the module's own reset_parameters: right where that method wrote the law
+            if not own_default(law, e.layer.types):
+                problems.append(f"{label}: default, but {law.scheme} was not written by it")
         elif family(e.scheme, e.args) != family(law.scheme, law.args):
             problems.append(
                 f"{label}: {family(e.scheme, e.args)} != {family(law.scheme, law.args)}"
@@ -141,7 +145,7 @@ def applied(result: Any, model: torch.nn.Module, original: dict[str, torch.Tenso
         if pad is not None and not bool((now[name][pad] == 0).all()):
             problems.append(f"{label}: padding row {pad} not zero")
         fam = family(law.scheme, law.args)
-        if law.scheme == "keep" or law.scheme in ("eye", "dirac"):
+        if law.scheme == "keep" or law.scheme in ("eye", "dirac", "linspace"):
             if not torch.equal(x, y):
                 problems.append(f"{label}: {law.scheme} changed the values")
         elif fam[0] == "constant":

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import initpolicy
-from initpolicy.cli.main import cli
+from tests._cli_support import invoke
 from tests._policy_text import rule_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +43,12 @@ BROKEN = textwrap.dedent(
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "examples" / "gpt2_small.py", tmp_path / "gpt2_small.py")
-    (tmp_path / "late.py").write_text(LATE)
-    (tmp_path / "broken.py").write_text(BROKEN)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(make_repo):
+    gpt2 = (ROOT / "examples" / "gpt2_small.py").read_text(encoding="utf-8")
+    return make_repo({"gpt2_small.py": gpt2, "late.py": LATE, "broken.py": BROKEN})
 
 
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
+run = invoke
 
 
 def test_the_policy_on_stdout_is_the_committed_example(repo):
@@ -145,15 +139,21 @@ def test_target_from_pyproject(repo):
     assert "`initpolicy extract late.py:Net`" in result.stdout
 
 
-def test_a_policy_that_plans_differently_is_written_with_a_warning(repo, monkeypatch):
-    # exit 1 is lint's (findings); a policy that does not reproduce every parameter is
-    # still written (exit 0), each difference a warning on stderr
+def test_a_policy_that_plans_differently_is_written_and_exits_1(repo, monkeypatch):
+    # never a silent success: the policy is written (the best description there is), each
+    # difference is a warning on stderr, the count an error, and the exit status 1
     from initpolicy.extractor import synthesize
 
-    monkeypatch.setattr(synthesize, "compare", lambda plan, items: [(0, "zeros std=0 bound=None")])
-    result = run("extract", "late.py:Net", "--call", "init_weights", "-o", "init.pol")
-    assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[0] == (
-        "warning: fc.weight: planned zeros std=0 bound=None, observed normal std=0.01 bound=None"
+    monkeypatch.setattr(
+        synthesize,
+        "compare",
+        lambda plan, items, values=None: [(0, "zeros std=0 bound=None", False)],
     )
+    result = run("extract", "late.py:Net", "--call", "init_weights", "-o", "init.pol")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        "warning: fc.weight: planned zeros std=0 bound=None, observed normal std=0.01 bound=None",
+        "wrote init.pol: 2 rules for 2 parameters",
+        "error: the policy does not plan what the code did for 1 tensor(s) (listed above)",
+    ]
     assert (repo / "init.pol").exists()

@@ -144,7 +144,9 @@ def test_without_activations_the_gain_is_the_number_the_code_used():
     assert "xavier_uniform(gain=5 / 3)" in extract(record(_mlp)).text
 
 
-def test_a_per_block_rescaling_becomes_a_depth_expression():
+def test_a_per_block_rescaling_becomes_a_block_index_expression():
+    # BEiT's param.div_(sqrt(2 * layer_id)), layer_id = i + 1: the block's index, which
+    # holds at any depth (the execution depth would count the layers inside a block)
     timm = pytest.importorskip("timm")
 
     def beit() -> torch.nn.Module:
@@ -153,7 +155,9 @@ def test_a_per_block_rescaling_becomes_a_depth_expression():
         )
 
     got = rules(extract(record(beit)).text)
-    assert 'named "*.attn.proj" -> trunc_normal(0, 0.02 / sqrt(0.25 * depth + 0.75))' in got
+    law = "trunc_normal(0, 0.02 / sqrt(2 * (index(Block) + 1)))"
+    assert f'named "*.attn.proj" -> {law}' in got
+    assert f'named "*.fc2" -> {law}' in got
 
 
 def test_the_library_entry_point_builds_and_extracts():

@@ -4,6 +4,8 @@ a module: the values of weights, their scale, recurrences (IP1xx, static), the s
 one forward and backward pass (IP2xx, dynamic), and a policy's rules (IP3xx)."""
 
 from ..rule import LintRule
+from .logits import LargeLogits
+from .norms import VanishingNormScale
 from .policy import (
     MultiplierMissing,
     ParameterUnmatched,
@@ -13,6 +15,7 @@ from .policy import (
     TruncNormalNoOp,
 )
 from .recurrent import LstmForgetBias, NonOrthogonalRecurrent
+from .residual import UnscaledResidualBranches
 from .scale import (
     GainMismatch,
     RangeTooNarrow,
@@ -21,6 +24,7 @@ from .scale import (
     TorchDefaultBeforeRelu,
 )
 from .signal import DeadAtInit, GradientRatio, NonfiniteAtInit, SaturatedAtInit, VarianceDrift
+from .values import ExtremeOutlier, IdenticalShards, PaddingRowNotZero, UnwrittenMemory
 from .weights import BiasBeforeNorm, ConstantWeight, DuplicateUnits, LargeBias
 
 RULES: tuple[type[LintRule], ...] = (
@@ -35,11 +39,18 @@ RULES: tuple[type[LintRule], ...] = (
     LargeBias,
     LstmForgetBias,
     NonOrthogonalRecurrent,
+    ExtremeOutlier,
+    IdenticalShards,
+    UnwrittenMemory,
+    VanishingNormScale,
+    PaddingRowNotZero,
+    UnscaledResidualBranches,
     VarianceDrift,
     DeadAtInit,
     SaturatedAtInit,
     NonfiniteAtInit,
     GradientRatio,
+    LargeLogits,
     SchemeMismatch,
     TruncNormalNoOp,
     RuleNeverMatches,

@@ -7,13 +7,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from ...catalog.activations import facts
 from ...language.ir import Rule as PolicyRule
 from ...planner.plan import Entry, Plan
-from ..bands import RELU_FAMILY, band
+from ...planner.ties import is_builtin
+from ..bands import band
 from ..families import EMBEDDING_TYPES, RECURRENT_TYPES, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
-from ..subject import selector
+from ..subject import fix_rule
 
 
 def _where(rule: PolicyRule) -> str:
@@ -22,8 +24,10 @@ def _where(rule: PolicyRule) -> str:
 
 def _own(plan: Plan, rules: list[PolicyRule]) -> list[PolicyRule]:
     """The rules written in the linted policy itself: an included policy's rule that
-    matches nothing, or that the includer overrides, is the point of including it."""
-    return [r for r in rules if r.loc.file == plan.policy.source]
+    matches nothing, or that the includer overrides, is the point of including it. A
+    built-in is general-purpose whether included or named directly (``--policy
+    relu_net``): its rules are never the user's own."""
+    return [r for r in rules if r.loc.file == plan.policy.source and not is_builtin(r)]
 
 
 def _lhs(rule: PolicyRule) -> str:
@@ -54,7 +58,7 @@ def family_problem(e: Entry) -> str | None:
     if act in ("tanh", "sigmoid") and scheme.startswith("kaiming") and relu_gain:
         return f"{scheme} uses ReLU's gain, but {act} follows"
     unit_gain = float(args.get("gain", 1.0)) == 1.0
-    if act in RELU_FAMILY and scheme.startswith(("xavier", "lecun")) and unit_gain:
+    if facts(act).rectifier and scheme.startswith(("xavier", "lecun")) and unit_gain:
         return f"{scheme} without gain keeps half of the variance ReLU needs"
     if act == "selu" and scheme not in ("lecun_normal", "lecun_uniform"):
         lecun = 1 / math.sqrt(e.param.fan_in) if e.param.fan_in else None
@@ -175,8 +179,8 @@ class RuleNeverMatches(LintRule):
     Why:
     Usually a misspelt type or name, or an activation the tracer does not find after the
     layer; the rule silently does nothing. Only the linted policy's own rules are checked:
-    a general-purpose included policy (``use relu_net``) has rules for layers a given
-    model lacks.
+    a built-in, included (``use relu_net``) or named as the policy (``--policy relu_net``),
+    is general-purpose and has rules for layers a given model lacks.
 
     Anti-pattern:
         Conv2d before ReLU -> kaiming_normal(fan_out)    # the model has no Conv2d
@@ -281,7 +285,7 @@ class ParameterUnmatched(LintRule):
         owners = {p.name: lay for lay, p in plan.graph.parameters()}
         for p in plan.unmatched:
             lay = owners.get(p.name)
-            fix = f"{selector(lay, p)} -> keep" if lay is not None else None
+            fix = fix_rule(lay, p, "keep") if lay is not None else None
             yield cls.finding(
                 p.name,
                 f"{p.name} is matched by no rule of the policy and keeps its current value",

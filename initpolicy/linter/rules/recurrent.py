@@ -3,6 +3,7 @@ orthogonal recurrent weights."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ from ...catalog.blocks import BLOCKS
 from ..families import RECURRENT_TYPES, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
-from ..subject import Subject, selector, tensor_of
+from ..subject import Subject, fix_rule, layer_rule, tensor_of
 from .static import subject_finding
 
 #: The recurrent types with a forget gate.
@@ -34,6 +35,12 @@ class LstmForgetBias(LintRule):
     An LSTM whose forget-gate bias (bias_ih + bias_hh, forget block) averages under
     ``forget-bias``.
 
+    Below ``forget-closed`` (default -2: the gate keeps sigmoid(-2) = 12% of the cell's
+    memory per step, 10^-9 after ten steps) the LSTM forgets everything at every step from
+    the start: a warning. The fix writes the forget block of both biases (the gate sees
+    their sum): ``LSTM.bias*[forget] -> ones()`` puts 1 in ``bias_ih`` and 0 in
+    ``bias_hh``.
+
     Why:
     With a forget bias near 0 the gate starts half closed and gradients through the cell
     state decay quickly; a bias of 1 keeps memory open at the start (Gers et al. 2000;
@@ -43,7 +50,7 @@ class LstmForgetBias(LintRule):
         LSTM.bias* -> zeros()
 
     Fix:
-        LSTM.bias_ih*[forget] -> ones()
+        LSTM.bias*[forget] -> ones()
     """
 
     code = "IP110"
@@ -51,26 +58,47 @@ class LstmForgetBias(LintRule):
     severity = "info"
     kind = "static"
     summary = "LSTM forget-gate bias near 0 (1 keeps the memory open)"
-    uses = ("forget-bias",)
+    uses = ("forget-bias", "forget-closed")
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
-        limit = ctx.t("forget-bias")
+        limit, closed = ctx.t("forget-bias"), ctx.t("forget-closed")
         for s in ctx.subjects:
             if not s.param.local.startswith("bias_ih") or not is_type(s.layer, _LSTM):
                 continue
             mean = _forget_bias(s, ctx)
             if mean is None or mean >= limit:
                 continue
-            yield subject_finding(
+            suffix = s.param.local[len("bias_ih") :]
+            f = subject_finding(
                 cls,
                 s,
                 f"forget-gate bias of {s.layer.name} averages {mean:.3g} (bias_ih + bias_hh); "
-                "a bias of 1 keeps the cell's memory open at the start of training",
+                + (
+                    f"the gate keeps {_sigmoid(mean):.2g} of the cell's memory per step: the "
+                    "LSTM forgets everything at every step; "
+                    if mean < closed
+                    else ""
+                )
+                + "a bias of 1 keeps the cell's memory open at the start of training",
                 measured=mean,
                 expected=1.0,
-                fix=f"{selector(s.layer, s.param, 'forget')} -> ones()",
+                fix=layer_rule(s.layer, "ones()", f"bias*{suffix}", "forget"),
             )
+            if mean < closed:
+                f.severity = "warning"
+            yield f
+
+
+def _per_block(s: Subject, scheme: str, blocks: list[str]) -> str | None:
+    """One rule per block of a packed tensor (each gate its own matrix), or None where a
+    selector cannot be written."""
+    rules = [fix_rule(s.layer, s.param, scheme, b) for b in blocks]
+    return None if None in rules else "\n".join(r for r in rules if r)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
 
 
 def _forget_bias(s: Subject, ctx: LintContext) -> float | None:
@@ -119,11 +147,15 @@ class NonOrthogonalRecurrent(LintRule):
     sequence is long; an orthogonal matrix keeps all singular values at 1 and the
     signal's norm over time (Saxe, McClelland & Ganguli 2013; Le, Jaitly & Hinton 2015).
 
+    The fix is one rule per gate block (``LSTM.weight_hh_l0[input] -> orthogonal()``, ...):
+    each gate multiplies the hidden state by its own block, and one orthogonal 4H x H
+    matrix is only semi-orthogonal, its blocks not orthogonal.
+
     Anti-pattern:
         LSTM.weight_hh* -> default
 
     Fix:
-        LSTM.weight_hh* -> orthogonal()
+        LSTM.weight_hh*[forget] -> orthogonal()
     """
 
     code = "IP111"
@@ -144,28 +176,43 @@ class NonOrthogonalRecurrent(LintRule):
             worst = _recurrent_error(s, limit)
             if worst is None:
                 continue
+            gates = [b for b in _gate_names(s) if _block_rows(s, b) is not None]
             yield subject_finding(
                 cls,
                 s,
                 f"{s.name} is not orthogonal (largest |WᵀW/c - I| entry {worst:.2f}): the "
-                "recurrence multiplies the hidden state by it at every time step",
+                "recurrence multiplies the hidden state by it at every time step"
+                + (
+                    "; each gate block gets its own orthogonal matrix (one orthogonal "
+                    f"{s.param.shape[0]}x{s.param.shape[1]} would leave the blocks "
+                    "non-orthogonal)"
+                    if gates
+                    else ""
+                ),
                 measured=worst,
                 expected=0.0,
-                fix=f"{s.selector} -> orthogonal()",
+                fix=_per_block(s, "orthogonal()", gates) if gates else s.fix("orthogonal()"),
             )
 
 
+def _gate_names(s: Subject) -> tuple[str, ...]:
+    """The gate blocks of a packed recurrent tensor (LSTM/GRU), () for a plain RNN."""
+    return next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), ())
+
+
 def _recurrent_error(s: Subject, limit: float) -> float | None:
-    """The smallest orthogonality error of the weight, whole or block by block (packed
-    gates may each be orthogonal), or None when one of them is within ``limit``."""
+    """The orthogonality error of the weight: block by block for packed gates (each gate
+    multiplies the hidden state by its own block, so a 4H x H matrix orthogonal as a whole,
+    whose blocks are not, is not orthogonal where it matters: vwxyzjn/cleanrl#358), whole
+    otherwise; None when it is within ``limit``."""
+    names = _gate_names(s)
     whole = _orthogonal_error(s.tensor)
-    if whole is None or whole <= limit:
+    if whole is None or (whole <= limit and not names):
         return None
-    names = next((v for k, v in BLOCKS.items() if is_type(s.layer, (k,))), ())
     errors = [
         _orthogonal_error(s.tensor, r) for r in (_block_rows(s, b) for b in names) if r is not None
     ]
     per_block = [e for e in errors if e is not None]
     if len(per_block) < len(errors) or (per_block and max(per_block) <= limit):
         return None
-    return min([whole, *([max(per_block)] if per_block else [])])
+    return max(per_block) if per_block else whole

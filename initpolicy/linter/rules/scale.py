@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from ..bands import RELU_FAMILY, Band, Fit, band, expected_std, fit, noise
+from ...catalog.activations import facts
+from ...catalog.schemes import TORCH_DEFAULT, moments
+from ..bands import Band, Fit, band, expected_std, fit, noise
 from ..findings import Finding
 from ..rule import LintContext, LintRule
-from ..structure import SATURATING, scale_matters
+from ..structure import scale_matters
 from ..subject import Subject
 from .static import fix_scheme, subject_finding
 
@@ -24,8 +26,8 @@ def _scaled(ctx: LintContext) -> Iterator[tuple[Subject, Band]]:
     for s in ctx.subjects:
         if not s.matrix or not s.stats.finite or s.stats.constant:
             continue
-        if scale_matters(s.layer, s.activation, ctx.graph.roles):
-            b = band(s.activation, s.layer.act_args)
+        if scale_matters(s.layer, s.activation, ctx.graph.roles, s.act_args):
+            b = band(s.activation, s.act_args)
             assert b is not None
             yield s, b
 
@@ -45,7 +47,7 @@ def _ceiled(s: Subject, ctx: LintContext) -> bool:
     """Whether gain-mismatch's ceiling applies: always before a saturating activation (one
     layer is enough to saturate it); elsewhere, as the floor, where a scale error
     compounds (range-too-wide's ceiling, twice as far, applies everywhere)."""
-    if s.activation in SATURATING:
+    if facts(s.activation).saturating:
         return True
     return s.layer.to_output != 0 and not s.in_branch and s.chain >= ctx.t("floor-depth")
 
@@ -56,14 +58,18 @@ def _fitted(ctx: LintContext) -> Iterator[tuple[Subject, Band, Fit]]:
     for s, b in _scaled(ctx):
         fan_in, fan_out = s.fans
         floor = not _floored(s, ctx)
-        f = fit(s.stats.std, b, fan_in, fan_out, s.stats.numel, tolerance, no_floor=floor)
+        std = s.stats.std * s.scale  # a constant factor before the activation is gain
+        f = fit(std, b, fan_in, fan_out, s.stats.numel, tolerance, no_floor=floor)
         yield s, b, f
 
 
 def _describe(s: Subject) -> str:
     fan_in, fan_out = s.fans
     groups = f", {s.groups} groups" if s.groups > 1 else ""
-    return f"{s.name} (fan_in {fan_in:g}, fan_out {fan_out:g}{groups}) before {s.activation}"
+    scaled = f" x {s.scale:g}" if s.scale != 1 else ""
+    return (
+        f"{s.name} (fan_in {fan_in:g}, fan_out {fan_out:g}{groups}){scaled} before {s.activation}"
+    )
 
 
 def _span(s: Subject) -> str:
@@ -117,7 +123,7 @@ class GainMismatch(LintRule):
             if f.ok or (f.best > f.ceiling and not _ceiled(s, ctx)):
                 continue
             fan = s.fans[1] if f.best_fan == "fan_out" else s.fans[0]
-            want = expected_std(b, fan)
+            want = expected_std(b, fan) / s.scale
             hi_txt = f"{f.ceiling:.2f}]" if b.hi == b.lo else f"{f.ceiling:.2f}] ({b.source})"
             yield subject_finding(
                 cls,
@@ -160,7 +166,7 @@ class RangeTooWide(LintRule):
         for s, b, f in _fitted(ctx):
             if f.best <= f.ceiling * k:
                 continue
-            want = b.hi / math.sqrt(min(s.fans))
+            want = b.hi / math.sqrt(min(s.fans)) / s.scale
             yield subject_finding(
                 cls,
                 s,
@@ -204,7 +210,7 @@ class RangeTooNarrow(LintRule):
         for s, b, f in _fitted(ctx):
             if f.floor == 0 or f.best >= f.floor / k or s.chain < ctx.t("vanish-depth"):
                 continue
-            want = expected_std(b, s.param.fan_in)
+            want = expected_std(b, s.param.fan_in) / s.scale
             yield subject_finding(
                 cls,
                 s,
@@ -244,14 +250,18 @@ class TorchDefaultBeforeRelu(LintRule):
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         tolerance = ctx.t("torch-default-tolerance")
         for s, b in _scaled(ctx):
-            if s.activation not in RELU_FAMILY or not _floored(s, ctx):
+            if not facts(s.activation).rectifier or not _floored(s, ctx):
                 continue
-            root = math.sqrt(s.param.fan_in)
-            # U(±1/sqrt(fan_in)) has std 1/sqrt(3·fan_in) and max |w| just under 1/sqrt(fan_in)
+            p = s.param
+            scheme, args = TORCH_DEFAULT
+            std, bound = moments(scheme, args, fan_in=p.fan_in, fan_out=p.fan_out, shape=p.shape)
+            if not std or not bound:
+                continue
+            # its std, and its uniform shape: max |w| just under the bound
             slack = tolerance + noise(s.stats.numel)
-            if abs(s.stats.std * root * math.sqrt(3) - 1) > slack:
+            if abs(s.stats.std / std - 1) > slack:
                 continue
-            if not 0.8 <= s.stats.absmax * root <= 1.001:
+            if not 0.8 <= s.stats.absmax / bound <= 1.001:
                 continue
             want = expected_std(b, s.param.fan_in)
             yield subject_finding(
@@ -303,5 +313,5 @@ class SeluNeedsLecun(LintRule):
                 f"std 1/sqrt(fan_in) = {want:.4g}",
                 measured=s.stats.std,
                 expected=want,
-                fix=f"{s.selector} -> lecun_normal()",
+                fix=s.fix("lecun_normal()"),
             )

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from ...tracer.graph import Layer
 from ..bands import band
 from ..findings import Finding
-from ..probe import saturation_edge
+from ..probe import LayerStat, saturation_edge
 from ..rule import LintContext, LintRule
 from ..structure import judged_activation
+from ..subject import layer_rule, tensor_of
 from .depth import by_depth, groups, trend
 
 #: Fewest units for dead-at-init (one unit of two is already 50%), and fewest values per
@@ -28,7 +29,7 @@ def _layer(ctx: LintContext, name: str) -> Layer:
 def _weight_fix(ctx: LintContext, name: str) -> str | None:
     lay = _layer(ctx, name)
     b = band(judged_activation(lay, ctx.graph.roles), lay.act_args)
-    return f'{lay.type} named "{lay.name}" -> {b.fix}' if b else None
+    return layer_rule(lay, b.fix) if b else None
 
 
 def _layer_finding(
@@ -53,12 +54,23 @@ def _layer_finding(
     )
 
 
-def _bias_fix(ctx: LintContext, name: str) -> str | None:
-    """A dead unit's usual cause is a negative bias: zero it (the weight has its own check)."""
-    lay = _layer(ctx, name)
-    if any(p.local == "bias" for p in lay.parameters):
-        return f'{lay.type}.bias named "{lay.name}" -> zeros()'
-    return None
+def _dead_fix(ctx: LintContext, st: LayerStat) -> str | None:
+    """The fix for dead units, aimed at their cause: the bias where it alone pushes at
+    least half as many units below zero as are dead (by more than half the
+    pre-activation's std), else the weight (a bias that is zero, or that explains a few of
+    the dead units only, is not the cause)."""
+    import torch
+
+    from ...shards.dtensor import is_dtensor
+
+    lay = _layer(ctx, st.name)
+    bias = next((p for p in lay.parameters if p.local == "bias"), None)
+    t = tensor_of(ctx.model, lay, bias) if bias is not None else None
+    if t is not None and st.out_std and st.dead and not is_dtensor(t):
+        pushed = float((t.detach() < -0.5 * st.out_std).to(torch.float64).mean())
+        if pushed >= 0.5 * st.dead:
+            return layer_rule(lay, "zeros()", "bias")
+    return _weight_fix(ctx, st.name)
 
 
 class VarianceDrift(LintRule):
@@ -149,6 +161,9 @@ class DeadAtInit(LintRule):
     Fix:
         Linear before ReLU -> kaiming_normal(fan_in)
         bias -> zeros()
+
+    The finding's fix aims at the cause: the bias where its negative values alone push
+    at least half as many units below zero as are dead, else the weight.
     """
 
     code = "IP202"
@@ -176,7 +191,7 @@ class DeadAtInit(LintRule):
                 f"{st.activation} on the batch (limit {limit:.0%})",
                 measured=st.dead,
                 expected=limit,
-                fix=_bias_fix(ctx, st.name),
+                fix=_dead_fix(ctx, st),
             )
 
 

@@ -24,7 +24,7 @@ from ..subject import Subject
 
 def fix_scheme(s: Subject) -> str:
     """The scheme that fits the subject's activation (for fix rules)."""
-    b = band(s.activation, s.layer.act_args)
+    b = band(s.activation, s.act_args)
     if b is not None:
         if s.groups > 1 and b.fix.startswith("xavier_"):
             # Glorot's fan_avg through torch's fan_out of a grouped conv (channels x kernel)
@@ -54,5 +54,5 @@ def subject_finding(
         expected=expected,
         location=s.location,
         param=s.name,
-        fix=fix if fix is not None else f"{s.selector} -> {fix_scheme(s)}",
+        fix=fix if fix is not None else s.fix(fix_scheme(s)),
     )

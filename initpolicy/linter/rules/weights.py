@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ...catalog.activations import facts
 from ..families import CANCELLING_NORMS, NORM_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule
@@ -46,15 +47,24 @@ class ConstantWeight(LintRule):
 
     @classmethod
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
-        for s in ctx.subjects:
-            if not s.mixing or not s.stats.constant or zero_role(s):
+        mixing = [s for s in ctx.subjects if s.mixing]
+        # A zero role is deliberate against an initialized model; where every weight is
+        # zero, the init never ran (to_empty, then an init that returned early).
+        never_ran = len(mixing) > 1 and all(s.stats.zero for s in mixing)
+        for s in mixing:
+            if not s.stats.constant or (zero_role(s) and not never_ran):
                 continue
+            why = (
+                f"; every weight of the model ({len(mixing)} tensors) is zero: the init never ran"
+                if never_ran
+                else ""
+            )
             yield subject_finding(
                 cls,
                 s,
                 f"all {s.stats.numel} values of {s.name} equal {s.stats.max:g}: every unit "
                 "computes the same function and gets the same gradient, so symmetry is never "
-                "broken",
+                f"broken{why}",
                 measured=0.0,
             )
 
@@ -168,15 +178,8 @@ class BiasBeforeNorm(LintRule):
                 cls,
                 s,
                 f"{s.name} is cancelled by {norm} ({kind}); build the layer with bias=False",
-                fix=f"{s.selector} -> zeros()",
+                fix=s.fix("zeros()"),
             )
-
-
-#: Activations with a region a bias can push every unit into (dead or saturated).
-FLAT_REGION = frozenset(
-    {"relu", "relu6", "leaky_relu", "prelu", "tanh", "sigmoid", "hardsigmoid", "hardswish",
-     "gelu", "silu", "mish", "elu", "celu", "selu"}
-)  # fmt: skip
 
 
 def _cancelling_norm(ctx: LintContext, s: Subject) -> str | None:
@@ -230,7 +233,9 @@ class LargeBias(LintRule):
         for s in ctx.subjects:
             if not s.param.local.endswith("bias") or s.param.ndim != 1 or not s.stats.finite:
                 continue
-            if s.activation not in FLAT_REGION or is_type(s.layer, RECURRENT_TYPES + NORM_TYPES):
+            if not facts(s.activation).flat_region or is_type(
+                s.layer, RECURRENT_TYPES + NORM_TYPES
+            ):
                 continue  # a focal-loss prior, an LSTM forget bias, a softplus scale
             if s.stats.absmax <= limit:
                 continue
@@ -240,5 +245,5 @@ class LargeBias(LintRule):
                 f"|{s.name}| reaches {s.stats.absmax:.3g} before {s.activation}, over {limit:g}",
                 measured=s.stats.absmax,
                 expected=limit,
-                fix=f"{s.selector} -> zeros()",
+                fix=s.fix("zeros()"),
             )

@@ -5,7 +5,7 @@ Each rank reduces the values it holds of each tensor to six float64 numbers (cou
 mean, sum of squared deviations, min, max, non-finite count); one ``all_gather`` shares
 them, and every rank combines them in rank order (Chan et al.'s parallel update), so
 all ranks hold the same numbers whatever order the backend reduces in. Every element
-counts once: a replicated shard only where :func:`~initpolicy.tracer.dtensor.counted_here`
+counts once: a replicated shard only where :func:`~initpolicy.shards.dtensor.counted_here`
 says so. On a plain model nothing is communicated.
 
 The Report measures a sample: for a tensor above :data:`MEASURE_SAMPLES` elements, 64
@@ -133,7 +133,7 @@ def held_values(
     t: Any, rows: tuple[int, int] | None = None, sample: bool = False, reducing: bool = True
 ) -> Any:
     """The values of ``t`` (or of its rows ``[start, stop)``: a packed block) that this
-    rank counts (:func:`~initpolicy.tracer.dtensor.counted_here`), as a float numpy
+    rank counts (:func:`~initpolicy.shards.dtensor.counted_here`), as a float numpy
     array: all of them, or those at the Report's sample positions."""
     import torch
 

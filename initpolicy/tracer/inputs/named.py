@@ -8,7 +8,7 @@ front-end of speech models), in sub-configs for composite models (CLIP's ``text_
 and ``vision_config``). From these we build a small call: batch 1, 8 tokens (4 decoder
 tokens), the configured image size, about 16 frames of audio. Models without a config
 take sizes from their first ``Embedding``/``Conv*`` instead. A vision-language model whose
-ids carry placeholders for image features gets them (:mod:`initpolicy.tracer.vlm_inputs`).
+ids carry placeholders for image features gets them (:mod:`initpolicy.tracer.inputs.vlm`).
 
 >>> import torch
 >>> class TwoTowers(torch.nn.Module):
@@ -31,7 +31,8 @@ from typing import Any
 
 import torch
 
-Call = tuple[tuple[Any, ...], dict[str, Any]]
+from .calls import Call, forward_parameters, required_inputs
+from .vlm import vlm_call
 
 #: Inputs we know how to make, by name; forward's other parameters keep their defaults.
 PRIMARY = ("input_ids", "pixel_values", "input_values", "input_features", "decoder_input_ids")
@@ -195,15 +196,12 @@ def named_calls(
     """Keyword calls for a forward whose inputs we know by name, fullest first; [] if none.
 
     First, for a vision-language model, images with their placeholder ids
-    (:func:`~initpolicy.tracer.vlm_inputs.vlm_call`); then transformers' ``dummy_inputs``
+    (:func:`~initpolicy.tracer.inputs.vlm.vlm_call`); then transformers' ``dummy_inputs``
     completed with every primary input forward declares (CLIP: ``input_ids`` and
     ``pixel_values``), then the primary inputs alone, then ``main_input_name`` alone (with
     decoder ids for an encoder-decoder). A call missing an input forward requires is not
     offered.
     """
-    from .inputs import forward_parameters
-    from .vlm_inputs import vlm_call
-
     params = forward_parameters(model)
     names = {p.name for p in params}
     if not names & set(PRIMARY):
@@ -261,8 +259,6 @@ def missing_inputs(model: torch.nn.Module) -> list[str]:
     >>> missing_inputs(Masked(2, 2))
     ['mask']
     """
-    from .inputs import required_inputs
-
     known = {"attention_mask", *PRIMARY}
     needed = required_inputs(model)
     return [n for i, n in enumerate(needed) if n not in known and i > 0]

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from .inputs import forward_parameters
-from .state import preserved
+from ..state import preserved
+from .calls import forward_parameters
 
 
 def _int(config: Any, *keys: str) -> int | None:

@@ -1,22 +1,9 @@
-"""Example inputs for a forward pass: normalized from what the user gave, or inferred.
+"""What an example call is, and the parts every way of making one shares: normalizing what
+the user gave (a tensor, a tuple, a dict), describing it, moving it, the model's device and
+dtype, its batch, the inputs its ``forward`` names, and tensors for ``--input-shape``.
 
-Inputs known by name come first (:mod:`initpolicy.tracer.named_inputs`: transformers'
-``dummy_inputs`` and ``input_ids``/``pixel_values``/... sized from the config), then
-images of the size the model declares (:mod:`initpolicy.tracer.declared`: timm's
-``input_size``, torchvision's documented crop). Then inference looks at the first module
-(in registration order) whose input it understands: ``Embedding`` -> integer ids
-``(1, 8)``; ``Linear`` -> ``(1, in_features)``; ``ConvNd`` -> ``(1, in_channels,
-*spatial)`` with a small spatial size (then larger ones if the model rejects it);
-LSTM/GRU/RNN and MultiheadAttention -> a length-8 sequence; transformers' ``Conv1D`` ->
-``(1, 8, in)``. The batch is 2 where the model has a BatchNorm (training-mode batch
-statistics need two values per channel), else 1. A forward whose required inputs are
-numbered alike (RAFT's ``image1, image2``) gets one such input for each. Inputs live on
-the model's device (``meta`` for a model built on the meta device) with its floating dtype.
-
->>> import torch
-
->>> [describe(*c) for c in infer(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)))]
-['(1, 3, 32, 32) float32', '(1, 3, 64, 64) float32', '(1, 3, 224, 224) float32']
+>>> describe(*as_call(torch.zeros(1, 3)))
+'(1, 3) float32'
 """
 
 from __future__ import annotations
@@ -28,8 +15,8 @@ from typing import Any
 
 import torch
 
-from ..catalog.dtypes import DTYPES
-from ..errors import UsageError
+from ...catalog.dtypes import DTYPES
+from ...errors import UsageError
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -89,12 +76,9 @@ def model_device_dtype(model: torch.nn.Module) -> tuple[torch.device, torch.dtyp
     return device, dtype or torch.float32
 
 
-def _generator() -> torch.Generator:
+def generator() -> torch.Generator:
     """A private generator: making inputs never touches the global RNG state."""
     return torch.Generator().manual_seed(0)
-
-
-_SPATIAL = {1: (32, 64, 256), 2: (32, 64, 224), 3: (8, 16, 32)}
 
 
 def batch_size(model: torch.nn.Module) -> int:
@@ -102,33 +86,6 @@ def batch_size(model: torch.nn.Module) -> int:
     channel: a pooled ``(1, C)`` feature fails), else 1."""
     bn = torch.nn.modules.batchnorm._BatchNorm
     return 2 if any(isinstance(m, bn) for m in model.modules()) else 1
-
-
-def _candidates(m: torch.nn.Module) -> list[tuple[tuple[int, ...], bool]] | None:
-    """(shape, integer ids?) candidates for a first module ``m``, or None if unknown."""
-    names = {c.__name__ for c in type(m).__mro__}
-    if isinstance(m, torch.nn.Embedding):
-        return [((1, 8), True)]
-    if "Conv1D" in names and not type(m).__module__.startswith("torch."):
-        weight: Any = m.weight
-        return [((1, 8, int(weight.shape[0])), False)]
-    if isinstance(m, (torch.nn.Linear, torch.nn.Bilinear)):
-        n = getattr(m, "in_features", 0) or getattr(m, "in1_features", 0)
-        return [((1, int(n)), False)] if n else None
-    if isinstance(m, (torch.nn.modules.conv._ConvNd)):
-        nd = len(m.kernel_size)
-        sizes = _SPATIAL.get(nd, (32,))
-        found = [((1, m.in_channels, *((s,) * nd)), False) for s in sizes]
-        if nd == 1 and m.in_channels == 1:
-            # Waveform models (wav2vec2, HuBERT) take (batch, samples) and add the channel.
-            found += [((1, s), False) for s in (*sizes, 1024)]
-        return found
-    if isinstance(m, torch.nn.RNNBase):
-        first = m.batch_first
-        return [(((1, 8) if first else (8, 1)) + (m.input_size,), False)]
-    if isinstance(m, torch.nn.MultiheadAttention):
-        return [(((1, 8) if m.batch_first else (8, 1)) + (m.embed_dim,), False)]
-    return None
 
 
 def forward_parameters(model: torch.nn.Module) -> list[inspect.Parameter]:
@@ -180,78 +137,6 @@ def bind(model: torch.nn.Module, x: torch.Tensor) -> Call:
     return tuple(args), kwargs
 
 
-def infer(model: torch.nn.Module) -> list[Call]:
-    """Candidate inputs, in the order to try them; raises :class:`NoInputs` when none can
-    be inferred.
-
-    Inputs known by name come first (:mod:`initpolicy.tracer.named_inputs`: transformers'
-    ``dummy_inputs``, ``input_ids``/``pixel_values``/... sized from the config), then the
-    input of the first layer, smallest first.
-    """
-    from .named_inputs import named_calls
-
-    device, dtype = model_device_dtype(model)
-    batch = batch_size(model)
-    named = named_calls(model, device, dtype, batch=batch) + _declared_calls(
-        model, device, dtype, batch
-    )
-    try:
-        by_layer = _layer_calls(model, device, dtype, batch)
-    except NoInputs:
-        if named:
-            return named
-        raise
-    seen = {describe(*c) for c in named}
-    return named + [c for c in by_layer if describe(*c) not in seen]
-
-
-def _declared_calls(
-    model: torch.nn.Module, device: torch.device, dtype: torch.dtype, batch: int
-) -> list[Call]:
-    """An image of the size the model declares, for a forward that takes one tensor first
-    (not by name: named inputs are :mod:`named_inputs`' business)."""
-    from .declared import declared_image_size
-    from .named_inputs import PRIMARY
-
-    size = declared_image_size(model)
-    if size is None or {p.name for p in forward_parameters(model)} & set(PRIMARY):
-        return []
-    x = torch.randn((batch, *size), dtype=dtype, generator=_generator()).to(device)
-    return [bind(model, x)]
-
-
-def _layer_calls(
-    model: torch.nn.Module, device: torch.device, dtype: torch.dtype, batch: int = 1
-) -> list[Call]:
-    """Inputs of the first module (registration order) whose input we understand."""
-    for name, m in model.named_modules():
-        if isinstance(m, torch.nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params():  # type: ignore[misc]
-            raise NoInputs(
-                f"its first layer {name or type(m).__name__!r} ({type(m).__name__}) has "
-                "uninitialized parameters, so no input shape can be inferred"
-            )
-        found = _candidates(m)
-        if found is None:
-            continue
-        calls: list[Call] = []
-        for found_shape, ids in found:
-            shape = _batched(found_shape, batch, m)
-            if ids:
-                n = max(1, int(getattr(m, "num_embeddings", 1)))
-                x = (torch.arange(shape[-1], device=device) % n).expand(shape).contiguous()
-            else:
-                x = torch.randn(shape, dtype=dtype, generator=_generator()).to(device)
-            calls.append(bind(model, x))
-        return calls
-    raise NoInputs("no Embedding, Linear, ConvNd, RNN or attention layer to infer it from")
-
-
-def _batched(shape: tuple[int, ...], batch: int, m: torch.nn.Module) -> tuple[int, ...]:
-    """``shape`` with ``batch`` examples (on the batch axis: 1 for a sequence-first RNN)."""
-    axis = 1 if getattr(m, "batch_first", True) is False and len(shape) == 3 else 0
-    return (*shape[:axis], shape[axis] * batch, *shape[axis + 1 :])
-
-
 _DTYPES = {name: getattr(torch, torch_name) for name, torch_name in DTYPES.items()}
 
 
@@ -281,7 +166,7 @@ def from_shapes(shapes: list[tuple[int, ...]], dtypes: list[str]) -> tuple[torch
             )
         try:
             if dtype.is_floating_point:
-                out.append(torch.randn(shape, dtype=dtype, generator=_generator()))
+                out.append(torch.randn(shape, dtype=dtype, generator=generator()))
             else:
                 out.append(torch.zeros(shape, dtype=dtype))
         except (RuntimeError, MemoryError) as e:  # the allocator's refusal

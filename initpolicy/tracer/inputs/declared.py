@@ -11,7 +11,7 @@ Asked in this order:
    builders share a class, as EfficientNet's).
 
 A model that declares nothing gets its input from its first layer
-(:mod:`initpolicy.tracer.inputs`).
+(:mod:`initpolicy.tracer.inputs.infer`).
 
 >>> import torch
 >>> class Net(torch.nn.Module):

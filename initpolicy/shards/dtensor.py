@@ -4,7 +4,7 @@ tensor, how its placement reads, and the one collective the stages share.
 A ``DTensor`` (FSDP2, tensor parallel) knows its global shape, its mesh and its
 placements; everything here is computed from those, locally, without communication.
 The applier writes each rank's shard through :func:`local_view`; the Report and lint
-reduce statistics over shards (:mod:`initpolicy.tracer.moments`); explain prints
+reduce statistics over shards (:mod:`initpolicy.shards.moments`); explain prints
 :func:`placement_text`. ``torch.distributed`` is imported only when a tensor is a
 DTensor, so a process that never shards pays nothing for this module.
 

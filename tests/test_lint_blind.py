@@ -1,0 +1,336 @@
+"""Blind spots of the linter (issue 18): each injected bug is reported on the right layer,
+and the clean model stays clean."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import initpolicy
+from initpolicy.linter.fix import fix_policy
+
+
+def _codes(result, code):
+    return {f.target: f for f in result.all_findings if f.code == code}
+
+
+class LSTMNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(16, 32, num_layers=2)
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out)
+
+
+def test_forget_bias_minus_ten_is_a_warning_and_the_per_gate_fix_resolves_it():
+    torch.manual_seed(0)
+    m = LSTMNet()
+    with torch.no_grad():
+        m.rnn.bias_ih_l1[32:64].fill_(-10.0)
+        m.rnn.bias_hh_l1[32:64].zero_()
+    result = initpolicy.lint(m, static=True, select=["IP110", "IP111"])
+    found = _codes(result, "IP110")
+    assert found["rnn.bias_ih_l1"].severity == "warning"
+    assert found["rnn.bias_ih_l1"].measured == pytest.approx(-10.0, abs=0.2)
+    # torch's default biases (about 0) stay info: a half-open gate, not a closed one
+    assert found["rnn.bias_ih_l0"].severity == "info"
+    fixes = _codes(result, "IP111")["rnn.weight_hh_l0"].fixes
+    assert fixes == [
+        f'LSTM.weight_hh_l0[{g}] named "rnn" -> orthogonal()'
+        for g in ("input", "forget", "cell", "output")
+    ]
+    text = fix_policy(result.all_findings, result.graph)
+    fixed = initpolicy.lint(m, text, static=True, select=["IP110", "IP111"])
+    assert fixed.all_findings == []
+    # the fixed policy writes each gate block orthogonal, and the forget gate's sum to 1
+    copy = LSTMNet()
+    initpolicy.apply(copy, text)
+    w = copy.rnn.weight_hh_l1.detach()
+    for gate in range(4):
+        block = w[gate * 32 : (gate + 1) * 32]
+        assert torch.allclose(block @ block.T, torch.eye(32), atol=1e-5)
+    gate_sum = copy.rnn.bias_ih_l1 + copy.rnn.bias_hh_l1
+    assert torch.equal(gate_sum[32:64], torch.ones(32))
+
+
+# -- MoE experts (grouped_mm) and packed GLU projections --------------------------------
+
+
+def _qwen3_moe():
+    from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Qwen3MoeConfig(
+        vocab_size=128, hidden_size=64, intermediate_size=96, moe_intermediate_size=32,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        num_experts=4, num_experts_per_tok=2, decoder_sparse_step=1, mlp_only_layers=[0],
+    )  # fmt: skip
+    return Qwen3MoeForCausalLM(cfg)
+
+
+def _deepseek_v3():
+    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = DeepseekV3Config(
+        vocab_size=128, hidden_size=64, intermediate_size=96, moe_intermediate_size=32,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, n_routed_experts=4,
+        num_experts_per_tok=2, n_shared_experts=1, first_k_dense_replace=1, q_lora_rank=32,
+        kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16, n_group=1,
+        topk_group=1,
+    )  # fmt: skip
+    return DeepseekV3ForCausalLM(cfg)
+
+
+def _modernbert():
+    from transformers import ModernBertConfig, ModernBertForMaskedLM
+
+    torch.manual_seed(0)
+    cfg = ModernBertConfig(
+        vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+        num_attention_heads=4, pad_token_id=0, bos_token_id=1, eos_token_id=2, sep_token_id=2,
+        cls_token_id=1, mask_token_id=3,
+    )  # fmt: skip
+    return ModernBertForMaskedLM(cfg)
+
+
+#: Findings of the library's own init that are right and beside the point here: ModernBERT's
+#: ``_init_weights`` draws the whole token embedding, padding row included (IP124).
+BESIDE = {"IP124"}
+
+
+def _errors(model):
+    result = initpolicy.lint(model, static=True)
+    return {
+        (f.code, f.target) for f in result.findings if f.severity != "info" and f.code not in BESIDE
+    }
+
+
+@pytest.mark.parametrize("build", [_qwen3_moe, _deepseek_v3])
+def test_moe_experts_are_mixing_ops_with_per_expert_fans_and_blocks(build):
+    m = build()
+    g = initpolicy.trace(m)
+    assert g.tracer == "dynamic"
+    acts = {lay.name: lay.activation for lay in g.layers}
+    # grouped_mm mixes: the walk no longer passes through the experts to their SiLU
+    for name in ("model.embed_tokens", "model.layers.0.self_attn.o_proj",
+                 "model.layers.1.self_attn.o_proj", "model.layers.0.mlp.down_proj"):  # fmt: skip
+        assert acts[name] == "linear", name
+    experts = g.layer("model.layers.1.mlp.experts")
+    up, down = (
+        next(p for p in experts.parameters if p.local == k) for k in ("gate_up_proj", "down_proj")
+    )
+    assert (up.shape, up.fan_in, up.fan_out) == ((4, 64, 64), 64.0, 64.0)  # one expert's
+    assert (down.shape, down.fan_in, down.fan_out) == ((4, 64, 32), 32.0, 64.0)
+    assert [(b.dim, b.start, b.stop, b.activation) for b in up.outputs] == [
+        (1, 0, 32, "silu"),
+        (1, 32, 64, "linear"),
+    ]
+    assert [b.activation for b in down.outputs] == ["linear"]
+
+
+@pytest.mark.parametrize("build", [_qwen3_moe, _deepseek_v3])
+@pytest.mark.parametrize(
+    ("where", "targets"),
+    [
+        ("experts", {"gate_up_proj[:, 0:32]", "gate_up_proj[:, 32:64]"}),
+        ("o_proj", {"weight"}),
+    ],
+)
+def test_moe_std_one_is_reported_on_its_layer_and_the_clean_model_is_clean(build, where, targets):
+    m = build()
+    assert _errors(m) == set()
+    with torch.no_grad():
+        if where == "experts":
+            m.model.layers[1].mlp.experts.gate_up_proj.normal_(0, 1.0)
+            prefix = "model.layers.1.mlp.experts."
+        else:
+            m.model.layers[1].self_attn.o_proj.weight.normal_(0, 1.0)
+            prefix = "model.layers.1.self_attn.o_proj."
+    assert _errors(m) == {("IP104", prefix + t) for t in targets}
+
+
+def test_explain_plans_experts_by_one_expert_fan_in():
+    m = _qwen3_moe()
+    plan = initpolicy.load("Qwen3MoeExperts.gate_up_proj -> kaiming_normal(fan_in)").plan(m)
+    (entry,) = [e for e in plan.entries if e.name.endswith("gate_up_proj")]
+    assert entry.std == pytest.approx(2**0.5 / 64**0.5)
+
+
+def test_packed_glu_halves_are_judged_by_the_activation_each_feeds():
+    m = _modernbert()
+    assert _errors(m) == set()
+    wi = initpolicy.trace(m).layer("model.layers.1.mlp.Wi").parameters[0]
+    assert [(b.start, b.stop, b.activation) for b in wi.outputs] == [
+        (0, 96, "gelu"),
+        (96, 192, "linear"),
+    ]
+    with torch.no_grad():
+        m.model.layers[1].mlp.Wi.weight.normal_(0, 1.0)
+    assert _errors(m) == {
+        ("IP104", "model.layers.1.mlp.Wi.weight[0:96]"),
+        ("IP104", "model.layers.1.mlp.Wi.weight[96:192]"),
+    }
+
+
+# -- unknown elementwise functions, and a constant scale before an activation ------------
+
+
+class SineLayer(nn.Module):
+    """SIREN (Sitzmann et al. 2020): sin(omega * linear(x)), its own init."""
+
+    def __init__(self, fan_in, fan_out, first=False, omega=30.0):
+        super().__init__()
+        self.omega = omega
+        self.linear = nn.Linear(fan_in, fan_out)
+        bound = 1 / fan_in if first else (6 / fan_in) ** 0.5 / omega
+        with torch.no_grad():
+            self.linear.weight.uniform_(-bound, bound)
+
+    def forward(self, x):
+        return torch.sin(self.omega * self.linear(x))
+
+
+class Siren(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            SineLayer(2, 256, first=True), *(SineLayer(256, 256) for _ in range(3))
+        )
+        self.out = nn.Linear(256, 1)
+        with torch.no_grad():
+            self.out.weight.uniform_(-((6 / 256) ** 0.5) / 30, (6 / 256) ** 0.5 / 30)
+
+    def forward(self, x):
+        return self.out(self.net(x))
+
+
+def test_siren_sine_is_an_unknown_activation_with_its_scale_and_no_false_alarm():
+    torch.manual_seed(0)
+    m = Siren()
+    g = initpolicy.trace(m)
+    lay = g.layer("net.1.linear")
+    assert (lay.activation, lay.act_args) == ("unknown", {"op": "sin", "scale": 30.0})
+    assert any("sin(30 x) after net.0.linear" in w for w in g.warnings)
+    result = initpolicy.lint(m)
+    assert [f for f in result.findings if f.severity != "info"] == []
+    with pytest.raises(initpolicy.PlanError, match="unknown elementwise function"):
+        initpolicy.load("Linear before unknown -> normal(0, gain / sqrt(fan_in))").plan(m)
+
+
+class ScaledRelu(nn.Module):
+    """relu(2 * fc(x)) in a deep chain: the 2 is part of each layer's gain."""
+
+    def __init__(self, std_factor):
+        super().__init__()
+        self.fcs = nn.ModuleList(nn.Linear(128, 128) for _ in range(4))
+        self.head = nn.Linear(128, 10)
+        with torch.no_grad():
+            for fc in self.fcs:
+                fc.weight.normal_(0, std_factor * (2 / 128) ** 0.5)
+
+    def forward(self, x):
+        for fc in self.fcs:
+            x = torch.relu(2 * fc(x))
+        return self.head(x)
+
+
+def test_a_constant_factor_before_the_activation_is_part_of_the_gain():
+    torch.manual_seed(0)
+    assert _codes(initpolicy.lint(ScaledRelu(0.5), static=True), "IP103") == {}
+    found = _codes(initpolicy.lint(ScaledRelu(1.0), static=True), "IP103")
+    assert set(found) == {f"fcs.{i}.weight" for i in range(4)}
+    assert "x 2 before relu" in found["fcs.1.weight"].message
+    assert found["fcs.1.weight"].expected == pytest.approx((2 / 128) ** 0.5 / 2)
+
+
+# -- the dynamic pass's batch, sized by a memory budget ----------------------------------
+
+
+def _mamba2():
+    from transformers import Mamba2Config, Mamba2ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Mamba2Config(
+        vocab_size=128, hidden_size=64, state_size=16, num_heads=8, head_dim=16, n_groups=1,
+        num_hidden_layers=2, expand=2, chunk_size=8,
+    )  # fmt: skip
+    return Mamba2ForCausalLM(cfg)
+
+
+def test_peak_meter_counts_forward_and_backward_tensors():
+    from initpolicy.linter.memory import PeakMeter
+
+    lin = nn.Linear(1000, 1000)
+    peaks = {}
+    for n in (2, 4, 64):
+        with PeakMeter() as meter:
+            out = lin(torch.randn(n, 1000)).sum()
+            torch.autograd.grad(out, list(lin.parameters()))
+        peaks[n] = meter.peak
+    # the weight's gradient (4 MB) once, then per example at least the (1000,) input the
+    # weight's gradient reads (4 kB)
+    assert 4_000_000 <= peaks[2] < peaks[4] < peaks[64]
+    assert 4000 <= (peaks[64] - peaks[4]) / 60 <= 16_000
+
+
+@pytest.mark.parametrize(("free", "want"), [(None, 64), (10**12, 64)])
+def test_a_generous_budget_runs_the_full_batch(monkeypatch, free, want):
+    from initpolicy.linter import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: free)
+    result = initpolicy.lint(_mamba2(), select=["IP2"])
+    assert result.summary["dynamic"] == "ran"
+    assert f"{want} examples" in result.summary["dynamic_inputs"]
+    assert "memory budget" not in result.summary["dynamic_inputs"]
+
+
+def test_a_tight_budget_grows_the_batch_only_as_far_as_it_fits(monkeypatch):
+    from initpolicy.linter import memory
+
+    m = _mamba2()
+    # measure what 2 and 16 examples take, then allow about 16 examples' worth
+    seen = {}
+    real = memory.PeakMeter.__exit__
+
+    def spy(self, *exc):
+        seen.setdefault("peaks", []).append(self.peak)
+        return real(self, *exc)
+
+    monkeypatch.setattr(memory.PeakMeter, "__exit__", spy)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 10**12)
+    initpolicy.lint(m, select=["IP2"], thresholds={"memory-budget": 1e-12})  # 1 MB: 2 only
+    small = seen["peaks"][0]
+    seen.clear()
+    budget = small * 4  # the fixed part plus room for some more examples, not for 64
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: budget * 2)
+    result = initpolicy.lint(m, select=["IP2"])
+    what = result.summary["dynamic_inputs"]
+    assert result.summary["dynamic"] == "ran"
+    assert "memory budget" in what and "64 asked" in what
+    n = int(what.split("training mode, ")[1].split(" examples")[0])
+    assert 2 < n < 64
+    assert max(seen["peaks"]) <= budget  # no measured run went over the budget
+
+
+def test_an_allocation_failure_falls_back_to_the_batch_that_ran(monkeypatch):
+    from initpolicy.linter import memory, probe
+
+    m = _mamba2()
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 1)
+    real = probe.probe
+
+    def failing(model, graph, args, kwargs, **kw):
+        if next(iter(kwargs.values()), args[0] if args else None).shape[0] > 2:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate")
+        return real(model, graph, args, kwargs, **kw)
+
+    monkeypatch.setattr(probe, "probe", failing)
+    result = initpolicy.lint(m, select=["IP2"], thresholds={"memory-budget": 1e9})
+    assert result.summary["dynamic"] == "ran"
+    assert result.summary["dynamic_inputs"].startswith("training mode, 2 examples")
+    assert "out of memory at 64" in result.summary["dynamic_inputs"]
