@@ -6,8 +6,7 @@ of ``apply`` + ``param_groups`` against a plain ``apply`` of the same policy.
 
 Targets (issue 21): every layer's |slope| <= 0.35 under mup (steps 1-3); the standard's
 worst >= 1.0. A depth check of ``completep`` on Llama (depths 2-16 at width 64) prints the
-residual stream's slope (the final norm's input is not recorded: its output is; the
-branch ends are the residual stream's increments) next to the standard's.
+slope of the residual stream (the final norm's input) over depth, next to the standard's.
 
     .venv/bin/python bench/bench_mup.py [--widths 64,128,256,512] [--models llama,gpt2]
 """
@@ -60,15 +59,15 @@ def main() -> None:
     depths = tuple(int(d) for d in args.depths.split(","))
     cp = initpolicy.load("completep", base_width=64, base_depth=depths[0])
     r = coordcheck(tm.llama, cp, depths=depths, width=64, steps=3, lr=1e-2)
-    ends = [n for n in r.values["policy"] if n.endswith(("o_proj", "down_proj"))]
     for v in ("policy", "standard"):
         slopes = r.slopes(v)
-        worst = max(abs(s) for n in ends for s in slopes[n][1:] if s is not None)
-        norm = max(abs(s) for s in slopes["model.norm"][1:] if s is not None)
+        stream = [s for s in slopes["model.norm (input)"] if s is not None]
+        judged = max(abs(s) for s in stream[1:])
         print(
-            f"completep depth check ({v}): worst branch-end |slope| {worst:.3f}, final norm {norm:.3f}"
+            f"completep depth check, {v}: residual stream (the final norm's input) slope per "
+            f"step {', '.join(f'{s:+.3f}' for s in stream)}; worst |slope| steps 1-3 {judged:.3f}"
         )
-        out[f"depth_{v}"] = {"branch_end": worst, "norm": norm}
+        out[f"depth_{v}"] = {"residual_stream_slopes": stream, "worst": judged}
 
     # apply + param_groups vs plain apply, GPT-2 at width 512, best of 5
     def best(fn, n=5):

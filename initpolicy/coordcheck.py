@@ -10,7 +10,9 @@ shape), recording every layer's mean |output| at each step (step 0 is the initia
 step t the model after t updates). Per layer and step, the slope of log mean |output|
 over log size is fitted by least squares; a layer's slope is its largest |slope| over
 steps 1..steps. Under μP the judged slopes stay near 0; under the standard
-parametrization the readout and the updates grow with width.
+parametrization the readout and the updates grow with width. A depth check also records
+every layer's mean |input| (``"NAME (input)"``): the final norm's input is the residual
+stream, whose growth with depth CompleteP's branch multipliers stop.
 
 >>> result = coordcheck(build, initpolicy.load("mup"), widths=(64, 128, 256))  # doctest: +SKIP
 >>> result.worst("policy")[0]                                                   # doctest: +SKIP
@@ -122,8 +124,11 @@ def _run_one(
     steps: int,
     seed: int,
     keep: Callable[[str], bool],
+    inputs: bool = False,
 ) -> dict[str, list[float]]:
-    """Train ``steps`` steps on one synthetic batch; layer -> mean |output| per step."""
+    """Train ``steps`` steps on one synthetic batch; layer -> mean |output| per step (and
+    ``"layer (input)"`` -> mean |input| with ``inputs``: a depth check's residual stream
+    is the input of the final norm)."""
     import torch
 
     from .tracer.inputs import infer
@@ -140,6 +145,9 @@ def _run_one(
             t = _first_tensor(out)
             if t is not None and t.is_floating_point():
                 record[name] = float(t.detach().abs().mean())
+            t = _first_tensor(inp) if inputs else None
+            if t is not None and t.is_floating_point():
+                record[f"{name} (input)"] = float(t.detach().abs().mean())
 
         handles.append(module.register_forward_hook(hook))
     opt = _optimizer(optimizer, groups)
@@ -209,7 +217,9 @@ def coordcheck(
                 groups = policy.param_groups(model, lr=lr, optimizer=optimizer)
             else:
                 groups = [{"params": list(model.parameters()), "lr": lr}]
-            runs.append(_run_one(model, groups, optimizer, steps, seed, lambda n: True))
+            runs.append(
+                _run_one(model, groups, optimizer, steps, seed, lambda n: True, axis == "depth")
+            )
         common = set.intersection(*(set(r) for r in runs))
         result.values[variant] = {
             name: [[r[name][t] for r in runs] for t in range(steps + 1)]

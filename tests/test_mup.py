@@ -322,6 +322,7 @@ def test_cli_set_gives_let_values(tmp_path):
     assert result.exit_code == 0, result.output
     data = __import__("json").loads(result.stdout)
     assert data["outputs"] == [{"module": "4", "value": 0.25, "rule": data["outputs"][0]["rule"]}]
+    assert data["values"] == {"base_width": 16.0}
     hidden = next(p for p in data["parameters"] if p["name"] == "2.weight")
     assert hidden["multipliers"]["lr"] == 0.25
     bad = runner.invoke(cli, [*args, "--set", "base_widht=16"])

@@ -250,6 +250,7 @@ def plan_json(plan: Plan, entries: list[dict[str, Any]] | None = None) -> dict[s
         "warnings": list(plan.warnings),
         # forward multipliers (`with output = ...`) and the size they read: additive
         "outputs": [o.to_json() for o in plan.outputs.values()],
+        "values": dict(plan.policy.values),
         "model_size": {
             "width": plan.graph.width,
             "depth": plan.graph.depth,
@@ -285,6 +286,9 @@ def plan_text(plan: Plan) -> str:
             f"forward multipliers (installed by apply and attach; model width={g.width}, "
             f"depth={g.depth} from the {g.size_source or 'nowhere'}):"
         )
+        if plan.policy.values:
+            given = ", ".join(f"{k}={v:g}" for k, v in plan.policy.values)
+            lines.append(f"  (lets given at load time: {given})")
         for o in plan.outputs.values():
             where = f"{o.rule.loc.file}:{o.rule.loc.line}"
             lines.append(f"  {o.layer or '(model)'}  output ×{o.value:.6g}  {where}")
