@@ -76,9 +76,10 @@ def signal_table(stats: Sequence[Any]) -> str:
     return table((*header, "dead", "saturated"), rows)
 
 
-def text(result: Any, *, show_table: bool = True) -> str:
+def text(result: Any, *, show_table: bool = False) -> str:
     """Findings one per block (location, code, severity, name, message, fix, related),
-    the per-layer table, and a one-line summary."""
+    the per-layer table where asked (``lint --table``), and a one-line verdict: a clean
+    model is that one line."""
     out = []
     for f in result.findings:
         path, line = _where(f, None)

@@ -142,10 +142,12 @@ def probe(
     *,
     saturation: float,
     mode: str = "training",
+    backward: bool = True,
 ) -> list[LayerStat]:
     """Run ``model(*args, **kwargs)`` and backward; per-layer statistics in execution
     order. The model is restored (see :func:`preserved`). ``mode`` is a key of
-    :data:`MODES`."""
+    :data:`MODES`. ``backward=False``: the forward alone, under no_grad (a model streamed
+    part by part cannot keep every weight for a backward pass)."""
     import torch
 
     stats = {
@@ -167,7 +169,7 @@ def probe(
 
         return hook
 
-    with preserved(model), torch.enable_grad():
+    with preserved(model), torch.set_grad_enabled(backward):
         _set_modes(model, mode)
         try:
             for lay in graph.layers:
@@ -177,7 +179,7 @@ def probe(
         finally:
             for h in handles:
                 h.remove()
-        if out is None or not out.requires_grad:
+        if out is None or not out.requires_grad or not backward:
             return [stats[lay.name] for lay in graph.layers]
         g = torch.Generator().manual_seed(0)
         direction = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out)
@@ -198,13 +200,14 @@ def probe(
     return [stats[lay.name] for lay in graph.layers]
 
 
-def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
+def candidate_calls(model: Any, example_inputs: Any, device: Any = None) -> list[Any]:
+    """The given inputs, else every input the tracer can infer (made on ``device``)."""
     from ..tracer.inputs import NoInputs, as_call, infer
 
     if example_inputs is not None:
         return [as_call(example_inputs)]
     try:
-        return infer(model)
+        return infer(model, device)
     except NoInputs:
         return []
 
@@ -230,7 +233,7 @@ def run_probe(
     """
     from .batch import special_tokens, widen
 
-    calls = _candidate_calls(model, example_inputs)
+    calls = candidate_calls(model, example_inputs)
     if not calls:
         return None, "skipped: no example inputs could be inferred (pass --input-shape)", ""
     special = special_tokens(model)
