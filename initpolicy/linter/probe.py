@@ -143,6 +143,7 @@ def probe(
     saturation: float,
     mode: str = "training",
     backward: bool = True,
+    tick: Any = None,
 ) -> list[LayerStat]:
     """Run ``model(*args, **kwargs)`` and backward; per-layer statistics in execution
     order. The model is restored (see :func:`preserved`). ``mode`` is a key of
@@ -166,6 +167,8 @@ def probe(
             t = first_tensor(out)
             if t is not None:
                 _measure(layer, t, stats[layer.name], saturation)
+            if tick is not None:
+                tick()
 
         return hook
 
@@ -213,7 +216,12 @@ def candidate_calls(model: Any, example_inputs: Any, device: Any = None) -> list
 
 
 def run_probe(
-    model: Any, graph: ModelGraph, example_inputs: Any, batch: int, saturation: float
+    model: Any,
+    graph: ModelGraph,
+    example_inputs: Any,
+    batch: int,
+    saturation: float,
+    tick: Any = None,
 ) -> tuple[list[LayerStat] | None, str, str]:
     """:func:`probe` on ``example_inputs`` (else on each input the tracer can infer, until
     one runs), widened to ``batch`` examples that stand for data
@@ -242,7 +250,7 @@ def run_probe(
         for call in calls:
             widened, what = widen(call, batch, special)
             try:
-                stats = probe(model, graph, *widened, saturation=saturation, mode=mode)
+                stats = probe(model, graph, *widened, saturation=saturation, mode=mode, tick=tick)
             except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
                 errors.setdefault(mode, f"{type(e).__name__}: {e}".splitlines()[0][:200])
                 continue

@@ -180,18 +180,25 @@ def lint(
         from .probe import run_probe
         from .subject import subjects
 
-        bar.stage("static pass")
-        params = tuple(subjects(graph, model, plan))
+        tensors = sum(p.kind == "parameter" for _, p in graph.parameters())
+        bar.stage("static pass: tensors", total=tensors)
+        params = tuple(subjects(graph, model, plan, tick=bar.advance))
         static_found, n_subjects = judge(params), len(params)
         stats = None
         dynamic, probed = "skipped (--static)", ""
         if not static and _sharded(model):
             dynamic = SHARDED_DYNAMIC
         elif wants_dynamic:
-            bar.stage("dynamic pass")
+
+            def layer_done() -> None:  # a layer called twice is measured once
+                if bar.done < len(graph.layers):
+                    bar.advance()
+
+            bar.stage("dynamic pass: layers", total=len(graph.layers))
             stats, dynamic, probed = run_probe(
-                model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"]
-            )
+                model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"],
+                tick=layer_done,
+            )  # fmt: skip
     ctx = replace(ctx, stats=stats)
     # Every rule runs, selected or not: --fix-policy resolves all init findings
     # (LintResult.all_findings); selection decides what is reported.

@@ -207,6 +207,7 @@ def stream(
     if plan is not None:
         from .analytic import analytic
 
+        progress.stage("static pass: from the plan")
         an = analytic(graph, plan)
         out.static = "analytic"
         out.subjects += len(an.subjects)
@@ -344,7 +345,7 @@ def _forward(
         )
         n = max(2, min(int(thresholds["batch"]), int(BLOCK_FLOPS // (2 * biggest * per))))
         widened, what = widen(call, n, special)
-        progress.stage("dynamic pass (streamed)", total=total)
+        progress.stage("dynamic pass: blocks", total=total)
         try:
             with ExitStack() as stack:
                 hooks(stack)

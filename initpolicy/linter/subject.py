@@ -233,9 +233,11 @@ def subjects(
     plan: Plan | None = None,
     layers: Any = None,
     names: Any = None,
+    tick: Any = None,
 ) -> Iterator[Subject]:
     """Every floating parameter of the graph (of the layers named in ``layers``, and
-    named in ``names``, where given), with its statistics and plan entry."""
+    named in ``names``, where given), with its statistics and plan entry; ``tick()`` after
+    each tensor is measured (progress)."""
     entries = plan_entries(plan)
     chain = chains(graph)
     found = [
@@ -248,7 +250,7 @@ def subjects(
         and tensor.is_floating_point()
     ]
     for (layer, param, tensor), st in zip(
-        found, _statistics([t for _, _, t in found]), strict=True
+        found, _statistics([t for _, _, t in found], tick), strict=True
     ):
         if st is None:
             continue
@@ -257,13 +259,18 @@ def subjects(
         )
 
 
-def _statistics(tensors: list[Any]) -> list[Stats | None]:
+def _statistics(tensors: list[Any], tick: Any = None) -> list[Stats | None]:
     """:func:`stats_of` each tensor; on a sharded model, from one reduction of every
     shard's moments over the ranks (:mod:`initpolicy.tracer.moments`), no tensor gathered."""
     from ..tracer.dtensor import is_dtensor
 
     if not any(is_dtensor(t) for t in tensors):
-        return [stats_of(t) for t in tensors]
+        out_plain = []
+        for t in tensors:
+            out_plain.append(stats_of(t))
+            if tick is not None:
+                tick()
+        return out_plain
     from ..tracer.moments import tensor_moments
 
     out: list[Stats | None] = []
