@@ -5,7 +5,8 @@ peak RSS. Targets (issue 23): `lint` (the model's own init) and `lint --policy l
 std 1.0 on every down_proj is reported on every down_proj. `explain --policy llama` is the
 reference (it plans the same model and reads no values).
 
-    .venv/bin/python bench/bench_lint_scale.py [SIZE ...]     # default: 1B 8B 70B
+    .venv/bin/python bench/bench_lint_scale.py [SIZE ...] [--only explain,own,llama,down]
+    # default: 1B 8B 70B, every command
 
 Prints one row per command: wall and CPU seconds, peak RSS, the blocks the streamed passes
 ran, the findings (by code), how the dynamic pass ran.
@@ -75,7 +76,15 @@ def describe(r: dict, what: str) -> str:
     )
 
 
-def main(sizes: list[str]) -> int:
+KEYS = {
+    "explain": "explain --policy llama",
+    "own": "lint (own init)",
+    "llama": "lint --policy llama",
+    "down": "lint --policy down=1.0",
+}
+
+
+def main(sizes: list[str], only: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bad = Path(tmp) / "down_proj_std1.pol"
         bad.write_text(DOWN_PROJ)
@@ -90,6 +99,8 @@ def main(sizes: list[str]) -> int:
         for size in sizes:
             print(f"\nLlama-architecture {size} on meta")
             for what, args in commands.items():
+                if what not in {KEYS[k] for k in only}:
+                    continue
                 r = run_measured(size, args)
                 print(describe(r, "explain" if what.startswith("explain") else what), flush=True)
                 if r["rc"] not in (0, 1):
@@ -104,4 +115,10 @@ def main(sizes: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["1B", "8B", "70B"]))
+    args = sys.argv[1:]
+    only = list(KEYS)
+    if "--only" in args:
+        i = args.index("--only")
+        only = args[i + 1].split(",")
+        del args[i : i + 2]
+    sys.exit(main(args or ["1B", "8B", "70B"], only))

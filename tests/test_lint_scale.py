@@ -251,3 +251,20 @@ def test_bad_memory_sizes_are_usage_errors(text: str) -> None:
 def test_the_measured_budget_says_where_it_comes_from() -> None:
     b = budget()
     assert b.bytes > 0 and ("available" in b.source or "could not be read" in b.source)
+
+
+def test_a_layer_over_the_budget_is_named_not_measured() -> None:
+    with torch.device("meta"):
+        model = BadInit()
+    # 300 KB: one 256 x 256 block (263 KB) at a time fits
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 256), memory=300_000)
+    assert res.summary["dynamic"].startswith("ran (streamed")
+    assert {f.target for f in res.findings if f.code == "IP104"} == {
+        f"blocks.{i}.weight" for i in range(4)
+    }
+    # 200 KB: no block fits; the head (2 KB) is still measured
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 256), memory=200_000)
+    assert res.summary["dynamic"].startswith("skipped: the largest part (blocks.0 ")
+    assert res.summary["streamed"]["static"].endswith(
+        "not measured, over the memory budget: blocks.0, blocks.1, blocks.2, blocks.3"
+    )

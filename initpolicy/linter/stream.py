@@ -239,14 +239,20 @@ def stream(
     # what the forward did not load (a failed or skipped pass, or a policy's tensors the
     # plan does not describe): measured module by module
     left = {k: v - judged for k, v in measured_layers.items() if v - judged}
+    unmeasured: list[str] = []
     if left:
         progress.stage("static pass: measuring", total=len(left))
         for names in left.values():
-            if too_big and plan is None and _layers_bytes(graph, names) > budget.bytes:
-                continue
-            with loader.loaded(tuple(sorted(names))):
-                measure(names)
+            fits = budget.fits(_layers_bytes(graph, names))
+            for group in [names] if fits else [{n} for n in sorted(names)]:
+                if not budget.fits(_layers_bytes(graph, group)):
+                    unmeasured += sorted(group)
+                    continue
+                with loader.loaded(tuple(sorted(group))):
+                    measure(group)
             progress.advance()
+    if unmeasured:
+        out.static += f"; not measured, over the memory budget: {', '.join(unmeasured)}"
     return out
 
 
