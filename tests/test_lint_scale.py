@@ -16,7 +16,7 @@ from torch import nn
 import initpolicy
 from initpolicy.applier.partial import Parts
 from initpolicy.errors import UsageError
-from initpolicy.linter.budget import budget, parse_memory
+from initpolicy.linter.budget import budget, parse_memory, tensor_bytes
 from initpolicy.linter.stream import partition, sample
 
 transformers = pytest.importorskip("transformers")
@@ -83,8 +83,10 @@ def zoo_small() -> dict[str, Any]:
 def test_analytic_static_findings_are_the_sampled_ones(policy: str) -> None:
     for name, (model, inputs) in zoo_small().items():
         whole = initpolicy.lint(model, policy, example_inputs=inputs, static=True, seed=0)
-        # a budget of 1 byte: nothing fits whole
-        parts = initpolicy.lint(model, policy, example_inputs=inputs, static=True, seed=0, memory=1)
+        # a budget of the model's size: it does not fit whole (a copy, values, gradients)
+        parts = initpolicy.lint(
+            model, policy, example_inputs=inputs, static=True, seed=0, memory=tensor_bytes(model)
+        )
         assert "streamed" in parts.summary and "streamed" not in whole.summary
         assert found(parts) == found(whole), (name, policy)
 
@@ -92,7 +94,8 @@ def test_analytic_static_findings_are_the_sampled_ones(policy: str) -> None:
 def test_the_analytic_pass_judges_from_the_plan_and_measures_what_it_does_not_describe() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.LSTM(8, 8))
-    res = initpolicy.lint(model, "Linear -> kaiming_normal()\n", static=True, memory=1)
+    memory = tensor_bytes(model)  # not whole, every part
+    res = initpolicy.lint(model, "Linear -> kaiming_normal()\n", static=True, memory=memory)
     # the bias (no rule: it keeps its value) and the LSTM (its rules read the tensor) are
     # measured on the model's own values
     assert res.summary["streamed"]["static"] == "analytic (1 tensors), measured (5)"
@@ -268,3 +271,10 @@ def test_a_layer_over_the_budget_is_named_not_measured() -> None:
     assert res.summary["streamed"]["static"].endswith(
         "not measured, over the memory budget: blocks.0, blocks.1, blocks.2, blocks.3"
     )
+
+
+def test_a_real_model_over_the_budget_is_linted_statically_and_says_why() -> None:
+    res = initpolicy.lint(mlp(), example_inputs=torch.zeros(1, 32), memory=1)
+    assert res.summary["dynamic"].startswith("skipped: its forward and backward pass would hold")
+    assert res.summary["memory"] == "9.31e-10 GiB (--memory)"
+    assert {f.code for f in res.findings} == {"IP106"}  # the static pass ran whole

@@ -33,7 +33,7 @@ def test_a_terminal_sees_the_stages_and_counted_bars_then_a_clean_line() -> None
 
 def test_the_streamed_passes_count_blocks() -> None:
     tty = Tty()
-    initpolicy.lint(model(), "relu_net", memory=1, progress=Progress(tty))
+    initpolicy.lint(model(), "relu_net", memory=1, progress=Progress(tty))  # streamed
     assert "static pass: from the plan" in tty.getvalue()
 
 
