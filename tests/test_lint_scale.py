@@ -278,3 +278,23 @@ def test_a_real_model_over_the_budget_is_linted_statically_and_says_why() -> Non
     assert res.summary["dynamic"].startswith("skipped: its forward and backward pass would hold")
     assert res.summary["memory"] == "9.31e-10 GiB (--memory)"
     assert {f.code for f in res.findings} == {"IP106"}  # the static pass ran whole
+
+
+def test_a_stack_of_blocks_of_different_shapes_runs_whole() -> None:
+    class Widening(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            widths = [8, 16, 16, 32, 32, 64, 64, 64, 8]
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for layer in self.layers:
+                x = torch.relu(layer(x))
+            return x
+
+    model = Widening()
+    res = initpolicy.lint(
+        model, "relu_net", example_inputs=torch.zeros(1, 8), memory=tensor_bytes(model)
+    )
+    assert res.summary["streamed"]["blocks"] == {"layers": {"ran": list(range(8)), "of": 8}}
+    assert res.summary["dynamic"].startswith("ran (streamed")

@@ -26,7 +26,7 @@ Peak memory is the largest part, the activations and the process, not the model.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -185,9 +185,13 @@ def stream(
         if p.stack is not None:
             stacks.setdefault(p.stack, []).append(p)
     run = {id(p) for p in parts if p.stack is None}
+    named = dict(model.named_modules())
     for name, members in stacks.items():
         out.stacks[name] = len(members)
-        out.blocks[name] = sample(len(members))
+        # only blocks of one shape repeat: a stack whose blocks differ runs whole
+        shapes = {_shapes(named[p.name]) for p in members}
+        n = len(members)
+        out.blocks[name] = sample(n) if len(shapes) == 1 else list(range(n))
         run |= {id(members[i]) for i in out.blocks[name]}
     held = _held(model, graph, plan, parts)
     largest = max(parts, key=lambda p: held[id(p)], default=None)
@@ -254,6 +258,13 @@ def stream(
     if unmeasured:
         out.static += f"; not measured, over the memory budget: {', '.join(unmeasured)}"
     return out
+
+
+def _shapes(module: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The names and shapes of a block's tensors: blocks that repeat share them."""
+    return tuple(
+        (n, tuple(t.shape)) for n, t in (*module.named_parameters(), *module.named_buffers())
+    )
 
 
 def _held(model: Any, graph: ModelGraph, plan: Any, parts: list[Part]) -> dict[int, int]:
@@ -446,8 +457,3 @@ class _passthrough(AbstractContextManager[None]):
 
     def __exit__(self, *exc: Any) -> None:
         del self.module.forward
-
-
-def names_of(parts: Sequence[Part]) -> Iterator[str]:
-    for p in parts:
-        yield p.name
