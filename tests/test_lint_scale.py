@@ -5,6 +5,7 @@ path runs (never a parameter count)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -285,7 +286,7 @@ def test_a_stack_of_blocks_of_different_shapes_runs_whole() -> None:
         def __init__(self) -> None:
             super().__init__()
             widths = [8, 16, 16, 32, 32, 64, 64, 64, 8]
-            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             for layer in self.layers:
