@@ -58,7 +58,10 @@ class Parts:
         self.seed = plan.seed if plan is not None else seed
         # validates once, before anything is allocated: a tensor no rule and no module
         # method writes is a PlanError, as in execute
-        self.prep = prepare(plan, model) if plan is not None else None
+        self.prep = None
+        if plan is not None:
+            # with a source, what no rule writes is copied from it: nothing to decide
+            self.prep = prepare(plan, model) if source is None else Preparation()
 
     @contextmanager
     def loaded(
