@@ -403,6 +403,8 @@ def lint(
     *,
     example_inputs: Any = None,
     seed: int | None = None,
+    memory: int | str | None = None,
+    progress: Any = None,
     **options: Any,
 ) -> LintResult:
     """Lint ``model``'s initialization as it is, or ``policy``'s: the policy is applied to
@@ -410,15 +412,47 @@ def lint(
 
     ``options`` are those of :func:`initpolicy.linter.run.lint` (``static``, ``select``,
     ``ignore``, ``extend_select``, ``thresholds``, ``config``, ``fail_level``, ``strict``).
+    ``memory``: the memory budget (bytes, or ``"4G"``; default: measured,
+    :mod:`initpolicy.linter.budget`). A model that does not fit it whole, or one on the
+    meta device, is linted part by part (:mod:`initpolicy.linter.stream`): with a policy
+    the values are judged from the plan, without one the model's own init runs one part
+    at a time. ``progress``: a :class:`initpolicy.common.progress.Progress` to draw on.
 
     >>> result = lint(model, select=["IP1"], static=True)          # doctest: +SKIP
     >>> result.failed(), result.to_json()["summary"]["findings"]   # doctest: +SKIP
     (True, 1)
     """
+    from .applier.meta import is_meta
+    from .linter.budget import budget as make_budget
+    from .linter.budget import gib, tensor_bytes
     from .linter.run import lint as run_lint
+    from .shards.dtensor import is_sharded
 
+    limit = make_budget(memory)
+    meta = not is_sharded(model) and is_meta(model)
+    size = tensor_bytes(model)
     if policy is None:
-        return run_lint(model, example_inputs=example_inputs, **options)
+        if meta:
+            from .applier.partial import Parts
+
+            return run_lint(
+                model, example_inputs=example_inputs, loader=Parts(model, None),
+                budget=limit, progress=progress, **options,
+            )  # fmt: skip
+        # the dynamic pass keeps a copy of the values and one gradient per weight
+        if options.get("static") or is_sharded(model) or limit.fits(2 * size):
+            return run_lint(
+                model, example_inputs=example_inputs, budget=limit, progress=progress, **options
+            )
+        result = run_lint(
+            model, example_inputs=example_inputs, budget=limit, progress=progress,
+            **{**options, "static": True},
+        )  # fmt: skip
+        result.summary["dynamic"] = (
+            f"skipped: its forward and backward pass would hold {gib(2 * size)}, over the "
+            f"memory budget {limit.describe()} (raise it with --memory)"
+        )
+        return result
     from .applier.execute import execute
     from .planner.match import build_plan
     from .shards.dtensor import is_sharded
@@ -432,11 +466,37 @@ def lint(
             "  hint: apply the policy to the model on every rank, then lint it: "
             "initpolicy.lint(model) (see docs/distributed.md)"
         )
-    subject = copy.deepcopy(model)
+    bar = _progress(progress)
+    # a copy, a copy of its values while the probe runs, and the gradients
+    if not meta and limit.fits(3 * size):
+        subject = copy.deepcopy(model)
+        bar.stage("tracing")
+        graph = run_trace(subject, example_inputs=example_inputs)
+        the_plan = build_plan(ir, graph, seed=seed)
+        bar.stage("applying the policy")
+        execute(the_plan, subject)
+        return run_lint(
+            subject, example_inputs=example_inputs, graph=graph, plan=the_plan,
+            budget=limit, progress=bar, **options,
+        )  # fmt: skip
+    from .applier.meta import meta_copy
+    from .applier.partial import Parts
+
+    subject = model if meta else meta_copy(model)
+    bar.stage("tracing")
     graph = run_trace(subject, example_inputs=example_inputs)
     the_plan = build_plan(ir, graph, seed=seed)
-    execute(the_plan, subject)
-    return run_lint(subject, example_inputs=example_inputs, graph=graph, plan=the_plan, **options)
+    return run_lint(
+        subject, example_inputs=example_inputs, graph=graph, plan=the_plan,
+        loader=Parts(subject, the_plan, source=None if meta else model), budget=limit,
+        progress=bar, **options,
+    )  # fmt: skip
+
+
+def _progress(progress: Any) -> Any:
+    from .common.progress import progress_of
+
+    return progress_of(progress)
 
 
 def record(build: Build | Module, *, call: Iterable[str] = (), seed: int = 0) -> Recording:

@@ -188,3 +188,32 @@ def test_a_package_init_reexporting_its_modules_is_not_a_cycle(tmp_path: Path) -
         },
     )
     assert all(cycles(graph) == [] for graph in _levels(root).values())
+
+
+def test_every_import_of_the_package_names_a_module_that_exists() -> None:
+    """A function-level import of a module that moved fails only when the function runs
+    (and mypy's ``ignore_missing_imports`` keeps quiet about it): every ``from
+    initpolicy.X import`` / ``import initpolicy.X``, at any level, names a module of the
+    package."""
+    files = module_files(PACKAGE)
+    missing = []
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            if (
+                isinstance(node, ast.ImportFrom)
+                and not node.level
+                and not (node.module or "").startswith("initpolicy")
+            ):
+                continue
+            asked = _targets(name, is_package, node)
+            head = asked[0] if isinstance(node, ast.ImportFrom) else None
+            wanted = (
+                [head] if head is not None else [a for a in asked if a.startswith("initpolicy")]
+            )
+            for target in wanted:
+                if target.startswith("initpolicy") and target not in files:
+                    missing.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {target}")
+    assert missing == []

@@ -165,9 +165,11 @@ def test_fix_policy_rewrites_a_bad_policy_in_place(repo):
 
 
 def test_plot_and_table(repo):
-    r = run("default.py", "--plot", "signal.png", "--exit-zero")
+    r = run("default.py", "--plot", "signal.png", "--exit-zero", "--table")
     assert (repo / "signal.png").read_bytes()[:4] == b"\x89PNG"
     assert "depth  layer  type    activation  out std" in r.stdout
+    r = run("default.py", "--exit-zero")  # the table is behind --table
+    assert "out std" not in r.stdout and r.stdout.splitlines()[-1].startswith("Found 11 finding")
     r = CliRunner().invoke(cli, ["lint", "default.py", "--static", "--plot", "x.png"])
     assert r.exit_code == 2 and "--plot needs the dynamic pass" in r.output
 
@@ -252,3 +254,19 @@ def test_text_folds_findings_of_one_cause_into_one_block_listing_the_layers(repo
     assert f"    and {len(targets) - 1} more of the same cause: {', '.join(targets[1:])}" in lines
     assert any(line.endswith("; the same scheme for each") for line in lines)
     assert lines[-1].startswith(f"Found {len(targets)} finding(s)")
+
+
+def test_a_clean_model_is_one_verdict_line(repo):
+    r = run("he.py")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines() == [r.stdout.strip()]
+    assert r.stdout.startswith("No findings (")
+
+
+def test_memory_option(repo):
+    r = CliRunner().invoke(cli, ["lint", "he.py", "--memory", "lots"])
+    assert r.exit_code == 2 and "--memory 'lots' is not a size" in r.output
+    # a budget nothing fits whole: linted part by part, the same verdict
+    r = run("he.py", "--memory", "1M", "--format", "json")
+    summary = json.loads(r.stdout)["summary"]
+    assert r.exit_code == 0 and summary["memory"] == "0.000977 GiB (--memory)"

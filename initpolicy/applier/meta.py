@@ -189,3 +189,20 @@ def materialize(model: Any, device: Any, zero: list[str]) -> Materialized:
         (module._parameters if is_param else module._buffers)[key] = new
         done.replaced.append((module, key, is_param, t))
     return done
+
+
+def meta_copy(model: Any) -> Any:
+    """A deep copy of ``model`` whose parameters and buffers are on the meta device: the
+    structure of a model too large to copy, at no memory cost (a policy's values are then
+    materialized one part at a time, :mod:`initpolicy.applier.partial`)."""
+    import copy
+
+    import torch
+
+    memo: dict[int, Any] = {}
+    for *_, t, is_param in tensors(model):
+        if id(t) in memo:
+            continue
+        data = torch.empty_like(t, device="meta")
+        memo[id(t)] = torch.nn.Parameter(data, requires_grad=t.requires_grad) if is_param else data
+    return copy.deepcopy(model, memo)

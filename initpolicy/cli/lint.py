@@ -131,6 +131,15 @@ def _plot(result: Any) -> Any:
     help="Ignore [tool.initpolicy] policy; lint the model's own weights.",
 )
 @click.option("--static", is_flag=True, help="Skip the forward/backward pass (IP2xx).")
+@click.option(
+    "--memory",
+    metavar="SIZE",
+    help="Memory budget (e.g. 4G; default: half of the memory available now). A model "
+    "that does not fit it, or one on meta, is linted part by part.",
+)
+@click.option(
+    "--table", "show_table", is_flag=True, help="Text format: show the per-layer signal table."
+)
 @_codes_option("--select", _select, "Rules to enable, by code, prefix or name (comma-separated).")
 @_codes_option(
     "--ignore", _more_codes, "Rules to disable (added to [tool.initpolicy.lint] ignore)."
@@ -175,6 +184,8 @@ def lint_command(
     policy_values: dict[str, float],
     no_policy: bool,
     static: bool,
+    memory: str | None,
+    show_table: bool,
     select: list[str] | None,
     ignore: list[str],
     extend_select: list[str],
@@ -202,7 +213,9 @@ def lint_command(
     initpolicy lint model.py --fix-policy fixed.pol
     """
     from ..api import lint, load_spec
+    from ..common.progress import Progress
     from ..linter import output as lint_output
+    from ..linter.budget import parse_memory
 
     # --no-policy drops the configured policy only: an explicit --policy still counts.
     if no_policy and ctx.get_parameter_source("policy_spec") is ParameterSource.DEFAULT_MAP:
@@ -214,10 +227,13 @@ def lint_command(
         if static:
             raise UsageError(_PLOT_NEEDS_DYNAMIC)
         _pyplot()
+    nbytes = parse_memory(memory) if memory is not None else None
     if policy_values and not policy_spec:
         raise UsageError("--set gives values to a policy's lets: it needs --policy")
     policy = load_spec(policy_spec, policy_values) if policy_spec else None
     files.protect_policy(policy)
+    bar = Progress()  # stderr, on a terminal only
+    bar.stage("loading the model")
     loaded = load_model(target, target_opts)
     files.protect(loaded.source)
     result = lint(
@@ -232,7 +248,10 @@ def lint_command(
         fail_level=fail_level,
         strict=strict,
         seed=seed,
+        memory=nbytes,
+        progress=bar,
     )
+    bar.close()
     default_loc = str(loaded.path) if loaded.path is not None else None
     if statistics:
         report = lint_output.statistics(result.findings)
@@ -243,7 +262,7 @@ def lint_command(
     elif fmt == "github":
         report = lint_output.github(result.findings, default_loc)
     else:
-        report = lint_output.text(result)
+        report = lint_output.text(result, show_table=show_table)
     # Everything is made before the first file is written: an error (no layer statistics
     # to plot) leaves no file behind.
     fixed = None

@@ -81,8 +81,9 @@ or on the command line: `--threshold gain-tolerance=0.2`.
 
 ## Output formats
 
-`--format text` (default: findings, then the per-layer table of the dynamic pass, the same
-numbers `--plot FILE.png` draws), `json` (the contract: `{"findings": [{"code", "name",
+`--format text` (default: the findings, then one verdict line, so a clean model is one
+line; `--table` adds the per-layer table of the dynamic pass, the same numbers
+`--plot FILE.png` draws), `json` (the contract: `{"findings": [{"code", "name",
 "severity", "target", "message", "measured", "expected", "location", "related"}],
 "summary"}`, the fix at the end of `message`), `sarif` (SARIF 2.1.0 for code-scanning
 upload; findings without a source line point at the model file), `github` (workflow
@@ -100,6 +101,12 @@ A forward that raises is located: the error names the `file:line` of the innermo
 in the user's own code. Where the model's own code raised, the input may be fine and no
 input hint follows; where torch rejected what that line passed, the hint to give the
 input shape does. A dynamic pass skipped for an error says where too.
+
+On a terminal, progress is drawn on stderr while lint runs: the stage (loading, tracing,
+applying the policy, the static and dynamic passes) with a bar where the work is
+countable (tensors measured, layers run, blocks streamed), erased before the report.
+Nothing is drawn where stderr is not a terminal (pipes, files, CI logs), and stdout is the
+report alone in every format.
 
 ## One cause, one finding
 
@@ -209,6 +216,52 @@ on batch statistics. The summary's `dynamic_inputs` says which, and what the bat
 `dynamic` says `ran` or exactly why the pass was skipped (the forward's error).
 """
 
+_SCALE = """\
+## Models larger than memory
+
+Lint judges an 8B or 70B model on a laptop: a **memory budget** decides how
+(`summary.memory`): half of the memory available when lint starts (`MemAvailable`, capped
+by the cgroup's limit), or `--memory SIZE` (`4G`, `512M`; `lint(..., memory=...)`). A model
+whose tensors fit the budget whole (twice for its own init: values and gradients; three
+times with a policy: the copy, its values kept while the probe runs, the gradients) is
+linted as above. A bigger one, or a model on the meta device, is linted **part by part**
+(`summary.streamed`); no parameter count decides anything.
+
+- **Parts.** Each block of a repeated stack (a `ModuleList` or `Sequential` of two or more
+  modules of one class: an LLM's decoder layers) is a part; so is each module outside a
+  stack with its submodules (the embedding, the final norm, the head). One part is
+  materialized at a time, with exactly the values a whole run gives it (a policy's streams
+  are keyed by tensor name), and freed after.
+- **Static pass, with a policy: analytic.** Every planned tensor is judged from its plan
+  entry: the std (exact, from the scheme's moments and the fans), a uniform's bound, a
+  constant's value, and no duplicate units for a random draw; a normal draw's extremes are
+  its expected ones, `mean ± std·sqrt(2 ln n)` within the scheme's reach. Nothing is drawn.
+  A tensor the plan does not describe (no rule: it keeps its value; `default`, `keep`,
+  one block of a packed tensor, `eye`/`dirac`, recurrent layers) is measured on its module
+  alone. The findings are those of the sampled pass (tests/test_lint_scale.py checks it on
+  models small enough for both); `summary.streamed.static` says how many tensors each way.
+- **Static pass, the model's own init.** On a meta model without a policy, each part's
+  modules are initialized by the model's own code (transformers' `_init_weights`, else
+  `reset_parameters`) when the part is loaded, measured and judged, then freed: the
+  non-repeated parts and the sampled blocks (below).
+- **Dynamic pass, streamed.** One forward pass, no backward (a backward needs every weight
+  at once: IP205 does not run); each part is loaded just before its forward and freed right
+  after. An embedding is loaded on the rows its ids read; a policy's output head on its
+  first 4096 units (drawn exactly as the whole run draws them). The batch shrinks so one
+  block's forward costs about 1.5e11 floating-point operations. **Repeated blocks are
+  sampled**: six per stack, two at each end and evenly between (80 layers: 0, 1, 27, 52,
+  78, 79); a block not sampled passes its input through, so the depth series rules see
+  the sampled depths. `summary.dynamic` names the blocks that ran,
+  `summary.streamed.blocks` lists them per stack.
+- **Never an out-of-memory kill.** Peak memory is the largest part (as loaded), the
+  activations and the process. If the largest part does not fit the budget, the dynamic
+  pass is skipped and `summary.dynamic` says so (raise the budget with `--memory`); a
+  real model too large for its own dynamic pass is linted statically, saying the same.
+
+Measured on Llama-architecture 1B, 8B and 70B configs: docs/benchmarks.md, "lint at
+scale" (`python bench/bench_lint_scale.py`).
+"""
+
 _FP = """\
 ## False positives on well-initialized architectures
 
@@ -291,6 +344,7 @@ def markdown() -> str:
     out += ["", "## Thresholds", "", "| name | default | meaning |", "|---|---|---|"]
     out += [f"| `{k}` | {v:g} | {doc} |" for k, (v, doc) in THRESHOLDS.items()]
     out += ["", "## Gain bands (IP103, IP104, IP105)", "", _bands_table(), "", _STRUCTURE]
+    out += [_SCALE]
     for r in rules:
         out += [f"### {r.code} {r.name}", "", f"*{r.severity}, {r.kind}* — {r.summary}", ""]
         for title, body in r.sections().items():

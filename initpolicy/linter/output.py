@@ -128,10 +128,11 @@ def fold_cause(findings: Sequence[Finding]) -> list[list[Finding]]:
     return out
 
 
-def text(result: Any, *, show_table: bool = True) -> str:
+def text(result: Any, *, show_table: bool = False) -> str:
     """Findings one per block (location, code, severity, name, message, fix, related),
     findings of one cause folded into one block that lists the others, the per-layer
-    table, and a one-line summary."""
+    table where asked (``lint --table``), and a one-line verdict: a clean model is that
+    one line."""
     out = []
     for group in fold_cause(result.findings):
         f = group[0]

@@ -143,10 +143,13 @@ def probe(
     *,
     saturation: float,
     mode: str = "training",
+    backward: bool = True,
+    tick: Any = None,
 ) -> list[LayerStat]:
     """Run ``model(*args, **kwargs)`` and backward; per-layer statistics in execution
     order. The model is restored (see :func:`preserved`). ``mode`` is a key of
-    :data:`MODES`."""
+    :data:`MODES`. ``backward=False``: the forward alone, under no_grad (a model streamed
+    part by part cannot keep every weight for a backward pass)."""
     import torch
 
     stats = {
@@ -168,10 +171,12 @@ def probe(
             x = first_tensor(inputs) if layer.reads_stream else None
             if x is not None and x.is_floating_point() and x.numel() > 1:
                 stats[layer.name].in_std = float(x.detach().double().std())
+            if tick is not None:
+                tick()
 
         return hook
 
-    with preserved(model), torch.enable_grad():
+    with preserved(model), torch.set_grad_enabled(backward):
         _set_modes(model, mode)
         try:
             for lay in graph.layers:
@@ -181,7 +186,7 @@ def probe(
         finally:
             for h in handles:
                 h.remove()
-        if out is None or not out.requires_grad:
+        if out is None or not out.requires_grad or not backward:
             return [stats[lay.name] for lay in graph.layers]
         g = torch.Generator().manual_seed(0)
         direction = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out)
@@ -202,13 +207,14 @@ def probe(
     return [stats[lay.name] for lay in graph.layers]
 
 
-def _candidate_calls(model: Any, example_inputs: Any) -> list[Any]:
+def candidate_calls(model: Any, example_inputs: Any, device: Any = None) -> list[Any]:
+    """The given inputs, else every input the tracer can infer (made on ``device``)."""
     from ..tracer.inputs import NoInputs, as_call, infer
 
     if example_inputs is not None:
         return [as_call(example_inputs)]
     try:
-        return infer(model)
+        return infer(model, device)
     except NoInputs:
         return []
 
@@ -220,6 +226,7 @@ def run_probe(
     batch: int,
     saturation: float,
     budget: float = 0.5,
+    tick: Any = None,
 ) -> tuple[list[LayerStat] | None, str, str]:
     """:func:`probe` on ``example_inputs`` (else on each input the tracer can infer, until
     one runs), widened to ``batch`` examples that stand for data
@@ -243,7 +250,7 @@ def run_probe(
     from ..tracer.messages import raised_at
     from .batch import special_tokens
 
-    calls = _candidate_calls(model, example_inputs)
+    calls = candidate_calls(model, example_inputs)
     if not calls:
         return None, "skipped: no example inputs could be inferred (pass --input-shape)", ""
     special = special_tokens(model)
@@ -252,7 +259,7 @@ def run_probe(
         for call in calls:
             try:
                 stats, what = _budgeted(
-                    model, graph, call, batch, special, saturation, mode, budget
+                    model, graph, call, batch, special, saturation, mode, budget, tick
                 )
             except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
                 where = raised_at(e)
@@ -282,6 +289,7 @@ def _budgeted(
     saturation: float,
     mode: str,
     budget: float,
+    tick: Any = None,
 ) -> tuple[list[LayerStat], str]:
     """:func:`probe` on ``call`` widened to as many of ``batch`` examples as the memory
     budget holds (measured on 2, then grown by doubling while the line through the last
@@ -293,9 +301,9 @@ def _budgeted(
     def run(n: int, meter: PeakMeter | None = None) -> tuple[list[LayerStat], str]:
         widened, what = widen(call, n, special)
         if meter is None:
-            return probe(model, graph, *widened, saturation=saturation, mode=mode), what
+            return probe(model, graph, *widened, saturation=saturation, mode=mode, tick=tick), what
         with meter:
-            return probe(model, graph, *widened, saturation=saturation, mode=mode), what
+            return probe(model, graph, *widened, saturation=saturation, mode=mode, tick=tick), what
 
     full = batch_size(call, batch)
     free = available_bytes(_device(model)) if budget > 0 and full > 2 else None

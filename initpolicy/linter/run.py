@@ -130,6 +130,9 @@ def lint(
     strict: bool = False,
     graph: Any = None,
     plan: Any = None,
+    loader: Any = None,
+    budget: Any = None,
+    progress: Any = None,
 ) -> LintResult:
     """Lint ``model``'s initialization as it is.
 
@@ -139,6 +142,9 @@ def lint(
     ``config`` is a :class:`~initpolicy.cli.config.Config` or its ``[tool.initpolicy.lint]``
     table; explicit arguments win over it (``extend_select``/``ignore`` add to it).
     ``graph`` reuses a ModelGraph traced from ``model``.
+    ``loader`` (a :class:`~initpolicy.linter.stream.Loader`): the model is judged part by
+    part (:mod:`initpolicy.linter.stream`), each part materialized by the loader, within
+    ``budget`` (:mod:`initpolicy.linter.budget`); ``progress`` draws the stages.
 
     >>> result = lint(model, select=["IP1"], static=True)          # doctest: +SKIP
     >>> result.failed(), result.to_json()["summary"]["findings"]   # doctest: +SKIP
@@ -153,31 +159,67 @@ def lint(
     th = make_thresholds({**dict(table.get("thresholds", {})), **dict(thresholds or {})})
     level = check_fail_level(fail_level or str(table.get("fail-level", "warning")))
 
-    if plan is None:
+    from ..common.progress import progress_of
+
+    bar = progress_of(progress)
+    if plan is None and loader is None:
         _check_materialized(model)
     if graph is None:
+        bar.stage("tracing")
         graph = _trace(model, example_inputs)
-    from .probe import run_probe
-    from .subject import subjects
+    ctx = LintContext(th, graph, model, plan, strict, (), None)
+    static_rules = [r for r in all_rules() if r.kind == "static"]
 
-    params = tuple(subjects(graph, model, plan))
-    stats: list[LayerStat] | None = None
-    dynamic, probed = "skipped (--static)", ""
-    if not static and _sharded(model):
-        dynamic = SHARDED_DYNAMIC
-    elif not static and any(r.kind == "dynamic" for r in all_rules() if r.code in enabled):
-        stats, dynamic, probed = run_probe(
-            model,
-            graph,
-            example_inputs,
-            int(th["batch"]),
-            th["saturation-derivative"],
-            th["memory-budget"],
-        )
-    ctx = LintContext(th, graph, model, plan, strict, params, stats)
+    def judge(batch: Sequence[Any]) -> list[Finding]:
+        """The static rules on ``batch`` (each rule reads one subject at a time)."""
+        each = replace(ctx, subjects=tuple(batch))
+        return [f for r in static_rules for f in r.check(each)]
+
+    wants_dynamic = not static and any(
+        r.kind == "dynamic" for r in all_rules() if r.code in enabled
+    )
+    streamed = None
+    if loader is not None:
+        from .budget import budget as measured_budget
+        from .stream import stream
+
+        streamed = stream(
+            model, graph, plan, loader, judge, example_inputs=example_inputs,
+            thresholds=th, dynamic=wants_dynamic, budget=budget or measured_budget(),
+            progress=bar,
+        )  # fmt: skip
+        static_found, n_subjects = streamed.findings, streamed.subjects
+        stats, dynamic, probed = streamed.stats, streamed.dynamic, streamed.inputs
+    else:
+        from .probe import run_probe
+        from .subject import subjects
+
+        tensors = sum(p.kind == "parameter" for _, p in graph.parameters())
+        bar.stage("static pass: tensors", total=tensors)
+        params = tuple(subjects(graph, model, plan, tick=bar.advance))
+        static_found, n_subjects = judge(params), len(params)
+        stats = None
+        dynamic, probed = "skipped (--static)", ""
+        if not static and _sharded(model):
+            dynamic = SHARDED_DYNAMIC
+        elif wants_dynamic:
+
+            def layer_done() -> None:  # a layer called twice is measured once
+                if bar.done < len(graph.layers):
+                    bar.advance()
+
+            bar.stage("dynamic pass: layers", total=len(graph.layers))
+            stats, dynamic, probed = run_probe(
+                model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"],
+                th["memory-budget"], tick=layer_done,
+            )  # fmt: skip
+    ctx = replace(ctx, stats=stats)
     # Every rule runs, selected or not: --fix-policy resolves all init findings
     # (LintResult.all_findings); selection decides what is reported.
-    raw = [f for r in all_rules() if _has_inputs(r, ctx) for f in r.check(ctx)]
+    raw = static_found + [
+        f for r in all_rules() if r.kind != "static" and _has_inputs(r, ctx) for f in r.check(ctx)
+    ]
+    bar.close()
 
     findings = sort_findings(
         fold([replace(f, related=list(f.related)) for f in raw if f.code in enabled])
@@ -194,10 +236,14 @@ def lint(
         "fail_level": level,
         "failed": result.failed(),
         "layers": len(graph.layers),
-        "parameters": len(ctx.subjects),
+        "parameters": n_subjects,
         "rules": len(enabled),
         "dynamic": dynamic,
         "dynamic_inputs": probed,
         "policy": plan.policy.source if plan is not None else None,
     }
+    if streamed is not None:
+        result.summary["streamed"] = streamed.summary()
+    if budget is not None:
+        result.summary["memory"] = budget.describe()
     return result

@@ -110,7 +110,7 @@ def gram(t: Any, rows: tuple[int, int] | None = None) -> Any:
 
 
 def _first(ix: Any) -> float:
-    """The first global index of a dim's :data:`~initpolicy.tracer.dtensor.Index`."""
+    """The first global index of a dim's :data:`~initpolicy.shards.dtensor.Index`."""
     if isinstance(ix, range):
         return float(ix.start) if len(ix) else -1.0
     return float(ix[0]) if ix.numel() else -1.0

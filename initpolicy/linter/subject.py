@@ -240,45 +240,74 @@ def tensor_of(model: Any, layer: Layer, param: ParamInfo) -> Any:
     return None
 
 
-def subjects(graph: ModelGraph, model: Any, plan: Plan | None = None) -> Iterator[Subject]:
-    """Every floating parameter of the graph, with its statistics and plan entry."""
+def plan_entries(plan: Plan | None) -> dict[str, Entry]:
+    """The plan entry that sets each tensor (its whole-tensor entry, else its first block's)."""
     entries: dict[str, Entry] = {}
     if plan is not None:
         for e in plan.entries:
             if e.block is None or e.param.name not in entries:
                 entries[e.param.name] = e
+    return entries
+
+
+def make_subject(
+    graph: ModelGraph,
+    layer: Layer,
+    param: ParamInfo,
+    tensor: Any,
+    stats: Stats,
+    entry: Entry | None,
+    chain: float,
+) -> Subject:
+    """The Subject of one parameter: its judged activation and where a finding points."""
+    activation = judged_activation(layer, graph.roles)
+    if fnmatch.fnmatchcase(param.local, "*in_proj*") or param.local in (
+        "q_proj_weight",
+        "k_proj_weight",
+        "v_proj_weight",
+    ):
+        activation = "linear"  # attention mixes q/k/v before any nonlinearity
+    location = f"{entry.rule.loc.file}:{entry.rule.loc.line}" if entry is not None else layer.source
+    return Subject(
+        layer=layer,
+        param=param,
+        tensor=tensor,
+        stats=stats,
+        activation=activation,
+        chain=chain,
+        location=location,
+    )
+
+
+def subjects(
+    graph: ModelGraph,
+    model: Any,
+    plan: Plan | None = None,
+    layers: Any = None,
+    names: Any = None,
+    tick: Any = None,
+) -> Iterator[Subject]:
+    """Every floating parameter of the graph (of the layers named in ``layers``, and
+    named in ``names``, where given), with its statistics and plan entry; ``tick()`` after
+    each tensor is measured (progress)."""
+    entries = plan_entries(plan)
     chain = chains(graph)
     found = [
         (layer, param, tensor)
         for layer, param in graph.parameters()
         if param.kind == "parameter"
+        and (layers is None or layer.name in layers)
+        and (names is None or param.name in names)
         and (tensor := tensor_of(model, layer, param)) is not None
         and tensor.is_floating_point()
     ]
     for (layer, param, tensor), st in zip(
-        found, _statistics([t for _, _, t in found]), strict=True
+        found, _statistics([t for _, _, t in found], tick), strict=True
     ):
         if st is None:
             continue
-        activation = judged_activation(layer, graph.roles)
-        if fnmatch.fnmatchcase(param.local, "*in_proj*") or param.local in (
-            "q_proj_weight",
-            "k_proj_weight",
-            "v_proj_weight",
-        ):
-            activation = "linear"  # attention mixes q/k/v before any nonlinearity
-        entry = entries.get(param.name)
-        location = (
-            f"{entry.rule.loc.file}:{entry.rule.loc.line}" if entry is not None else layer.source
-        )
-        whole = Subject(
-            layer=layer,
-            param=param,
-            tensor=tensor,
-            stats=st,
-            activation=activation,
-            chain=chain.get(layer.name, 0),
-            location=location,
+        whole = make_subject(
+            graph, layer, param, tensor, st, entries.get(param.name), chain.get(layer.name, 0)
         )
         yield from _output_blocks(whole)
 
@@ -326,13 +355,18 @@ def _as(layer: Layer, activation: str) -> Layer:
     return replace(layer, activation=activation)
 
 
-def _statistics(tensors: list[Any]) -> list[Stats | None]:
+def _statistics(tensors: list[Any], tick: Any = None) -> list[Stats | None]:
     """:func:`stats_of` each tensor; on a sharded model, from one reduction of every
     shard's moments over the ranks (:mod:`initpolicy.shards.moments`), no tensor gathered."""
     from ..shards.dtensor import is_dtensor
 
     if not any(is_dtensor(t) for t in tensors):
-        return [stats_of(t) for t in tensors]
+        out_plain = []
+        for t in tensors:
+            out_plain.append(stats_of(t))
+            if tick is not None:
+                tick()
+        return out_plain
     from ..shards.moments import tensor_moments
 
     out: list[Stats | None] = []

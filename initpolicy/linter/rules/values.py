@@ -44,10 +44,13 @@ def robust_std(t: Any) -> float:
 
 def _local(s: Subject) -> Any:
     """The subject's values on this process (None for a sharded tensor: the rules of this
-    module read values, and a DTensor's are only its shard's)."""
+    module read values, and a DTensor's are only its shard's; None where the subject has
+    no values, judged from the plan alone by the analytic pass)."""
     from ...shards.dtensor import is_dtensor
 
-    return None if is_dtensor(s.tensor) or s.tensor.is_meta else s.tensor
+    if s.tensor is None or is_dtensor(s.tensor) or s.tensor.is_meta:
+        return None
+    return s.tensor
 
 
 class ExtremeOutlier(LintRule):

@@ -99,6 +99,8 @@ class DuplicateUnits(LintRule):
         for s in ctx.subjects:
             if not s.mixing or s.stats.constant or not s.stats.finite:
                 continue
+            if s.tensor is None:  # judged from the plan: a random draw has no equal units
+                continue
             on_dim1 = is_type(s.layer, UNITS_ON_DIM1)
             if s.param.placement is not None:  # hashed over the shards, never gathered
                 from ..sharded import duplicate_units

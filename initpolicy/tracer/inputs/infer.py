@@ -69,15 +69,17 @@ def _candidates(m: torch.nn.Module) -> list[tuple[tuple[int, ...], bool]] | None
     return None
 
 
-def infer(model: torch.nn.Module) -> list[Call]:
+def infer(model: torch.nn.Module, device: torch.device | None = None) -> list[Call]:
     """Candidate inputs, in the order to try them; raises :class:`NoInputs` when none can
-    be inferred.
+    be inferred. ``device``: where to make them (default: where the model is; a model on
+    the meta device that is run part by part wants them on the CPU).
 
     Inputs known by name come first (:mod:`initpolicy.tracer.inputs.named`: transformers'
     ``dummy_inputs``, ``input_ids``/``pixel_values``/... sized from the config), then the
     input of the first layer, smallest first.
     """
-    device, dtype = model_device_dtype(model)
+    found, dtype = model_device_dtype(model)
+    device = device or found
     batch = batch_size(model)
     named = named_calls(model, device, dtype, batch=batch) + _declared_calls(
         model, device, dtype, batch

@@ -1,0 +1,177 @@
+"""One part of a meta model at a time: materialize a part (a block of layers, an
+embedding), write exactly the values a whole :func:`~initpolicy.applier.execute.execute`
+would write there, and put the meta tensors back to free it.
+
+This is what lets lint judge an 8B or 70B model on a laptop (docs/lint.md, "Models
+larger than memory"): the linter's streaming pass holds one part at a time. The values
+are the whole run's because every tensor's stream is keyed by its name and every
+module's own init runs under an RNG seeded from its name (:func:`derive`).
+
+Two sources of values:
+
+* a Plan (``lint --policy``): the entries of the part, and for what no entry writes the
+  module's own method, as :func:`~initpolicy.applier.meta.prepare` decides;
+* the model's own init (``plan=None``): every module of the part initialized by its
+  transformers ``_init_weights`` where the model has one (what ``from_config`` runs),
+  else by its ``reset_parameters``; tensors neither writes stay zero (and are reported
+  in :attr:`Loaded.unwritten`).
+
+>>> parts = Parts(model, plan)                      # doctest: +SKIP
+>>> with parts.loaded(["model.layers.0.mlp.down_proj"]) as loaded:  # doctest: +SKIP
+...     model.model.layers[0].mlp.down_proj(hidden)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..planner.plan import Plan
+from ..tracer.layers import reset_method
+from .execute import _module_inits, _Writer
+from .meta import _STATS, Materialized, Preparation, init_weights_owner, prepare, tensors
+from .pool import gc_paused
+from .streams import derive
+from .writes import write_all
+
+
+@dataclass
+class Loaded:
+    """A materialized part: its tensors by qualified name, and what nothing wrote."""
+
+    tensors: dict[str, Any] = field(default_factory=dict)
+    unwritten: list[str] = field(default_factory=list)
+
+
+class Parts:
+    """Materializes parts of a meta ``model`` with ``plan``'s values (or its own init)."""
+
+    def __init__(self, model: Any, plan: Plan | None = None, *, seed: int = 0, source: Any = None):
+        """``source``: the real model ``model`` is a meta copy of
+        (:func:`~initpolicy.applier.meta.meta_copy`): what the plan does not write keeps
+        its value there, as on a copy of the model."""
+        self.model = model
+        self.plan = plan
+        self.source = source
+        self.seed = plan.seed if plan is not None else seed
+        # validates once, before anything is allocated: a tensor no rule and no module
+        # method writes is a PlanError, as in execute
+        self.prep = None
+        if plan is not None:
+            # with a source, what no rule writes is copied from it: nothing to decide
+            self.prep = prepare(plan, model) if source is None else Preparation()
+
+    @contextmanager
+    def loaded(
+        self, modules: Sequence[str], rows: int | None = None, device: Any = "cpu"
+    ) -> Iterator[Loaded]:
+        """The own tensors of the modules named in ``modules`` (qualified names; ``""``
+        the root) materialized on ``device`` and initialized; on exit their meta tensors
+        are back and the storage is freed.
+
+        ``rows``: only the first ``rows`` rows of every longer tensor (the rows of an
+        embedding that the ids read, the units of an output head that are measured):
+        a plan writes exactly those rows of its streams; the own init runs on them."""
+        import torch
+
+        names = frozenset(modules)
+        done = Materialized()
+        out = Loaded()
+        zero = set(self.prep.zero) if self.prep is not None else set()
+        try:
+            with torch.no_grad(), gc_paused():
+                for mod_name, module, key, t, is_param in list(tensors(self.model)):
+                    if not t.is_meta or mod_name not in names:
+                        continue
+                    name = f"{mod_name}.{key}" if mod_name else key
+                    new = done.new.get(id(t))
+                    if new is None:
+                        shape = tuple(t.shape)
+                        if rows is not None and shape and shape[0] > rows:
+                            shape = (rows, *shape[1:])
+                        data = torch.empty(shape, dtype=t.dtype, device=device)
+                        if name in zero or self.plan is None:
+                            data.zero_()
+                        new = (
+                            torch.nn.Parameter(data, requires_grad=t.requires_grad)
+                            if is_param
+                            else data
+                        )
+                        done.new[id(t)] = new
+                    (module._parameters if is_param else module._buffers)[key] = new
+                    done.replaced.append((module, key, is_param, t))
+                    out.tensors[name] = new
+                if self.source is not None:
+                    self._copy_source(out)
+                if self.plan is None:
+                    out.unwritten = self._own_init(names)
+                else:
+                    self._write(names, out)
+            yield out
+        finally:
+            done.undo()
+            out.tensors.clear()
+
+    def _write(self, names: frozenset[str], out: Loaded) -> None:
+        assert self.plan is not None and self.prep is not None
+        slots: dict[int, Any] = {}
+        entries = []
+        for e in self.plan.entries:
+            aliases = [n for n in (e.param.name, e.param.raw_name, *e.param.aliases) if n]
+            here = next((n for n in aliases if n in out.tensors), None)
+            if here is None and e.param.parametrization is None:
+                continue
+            if here is None:  # parametrized: written through its module, if it is here
+                mod_name = (e.param.raw_name or e.param.name).rpartition(".")[0]
+                if mod_name not in names:
+                    continue
+                from .execute import _tensor
+
+                slots[id(e)] = _tensor(self.model, e)
+            else:
+                slots[id(e)] = out.tensors[here]
+            entries.append(e)
+        sub = replace(self.plan, entries=entries)
+        resets = [r for r in self.prep.resets if r[0] in names and self.source is None]
+        prep = Preparation(resets=resets, zero=self.prep.zero, defaulted=self.prep.defaulted)
+        _module_inits(sub, self.model, prep, slots, _Writer(keep_originals=False))
+        write_all(sub, slots, lambda t: None, None)
+
+    def _copy_source(self, out: Loaded) -> None:
+        """The source model's values (their first rows where only those are loaded)."""
+        held = dict(self.source.named_parameters(remove_duplicate=False))
+        held.update(self.source.named_buffers(remove_duplicate=False))
+        for name, t in out.tensors.items():
+            if name in held:
+                t.copy_(held[name][: t.shape[0]] if t.ndim else held[name])
+
+    def _own_init(self, names: frozenset[str]) -> list[str]:
+        """Each module of the part by the model's own init; the names nothing wrote."""
+        import torch
+
+        modules = dict(self.model.named_modules())
+        unwritten: list[str] = []
+        for mod_name, module in modules.items():
+            if mod_name not in names:
+                continue
+            own = [*module._parameters.items(), *module._buffers.items()]
+            own = [(k, t) for k, t in own if t is not None]
+            if not own:
+                continue
+            owner = init_weights_owner(self.model, mod_name)
+            method = reset_method(module)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(derive(self.seed, mod_name, "default"))
+                if owner is not None:
+                    owner._init_weights(module)
+                elif method:
+                    getattr(module, method)()
+                elif callable(getattr(module, "reset_running_stats", None)):
+                    module.reset_running_stats()
+                else:
+                    unwritten.extend(
+                        f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
+                    )
+        return unwritten

@@ -1,0 +1,301 @@
+"""Lint at scale (docs/lint.md, "Models larger than memory"): the analytic static pass gives
+the findings of the sampled one, the streamed dynamic pass the numbers of the whole one,
+a meta model is linted by its own init part by part, and the memory budget decides which
+path runs (never a parameter count)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import initpolicy
+from initpolicy.applier.partial import Parts
+from initpolicy.errors import UsageError
+from initpolicy.linter.budget import budget, parse_memory, tensor_bytes
+from initpolicy.linter.stream import partition, sample
+
+transformers = pytest.importorskip("transformers")
+
+DOWN_PROJ_STD_1 = 'use llama\nLinear named "*down_proj" -> normal(0, 1.0)\n'
+
+
+def llama(layers: int = 4, meta: bool = True, **kw: Any) -> Any:
+    cfg = transformers.LlamaConfig(
+        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, **kw,
+    )  # fmt: skip
+    if meta:
+        with torch.device("meta"):
+            return transformers.LlamaForCausalLM(cfg)
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(cfg)
+
+
+def found(result: Any, kinds: Sequence[str] = ("IP1", "IP3")) -> list[tuple[str, str, str]]:
+    return sorted(
+        (f.code, f.target, f.severity) for f in result.all_findings if f.code.startswith(kinds)
+    )
+
+
+def mlp(depth: int = 6) -> nn.Module:
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Linear(32, 32), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(32, 4))
+
+
+# -- the analytic static pass: the sampled pass's findings, from the plan alone ------------
+
+POLICIES = [
+    "relu_net",
+    "tanh_net",
+    "llama",
+    "Linear -> xavier_uniform()\nbias -> constant(0.5)\n",
+    "Linear -> normal(0, 1.0)\n",
+    "Linear -> normal(0, 1e-4)\nbias -> zeros()\n",
+    "Linear -> uniform(-0.001, 0.001)\n",
+    "Linear -> constant(0.1)\n",
+    "Linear -> trunc_normal(0, 0.02, -2, 2)\n",
+    "Linear -> kaiming_uniform(a=sqrt(5))\n",
+]
+
+
+def zoo_small() -> dict[str, Any]:
+    """Zoo-like models small enough to lint both ways in a second."""
+    tv = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    return {
+        "mlp": (mlp(), torch.zeros(1, 32)),
+        "resnet18": (tv.models.resnet18(num_classes=10), torch.zeros(1, 3, 64, 64)),
+        "lstm": (nn.LSTM(8, 16, num_layers=2), torch.zeros(5, 1, 8)),
+        "llama": (llama(meta=False), None),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", POLICIES)
+def test_analytic_static_findings_are_the_sampled_ones(policy: str) -> None:
+    for name, (model, inputs) in zoo_small().items():
+        whole = initpolicy.lint(model, policy, example_inputs=inputs, static=True, seed=0)
+        # a budget of the model's size: it does not fit whole (a copy, values, gradients)
+        parts = initpolicy.lint(
+            model, policy, example_inputs=inputs, static=True, seed=0, memory=tensor_bytes(model)
+        )
+        assert "streamed" in parts.summary and "streamed" not in whole.summary
+        assert found(parts) == found(whole), (name, policy)
+
+
+def test_the_analytic_pass_judges_from_the_plan_and_measures_what_it_does_not_describe() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.LSTM(8, 8))
+    memory = tensor_bytes(model)  # not whole, every part
+    res = initpolicy.lint(model, "Linear -> kaiming_normal()\n", static=True, memory=memory)
+    # the bias (no rule: it keeps its value) and the LSTM (its rules read the tensor) are
+    # measured on the model's own values
+    assert res.summary["streamed"]["static"] == "analytic (1 tensors), measured (5)"
+
+
+# -- the streamed dynamic pass ------------------------------------------------------------
+
+
+def test_streamed_forward_measures_what_the_whole_forward_measures() -> None:
+    model = llama(layers=4, meta=False)
+    whole = initpolicy.lint(model, "llama", seed=0)
+    parts = initpolicy.lint(model, "llama", seed=0, memory="1M")
+    assert parts.summary["streamed"]["blocks"] == {"model.layers": {"ran": [0, 1, 2, 3], "of": 4}}
+    a = {s.name: s.out_std for s in whole.layer_stats}
+    b = {s.name: s.out_std for s in parts.layer_stats}
+    assert a.keys() == b.keys()
+    for name, std in a.items():
+        if name == "lm_head":  # the streamed head computes its first HEAD_UNITS units only
+            continue
+        assert b[name] == pytest.approx(std, rel=1e-5), name
+    assert found(parts, ("IP2",)) == [
+        f for f in found(whole, ("IP2",)) if not f[0].startswith("IP205")
+    ]
+
+
+def test_repeated_blocks_are_sampled_at_both_ends_and_evenly_between() -> None:
+    assert sample(80) == [0, 1, 27, 52, 78, 79]
+    assert sample(32) == [0, 1, 11, 20, 30, 31]
+    assert sample(3) == [0, 1, 2]
+    res = initpolicy.lint(llama(layers=12), "llama")
+    ran = res.summary["streamed"]["blocks"]["model.layers"]
+    assert ran == {"ran": [0, 1, 4, 7, 10, 11], "of": 12}
+    measured = {s.name for s in res.layer_stats if s.out_std is not None}
+    blocks = {n.split(".")[2] for n in measured if n.startswith("model.layers.")}
+    assert blocks == {"0", "1", "4", "7", "10", "11"}
+    assert {"model.embed_tokens", "lm_head"} <= measured
+    assert "blocks model.layers [0, 1, 4, 7, 10, 11]" in res.summary["dynamic"]
+
+
+def test_a_std_1_down_proj_is_reported_on_every_down_proj_of_a_meta_llama() -> None:
+    res = initpolicy.lint(llama(layers=6), DOWN_PROJ_STD_1)
+    hit = {f.target for f in res.all_findings if f.code == "IP104"}
+    assert hit == {f"model.layers.{i}.mlp.down_proj.weight" for i in range(6)}
+    assert res.failed()
+
+
+# -- the model's own init, on meta, one part at a time ------------------------------------
+
+
+class BadInit(nn.Module):
+    """A model whose own init puts std 1 on a 256-wide ReLU layer (16x too large)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(256, 256) for _ in range(4))
+        self.head = nn.Linear(256, 2)
+        for b in self.blocks:
+            b.reset_parameters = lambda b=b: nn.init.normal_(b.weight, 0, 1.0)  # type: ignore[method-assign]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for b in self.blocks:
+            x = torch.relu(b(x))
+        return self.head(x)
+
+
+def test_a_meta_model_is_linted_by_its_own_init() -> None:
+    with torch.device("meta"):
+        model = BadInit()
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 256))
+    assert {f.target for f in res.findings if f.code == "IP104"} == {
+        f"blocks.{i}.weight" for i in range(4)
+    }
+    assert res.summary["streamed"]["static"].startswith("measured")
+    assert all(p.is_meta for p in model.parameters())  # nothing left behind
+
+
+def test_a_clean_meta_llama_is_clean_under_its_own_init() -> None:
+    res = initpolicy.lint(llama(layers=4))
+    assert [f.code for f in res.findings if f.severity != "info"] == []
+    assert res.summary["dynamic"].startswith("ran (streamed")
+
+
+def test_parts_write_exactly_the_values_of_a_whole_apply() -> None:
+    from initpolicy.applier.execute import execute
+    from initpolicy.planner.match import build_plan
+    from initpolicy.tracer.tracing import trace
+
+    model = llama(layers=2)
+    plan = build_plan(initpolicy.load("llama").ir, trace(model), seed=3)
+    whole = llama(layers=2)
+    execute(build_plan(initpolicy.load("llama").ir, trace(whole), seed=3), whole)
+    block = [n for n, _ in model.named_modules() if n.startswith("model.layers.1")]
+    with Parts(model, plan).loaded(block) as loaded:
+        assert loaded.tensors
+        for name, t in loaded.tensors.items():
+            assert torch.equal(t, whole.get_parameter(name)), name
+    with Parts(model, plan).loaded(["model.embed_tokens"], rows=10) as loaded:
+        t = loaded.tensors["model.embed_tokens.weight"]
+        assert torch.equal(t, whole.model.embed_tokens.weight[:10])
+    assert all(p.is_meta for p in model.parameters())
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+
+class Watched:
+    """A loader that records the most bytes it holds at once."""
+
+    def __init__(self, inner: Parts):
+        self.inner, self.now, self.peak = inner, 0, 0
+
+    @contextmanager
+    def loaded(self, modules: Sequence[str], rows: int | None = None) -> Iterator[Any]:
+        with self.inner.loaded(modules, rows) as got:
+            held = sum(t.numel() * t.element_size() for t in got.tensors.values())
+            self.now += held
+            self.peak = max(self.peak, self.now)
+            try:
+                yield got
+            finally:
+                self.now -= held
+
+
+def test_the_streamed_passes_hold_one_part_at_a_time() -> None:
+    from initpolicy.linter.run import lint as run_lint
+
+    model = llama(layers=8)
+    watched = Watched(Parts(model, None))
+    res = run_lint(model, loader=watched, budget=budget("1G"))
+    parts = partition(model)
+    assert res.summary["dynamic"].startswith("ran")
+    assert 0 < watched.peak <= max(p.nbytes for p in parts)
+    assert watched.peak < sum(p.nbytes for p in parts) / 4
+
+
+def test_a_part_over_the_budget_skips_the_dynamic_pass_and_says_why() -> None:
+    res = initpolicy.lint(llama(layers=2), "llama", memory=100_000)
+    assert res.summary["dynamic"].startswith("skipped: the largest part (model.layers.0 ")
+    assert "--memory" in res.summary["dynamic"]
+
+
+@pytest.mark.parametrize(
+    ("text", "nbytes"),
+    [("4G", 4 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", 3 * 2**29), ("2e9", 2 * 10**9)],
+)
+def test_memory_sizes(text: str, nbytes: int) -> None:
+    assert parse_memory(text) == nbytes
+
+
+@pytest.mark.parametrize("text", ["lots", "4X", "-1G", "10K"])
+def test_bad_memory_sizes_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="--memory"):
+        parse_memory(text)
+
+
+def test_the_measured_budget_says_where_it_comes_from() -> None:
+    b = budget()
+    assert b.bytes > 0 and ("available" in b.source or "could not be read" in b.source)
+
+
+def test_a_layer_over_the_budget_is_named_not_measured() -> None:
+    with torch.device("meta"):
+        model = BadInit()
+    # 300 KB: one 256 x 256 block (263 KB) at a time fits
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 256), memory=300_000)
+    assert res.summary["dynamic"].startswith("ran (streamed")
+    assert {f.target for f in res.findings if f.code == "IP104"} == {
+        f"blocks.{i}.weight" for i in range(4)
+    }
+    # 200 KB: no block fits; the head (2 KB) is still measured
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 256), memory=200_000)
+    assert res.summary["dynamic"].startswith("skipped: the largest part (blocks.0 ")
+    assert res.summary["streamed"]["static"].endswith(
+        "not measured, over the memory budget: blocks.0, blocks.1, blocks.2, blocks.3"
+    )
+
+
+def test_a_real_model_over_the_budget_is_linted_statically_and_says_why() -> None:
+    res = initpolicy.lint(mlp(), example_inputs=torch.zeros(1, 32), memory=1)
+    assert res.summary["dynamic"].startswith("skipped: its forward and backward pass would hold")
+    assert res.summary["memory"] == "9.31e-10 GiB (--memory)"
+    assert {f.code for f in res.findings} == {"IP106"}  # the static pass ran whole
+
+
+def test_a_stack_of_blocks_of_different_shapes_runs_whole() -> None:
+    class Widening(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            widths = [8, 16, 16, 32, 32, 64, 64, 64, 8]
+            self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for layer in self.layers:
+                x = torch.relu(layer(x))
+            return x
+
+    model = Widening()
+    res = initpolicy.lint(
+        model, "relu_net", example_inputs=torch.zeros(1, 8), memory=tensor_bytes(model)
+    )
+    assert res.summary["streamed"]["blocks"] == {"layers": {"ran": list(range(8)), "of": 8}}
+    assert res.summary["dynamic"].startswith("ran (streamed")
