@@ -19,7 +19,7 @@ parse but cannot be planned, bytes that are not UTF-8. Whatever comes out, each 
 
 Most cases run in process (click's runner, the code path of the installed program); a
 sample runs ``python -m initpolicy`` in a subprocess. Reproducible (derandomized);
-``INITPOLICY_FUZZ_EXAMPLES=5000`` runs more (docs/guarantees.md).
+``--hypothesis-profile thorough`` runs 5,000 (tests/conftest.py, docs/guarantees.md).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from initpolicy.cli.main import cli
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = int(os.environ.get("INITPOLICY_FUZZ_EXAMPLES", "300"))
+#: The Hypothesis profile's example count (tests/conftest.py: ci 300, dev 30, thorough 5000).
+EXAMPLES = settings.default.max_examples
 #: A subprocess costs a Python (and, for a valid policy, a torch) start-up, about a second:
 #: a sample, a fifteenth of the cases and at most 100.
 SUBPROCESS_EXAMPLES = max(1, min(EXAMPLES // 15, 100))

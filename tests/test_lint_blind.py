@@ -424,7 +424,7 @@ def test_the_sum_counts_a_constant_factor_on_the_way():
 
 @pytest.mark.slow
 def test_fixup_without_its_rescaling_is_reported_and_its_fix_keeps_the_stream():
-    from tests.test_lint_helpers import FixupNet
+    from tests._lint_support import FixupNet
 
     torch.manual_seed(0)
     m = FixupNet(9, 16)  # He in every branch, no normalization

@@ -3,7 +3,7 @@ examples for the rule CODE (as ruff keeps fixtures per code and sqlfluff test ca
 rule). Each ``[[case]]`` lints one small model and says whether the rule fires on
 ``target``; where it fires, the finding must match exactly.
 
-Keys of a case (the model-spec and init-spec languages are in tests/test_lint_helpers.py):
+Keys of a case (the model-spec and init-spec languages are in tests/_lint_support.py):
 
 - ``title``, ``model`` (``"mlp:tanh:10x10x2"``, ``"convbn:relu:8"``, ``"lstm:16:1"``),
   ``init`` (``[[glob, call], ...]`` applied in order), ``policy`` (policy text: the model
@@ -27,7 +27,7 @@ import pytest
 from initpolicy.linter.findings import severity_rank
 from initpolicy.linter.registry import all_rules, get_rule
 
-from .test_lint_helpers import run_case
+from ._lint_support import run_case
 
 CASES_DIR = Path(__file__).parent / "data" / "lint"
 CASE_KEYS = {"title", "model", "init", "policy", "static", "strict", "target", "fires"}

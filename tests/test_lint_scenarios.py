@@ -10,7 +10,7 @@ from torch import nn
 import initpolicy
 from initpolicy.api import lint
 
-from .test_lint_helpers import deep_mlp, he_init, model_for
+from ._lint_support import deep_mlp, he_init, model_for
 
 SCENARIOS = [
     (

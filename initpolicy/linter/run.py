@@ -198,6 +198,9 @@ def lint(
         bar.stage("static pass: tensors", total=tensors)
         params = tuple(subjects(graph, model, plan, tick=bar.advance))
         static_found, n_subjects = judge(params), len(params)
+        # dynamic rules that name a weight (IP220) read its subject; the streamed pass keeps
+        # none (a part's subjects are freed with the part)
+        ctx = replace(ctx, subjects=params)
         stats = None
         dynamic, probed = "skipped (--static)", ""
         if not static and _sharded(model):
