@@ -170,6 +170,42 @@ def test_deepnorm_on_bert_encoder(n_layers):
             assert_std(w, gain * glorot(w), f"layer {i} {name}")
 
 
+@pytest.mark.parametrize("n_layers", [3, 6])
+def test_deepnorm_alpha_is_the_branch_ends_output_multiplier(n_layers):
+    """DeepNet's residual LN(α·x + G(x)), α = (2N)^(1/4), as a forward multiplier 1/α on
+    each branch's last layer: LN(x + G(x)/α) is the same function (LayerNorm is
+    invariant to a positive scale), checked on BERT's own modules, not edited."""
+    model = bert(n_layers).eval()
+    initpolicy.apply(model, "deepnorm", seed=0)
+    alpha = (2 * n_layers) ** (1 / 4)
+    plan = initpolicy.load("deepnorm").plan(model)
+    ends = {
+        f"encoder.layer.{i}.{m}"
+        for i in range(n_layers)
+        for m in ("attention.output.dense", "output.dense")
+    }
+    assert set(plan.outputs) == ends
+    assert all(abs(o.value - 1 / alpha) <= 1e-12 for o in plan.outputs.values())
+    block = model.encoder.layer[0].attention.output  # dense -> dropout -> LN(x + G)
+    h, x = torch.randn(2, 5, 64), torch.randn(2, 5, 64)
+    with torch.no_grad():
+        got = block(h, x)  # the multiplier on block.dense: LN(x + G(x)/α)
+        want = deepnet_reference(block, h, x, alpha)  # LN(α·x + G(x)), no hooks
+    # without α the block computes something else: α is not a no-op here
+    assert not torch.allclose(got, deepnet_reference(block, h, x, 1.0), atol=1e-3)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def deepnet_reference(block: nn.Module, h: torch.Tensor, x: torch.Tensor, alpha: float):
+    """LN(α·x + G(x)) computed from the block's own weights, without its hooks."""
+    dense = block.dense
+    g = torch.nn.functional.linear(h, dense.weight, dense.bias)
+    ln = block.LayerNorm
+    return torch.nn.functional.layer_norm(
+        alpha * x + g, ln.normalized_shape, ln.weight, ln.bias, ln.eps
+    )
+
+
 class RenamedEncoder(nn.Module):
     """A Post-LN encoder whose layers have names no name-based tool would find."""
 

@@ -152,7 +152,9 @@ def build_plan(
                 evaluate=value,
                 count=index.count,
                 n_layers=index.n_layers,
+                position=index.position,
                 model=model_names,
+                n_branches=index.n_branches,
             )
             diags.extend(problems)
             if entry is not None and entry.output is not None:
