@@ -299,3 +299,27 @@ def test_a_stack_of_blocks_of_different_shapes_runs_whole() -> None:
     )
     assert res.summary["streamed"]["blocks"] == {"layers": {"ran": list(range(8)), "of": 8}}
     assert res.summary["dynamic"].startswith("ran (streamed")
+
+
+def _zoo_sample() -> list[str]:
+    from tests.zoo import lint_run
+
+    names = [n for n in lint_run.builders() if not lint_run.giant(n)]
+    return names[:: max(1, len(names) // 30)]  # every kind of the zoo, 33 models
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _zoo_sample())
+def test_zoo_analytic_findings_are_the_sampled_ones(name: str) -> None:
+    from tests.zoo import lint_run
+
+    torch.manual_seed(0)
+    model = lint_run.builders()[name]()
+    inputs = lint_run.example_inputs(name, model)
+    for policy in ("relu_net", "Linear -> normal(0, 1.0)\n"):
+        whole = initpolicy.lint(model, policy, example_inputs=inputs, static=True, seed=0)
+        parts = initpolicy.lint(
+            model, policy, example_inputs=inputs, static=True, seed=0, memory=tensor_bytes(model)
+        )
+        assert "streamed" in parts.summary
+        assert found(parts) == found(whole), policy
