@@ -169,7 +169,7 @@ def test_the_replay_names_the_data_and_writes_each_calibrated_tensor_as_scaled()
     lines = result.text.splitlines()
     assert lines[1] == f"# data: float32[32, 64], sha256 {result.sha256}"
     assert "seed 5" in lines
-    assert 'Linear.weight named "2" -> scaled(orthogonal(1.0), ' in result.text
+    assert 'Linear.weight named "2" -> scaled(orthogonal(1), factor=' in result.text
     assert 'Linear.bias named "2" -> zeros()' in lines
 
 

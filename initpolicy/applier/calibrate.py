@@ -312,35 +312,52 @@ def replay_text(plan: Plan, done: Calibrated, data: tuple[str, str], what: str) 
     """The policy that replays ``plan`` as calibrated, without data: one rule per planned
     tensor (evaluated arguments, exact floats), a calibrated one as
     ``scaled(INNER, factor)``; ``seed`` the plan's. ``what`` names the calibration in the
-    header (the policy, and where the data came from)."""
-    from ..catalog.schemes import get
-    from ..errors import printable
-    from ..language.printing import inner_text, number, scheme_text, tensor_rule
+    header (the policy, and where the data came from). Printed by the language's printer."""
+    from ..language import printer
+    from ..language.ir import Num, SchemeArg, SchemeCall, Selector, Word
+
+    def call(name: str, values: dict[str, Any]) -> SchemeCall:
+        args = tuple(
+            SchemeArg(name=k, value=Word(value=v) if isinstance(v, str) else Num(value=float(v)))
+            for k, v in values.items()
+        )
+        return SchemeCall(name=name, args=args)
 
     shapes, sha = data
     lines = [
-        f"# Calibrated by initpolicy: {printable(what)}".replace("\n", " "),
-        f"# data: {shapes}, sha256 {sha}",
+        printer.comment(f"Calibrated by initpolicy: {what}"),
+        printer.comment(f"data: {shapes}, sha256 {sha}"),
     ]
     if done.records:
         bad = done.not_converged
         lines.append(
-            f"# {len(done.records)} layers rescaled, "
-            + (
-                f"{len(bad)} not converged: {', '.join(r.layer for r in bad)}"
-                if bad
-                else "all converged"
+            printer.comment(
+                f"{len(done.records)} layers rescaled, "
+                + (
+                    f"{len(bad)} not converged: {', '.join(r.layer for r in bad)}"
+                    if bad
+                    else "all converged"
+                )
             )
         )
-    lines += ["# Replays the calibrated weights bit for bit, without data.", f"seed {plan.seed}"]
+    lines += [
+        printer.comment("Replays the calibrated weights bit for bit, without data."),
+        f"seed {plan.seed}",
+    ]
     for e in plan.entries:
         factor = done.factors.get(id(e))
-        if factor is None and e.scale is None:
-            scheme = scheme_text(e.scheme, e.args)
-        else:
-            inner = inner_text(e.scheme, e.args, get(e.scheme).names)
+        scheme = call(e.scheme, dict(e.args))
+        if factor is not None or e.scale is not None:
             scale = factor if factor is not None else e.scale
             assert scale is not None
-            scheme = f"scaled({inner}, {number(scale)})"
-        lines.append(tensor_rule(e.layer.type, e.param.local, e.block, e.layer.name, scheme))
+            factor_arg = SchemeArg(name="factor", value=Num(value=float(scale)))
+            scheme = SchemeCall(name="scaled", args=(factor_arg,), inner=scheme)
+        typ = e.layer.type if printer.is_type_name(e.layer.type or "") else "*"
+        sel = Selector(
+            types=(typ,),
+            param=e.param.local,
+            block=e.block,
+            named=printer.literal_glob(e.layer.name),
+        )
+        lines.append(printer.rule_text(sel, scheme))
     return "\n".join(lines) + "\n"

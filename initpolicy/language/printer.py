@@ -42,6 +42,7 @@ from .ir import (
     PolicyIR,
     SchemeCall,
     Selector,
+    Setting,
     Word,
 )
 
@@ -140,6 +141,9 @@ def selector(sel: Selector, *, explicit: bool = False) -> str:
         parts.append("before " + (acts[0] if len(acts) == 1 else "(" + "|".join(acts) + ")"))
     if sel.after is not None:
         parts.append("after " + _types(sel.after, "after"))
+    if sel.role is not None:
+        roles = [_ident(r, "a role") for r in sel.role]
+        parts.append("as " + (roles[0] if len(roles) == 1 else "(" + "|".join(roles) + ")"))
     if sel.where is not None:
         parts.append("where " + expression(sel.where, explicit=explicit))
     if not parts:
@@ -236,11 +240,49 @@ def scheme(call: SchemeCall, *, explicit: bool = False) -> str:
     'normal(std=0.02)'
     """
     name = _ident(call.name, "a scheme")
-    args = ", ".join(
+    args = [
         f"{_ident(a.name, 'an argument')}={expression(a.value, explicit=explicit)}"
         for a in call.args
+    ]
+    if call.inner is not None:
+        args.insert(0, _inner(call.inner, explicit))
+    return f"{name}({', '.join(args)})"
+
+
+def _inner(call: SchemeCall, explicit: bool) -> str:
+    """A wrapper's scheme (``lsuv(orthogonal(), ...)``): its arguments positional, in the
+    signature's order, as the grammar reads a call there (an expression call has no
+    keywords); refused where an argument is missing before a number that follows it."""
+    from ..catalog.schemes import get
+
+    given = {a.name: a.value for a in call.args}
+    order = [p.name for p in get(call.name).params]
+    parts: list[str] = []
+    gap = None
+    for name in order:
+        value = given.pop(name, None)
+        if value is None:
+            gap = gap or name
+            continue
+        if gap is not None and not isinstance(value, Word):
+            raise PrintError(
+                f"cannot write {call.name} inside a wrapper: {name} is given and {gap}, "
+                "before it, is not (a wrapped scheme takes its arguments in order)"
+            )
+        parts.append(expression(value, explicit=explicit))
+    if given:
+        raise PrintError(f"{call.name} has no argument {sorted(given)[0]}")
+    return f"{_ident(call.name, 'a scheme')}({', '.join(parts)})"
+
+
+def settings(items: tuple[Setting, ...], *, explicit: bool = False) -> str:
+    """A rule's ``with`` clause (``with lr = 1 / width, output = 0.5``), or ""."""
+    if not items:
+        return ""
+    body = ", ".join(
+        f"{_ident(x.name, 'a setting')} = {expression(x.value, explicit=explicit)}" for x in items
     )
-    return f"{name}({args})"
+    return f" with {body}"
 
 
 def comment(text: str) -> str:
@@ -269,10 +311,13 @@ def let(name: str, text: str) -> str:
     return f"let {_ident(name, 'a let name')} = {text}"
 
 
-def rule_text(sel: Selector, call: SchemeCall, *, explicit: bool = False) -> str:
-    """``SELECTOR -> SCHEME`` without the parse-back check (see :func:`rule`): for a rule
-    whose arguments name ``let``s printed elsewhere."""
-    return f"{selector(sel, explicit=explicit)} -> {scheme(call, explicit=explicit)}"
+def rule_text(
+    sel: Selector, call: SchemeCall, *, explicit: bool = False, with_: tuple[Setting, ...] = ()
+) -> str:
+    """``SELECTOR -> SCHEME [with ...]`` without the parse-back check (see :func:`rule`):
+    for a rule whose arguments name ``let``s printed elsewhere."""
+    head = f"{selector(sel, explicit=explicit)} -> {scheme(call, explicit=explicit)}"
+    return head + settings(with_, explicit=explicit)
 
 
 def rule(sel: Selector, call: SchemeCall) -> str:
@@ -282,7 +327,7 @@ def rule(sel: Selector, call: SchemeCall) -> str:
     'Linear named "fc" -> zeros()'
     """
     text = rule_text(sel, call)
-    _check(text, ((sel, call),), None)
+    _check(text, ((sel, call, ()),), None)
     return text
 
 
@@ -292,21 +337,25 @@ def policy(ir: PolicyIR, header: str | None = None) -> str:
     lines = [comment(line) for line in (header or "").splitlines()]
     if ir.seed is not None:
         lines.append(f"seed {ir.seed}")
-    lines += [rule_text(r.selector, r.scheme) for r in ir.rules]
+    lines += [rule_text(r.selector, r.scheme, with_=r.settings) for r in ir.rules]
     text = "\n".join(lines) + "\n"
-    _check(text, tuple((r.selector, r.scheme) for r in ir.rules), ir.seed)
+    _check(text, tuple((r.selector, r.scheme, r.settings) for r in ir.rules), ir.seed)
     return text
 
 
 def same_rules(a: PolicyIR, b: PolicyIR) -> bool:
     """Whether two policies have the same seed and the same rules (selector and scheme, in
     order), wherever and however they were written."""
-    return a.seed == b.seed and [(r.selector, r.scheme) for r in a.rules] == [
-        (r.selector, r.scheme) for r in b.rules
+    return a.seed == b.seed and [(r.selector, r.scheme, r.settings) for r in a.rules] == [
+        (r.selector, r.scheme, r.settings) for r in b.rules
     ]
 
 
-def _check(text: str, rules: tuple[tuple[Selector, SchemeCall], ...], seed: int | None) -> None:
+def _check(
+    text: str,
+    rules: tuple[tuple[Selector, SchemeCall, tuple[Setting, ...]], ...],
+    seed: int | None,
+) -> None:
     from ..errors import PolicyError
     from .loader import parse
 
@@ -314,5 +363,5 @@ def _check(text: str, rules: tuple[tuple[Selector, SchemeCall], ...], seed: int 
         back = parse(text, "<printed>")
     except PolicyError as e:
         raise PrintError(f"the printed policy does not parse back: {e}") from None
-    if back.seed != seed or [(r.selector, r.scheme) for r in back.rules] != list(rules):
+    if back.seed != seed or [(r.selector, r.scheme, r.settings) for r in back.rules] != list(rules):
         raise PrintError(f"the printed policy does not read back as written: {printable(text)}")
