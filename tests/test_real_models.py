@@ -18,7 +18,6 @@ import pytest
 import torch
 
 import initpolicy
-from initpolicy.errors import UsageError
 from initpolicy.tracer.tracing import trace
 from tests.models import corpus
 
@@ -319,12 +318,19 @@ def test_t5_shared_embedding_takes_the_uses_of_its_tied_names() -> None:
     assert graph.warnings == []
 
 
-def test_lint_of_a_meta_model_says_there_is_nothing_to_lint() -> None:
+def test_lint_of_a_meta_model_runs_its_own_init_part_by_part() -> None:
+    """A model built on meta has no values: lint runs the model's own init one part at a
+    time (docs/lint.md, models larger than memory), and with a policy judges the plan
+    analytically; both say so."""
     with torch.device("meta"):
         model = HF["llama"].build()
-    with pytest.raises(UsageError, match="the model is on the meta device"):
-        initpolicy.lint(model)
-    assert initpolicy.lint(model, policy="llama").summary["dynamic"] == "ran"
+    own = initpolicy.lint(model).summary
+    assert own["streamed"]["static"].startswith("measured (the model's own init")
+    assert own["dynamic"].startswith("ran (streamed part by part")
+    with_policy = initpolicy.lint(model, policy="llama").summary
+    assert with_policy["streamed"]["static"] == "analytic"
+    assert with_policy["findings"] == 0
+    assert all(p.is_meta for p in model.parameters())  # the model itself is untouched
 
 
 def test_mixins_are_not_module_types() -> None:

@@ -41,6 +41,7 @@ ARGS = {
     "lecun_normal": {},
     "lecun_uniform": {},
     "prior": {"p": 0.01},
+    "linspace": {"start": -1.0, "end": 2.0},
 }
 REGIONS = [
     (slice(3, 20),),

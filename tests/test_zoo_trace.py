@@ -73,10 +73,27 @@ def _activations(graph: Any) -> dict[str, str]:
     return {lay.name: lay.activation for lay in graph.layers}
 
 
-def _unexpected(graph: Any) -> list[str]:
+#: Element-wise functions the catalog does not know, each a real part of its model (the
+#: layer before it reads activation ``unknown``, and the trace says so): RWKV's WKV reads
+#: exp(key); the detectors decode boxes with exp(dw), clamped, in eval mode.
+UNKNOWN_FUNCTIONS = {
+    "rwkv": "(exp after rwkv.blocks.0.attention.key, exp after rwkv.blocks.1.attention.key)",
+    "ssdlite320_mobilenet_v3_large": "(exp(0.2 x) after head.regression_head.module_list.0.1",
+    "fasterrcnn_mobilenet_v3_large_320_fpn": "(exp(0.2 x) after roi_heads.box_predictor.bbox_pred)",
+}
+UNKNOWN_WARNING = "an elementwise function the catalog does not know follows"
+
+
+def _unexpected(graph: Any, name: str) -> list[str]:
     """The warnings other than the two informational ones: fx could not trace, so the
-    model ran once (only the branches taken are traced); a condition on meta values."""
-    return [w for w in graph.warnings if "only the branches" not in w and "meta device" not in w]
+    model ran once (only the branches taken are traced); a condition on meta values; and
+    the model's own unknown functions (:data:`UNKNOWN_FUNCTIONS`), which must be named."""
+    out = [w for w in graph.warnings if "only the branches" not in w and "meta device" not in w]
+    if name in UNKNOWN_FUNCTIONS:
+        unknown = [w for w in out if w.startswith(UNKNOWN_WARNING)]
+        assert len(unknown) == 1 and UNKNOWN_FUNCTIONS[name] in unknown[0], graph.warnings
+        out.remove(unknown[0])
+    return out
 
 
 @pytest.mark.parametrize("name", sorted(vision.MODELS))
@@ -84,7 +101,7 @@ def test_vision_model_traces_with_the_activations_of_its_source(name: str) -> No
     graph = trace(_vision(name))
     assert graph.tracer in ("fx", "dynamic")
     assert all(lay.called for lay in graph.layers), [x.name for x in graph.layers if not x.called]
-    assert _unexpected(graph) == VISION_WARNINGS.get(name, [])
+    assert _unexpected(graph, name) == VISION_WARNINGS.get(name, [])
     expected = expected_vision.EXPECTED.get(name, {})
     found = _activations(graph)
     assert {k: found.get(k) for k in expected} == expected
@@ -97,7 +114,7 @@ def test_transformers_model_traces_with_the_activations_of_its_source(name: str)
     graph = trace(builder())
     assert graph.tracer == "dynamic"
     assert all(lay.called for lay in graph.layers), [x.name for x in graph.layers if not x.called]
-    assert _unexpected(graph) == []
+    assert _unexpected(graph, name) == []
     expected = expected_transformers.EXPECTED.get(name, {})
     found = _activations(graph)
     assert {k: found.get(k) for k in expected} == expected

@@ -155,7 +155,9 @@ class _Pass:
         if name in NORM_FUNCTIONS or node in self.norm_nodes:
             return {(a, k, True, r) for a, k, _n, r in after}
         if name in UNKNOWN_ELEMENTWISE and not _constant_power(node):
-            return {("unknown", (("op", name),), False, False)}
+            # only where its value goes on to a layer or the output: ``h.abs().sum()`` read
+            # by a condition (or a loss term nothing returns) is no activation of the layer
+            return {("unknown", (("op", name),), False, False)} if after else set()
         if name in ("add", "sub") and self._sums_signals(node):
             # a factor before a sum with another signal weighs one term against the other:
             # it is no longer the layer's gain (NF-Nets' ``alpha * branch + shortcut``)
