@@ -278,20 +278,36 @@ def _values(
         if isinstance(arg.value, Word):
             values[arg.name] = arg.value.value
             continue
-        missing = sorted(n for n in names(arg.value) if n not in env)
-        if missing:
-            n = missing[0]
-            raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
-        try:
-            number = float(evaluate(arg.value, env, count, here))
-        except InitPolicyError as e:
-            raise _Fail(f"argument {arg.name} of {call.name}: {e}") from None
-        except (ArithmeticError, ValueError) as e:
-            raise _Fail(f"argument {arg.name} of {call.name} cannot be evaluated: {e}") from None
-        if not math.isfinite(number):
-            raise _Fail(f"argument {arg.name} of {call.name} is {number} (not finite)")
-        values[arg.name] = number
+        values[arg.name] = _number(
+            arg.value, f"argument {arg.name} of {call.name}", env, why, evaluate, count, here
+        )
     return values
+
+
+def _number(
+    value: Any,
+    what: str,
+    env: dict[str, float],
+    why: dict[str, str],
+    evaluate: EvalFn,
+    count: Callable[[Selector], int],
+    here: Callable[[Selector], int],
+) -> float:
+    """``value`` evaluated for one tensor: every name it reads bound here, the result
+    finite; ``what`` names it in the error (an argument, a ``with`` setting)."""
+    missing = sorted(n for n in names(value) if n not in env)
+    if missing:
+        n = missing[0]
+        raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
+    try:
+        number = float(evaluate(value, env, count, here))
+    except InitPolicyError as e:
+        raise _Fail(f"{what}: {e}") from None
+    except (ArithmeticError, ValueError) as e:
+        raise _Fail(f"{what} cannot be evaluated: {e}") from None
+    if not math.isfinite(number):
+        raise _Fail(f"{what} is {number} (not finite)")
+    return number
 
 
 def _settings(
@@ -306,18 +322,7 @@ def _settings(
     nonzero; the optimizer's lr, sgd_lr, eps and wd not negative."""
     out: dict[str, float] = {}
     for setting in rule.settings:
-        missing = sorted(n for n in names(setting.value) if n not in env)
-        if missing:
-            n = missing[0]
-            raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
-        try:
-            number = float(evaluate(setting.value, env, count, here))
-        except InitPolicyError as e:
-            raise _Fail(f"{setting.name}: {e}") from None
-        except (ArithmeticError, ValueError) as e:
-            raise _Fail(f"{setting.name} cannot be evaluated: {e}") from None
-        if not math.isfinite(number):
-            raise _Fail(f"{setting.name} is {number} (not finite)")
+        number = _number(setting.value, setting.name, env, why, evaluate, count, here)
         if setting.name == "output" and number == 0:
             raise _Fail("output = 0 would zero the layer's output", hint="init it with zeros()")
         if setting.name != "output" and number < 0:
