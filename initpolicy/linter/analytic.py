@@ -90,7 +90,14 @@ def analytic(graph: ModelGraph, plan: Plan) -> Analytic:
     for layer, param in _floating(graph):
         e = entries.get(param.name)
         st = None
-        if e is not None and param.name not in blocked and not is_type(layer, RECURRENT_TYPES):
+        # an embedding's padding row is a value no moment describes (IP124): measured
+        padded = getattr(layer.module, "padding_idx", None) is not None
+        if (
+            e is not None
+            and param.name not in blocked
+            and not is_type(layer, RECURRENT_TYPES)
+            and not padded
+        ):
             st = entry_stats(e)
         if st is None:
             out.measure.append((layer, param))
