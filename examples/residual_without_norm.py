@@ -30,9 +30,9 @@ from torch import nn
 import initpolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from why_init_matters import digits  # the same data and split
+from why_init_matters import digits, fit  # the same data, split and training
 
-BLOCKS, WIDTH, EPOCHS, BATCH, LR, SEED = 24, 64, 30, 64, 0.005, 0
+BLOCKS, WIDTH, EPOCHS, SEED = 24, 64, 30, 0  # trained as why_init_matters.py trains (fit)
 
 
 class ResidualMLP(nn.Module):
@@ -74,7 +74,7 @@ def initialize(name: str, model: nn.Module, x_train: torch.Tensor, seed: int) ->
 
 
 def train(name: str, data: tuple[torch.Tensor, ...], seed: int = SEED, epochs: int = EPOCHS) -> Run:
-    x_train, y_train, x_test, y_test = data
+    x_train = data[0]
     torch.manual_seed(seed)
     model = ResidualMLP()
     initialize(name, model, x_train, seed)
@@ -83,22 +83,7 @@ def train(name: str, data: tuple[torch.Tensor, ...], seed: int = SEED, epochs: i
         run.logit_std = float(model(x_train).std())
     findings = initpolicy.lint(model, example_inputs=(x_train[:128],), static=True).findings
     run.lint = sorted({f.name for f in findings if f.severity in ("error", "warning")})
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
-    gen = torch.Generator().manual_seed(seed)
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(epochs):
-        perm = torch.randperm(len(y_train), generator=gen)
-        total = 0.0
-        for i in range(0, len(perm), BATCH):
-            idx = perm[i : i + BATCH]
-            loss = loss_fn(model(x_train[idx]), y_train[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        run.losses.append(total / len(perm))
-    with torch.no_grad():
-        run.test_accuracy = float((model(x_test).argmax(1) == y_test).float().mean())
+    run.losses, run.test_accuracy = fit(model, data, seed, epochs)
     return run
 
 

@@ -96,7 +96,7 @@ def train(
     seed: int = SEED,
     epochs: int = EPOCHS,
 ) -> Run:
-    x_train, y_train, x_test, y_test = data
+    x_train = data[0]
     torch.manual_seed(seed)
     model = deep_mlp()
     if policy_text is not None:
@@ -105,9 +105,20 @@ def train(
     run.init_stds = activation_stds(model, x_train)
     findings = initpolicy.lint(model, example_inputs=(x_train[:128],)).findings
     run.lint = sorted({f.name for f in findings if f.severity in ("error", "warning")})
+    run.losses, run.test_accuracy = fit(model, data, seed, epochs)
+    return run
+
+
+def fit(
+    model: nn.Module, data: tuple[torch.Tensor, ...], seed: int, epochs: int
+) -> tuple[list[float], float]:
+    """Train ``model`` with SGD (momentum 0.9, ``LR``, batches of ``BATCH`` in an order
+    drawn from ``seed``): the loss of each epoch, and the test accuracy at the end."""
+    x_train, y_train, x_test, y_test = data
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
     gen = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
+    losses: list[float] = []
     for _ in range(epochs):
         perm = torch.randperm(len(y_train), generator=gen)
         total = 0.0
@@ -118,10 +129,10 @@ def train(
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-        run.losses.append(total / len(perm))
+        losses.append(total / len(perm))
     with torch.no_grad():
-        run.test_accuracy = float((model(x_test).argmax(1) == y_test).float().mean())
-    return run
+        accuracy = float((model(x_test).argmax(1) == y_test).float().mean())
+    return losses, accuracy
 
 
 def table(runs: list[Run]) -> str:

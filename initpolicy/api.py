@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,10 +100,8 @@ class Policy:
         except InitPolicyError as e:
             graph = run_trace(model, example_inputs=example_inputs, tracer="modules")
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            graph.warnings.append(
-                f"activations not traced ({first}); this policy does not read them"
-            )
-            return graph
+            note = f"activations not traced ({first}); this policy does not read them"
+            return replace(graph, warnings=(*graph.warnings, note))
 
     def apply(
         self,

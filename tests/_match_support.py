@@ -23,7 +23,7 @@ from initpolicy.language.ir import (
     Selector,
     Word,
 )
-from initpolicy.tracer.graph import Block, Layer, ModelGraph, ParamInfo
+from initpolicy.tracer.graph import Block, Layer, ModelGraph, ParamInfo, Resolution
 
 
 def num(v: float) -> Num:
@@ -106,14 +106,20 @@ def _p(qual: str, shape: tuple[int, ...], fan_in: float, fan_out: float, **kw: A
 def _layer(
     lname: str, types: tuple[str, ...], act: str, params: list[ParamInfo], depth: int, **kw: Any
 ) -> Layer:
+    resolution = Resolution(
+        act,
+        **{
+            k: kw.pop(k) for k in ("act_args", "candidates", "previous", "previous_type") if k in kw
+        },
+    )
     return Layer(
         name=lname,
         type=types[0],
         types=(*types, "Module"),
-        activation=act,
+        resolution=resolution,
         depth=depth,
-        parameters=[p for p in params if p.kind == "parameter"],
-        buffers=[p for p in params if p.kind == "buffer"],
+        parameters=tuple(p for p in params if p.kind == "parameter"),
+        buffers=tuple(p for p in params if p.kind == "buffer"),
         **kw,
     )
 
@@ -196,4 +202,4 @@ def graph(*, frozen: bool = False, tie: bool = False) -> ModelGraph:
     layers = [fc1, conv, mix, rnn, out_proj, bn, emb] + ([head] if head_params else [])
     # the module holding a tied alias owns no tensor of its own: only its types are known
     modules = {"head": ("Linear", "Module")} if tie else {}
-    return ModelGraph(target="test", tracer="modules", layers=layers, module_types=modules)
+    return ModelGraph(target="test", tracer="modules", layers=tuple(layers), module_types=modules)

@@ -49,10 +49,10 @@ def _facts(model: nn.Module, tracer: str | None) -> list[tuple[Any, ...]]:
             lay.name,
             lay.activation,
             sorted((k, v) for k, v in lay.act_args.items() if k != "module"),
-            lay.normalized,
-            lay.scale_invariant,
-            lay.renormalized,
-            lay.to_output,
+            lay.resolution.normalized,
+            lay.roles.scale_invariant,
+            lay.roles.renormalized,
+            lay.roles.to_output,
         )
         for lay in graph.layers
     ]

@@ -389,9 +389,9 @@ class MinGPT(nn.Module):
 def test_a_tiny_word_embedding_beside_position_embeddings_is_reported(build, word, others):
     m = build()
     g = initpolicy.trace(m)
-    assert set(g.layer(word).summed_with) == others
-    assert g.layer(word).indexed_by_input
-    assert not any(g.layer(o).indexed_by_input for o in others)
+    assert set(g.layer(word).roles.summed_with) == others
+    assert g.layer(word).roles.indexed_by_input
+    assert not any(g.layer(o).roles.indexed_by_input for o in others)
     assert _codes(initpolicy.lint(m, static=True), "IP113") == {}
     with torch.no_grad():
         m.get_submodule(word).weight.normal_(0, 1e-5)
@@ -412,7 +412,7 @@ def test_the_sum_counts_a_constant_factor_on_the_way():
     with torch.no_grad():
         m.wte.weight.normal_(0, 0.02 / 8)  # 8 x 0.0025 = 0.02: as large as the positions
     g = initpolicy.trace(m)
-    assert g.layer("wte").sum_factor == 8.0
+    assert g.layer("wte").roles.sum_factor == 8.0
     assert _codes(initpolicy.lint(m, static=True), "IP113") == {}
     with torch.no_grad():
         m.wte.weight.normal_(0, 0.02 / 8 / 100)
@@ -430,7 +430,7 @@ def test_fixup_without_its_rescaling_is_reported_and_its_fix_keeps_the_stream():
     m = FixupNet(9, 16)  # He in every branch, no normalization
     x = torch.randn(1, 3, 32, 32)
     g = initpolicy.trace(m, example_inputs=x)
-    assert [lay.name for lay in g.layers if lay.reads_stream] == [
+    assert [lay.name for lay in g.layers if lay.roles.reads_stream] == [
         f"blocks.{i}.conv1" for i in range(9)
     ]
     result = initpolicy.lint(m, example_inputs=x)

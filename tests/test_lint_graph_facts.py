@@ -125,4 +125,4 @@ def test_a_returned_tensor_that_is_read_on_is_a_side_output() -> None:
 
     graph = trace(Side())
     assert graph.layer("enc").activation == "relu"
-    assert graph.layer("enc").to_output == 1
+    assert graph.layer("enc").roles.to_output == 1

@@ -279,7 +279,10 @@ def test_the_trace_counts_residual_branches_and_their_layers():
     g = initpolicy.trace(torchvision.models.resnet18())
     assert g.n_branches == 8
     by = {lay.name: lay for lay in g.layers}
-    assert (by["layer2.0.conv1"].branch_layers, by["layer2.0.conv2"].branch_end) == (2, True)
-    assert by["layer2.0.bn2"].branch_tail and not by["layer2.0.conv2"].branch_tail
-    assert by["layer2.0.downsample.0"].branch is None  # the shortcut, not the branch
-    assert by["conv1"].branch is None and by["fc"].branch is None
+    assert (by["layer2.0.conv1"].roles.branch_layers, by["layer2.0.conv2"].roles.branch_end) == (
+        2,
+        True,
+    )
+    assert by["layer2.0.bn2"].roles.branch_tail and not by["layer2.0.conv2"].roles.branch_tail
+    assert by["layer2.0.downsample.0"].roles.branch is None  # the shortcut, not the branch
+    assert by["conv1"].roles.branch is None and by["fc"].roles.branch is None

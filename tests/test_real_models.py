@@ -255,7 +255,7 @@ def test_timm_norm_act_is_the_layer_of_its_parameters() -> None:
         "BatchNormAct2d",
     )
     assert [p.local for p in bn.parameters] == ["weight", "bias"]
-    assert graph.layer("stem.conv").normalized
+    assert graph.layer("stem.conv").resolution.normalized
 
 
 # -- transformers ----------------------------------------------------------------------
@@ -308,14 +308,19 @@ def test_t5_shared_embedding_takes_the_uses_of_its_tied_names() -> None:
     # lm_head (-> output), and output is a fallback (docs/tracing.md)
     graph = trace(HF["t5"].build(), example_inputs=HF["t5"].inputs())
     shared = graph.layer("shared")
-    assert (shared.activation, shared.candidates, shared.depth, shared.called) == (
+    assert (
+        shared.activation,
+        shared.resolution.candidates,
+        shared.depth,
+        shared.resolution.called,
+    ) == (
         "linear",
         (),
         0,
         True,
     )
     assert graph.layer("lm_head").activation == "output"
-    assert graph.warnings == []
+    assert graph.warnings == ()
 
 
 def test_lint_of_a_meta_model_runs_its_own_init_part_by_part() -> None:

@@ -121,8 +121,8 @@ def test_tied_parameter_is_listed_once_with_its_alias() -> None:
     emb_weight = graph.layer("emb").parameters[0]
     assert (emb_weight.name, emb_weight.aliases) == ("emb.weight", ("head.weight",))
     head = graph.layer("head")
-    assert head.parameters == []
-    assert head.tied == {"weight": "emb.weight"}
+    assert head.parameters == ()
+    assert head.ownership.tied == {"weight": "emb.weight"}
     assert (head.fan_in, head.fan_out) == (6.0, 10.0)
     names = [p.name for _lay, p in graph.parameters()]
     assert names == ["emb.weight", "fc.weight", "fc.bias"]
@@ -131,7 +131,7 @@ def test_tied_parameter_is_listed_once_with_its_alias() -> None:
 def test_gpt2_lm_head_is_tied_to_wte() -> None:
     pytest.importorskip("transformers")
     graph = trace(corpus.gpt2())
-    assert graph.layer("lm_head").tied == {"weight": "transformer.wte.weight"}
+    assert graph.layer("lm_head").ownership.tied == {"weight": "transformer.wte.weight"}
     assert graph.layer("transformer.wte").parameters[0].aliases == ("lm_head.weight",)
 
 
@@ -167,12 +167,19 @@ def test_directly_used_parameters_are_layers_of_their_owner() -> None:
 def test_previous_residual_and_normalized() -> None:
     graph = trace(corpus.ResNetTiny())
     conv2 = graph.layer("block.conv2")
-    assert (conv2.previous, conv2.previous_type) == ("block.bn1", "BatchNorm2d")
-    assert (conv2.residual, conv2.normalized) == (True, True)
+    assert (conv2.resolution.previous, conv2.resolution.previous_type) == (
+        "block.bn1",
+        "BatchNorm2d",
+    )
+    assert (conv2.resolution.residual, conv2.resolution.normalized) == (True, True)
     stem = graph.layer("stem")
-    assert (stem.previous, stem.residual, stem.normalized) == (None, False, True)
-    assert graph.layer("down.downsample.0").previous == "block.bn2"
-    assert graph.layer("fc").normalized is False
+    assert (stem.resolution.previous, stem.resolution.residual, stem.resolution.normalized) == (
+        None,
+        False,
+        True,
+    )
+    assert graph.layer("down.downsample.0").resolution.previous == "block.bn2"
+    assert graph.layer("fc").resolution.normalized is False
 
 
 def test_types_and_ancestors() -> None:
@@ -194,7 +201,7 @@ def test_buffers_and_buffer_only_layers() -> None:
     ]
     assert graph.buffer_layers[0].buffers[0].kind == "buffer"
     assert [lay.name for lay in graph.layers] == ["0"]
-    assert (graph.layers[0].activation, graph.layers[0].normalized) == ("relu", True)
+    assert (graph.layers[0].activation, graph.layers[0].resolution.normalized) == ("relu", True)
 
 
 def test_source_points_at_the_assignment() -> None:
@@ -217,8 +224,12 @@ def test_unused_layer_is_reported() -> None:
 
     graph = trace(Net())
     spare = graph.layer("spare")
-    assert (spare.activation, spare.called, graph.layer("fc").called) == ("linear", False, True)
-    assert graph.warnings == [
+    assert (spare.activation, spare.resolution.called, graph.layer("fc").resolution.called) == (
+        "linear",
+        False,
+        True,
+    )
+    assert list(graph.warnings) == [
         "not called by the traced forward (activation taken as linear): spare; to trace them, "
         "give inputs that reach them: define example_inputs() next to the model, or pass "
         "example_inputs=..."
@@ -244,7 +255,7 @@ def test_not_called_layers_are_named_by_the_outermost_module_none_of_whose_layer
             return self.fc(x)
 
     graph = trace(Net())
-    assert [(lay.name, lay.called) for lay in graph.layers] == [
+    assert [(lay.name, lay.resolution.called) for lay in graph.layers] == [
         ("fc", True),
         ("", False),
         ("tower.a", False),
@@ -270,7 +281,7 @@ def test_a_third_party_norm_traced_through_is_the_layer_of_its_weight_and_normal
     model = nn.Sequential(nn.Linear(4, 8), _RMSNorm(8), nn.SiLU(), nn.Linear(8, 2))
     graph = trace(model)
     fc, norm = graph.layer("0"), graph.layer("1")
-    assert (fc.activation, fc.normalized) == ("silu", True)
+    assert (fc.activation, fc.resolution.normalized) == ("silu", True)
     assert (norm.type, norm.activation, norm.module) == ("_RMSNorm", "silu", model[1])
 
 
@@ -359,7 +370,7 @@ def test_modules_tracer_guesses_from_registration_order() -> None:
         ("1", "relu"),
         ("5", "output"),
     ]
-    assert graph.layers[1].previous == "0"
+    assert graph.layers[1].resolution.previous == "0"
 
 
 def test_rejected_input_names_the_shape_and_how_to_give_one() -> None:
@@ -382,7 +393,7 @@ def test_lazy_modules_are_materialized_by_the_example_forward() -> None:
     graph = trace(model, example_inputs=torch.randn(1, 3))
     assert graph.layer("0").parameters[0].shape == (4, 3)
     assert graph.layer("0").activation == "relu"
-    assert graph.warnings == [
+    assert list(graph.warnings) == [
         "materialized lazy parameters of 0 by a forward pass on (1, 3) float32"
     ]
 
@@ -554,3 +565,24 @@ def test_trace_and_lint_give_back_a_parameter_the_forward_wrote_in_place() -> No
     assert torch.equal(model.fc.weight, before)
     initpolicy.lint(model)
     assert torch.equal(model.fc.weight, before)
+
+
+def test_graph_facts_are_immutable_and_grouped_by_the_pass_that_found_them() -> None:
+    import dataclasses
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 2))
+    graph = trace(model)
+    fc = graph.layer("0")
+    assert (fc.activation, fc.resolution.normalized, fc.roles.renormalized) == ("relu", True, False)
+    assert fc.ownership.reset == "reset_parameters"
+    for obj, name in [
+        (fc, "depth"),
+        (fc.resolution, "activation"),
+        (fc.roles, "to_output"),
+        (fc.ownership, "reset"),
+        (fc.parameters[0], "fan_in"),
+        (graph, "layers"),
+    ]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, name, None)
+    assert isinstance(graph.layers, tuple) and isinstance(fc.parameters, tuple)

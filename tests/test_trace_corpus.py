@@ -11,7 +11,7 @@ from tests.models.corpus import CASES, THIRD_PARTY
 
 def described(layer) -> str:
     if layer.activation == "mixed":
-        return "mixed(" + "|".join(layer.candidates) + ")"
+        return "mixed(" + "|".join(layer.resolution.candidates) + ")"
     return layer.activation
 
 

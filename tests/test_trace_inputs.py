@@ -205,7 +205,7 @@ def test_vision_language_models_get_a_placeholder_per_image_feature(
     args, kwargs = infer(model)[0]
     assert describe(args, kwargs) == first
     assert int((kwargs["input_ids"] == model.config.image_token_id).sum()) == placeholders
-    assert trace(model).warnings == []  # no layer left unreached
+    assert trace(model).warnings == ()  # no layer left unreached
 
 
 def test_clip_lints_without_inputs() -> None:
@@ -225,7 +225,7 @@ def test_bart_on_meta_traces_like_on_cpu_with_its_mask_condition_named() -> None
     assert [(lay.name, lay.activation) for lay in meta.layers] == [
         (lay.name, lay.activation) for lay in cpu.layers
     ]
-    assert cpu.warnings == []
+    assert cpu.warnings == ()
     # The warning names the line of the condition, in transformers' shared masking helper,
     # and the model file that called it; the numbers are transformers' business, so the
     # test reads those lines instead of hard-coding them.
@@ -294,7 +294,7 @@ def test_a_parametrized_module_is_a_layer_with_its_weights_fans(tracer: str) -> 
         "out": (3.0, 2.0, ["bias"]),
         "out.parametrizations.weight": (3.0, 2.0, ["original0", "original1"]),
     }
-    assert graph.layer("wn").previous == "sn"
+    assert graph.layer("wn").resolution.previous == "sn"
 
 
 def test_before_rules_reach_a_parametrized_weight_without_own_parameters() -> None:

@@ -100,7 +100,9 @@ def _unexpected(graph: Any, name: str) -> list[str]:
 def test_vision_model_traces_with_the_activations_of_its_source(name: str) -> None:
     graph = trace(_vision(name))
     assert graph.tracer in ("fx", "dynamic")
-    assert all(lay.called for lay in graph.layers), [x.name for x in graph.layers if not x.called]
+    assert all(lay.resolution.called for lay in graph.layers), [
+        x.name for x in graph.layers if not x.resolution.called
+    ]
     assert _unexpected(graph, name) == VISION_WARNINGS.get(name, [])
     expected = expected_vision.EXPECTED.get(name, {})
     found = _activations(graph)
@@ -113,7 +115,9 @@ def test_transformers_model_traces_with_the_activations_of_its_source(name: str)
     torch.manual_seed(0)
     graph = trace(builder())
     assert graph.tracer == "dynamic"
-    assert all(lay.called for lay in graph.layers), [x.name for x in graph.layers if not x.called]
+    assert all(lay.resolution.called for lay in graph.layers), [
+        x.name for x in graph.layers if not x.resolution.called
+    ]
     assert _unexpected(graph, name) == []
     expected = expected_transformers.EXPECTED.get(name, {})
     found = _activations(graph)

@@ -31,7 +31,7 @@ def _fan(x: float | None) -> str:
 
 def _activation(layer: Any) -> str:
     if layer.activation == "mixed":
-        return "mixed(" + "|".join(layer.candidates) + ")"
+        return "mixed(" + "|".join(layer.resolution.candidates) + ")"
     shown = {k: v for k, v in layer.act_args.items() if k != "module"}
     if not shown or shown == {"approximate": "none"}:
         return str(layer.activation)
@@ -48,7 +48,7 @@ def render_text(graph: Any) -> str:
             _activation(layer),
             _fan(layer.fan_in),
             _fan(layer.fan_out),
-            "; ".join(f"{k} tied to {v}" for k, v in layer.tied.items()),
+            "; ".join(f"{k} tied to {v}" for k, v in layer.ownership.tied.items()),
         )
         for layer in graph.layers
     ]

@@ -2,8 +2,9 @@
 its class or any base class is in it, so subclasses and torch's private bases count).
 Torch-free.
 
->>> from initpolicy.tracer.graph import Layer
->>> is_type(Layer("rnn", "MyLSTM", ("MyLSTM", "LSTM", "RNNBase"), "linear"), RECURRENT_TYPES)
+>>> from initpolicy.tracer.graph import Layer, Resolution
+>>> lstm = Layer("rnn", "MyLSTM", ("MyLSTM", "LSTM", "RNNBase"), Resolution("linear"))
+>>> is_type(lstm, RECURRENT_TYPES)
 True
 """
 

@@ -59,7 +59,7 @@ class LayerStat:
     finite: bool = True
     grad_finite: bool = True
     #: Std of the layer's input, for a layer that reads a residual stream
-    #: (``Layer.reads_stream``): the stream entering its block.
+    #: (``GraphRoles.reads_stream``): the stream entering its block.
     in_std: float | None = None
 
 
@@ -99,7 +99,7 @@ def _measure(layer: Layer, out: Any, st: LayerStat, d: float) -> None:
     # would hide a vanishing signal under its floor.
     st.out_std = float(by_unit.var(dim=0, correction=0).mean().sqrt())
     st.units, st.samples = int(by_unit.shape[-1]), int(by_unit.shape[0])
-    plain = not layer.normalized and not layer.residual
+    plain = not layer.resolution.normalized and not layer.resolution.residual
     act = facts(st.activation)
     if plain and act.dead_region and x.ndim >= 2:
         st.dead = float(1 - (by_unit > 0).any(dim=0).double().mean())
@@ -168,7 +168,7 @@ def probe(
             t = first_tensor(out)
             if t is not None:
                 _measure(layer, t, stats[layer.name], saturation)
-            x = first_tensor(inputs) if layer.reads_stream else None
+            x = first_tensor(inputs) if layer.roles.reads_stream else None
             if x is not None and x.is_floating_point() and x.numel() > 1:
                 stats[layer.name].in_std = float(x.detach().double().std())
             if tick is not None:

@@ -37,7 +37,7 @@ def judged_activation(layer: Layer, roles: bool = True) -> str:
     output makes ``layer`` an ``output`` layer (its pre-activations are the logits the loss
     reads; torchvision's RetinaNet and FCOS set a focal-loss prior bias there, and apply
     the sigmoid only to post-process). A final tanh stays judged: no loss cancels it."""
-    if roles and layer.activation in LINKS and layer.to_output == 0:
+    if roles and layer.activation in LINKS and layer.roles.to_output == 0:
         return "output"
     return layer.activation
 
@@ -47,7 +47,7 @@ def scale_free(layer: Layer, roles: bool = True) -> bool:
     from its output reaches a normalization through positively homogeneous ops
     (``scale_invariant``; a norm right after the layer is the simplest case). Without the
     graph's facts (the ``modules`` tracer), a normalization before its activation."""
-    return layer.scale_invariant if roles else layer.normalized
+    return layer.roles.scale_invariant if roles else layer.resolution.normalized
 
 
 def scale_matters(
@@ -63,17 +63,17 @@ def scale_matters(
     # A band assumes an input that carries data at about unit variance; a layer fed only
     # by constants (ConViT's pos_proj over a table of patch offsets, a position-bias MLP)
     # computes a fixed pattern its init sets on purpose.
-    return not (roles and (layer.to_output is None or not layer.input_dependent))
+    return not (roles and (layer.roles.to_output is None or not layer.roles.input_dependent))
 
 
 def banded(layer: Layer) -> bool:
     """Whether ``layer`` is a link of a chain (see the module docstring)."""
     return (
         band(judged_activation(layer), layer.act_args) is not None
-        and not (layer.renormalized or layer.scale_invariant)
-        and not (layer.gate or layer.residual_branch)
-        and layer.input_dependent
-        and layer.to_output is not None
+        and not (layer.roles.renormalized or layer.roles.scale_invariant)
+        and not (layer.roles.gate or layer.roles.residual_branch)
+        and layer.roles.input_dependent
+        and layer.roles.to_output is not None
         and not is_type(layer, EMBEDDING_TYPES + RECURRENT_TYPES + NORM_TYPES)
         and any(p.ndim >= 2 and p.role in ("weight", None) for p in layer.parameters)
     )
@@ -81,7 +81,7 @@ def banded(layer: Layer) -> bool:
 
 def chains(graph: ModelGraph) -> dict[str, int]:
     """Banded layer -> how many banded layers its chain holds (its connected component
-    over ``Layer.feeds``). Without graph facts (the ``modules`` tracer) every layer is
+    over ``GraphRoles.feeds``). Without graph facts (the ``modules`` tracer) every layer is
     taken to be in a long chain: nothing is known to stop a scale error.
     """
     layers = {lay.name: lay for lay in graph.layers}
@@ -96,7 +96,7 @@ def chains(graph: ModelGraph) -> dict[str, int]:
         return x
 
     for name in parent:
-        for nxt in layers[name].feeds:
+        for nxt in layers[name].roles.feeds:
             if nxt in parent:
                 parent[find(name)] = find(nxt)
     size: dict[str, int] = {}
@@ -107,7 +107,7 @@ def chains(graph: ModelGraph) -> dict[str, int]:
 
 def reachable(graph: ModelGraph, start: str, goals: Iterable[str]) -> set[str]:
     """Which of ``goals`` the output of layer ``start`` reaches with no normalization and
-    no residual join on the way (following ``Layer.feeds``)."""
+    no residual join on the way (following ``GraphRoles.feeds``)."""
     layers = {lay.name: lay for lay in graph.layers}
     wanted = set(goals)
     seen = {start}
@@ -115,7 +115,7 @@ def reachable(graph: ModelGraph, start: str, goals: Iterable[str]) -> set[str]:
     found: set[str] = set()
     while stack:
         lay = layers.get(stack.pop())
-        for nxt in lay.feeds if lay is not None else ():
+        for nxt in lay.roles.feeds if lay is not None else ():
             if nxt in seen:
                 continue
             seen.add(nxt)

@@ -88,7 +88,7 @@ class Subject:
     def in_branch(self) -> bool:
         """A layer of a residual or gate branch: small on purpose (GPT-2, Fixup, SkipInit;
         a squeeze-excitation gate starting near sigmoid(0))."""
-        return self.layer.residual_branch or self.layer.gate
+        return self.layer.roles.residual_branch or self.layer.roles.gate
 
     @property
     def mixing(self) -> bool:
@@ -144,14 +144,14 @@ def selector(layer: Layer, param: ParamInfo, block: str | None = None) -> str | 
     language cannot write (a quote, a line break, a control character) gives None, never
     a rule that reads differently.
 
-    >>> from initpolicy.tracer.graph import Layer, ParamInfo
+    >>> from initpolicy.tracer.graph import Layer, ParamInfo, Resolution
     >>> p = ParamInfo("fc1.bias", "bias", (4,), 3, 4)
-    >>> selector(Layer("fc1", "Linear", ("Linear",), "relu"), p)
+    >>> selector(Layer("fc1", "Linear", ("Linear",), Resolution("relu")), p)
     'Linear.bias named "fc1"'
-    >>> lstm = Layer("rnn", "LSTM", ("LSTM",), "linear")
+    >>> lstm = Layer("rnn", "LSTM", ("LSTM",), Resolution("linear"))
     >>> selector(lstm, ParamInfo("rnn.bias_ih_l0", "bias_ih_l0", (64,), 16, 64), "forget")
     'LSTM.bias_ih_l0[forget] named "rnn"'
-    >>> print(selector(Layer('x" -> zeros()', "Linear", ("Linear",), "relu"), p))
+    >>> print(selector(Layer('x" -> zeros()', "Linear", ("Linear",), Resolution("relu")), p))
     None
     """
     return layer_selector(layer, param.local, block)
@@ -352,7 +352,7 @@ def _output_blocks(s: Subject) -> Iterator[Subject]:
 
 def _as(layer: Layer, activation: str) -> Layer:
     """``layer`` as if its activation were ``activation`` (for :func:`judged_activation`)."""
-    return replace(layer, activation=activation)
+    return replace(layer, resolution=replace(layer.resolution, activation=activation))
 
 
 def _statistics(tensors: list[Any], tick: Any = None) -> list[Stats | None]:
@@ -387,7 +387,7 @@ def zero_role(subject: Subject) -> str | None:
     lay = subject.layer
     if not subject.stats.zero:
         return None
-    if lay.residual:
+    if lay.resolution.residual:
         return "last layer of a residual branch"
     if subject.activation == "output":
         return "zero-initialized output head"

@@ -110,17 +110,17 @@ def bound_names(
 
 
 def _act_label(layer: Layer) -> str:
-    if layer.activation == "mixed" and layer.candidates:
-        return f"mixed activations ({', '.join(layer.candidates)})"
+    if layer.activation == "mixed" and layer.resolution.candidates:
+        return f"mixed activations ({', '.join(layer.resolution.candidates)})"
     return layer.activation
 
 
 def _has_default(layer: Layer, kind: str) -> bool:
     """Whether ``default`` can initialize a tensor of ``layer``: the module's own reset,
     BatchNorm's ``reset_running_stats`` for a buffer, or transformers' ``_init_weights``."""
-    if layer.reset is not None or layer.init_weights_owner is not None:
+    if layer.ownership.reset is not None or layer.ownership.init_weights_owner is not None:
         return True
-    return kind == "buffer" and layer.resets_stats
+    return kind == "buffer" and layer.ownership.resets_stats
 
 
 def evaluate_entry(

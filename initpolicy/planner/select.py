@@ -4,9 +4,9 @@ A *target* is one name under which a tensor can be reached: a parameter or buffe
 under its first name, or a tied tensor under one of its aliases (each name matched in
 the context of its own module). Torch-free.
 
->>> from initpolicy.tracer.graph import Layer, ParamInfo
+>>> from initpolicy.tracer.graph import Layer, ParamInfo, Resolution
 >>> from initpolicy.language.ir import Selector
->>> lay = Layer("fc", "Linear", ("Linear", "Module"), "relu")
+>>> lay = Layer("fc", "Linear", ("Linear", "Module"), Resolution("relu"))
 >>> w = ParamInfo("fc.weight", "weight", (3, 4), 4, 3)
 >>> Index.of([lay]).selects(Selector(types=("Lin*",), before=("relu",)), NamedTensor(lay, w, "fc.weight", "weight"))
 True
@@ -21,7 +21,7 @@ from typing import Any
 
 from ..catalog.activations import canonical
 from ..language.ir import Selector, module_only
-from ..tracer.graph import Block, Layer, ModelGraph, ParamInfo, tensor_facts
+from ..tracer.graph import Block, Layer, ModelGraph, ParamInfo, Resolution, tensor_facts
 
 #: The default parameters of a type rule that names none (``Linear -> ...``).
 WEIGHT_GLOBS: tuple[str, ...] = ("weight", "weight_*", "*_weight")
@@ -53,13 +53,13 @@ def branch_env(layer: Layer, n_branches: int) -> dict[str, float]:
     ``attn_query``, ``attn_key``, ``attn_value``."""
     return {
         "n_branches": float(n_branches),
-        "branch_layers": float(layer.branch_layers),
-        "in_branch": float(layer.branch is not None),
-        "branch_end": float(layer.branch_end),
-        "branch_tail": float(layer.branch_tail),
-        "attn_query": float(layer.attention == "query"),
-        "attn_key": float(layer.attention == "key"),
-        "attn_value": float(layer.attention == "value"),
+        "branch_layers": float(layer.roles.branch_layers),
+        "in_branch": float(layer.roles.branch is not None),
+        "branch_end": float(layer.roles.branch_end),
+        "branch_tail": float(layer.roles.branch_tail),
+        "attn_query": float(layer.roles.attention == "query"),
+        "attn_key": float(layer.roles.attention == "key"),
+        "attn_value": float(layer.roles.attention == "value"),
     }
 
 
@@ -138,14 +138,19 @@ class Index:
         index.module_order = {name: i for i, name in enumerate(graph.module_types)}
         index.n_branches = graph.n_branches
         for lay in layers:
-            if lay.computes is not None:
+            if lay.ownership.computes is not None:
                 # a parametrized weight is written through its stand-in, as its owner's
-                owner_name = lay.computes.name.rpartition(".")[0]
+                owner_name = lay.ownership.computes.name.rpartition(".")[0]
                 owner = by_name.get(owner_name) or _synthetic_layer(graph, owner_name)
-                target = NamedTensor(owner, lay.computes, lay.computes.name, lay.computes.local)
+                target = NamedTensor(
+                    owner,
+                    lay.ownership.computes,
+                    lay.ownership.computes.name,
+                    lay.ownership.computes.local,
+                )
                 index.targets.insert(0, target)
-                stored = lay.computes.stored
-                index.originals[id(lay.computes)] = [
+                stored = lay.ownership.computes.stored
+                index.originals[id(lay.ownership.computes)] = [
                     p for p in lay.parameters if not stored or p.local in stored
                 ]
         return index
@@ -165,9 +170,13 @@ class Index:
         if sel.before is not None and not _before(layer, sel.before):
             return False
         if sel.after is not None:
-            prev = self.by_name.get(layer.previous) if layer.previous else None
+            prev = (
+                self.by_name.get(layer.resolution.previous) if layer.resolution.previous else None
+            )
             prev_types = (
-                prev.types if prev else ((layer.previous_type,) if layer.previous_type else ())
+                prev.types
+                if prev
+                else ((layer.resolution.previous_type,) if layer.resolution.previous_type else ())
             )
             if not _any_glob(prev_types, sel.after):
                 return False
@@ -289,13 +298,13 @@ def roles_of(target: NamedTensor) -> frozenset[str]:
     if role != "weight":
         return frozenset({"vector", *tied})
     out = set(tied)
-    if layer.previous is None:
+    if layer.resolution.previous is None:
         out.add("input")
-    if layer.to_output == 0 or layer.activation == "output":
+    if layer.roles.to_output == 0 or layer.activation == "output":
         out.add("readout")
     if not out - tied:
         out.add("hidden")
-        if layer.branch_end:
+        if layer.roles.branch_end:
             out.add("branch_end")
     return frozenset(out)
 
@@ -321,4 +330,9 @@ def _synthetic_layer(graph: ModelGraph, mod_name: str) -> Layer:
     """Context for a name whose module the tracer did not list (it owns no tensor of its
     own): its types from the graph, no known activation (``before`` never matches it)."""
     types = graph.module_types.get(mod_name, ())
-    return Layer(name=mod_name, type=types[0] if types else "", types=types, activation="")
+    return Layer(
+        name=mod_name,
+        type=types[0] if types else "",
+        types=types,
+        resolution=Resolution(activation=""),
+    )

@@ -14,7 +14,7 @@ TracerKind = Literal["fx", "dynamic", "modules"]
 ParamRole = Literal["weight", "bias", "scale", "table", "other"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Block:
     """One block of a packed tensor (an LSTM gate, an MHA q/k/v): rows [start, stop)."""
 
@@ -25,7 +25,7 @@ class Block:
     fan_out: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class OutputBlock:
     """Output features [start, stop) of a tensor along its stored dim ``dim``, and the
     activation they feed: a packed GLU projection's two halves (``mixed(gelu, linear)``
@@ -40,7 +40,7 @@ class OutputBlock:
     act_args: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParamInfo:
     """A parameter (or buffer) of a layer.
 
@@ -124,44 +124,41 @@ def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple
     return block.fan_in, block.fan_out, (block.stop - block.start, *p.shape[1:])
 
 
-@dataclass
-class Layer:
-    """A module that owns parameters (or a parameter used directly, ``x @ W``).
+@dataclass(frozen=True)
+class Resolution:
+    """What follows a layer in the forward: the resolution pass's answer
+    (:mod:`initpolicy.tracer.resolve`; the ``modules`` tracer guesses it).
 
-    ``activation`` is a canonical name (see :mod:`initpolicy.catalog.activations`), ``mixed`` with
-    ``candidates`` when uses disagree. ``act_args`` are the activation's own arguments
+    ``activation`` is a canonical name (see :mod:`initpolicy.catalog.activations`), ``mixed``
+    with ``candidates`` when uses disagree. ``act_args`` are the activation's own arguments
     (``{"negative_slope": 0.2}`` for leaky_relu, ``{"alpha": 1.0}`` for elu,
-    ``{"approximate": "tanh"}`` for gelu). ``depth`` is the 0-based execution order among
-    parameterized layers. ``types`` is the class name and every base class name (MRO),
-    ``ancestors`` the qualified names and types of the enclosing modules, outermost first.
+    ``{"approximate": "tanh"}`` for gelu).
     """
 
-    name: str
-    type: str
-    types: tuple[str, ...]
-    activation: str
+    activation: str = "linear"
     candidates: tuple[str, ...] = ()
     act_args: dict[str, Any] = field(default_factory=dict)
-    depth: int = 0
+    #: The parameterized module whose output this layer reads, and its class name.
     previous: str | None = None
     previous_type: str | None = None
+    #: Its output reaches a residual add on the way to its activation.
     residual: bool = False
-    #: True when a normalization layer sits between this layer and its activation.
+    #: A normalization layer sits between this layer and its activation.
     normalized: bool = False
-    fan_in: float | None = None
-    fan_out: float | None = None
-    parameters: list[ParamInfo] = field(default_factory=list)
-    buffers: list[ParamInfo] = field(default_factory=list)
-    ancestors: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    #: The nn.Module itself (None for a directly used parameter).
-    module: Any = None
-    #: "file:line" where the module was constructed, when it can be found.
-    source: str | None = None
+    #: False for a layer the traced forward never ran (its activation is then ``linear``
+    #: by default, not traced): a branch the example input does not take, a tower whose
+    #: input was not given. True where the graph does not say (the ``modules`` tracer).
+    called: bool = True
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Who owns a layer's tensors and their initialization: read from the modules, no graph
+    needed (:func:`initpolicy.tracer.layers.make_layer`)."""
+
     #: Parameters of this module tied to a tensor listed under another layer:
     #: local name -> canonical name (GPT-2's ``lm_head.weight`` -> ``transformer.wte.weight``).
     tied: dict[str, str] = field(default_factory=dict)
-    #: Arguments of each candidate of a ``mixed`` layer, in ``candidates`` order.
-    candidate_args: tuple[dict[str, Any], ...] = ()
     #: The module's own (re)initialization method (``reset_parameters``), if it has one.
     reset: str | None = None
     #: Whether the module can reset its buffers itself (BatchNorm's ``reset_running_stats``).
@@ -174,12 +171,14 @@ class Layer:
     #: ParametrizationList (``conv.parametrizations.weight``), or for a layer under the
     #: legacy ``torch.nn.utils.weight_norm`` (its ``weight_g``, ``weight_v``).
     computes: ParamInfo | None = None
-    #: False for a layer the traced forward never ran (its activation is then ``linear``
-    #: by default, not traced): a branch the example input does not take, a tower whose
-    #: input was not given. True where the graph does not say (the ``modules`` tracer).
-    called: bool = True
 
-    # -- graph facts of the roles pass (initpolicy.tracer.roles; docs/tracing.md) ----------
+
+@dataclass(frozen=True)
+class GraphRoles:
+    """What a layer does in the traced graph: the roles pass's facts
+    (:mod:`initpolicy.tracer.roles`; docs/tracing.md, "Graph facts"). The defaults are what
+    a layer gets where the pass did not run (the ``modules`` tracer) or never reached it."""
+
     #: Computes the gate ``g`` of a multiplicative gate ``x * g(x)`` (squeeze-excitation):
     #: its output reaches the trunk only as the gate operand of the mul.
     gate: bool = False
@@ -231,16 +230,58 @@ class Layer:
     #: ``conv1``, a pre-norm block's first norm): its input is the stream entering a block.
     reads_stream: bool = False
 
+
+@dataclass(frozen=True)
+class Layer:
+    """A module that owns parameters (or a parameter used directly, ``x @ W``).
+
+    Immutable: each pass of the tracer computes one group of facts and the layer is built
+    (or rebuilt with :func:`dataclasses.replace`) with it. ``resolution`` says what follows
+    the layer, ``ownership`` who owns its tensors and their init, ``roles`` what it does
+    in the graph. ``depth`` is the 0-based execution order among parameterized layers.
+    ``types`` is the class name and every base class name (MRO), ``ancestors`` the
+    qualified names and types of the enclosing modules, outermost first.
+    """
+
+    name: str
+    type: str
+    types: tuple[str, ...]
+    resolution: Resolution = field(default_factory=Resolution)
+    depth: int = 0
+    fan_in: float | None = None
+    fan_out: float | None = None
+    parameters: tuple[ParamInfo, ...] = ()
+    buffers: tuple[ParamInfo, ...] = ()
+    ancestors: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: The nn.Module itself (None for a directly used parameter).
+    module: Any = None
+    #: "file:line" where the module was constructed, when it can be found.
+    source: str | None = None
+    ownership: Ownership = field(default_factory=Ownership)
+    roles: GraphRoles = field(default_factory=GraphRoles)
+
+    @property
+    def activation(self) -> str:
+        """The activation after the layer (``resolution.activation``): the fact nearly
+        every reader wants, so it has a short name."""
+        return self.resolution.activation
+
+    @property
+    def act_args(self) -> dict[str, Any]:
+        """The activation's own arguments (``resolution.act_args``)."""
+        return self.resolution.act_args
+
     def to_json(self) -> dict[str, Any]:
+        r = self.resolution
         return {
             "name": self.name,
             "type": self.type,
-            "activation": self.activation,
-            "called": self.called,
-            "candidates": list(self.candidates),
+            "activation": r.activation,
+            "called": r.called,
+            "candidates": list(r.candidates),
             # the activation's own arguments (leaky_relu's negative_slope, gelu's
             # approximate); PReLU's module handle is not data
-            "activation_args": {k: v for k, v in self.act_args.items() if k != "module"},
+            "activation_args": {k: v for k, v in r.act_args.items() if k != "module"},
             "fan_in": self.fan_in,
             "fan_out": self.fan_out,
             "depth": self.depth,
@@ -248,19 +289,18 @@ class Layer:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelGraph:
-    """Per-layer facts about a model, in execution order where the tracer knows it."""
+    """Per-layer facts about a model, in execution order where the tracer knows it.
+    Immutable, as its layers are: :func:`dataclasses.replace` makes a changed copy."""
 
     target: str
     tracer: TracerKind
-    layers: list[Layer]
+    layers: tuple[Layer, ...]
     model: Any = None
-    warnings: list[str] = field(default_factory=list)
-    #: The torch.fx GraphModule/Graph the resolution ran on (None for "modules").
-    fx_graph: Any = None
+    warnings: tuple[str, ...] = ()
     #: Modules that own buffers but no parameters (BatchNorm(affine=False)); not in JSON.
-    buffer_layers: list[Layer] = field(default_factory=list)
+    buffer_layers: tuple[Layer, ...] = ()
     #: Every module of the model, qualified name -> its type names (class and nn.Module
     #: bases, as ``Layer.types``): what selectors may name, for modules that own no tensor.
     module_types: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from .fans import blocks, fans, legacy_weight_norms, parametrized_stand_in, shape_fans
-from .graph import Layer, OutputBlock, ParamInfo
+from .graph import Layer, OutputBlock, Ownership, ParamInfo, Resolution
 from .ops import is_norm, module_activation
 from .resolve import Outcome, Resolved, parametrization_of
 
@@ -128,30 +129,32 @@ def make_layer(
         for i in range(len(parts))
         if ".".join(parts[:i]) in modules
     )
-    layer = Layer(
-        name=name,
-        type=type(module).__name__,
-        types=type_names(module),
-        activation="linear",
-        fan_in=fan_in,
-        fan_out=fan_out,
-        parameters=params,
-        buffers=buffers,
-        ancestors=ancestors,
-        module=None if direct else module,
-        source=source_of(name, modules),
-    )
-    layer.tied = {local: names.canonical(t) for local, t in tied.items()}
-    layer.reset = reset_method(module)
-    layer.resets_stats = callable(getattr(module, "reset_running_stats", None))
-    layer.init_weights_owner = init_weights_owner(modules, name)
+    computes = None
     if owner is not None:
-        layer.computes = computed_weight(pz[0], pz[1], owner, module, params)  # type: ignore[index]
+        computes = computed_weight(pz[0], pz[1], owner, module, params)  # type: ignore[index]
     legacy = legacy_weight_norms(module)
     if legacy:
         key = "weight" if "weight" in legacy else next(iter(legacy))
-        layer.computes = legacy_computed_weight(name, key, module, params)
-    return layer
+        computes = legacy_computed_weight(name, key, module, params)
+    return Layer(
+        name=name,
+        type=type(module).__name__,
+        types=type_names(module),
+        fan_in=fan_in,
+        fan_out=fan_out,
+        parameters=tuple(params),
+        buffers=tuple(buffers),
+        ancestors=ancestors,
+        module=None if direct else module,
+        source=source_of(name, modules),
+        ownership=Ownership(
+            tied={local: names.canonical(t) for local, t in tied.items()},
+            reset=reset_method(module),
+            resets_stats=callable(getattr(module, "reset_running_stats", None)),
+            init_weights_owner=init_weights_owner(modules, name),
+            computes=computes,
+        ),
+    )
 
 
 #: Where torch keeps its quantized modules (eager mode: quantize, quantize_dynamic).
@@ -268,8 +271,10 @@ def legacy_computed_weight(
     )
 
 
-def apply_outcomes(layer: Layer, outcomes: set[Outcome]) -> None:
-    """Set activation, candidates, act_args, normalized and residual from the walk.
+def resolution_of(
+    outcomes: set[Outcome], previous: str | None = None, previous_type: str | None = None
+) -> Resolution:
+    """The Resolution of a layer whose walks ended in ``outcomes``.
 
     ``output`` is a fallback: a layer whose output is also returned to the caller (an
     encoder's ``last_hidden_state`` beside the decoder that reads it) takes the answer
@@ -283,60 +288,67 @@ def apply_outcomes(layer: Layer, outcomes: set[Outcome]) -> None:
     inside = {o for o in outcomes if o[0] != "output"}
     outcomes = inside or outcomes
     acts = sorted({(a, k) for a, k, _n, _r in outcomes}, key=lambda x: (x[0], repr(x[1])))
-    if not acts:
-        layer.activation = "linear"
-    elif len(acts) == 1:
-        layer.activation = acts[0][0]
-        layer.act_args = dict(acts[0][1])
-    else:
-        layer.activation = "mixed"
-        layer.candidates = tuple(sorted({a for a, _k in acts}))
-        first = {a: dict(k) for a, k in reversed(acts)}
-        layer.candidate_args = tuple(first[a] for a in layer.candidates)
-    layer.normalized = any(n for _a, _k, n, _r in outcomes)
-    layer.residual = any(r for _a, _k, _n, r in outcomes)
+    activation, act_args = "linear", {}
+    candidates: tuple[str, ...] = ()
+    if len(acts) == 1:
+        activation, act_args = acts[0][0], dict(acts[0][1])
+    elif acts:
+        activation, candidates = "mixed", tuple(sorted({a for a, _k in acts}))
+    return Resolution(
+        activation=activation,
+        candidates=candidates,
+        act_args=act_args,
+        previous=previous,
+        previous_type=previous_type,
+        normalized=any(n for _a, _k, n, _r in outcomes),
+        residual=any(r for _a, _k, _n, r in outcomes),
+    )
 
 
-def _activation_of(outcomes: set[Outcome]) -> tuple[str, dict[str, Any]]:
-    """One activation (with its arguments) for a set of outcomes, as a layer gets it."""
-    probe = Layer("", "", (), "linear")
-    apply_outcomes(probe, outcomes)
-    return probe.activation, probe.act_args
-
-
-def fill_from_resolution(layer: Layer, r: Resolved, modules: Mapping[str, Any]) -> None:
-    apply_outcomes(layer, r.outcomes)
-    layer.previous = r.previous
+def resolved(layer: Layer, r: Resolved, modules: Mapping[str, Any]) -> Layer:
+    """``layer`` with what the resolution pass found: its Resolution, and the per-tensor
+    facts of its uses."""
+    prev_type = None
     if r.previous is not None and r.previous in modules:
-        layer.previous_type = type(modules[r.previous]).__name__
-    _fill_uses(layer, r)
+        prev_type = type(modules[r.previous]).__name__
+    return replace(
+        layer,
+        resolution=resolution_of(r.outcomes, r.previous, prev_type),
+        parameters=tuple(_with_uses(p, r) for p in layer.parameters),
+    )
 
 
-def _fill_uses(layer: Layer, r: Resolved) -> None:
+def _with_uses(p: ParamInfo, r: Resolved) -> ParamInfo:
     """Per-tensor facts of the resolution (:class:`~initpolicy.tracer.resolve.Use`): an
     experts tensor of 3 or more dims used slice by slice (``grouped_mm``, ``bmm``,
     ``F.linear(x, W[e])``) has the fans of one slice (its output dim and the input dim
     beside it), not torch's over the stacked experts; a tensor whose output is cut into
     blocks, or whose module's tensors feed different activations, records the activation
     of each block (``ParamInfo.outputs``)."""
-    several = sum(1 for k in r.uses if k) > 1
-    for p in layer.parameters:
-        use = r.uses.get(p.local) or (r.uses.get("") if p.local == "weight" else None)
-        if use is None or use.out_dim is None or p.ndim < 2:
-            continue
-        dim = use.out_dim
-        if p.ndim >= 3 and dim >= p.ndim - 2 and p.local in r.uses:
-            in_dim = (p.ndim - 1) if dim == p.ndim - 2 else p.ndim - 2
-            p.fan_in, p.fan_out = float(p.shape[in_dim]), float(p.shape[dim])
-        size = p.shape[dim]
-        if len(use.blocks) > 1 and size % len(use.blocks) == 0:
-            step = size // len(use.blocks)
-            p.outputs = tuple(
-                OutputBlock(dim, i * step, (i + 1) * step, *_activation_of(b or use.outcomes))
-                for i, b in enumerate(use.blocks)
-            )
-        elif several and use.outcomes:
-            p.outputs = (OutputBlock(dim, 0, size, *_activation_of(use.outcomes)),)
+    use = r.uses.get(p.local) or (r.uses.get("") if p.local == "weight" else None)
+    if use is None or use.out_dim is None or p.ndim < 2:
+        return p
+    dim = use.out_dim
+    if p.ndim >= 3 and dim >= p.ndim - 2 and p.local in r.uses:
+        in_dim = (p.ndim - 1) if dim == p.ndim - 2 else p.ndim - 2
+        p = replace(p, fan_in=float(p.shape[in_dim]), fan_out=float(p.shape[dim]))
+    size = p.shape[dim]
+
+    def block(start: int, stop: int, outcomes: set[Outcome]) -> OutputBlock:
+        res = resolution_of(outcomes)
+        return OutputBlock(dim, start, stop, res.activation, res.act_args)
+
+    if len(use.blocks) > 1 and size % len(use.blocks) == 0:
+        step = size // len(use.blocks)
+        return replace(
+            p,
+            outputs=tuple(
+                block(i * step, (i + 1) * step, b or use.outcomes) for i, b in enumerate(use.blocks)
+            ),
+        )
+    if sum(1 for k in r.uses if k) > 1 and use.outcomes:
+        return replace(p, outputs=(block(0, size, use.outcomes),))
+    return p
 
 
 # -- where a module was constructed ------------------------------------------------------

@@ -224,7 +224,7 @@ class _Pass:
             if len(operands) != 2 or any(a in self.param_derived for a in operands):
                 continue
             for main, gate in (operands, operands[::-1]):
-                chain = self._transparent_chain(main)
+                chain = self.transparent_chain(main)
                 gate_side = self._ancestors(gate, None)
                 joint = next((c for c in chain if c in gate_side), None)
                 if joint is None:
@@ -236,7 +236,7 @@ class _Pass:
                 break
         return edges
 
-    def _transparent_chain(self, node: fx.Node) -> list[fx.Node]:
+    def transparent_chain(self, node: fx.Node) -> list[fx.Node]:
         """``node`` and its first-input ancestors reached through single-input reshapes,
         dropout and similar ops (nothing that is a layer, activation or mixing op)."""
         chain = [node]
@@ -270,10 +270,15 @@ class _Pass:
             ):
                 self.param_derived.add(n)
 
-    def run(self) -> dict[str, Resolved]:
+    def prepare(self) -> None:
+        """What every walk over the graph needs first: the nodes computed from tensors
+        alone, the ops of norms traced through, the opaque calls that mix."""
         self.mark_param_derived()
         self.norm_nodes = self._norm_nodes()
         self.opaque_mixing = {n for n in self.nodes if self._opaque_mixing(n)}
+
+    def run(self) -> dict[str, Resolved]:
+        self.prepare()
         gates = self.gate_edges()
         out: dict[fx.Node, set[Outcome]] = {}
         contrib: dict[fx.Node, set[Outcome]] = {}
@@ -287,14 +292,14 @@ class _Pass:
         self.contribs = contrib
         return self.collect(out)
 
-    def _owner(self, node: fx.Node) -> Any:
+    def tensor_owner(self, node: fx.Node) -> Any:
         """The module owning the tensor a ``get_attr`` node reads (None for constants)."""
         return self.modules.get(str(node.target).rpartition(".")[0])
 
     def _norm_nodes(self) -> set[fx.Node]:
         found: set[fx.Node] = set()
         for n in self.nodes:
-            owner = self._owner(n) if n.op == "get_attr" else None
+            owner = self.tensor_owner(n) if n.op == "get_attr" else None
             if owner is not None and is_norm(owner) and not _param_children("", owner):
                 found.update(self._consumers(n))
         return found
@@ -309,7 +314,7 @@ class _Pass:
             return False
         for a in node.all_input_nodes:
             if a.op == "get_attr":
-                t = getattr(self._owner(a), str(a.target).rpartition(".")[2], None)
+                t = getattr(self.tensor_owner(a), str(a.target).rpartition(".")[2], None)
                 if getattr(t, "ndim", 0) >= 2 and str(a.target) in self.params:
                     return True
         return False
@@ -434,7 +439,7 @@ class _Pass:
             node = inputs[0]
         if str(node.target) not in self.params:
             return []
-        t = getattr(self._owner(node), str(node.target).rpartition(".")[2], None)
+        t = getattr(self.tensor_owner(node), str(node.target).rpartition(".")[2], None)
         ndim = getattr(t, "ndim", 0)
         # the stored dims, as the consumer sees them: replay the steps from the tensor
         dims = list(range(ndim))
@@ -546,7 +551,7 @@ def _factor(node: fx.Node) -> float | None:
 
 #: The argument that marks an outcome reached through a sum or a product with another
 #: signal, after which a constant factor is no longer the layer's gain (a private key:
-#: :func:`initpolicy.tracer.layers.apply_outcomes` drops it).
+#: :func:`initpolicy.tracer.layers.resolution_of` drops it).
 SUMMED = "_summed"
 
 

@@ -2,8 +2,9 @@
 facts the linter needs to judge an init (docs/tracing.md, "Graph facts").
 
 It runs once at the end of :func:`initpolicy.tracer.tracing.trace`, over the same torch.fx
-Graph as the resolution pass (:mod:`initpolicy.tracer.resolve`), and writes fields of
-:class:`~initpolicy.tracer.graph.Layer` and :class:`~initpolicy.tracer.graph.ParamInfo`:
+Graph as the resolution pass (:mod:`initpolicy.tracer.resolve`), and gives each layer its
+:class:`~initpolicy.tracer.graph.GraphRoles` and each parameter its ``role``
+(:func:`with_roles` returns new layers: the graph's facts are immutable):
 
 * ``gate`` — the layer computes ``g`` in ``x * g(x)`` (squeeze-excitation);
 * ``residual_branch`` — the layer lies between the fork and the join of ``x + f(x)``: an
@@ -38,22 +39,23 @@ What each node is, ancestors and descendants (as bitsets) and the branches live 
 ...         g = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))
 ...         return x * g[:, :, None, None]
 >>> g = trace(SE())
->>> [(lay.name, lay.gate, lay.residual_branch) for lay in g.layers]
+>>> [(lay.name, lay.roles.gate, lay.roles.residual_branch) for lay in g.layers]
 [('conv', False, False), ('fc1', True, False), ('fc2', True, False)]
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch.fx as fx
 
 from ..catalog.activations import facts
-from .graph import Layer
+from .graph import GraphRoles, Layer
 from .ops import MIXING, STOP, constant_factor, is_composite
 from .resolve import op_name
-from .roles_branches import assign_branches
+from .roles_branches import attention_roles, branch_facts, residual_branches
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
 
@@ -314,17 +316,52 @@ def _summed(r: GraphView, joins: set[fx.Node]) -> dict[str, tuple[set[str], floa
     return out
 
 
-def assign_roles(
+def with_roles(
     graph: fx.Graph,
     modules: Mapping[str, Any],
     params: Mapping[str, str],
     layers: list[Layer],
-) -> int:
-    """Fill the graph facts of ``layers`` (traced into ``graph``) and their parameters'
-    roles. ``modules`` maps qualified names to modules, ``params`` every parameter name
-    (aliases included) to its owner's name. Returns the number of residual branches."""
+) -> tuple[list[Layer], int]:
+    """``layers`` (traced into ``graph``) with their graph facts and their parameters'
+    roles; and the number of residual branches. ``modules`` maps qualified names to
+    modules, ``params`` every parameter name (aliases included) to its owner's name."""
     r = GraphView(graph, modules, params)
+    shapes = {
+        name: p.shape for lay in layers for p in lay.parameters for name in (p.name, *p.aliases)
+    }
     data = _data(r)
+    param_roles = graph_roles(r, shapes, data)
+    facts_of = _layer_facts(r, data)
+    branches = residual_branches(r)
+    in_branch = branch_facts(branches, (lay.name for lay in layers))
+    attention = attention_roles(r)
+    out: list[Layer] = []
+    for lay in layers:
+        params_ = tuple(
+            replace(
+                p,
+                role=next(
+                    (param_roles[n] for n in (p.name, *p.aliases) if n in param_roles),
+                    type_role(lay, p),
+                ),
+            )
+            for p in lay.parameters
+        )
+        roles = facts_of(lay.name)
+        if roles is not None:
+            b = in_branch.get(lay.name)
+            if b is not None:
+                roles = replace(roles, **vars(b))
+            roles = replace(roles, attention=attention.get(lay.name))
+            out.append(replace(lay, parameters=params_, roles=roles))
+        else:
+            out.append(replace(lay, parameters=params_))
+    return out, len(branches)
+
+
+def _layer_facts(r: GraphView, data: set[fx.Node]) -> Callable[[str], GraphRoles | None]:
+    """The graph facts of the layer named so (None for a layer no node computes), from
+    the propagated facts, computed once."""
     gate = r.gate_members(data)
     residual = r.residual_members()
     ren, sinv = _renormalized(r), _scale_invariant(r)
@@ -333,38 +370,36 @@ def assign_roles(
     for n, names in r.names_at.items():
         for name in names:
             nodes_of.setdefault(name, []).append(n)
-    shapes = {
-        name: p.shape for lay in layers for p in lay.parameters for name in (p.name, *p.aliases)
-    }
-    roles = graph_roles(r, shapes, data)
-    branches = r.residual_branches()
-    summed = _summed(r, set(branches))
-    forks = {fork for _side, fork in branches.values()}
-    for lay in layers:
-        for p in lay.parameters:
-            found = [roles[n] for n in (p.name, *p.aliases) if n in roles]
-            p.role = found[0] if found else type_role(lay, p)
-        ns = nodes_of.get(lay.name, [])
+    joins = r.residual_branches()
+    summed = _summed(r, set(joins))
+    forks = {fork for _side, fork in joins.values()}
+
+    def of(name: str) -> GraphRoles | None:
+        ns = nodes_of.get(name, [])
         if not ns:
-            continue
-        lay.gate = lay.name in gate
-        lay.residual_branch = lay.name in residual
-        lay.renormalized = all(r.after(ren, n, _all_true) is True for n in ns)
-        lay.scale_invariant = all(r.after(sinv, n, _all_true) is True for n in ns)
-        lay.to_output = _most([r.after(down, n, _most) for n in ns])
-        lay.input_dependent = any(
-            a in data for n in ns for a in n.all_input_nodes if a not in r.p.param_derived
-        )
+            return None
         fed: set[str] = set()
         for n in ns:
             for u in r._through(n):
                 fed |= reach[u] or set()
-        lay.feeds = tuple(sorted(fed - {lay.name}))
-        lay.indexed_by_input = any(_reads_input_values(n) for n in ns)
-        lay.reads_stream = any(_reads(r, n, forks) for n in ns)
-        others, lay.sum_factor = summed.get(lay.name, (set(), 1.0))
-        lay.summed_with = tuple(sorted(others - {lay.name}))
+        others, factor = summed.get(name, (set(), 1.0))
         norms = [r.after(canc, n, _union) for n in ns]
-        if norms and all(v is not None and v is not _FAIL and v for v in norms):
-            lay.cancelled_by = min(frozenset().union(*norms))
-    return assign_branches(r, layers)
+        cancelled = norms and all(v is not None and v is not _FAIL and v for v in norms)
+        return GraphRoles(
+            gate=name in gate,
+            residual_branch=name in residual,
+            renormalized=all(r.after(ren, n, _all_true) is True for n in ns),
+            scale_invariant=all(r.after(sinv, n, _all_true) is True for n in ns),
+            to_output=_most([r.after(down, n, _most) for n in ns]),
+            input_dependent=any(
+                a in data for n in ns for a in n.all_input_nodes if a not in r.p.param_derived
+            ),
+            feeds=tuple(sorted(fed - {name})),
+            cancelled_by=min(frozenset().union(*norms)) if cancelled else None,
+            summed_with=tuple(sorted(others - {name})),
+            sum_factor=factor,
+            indexed_by_input=any(_reads_input_values(n) for n in ns),
+            reads_stream=any(_reads(r, n, forks) for n in ns),
+        )
+
+    return of

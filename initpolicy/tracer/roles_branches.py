@@ -26,11 +26,11 @@ position in the product.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch.fx as fx
 
-from .graph import Layer
 from .resolve import op_name
 from .roles_nodes import GraphView, bits
 
@@ -52,25 +52,14 @@ class Branch:
 
 
 def residual_branches(r: GraphView) -> list[Branch]:
-    """Every residual branch, in execution order of its join."""
+    """Every residual branch, in execution order of its join: of the two sides of each
+    join (:attr:`GraphView.joins`), the one with more mixing layers."""
     found: list[Branch] = []
-    for j in r.signal:
-        if r.kinds[j] != "join":
-            continue
-        operands = [a for a in j.args if isinstance(a, fx.Node) and a in r.kinds]
-        if len(operands) != 2:
-            continue
-        a, b = (r.anc[x] for x in operands)
-        common = a & b
-        if not common:
-            continue
-        fork = r.nodes[common.bit_length() - 1]
-        sides = [side & ~common & r.desc[fork] for side in (a, b)]
-        counts = [_count(r, side) for side in sides]
+    for j in r.joins:
+        counts = [_count(r, side) for side in j.sides]
         if max(counts) == 0 or counts[0] == counts[1]:
             continue
-        side = sides[counts.index(max(counts))]
-        found.append(_branch(r, side))
+        found.append(_branch(r, j.sides[counts.index(max(counts))]))
     return found
 
 
@@ -100,23 +89,27 @@ def _at(r: GraphView, mask: int) -> list[fx.Node]:
     return [r.nodes[i] for i in bits(mask)]
 
 
-def assign_branches(r: GraphView, layers: list[Layer]) -> int:
-    """Fill each layer's branch facts; returns the number of residual branches."""
-    branches = residual_branches(r)
-    for lay in layers:
-        inside = [k for k, b in enumerate(branches) if lay.name in b.members]
+@dataclass(frozen=True)
+class BranchFacts:
+    """A layer's facts from its innermost residual branch (``GraphRoles``' fields)."""
+
+    branch: int
+    branch_layers: int
+    branch_end: bool
+    branch_tail: bool
+
+
+def branch_facts(branches: list[Branch], names: Iterable[str]) -> dict[str, BranchFacts]:
+    """Layer name -> the facts of its innermost branch, for the layers in a branch."""
+    out: dict[str, BranchFacts] = {}
+    for name in names:
+        inside = [k for k, b in enumerate(branches) if name in b.members]
         if not inside:
             continue
         k = min(inside, key=lambda i: len(branches[i].members))
         b = branches[k]
-        lay.branch = k
-        lay.branch_layers = len(b.mixing)
-        lay.branch_end = lay.name in b.ends
-        lay.branch_tail = lay.name in b.tails
-    roles = attention_roles(r)
-    for lay in layers:
-        lay.attention = roles.get(lay.name)
-    return len(branches)
+        out[name] = BranchFacts(k, len(b.mixing), name in b.ends, name in b.tails)
+    return out
 
 
 # -- attention ---------------------------------------------------------------------------

@@ -7,6 +7,8 @@ residual and gate branches, and the one backward pass every propagated fact runs
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch.fx as fx
@@ -55,14 +57,23 @@ def bits(mask: int) -> Iterable[int]:
         mask ^= low
 
 
+@dataclass(frozen=True)
+class Join:
+    """An add of two signals that share an ancestor: ``fork`` is their latest common
+    ancestor (where a residual branch reads the stream), ``sides`` each operand's nodes
+    between the fork and the add (bit masks). Whether it is a residual join, and which
+    side is the branch, is each reader's rule over the sides
+    (:meth:`GraphView.residual_branches`, :func:`~initpolicy.tracer.roles_branches.residual_branches`)."""
+
+    node: fx.Node
+    fork: fx.Node
+    sides: tuple[int, int]
+
+
 class GraphView:
     def __init__(self, graph: fx.Graph, modules: Mapping[str, Any], params: Mapping[str, str]):
         self.p = _Pass(graph, modules, params)
-        self.p.mark_param_derived()
-        # as the resolution pass prepares them: ops on a traced-through norm's tensors,
-        # calls of fx-wrapped functions that consume a weight
-        self.p.norm_nodes = self.p._norm_nodes()
-        self.p.opaque_mixing = {n for n in self.p.nodes if self.p._opaque_mixing(n)}
+        self.p.prepare()  # as the resolution pass prepares it
         self.nodes = self.p.nodes
         self.index = self.p.index
         self.signal = [n for n in self.nodes if n not in self.p.param_derived]
@@ -97,7 +108,7 @@ class GraphView:
         if n.op == "placeholder":
             return "input"
         if n in self.p.norm_nodes:
-            owners = [self.p._owner(a) for a in self._tensors_read(n)]
+            owners = [self.p.tensor_owner(a) for a in self._tensors_read(n)]
             # a traced-through norm's own tensors (RMSNorm's ``weight * x``); a layer
             # scale's ``gamma * x`` is only affine
             return "norm" if any(o is not None and normalizes(o) for o in owners) else "op:mul"
@@ -186,11 +197,11 @@ class GraphView:
         return any(self.kinds.get(self.nodes[i]) == "layer" for i in bits(mask))
 
     # -- branches --------------------------------------------------------------------------
-    def residual_branches(self) -> dict[fx.Node, tuple[int, fx.Node]]:
-        """Every residual join (an add whose one operand reaches the fork with no
-        parameterized layer on the way and the other through at least one) -> the branch
-        side's nodes (a bit mask) and the fork (where the branch reads the stream)."""
-        joins: dict[fx.Node, tuple[int, fx.Node]] = {}
+    @cached_property
+    def joins(self) -> list[Join]:
+        """Every add of two signals with a common ancestor, in execution order: the one
+        enumeration every residual rule reads."""
+        found: list[Join] = []
         for j in self.signal:
             if self.kinds[j] != "join":
                 continue
@@ -202,11 +213,20 @@ class GraphView:
             if not common:
                 continue
             fork = self.nodes[common.bit_length() - 1]  # latest in execution order
-            sides = [side & ~common & self.desc[fork] for side in (a, b)]
-            mixing = [self._mixing_in(side) for side in sides]
+            sides = (a & ~common & self.desc[fork], b & ~common & self.desc[fork])
+            found.append(Join(j, fork, sides))
+        return found
+
+    def residual_branches(self) -> dict[fx.Node, tuple[int, fx.Node]]:
+        """Every residual join (an add whose one operand reaches the fork with no
+        parameterized layer on the way and the other through at least one) -> the branch
+        side's nodes (a bit mask) and the fork (where the branch reads the stream)."""
+        found: dict[fx.Node, tuple[int, fx.Node]] = {}
+        for j in self.joins:
+            mixing = [self._mixing_in(side) for side in j.sides]
             if mixing.count(True) == 1:
-                joins[j] = (sides[mixing.index(True)], fork)
-        return joins
+                found[j.node] = (j.sides[mixing.index(True)], j.fork)
+        return found
 
     def residual_members(self) -> set[str]:
         """Layers between the fork and the join of every residual add."""
@@ -229,7 +249,7 @@ class GraphView:
             for main, gate in (operands, operands[::-1]):
                 side = self.anc[gate]
                 joint = next(
-                    (c for c in self.p._transparent_chain(main) if side >> self.index[c] & 1), None
+                    (c for c in self.p.transparent_chain(main) if side >> self.index[c] & 1), None
                 )
                 if joint is None or joint not in data:
                     continue

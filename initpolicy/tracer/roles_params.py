@@ -123,11 +123,12 @@ def type_role(layer: Layer, p: ParamInfo) -> ParamRole:
     """A parameter's role from its module's type and its own shape, for tensors the graph
     does not show being used (inside a leaf module, or never called).
 
-    >>> from initpolicy.tracer.graph import Layer, ParamInfo
-    >>> lin = Layer("fc", "Linear", ("Linear", "Module"), "relu")
+    >>> from initpolicy.tracer.graph import Layer, ParamInfo, Resolution
+    >>> lin = Layer("fc", "Linear", ("Linear", "Module"), Resolution("relu"))
     >>> type_role(lin, ParamInfo("fc.weight", "weight", (4, 3), 3, 4))
     'weight'
-    >>> gain = Layer("conv", "ScaledStdConv2d", ("ScaledStdConv2d", "Conv2d", "_ConvNd"), "relu")
+    >>> types = ("ScaledStdConv2d", "Conv2d", "_ConvNd")
+    >>> gain = Layer("conv", "ScaledStdConv2d", types, Resolution("relu"))
     >>> type_role(gain, ParamInfo("conv.gain", "gain", (8, 1, 1, 1), 1, 1))
     'scale'
     """

@@ -57,11 +57,11 @@ def model_size(model: Any, layers: list[Layer], residual_adds: int) -> ModelSize
     from_config = width is not None or depth is not None
     traced = False
     if width is None:
-        ends = [w for lay in layers if lay.branch_end for w in _weights(lay)]
+        ends = [w for lay in layers if lay.roles.branch_end for w in _weights(lay)]
         inner = [
             w
             for lay in layers
-            if lay.previous is not None and lay.to_output not in (None, 0)
+            if lay.resolution.previous is not None and lay.roles.to_output not in (None, 0)
             for w in _weights(lay)
         ]
         width = _most_common(ends) or _most_common(inner)

@@ -27,7 +27,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import torch
@@ -35,7 +36,7 @@ import torch
 from ..errors import TraceError
 from ..shards.dtensor import is_sharded
 from .capture import dynamic_graph, leaf_modules, self_contained, symbolic_graph
-from .graph import Layer, ModelGraph
+from .graph import Layer, ModelGraph, ParamInfo
 from .inputs import (
     NoInputs,
     as_call,
@@ -46,17 +47,17 @@ from .inputs import (
 )
 from .layers import (
     TensorNames,
-    apply_outcomes,
-    fill_from_resolution,
     guess_outcomes,
     is_parametrized,
     make_layer,
     quantized_modules,
+    resolution_of,
+    resolved,
     type_names,
 )
 from .messages import assumed_warning, input_hint, not_called_warning, raised_at, short
 from .resolve import Resolved, resolve
-from .roles import assign_roles
+from .roles import with_roles
 from .size import model_size
 from .state import preserved
 from .structure import structure_view
@@ -235,7 +236,7 @@ class _Run:
 
 
 def _via_aliases(
-    module: torch.nn.Module, names: TensorNames, resolved: dict[str, Resolved]
+    module: torch.nn.Module, names: TensorNames, resolutions: dict[str, Resolved]
 ) -> Resolved | None:
     """For a module that was not called but whose parameters are used under other names
     (T5's ``shared``, an LM head's tied bias): their uses, merged."""
@@ -243,7 +244,9 @@ def _via_aliases(
     for p in module._parameters.values():
         if p is None:
             continue
-        users = [r for r in (resolved.get(n.rpartition(".")[0]) for n in names.names[id(p)]) if r]
+        users = [
+            r for r in (resolutions.get(n.rpartition(".")[0]) for n in names.names[id(p)]) if r
+        ]
         if not users:
             return None
         found += users
@@ -283,7 +286,7 @@ def trace(
     >>> import torch
     >>> g = trace(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
     ...                               torch.nn.LeakyReLU(0.2)))
-    >>> [(lay.type, lay.activation, lay.act_args, lay.normalized) for lay in g.layers]
+    >>> [(lay.type, lay.activation, lay.act_args, lay.resolution.normalized) for lay in g.layers]
     [('Conv2d', 'leaky_relu', {'negative_slope': 0.2}, True), ('BatchNorm2d', 'leaky_relu', {'negative_slope': 0.2}, False)]
     """
     if not isinstance(model, torch.nn.Module):
@@ -291,17 +294,26 @@ def trace(
     if is_sharded(model):  # FSDP2 / tensor parallel: trace the model it stands for
         with structure_view(model) as placements:
             graph = _trace(model, example_inputs, target, tracer)
-        for layer in (*graph.layers, *graph.buffer_layers):
-            for p in (*layer.parameters, *layer.buffers):
-                p.placement = placements.get(p.raw_name or p.name)
-        return graph
+
+        def placed(layer: Layer) -> Layer:
+            return _each_tensor(
+                layer, lambda p: replace(p, placement=placements.get(p.raw_name or p.name))
+            )
+
+        return replace(
+            graph,
+            layers=tuple(map(placed, graph.layers)),
+            buffer_layers=tuple(map(placed, graph.buffer_layers)),
+        )
     return _trace(model, example_inputs, target, tracer)
 
 
 def unknown_warning(layers: list[Layer]) -> str:
     """The note for layers before an elementwise function the catalog does not know.
 
-    >>> lay = Layer("net.0", "Linear", ("Linear",), "unknown", act_args={"op": "sin", "scale": 30.0})
+    >>> from initpolicy.tracer.graph import Resolution
+    >>> sin = Resolution("unknown", act_args={"op": "sin", "scale": 30.0})
+    >>> lay = Layer("net.0", "Linear", ("Linear",), sin)
     >>> unknown_warning([lay])
     'an elementwise function the catalog does not know follows 1 layer(s) (sin(30 x) after net.0): activation unknown, no gain and no band; their scale is not judged'
     """
@@ -318,6 +330,22 @@ def unknown_warning(layers: list[Layer]) -> str:
         f"an elementwise function the catalog does not know follows {len(layers)} layer(s) "
         f"({names}): activation unknown, no gain and no band; their scale is not judged"
     )
+
+
+def _each_tensor(
+    layer: Layer, fn: Callable[[ParamInfo], ParamInfo], computed: bool = False
+) -> Layer:
+    """``layer`` with ``fn`` applied to each of its parameters and buffers (and, where
+    ``computed``, to the weight it computes)."""
+    out = replace(
+        layer,
+        parameters=tuple(map(fn, layer.parameters)),
+        buffers=tuple(map(fn, layer.buffers)),
+    )
+    if computed and layer.ownership.computes is not None:
+        own = replace(layer.ownership, computes=fn(layer.ownership.computes))
+        out = replace(out, ownership=own)
+    return out
 
 
 def _trace(
@@ -338,7 +366,48 @@ def _trace(
         raise TraceError(f"{', '.join(lazy)}: parameters still uninitialized after tracing")
     names = TensorNames(inner)
     modules = dict(inner.named_modules())
-    resolved = resolve(graph, modules, names.params) if graph is not None else {}
+    layers, buffer_layers, unused = _resolved_layers(inner, graph, run, modules, names, prefix)
+    if unused:
+        run.warnings.append(not_called_warning(unused, layers, modules))
+    unknown = [lay for lay in layers if lay.activation == "unknown"]
+    if unknown:
+        run.warnings.append(unknown_warning(unknown))
+    n_branches = 0
+    if graph is not None:
+        layers, n_branches = with_roles(graph, modules, names.params, layers)
+    size = model_size(inner, layers, n_branches)
+    if "_orig_mod" in "".join(modules):  # torch.compile's wrapper: names without it
+        layers = [_cleaned(lay) for lay in layers]
+        buffer_layers = [_cleaned(lay) for lay in buffer_layers]
+    return ModelGraph(
+        target=target,
+        tracer=kind,  # type: ignore[arg-type]
+        layers=tuple(layers),
+        model=model,
+        warnings=tuple(run.warnings),
+        buffer_layers=tuple(buffer_layers),
+        module_types={_clean(n): type_names(m) for n, m in modules.items()},
+        roles=graph is not None,
+        n_branches=n_branches,
+        quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
+        width=size.width,
+        depth=size.depth,
+        size_source=size.source,
+    )
+
+
+def _resolved_layers(
+    inner: torch.nn.Module,
+    graph: Any,
+    run: _Run,
+    modules: Mapping[str, torch.nn.Module],
+    names: TensorNames,
+    prefix: str,
+) -> tuple[list[Layer], list[Layer], list[Layer]]:
+    """The layers with their resolution, in execution order (registration order for the
+    ``modules`` tracer, which also takes the layer before as ``previous``); the modules
+    with buffers only; and the layers the traced forward never ran."""
+    resolutions = resolve(graph, modules, names.params) if graph is not None else {}
     guesses = guess_outcomes(inner) if graph is None else {}
     own_layers = self_contained(inner)
     ordered: list[tuple[float, int, Layer]] = []
@@ -352,55 +421,34 @@ def _trace(
         direct = graph is not None and id(m) not in run.leaves and id(m) not in own_layers
         layer = make_layer(name, m, modules, names, prefix, direct=direct)
         order = math.inf
-        via = None if name in resolved or not has_params else _via_aliases(m, names, resolved)
+        via = None if name in resolutions or not has_params else _via_aliases(m, names, resolutions)
         if via is not None:
-            resolved[name] = via
-        if name in resolved:
-            fill_from_resolution(layer, resolved[name], modules)
-            order = resolved[name].order
+            resolutions[name] = via
+        if name in resolutions:
+            layer = resolved(layer, resolutions[name], modules)
+            order = resolutions[name].order
         elif name in guesses:
-            apply_outcomes(layer, guesses[name])
+            layer = replace(layer, resolution=resolution_of(guesses[name]))
         elif has_params:
-            layer.called = False
+            layer = replace(layer, resolution=replace(layer.resolution, called=False))
             unused.append(layer)
         if has_params:
             ordered.append((order if graph is not None else index, index, layer))
         else:
             buffer_layers.append(layer)
     ordered.sort(key=lambda item: (item[0], item[1]))
-    layers = [layer for _o, _i, layer in ordered]
-    for depth, layer in enumerate(layers):
-        layer.depth = depth
+    layers = [replace(layer, depth=depth) for depth, (_o, _i, layer) in enumerate(ordered)]
     if graph is None:
-        for prev, layer in itertools.pairwise(layers):
-            layer.previous, layer.previous_type = prev.name, prev.type
-    if unused:
-        run.warnings.append(not_called_warning(unused, layers, modules))
-    unknown = [lay for lay in layers if lay.activation == "unknown"]
-    if unknown:
-        run.warnings.append(unknown_warning(unknown))
-    n_branches = 0
-    if graph is not None:
-        n_branches = assign_roles(graph, modules, names.params, layers)
-    size = model_size(inner, layers, n_branches)
-    if "_orig_mod" in "".join(modules):
-        for layer in [*layers, *buffer_layers]:
-            layer.name = _clean(layer.name)
-            for p in [*layer.parameters, *layer.buffers, *filter(None, [layer.computes])]:
-                p.name = _clean(p.name)
-    return ModelGraph(
-        target=target,
-        tracer=kind,  # type: ignore[arg-type]
-        layers=layers,
-        model=model,
-        warnings=run.warnings,
-        fx_graph=graph,
-        buffer_layers=buffer_layers,
-        module_types={_clean(n): type_names(m) for n, m in modules.items()},
-        roles=graph is not None,
-        n_branches=n_branches,
-        quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
-        width=size.width,
-        depth=size.depth,
-        size_source=size.source,
-    )
+        layers = layers[:1] + [
+            replace(
+                lay, resolution=replace(lay.resolution, previous=prev.name, previous_type=prev.type)
+            )
+            for prev, lay in itertools.pairwise(layers)
+        ]
+    return layers, buffer_layers, unused
+
+
+def _cleaned(layer: Layer) -> Layer:
+    """``layer`` named without torch.compile's ``_orig_mod`` (its tensors too)."""
+    out = _each_tensor(layer, lambda p: replace(p, name=_clean(p.name)), computed=True)
+    return replace(out, name=_clean(layer.name))

@@ -46,9 +46,14 @@ def groups(ctx: LintContext) -> list[list[LayerStat]]:
         lay = ctx.graph.layer(st.name)
         if is_type(lay, NORM_TYPES + EMBEDDING_TYPES) or st.out_std is None:
             continue
-        if lay.normalized or lay.renormalized or lay.scale_invariant or lay.gate:
+        if (
+            lay.resolution.normalized
+            or lay.roles.renormalized
+            or lay.roles.scale_invariant
+            or lay.roles.gate
+        ):
             continue
-        if not lay.input_dependent:
+        if not lay.roles.input_dependent:
             continue
         usable.append(st)
     strict: dict[tuple[str, str], list[LayerStat]] = {}

@@ -25,11 +25,11 @@ def _weights(ctx: LintContext) -> dict[str, Subject]:
 class EmbeddingDrowned(LintRule):
     """What:
     A token embedding (an embedding table looked up by the values of a model input, not
-    by positions computed from its shape: ``Layer.indexed_by_input``) whose values
+    by positions computed from its shape: ``GraphRoles.indexed_by_input``) whose values
     are ``embedding-ratio`` times or more smaller than another term of the sum it enters
     (position and token-type embeddings, a ViT's ``pos_embed``), constant factors on the
     way counted (Marian's sqrt(d_model)). The sum is found in the graph
-    (``Layer.summed_with``, docs/tracing.md), not by names.
+    (``GraphRoles.summed_with``, docs/tracing.md), not by names.
 
     Why:
     The sum is what the first layer (and the norm after it) sees: with the word embedding
@@ -62,16 +62,16 @@ class EmbeddingDrowned(LintRule):
             if (
                 not is_type(lay, EMBEDDING_TYPES)
                 or s.param.local != "weight"
-                or not lay.indexed_by_input
-                or not lay.summed_with
+                or not lay.roles.indexed_by_input
+                or not lay.roles.summed_with
                 or not s.stats.finite
                 or s.stats.constant
             ):
                 continue
-            mine = s.stats.std * lay.sum_factor
+            mine = s.stats.std * lay.roles.sum_factor
             others = [
-                (o.stats.std * (o.layer.sum_factor if o.layer.name == name else 1.0), name)
-                for name in lay.summed_with
+                (o.stats.std * (o.layer.roles.sum_factor if o.layer.name == name else 1.0), name)
+                for name in lay.roles.summed_with
                 if (o := tensors.get(name)) is not None and o.stats.finite and o is not s
             ]
             if not others:
@@ -79,7 +79,7 @@ class EmbeddingDrowned(LintRule):
             big, name = max(others)
             if big <= ratio * mine:
                 continue
-            want = big / lay.sum_factor
+            want = big / lay.roles.sum_factor
             yield subject_finding(
                 cls,
                 s,

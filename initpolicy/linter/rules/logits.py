@@ -14,7 +14,7 @@ def _weight_of(ctx: LintContext, name: str) -> Subject | None:
     """The subject of layer ``name``'s weight, following a tie to the tensor that owns it
     (a readout tied to the input embedding)."""
     lay = ctx.graph.layer(name)
-    wanted = lay.tied.get("weight") or next(
+    wanted = lay.ownership.tied.get("weight") or next(
         (p.name for p in lay.parameters if p.role == "weight" and p.ndim >= 2), None
     )
     return next((s for s in ctx.subjects if s.name == wanted), None)

@@ -83,8 +83,8 @@ def _norm_scales(ctx: LintContext) -> Iterator[Subject]:
         lay = s.layer
         if lay.module is None or any(p.role == "weight" for p in lay.parameters):
             continue
-        gates_only = all(ctx.graph.layer(n).gate for n in lay.feeds)
-        if gates_only and (lay.to_output or 0) > 0:
+        gates_only = all(ctx.graph.layer(n).roles.gate for n in lay.roles.feeds)
+        if gates_only and (lay.roles.to_output or 0) > 0:
             continue  # every path meets a sum with another signal first: it zeroes a branch
         yield s
 

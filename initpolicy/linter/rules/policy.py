@@ -49,7 +49,7 @@ def _names(entries: list[Entry], n: int = 3) -> str:
 def family_problem(e: Entry) -> str | None:
     """Why the entry's scheme family does not suit its activation, or None."""
     act = e.layer.activation
-    if e.block is not None or e.param.ndim < 2 or e.layer.normalized:
+    if e.block is not None or e.param.ndim < 2 or e.layer.resolution.normalized:
         return None
     if is_type(e.layer, EMBEDDING_TYPES + RECURRENT_TYPES):
         return None

@@ -23,7 +23,7 @@ def branch_gains(ctx: LintContext) -> dict[int, tuple[float, Subject]]:
     out: dict[int, tuple[float, Subject]] = {}
     for s in ctx.subjects:
         lay = s.layer
-        if lay.branch is None or not s.matrix or not s.mixing or not s.stats.finite:
+        if lay.roles.branch is None or not s.matrix or not s.mixing or not s.stats.finite:
             continue
         if is_type(lay, NORM_TYPES):
             continue
@@ -32,15 +32,15 @@ def branch_gains(ctx: LintContext) -> dict[int, tuple[float, Subject]]:
         except (InitPolicyError, ValueError):
             g = 1.0  # linear, output, mixed: no activation to preserve through
         factor = (s.stats.std * math.sqrt(s.fans[0]) * g) ** 2
-        product, last = out.get(lay.branch, (1.0, s))
-        out[lay.branch] = (product * factor, s if lay.branch_end else last)
+        product, last = out.get(lay.roles.branch, (1.0, s))
+        out[lay.roles.branch] = (product * factor, s if lay.roles.branch_end else last)
     return out
 
 
 def normalized(ctx: LintContext) -> bool:
     graph = ctx.graph
     return any(
-        is_type(lay, NORM_TYPES) or lay.normalized or lay.renormalized
+        is_type(lay, NORM_TYPES) or lay.resolution.normalized or lay.roles.renormalized
         for lay in [*graph.layers, *graph.buffer_layers]
     )
 

@@ -38,7 +38,7 @@ def _floored(s: Subject, ctx: LintContext) -> bool:
     branches (small on purpose) and renormalized layers, and only where another layer
     mixes the signal after this one (the last layer before the output sets the output's
     scale, as an output layer does)."""
-    if s.in_branch or s.layer.renormalized or s.layer.to_output == 0:
+    if s.in_branch or s.layer.roles.renormalized or s.layer.roles.to_output == 0:
         return False
     return s.chain >= ctx.t("floor-depth")
 
@@ -49,7 +49,7 @@ def _ceiled(s: Subject, ctx: LintContext) -> bool:
     compounds (range-too-wide's ceiling, twice as far, applies everywhere)."""
     if facts(s.activation).saturating:
         return True
-    return s.layer.to_output != 0 and not s.in_branch and s.chain >= ctx.t("floor-depth")
+    return s.layer.roles.to_output != 0 and not s.in_branch and s.chain >= ctx.t("floor-depth")
 
 
 def _fitted(ctx: LintContext) -> Iterator[tuple[Subject, Band, Fit]]:

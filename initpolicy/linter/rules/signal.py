@@ -182,7 +182,7 @@ class DeadAtInit(LintRule):
                 continue
             if (st.samples or 0) < MIN_SAMPLES:
                 continue  # two values per unit: a live unit is "never active" 1 time in 4
-            if _layer(ctx, st.name).gate:
+            if _layer(ctx, st.name).roles.gate:
                 continue
             yield _layer_finding(
                 cls,
@@ -343,9 +343,9 @@ def _unnormalized_readers(ctx: LintContext) -> list[tuple[Layer, float]]:
     found: list[tuple[Layer, float]] = []
     for st in by_depth(ctx):
         lay = ctx.graph.layer(st.name)
-        if not lay.reads_stream:
+        if not lay.roles.reads_stream:
             continue
-        if lay.renormalized or lay.scale_invariant or is_type(lay, NORM_TYPES):
+        if lay.roles.renormalized or lay.roles.scale_invariant or is_type(lay, NORM_TYPES):
             return []
         if st.in_std:
             found.append((lay, st.in_std))
@@ -355,7 +355,7 @@ def _unnormalized_readers(ctx: LintContext) -> list[tuple[Layer, float]]:
 class ResidualStreamDrift(LintRule):
     """What:
     In a residual network without normalization, the std of the residual stream where each
-    block's branch reads it (``Layer.reads_stream``: the stream entering the block) grows or
+    block's branch reads it (``GraphRoles.reads_stream``: the stream entering the block) grows or
     shrinks by more than ``stream-drift`` from the first block to the last, over
     ``min-depth`` blocks or more. Each block adds its branch's variance to the stream, so a branch
     initialized to preserve variance (He in every layer) doubles it block after block.
@@ -401,7 +401,7 @@ class ResidualStreamDrift(LintRule):
         ends = [
             lay
             for lay in ctx.graph.layers
-            if lay.residual_branch and lay.residual and lay.module is not None
+            if lay.roles.residual_branch and lay.resolution.residual and lay.module is not None
             and any(p.ndim >= 2 and p.role in ("weight", None) for p in lay.parameters)
         ]  # fmt: skip
         fix = "\n".join(f'{lay.type} named "{lay.name}" -> zeros()' for lay in ends) or None

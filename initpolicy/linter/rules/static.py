@@ -1,11 +1,11 @@
 """What the static rules (IP1xx) share: a finding about one parameter, and the scheme
 that fits the activation its layer feeds (the default fix).
 
->>> from initpolicy.tracer.graph import Layer, ParamInfo
+>>> from initpolicy.tracer.graph import Layer, ParamInfo, Resolution
 >>> from initpolicy.linter.subject import Stats, Subject
 >>> from initpolicy.linter.rules.scale import GainMismatch
 >>> weight = ParamInfo("fc.weight", "weight", (4, 4), 4, 4)
->>> s = Subject(Layer("fc", "Linear", ("Linear",), "relu"), weight, None,
+>>> s = Subject(Layer("fc", "Linear", ("Linear",), Resolution("relu")), weight, None,
 ...             Stats(0.1, -0.2, 0.2, 16, True), "relu")
 >>> fix_scheme(s)
 'kaiming_normal(fan_in)'

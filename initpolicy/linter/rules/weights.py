@@ -190,13 +190,13 @@ def _cancelling_norm(ctx: LintContext, s: Subject) -> str | None:
     if is_type(s.layer, NORM_TYPES) or s.param.role not in ("bias", None):
         return None
     if ctx.graph.roles:
-        return s.layer.cancelled_by
+        return s.layer.roles.cancelled_by
     follows = [
         lay.name
         for lay in ctx.graph.layers
-        if lay.previous == s.layer.name and is_type(lay, CANCELLING_NORMS)
+        if lay.resolution.previous == s.layer.name and is_type(lay, CANCELLING_NORMS)
     ]
-    return follows[0] if follows and s.layer.normalized else None
+    return follows[0] if follows and s.layer.resolution.normalized else None
 
 
 class LargeBias(LintRule):
