@@ -53,7 +53,7 @@ from ..catalog.activations import facts
 from .graph import Layer
 from .ops import MIXING, STOP, constant_factor, is_composite
 from .resolve import op_name
-from .roles_branches import assign_branches
+from .roles_branches import BranchFacts, assign_branches
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
 
@@ -319,10 +319,11 @@ def assign_roles(
     modules: Mapping[str, Any],
     params: Mapping[str, str],
     layers: list[Layer],
-) -> int:
+) -> BranchFacts:
     """Fill the graph facts of ``layers`` (traced into ``graph``) and their parameters'
     roles. ``modules`` maps qualified names to modules, ``params`` every parameter name
-    (aliases included) to its owner's name. Returns the number of residual branches."""
+    (aliases included) to its owner's name. Returns the number of residual branches and
+    the encoder's and decoder's blocks."""
     r = GraphView(graph, modules, params)
     data = _data(r)
     gate = r.gate_members(data)

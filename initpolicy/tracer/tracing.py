@@ -57,6 +57,7 @@ from .layers import (
 from .messages import assumed_warning, input_hint, not_called_warning, raised_at, short
 from .resolve import Resolved, resolve
 from .roles import assign_roles
+from .roles_branches import BranchFacts
 from .size import model_size
 from .state import preserved
 from .structure import structure_view
@@ -379,10 +380,10 @@ def _trace(
     unknown = [lay for lay in layers if lay.activation == "unknown"]
     if unknown:
         run.warnings.append(unknown_warning(unknown))
-    n_branches = 0
+    facts = BranchFacts()
     if graph is not None:
-        n_branches = assign_roles(graph, modules, names.params, layers)
-    size = model_size(inner, layers, n_branches)
+        facts = assign_roles(graph, modules, names.params, layers)
+    size = model_size(inner, layers, facts.n_branches)
     if "_orig_mod" in "".join(modules):
         for layer in [*layers, *buffer_layers]:
             layer.name = _clean(layer.name)
@@ -398,7 +399,9 @@ def _trace(
         buffer_layers=buffer_layers,
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
         roles=graph is not None,
-        n_branches=n_branches,
+        n_branches=facts.n_branches,
+        encoder_blocks=facts.encoder_blocks,
+        decoder_blocks=facts.decoder_blocks,
         quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
         width=size.width,
         depth=size.depth,
