@@ -16,7 +16,8 @@ Graph as the resolution pass (:mod:`initpolicy.tracer.resolve`), and writes fiel
 * ``scale_invariant`` — every path reaches a normalization through positively homogeneous
   ops only (the weight's scale does not change the model's function);
 * branch facts (``branch``, ``branch_layers``, ``branch_end``: a last mixing layer of its
-  branch, ``branch_tail``) and attention operands — :mod:`initpolicy.tracer.roles_branches`;
+  branch, ``branch_tail``; ``stack``: encoder or decoder, found by cross-attention) and
+  attention operands — :mod:`initpolicy.tracer.roles_branches`;
 * ``to_output`` — the most parameterized layers on a path to the model output;
 * ``input_dependent`` — fed by the model's inputs, not only by constant tables;
 * ``feeds`` — the layers its output reaches with no normalization in between;
