@@ -522,6 +522,34 @@ def test_tfixup_on_encoder_decoder_bart():
 # ------------------------------------------------------------------------------ trace facts
 
 
+def _zoo() -> dict:
+    from tests.zoo.transformers_models import FAMILY, MODELS
+
+    return {name: (MODELS[name], FAMILY.get(name)) for name in MODELS}
+
+
+#: The zoo's models with cross-attention from one stack to another: the encoder-decoder
+#: family, the speech seq2seq models, and BLIP (its text encoder reads the vision tower).
+CROSS = {"whisper", "speech_to_text", "blip"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(_zoo()))
+def test_the_zoo_has_an_encoder_and_a_decoder_exactly_where_it_cross_attends(name):
+    """Every transformers zoo model (2 layers per stack): N = M = 2 where a stack reads
+    another's output by cross-attention; no stack role elsewhere (encoder-only,
+    decoder-only, vision, audio encoders, LLaVA-style multimodal, SSMs)."""
+    build, family = _zoo()[name]
+    graph = initpolicy.trace(build())
+    if family == "enc-dec" or name in CROSS:
+        assert (graph.encoder_blocks, graph.decoder_blocks) == (2, 2)
+        kv = [lay for lay in graph.layers if lay.stack == "decoder" and lay.attention]
+        assert {lay.attention for lay in kv} == {"query", "key", "value"}
+    else:
+        assert (graph.encoder_blocks, graph.decoder_blocks) == (0, 0)
+        assert not any(lay.stack for lay in graph.layers)
+
+
 def test_the_trace_counts_residual_branches_and_their_layers():
     g = initpolicy.trace(torchvision.models.resnet18())
     assert g.n_branches == 8
