@@ -3,7 +3,10 @@ tests/sharded_worlds.py), each rank on its contiguous shard of one batch, on the
 model, the model wrapped in DistributedDataParallel and the model sharded by FSDP2's
 ``fully_shard`` (every calibrated layer and the root), through ``calibrate`` and through
 ``apply(..., data=)``. Rank 0 writes the replay policies, the records and every
-parameter's full values after calibration to ``OUT/wN.pt``.
+parameter's full values after calibration to ``OUT/wN.pt``. To show that DDP's own
+process group is the one reduced over: at world size 1, ``NAME/half`` calibrates the first
+half of the batch; at world size 2, ``NAME/ddp_own_group`` is rank 0's DDP over a group of
+rank 0 alone, on that half.
 
     python tests/calibrate_worlds.py OUT 1 2
 """
@@ -65,6 +68,14 @@ def full_values(model: Any) -> dict[str, Any]:
     }
 
 
+def outcome(result: Any, model: Any) -> dict[str, Any]:
+    return {
+        "text": result.text,
+        "records": [r.to_json() for r in result.records],
+        "values": full_values(model),
+    }
+
+
 def worker(rank: int, world: int, port: int, out: str) -> None:
     import torch
 
@@ -81,11 +92,16 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
                     result = initpolicy.apply(model, "lsuv", seed=0, data=shard).calibration
                 else:
                     result = initpolicy.calibrate(model, "lsuv", shard, seed=0)
-                results[f"{name}/{how}"] = {
-                    "text": result.text,
-                    "records": [r.to_json() for r in result.records],
-                    "values": full_values(model),
-                }
+                results[f"{name}/{how}"] = outcome(result, model)
+            if world == 1:
+                half = build()
+                result = initpolicy.calibrate(half, "lsuv", data.chunk(2)[0], seed=0)
+                results[f"{name}/half"] = outcome(result, half)
+            elif world == 2:
+                alone = [torch.distributed.new_group([r]) for r in range(world)][rank]
+                model = torch.nn.parallel.DistributedDataParallel(build(), process_group=alone)
+                result = initpolicy.calibrate(model, "lsuv", shard, seed=0)
+                results[f"{name}/ddp_own_group"] = outcome(result, model)
     finally:
         if rank == 0:
             torch.save(results, out)

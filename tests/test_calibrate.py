@@ -226,7 +226,8 @@ def test_apply_with_data_refuses_what_calibration_cannot_use():
 def test_world_sizes_1_and_2_and_ddp_and_fsdp2_write_the_same_policy(tmp_path):
     """World sizes 1 and 2, each rank on its shard of one batch; the plain model, DDP and
     FSDP2 (default and ``reshard_after_forward=False``), through ``calibrate`` and
-    ``apply(..., data=)``: the same policy text and bit-identical calibrated weights."""
+    ``apply(..., data=)``: the same policy text and bit-identical calibrated weights; the
+    sums go over DDP's own process group."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "calibrate_worlds.py"), str(tmp_path), "1", "2"],
@@ -240,7 +241,9 @@ def test_world_sizes_1_and_2_and_ddp_and_fsdp2_write_the_same_policy(tmp_path):
 
     one, two = (torch.load(tmp_path / f"w{w}.pt", weights_only=False) for w in (1, 2))
     cases = ("tanh_mlp", "vgg_cnn")
-    assert set(one) == set(two) == {f"{c}/{v}" for c in cases for v in VARIANTS}
+    runs = {f"{c}/{v}" for c in cases for v in VARIANTS}
+    assert set(one) == runs | {f"{c}/half" for c in cases}
+    assert set(two) == runs | {f"{c}/ddp_own_group" for c in cases}
     for case in cases:
         # the plain model at world size 1 is the reference for every world and wrapper
         base = one[f"{case}/plain"]
@@ -255,6 +258,10 @@ def test_world_sizes_1_and_2_and_ddp_and_fsdp2_write_the_same_policy(tmp_path):
                 assert set(got["values"]) == set(base["values"]), where
                 for n, v in base["values"].items():
                     assert torch.equal(got["values"][n], v), f"{where}: {n}"
+        # DDP's own process group is the one summed over: a DDP over rank 0 alone
+        # calibrates on rank 0's half of the batch, as one process on that half does
+        half, alone = one[f"{case}/half"], two[f"{case}/ddp_own_group"]
+        assert alone["text"] == half["text"] != base["text"]
 
 
 # ------------------------------------------------------------------------------ CLI
