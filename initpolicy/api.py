@@ -113,6 +113,7 @@ class Policy:
         skip: Skip = None,
         include_frozen: bool = False,
         threads: int | None = None,
+        data: Any = None,
     ) -> Report:
         """Initialize every parameter of ``model`` by this policy; returns the Report.
 
@@ -121,7 +122,10 @@ class Policy:
         materialized (default cpu). ``skip``: a state_dict or names left alone (initialize
         only what a checkpoint lacks). ``threads``: how many threads draw (default: torch's
         intra-op thread count). A sharded model (FSDP2, tensor parallel) is applied by
-        every rank, each writing its shards (docs/distributed.md).
+        every rank, each writing its shards (docs/distributed.md). ``data``: this rank's
+        calibration inputs, for a policy with ``lsuv`` rules: the same as
+        :func:`calibrate` (a DDP- or FSDP2-wrapped model too), whose result is the
+        Report's ``calibration`` (its ``.text`` replays the weights without data).
 
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
@@ -130,6 +134,23 @@ class Policy:
 
         _check_module(model, "apply")
         names = tensor_names("skip", skip)
+        if data is not None:
+            if device is not None or example_inputs is not None:
+                raise UsageError(
+                    "apply with data= calibrates on the data: it takes neither device= "
+                    "(calibrate a model that is not on meta) nor example_inputs= (the data "
+                    "are the inputs)"
+                )
+            options = {"skip": names, "strict": strict, "include_frozen": include_frozen}
+            result = _calibrate(model, self, data, seed, threads=threads, plan_options=options)
+            result.report.calibration = result
+            if result.report.plan.outputs:
+                from .applier.multipliers import install
+                from .shards.groups import data_parallel
+
+                outputs = result.report.plan.outputs.values()
+                install(data_parallel(model).module, {o.layer: o.value for o in outputs})
+            return result.report
         graph = self._graph(model, example_inputs, full=False)
         the_plan = build_plan(
             self.ir, graph, seed=seed, skip=names, include_frozen=include_frozen, strict=strict
@@ -235,13 +256,32 @@ def calibrate(
     place (docs/calibrate.md). ``data``: the model's inputs, as ``example_inputs`` (a
     tensor, a tuple of positional inputs, a dict of keyword inputs); under
     torch.distributed, this rank's shard of the batch. ``source`` names the data in the
-    replay's header.
+    replay's header. ``model`` may be wrapped in DistributedDataParallel (its ``.module``
+    is calibrated, the statistics summed over its process group) or sharded by FSDP2's
+    ``fully_shard`` (each factor multiplies the local shards, the statistics are summed
+    over the mesh): the policy written is the plain model's.
 
     >>> result = initpolicy.calibrate(model, "lsuv", torch.randn(256, 784), seed=0)  # doctest: +SKIP
     >>> initpolicy.load(result.text).apply(fresh_model)   # the same weights, bit for bit  # doctest: +SKIP
     """
+    return _calibrate(model, policy, data, seed, threads=threads, source=source)
+
+
+def _calibrate(
+    model: Any,
+    policy: Policy | str | Path,
+    data: Any,
+    seed: int | None,
+    *,
+    threads: int | None = None,
+    source: str | None = None,
+    plan_options: Mapping[str, Any] | None = None,
+) -> Calibration:
+    """:func:`calibrate`, with ``build_plan``'s options (``apply(..., data=)``'s skip,
+    strict, include_frozen)."""
     from .applier.calibrate import calibrate_plan, data_identity, replay_text
     from .planner.match import build_plan
+    from .shards.groups import data_parallel
     from .tracer.inputs import as_call
     from .tracer.tracing import trace as run_trace
 
@@ -250,12 +290,14 @@ def calibrate(
         raise UsageError("calibrate needs data: the model's inputs (a tensor, tuple or dict)")
     the_policy = as_policy(policy)
     call = as_call(data)
+    wrapped = data_parallel(model)
+    model = wrapped.module
     start = time.perf_counter()
     graph = run_trace(model, example_inputs=data)
     traced = time.perf_counter() - start
-    the_plan = build_plan(the_policy.ir, graph, seed=seed)
-    done = calibrate_plan(the_plan, model, call, threads=threads)
-    shapes, sha = data_identity(call)
+    the_plan = build_plan(the_policy.ir, graph, seed=seed, **(plan_options or {}))
+    done = calibrate_plan(the_plan, model, call, threads=threads, group=wrapped.group)
+    shapes, sha = data_identity(call, wrapped.group)
     what = f"{the_policy.source}" + (f" on {source}" if source else "")
     text = replay_text(the_plan, done, (shapes, sha), what)
     return Calibration(

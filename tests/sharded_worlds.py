@@ -196,17 +196,48 @@ def inject_failure(mesh: Any, rank: int, world: int, meta: bool) -> tuple[str, b
     return outcome, restored
 
 
-def worker(rank: int, world: int, port: int, out: str) -> None:
+# ------------------------------------------------------------------ the process-group harness
+
+
+def init_rank(rank: int, world: int, port: int) -> None:
+    """Join this world's gloo group on loopback as ``rank`` (one torch thread)."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     warnings.filterwarnings("ignore")
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+
+
+def run_worlds(worker: Any, out: str, worlds: list[str]) -> None:
+    """For each world size, fork that many ranks of ``worker(rank, world, port, path)``
+    (``path`` is ``out/w<N>.pt``, which rank 0 writes) on a free loopback port. Import
+    what the ranks need before calling: the forks inherit it."""
+    import torch.multiprocessing as mp
+
+    for spec in worlds:
+        world = int(spec)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        start = time.perf_counter()
+        path = os.path.join(out, f"w{world}.pt")
+        mp.start_processes(worker, args=(world, port, path), nprocs=world, start_method="fork")
+        print(f"world {world}: {time.perf_counter() - start:.1f} s", flush=True)
+
+
+# ------------------------------------------------------------------------------ the worker
+
+
+def worker(rank: int, world: int, port: int, out: str) -> None:
     import torch
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
 
     from tests import sharded_cases as cases
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    init_rank(rank, world, port)
     results: dict[str, Any] = {}
     start = time.perf_counter()
     try:
@@ -233,7 +264,6 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
 def main() -> None:
     import torch.distributed.fsdp
     import torch.distributed.tensor.parallel  # noqa: F401
-    import torch.multiprocessing as mp
     import transformers.models.gpt2.modeling_gpt2
     import transformers.models.llama.modeling_llama  # noqa: F401
 
@@ -242,16 +272,7 @@ def main() -> None:
     import initpolicy.linter.run
     import initpolicy.tracer.tracing  # noqa: F401
 
-    out = sys.argv[1]
-    for spec in sys.argv[2:]:
-        world = int(spec)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        start = time.perf_counter()
-        path = os.path.join(out, f"w{world}.pt")
-        mp.start_processes(worker, args=(world, port, path), nprocs=world, start_method="fork")
-        print(f"world {world}: {time.perf_counter() - start:.1f} s", flush=True)
+    run_worlds(worker, sys.argv[1], sys.argv[2:])
 
 
 if __name__ == "__main__":

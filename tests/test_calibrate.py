@@ -203,8 +203,31 @@ def test_the_replay_is_bit_identical_in_a_fresh_process(tmp_path):
     assert proc.returncode == 0
 
 
+def test_apply_with_data_is_calibrate_in_one_call():
+    """``apply(..., data=)`` calibrates as ``calibrate`` does: the same weights, and the
+    calibration (its replay text) on the Report."""
+    batch = models.batch((64, 64), 1)
+    one, two = models.tanh_mlp(6), models.tanh_mlp(6)
+    result = initpolicy.calibrate(one, "lsuv", batch, seed=0)
+    report = initpolicy.apply(two, "lsuv", seed=0, data=batch)
+    assert report.calibration is not None and report.calibration.text == result.text
+    assert [r.scale for r in report.calibration.records] == [r.scale for r in result.records]
+    for (n, a), (_, b) in zip(one.state_dict().items(), two.state_dict().items(), strict=True):
+        assert torch.equal(a, b), n
+    assert initpolicy.apply(models.tanh_mlp(6), "pytorch_default").calibration is None
+
+
+def test_apply_with_data_refuses_what_calibration_cannot_use():
+    with pytest.raises(initpolicy.UsageError, match="takes neither device="):
+        initpolicy.apply(models.tanh_mlp(2), "lsuv", data=models.batch((8, 64), 1), device="cpu")
+
+
 @pytest.mark.slow
-def test_world_sizes_1_and_2_write_the_same_policy(tmp_path):
+def test_world_sizes_1_and_2_and_ddp_and_fsdp2_write_the_same_policy(tmp_path):
+    """World sizes 1 and 2, each rank on its shard of one batch; the plain model, DDP and
+    FSDP2 (default and ``reshard_after_forward=False``), through ``calibrate`` and
+    ``apply(..., data=)``: the same policy text and bit-identical calibrated weights; the
+    sums go over DDP's own process group."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "calibrate_worlds.py"), str(tmp_path), "1", "2"],
@@ -214,12 +237,31 @@ def test_world_sizes_1_and_2_write_the_same_policy(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
+    from tests.calibrate_worlds import VARIANTS
+
     one, two = (torch.load(tmp_path / f"w{w}.pt", weights_only=False) for w in (1, 2))
-    assert set(one) == set(two) == {"tanh_mlp", "vgg_cnn"}
-    for name in one:
-        assert one[name]["text"] == two[name]["text"], name
-        for a, b in zip(one[name]["records"], two[name]["records"], strict=True):
-            assert b["variance_after"] == pytest.approx(a["variance_after"], rel=1e-6)
+    cases = ("tanh_mlp", "vgg_cnn")
+    runs = {f"{c}/{v}" for c in cases for v in VARIANTS}
+    assert set(one) == runs | {f"{c}/half" for c in cases}
+    assert set(two) == runs | {f"{c}/ddp_own_group" for c in cases}
+    for case in cases:
+        # the plain model at world size 1 is the reference for every world and wrapper
+        base = one[f"{case}/plain"]
+        assert base["records"] and all(r["converged"] for r in base["records"])
+        for world, results in ((1, one), (2, two)):
+            for how in VARIANTS:
+                got, where = results[f"{case}/{how}"], f"{case}, {how}, world {world}"
+                assert got["text"] == base["text"], where
+                for a, b in zip(base["records"], got["records"], strict=True):
+                    assert b["variance_after"] == pytest.approx(a["variance_after"], rel=1e-6)
+                # the calibrated values themselves, from the shards FSDP2 keeps
+                assert set(got["values"]) == set(base["values"]), where
+                for n, v in base["values"].items():
+                    assert torch.equal(got["values"][n], v), f"{where}: {n}"
+        # DDP's own process group is the one summed over: a DDP over rank 0 alone
+        # calibrates on rank 0's half of the batch, as one process on that half does
+        half, alone = one[f"{case}/half"], two[f"{case}/ddp_own_group"]
+        assert alone["text"] == half["text"] != base["text"]
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -143,7 +143,11 @@ def test_skipinit_zeroes_each_branch_last_layer_of_bert():
     model = bert()
     _skipinit(
         model,
-        [t for lay in model.encoder.layer for t in (lay.attention.output.dense, lay.output.dense)],
+        [
+            t
+            for lay in model.encoder.layer
+            for t in (lay.attention.output.dense, lay.output.dense)
+        ],
     )
 
 
@@ -245,6 +249,228 @@ def test_deepnorm_finds_query_key_and_value_by_data_flow_not_by_name():
             assert_std(w, gain * glorot(w), f"{group}.{i}")
 
 
+# DeepNet Table 1, encoder-decoder (N encoder, M decoder blocks), and decoder-only.
+
+
+def deepnet_encoder_decoder(n: int, m: int) -> dict[str, tuple[float, float]]:
+    """(α, β) of each side (Wang et al. 2022, Figure 2 / Table 1)."""
+    return {
+        "encoder": (0.81 * (n**4 * m) ** (1 / 16), 0.87 * (n**4 * m) ** (-1 / 16)),
+        "decoder": ((3 * m) ** (1 / 4), (12 * m) ** (-1 / 4)),
+    }
+
+
+def bart(encoder: int = 2, decoder: int = 3) -> nn.Module:
+    cfg = transformers.BartConfig(
+        d_model=64,
+        encoder_layers=encoder,
+        decoder_layers=decoder,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        vocab_size=100,
+        max_position_embeddings=64,
+    )
+    return transformers.BartModel(cfg)
+
+
+def t5(encoder: int = 2, decoder: int = 3) -> nn.Module:
+    cfg = transformers.T5Config(
+        d_model=64,
+        d_kv=16,
+        d_ff=128,
+        num_layers=encoder,
+        num_decoder_layers=decoder,
+        num_heads=4,
+        vocab_size=100,
+    )
+    return transformers.T5Model(cfg)
+
+
+def bart_sides(model: nn.Module) -> dict[str, list[tuple[str, nn.Linear, str]]]:
+    """Every Linear of BART's blocks by side: (name, module, role), role one of
+    query, key, beta (value, attention output, FFN)."""
+    out: dict[str, list[tuple[str, nn.Linear, str]]] = {"encoder": [], "decoder": []}
+    for side in ("encoder", "decoder"):
+        for i, lay in enumerate(getattr(model, side).layers):
+            attns = [("self_attn", lay.self_attn)]
+            if side == "decoder":
+                attns.append(("encoder_attn", lay.encoder_attn))
+            for a, att in attns:
+                for proj, role in (("q_proj", "query"), ("k_proj", "key")):
+                    out[side].append((f"{side}.layers.{i}.{a}.{proj}", getattr(att, proj), role))
+                for proj in ("v_proj", "out_proj"):
+                    out[side].append((f"{side}.layers.{i}.{a}.{proj}", getattr(att, proj), "beta"))
+            for fc in ("fc1", "fc2"):
+                out[side].append((f"{side}.layers.{i}.{fc}", getattr(lay, fc), "beta"))
+    return out
+
+
+def t5_sides(model: nn.Module) -> dict[str, list[tuple[str, nn.Linear, str]]]:
+    out: dict[str, list[tuple[str, nn.Linear, str]]] = {"encoder": [], "decoder": []}
+    for side in ("encoder", "decoder"):
+        for i, block in enumerate(getattr(model, side).block):
+            for j, sub in enumerate(block.layer):
+                kind = next(k for k in ("SelfAttention", "EncDecAttention", "DenseReluDense")
+                            if hasattr(sub, k))  # fmt: skip
+                prefix = f"{side}.block.{i}.layer.{j}.{kind}"
+                roles = (("wi", "beta"), ("wo", "beta")) if kind == "DenseReluDense" else (
+                    ("q", "query"), ("k", "key"), ("v", "beta"), ("o", "beta"))  # fmt: skip
+                for proj, role in roles:
+                    out[side].append((f"{prefix}.{proj}", getattr(getattr(sub, kind), proj), role))
+    return out
+
+
+def untouched(model: nn.Module, before: dict[str, torch.Tensor], mine: set[str]) -> None:
+    """Every parameter the policy does not set keeps its values, exactly."""
+    for name, p in model.named_parameters():
+        if name not in mine:
+            assert torch.equal(p.detach(), before[name]), name
+
+
+@pytest.mark.parametrize(
+    ("build", "sides", "n", "m"), [(bart, bart_sides, 2, 3), (t5, t5_sides, 3, 2)]
+)
+def test_deepnorm_on_encoder_decoder(build, sides, n, m):
+    """DeepNet Table 1, encoder-decoder: encoder β = 0.87 (N^4 M)^(-1/16), decoder
+    β = (12M)^(-1/4) on v, the attention output (self- and cross-attention) and the FFN,
+    gain 1 on q and k; α as the branch ends' output multiplier 1/α; biases of the blocks'
+    Linears zero; nothing else changed. N and M come from the trace."""
+    model = build(n, m)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    graph = initpolicy.trace(model)
+    assert (graph.encoder_blocks, graph.decoder_blocks) == (n, m)
+    plan = initpolicy.load("deepnorm").plan(model)
+    initpolicy.apply(model, "deepnorm", seed=0)
+    coef = deepnet_encoder_decoder(n, m)
+    mine = set()
+    for side, layers in sides(model).items():
+        alpha, beta = coef[side]
+        for name, lin, role in layers:
+            w = lin.weight
+            assert_std(w, (beta if role == "beta" else 1.0) * glorot(w), name)
+            mine.add(f"{name}.weight")
+            if lin.bias is not None:
+                assert_zero(lin.bias, f"{name}.bias")
+                mine.add(f"{name}.bias")
+        ends = {name for name, _, role in layers if role == "beta"} & set(plan.outputs)
+        assert ends, side
+        for end in ends:
+            assert plan.outputs[end].value == pytest.approx(1 / alpha, rel=1e-12), end
+    # the branch ends are each attention's output and each FFN's second Linear, no others
+    expected_ends = {
+        name
+        for layers in sides(model).values()
+        for name, _, _ in layers
+        if name.rsplit(".", 1)[-1] in ("out_proj", "fc2", "o", "wo")
+    }
+    assert set(plan.outputs) == expected_ends
+    untouched(model, before, mine)
+
+
+def test_deepnorm_on_decoder_only_opt():
+    """DeepNet Table 1, decoder-only (M blocks): β = (8M)^(-1/4), α = (2M)^(1/4), on
+    OPT in its Post-LN form (do_layer_norm_before=False)."""
+    m = 3
+    cfg = transformers.OPTConfig(
+        hidden_size=64,
+        num_hidden_layers=m,
+        ffn_dim=128,
+        num_attention_heads=4,
+        vocab_size=100,
+        max_position_embeddings=64,
+        word_embed_proj_dim=64,
+        do_layer_norm_before=False,
+    )
+    model = transformers.OPTModel(cfg)
+    graph = initpolicy.trace(model)
+    assert (graph.encoder_blocks, graph.decoder_blocks) == (0, 0)  # one stack
+    plan = initpolicy.load("deepnorm").plan(model)
+    initpolicy.apply(model, "deepnorm", seed=0)
+    beta, alpha = (8 * m) ** (-1 / 4), (2 * m) ** (1 / 4)
+    for i, lay in enumerate(model.decoder.layers):
+        att = lay.self_attn
+        for name, lin, gain in [
+            ("q_proj", att.q_proj, 1.0),
+            ("k_proj", att.k_proj, 1.0),
+            ("v_proj", att.v_proj, beta),
+            ("out_proj", att.out_proj, beta),
+            ("fc1", lay.fc1, beta),
+            ("fc2", lay.fc2, beta),
+        ]:
+            assert_std(lin.weight, gain * glorot(lin.weight), f"layer {i} {name}")
+            assert_zero(lin.bias, f"layer {i} {name}.bias")
+    assert set(plan.outputs) == {
+        f"decoder.layers.{i}.{e}" for i in range(m) for e in ("self_attn.out_proj", "fc2")
+    }
+    assert all(o.value == pytest.approx(1 / alpha, rel=1e-12) for o in plan.outputs.values())
+
+
+class RenamedEncoderDecoder(nn.Module):
+    """A Post-LN encoder-decoder whose layers have names no name-based tool would find:
+    the encoder's stack is ``e*``, the decoder's ``d*``, cross-attention ``x*``; the
+    decoder is declared (and registered) first."""
+
+    def __init__(self, d: int = 64, n: int = 3, m: int = 2):
+        super().__init__()
+
+        def lin(count: int, i: int = d, o: int = d) -> nn.ModuleList:
+            return nn.ModuleList(nn.Linear(i, o) for _ in range(count))
+
+        self.dq, self.dk, self.dv, self.do, self.du, self.dw = (
+            lin(m), lin(m), lin(m), lin(m), lin(m, d, 2 * d), lin(m, 2 * d, d)
+        )  # fmt: skip
+        self.xq, self.xk, self.xv, self.xo = lin(m), lin(m), lin(m), lin(m)
+        self.eq, self.ek, self.ev, self.eo, self.eu, self.ew = (
+            lin(n), lin(n), lin(n), lin(n), lin(n, d, 2 * d), lin(n, 2 * d, d)
+        )  # fmt: skip
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(2 * n + 3 * m))
+
+    @staticmethod
+    def attend(q, k, v):
+        return torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
+
+    def forward(self, src, tgt):
+        x, norms = src, iter(self.norms)
+        for i in range(len(self.eq)):
+            x = next(norms)(
+                x + self.eo[i](self.attend(self.eq[i](x), self.ek[i](x), self.ev[i](x)))
+            )
+            x = next(norms)(x + self.ew[i](torch.relu(self.eu[i](x))))
+        y = tgt
+        for i in range(len(self.dq)):
+            y = next(norms)(
+                y + self.do[i](self.attend(self.dq[i](y), self.dk[i](y), self.dv[i](y)))
+            )
+            y = next(norms)(
+                y + self.xo[i](self.attend(self.xq[i](y), self.xk[i](x), self.xv[i](x)))
+            )
+            y = next(norms)(y + self.dw[i](torch.relu(self.du[i](y))))
+        return y
+
+
+def test_deepnorm_finds_encoder_and_decoder_by_data_flow_not_by_name():
+    n, m = 3, 2
+    model = RenamedEncoderDecoder(n=n, m=m)
+    inputs = (torch.randn(2, 5, 64), torch.randn(2, 4, 64))
+    plan = initpolicy.load("deepnorm").plan(model, example_inputs=inputs)
+    initpolicy.apply(model, "deepnorm", seed=0, example_inputs=inputs)
+    coef = deepnet_encoder_decoder(n, m)
+    groups = {
+        "encoder": {"eq": 1, "ek": 1, "ev": 0, "eo": 0, "eu": 0, "ew": 0},
+        "decoder": {"dq": 1, "dk": 1, "dv": 0, "do": 0, "du": 0, "dw": 0,
+                    "xq": 1, "xk": 1, "xv": 0, "xo": 0},
+    }  # fmt: skip
+    for side, members in groups.items():
+        alpha, beta = coef[side]
+        for group, unit in members.items():
+            for i, lin in enumerate(getattr(model, group)):
+                assert_std(lin.weight, (1.0 if unit else beta) * glorot(lin.weight), f"{group}.{i}")
+                if group in ("eo", "ew", "do", "dw", "xo"):
+                    assert plan.outputs[f"{group}.{i}"].value == pytest.approx(1 / alpha)
+
+
 # ------------------------------------------------------------------------------ T-Fixup
 
 
@@ -272,7 +498,60 @@ def test_tfixup_on_bert_encoder():
     assert_std(emb, 64 ** (-1 / 2), "word embeddings")
 
 
+def test_tfixup_on_encoder_decoder_bart():
+    """T-Fixup Algorithm 1 with a decoder: encoder v, attention output and FFN scaled by
+    0.67 N^(-1/4); the decoder's (self- and cross-attention) by (9M)^(-1/4); q and k
+    plain xavier_uniform; input embeddings N(0, d^(-1/2)) times (9M)^(-1/4)."""
+    n, m = 2, 3
+    model = bart(n, m)
+    initpolicy.apply(model, "tfixup", seed=0)
+    scale = {"encoder": 0.67 * n ** (-1 / 4), "decoder": (9 * m) ** (-1 / 4)}
+    for side, layers in bart_sides(model).items():
+        for name, lin, role in layers:
+            s = scale[side] if role == "beta" else 1.0
+            w = lin.weight
+            assert_std(w, s * glorot(w), name)
+            bound = s * math.sqrt(3) * glorot(w)
+            assert float(w.detach().abs().max()) <= bound * (1 + 1e-6), f"{name}: bound"
+            assert_zero(lin.bias, f"{name}.bias")
+    d = 64
+    for name, emb in [
+        ("shared (tokens, tied to both stacks)", model.shared.weight),
+        ("encoder positions", model.encoder.embed_positions.weight),
+        ("decoder positions", model.decoder.embed_positions.weight),
+    ]:
+        assert_std(emb, d ** (-1 / 2) * (9 * m) ** (-1 / 4), name)
+
+
 # ------------------------------------------------------------------------------ trace facts
+
+
+def _zoo() -> dict:
+    from tests.zoo.transformers_models import FAMILY, MODELS
+
+    return {name: (MODELS[name], FAMILY.get(name)) for name in MODELS}
+
+
+#: The zoo's models with cross-attention from one stack to another: the encoder-decoder
+#: family, the speech seq2seq models, and BLIP (its text encoder reads the vision tower).
+CROSS = {"whisper", "speech_to_text", "blip"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(_zoo()))
+def test_the_zoo_has_an_encoder_and_a_decoder_exactly_where_it_cross_attends(name):
+    """Every transformers zoo model (2 layers per stack): N = M = 2 where a stack reads
+    another's output by cross-attention; no stack role elsewhere (encoder-only,
+    decoder-only, vision, audio encoders, LLaVA-style multimodal, SSMs)."""
+    build, family = _zoo()[name]
+    graph = initpolicy.trace(build())
+    if family == "enc-dec" or name in CROSS:
+        assert (graph.encoder_blocks, graph.decoder_blocks) == (2, 2)
+        kv = [lay for lay in graph.layers if lay.roles.stack == "decoder" and lay.roles.attention]
+        assert {lay.roles.attention for lay in kv} == {"query", "key", "value"}
+    else:
+        assert (graph.encoder_blocks, graph.decoder_blocks) == (0, 0)
+        assert not any(lay.roles.stack for lay in graph.layers)
 
 
 def test_the_trace_counts_residual_branches_and_their_layers():

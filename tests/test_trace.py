@@ -573,7 +573,7 @@ def test_graph_facts_are_immutable_and_grouped_by_the_pass_that_found_them() -> 
     model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.ReLU(), nn.Linear(8, 2))
     graph = trace(model)
     fc = graph.layer("0")
-    assert (fc.activation, fc.resolution.normalized, fc.roles.renormalized) == ("relu", True, False)
+    assert (fc.activation, fc.resolution.normalized, fc.roles.renormalized) == ("relu", True, True)
     assert fc.ownership.reset == "reset_parameters"
     for obj, name in [
         (fc, "depth"),

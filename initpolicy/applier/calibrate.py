@@ -14,8 +14,12 @@ about half a forward per layer, updates cost one layer each. A module called mor
 once per forward (shared weights) is measured over all its calls by full forwards.
 
 Distributed. Under ``torch.distributed`` every rank passes its shard of the batch; the
-sums behind each variance (``Σx``, ``Σx²``, ``n`` in float64) are all-reduced, so every
-rank takes the same decisions. Factors are rounded to :data:`DIGITS` significant digits,
+sums behind each variance (``Σx``, ``Σx²``, ``n`` in float64) are all-reduced over the
+data-parallel group (DDP's process group, the FSDP2 mesh's; the default group for a plain
+model), so every rank takes the same decisions. On an FSDP2 model each factor multiplies
+the local shards, every measurement is a full forward (a layer cannot run alone on its
+shards), and the all-gathered parameters are freed after each forward so that the next
+one gathers the rescaled shards. Factors are rounded to :data:`DIGITS` significant digits,
 far finer than any tolerance, so that float64 summation order (world size) cannot change
 the written policy.
 """
@@ -32,6 +36,8 @@ from typing import Any
 import torch
 
 from ..planner.plan import Entry, Plan
+from ..shards.dtensor import is_dtensor, local_view
+from ..shards.groups import reshard
 from ..tracer.inputs import Call
 from .execute import _tensor, execute
 from .report import Report
@@ -98,9 +104,12 @@ def round_factor(x: float) -> float:
     return float(f"{x:.{DIGITS}g}")
 
 
-def calibrate_plan(plan: Plan, model: Any, call: Call, *, threads: int | None = None) -> Calibrated:
+def calibrate_plan(
+    plan: Plan, model: Any, call: Call, *, threads: int | None = None, group: Any = None
+) -> Calibrated:
     """Apply ``plan`` (its calibration entries drawn by their inner scheme), then rescale
-    them on ``call`` (this rank's inputs: ``(args, kwargs)``). In place; see the module doc."""
+    them on ``call`` (this rank's inputs: ``(args, kwargs)``), the statistics summed over
+    the process ``group`` (None: the default group). In place; see the module doc."""
     start = time.perf_counter()
     report = execute(plan, model, threads=threads, calibrating=True)
     out = Calibrated(report=report, seconds={"apply": time.perf_counter() - start})
@@ -119,11 +128,14 @@ def calibrate_plan(plan: Plan, model: Any, call: Call, *, threads: int | None = 
     try:
         with torch.no_grad():
             calls = _call_counts(model, list(modules.values()), call)
+            reshard(model)
             for name in order:
                 ks = layers[name]
                 entries = [plan.entries[k] for k in ks]
                 rows = [visible[k] for k in ks]
-                measure = _measure(model, modules[name], call, calls.get(id(modules[name]), 0))
+                measure = _measure(
+                    model, modules[name], call, calls.get(id(modules[name]), 0), group
+                )
                 record, factor = _lsuv(name, model, entries, rows, measure)
                 out.records.append(record)
                 for e in entries:
@@ -145,13 +157,13 @@ def _lsuv(
     target, tol = float(opts["target"]), float(opts["tol"])
     max_iter = int(opts["max_iter"])
     tensors = [_tensor(model, e) for e in entries]
-    originals = {id(t): t.detach().clone() for t in tensors}
+    originals = {id(t): local_view(t)[0].detach().clone() for t in tensors}
     before = v = measure()
     factor, it = 1.0, 0
     while abs(v - target) > tol and it < max_iter and math.isfinite(v) and v > 0:
         factor = round_factor(factor * math.sqrt(target / v))
         for t in tensors:
-            t.detach().copy_(originals[id(t)])
+            local_view(t)[0].detach().copy_(originals[id(t)])
         for e, t, spans in zip(entries, tensors, rows, strict=True):
             for r in spans:
                 scale_entry(e, t, factor, r)
@@ -201,11 +213,11 @@ def _sums(outputs: list[Any]) -> torch.Tensor:
     return acc
 
 
-def _variance(outputs: list[Any]) -> float:
-    """The variance of the outputs over this rank's data, or over every rank's."""
+def _variance(outputs: list[Any], group: Any = None) -> float:
+    """The variance of the outputs over this rank's data, or over every rank's of ``group``."""
     s = _sums(outputs)
-    if _world() > 1:
-        torch.distributed.all_reduce(s)
+    if _world(group) > 1:
+        torch.distributed.all_reduce(s, group=group)
     total, squares, n = (float(v) for v in s.cpu())
     if n == 0:
         return float("nan")
@@ -213,9 +225,9 @@ def _variance(outputs: list[Any]) -> float:
     return squares / n - mean * mean
 
 
-def _world() -> int:
+def _world(group: Any = None) -> int:
     dist = torch.distributed
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return dist.get_world_size(group) if dist.is_available() and dist.is_initialized() else 1
 
 
 def _call_counts(model: Any, modules: list[Any], call: Call) -> dict[int, int]:
@@ -233,10 +245,13 @@ def _call_counts(model: Any, modules: list[Any], call: Call) -> dict[int, int]:
     return counts
 
 
-def _measure(model: Any, module: Any, call: Call, calls: int) -> Callable[[], float]:
+def _measure(
+    model: Any, module: Any, call: Call, calls: int, group: Any = None
+) -> Callable[[], float]:
     """How the layer's output variance is measured: on its captured input (called once
-    per forward), or over full forwards (called several times, or never)."""
-    if calls == 1:
+    per forward), or over full forwards (called several times, or never, or its
+    parameters are shards)."""
+    if calls == 1 and not any(is_dtensor(p) for p in module.parameters()):
         captured: list[tuple[Any, dict[str, Any]]] = []
 
         def grab(m: Any, args: Any, kwargs: Any) -> None:
@@ -251,7 +266,7 @@ def _measure(model: Any, module: Any, call: Call, calls: int) -> Callable[[], fl
         finally:
             handle.remove()
         args, kwargs = captured[0]
-        return lambda: _variance([module(*args, **kwargs)])
+        return lambda: _variance([module(*args, **kwargs)], group)
 
     def full() -> float:
         outs: list[Any] = []
@@ -260,7 +275,8 @@ def _measure(model: Any, module: Any, call: Call, calls: int) -> Callable[[], fl
             model(*call[0], **call[1])
         finally:
             handle.remove()
-        return _variance(outs)
+            reshard(model)
+        return _variance(outs, group)
 
     return full
 
@@ -275,7 +291,7 @@ def _samples(call: Call) -> list[torch.Tensor]:
     return tensors
 
 
-def data_identity(call: Call) -> tuple[str, str]:
+def data_identity(call: Call, group: Any = None) -> tuple[str, str]:
     """``(shapes, sha256)`` of the global calibration batch: the shapes with the batch
     dimension summed over ranks, and the sha256 of the per-sample sha256s in rank order,
     so every world size that splits one batch into contiguous shards names it alike."""
@@ -292,10 +308,10 @@ def data_identity(call: Call) -> tuple[str, str]:
             )
         digests.append(h.hexdigest())
     total = n
-    world = _world()
+    world = _world(group)
     if world > 1:
         gathered: list[Any] = [None] * world
-        torch.distributed.all_gather_object(gathered, digests)
+        torch.distributed.all_gather_object(gathered, digests, group=group)
         digests = [d for part in gathered for d in part]
         total = len(digests)
     shapes = ", ".join(

@@ -73,6 +73,9 @@ class Report:
     defaulted: list[tuple[str, str]] = field(default_factory=list)
     #: Device the model was materialized on, when it was on meta.
     materialized_on: str | None = None
+    #: ``apply(..., data=)``'s calibration (``initpolicy.Calibration``: its ``.text``
+    #: replays the weights without data); None otherwise.
+    calibration: Any = None
 
     @property
     def seed(self) -> int:

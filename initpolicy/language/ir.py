@@ -93,6 +93,8 @@ BOUND_NAMES: tuple[str, ...] = (
     "model_depth",
     "n_branches",
     "branch_layers",
+    "encoder_blocks",
+    "decoder_blocks",
 )
 
 #: Names a ``let`` may define although ``depth`` is a bound name: the width and depth of the
@@ -112,6 +114,8 @@ CONDITION_NAMES: tuple[str, ...] = (
     "in_branch",
     "branch_end",
     "branch_tail",
+    "in_encoder",
+    "in_decoder",
     "attn_query",
     "attn_key",
     "attn_value",

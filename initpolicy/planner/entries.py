@@ -71,6 +71,7 @@ def bound_names(
     n_layers: int,
     model: ModelNames | None = None,
     n_branches: int = 0,
+    stacks: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The bound names defined for a tensor of ``layer``, and why the others are not."""
     env = {
@@ -80,8 +81,10 @@ def bound_names(
         "depth": float(layer.depth),
         "n_layers": float(n_layers),
     }
-    branch = branch_env(layer, n_branches)
-    env.update({k: branch[k] for k in ("n_branches", "branch_layers")})
+    branch = branch_env(layer, n_branches, stacks)
+    env.update(
+        {k: branch[k] for k in ("n_branches", "branch_layers", "encoder_blocks", "decoder_blocks")}
+    )
     why: dict[str, str] = {}
     (model or ModelNames()).add_to(env, why)
     act = layer.activation
@@ -134,13 +137,16 @@ def evaluate_entry(
     position: Callable[[Selector, Any], int] | None = None,
     model: ModelNames | None = None,
     n_branches: int = 0,
+    stacks: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[Entry | None, list[Diagnostic]]:
     """The Entry for ``rule`` on ``target`` (or one ``block`` of it), or the diagnostics
     explaining why it cannot be applied. ``position(selector, layer)`` answers
     ``index(SELECTOR)``."""
     try:
         return (
-            _evaluate(rule, target, block, evaluate, count, n_layers, position, model, n_branches),
+            _evaluate(
+                rule, target, block, evaluate, count, n_layers, position, model, n_branches, stacks
+            ),
             [],
         )
     except _Fail as f:
@@ -158,6 +164,7 @@ def _evaluate(
     position: Callable[[Selector, Any], int] | None,
     model: ModelNames | None,
     n_branches: int,
+    stacks: tuple[float, float] = (0.0, 0.0),
 ) -> Entry:
     p, layer = target.param, target.layer
 
@@ -170,7 +177,7 @@ def _evaluate(
     name = call.name
     spec = schemes.get(name)
     fan_in, fan_out, shape = tensor_facts(p, block)
-    env, why = bound_names(layer, fan_in, fan_out, n_layers, model, n_branches)
+    env, why = bound_names(layer, fan_in, fan_out, n_layers, model, n_branches, stacks)
     multipliers = _settings(rule, env, why, evaluate, count, here)
     values = _values(call, env, why, evaluate, count, here)
     wrapped: dict[str, float | str] | None = None

@@ -124,6 +124,7 @@ def build_plan(
                     position=index.position,
                     model=model_names,
                     n_branches=index.n_branches,
+                    stacks=index.stacks,
                 )
                 diags.extend(problems)
                 if entry is not None:
@@ -155,6 +156,7 @@ def build_plan(
                 position=index.position,
                 model=model_names,
                 n_branches=index.n_branches,
+                stacks=index.stacks,
             )
             diags.extend(problems)
             if entry is not None and entry.output is not None:
@@ -201,7 +203,7 @@ def build_plan(
 _TRACED_NAMES = frozenset(
     {"gain", "vp_gain", "slope", "depth", "model_width", "model_depth", "n_branches",
      "branch_layers", "in_branch", "branch_end", "branch_tail", "attn_query", "attn_key",
-     "attn_value"}
+     "attn_value", "encoder_blocks", "decoder_blocks", "in_encoder", "in_decoder"}
 )  # fmt: skip
 
 

@@ -46,13 +46,21 @@ def is_weight_name(local: str) -> bool:
     return any(fnmatchcase(local, g) for g in WEIGHT_GLOBS)
 
 
-def branch_env(layer: Layer, n_branches: int) -> dict[str, float]:
+def branch_env(
+    layer: Layer, n_branches: int, stacks: tuple[float, float] = (0.0, 0.0)
+) -> dict[str, float]:
     """The residual-branch and attention names of ``layer`` (the trace's roles pass:
     :mod:`initpolicy.tracer.roles_branches`): ``n_branches`` (L), ``branch_layers`` (m,
-    0 outside a branch), and the 0/1 facts ``in_branch``, ``branch_end``, ``branch_tail``,
-    ``attn_query``, ``attn_key``, ``attn_value``."""
+    0 outside a branch), ``encoder_blocks`` and ``decoder_blocks`` (``stacks``: DeepNet's
+    N and M, 0 without cross-attention), and the 0/1 facts ``in_branch``, ``branch_end``,
+    ``branch_tail``, ``in_encoder``, ``in_decoder``, ``attn_query``, ``attn_key``,
+    ``attn_value``."""
     return {
         "n_branches": float(n_branches),
+        "encoder_blocks": float(stacks[0]),
+        "decoder_blocks": float(stacks[1]),
+        "in_encoder": float(layer.roles.stack == "encoder"),
+        "in_decoder": float(layer.roles.stack == "decoder"),
         "branch_layers": float(layer.roles.branch_layers),
         "in_branch": float(layer.roles.branch is not None),
         "branch_end": float(layer.roles.branch_end),
@@ -64,7 +72,11 @@ def branch_env(layer: Layer, n_branches: int) -> dict[str, float]:
 
 
 def where_env(
-    target: NamedTensor, block: Block | None, n_layers: int, n_branches: int = 0
+    target: NamedTensor,
+    block: Block | None,
+    n_layers: int,
+    n_branches: int = 0,
+    stacks: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, float]:
     """The names a ``where`` condition sees for ``target`` (a block's own rows and fans)."""
     fan_in, fan_out, shape = tensor_facts(target.param, block)
@@ -79,7 +91,7 @@ def where_env(
         "numel": float(numel),
         "depth": float(target.layer.depth),
         "n_layers": float(n_layers),
-        **branch_env(target.layer, n_branches),
+        **branch_env(target.layer, n_branches, stacks),
     }
 
 
@@ -104,6 +116,8 @@ class Index:
         self.n_layers = n_layers
         #: Residual branches in the model (set from the graph; Fixup's L).
         self.n_branches = 0
+        #: The encoder's and decoder's blocks (DeepNet's N and M; set from the graph).
+        self.stacks: tuple[float, float] = (0.0, 0.0)
         self._cond = cond
         self._counts: dict[str, int] = {}
         self._positions: dict[str, dict[str, int]] = {}
@@ -137,6 +151,7 @@ class Index:
         index = cls(layers, targets, graph.n_layers, cond)
         index.module_order = {name: i for i, name in enumerate(graph.module_types)}
         index.n_branches = graph.n_branches
+        index.stacks = (graph.encoder_blocks, graph.decoder_blocks)
         for lay in layers:
             if lay.ownership.computes is not None:
                 # a parametrized weight is written through its stand-in, as its owner's
@@ -220,7 +235,9 @@ class Index:
         if self._cond is None:
             raise RuntimeError("a where condition needs an evaluator")
         return self._cond(
-            sel.where, where_env(target, block, self.n_layers, self.n_branches), self.count
+            sel.where,
+            where_env(target, block, self.n_layers, self.n_branches, self.stacks),
+            self.count,
         )
 
     def count(self, sel: Selector) -> int:

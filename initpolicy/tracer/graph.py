@@ -213,6 +213,10 @@ class GraphRoles:
     branch_layers: int = 0
     branch_end: bool = False
     branch_tail: bool = False
+    #: ``encoder`` or ``decoder``: the role of its branch's stack in an encoder-decoder
+    #: model (the stack another reads by cross-attention, or the one reading it); None
+    #: outside a branch and in a model with one stack.
+    stack: str | None = None
     #: ``query``, ``key`` or ``value``: the attention operand its output is; else None.
     attention: str | None = None
     #: The layers whose outputs are added to this layer's output as they are (through
@@ -309,6 +313,10 @@ class ModelGraph:
     roles: bool = False
     #: How many residual branches the roles pass found (Fixup's L).
     n_branches: int = 0
+    #: DeepNet's N and M: the blocks of the encoder and of the decoder stack of an
+    #: encoder-decoder model (:mod:`initpolicy.tracer.roles_branches`); 0 where it has none.
+    encoder_blocks: float = 0.0
+    decoder_blocks: float = 0.0
     #: Modules whose weights are quantized (torch.ao's packed tensors, not parameters, as
     #: ``quantize_dynamic`` leaves them): qualified name -> class name. Nothing initializes
     #: them; not in JSON.

@@ -17,7 +17,8 @@ Graph as the resolution pass (:mod:`initpolicy.tracer.resolve`), and gives each 
 * ``scale_invariant`` — every path reaches a normalization through positively homogeneous
   ops only (the weight's scale does not change the model's function);
 * branch facts (``branch``, ``branch_layers``, ``branch_end``: a last mixing layer of its
-  branch, ``branch_tail``) and attention operands — :mod:`initpolicy.tracer.roles_branches`;
+  branch, ``branch_tail``; ``stack``: encoder or decoder, found by cross-attention) and
+  attention operands — :mod:`initpolicy.tracer.roles_branches`;
 * ``to_output`` — the most parameterized layers on a path to the model output;
 * ``input_dependent`` — fed by the model's inputs, not only by constant tables;
 * ``feeds`` — the layers its output reaches with no normalization in between;
@@ -55,7 +56,7 @@ from ..catalog.activations import facts
 from .graph import GraphRoles, Layer
 from .ops import MIXING, STOP, constant_factor, is_composite
 from .resolve import op_name
-from .roles_branches import attention_roles, branch_facts, residual_branches
+from .roles_branches import BranchFacts, attention_roles, branches_of
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
 
@@ -321,9 +322,9 @@ def with_roles(
     modules: Mapping[str, Any],
     params: Mapping[str, str],
     layers: list[Layer],
-) -> tuple[list[Layer], int]:
+) -> tuple[list[Layer], BranchFacts]:
     """``layers`` (traced into ``graph``) with their graph facts and their parameters'
-    roles; and the number of residual branches. ``modules`` maps qualified names to
+    roles; and the model's branch counts (L, and DeepNet's N and M). ``modules`` maps qualified names to
     modules, ``params`` every parameter name (aliases included) to its owner's name."""
     r = GraphView(graph, modules, params)
     shapes = {
@@ -332,9 +333,8 @@ def with_roles(
     data = _data(r)
     param_roles = graph_roles(r, shapes, data)
     facts_of = _layer_facts(r, data)
-    branches = residual_branches(r)
-    in_branch = branch_facts(branches, (lay.name for lay in layers))
     attention = attention_roles(r)
+    in_branch, counts = branches_of(r, attention, (lay.name for lay in layers))
     out: list[Layer] = []
     for lay in layers:
         params_ = tuple(
@@ -356,7 +356,7 @@ def with_roles(
             out.append(replace(lay, parameters=params_, roles=roles))
         else:
             out.append(replace(lay, parameters=params_))
-    return out, len(branches)
+    return out, counts
 
 
 def _layer_facts(r: GraphView, data: set[fx.Node]) -> Callable[[str], GraphRoles | None]:

@@ -16,6 +16,19 @@ layers, the other is the shortcut. Per layer (innermost branch, where branches n
 
 and ``ModelGraph.n_branches`` counts the branches (Fixup's ``L``).
 
+A *stack* is a chain of residual branches along one residual stream: a branch follows
+the branch whose join is the latest join its shortcut (the stream it adds to) comes from.
+An encoder-decoder model has two stacks, and one reads the other only through
+cross-attention: a key or value layer that lies on no branch of its own, whose input
+comes from one stack (the latest join before it is that stack's) and whose output is read
+by the attention of another stack's branch. That layer belongs to the branch reading it
+(cross-attention has query, key, value and output layers as self-attention does); the
+stack read is the *encoder*, the stack reading it the *decoder*. Each stack has
+(branches - cross-attention branches) / 2 blocks (an attention and an FFN branch per
+block, plus the decoder's cross-attention): DeepNet's N and M. Per layer ``stack`` says
+``encoder`` or ``decoder``; a model with one stack (encoder-only or decoder-only: nothing
+in the graph tells them apart, and their formulas agree) has none.
+
 An attention role (``query``, ``key``, ``value``) is that of the layer whose output is an
 operand of attention, through reshapes and scalings only: a query or key of the score
 product (``q @ kᵀ``, whose result reaches a softmax) or of
@@ -27,7 +40,7 @@ position in the product.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch.fx as fx
 
@@ -49,6 +62,20 @@ class Branch:
     mixing: frozenset[str]
     ends: frozenset[str]
     tails: frozenset[str]
+    #: The add ``x + f(x)``, its stream operand ``x``, and the branch side's nodes (a mask).
+    join: fx.Node | None = None
+    shortcut: fx.Node | None = None
+    side: int = 0
+
+
+@dataclass(frozen=True)
+class BranchFacts:
+    """What the branches pass tells the model graph: L, and DeepNet's N and M (blocks of
+    the encoder and the decoder stack; 0 where the model has no cross-attention)."""
+
+    n_branches: int = 0
+    encoder_blocks: float = 0.0
+    decoder_blocks: float = 0.0
 
 
 def residual_branches(r: GraphView) -> list[Branch]:
@@ -59,7 +86,9 @@ def residual_branches(r: GraphView) -> list[Branch]:
         counts = [_count(r, side) for side in j.sides]
         if max(counts) == 0 or counts[0] == counts[1]:
             continue
-        found.append(_branch(r, j.sides[counts.index(max(counts))]))
+        k = counts.index(max(counts))
+        branch = _branch(r, j.sides[k])
+        found.append(replace(branch, join=j.node, shortcut=j.operands[1 - k], side=j.sides[k]))
     return found
 
 
@@ -90,26 +119,111 @@ def _at(r: GraphView, mask: int) -> list[fx.Node]:
 
 
 @dataclass(frozen=True)
-class BranchFacts:
+class Stacks:
+    """The residual stacks (see the module doc): each branch's stack, each stack's blocks,
+    which stacks are encoders and decoders, and the branches with the cross-attention
+    layers they read."""
+
+    of: tuple[int, ...]
+    blocks: dict[int, float]
+    encoders: frozenset[int]
+    decoders: frozenset[int]
+
+    def role(self, branch: int) -> str | None:
+        stack = self.of[branch]
+        if stack in self.decoders:
+            return "decoder"
+        return "encoder" if stack in self.encoders else None
+
+    def first_blocks(self, stacks: frozenset[int]) -> float:
+        return self.blocks[min(stacks)] if stacks else 0.0
+
+
+def residual_stacks(
+    r: GraphView, branches: list[Branch], roles: dict[str, str]
+) -> tuple[Stacks, list[Branch]]:
+    """The stacks, and the branches with their cross-attention key/value layers added."""
+    joins = {r.index[b.join]: k for k, b in enumerate(branches) if b.join is not None}
+    join_mask = sum(1 << i for i in joins)
+
+    def latest_join(n: fx.Node) -> int | None:
+        mask = r.anc.get(n, 0) & join_mask
+        return joins[mask.bit_length() - 1] if mask else None
+
+    parent = list(range(len(branches)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for k, b in enumerate(branches):
+        before = latest_join(b.shortcut) if b.shortcut is not None else None
+        if before is not None:
+            parent[root(k)] = root(before)
+    number: dict[int, int] = {}
+    of = tuple(number.setdefault(root(k), len(number)) for k in range(len(branches)))
+    members = {name for b in branches for name in b.members}
+    nodes_of: dict[str, list[fx.Node]] = {}
+    for n, names in r.names_at.items():
+        for name in names:
+            nodes_of.setdefault(name, []).append(n)
+    cross: dict[int, set[str]] = {}
+    encoders, decoders = set(), set()
+    for name, role in roles.items():
+        if role not in ("key", "value") or name in members:
+            continue
+        for n in nodes_of.get(name, []):
+            reader = next((k for k, b in enumerate(branches) if r.desc[n] & b.side), None)
+            source = latest_join(n)
+            if reader is None or source is None or of[source] == of[reader]:
+                continue
+            cross.setdefault(reader, set()).add(name)
+            encoders.add(of[source])
+            decoders.add(of[reader])
+    counts: dict[int, int] = {}
+    for k in range(len(branches)):
+        counts[of[k]] = counts.get(of[k], 0) + (0 if k in cross else 1)
+    blocks = {stack: c / 2 for stack, c in counts.items()}
+    out = [
+        replace(b, members=b.members | cross[k], mixing=b.mixing | cross[k]) if k in cross else b
+        for k, b in enumerate(branches)
+    ]
+    return Stacks(of, blocks, frozenset(encoders), frozenset(decoders)), out
+
+
+@dataclass(frozen=True)
+class InBranch:
     """A layer's facts from its innermost residual branch (``GraphRoles``' fields)."""
 
     branch: int
     branch_layers: int
     branch_end: bool
     branch_tail: bool
+    stack: str | None
 
 
-def branch_facts(branches: list[Branch], names: Iterable[str]) -> dict[str, BranchFacts]:
-    """Layer name -> the facts of its innermost branch, for the layers in a branch."""
-    out: dict[str, BranchFacts] = {}
+def branches_of(
+    r: GraphView, roles: dict[str, str], names: Iterable[str]
+) -> tuple[dict[str, InBranch], BranchFacts]:
+    """Layer name -> the facts of its innermost branch (for the layers in a branch), and
+    the model's L, N and M. ``roles`` are the attention roles (:func:`attention_roles`)."""
+    stacks, branches = residual_stacks(r, residual_branches(r), roles)
+    out: dict[str, InBranch] = {}
     for name in names:
         inside = [k for k, b in enumerate(branches) if name in b.members]
         if not inside:
             continue
         k = min(inside, key=lambda i: len(branches[i].members))
         b = branches[k]
-        out[name] = BranchFacts(k, len(b.mixing), name in b.ends, name in b.tails)
-    return out
+        out[name] = InBranch(k, len(b.mixing), name in b.ends, name in b.tails, stacks.role(k))
+    facts = BranchFacts(
+        len(branches),
+        stacks.first_blocks(stacks.encoders - stacks.decoders),
+        stacks.first_blocks(stacks.decoders),
+    )
+    return out, facts
 
 
 # -- attention ---------------------------------------------------------------------------

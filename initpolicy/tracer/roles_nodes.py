@@ -67,6 +67,7 @@ class Join:
 
     node: fx.Node
     fork: fx.Node
+    operands: tuple[fx.Node, fx.Node]
     sides: tuple[int, int]
 
 
@@ -214,7 +215,7 @@ class GraphView:
                 continue
             fork = self.nodes[common.bit_length() - 1]  # latest in execution order
             sides = (a & ~common & self.desc[fork], b & ~common & self.desc[fork])
-            found.append(Join(j, fork, sides))
+            found.append(Join(j, fork, (operands[0], operands[1]), sides))
         return found
 
     def residual_branches(self) -> dict[fx.Node, tuple[int, fx.Node]]:

@@ -58,6 +58,7 @@ from .layers import (
 from .messages import assumed_warning, input_hint, not_called_warning, raised_at, short
 from .resolve import Resolved, resolve
 from .roles import with_roles
+from .roles_branches import BranchFacts
 from .size import model_size
 from .state import preserved
 from .structure import structure_view
@@ -372,10 +373,10 @@ def _trace(
     unknown = [lay for lay in layers if lay.activation == "unknown"]
     if unknown:
         run.warnings.append(unknown_warning(unknown))
-    n_branches = 0
+    counts = BranchFacts()
     if graph is not None:
-        layers, n_branches = with_roles(graph, modules, names.params, layers)
-    size = model_size(inner, layers, n_branches)
+        layers, counts = with_roles(graph, modules, names.params, layers)
+    size = model_size(inner, layers, counts.n_branches)
     if "_orig_mod" in "".join(modules):  # torch.compile's wrapper: names without it
         layers = [_cleaned(lay) for lay in layers]
         buffer_layers = [_cleaned(lay) for lay in buffer_layers]
@@ -388,7 +389,9 @@ def _trace(
         buffer_layers=tuple(buffer_layers),
         module_types={_clean(n): type_names(m) for n, m in modules.items()},
         roles=graph is not None,
-        n_branches=n_branches,
+        n_branches=counts.n_branches,
+        encoder_blocks=counts.encoder_blocks,
+        decoder_blocks=counts.decoder_blocks,
         quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
         width=size.width,
         depth=size.depth,
