@@ -14,7 +14,8 @@ from typing import Any
 
 from ..catalog import gains, schemes, wrappers
 from ..catalog.activations import facts
-from ..errors import Diagnostic, InitPolicyError
+from ..errors import Diagnostic, InitPolicyError, PrintError
+from ..language import printer
 from ..language.evaluate import names
 from ..language.ir import Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
@@ -391,14 +392,15 @@ def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: 
         return
     kind = p.parametrization or ""
     how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
-    originals = f'ParametrizationList.original* named "{layer.name}.parametrizations.*"'
-    if p.stored and not p.stored[0].startswith("original"):  # legacy torch.nn.utils.weight_norm
+    legacy = bool(p.stored) and not p.stored[0].startswith("original")
+    if legacy:  # the legacy torch.nn.utils.weight_norm
         how = f"{layer.name or 'the model'}'s {p.local} is computed by the legacy weight_norm"
-        originals = f'{layer.type}.{p.local}_? named "{layer.name}"'
+    sel = _originals(layer, p.local, legacy)
+    originals = f": `{sel} -> ...`" if sel is not None else ""
     if kind not in WRITABLE_PARAMETRIZATIONS:
         raise _Fail(
             f"{how}; a rule can write only a weight_norm or spectral_norm weight",
-            hint=f"write rules for its stored tensors: `{originals} -> ...`",
+            hint=f"write rules for its stored tensors{originals}",
         )
     if schemes.get(scheme).runs_module_init:
         raise _Fail(
@@ -410,8 +412,24 @@ def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: 
         raise _Fail(
             f"{how}; a zero weight has no direction, so weight_norm cannot represent it "
             "(g·v/||v|| is 0/0)",
-            hint=f"remove the weight_norm, or write its originals: `{originals} -> ...`",
+            hint=f"remove the weight_norm, or write its originals{originals}",
         )
+
+
+def _originals(layer: Layer, local: str, legacy: bool) -> str | None:
+    """The selector of a parametrized weight's stored tensors, by the printer: the
+    ParametrizationList's ``original*``, or the legacy weight_norm's ``weight_g``/``_v``
+    on the module itself; None where it cannot be written."""
+    named = printer.literal_glob(layer.name) if layer.name else None
+    if legacy:
+        sel = Selector(types=(layer.type,), param=f"{local}_?", named=named)
+    else:
+        inside = f"{named}.parametrizations.*" if named else "parametrizations.*"
+        sel = Selector(types=("ParametrizationList",), param="original*", named=inside)
+    try:
+        return printer.selector(sel)
+    except PrintError:
+        return None
 
 
 def _fmt(v: float | str) -> str:
