@@ -275,11 +275,9 @@ def short_scheme(call: SchemeCall) -> str:
         raise PrintError(f"{call.name} has no argument {unknown[0]}")
     if not spec.writes_values and not spec.params:
         return name
-    trailing = [p for p in spec.params if p.shown == "trailing"]
-    last = max((i for i, p in enumerate(trailing) if p.name in given), default=-1)
     parts = [
         expression(given[p.name]) if p.name in given else _default(call.name, p)
-        for p in (*(p for p in spec.params if p.shown == "always"), *trailing[: last + 1])
+        for p in _positional(spec.params, given)
     ]
     parts += [
         f"{p.name}={expression(given[p.name])}"
@@ -287,6 +285,14 @@ def short_scheme(call: SchemeCall) -> str:
         if p.shown == "changed" and p.name in given
     ]
     return f"{name}({', '.join(parts)})"
+
+
+def _positional(params: tuple[Any, ...], given: dict[str, Any]) -> list[Any]:
+    """The parameters the short form writes by position: every ``always`` one, then the
+    ``trailing`` ones up to the last that is given."""
+    trailing = [p for p in params if p.shown == "trailing"]
+    last = max((i for i, p in enumerate(trailing) if p.name in given), default=-1)
+    return [*(p for p in params if p.shown == "always"), *trailing[: last + 1]]
 
 
 def _default(scheme_name: str, param: Any) -> str:
