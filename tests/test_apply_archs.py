@@ -39,6 +39,19 @@ class TiedLM(nn.Module):
         return self.head(self.emb(ids))
 
 
+class GlobNamedTiedLM(nn.Module):
+    """TiedLM whose head's name holds glob characters (a ModuleDict key may)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(400, 64)
+        self.heads = nn.ModuleDict({"out[1]": nn.Linear(64, 400, bias=False)})
+        self.heads["out[1]"].weight = self.emb.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.heads["out[1]"](self.emb(ids))
+
+
 # -- tied tensors under built-in policies -----------------------------------------------
 
 
@@ -407,3 +420,17 @@ def test_wav2vec2_positional_conv_is_reached_by_a_conv_rule():
     name = "wav2vec2.encoder.pos_conv_embed.conv.weight"
     assert report[name].entry.param.parametrization == "weight_norm"
     assert not any("pos_conv_embed.conv.parametrizations" in n for n in report.unmatched)
+
+
+def test_the_keep_rule_a_tied_conflict_suggests_names_a_glob_name_literally():
+    # `named "heads.out[1]"` would be the glob class [1]: it matches "heads.out1", not the
+    # head, so the suggested rule must escape the bracket to do what it says
+    text = "Embedding -> normal(0, 0.02)\nLinear -> zeros()\n"
+    with pytest.raises(PlanError) as info:
+        initpolicy.load(text).apply(GlobNamedTiedLM())
+    (d,) = info.value.diagnostics
+    fix = d.hint.split("`")[1]
+    assert fix == 'Linear.weight named "heads.out[[]1]" -> keep'
+    m = GlobNamedTiedLM()
+    initpolicy.load(text + fix).apply(m, seed=0)
+    assert float(m.emb.weight.detach().std()) == pytest.approx(0.02, rel=0.05)

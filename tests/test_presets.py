@@ -143,11 +143,7 @@ def test_skipinit_zeroes_each_branch_last_layer_of_bert():
     model = bert()
     _skipinit(
         model,
-        [
-            t
-            for lay in model.encoder.layer
-            for t in (lay.attention.output.dense, lay.output.dense)
-        ],
+        [t for lay in model.encoder.layer for t in (lay.attention.output.dense, lay.output.dense)],
     )
 
 

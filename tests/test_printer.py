@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from initpolicy.catalog.schemes import SCHEMES
 from initpolicy.cli.main import cli
 from initpolicy.errors import PrintError
 from initpolicy.language import printer
 from initpolicy.language.builtins import builtin_policies
-from initpolicy.language.ir import BinOp, Name, Neg, Num, SchemeArg, SchemeCall, Selector
+from initpolicy.language.ir import BinOp, Name, Neg, Num, SchemeArg, SchemeCall, Selector, Word
 from initpolicy.language.loader import parse, parse_builtin, parse_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,3 +161,61 @@ def test_extract_never_writes_a_name_as_syntax(hostile):
         return
     rules = _written_rules(hostile / "net.pol")
     assert not any("1000" in rule for rule in rules)
+
+
+def _call(name, **args):
+    value = {str: lambda v: Word(value=v), float: lambda v: Num(value=v)}
+    return SchemeCall(
+        name=name,
+        args=tuple(
+            SchemeArg(name=k, value=value.get(type(v), lambda x: x)(v)) for k, v in args.items()
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "text"),
+    [
+        (_call("normal", std=0.02), "normal(0, 0.02)"),
+        (_call("uniform", a=-0.1, b=0.1), "uniform(-0.1, 0.1)"),
+        (_call("trunc_normal", std=0.02), "trunc_normal(0, 0.02)"),
+        (_call("trunc_normal", std=0.02, a=-0.04, b=0.04), "trunc_normal(0, 0.02, -0.04, 0.04)"),
+        (_call("kaiming_normal", nonlinearity="relu"), "kaiming_normal(fan_in, relu)"),
+        (_call("kaiming_uniform", a=2.5), "kaiming_uniform(fan_in, leaky_relu, a=2.5)"),
+        (_call("xavier_uniform"), "xavier_uniform()"),
+        (_call("xavier_normal", gain=Name(name="gain")), "xavier_normal(gain=gain)"),
+        (_call("dirac", groups=2.0), "dirac(groups=2)"),
+        (_call("variance_scaling", scale=2.0), "variance_scaling(2, fan_in, truncated_normal)"),
+        (_call("constant", val=0.5), "constant(0.5)"),
+        (_call("zeros"), "zeros()"),
+        (_call("keep"), "keep"),
+        (_call("default"), "default"),
+    ],
+)
+def test_the_short_form_writes_what_the_catalog_entry_shows(call, text):
+    assert printer.short_scheme(call) == text
+
+
+def _other(param):
+    """An argument for ``param`` that is not its default: a word of its type, or an
+    expression (checks only judge constants)."""
+    from initpolicy.catalog.schemes import ENUMS
+
+    if param.type in ENUMS:
+        words = param.choices or ENUMS[param.type]
+        return Word(value=next(w for w in reversed(words) if w != param.default))
+    return BinOp(op="+", left=Name(name="fan_in"), right=Num(value=1.0))
+
+
+@pytest.mark.parametrize("name", sorted(set(SCHEMES) - {"keep", "default"}))
+def test_the_short_form_of_every_scheme_binds_every_argument_back(name):
+    """Positions and keywords come from the catalog's ``shown``: with every argument
+    given, the short form parses back to the same arguments, so the positional ones are
+    the signature's leading numbers in order."""
+    spec = SCHEMES[name]
+    call = SchemeCall(
+        name=name, args=tuple(SchemeArg(name=p.name, value=_other(p)) for p in spec.params)
+    )
+    text = printer.short_rule(Selector(types=("Linear",)), call)
+    (back,) = parse(text).rules
+    assert {a.name: a.value for a in back.scheme.args} == {a.name: a.value for a in call.args}

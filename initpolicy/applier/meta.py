@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, PlanError
-from ..planner.plan import Plan
+from ..planner.plan import Entry, Plan
 from ..tracer.layers import init_weights_owner as find_init_weights_owner
 from ..tracer.layers import reset_method
 
@@ -68,25 +68,7 @@ def init_weights_owner(model: Any, mod_name: str) -> Any:
 
 def prepare(plan: Plan, model: Any) -> Preparation:
     """How each meta tensor gets its value; PlanError (nothing allocated) if one cannot."""
-    written: set[str] = set()
-    parametrized: list[str] = []
-    keeps: dict[str, Any] = {}
-    for e in plan.entries:
-        names = {e.param.name, e.param.raw_name, *e.param.aliases} - {""}
-        if e.spec.keeps:
-            if e.block is None:
-                keeps.update(dict.fromkeys(names, e))
-            continue
-        if e.block is None:
-            written |= names
-        if e.param.parametrization is not None:
-            # the stored originals (and spectral_norm's u, v) are written through it
-            mod_name, _, local = (e.param.raw_name or e.param.name).rpartition(".")
-            parametrized.append(f"{mod_name}.parametrizations.{local}." if mod_name else "")
-            # the legacy weight_norm's g and v sit on the module itself
-            written |= {f"{mod_name}.{s}" if mod_name else s for s in e.param.stored}
-    skipped = {n for p, _ in plan.skipped for n in (p.name, p.raw_name, *p.aliases) if n}
-
+    writes = _PlanWrites.of(plan)
     prep = Preparation()
     diags: list[Diagnostic] = []
     seen_resets: set[tuple[int, str]] = set()
@@ -96,39 +78,17 @@ def prepare(plan: Plan, model: Any) -> Preparation:
             continue
         seen_tensors.add(id(t))
         name = _qual(mod_name, key)
-        if name in keeps:
-            e = keeps[name]
-            loc = e.rule.loc
-            diags.append(
-                Diagnostic(
-                    loc.file,
-                    loc.line,
-                    loc.column,
-                    f"{name}: keep cannot leave a meta tensor as it is: it has no value yet",
-                    " " * (loc.column - 1) + loc.text,
-                    hint="give it a scheme, or `default` for the module's own init",
-                )
-            )
+        if name in writes.keeps:
+            diags.append(_kept_on_meta(name, writes.keeps[name]))
             continue
-        if name in written or any(name.startswith(pre) for pre in parametrized if pre):
+        if writes.covers(name):
             continue
-        if name in skipped:
+        if name in writes.skipped:
             prep.zero.append(name)
             continue
         how = _owner_init(model, mod_name, module, key, is_param)
         if how is None:
-            what = "parameter" if is_param else "buffer"
-            diags.append(
-                Diagnostic(
-                    plan.policy.source,
-                    None,
-                    None,
-                    f"{name}: the model is on the meta device and this {what} of "
-                    f"{type(module).__name__} has no rule, and {type(module).__name__} has no "
-                    "reset_parameters() to give it a value",
-                    hint=f"add a rule for it, e.g. `{type(module).__name__}.{key} -> zeros()`",
-                )
-            )
+            diags.append(_no_init(plan, name, module, key, is_param))
             continue
         method, caller = how
         if (id(module), method) not in seen_resets:
@@ -139,6 +99,71 @@ def prepare(plan: Plan, model: Any) -> Preparation:
     if diags:
         raise PlanError(diags)
     return prep
+
+
+@dataclass(frozen=True)
+class _PlanWrites:
+    """What the plan does to each tensor by name: writes it (whole, or through a
+    parametrization whose stored tensors start with one of ``parametrized``), keeps it
+    (the keeping entry), or skips it."""
+
+    written: set[str]
+    parametrized: list[str]
+    keeps: dict[str, Entry]
+    skipped: set[str]
+
+    @classmethod
+    def of(cls, plan: Plan) -> _PlanWrites:
+        written: set[str] = set()
+        parametrized: list[str] = []
+        keeps: dict[str, Entry] = {}
+        for e in plan.entries:
+            names = {e.param.name, e.param.raw_name, *e.param.aliases} - {""}
+            if e.spec.keeps:
+                if e.block is None:
+                    keeps.update(dict.fromkeys(names, e))
+                continue
+            if e.block is None:
+                written |= names
+            if e.param.parametrization is not None:
+                # the stored originals (and spectral_norm's u, v) are written through it
+                mod_name, _, local = (e.param.raw_name or e.param.name).rpartition(".")
+                parametrized.append(f"{mod_name}.parametrizations.{local}." if mod_name else "")
+                # the legacy weight_norm's g and v sit on the module itself
+                written |= {f"{mod_name}.{s}" if mod_name else s for s in e.param.stored}
+        skipped = {n for p, _ in plan.skipped for n in (p.name, p.raw_name, *p.aliases) if n}
+        return cls(written, parametrized, keeps, skipped)
+
+    def covers(self, name: str) -> bool:
+        """Whether an entry writes the tensor ``name``."""
+        return name in self.written or any(name.startswith(pre) for pre in self.parametrized if pre)
+
+
+def _kept_on_meta(name: str, entry: Entry) -> Diagnostic:
+    """A ``keep`` rule on a meta tensor: there is no value to keep."""
+    loc = entry.rule.loc
+    return Diagnostic(
+        loc.file,
+        loc.line,
+        loc.column,
+        f"{name}: keep cannot leave a meta tensor as it is: it has no value yet",
+        " " * (loc.column - 1) + loc.text,
+        hint="give it a scheme, or `default` for the module's own init",
+    )
+
+
+def _no_init(plan: Plan, name: str, module: Any, key: str, is_param: bool) -> Diagnostic:
+    """A meta tensor that no rule writes and whose module has no init of its own."""
+    what = "parameter" if is_param else "buffer"
+    kind = type(module).__name__
+    return Diagnostic(
+        plan.policy.source,
+        None,
+        None,
+        f"{name}: the model is on the meta device and this {what} of {kind} has no rule, "
+        f"and {kind} has no reset_parameters() to give it a value",
+        hint=f"add a rule for it, e.g. `{kind}.{key} -> zeros()`",
+    )
 
 
 def _owner_init(

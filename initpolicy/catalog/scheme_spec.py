@@ -68,6 +68,11 @@ class Param:
     check: Callable[[Value], str | None] | None = None
     #: Restricts an enum argument to a subset of its words for this scheme.
     choices: tuple[str, ...] | None = None
+    #: How the short form of a call writes it (:func:`initpolicy.language.printer.short_scheme`,
+    #: ``normal(0, 0.02)``): ``"always"`` by position, its default when not given;
+    #: ``"trailing"`` by position after those, up to the last one given (trunc_normal's
+    #: a, b); ``"changed"`` as ``name=value``, only when given (xavier's gain).
+    shown: Literal["always", "trailing", "changed"] = "always"
 
 
 def _no_moments(v: Values, f: Facts) -> Moments:

@@ -34,9 +34,9 @@ from .scheme_spec import (
 )
 from .schemes_plain import unit_truncated
 
-_GAIN = Param("gain", default=1.0, check=nonneg)
+_GAIN = Param("gain", default=1.0, check=nonneg, shown="changed")
 _KAIMING = (
-    Param("a", default=0.0, check=nonneg),
+    Param("a", default=0.0, check=nonneg, shown="changed"),
     Param("mode", "mode", default="fan_in", choices=("fan_in", "fan_out")),
     Param("nonlinearity", "nonlinearity", default="leaky_relu"),
 )

@@ -102,8 +102,8 @@ TRUNC_NORMAL = Scheme(
     (
         Param("mean", default=0.0),
         Param("std", default=1.0, check=nonneg),
-        Param("a", default=-2.0),
-        Param("b", default=2.0),
+        Param("a", default=-2.0, shown="trailing"),
+        Param("b", default=2.0, shown="trailing"),
     ),
     "N(mean, std²) truncated to the absolute interval [a, b] (torch)",
     "std = std of the truncated normal: std·sqrt(1 + (αφ(α) - βφ(β))/Z - ((φ(α) - φ(β))/Z)²)",
@@ -218,7 +218,7 @@ def _dirac(out: Any, v: Values, t: Facts, g: Any) -> None:
 
 DIRAC = Scheme(
     "dirac",
-    (Param("groups", "int", default=1, check=positive_int),),
+    (Param("groups", "int", default=1, check=positive_int, shown="changed"),),
     "Dirac delta (3-5-D conv weights): preserves the input's identity",
     "std of the 0/1 tensor",
     needs_matrix=True,

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -37,6 +38,10 @@ from .options import (
     target_options,
 )
 from .targets import target_source
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..linter.run import LintResult
+    from .targets import LoadedTarget
 
 
 def _configured_first(ctx: click.Context, param: click.Parameter, values: Any) -> Any:
@@ -212,34 +217,25 @@ def lint_command(
     initpolicy lint model.py --static --select IP1 --ignore IP108
     initpolicy lint model.py --fix-policy fixed.pol
     """
-    from ..api import lint, load_spec
-    from ..common.progress import Progress
-    from ..linter import output as lint_output
+    from ..api import load_spec
     from ..linter.budget import parse_memory
 
     # --no-policy drops the configured policy only: an explicit --policy still counts.
     if no_policy and ctx.get_parameter_source("policy_spec") is ParameterSource.DEFAULT_MAP:
         policy_spec = None
     files = Destinations(force=force, inputs=(policy_spec, target_source(target)))
-    for path, option in ((output_file, "-o"), (fix_policy, "--fix-policy"), (plot, "--plot")):
-        files.check(path, option)
-    if plot is not None:  # what refuses --plot is known now: refuse before the work
-        if static:
-            raise UsageError(_PLOT_NEEDS_DYNAMIC)
-        _pyplot()
+    outputs = _Outputs(output_file, fix_policy, plot)
+    outputs.refuse_early(files, static)
     nbytes = parse_memory(memory) if memory is not None else None
     if policy_values and not policy_spec:
         raise UsageError("--set gives values to a policy's lets: it needs --policy")
     policy = load_spec(policy_spec, policy_values) if policy_spec else None
     files.protect_policy(policy)
-    bar = Progress()  # stderr, on a terminal only
-    bar.stage("loading the model")
-    loaded = load_model(target, target_opts)
-    files.protect(loaded.source)
-    result = lint(
-        loaded.model,
+    loaded, result = _lint_target(
+        target,
+        target_opts,
+        files,
         policy,
-        example_inputs=loaded.example_inputs,
         static=static,
         select=select,
         ignore=ignore,
@@ -249,43 +245,98 @@ def lint_command(
         strict=strict,
         seed=seed,
         memory=nbytes,
-        progress=bar,
+    )
+    default_loc = str(loaded.path) if loaded.path is not None else None
+    report = _report(result, fmt, statistics, show_table, default_loc)
+    outputs.write(files, result, policy, report)
+    return Outcome.FINDINGS if result.failed() and not exit_zero else Outcome.OK
+
+
+def _lint_target(
+    target: str | None,
+    target_opts: dict[str, Any],
+    files: Destinations,
+    policy: Any,
+    **options: Any,
+) -> tuple[LoadedTarget, LintResult]:
+    """TARGET loaded (its source protected from the outputs) and linted, with a progress bar
+    on stderr when it is a terminal."""
+    from ..api import lint
+    from ..common.progress import Progress
+
+    bar = Progress()
+    bar.stage("loading the model")
+    loaded = load_model(target, target_opts)
+    files.protect(loaded.source)
+    result = lint(
+        loaded.model, policy, example_inputs=loaded.example_inputs, progress=bar, **options
     )
     bar.close()
-    default_loc = str(loaded.path) if loaded.path is not None else None
-    if statistics:
-        report = lint_output.statistics(result.findings)
-    elif fmt == "json":
-        report = lint_output.to_json(result)
-    elif fmt == "sarif":
-        report = json.dumps(lint_output.sarif(result, default_loc, __version__), indent=2)
-    elif fmt == "github":
-        report = lint_output.github(result.findings, default_loc)
-    else:
-        report = lint_output.text(result, show_table=show_table)
-    # Everything is made before the first file is written: an error (no layer statistics
-    # to plot) leaves no file behind.
-    fixed = None
-    if fix_policy is not None:
-        from ..linter.fix import fix_policy as make_fix
+    return loaded, result
 
-        fixed = make_fix(result.all_findings, result.graph, policy=policy, out=fix_policy)
-    figure = _plot(result) if plot is not None else None
-    try:
-        if output_file is not None:
-            files.write(output_file, report + "\n" if report else "", "-o")
-        elif report:
-            emit(report)
-        if result.summary["dynamic"].startswith("skipped:"):
-            say(f"note: dynamic checks {result.summary['dynamic']}")
-        if fix_policy is not None and fixed is not None:
-            files.write(fix_policy, fixed, "--fix-policy")
-        if plot is not None and figure is not None:
-            files.write(plot, lambda tmp: figure.savefig(tmp, format="png"), "--plot")
-    finally:
-        if figure is not None:
-            _pyplot().close(figure)
-    return Outcome.FINDINGS if result.failed() and not exit_zero else Outcome.OK
+
+def _report(
+    result: LintResult, fmt: str, statistics: bool, show_table: bool, default_loc: str | None
+) -> str:
+    """The report in --format (or --statistics' counts per rule)."""
+    from ..linter import output as lint_output
+
+    if statistics:
+        return lint_output.statistics(result.findings)
+    if fmt == "json":
+        return lint_output.to_json(result)
+    if fmt == "sarif":
+        return json.dumps(lint_output.sarif(result, default_loc, __version__), indent=2)
+    if fmt == "github":
+        return lint_output.github(result.findings, default_loc)
+    return lint_output.text(result, show_table=show_table)
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """The files lint writes: the report (-o; stdout without it), --fix-policy, --plot."""
+
+    output_file: Path | None
+    fix_policy: Path | None
+    plot: Path | None
+
+    def refuse_early(self, files: Destinations, static: bool) -> None:
+        """Refuse what cannot be written before the work: a destination, or --plot with
+        nothing to draw (--static) or no matplotlib."""
+        for path, option in (
+            (self.output_file, "-o"),
+            (self.fix_policy, "--fix-policy"),
+            (self.plot, "--plot"),
+        ):
+            files.check(path, option)
+        if self.plot is not None:
+            if static:
+                raise UsageError(_PLOT_NEEDS_DYNAMIC)
+            _pyplot()
+
+    def write(self, files: Destinations, result: LintResult, policy: Any, report: str) -> None:
+        """Write the report, the fixed policy and the plot. Everything is made before the
+        first file is written: an error (no layer statistics to plot) leaves no file."""
+        fixed = None
+        if self.fix_policy is not None:
+            from ..linter.fix import fix_policy as make_fix
+
+            fixed = make_fix(result.all_findings, result.graph, policy=policy, out=self.fix_policy)
+        figure = _plot(result) if self.plot is not None else None
+        try:
+            if self.output_file is not None:
+                files.write(self.output_file, report + "\n" if report else "", "-o")
+            elif report:
+                emit(report)
+            if result.summary["dynamic"].startswith("skipped:"):
+                say(f"note: dynamic checks {result.summary['dynamic']}")
+            if self.fix_policy is not None and fixed is not None:
+                files.write(self.fix_policy, fixed, "--fix-policy")
+            if self.plot is not None and figure is not None:
+                files.write(self.plot, lambda tmp: figure.savefig(tmp, format="png"), "--plot")
+        finally:
+            if figure is not None:
+                _pyplot().close(figure)
 
 
 @click.command("rules")

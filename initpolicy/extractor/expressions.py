@@ -32,14 +32,15 @@ does not beat the literal 0.02 shared by all), ties broken by rank, then length.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, get_args
 
-from ..catalog.schemes import WORD_TYPE
-from ..language.ir import BOUND_NAMES, CONDITION_NAMES, Call
+from ..catalog.schemes import TRUNCATION_CORRECTION, WORD_TYPE
+from ..language import printer
+from ..language.evaluate import has_count, names
+from ..language.ir import BOUND_NAMES, CONDITION_NAMES, BinOp, Call, Count, Name, Neg, Num, Selector
 
 REL = 1e-12
 #: Names a ``let`` may not take: the language's bound and condition names, its functions
@@ -70,10 +71,56 @@ RESERVED = frozenset(
 
 @dataclass(frozen=True)
 class Expr:
-    text: str
+    """A candidate: its expression IR, printed once by the language's printer into
+    ``text`` (what the search compares and the policy shows), its rank, and the ``let``
+    definitions it needs: (name, expression text, comment)."""
+
+    node: Any
     rank: float
-    #: ``let`` definitions the text needs: (name, expression text, comment).
     lets: tuple[tuple[str, str, str], ...] = ()
+    text: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", printer.expression(self.node))
+
+
+# ---------------------------------------------------------------- IR builders
+
+
+def num(v: float) -> Num:
+    """The literal of ``v`` (:func:`lit`: float noise dropped)."""
+    return Num(value=float(lit(v)))
+
+
+def div(a: Any, b: Any) -> BinOp:
+    return BinOp(op="/", left=a, right=b)
+
+
+def mul(a: Any, b: Any) -> BinOp:
+    return BinOp(op="*", left=a, right=b)
+
+
+def sqrt(x: Any) -> Call:
+    return Call(fn="sqrt", args=(x,))
+
+
+def negated(node: Any) -> Any:
+    """``-node`` as a leading minus reads: a product or quotient negates its left factor
+    (``-1 / sqrt(fan_in)``), a number its value, anything else is wrapped."""
+    if isinstance(node, Num):
+        return Num(value=-node.value)
+    if isinstance(node, BinOp) and node.op in ("*", "/"):
+        return BinOp(op=node.op, left=negated(node.left), right=node.right)
+    return Neg(operand=node)
+
+
+def count_of(block: str, ctx: Context) -> tuple[Any, tuple[tuple[str, str, str], ...]]:
+    """``count(BLOCK)``, or the config ``let`` that names it, with the lets it needs."""
+    node = Count(selector=Selector(types=(block,)))
+    let = ctx.count_lets.get(block)
+    if let is None:
+        return node, ()
+    return Name(name=let[0]), ((let[0], printer.expression(node), f"config.{let[1]}"),)
 
 
 @dataclass
@@ -111,28 +158,28 @@ def lit(v: float) -> str:
     return repr(float(v))
 
 
-def nice(c: float) -> str | None:
-    """``c`` as a short exact text, or None (see the module docstring)."""
+def nice(c: float) -> Any:
+    """``c`` as a short exact expression, or None (see the module docstring)."""
     if c <= 0 or not math.isfinite(c):
         return None
     r = round(c)
     if r >= 1 and r <= 1000 and close(c, r):
-        return str(r)
+        return Num(value=r)
     frac = Fraction(c).limit_denominator(12)
     if frac.numerator <= 1000 and close(c, frac.numerator / frac.denominator):
-        return f"{frac.numerator} / {frac.denominator}"
+        return div(Num(value=frac.numerator), Num(value=frac.denominator))
     short = float(f"{c:.3g}")
     if close(c, short):
-        return lit(short)
+        return num(short)
     sq = c * c
     r2 = round(sq)
     if 2 <= r2 <= 1000 and close(sq, r2) and close(c, math.sqrt(r2)):
-        return f"sqrt({r2})"
+        return sqrt(Num(value=r2))
     if sq > 0:
         inv = 1 / sq
         ri = round(inv)
         if 2 <= ri <= 1000 and close(c, 1 / math.sqrt(ri)):
-            return f"1 / sqrt({ri})"
+            return div(Num(value=1), sqrt(Num(value=ri)))
     return None
 
 
@@ -155,9 +202,9 @@ def candidates(
     out: list[Expr] = []
     if v < 0:
         # no candidate has a top-level + or -, so a leading minus negates the whole
-        return [Expr(f"-{e.text}", e.rank, e.lets) for e in candidates(-v, fans, enclosing, ctx)]
+        return [Expr(negated(e.node), e.rank, e.lets) for e in candidates(-v, fans, enclosing, ctx)]
     if v == 0:
-        return [Expr("0", 2)]
+        return [Expr(Num(value=0), 2)]
     # rank 0: config values and base / sqrt(m * count(BLOCK))
     for base, bexpr in ctx.bases.items():
         if close(v, base) and bexpr.rank == 0:
@@ -171,107 +218,106 @@ def candidates(
     # computed also for a layer outside the blocks (ModernBERT's head: num_hidden_layers)
     for t in dict.fromkeys([*enclosing, *ctx.counts]):
         n = ctx.counts.get(t)
-        if not n or n < 2:
+        if not n or n < 2 or not printer.is_type_name(t):
             continue
-        let = ctx.count_lets.get(t)
-        ntext = let[0] if let else f"count({t})"
-        nlets = ((let[0], f"count({t})", f"config.{let[1]}"),) if let else ()
+        count, nlets = count_of(t, ctx)
         for base, bexpr in ctx.bases.items():
             if close(v, base) or (t not in inside and bexpr.rank != 0):
                 continue
             for m in (1, 2, 3):
                 if close(v, base / math.sqrt(m * n)):
-                    inner = ntext if m == 1 else f"{m} * {ntext}"
+                    inner = count if m == 1 else mul(Num(value=m), count)
                     # a config base (initializer_range) makes it what the code computed; a
                     # bare literal base ranks after the named constants (1 / sqrt(512))
                     rank = 0 if bexpr.rank == 0 else 2.5
-                    out.append(Expr(f"{bexpr.text} / sqrt({inner})", rank, bexpr.lets + nlets))
+                    out.append(Expr(div(bexpr.node, sqrt(inner)), rank, bexpr.lets + nlets))
     # rank 1: the textbook fan forms; rank 3: other small multiples of them
     fan_in, fan_out = fans
+    total = BinOp(op="+", left=Name(name="fan_in"), right=Name(name="fan_out"))
     forms = (
-        ("fan_in", fan_in),
-        ("fan_out", fan_out),
-        ("fan_avg", (fan_in + fan_out) / 2),
-        ("(fan_in + fan_out)", fan_in + fan_out),
+        (Name(name="fan_in"), fan_in),
+        (Name(name="fan_out"), fan_out),
+        (Name(name="fan_avg"), (fan_in + fan_out) / 2),
+        (total, fan_in + fan_out),
     )
     short_v = close(v, float(f"{v:.3g}"))
-    for label, f in forms:
+    for fan, f in forms:
         if not f or f <= 0:
             continue
         c = v * math.sqrt(f)
         if close(c, 1.0):
-            out.append(Expr(f"1 / sqrt({label})", 1.5))
+            out.append(Expr(div(Num(value=1), sqrt(fan)), 1.5))
             continue
         k = round(c * c)
         if k in TEXTBOOK_K and close(c, math.sqrt(k)):
-            out.append(Expr(f"sqrt({k} / {label})", 1.5))
+            out.append(Expr(sqrt(div(Num(value=k), fan)), 1.5))
             continue
-        out += _scaled_fan_forms(c, label, enclosing, ctx)
+        out += _scaled_fan_forms(c, fan, enclosing, ctx)
         if close(
-            c * 0.87962566103423978, 1.0
+            c * TRUNCATION_CORRECTION, 1.0
         ):  # transformers' lecun_normal_: trunc_normal_(std=...)
-            out.append(Expr(f"1 / sqrt({label}) / 0.87962566103423978", 1.5))
+            lecun = div(div(Num(value=1), sqrt(fan)), Num(value=TRUNCATION_CORRECTION))
+            out.append(Expr(lecun, 1.5))
             continue
         short = float(f"{c:.2g}")
-        if close(c, short) and label != "(fan_in + fan_out)" and not short_v:
+        if close(c, short) and fan is not total and not short_v:
             # (a short literal, 0.02, is what a person wrote, not 0.32 / sqrt(fan_in)
             # because fan_in is 256 in this model)
-            out.append(Expr(f"{lit(short)} / sqrt({label})", 3))
-        if close(v * f, 1.0) and label != "(fan_in + fan_out)":
-            out.append(Expr(f"1 / {label}", 1.5))
+            out.append(Expr(div(num(short), sqrt(fan)), 3))
+        if close(v * f, 1.0) and fan is not total:
+            out.append(Expr(div(Num(value=1), fan), 1.5))
     # rank 2: named constants and short literals; rank 4: the literal
     for base, bexpr in ctx.bases.items():
         if close(v, base) and bexpr.rank != 0:
             out.append(bexpr)
     named = nice(v)
-    if named is not None and ("sqrt" in named or "/" in named):
+    if named is not None and not isinstance(named, Num):
         out.append(Expr(named, 2))
     short = float(f"{v:.3g}")
     # a short literal (0.1, 0.02) is what a person wrote: it beats a fan form that
     # happens to equal it on one layer (1 / sqrt(fan_out) with fan_out = 100)
-    out.append(Expr(lit(v), 1 if close(v, short) else 4))
-    if any(e.rank <= 2 and not is_constant(e.text) for e in out):
+    out.append(Expr(num(v), 1 if close(v, short) else 4))
+    if any(e.rank <= 2 and not is_constant(e.node) for e in out):
         # a textbook form or a config value explains it: c / sqrt(fan) with an odd c
         # is then a coincidence of this size
-        out = [e for e in out if not (e.rank == 3 and "fan" in e.text)]
+        out = [e for e in out if not (e.rank == 3 and reads_fan(e.node))]
     return out
 
 
-_FUNCTIONS = re.compile(r"\b(sqrt|log|exp|min|max|abs)\(")
-
-
-def is_constant(text: str) -> bool:
+def is_constant(node: Any) -> bool:
     """An expression of numbers only (``0.0625``, ``1 / 8``, ``1 / sqrt(512)``)."""
-    bare = _FUNCTIONS.sub("(", text).replace("e-", "").replace("e+", "")
-    return not re.search(r"[A-Za-z_]", bare)
+    return not names(node) and not has_count(node)
+
+
+def reads_fan(node: Any) -> bool:
+    """Whether the expression reads a fan of the tensor."""
+    return any(n.startswith("fan_") for n in names(node))
 
 
 #: k of the textbook forms sqrt(k / fan): He (2), LeCun uniform (3), Glorot/He uniform (6).
 TEXTBOOK_K = (2, 3, 6)
 
 
-def _scaled_fan_forms(c: float, label: str, enclosing: Iterable[str], ctx: Context) -> list[Expr]:
+def _scaled_fan_forms(c: float, fan: Any, enclosing: Iterable[str], ctx: Context) -> list[Expr]:
     """A textbook fan form divided by a number: ``sqrt(6 / fan_in) / 30`` (SIREN's
     ``sqrt(6 / n) / w0``), ``sqrt(2 / fan_out) / sqrt(count(Block))`` (Fixup's He init
     scaled by L^-1/2), where ``c = v * sqrt(fan)``."""
     out: list[Expr] = []
     for k in (1, *TEXTBOOK_K):
-        form = f"1 / sqrt({label})" if k == 1 else f"sqrt({k} / {label})"
+        form = div(Num(value=1), sqrt(fan)) if k == 1 else sqrt(div(Num(value=k), fan))
         d = math.sqrt(k) / c
         r = round(d)
         if 2 <= r <= 1000 and close(d, r):
-            out.append(Expr(f"{form} / {r}", 3))
+            out.append(Expr(div(form, Num(value=r)), 3))
         for t in dict.fromkeys(enclosing):
             n = ctx.counts.get(t)
-            if not n or n < 2:
+            if not n or n < 2 or not printer.is_type_name(t):
                 continue
-            let = ctx.count_lets.get(t)
-            ntext = let[0] if let else f"count({t})"
-            nlets = ((let[0], f"count({t})", f"config.{let[1]}"),) if let else ()
+            count, nlets = count_of(t, ctx)
             for m in (1, 2):
                 if close(d * d, m * n):
-                    inner = ntext if m == 1 else f"{m} * {ntext}"
-                    out.append(Expr(f"{form} / sqrt({inner})", 2.5, nlets))
+                    inner = count if m == 1 else mul(Num(value=m), count)
+                    out.append(Expr(div(form, sqrt(inner)), 2.5, nlets))
     return out
 
 
@@ -323,9 +369,10 @@ def config_context(model: Any, counts: dict[str, int], literals: Iterable[float]
             continue
         name = floats.get(v)
         if name is not None:
-            ctx.bases[v] = Expr(name, 0, ((name, lit(v), f"config.{name}"),))
+            let = (name, printer.expression(num(v)), f"config.{name}")
+            ctx.bases[v] = Expr(Name(name=name), 0, (let,))
         else:
-            ctx.bases.setdefault(v, Expr(lit(v), 1 if close(v, float(f"{v:.3g}")) else 4))
+            ctx.bases.setdefault(v, Expr(num(v), 1 if close(v, float(f"{v:.3g}")) else 4))
     for t, n in ctx.counts.items():
         name = ints.get(n)
         if name is not None and name not in floats.values():

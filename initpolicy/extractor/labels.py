@@ -6,8 +6,16 @@ for each numeric argument the expression is chosen over the whole group at once
 A per-block rescaling (BEiT's ``1 / sqrt(2 * layer_id)``) is found as
 ``base / sqrt(alpha * depth + beta)`` over the layers sharing a name pattern.
 
+Each label is a scheme call built as IR and printed by the language's printer in its
+short form (:func:`initpolicy.language.printer.short_scheme`), which the catalog's
+entries decide; an argument is given when the entry always shows it or its value is not
+the entry's default.
+
 >>> from initpolicy.extractor.laws import Law
->>> render_scheme(Law("uniform", {"a": -0.5, "b": 0.5}, None, None, "recorded"), {"b": "1 / sqrt(fan_in)"}, True)
+>>> from initpolicy.extractor.expressions import div, sqrt
+>>> from initpolicy.language.ir import Name, Num
+>>> bound = div(Num(value=1), sqrt(Name(name="fan_in")))
+>>> render_scheme(Law("uniform", {"a": -0.5, "b": 0.5}, None, None, "recorded"), {"b": bound}, True)
 'uniform(-1 / sqrt(fan_in), 1 / sqrt(fan_in))'
 """
 
@@ -16,11 +24,27 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from typing import Any
 
 from ..catalog.gains import gain
-from ..catalog.schemes import get
+from ..catalog.schemes import SCHEMES, get
+from ..language import printer
+from ..language.ir import BinOp, IndexOf, Name, Num, SchemeArg, SchemeCall, Selector, Word
 from .candidates import CONTAINERS
-from .expressions import Context, Expr, candidates, choose, is_constant, lit, nice
+from .expressions import (
+    Context,
+    Expr,
+    candidates,
+    choose,
+    div,
+    is_constant,
+    mul,
+    negated,
+    nice,
+    num,
+    reads_fan,
+    sqrt,
+)
 from .laws import TORCH_LAYERS, Law, own_default
 from .observe import Item
 
@@ -60,7 +84,7 @@ def label_items(
                 opts[k].append(e)
             chosen[arg] = choose(opts)
         for i, m in enumerate(members):
-            texts = {a: chosen[a][i].text for a in chosen}
+            texts = {a: chosen[a][i].node for a in chosen}
             texts.update(_cuts_in_stds(m.law, texts))
             lets = tuple(let for a in chosen for let in chosen[a][i].lets)
             assert m.law is not None  # grouped items all have a law
@@ -71,7 +95,7 @@ def label_items(
     return out
 
 
-def _cuts_in_stds(law: Law | None, texts: dict[str, str]) -> dict[str, str]:
+def _cuts_in_stds(law: Law | None, texts: dict[str, Any]) -> dict[str, Any]:
     """A truncated normal cut at a multiple of its std (ModernBERT's ``a=-cutoff * std``)
     as that multiple of the std's expression, so the cut follows the std at any size:
     ``trunc_normal(0, S, -2 * S, 2 * S)``."""
@@ -80,18 +104,17 @@ def _cuts_in_stds(law: Law | None, texts: dict[str, str]) -> dict[str, str]:
     m, s = float(law.args["mean"]), float(law.args["std"])
     if m != 0 or s <= 0 or (float(law.args["a"]), float(law.args["b"])) == (-2.0, 2.0):
         return {}
-    std = texts["std"] if re.fullmatch(r"[\w.]+", texts["std"]) else f"({texts['std']})"
     out = {}
     for arg in ("a", "b"):
         k = float(law.args[arg]) / s
-        text = nice(abs(k))
-        if text is None or "/" in text or "sqrt" in text:
+        times = nice(abs(k))
+        if not isinstance(times, Num):
             return {}
-        out[arg] = f"{'-' if k < 0 else ''}{text} * {std}"
+        out[arg] = mul(Num(value=math.copysign(times.value, k)), texts["std"])
     return out
 
 
-def _size_free(texts: dict[str, str], item: Item) -> bool:
+def _size_free(texts: dict[str, Any], item: Item) -> bool:
     """Whether the numbers of a law torch's own layer wrote (its reset_parameters, which
     computed no fan) read the same at any size: a literal other than 0 and 1 there is a
     size torch read from the module (an LSTM's 1/sqrt(hidden_size)), which only
@@ -108,7 +131,6 @@ def _size_free(texts: dict[str, str], item: Item) -> bool:
     )
 
 
-_LITERAL = re.compile(r"-?[0-9.eE+-]+")
 #: Schemes whose numbers are the scale itself (a std, a bound).
 _SCALED = ("normal", "uniform", "trunc_normal")
 _DIGITS = re.compile(r"(?<=\.)\d+(?=\.)")
@@ -135,20 +157,21 @@ def _index_candidates(
         vals = [float(members[k].law.args[arg]) for k in ks]  # type: ignore[union-attr]
         if len(ks) < 3 or len(set(vals)) < 3 or min(vals) <= 0:
             continue
-        axes: list[tuple[str, list[float]]] = []
+        axes: list[tuple[Any, list[float]]] = []
         # the outermost repeated type first: the block (index(Block)), whose index one
         # rule shares across its attention and MLP projections
         outer = [t for k in ks for t in reversed(_enclosing(members[k]))]
         for t in dict.fromkeys(t for t in outer if t not in CONTAINERS):
-            if ctx.counts.get(t, 0) < 2 or ctx.position is None:
+            if ctx.counts.get(t, 0) < 2 or ctx.position is None or not printer.is_type_name(t):
                 continue
             pos = [ctx.position(t, members[k].layer) for k in ks]
             if all(p is not None for p in pos):
-                axes.append((f"index({t})", [float(p) for p in pos]))  # type: ignore[arg-type]
+                index = IndexOf(selector=Selector(types=(t,)))
+                axes.append((index, [float(p) for p in pos]))  # type: ignore[arg-type]
         if use_depth:
-            axes.append(("depth", [float(members[k].layer.depth) for k in ks]))
-        for name, xs in axes:
-            e = _fit_axis(vals, xs, name, ctx)
+            axes.append((Name(name="depth"), [float(members[k].layer.depth) for k in ks]))
+        for axis, xs in axes:
+            e = _fit_axis(vals, xs, axis, ctx)
             if e is not None:
                 for k in ks:
                     out[k] = e
@@ -156,8 +179,9 @@ def _index_candidates(
     return out
 
 
-def _fit_axis(vals: list[float], xs: list[float], name: str, ctx: Context) -> Expr | None:
-    """``base / sqrt(a * x + b)`` through every (x, value), or None."""
+def _fit_axis(vals: list[float], xs: list[float], axis: Any, ctx: Context) -> Expr | None:
+    """``base / sqrt(a * axis + b)`` through every (x, value), or None; ``axis`` is the
+    expression whose values are ``xs`` (``depth``, ``index(Block)``)."""
     if len(set(xs)) < 2:
         return None
     for base, bexpr in sorted(
@@ -177,12 +201,13 @@ def _fit_axis(vals: list[float], xs: list[float], name: str, ctx: Context) -> Ex
         ):
             continue
         if fb == fa:
-            inner = f"{name} + 1" if fa == 1 else f"{lit(a)} * ({name} + 1)"
+            inner = BinOp(op="+", left=axis, right=Num(value=1))
+            inner = inner if fa == 1 else mul(num(a), inner)
         else:
-            inner = (name if fa == 1 else f"{lit(a)} * {name}") + (
-                "" if fb == 0 else f" + {lit(b)}" if fb > 0 else f" - {lit(-b)}"
-            )
-        return Expr(f"{bexpr.text} / sqrt({inner})", 3, bexpr.lets)
+            inner = axis if fa == 1 else mul(num(a), axis)
+            if fb != 0:
+                inner = BinOp(op="+" if fb > 0 else "-", left=inner, right=num(abs(b)))
+        return Expr(div(bexpr.node, sqrt(inner)), 3, bexpr.lets)
     return None
 
 
@@ -193,9 +218,9 @@ def _close_num(x: float, y: float) -> bool:
 def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
     v = float(item.law.args[arg])  # type: ignore[union-attr]
     if item.law.how == "fitted":  # type: ignore[union-attr]
-        return [Expr(lit(v), 2)]  # a fitted number is no computation of the code's
+        return [Expr(num(v), 2)]  # a fitted number is no computation of the code's
     if arg == "mean" or (arg in ("a", "b") and item.law.scheme == "trunc_normal"):  # type: ignore[union-attr]
-        return [Expr(lit(v), 2)]
+        return [Expr(num(v), 2)]
     found = candidates(v, item.fans, [*_enclosing(item), item.layer.type], ctx)
     if arg == "gain" and ctx.traced and item.layer.activation and item.layer.activation != "mixed":
         try:
@@ -203,14 +228,14 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
         except Exception:
             g = math.nan
         if math.isclose(g, v, rel_tol=1e-12):
-            found.append(Expr("gain", 1.2))  # the traced activation's gain
+            found.append(Expr(Name(name="gain"), 1.2))  # the traced activation's gain
     records = item.law.records  # type: ignore[union-attr]
     typed = [r.site.typed(v) for r in records[:1] if r.parent is None]
     if typed and typed[0] is False:
         # the code computed this number (it is written nowhere in the function): a short
         # literal equal to it is a coincidence of this size, after what the code computes
         found = [
-            Expr(e.text, 3.9, e.lets) if _LITERAL.fullmatch(e.text) and e.rank < 3.9 else e
+            Expr(e.node, 3.9, e.lets) if isinstance(e.node, Num) and e.rank < 3.9 else e
             for e in found
         ]
     if records and all(r.site.file.startswith(TORCH_LAYERS) for r in records):
@@ -218,13 +243,13 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
             # torch's own layers that compute a fan (Linear's, Conv's reset_parameters):
             # the fan form is what the code computed, even where a short literal equals it
             found = [
-                Expr(e.text, 0.9, e.lets) if "fan_" in e.text and e.rank == 1.5 else e
+                Expr(e.node, 0.9, e.lets) if reads_fan(e.node) and e.rank == 1.5 else e
                 for e in found
             ]
         else:
             # one that computed none (an LSTM's 1/sqrt(hidden_size)): a fan form that
             # equals its number is a coincidence of this size
-            found = [e for e in found if "fan_" not in e.text]
+            found = [e for e in found if not reads_fan(e.node)]
     return found
 
 
@@ -233,47 +258,57 @@ def _symmetric(law: Law) -> bool:
     return law.scheme == "uniform" and isinstance(a, float) and isinstance(b, float) and a == -b
 
 
-def render_scheme(law: Law, texts: dict[str, str], sym: bool = False) -> str:
-    s, a = law.scheme, law.args
+def render_scheme(law: Law, texts: dict[str, Any], sym: bool = False) -> str:
+    """The law as a scheme call in the printer's short form: ``texts`` holds the chosen
+    expression of each numeric argument; the others are the law's own values. An argument
+    is given when the catalog's entry always shows it or it is not the entry's default; a
+    symmetric uniform's ``a`` is ``-b``; a constant that a parameterless constant scheme
+    writes is that scheme (``zeros()``); a count (an ``int`` parameter) is its number."""
+    spec = get(law.scheme)
+    named = _named_constant(law)
+    if named is not None:
+        return printer.short_scheme(SchemeCall(name=named))
+    args = []
+    for p in spec.params:
+        v = law.args.get(p.name)
+        if v is None or (p.shown != "always" and _same(v, p.default)):
+            continue
+        if isinstance(v, str):
+            value: Any = Word(value=v)
+        elif p.type == "int":
+            value = Num(value=int(v))
+        elif sym and p.name == "a":
+            value = negated(texts["b"]) if "b" in texts else num(float(v))
+        else:
+            value = texts.get(p.name, num(float(v)))
+        args.append(SchemeArg(name=p.name, value=value))
+    return printer.short_scheme(SchemeCall(name=law.scheme, args=tuple(args)))
 
-    def t(k: str) -> str:
-        if k in texts:
-            return texts[k]
-        v = a[k]
-        return lit(float(v)) if isinstance(v, float | int) else str(v)
 
-    if get(s).keeps:
-        return s
-    if s == "constant":
-        v = float(a["val"])
-        return "zeros()" if v == 0 else "ones()" if v == 1 else f"constant({t('val')})"
-    if s == "normal":
-        return f"normal({t('mean')}, {t('std')})"
-    if s == "uniform":
-        if sym:
-            b = t("b")
-            return f"uniform(-{b}, {b})"
-        return f"uniform({t('a')}, {t('b')})"
-    if s == "trunc_normal":
-        if float(a["a"]) == -2.0 and float(a["b"]) == 2.0:
-            return f"trunc_normal({t('mean')}, {t('std')})"
-        return f"trunc_normal({t('mean')}, {t('std')}, {t('a')}, {t('b')})"
-    if s in ("kaiming_normal", "kaiming_uniform"):
-        extra = "" if float(a.get("a", 0.0)) == 0 else f", a={t('a')}"
-        return f"{s}({a.get('mode', 'fan_in')}, {a.get('nonlinearity', 'leaky_relu')}{extra})"
-    if s in ("xavier_uniform", "xavier_normal", "orthogonal"):
-        g = float(a.get("gain", 1.0))
-        return f"{s}()" if g == 1 else f"{s}(gain={t('gain')})"
-    if s == "dirac":
-        g = int(a.get("groups", 1))
-        return "dirac()" if g == 1 else f"dirac(groups={g})"
-    if s == "sparse":
-        return f"sparse({t('sparsity')}, {t('std')})"
-    if s == "variance_scaling":
-        return f"variance_scaling({t('scale')}, {a['mode']}, {a['distribution']})"
-    if s == "linspace":
-        return f"linspace({t('start')}, {t('end')})"
-    if s in ("eye", "lecun_normal", "lecun_uniform"):
-        return f"{s}()"
-    args = ", ".join(f"{k}={t(k)}" for k in a)
-    return f"{s}({args})"
+def _same(v: float | str, default: object) -> bool:
+    if isinstance(v, str) or default is None or isinstance(default, str):
+        return v == default
+    return float(v) == float(default)  # type: ignore[arg-type]
+
+
+def _named_constant(law: Law) -> str | None:
+    """The parameterless constant scheme (``zeros``, ``ones``) that writes what a
+    ``constant`` law writes, or None."""
+    spec = get(law.scheme)
+    if spec.kind != "constant" or spec.value is None or not spec.params:
+        return None
+    try:
+        value = spec.value(law.args)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return next(
+        (
+            other.name
+            for other in SCHEMES.values()
+            if other.kind == "constant"
+            and not other.params
+            and other.value is not None
+            and other.value({}) == value
+        ),
+        None,
+    )

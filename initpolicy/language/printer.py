@@ -249,6 +249,61 @@ def scheme(call: SchemeCall, *, explicit: bool = False) -> str:
     return f"{name}({', '.join(args)})"
 
 
+def short_scheme(call: SchemeCall) -> str:
+    """A scheme call as a person writes it, by its catalog entry's ``shown`` facts: the
+    arguments it always shows by position (``normal(0, 0.02)``, their defaults where not
+    given), then its trailing positional ones up to the last given, then the others given
+    as ``name=value`` (``kaiming_normal(fan_in, relu, a=0.1)``); a scheme that writes no
+    values and takes no arguments is its bare name (``keep``). A wrapper is written in full
+    (:func:`scheme`). The caller gives only the arguments it means to show.
+
+    >>> from initpolicy.language.ir import SchemeArg
+    >>> short_scheme(SchemeCall(name="normal", args=(SchemeArg(name="std", value=Num(value=0.02)),)))
+    'normal(0, 0.02)'
+    >>> short_scheme(SchemeCall(name="keep"))
+    'keep'
+    """
+    from ..catalog.schemes import get
+
+    if call.inner is not None:
+        return scheme(call)
+    spec = get(call.name)
+    name = _ident(call.name, "a scheme")
+    given = {a.name: a.value for a in call.args}
+    unknown = sorted(set(given) - set(spec.names))
+    if unknown:
+        raise PrintError(f"{call.name} has no argument {unknown[0]}")
+    if not spec.writes_values and not spec.params:
+        return name
+    parts = [
+        expression(given[p.name]) if p.name in given else _default(call.name, p)
+        for p in _positional(spec.params, given)
+    ]
+    parts += [
+        f"{p.name}={expression(given[p.name])}"
+        for p in spec.params
+        if p.shown == "changed" and p.name in given
+    ]
+    return f"{name}({', '.join(parts)})"
+
+
+def _positional(params: tuple[Any, ...], given: dict[str, Any]) -> list[Any]:
+    """The parameters the short form writes by position: every ``always`` one, then the
+    ``trailing`` ones up to the last that is given."""
+    trailing = [p for p in params if p.shown == "trailing"]
+    last = max((i for i, p in enumerate(trailing) if p.name in given), default=-1)
+    return [*(p for p in params if p.shown == "always"), *trailing[: last + 1]]
+
+
+def _default(scheme_name: str, param: Any) -> str:
+    """A parameter's default as the short form shows it in place of a missing argument."""
+    if param.default is None:
+        raise PrintError(f"{scheme_name} needs its argument {param.name}")
+    if isinstance(param.default, str):
+        return _ident(param.default, "a word")
+    return number(float(param.default))
+
+
 def _inner(call: SchemeCall, explicit: bool) -> str:
     """A wrapper's scheme (``lsuv(orthogonal(), ...)``): its arguments positional, in the
     signature's order, as the grammar reads a call there (an expression call has no
@@ -318,6 +373,32 @@ def rule_text(
     for a rule whose arguments name ``let``s printed elsewhere."""
     head = f"{selector(sel, explicit=explicit)} -> {scheme(call, explicit=explicit)}"
     return head + settings(with_, explicit=explicit)
+
+
+def short_rule(sel: Selector, call: SchemeCall) -> str:
+    """One rule line with the scheme in its short form (:func:`short_scheme`), checked: it
+    parses back to ``sel`` and to the scheme with the arguments ``call`` gives.
+
+    >>> short_rule(Selector(types=("Linear",), param="weight", named="head"), SchemeCall(name="keep"))
+    'Linear.weight named "head" -> keep'
+    """
+    from ..errors import PolicyError
+    from .loader import parse
+
+    text = f"{selector(sel)} -> {short_scheme(call)}"
+    try:
+        (back,) = parse(text, "<printed>").rules
+    except PolicyError as e:
+        raise PrintError(f"the printed rule does not parse back: {e}") from None
+    given = {a.name: a.value for a in call.args}
+    got = {a.name: a.value for a in back.scheme.args}
+    if (
+        back.selector != sel
+        or back.scheme.name != call.name
+        or any(got.get(k) != v for k, v in given.items())
+    ):
+        raise PrintError(f"the printed rule does not read back as written: {printable(text)}")
+    return text
 
 
 def rule(sel: Selector, call: SchemeCall) -> str:

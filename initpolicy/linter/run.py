@@ -14,7 +14,7 @@ the plan, the dynamic rules on one forward and backward pass; then select, fold 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -150,14 +150,7 @@ def lint(
     >>> result.failed(), result.to_json()["summary"]["findings"]   # doctest: +SKIP
     (True, 1)
     """
-    table = _config_table(config)
-    select = _codes("select", select)
-    select = select if select is not None else table.get("select")
-    ignore = [*table.get("ignore", []), *(_codes("ignore", ignore) or [])]
-    extend = [*table.get("extend-select", []), *(_codes("extend_select", extend_select) or [])]
-    enabled = {r.code for r in selected(select, ignore, extend)}
-    th = make_thresholds({**dict(table.get("thresholds", {})), **dict(thresholds or {})})
-    level = check_fail_level(fail_level or str(table.get("fail-level", "warning")))
+    chosen = _Selection.of(config, select, ignore, extend_select, thresholds, fail_level)
 
     from ..common.progress import progress_of
 
@@ -167,86 +160,164 @@ def lint(
     if graph is None:
         bar.stage("tracing")
         graph = _trace(model, example_inputs)
-    ctx = LintContext(th, graph, model, plan, strict, (), None)
-    static_rules = [r for r in all_rules() if r.kind == "static"]
-
-    def judge(batch: Sequence[Any]) -> list[Finding]:
-        """The static rules on ``batch`` (each rule reads one subject at a time)."""
-        each = replace(ctx, subjects=tuple(batch))
-        return [f for r in static_rules for f in r.check(each)]
-
+    ctx = LintContext(chosen.thresholds, graph, model, plan, strict, (), None)
     wants_dynamic = not static and any(
-        r.kind == "dynamic" for r in all_rules() if r.code in enabled
+        r.kind == "dynamic" for r in all_rules() if r.code in chosen.enabled
     )
-    streamed = None
     if loader is not None:
-        from .budget import budget as measured_budget
-        from .stream import stream
-
-        streamed = stream(
-            model, graph, plan, loader, judge, example_inputs=example_inputs,
-            thresholds=th, dynamic=wants_dynamic, budget=budget or measured_budget(),
-            progress=bar,
-        )  # fmt: skip
-        static_found, n_subjects = streamed.findings, streamed.subjects
-        stats, dynamic, probed = streamed.stats, streamed.dynamic, streamed.inputs
+        passes = _streamed(ctx, example_inputs, loader, wants_dynamic, budget, bar)
     else:
-        from .probe import run_probe
-        from .subject import subjects
-
-        tensors = sum(p.kind == "parameter" for _, p in graph.parameters())
-        bar.stage("static pass: tensors", total=tensors)
-        params = tuple(subjects(graph, model, plan, tick=bar.advance))
-        static_found, n_subjects = judge(params), len(params)
-        # dynamic rules that name a weight (IP220) read its subject; the streamed pass keeps
-        # none (a part's subjects are freed with the part)
-        ctx = replace(ctx, subjects=params)
-        stats = None
-        dynamic, probed = "skipped (--static)", ""
-        if not static and _sharded(model):
-            dynamic = SHARDED_DYNAMIC
-        elif wants_dynamic:
-
-            def layer_done() -> None:  # a layer called twice is measured once
-                if bar.done < len(graph.layers):
-                    bar.advance()
-
-            bar.stage("dynamic pass: layers", total=len(graph.layers))
-            stats, dynamic, probed = run_probe(
-                model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"],
-                th["memory-budget"], tick=layer_done,
-            )  # fmt: skip
-    ctx = replace(ctx, stats=stats)
+        passes = _in_memory(ctx, example_inputs, static, wants_dynamic, bar)
+    # dynamic rules that name a weight (IP220) read its subject; the streamed pass keeps
+    # none (a part's subjects are freed with the part)
+    ctx = replace(ctx, subjects=passes.subjects, stats=passes.stats)
     # Every rule runs, selected or not: --fix-policy resolves all init findings
     # (LintResult.all_findings); selection decides what is reported.
-    raw = static_found + [
+    raw = passes.findings + [
         f for r in all_rules() if r.kind != "static" and _has_inputs(r, ctx) for f in r.check(ctx)
     ]
     bar.close()
+    result = _result(raw, chosen, graph, passes, plan)
+    if budget is not None:
+        result.summary["memory"] = budget.describe()
+    return result
 
+
+@dataclass(frozen=True)
+class _Selection:
+    """The rules that are reported, the thresholds and the fail level: the explicit
+    arguments over the configured ``[tool.initpolicy.lint]`` table (``ignore`` and
+    ``extend_select`` add to it)."""
+
+    enabled: set[str]
+    thresholds: Any
+    level: str
+
+    @classmethod
+    def of(
+        cls,
+        config: Any,
+        select: Sequence[str] | None,
+        ignore: Sequence[str] | None,
+        extend_select: Sequence[str] | None,
+        thresholds: Mapping[str, Any] | None,
+        fail_level: str | None,
+    ) -> _Selection:
+        table = _config_table(config)
+        codes = _codes("select", select)
+        codes = codes if codes is not None else table.get("select")
+        ignored = [*table.get("ignore", []), *(_codes("ignore", ignore) or [])]
+        extend = [*table.get("extend-select", []), *(_codes("extend_select", extend_select) or [])]
+        enabled = {r.code for r in selected(codes, ignored, extend)}
+        th = make_thresholds({**dict(table.get("thresholds", {})), **dict(thresholds or {})})
+        level = check_fail_level(fail_level or str(table.get("fail-level", "warning")))
+        return cls(enabled, th, level)
+
+
+@dataclass(frozen=True)
+class _Passes:
+    """What the static and dynamic passes found: the static findings, the subjects judged
+    (kept for the dynamic rules only when in memory), the per-layer statistics (None: no
+    dynamic pass) and why not, the inputs probed, the streamed pass if it was one."""
+
+    findings: list[Finding]
+    n_subjects: int
+    stats: list[LayerStat] | None
+    dynamic: str
+    probed: str
+    subjects: tuple[Any, ...] = ()
+    streamed: Any = None
+
+
+def _judge(ctx: LintContext) -> Callable[[Sequence[Any]], list[Finding]]:
+    """The static rules as one judge of a batch of subjects (each rule reads one at a time)."""
+    static_rules = [r for r in all_rules() if r.kind == "static"]
+
+    def judge(batch: Sequence[Any]) -> list[Finding]:
+        each = replace(ctx, subjects=tuple(batch))
+        return [f for r in static_rules for f in r.check(each)]
+
+    return judge
+
+
+def _streamed(
+    ctx: LintContext, example_inputs: Any, loader: Any, dynamic: bool, budget: Any, bar: Any
+) -> _Passes:
+    """Both passes part by part, each part materialized by ``loader`` within ``budget``."""
+    from .budget import budget as measured_budget
+    from .stream import stream
+
+    streamed = stream(
+        ctx.model, ctx.graph, ctx.plan, loader, _judge(ctx), example_inputs=example_inputs,
+        thresholds=ctx.thresholds, dynamic=dynamic, budget=budget or measured_budget(),
+        progress=bar,
+    )  # fmt: skip
+    return _Passes(
+        streamed.findings,
+        streamed.subjects,
+        streamed.stats,
+        streamed.dynamic,
+        streamed.inputs,
+        streamed=streamed,
+    )
+
+
+def _in_memory(
+    ctx: LintContext, example_inputs: Any, static: bool, dynamic: bool, bar: Any
+) -> _Passes:
+    """The static pass on every tensor, then the dynamic probe unless ``static``, the model
+    is sharded, or no selected rule needs it."""
+    from .probe import run_probe
+    from .subject import subjects
+
+    graph, model, th = ctx.graph, ctx.model, ctx.thresholds
+    bar.stage(
+        "static pass: tensors", total=sum(p.kind == "parameter" for _, p in graph.parameters())
+    )
+    params = tuple(subjects(graph, model, ctx.plan, tick=bar.advance))
+    found = _judge(ctx)(params)
+    if not static and _sharded(model):
+        return _Passes(found, len(params), None, SHARDED_DYNAMIC, "", params)
+    if not dynamic:
+        return _Passes(found, len(params), None, "skipped (--static)", "", params)
+
+    def layer_done() -> None:  # a layer called twice is measured once
+        if bar.done < len(graph.layers):
+            bar.advance()
+
+    bar.stage("dynamic pass: layers", total=len(graph.layers))
+    stats, why, probed = run_probe(
+        model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"],
+        th["memory-budget"], tick=layer_done,
+    )  # fmt: skip
+    return _Passes(found, len(params), stats, why, probed, params)
+
+
+def _result(
+    raw: list[Finding], chosen: _Selection, graph: Any, passes: _Passes, plan: Any
+) -> LintResult:
+    """The selected findings, folded and sorted, and the summary of the run."""
     findings = sort_findings(
-        fold([replace(f, related=list(f.related)) for f in raw if f.code in enabled])
+        fold([replace(f, related=list(f.related)) for f in raw if f.code in chosen.enabled])
     )
     counts: dict[str, int] = {sev: sum(f.severity == sev for f in findings) for sev in SEVERITIES}
     by_code: dict[str, int] = {}
     for f in findings:
         by_code[f.code] = by_code.get(f.code, 0) + 1
-    result = LintResult(findings, stats or [], {}, level, raw, graph)
+    result = LintResult(findings, passes.stats or [], {}, chosen.level, raw, graph)
     result.summary = {
         "findings": len(findings),
         **counts,
         "by_code": dict(sorted(by_code.items())),
-        "fail_level": level,
+        "fail_level": chosen.level,
         "failed": result.failed(),
         "layers": len(graph.layers),
-        "parameters": n_subjects,
-        "rules": len(enabled),
-        "dynamic": dynamic,
-        "dynamic_inputs": probed,
+        "parameters": passes.n_subjects,
+        "rules": len(chosen.enabled),
+        "dynamic": passes.dynamic,
+        "dynamic_inputs": passes.probed,
         "policy": plan.policy.source if plan is not None else None,
     }
-    if streamed is not None:
-        result.summary["streamed"] = streamed.summary()
-    if budget is not None:
-        result.summary["memory"] = budget.describe()
+    if passes.streamed is not None:
+        result.summary["streamed"] = passes.streamed.summary()
     return result

@@ -14,7 +14,8 @@ from typing import Any
 
 from ..catalog import gains, schemes, wrappers
 from ..catalog.activations import facts
-from ..errors import Diagnostic, InitPolicyError
+from ..errors import Diagnostic, InitPolicyError, PrintError
+from ..language import printer
 from ..language.evaluate import names
 from ..language.ir import Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
@@ -164,7 +165,7 @@ def _evaluate(
     position: Callable[[Selector, Any], int] | None,
     model: ModelNames | None,
     n_branches: int,
-    stacks: tuple[float, float] = (0.0, 0.0),
+    stacks: tuple[float, float],
 ) -> Entry:
     p, layer = target.param, target.layer
 
@@ -175,22 +176,75 @@ def _evaluate(
 
     call = rule.scheme.inner or rule.scheme
     name = call.name
-    spec = schemes.get(name)
     fan_in, fan_out, shape = tensor_facts(p, block)
     env, why = bound_names(layer, fan_in, fan_out, n_layers, model, n_branches, stacks)
-    multipliers = _settings(rule, env, why, evaluate, count, here)
-    values = _values(call, env, why, evaluate, count, here)
-    wrapped: dict[str, float | str] | None = None
-    if rule.scheme.inner is not None:
-        wrapped = wrappers.resolve(
-            rule.scheme.name, _values(rule.scheme, env, why, evaluate, count, here)
+    scope = _Scope(env, why, evaluate, count, here)
+    multipliers = _settings(rule, scope)
+    values = _values(call, scope)
+    wrapped = _wrapper_args(rule, p, scope)
+    args = _checked_args(name, values)
+    _check_target(name, args, target, block, shape)
+    draw = _draw(name, args, p, fan_in, fan_out, shape)
+    if wrapped is not None:
+        draw = _wrapped(rule, draw, wrapped)
+    return Entry(
+        layer=layer,
+        param=p,
+        rule=rule,
+        scheme=name,
+        args=args,
+        std=draw.std,
+        bound=draw.bound,
+        block=block.name if block else None,
+        multipliers={k: v for k, v in multipliers.items() if k != "output"},
+        output=multipliers.get("output"),
+        scale=draw.scale,
+        calibration=draw.calibration,
+    )
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a number in a rule is evaluated with for one tensor: the bound names (and why
+    the others are not bound), the evaluator, ``count(...)`` and ``index(...)``."""
+
+    env: dict[str, float]
+    why: dict[str, str]
+    evaluate: EvalFn
+    count: Callable[[Selector], int]
+    here: Callable[[Selector], int]
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """The std and bound a write produces, and the wrapper that rescales it (``scaled``'s
+    factor, or a calibration's arguments)."""
+
+    std: float | None
+    bound: float | None
+    scale: float | None = None
+    calibration: dict[str, float | str] | None = None
+
+
+def _wrapper_args(rule: Rule, p: ParamInfo, scope: _Scope) -> dict[str, float | str] | None:
+    """The wrapper's resolved arguments (``scaled(SCHEME, 2)``, ``lsuv(SCHEME)``), or None
+    for a plain scheme; a parametrized tensor cannot be rescaled."""
+    if rule.scheme.inner is None:
+        return None
+    wrapped = wrappers.resolve(rule.scheme.name, _values(rule.scheme, scope))
+    if p.parametrization is not None:
+        raise _Fail(
+            f"{rule.scheme.name} cannot rescale a tensor computed by the parametrization "
+            f"{p.parametrization}",
+            hint="write the scheme without the wrapper",
         )
-        if p.parametrization is not None:
-            raise _Fail(
-                f"{rule.scheme.name} cannot rescale a tensor computed by the parametrization "
-                f"{p.parametrization}",
-                hint="write the scheme without the wrapper",
-            )
+    return wrapped
+
+
+def _checked_args(name: str, values: dict[str, float | str]) -> dict[str, float | str]:
+    """The scheme's arguments with defaults filled in, each checked against its parameter
+    (an integer where one is declared) and all of them against the scheme."""
+    spec = schemes.get(name)
     args = schemes.resolve_values(name, values)
     for param in spec.params:
         value = args.get(param.name)
@@ -206,26 +260,50 @@ def _evaluate(
     problem = spec.check(args) if spec.check else None
     if problem:
         raise _Fail(f"{name}: {problem}")
+    return args
 
+
+def _check_target(
+    name: str,
+    args: dict[str, float | str],
+    target: NamedTensor,
+    block: Block | None,
+    shape: tuple[int, ...],
+) -> None:
+    """Whether scheme ``name`` can write this tensor: its shape and dtype, a
+    parametrization, and for ``default`` a module reset that covers it."""
+    p, layer = target.param, target.layer
     problem = schemes.shape_error(name, shape, args) or schemes.dtype_error(name, p.dtype)
     if problem:
         raise _Fail(problem)
     if p.parametrization is not None:
         _check_parametrized(p, name, args, layer)
-    if schemes.get(name).runs_module_init:
-        if block is not None:
-            raise _Fail(
-                "default runs the module's reset_parameters() on the whole module; "
-                "it cannot write one block",
-                hint="drop the [block] or use a scheme",
-            )
-        if not _has_default(layer, p.kind):
-            kind = layer.type or "this tensor"
-            raise _Fail(
-                f"default needs {kind}.reset_parameters(), which {kind} does not define",
-                hint="write the scheme explicitly",
-            )
+    if not schemes.get(name).runs_module_init:
+        return
+    if block is not None:
+        raise _Fail(
+            "default runs the module's reset_parameters() on the whole module; "
+            "it cannot write one block",
+            hint="drop the [block] or use a scheme",
+        )
+    if not _has_default(layer, p.kind):
+        kind = layer.type or "this tensor"
+        raise _Fail(
+            f"default needs {kind}.reset_parameters(), which {kind} does not define",
+            hint="write the scheme explicitly",
+        )
 
+
+def _draw(
+    name: str,
+    args: dict[str, float | str],
+    p: ParamInfo,
+    fan_in: float,
+    fan_out: float,
+    shape: tuple[int, ...],
+) -> _Draw:
+    """The std and bound of scheme ``name`` on this tensor: defined, finite, and within
+    the range of the tensor's dtype (a buffer that ``default`` resets has none)."""
     try:
         std, bound = schemes.moments(name, args, fan_in=fan_in, fan_out=fan_out, shape=shape)
     except (ArithmeticError, ValueError) as e:
@@ -245,69 +323,46 @@ def _evaluate(
     if problem:
         raise _Fail(problem, hint="smaller arguments, or a wider dtype for this tensor")
     if p.kind == "buffer" and schemes.get(name).runs_module_init:
-        std = bound = None
-    scale = calibration = None
-    if wrapped is not None and wrappers.is_calibration(rule.scheme.name):
-        calibration = wrapped
-    elif wrapped is not None:
-        scale = float(wrapped["factor"])
-        std = None if std is None else std * abs(scale)
-        bound = None if bound is None else bound * abs(scale)
-    if (scale is not None or calibration is not None) and not spec.writes_values:
+        return _Draw(None, None)
+    return _Draw(std, bound)
+
+
+def _wrapped(rule: Rule, draw: _Draw, wrapped: dict[str, float | str]) -> _Draw:
+    """``draw`` under the rule's wrapper: ``scaled`` multiplies std and bound by its
+    factor; a calibration keeps them and carries its arguments. Both need drawn values."""
+    name = (rule.scheme.inner or rule.scheme).name
+    if not schemes.get(name).writes_values:
         raise _Fail(f"{rule.scheme.name} needs values to rescale, and {name} draws none")
-    return Entry(
-        layer=layer,
-        param=p,
-        rule=rule,
-        scheme=name,
-        args=args,
-        std=std,
-        bound=bound,
-        block=block.name if block else None,
-        multipliers={k: v for k, v in multipliers.items() if k != "output"},
-        output=multipliers.get("output"),
+    if wrappers.is_calibration(rule.scheme.name):
+        return _Draw(draw.std, draw.bound, calibration=wrapped)
+    scale = float(wrapped["factor"])
+    return _Draw(
+        None if draw.std is None else draw.std * abs(scale),
+        None if draw.bound is None else draw.bound * abs(scale),
         scale=scale,
-        calibration=calibration,
     )
 
 
-def _values(
-    call: SchemeCall,
-    env: dict[str, float],
-    why: dict[str, str],
-    evaluate: EvalFn,
-    count: Callable[[Selector], int],
-    here: Callable[[Selector], int],
-) -> dict[str, float | str]:
+def _values(call: SchemeCall, scope: _Scope) -> dict[str, float | str]:
     """``call``'s arguments evaluated for one tensor (words as they are)."""
     values: dict[str, float | str] = {}
     for arg in call.args:
         if isinstance(arg.value, Word):
             values[arg.name] = arg.value.value
             continue
-        values[arg.name] = _number(
-            arg.value, f"argument {arg.name} of {call.name}", env, why, evaluate, count, here
-        )
+        values[arg.name] = _number(arg.value, f"argument {arg.name} of {call.name}", scope)
     return values
 
 
-def _number(
-    value: Any,
-    what: str,
-    env: dict[str, float],
-    why: dict[str, str],
-    evaluate: EvalFn,
-    count: Callable[[Selector], int],
-    here: Callable[[Selector], int],
-) -> float:
+def _number(value: Any, what: str, scope: _Scope) -> float:
     """``value`` evaluated for one tensor: every name it reads bound here, the result
     finite; ``what`` names it in the error (an argument, a ``with`` setting)."""
-    missing = sorted(n for n in names(value) if n not in env)
+    missing = sorted(n for n in names(value) if n not in scope.env)
     if missing:
         n = missing[0]
-        raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
+        raise _Fail(f"`{n}` is undefined here: {scope.why.get(n, 'not a bound name')}")
     try:
-        number = float(evaluate(value, env, count, here))
+        number = float(scope.evaluate(value, scope.env, scope.count, scope.here))
     except InitPolicyError as e:
         raise _Fail(f"{what}: {e}") from None
     except (ArithmeticError, ValueError) as e:
@@ -317,19 +372,12 @@ def _number(
     return number
 
 
-def _settings(
-    rule: Rule,
-    env: dict[str, float],
-    why: dict[str, str],
-    evaluate: EvalFn,
-    count: Any,
-    here: Callable[[Selector], int],
-) -> dict[str, float]:
+def _settings(rule: Rule, scope: _Scope) -> dict[str, float]:
     """The rule's ``with`` multipliers, evaluated for this tensor: finite; ``output``
     nonzero; the optimizer's lr, sgd_lr, eps and wd not negative."""
     out: dict[str, float] = {}
     for setting in rule.settings:
-        number = _number(setting.value, setting.name, env, why, evaluate, count, here)
+        number = _number(setting.value, setting.name, scope)
         if setting.name == "output" and number == 0:
             raise _Fail("output = 0 would zero the layer's output", hint="init it with zeros()")
         if setting.name != "output" and number < 0:
@@ -351,14 +399,15 @@ def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: 
         return
     kind = p.parametrization or ""
     how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
-    originals = f'ParametrizationList.original* named "{layer.name}.parametrizations.*"'
-    if p.stored and not p.stored[0].startswith("original"):  # legacy torch.nn.utils.weight_norm
+    legacy = bool(p.stored) and not p.stored[0].startswith("original")
+    if legacy:  # the legacy torch.nn.utils.weight_norm
         how = f"{layer.name or 'the model'}'s {p.local} is computed by the legacy weight_norm"
-        originals = f'{layer.type}.{p.local}_? named "{layer.name}"'
+    sel = _originals(layer, p.local, legacy)
+    originals = f": `{sel} -> ...`" if sel is not None else ""
     if kind not in WRITABLE_PARAMETRIZATIONS:
         raise _Fail(
             f"{how}; a rule can write only a weight_norm or spectral_norm weight",
-            hint=f"write rules for its stored tensors: `{originals} -> ...`",
+            hint=f"write rules for its stored tensors{originals}",
         )
     if schemes.get(scheme).runs_module_init:
         raise _Fail(
@@ -370,8 +419,24 @@ def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: 
         raise _Fail(
             f"{how}; a zero weight has no direction, so weight_norm cannot represent it "
             "(g·v/||v|| is 0/0)",
-            hint=f"remove the weight_norm, or write its originals: `{originals} -> ...`",
+            hint=f"remove the weight_norm, or write its originals{originals}",
         )
+
+
+def _originals(layer: Layer, local: str, legacy: bool) -> str | None:
+    """The selector of a parametrized weight's stored tensors, by the printer: the
+    ParametrizationList's ``original*``, or the legacy weight_norm's ``weight_g``/``_v``
+    on the module itself; None where it cannot be written."""
+    named = printer.literal_glob(layer.name) if layer.name else None
+    if legacy:
+        sel = Selector(types=(layer.type,), param=f"{local}_?", named=named)
+    else:
+        inside = f"{named}.parametrizations.*" if named else "parametrizations.*"
+        sel = Selector(types=("ParametrizationList",), param="original*", named=inside)
+    try:
+        return printer.selector(sel)
+    except PrintError:
+        return None
 
 
 def _fmt(v: float | str) -> str:

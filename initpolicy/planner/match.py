@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -27,8 +27,9 @@ from pydantic import BaseModel
 from ..catalog import seeds
 from ..catalog.schemes import constant_value
 from ..errors import Diagnostic, InitPolicyError, PlanError, UsageError
+from ..language.evaluate import evaluate, evaluate_cond
 from ..language.ir import Name, PolicyIR, Rule, Selector
-from ..tracer.graph import ModelGraph, ParamInfo
+from ..tracer.graph import Block, ModelGraph, ParamInfo
 from . import ties
 from .entries import ModelNames, diagnostic, evaluate_entry
 from .plan import Entry, Output, Plan
@@ -56,56 +57,115 @@ def build_plan(
     >>> [(e.name, e.scheme, e.std) for e in p.entries][:1]     # doctest: +SKIP
     [('fc1.weight', 'kaiming_normal', 0.2)]
     """
-    from ..language.evaluate import evaluate, evaluate_cond
-
-    def cond(c: Any, env: Mapping[str, float], count: Any) -> bool:
-        return bool(evaluate_cond(c, env, count=count))
-
-    def value(e: Any, env: Mapping[str, float], count: Any, position: Any = None) -> float:
-        return float(evaluate(e, env, count=count, position=position))
-
     if seed is not None and (why := seeds.problem(seed)) is not None:
         raise UsageError(why)
-    index = Index.from_graph(graph, cond=cond)
-    rules = policy_ir.rules
+    index = Index.from_graph(graph, cond=_cond)
     out = Plan(policy=policy_ir, graph=graph, seed=seeds.resolve(seed, policy_ir.seed))
-    skip_names = _names(skip)
-    diags: list[Diagnostic] = []
-    matched_any: set[int] = set()
-    matched_live: set[int] = set()
-    won: set[int] = set()
-
-    model_names = ModelNames(graph.width, graph.depth)
-    outputs: dict[str, Output] = {}
+    matcher = _Matcher(policy_ir.rules, index, ModelNames(graph.width, graph.depth), out)
     groups: dict[int, list[NamedTensor]] = {}
     for t in index.targets:
         groups.setdefault(id(t.param), []).append(t)
-
-    # a parametrized weight's stand-in comes first: when a rule writes it, its originals
-    # are written through it and are neither planned on their own nor unmatched
-    covered: set[int] = set()
+    skipping = _Skipping(_names(skip), include_frozen)
     for targets in groups.values():
-        p = targets[0].param
-        if id(p) in covered:
-            continue
-        per_target = []
-        for t in targets:
-            whole, blocks = _matches(rules, index, t, diags)
-            matched_any.update(whole, *blocks.values())
-            per_target.append((t, whole, blocks))
-        originals = index.originals.get(id(p), [])
-        reason = _skip_reason(p, skip_names, include_frozen) or next(
-            (r for q in originals if (r := _skip_reason(q, skip_names, include_frozen))), None
-        )
-        if originals and reason is not None:
-            continue  # its originals are skipped on their own, by name
-        if reason is not None:
-            if p.kind == "parameter":
-                out.skipped.append((p, reason))
-            continue
-        for _, whole, blocks in per_target:
-            matched_live.update(whole, *blocks.values())
+        matcher.plan_tensor(targets, skipping)
+    _finish(out, matcher, strict)
+    if matcher.diags:
+        raise PlanError(_dedupe(matcher.diags))
+    return out
 
+
+def _cond(c: Any, env: Mapping[str, float], count: Any) -> bool:
+    return bool(evaluate_cond(c, env, count=count))
+
+
+def _value(e: Any, env: Mapping[str, float], count: Any, position: Any = None) -> float:
+    return float(evaluate(e, env, count=count, position=position))
+
+
+#: One name of a tensor with the rules selecting it: whole-tensor ones, block ones by block.
+_Matched = tuple[NamedTensor, list[int], dict[str, list[int]]]
+
+
+@dataclass(frozen=True)
+class _Skipping:
+    """Which tensors the plan leaves alone: the names to skip, and frozen parameters."""
+
+    names: set[str]
+    include_frozen: bool
+
+    def reason(self, p: ParamInfo, originals: list[ParamInfo]) -> str | None:
+        """Why ``p`` is skipped (its own reason, else one of its originals'), or None."""
+        return _skip_reason(p, self.names, self.include_frozen) or next(
+            (r for q in originals if (r := _skip_reason(q, self.names, self.include_frozen))),
+            None,
+        )
+
+
+class _Matcher:
+    """Plans one tensor at a time into ``out``, and keeps what the whole plan is judged
+    on afterwards: the problems, which rules matched (at all, and a tensor that is
+    planned), which won, and the layers' output multipliers."""
+
+    def __init__(self, rules: tuple[Rule, ...], index: Index, model: ModelNames, out: Plan):
+        self.rules, self.index, self.model_names, self.out = rules, index, model, out
+        self.diags: list[Diagnostic] = []
+        self.matched_any: set[int] = set()
+        self.matched_live: set[int] = set()
+        self.won: set[int] = set()
+        self.outputs: dict[str, Output] = {}
+        #: Originals written through their parametrized stand-in.
+        self.covered: set[int] = set()
+
+    def plan_tensor(self, targets: list[NamedTensor], skipping: _Skipping) -> None:
+        """Plan the tensor whose names are ``targets``. A parametrized weight's stand-in
+        comes first: when a rule writes it, its originals are written through it and are
+        neither planned on their own nor unmatched."""
+        p = targets[0].param
+        if id(p) in self.covered:
+            return
+        per_target: list[_Matched] = []
+        for t in targets:
+            whole, blocks = _matches(self.rules, self.index, t, self.diags)
+            self.matched_any.update(whole, *blocks.values())
+            per_target.append((t, whole, blocks))
+        originals = self.index.originals.get(id(p), [])
+        reason = skipping.reason(p, originals)
+        if reason is not None:
+            # a stand-in's originals are skipped on their own, by name
+            if not originals and p.kind == "parameter":
+                self.out.skipped.append((p, reason))
+            return
+        for _, whole, blocks in per_target:
+            self.matched_live.update(whole, *blocks.values())
+        candidates, won_here = self._candidates(p, per_target)
+        for t, whole, _ in per_target:
+            self._output_multiplier(t, whole)
+        resolved = ties.resolve(p, candidates)
+        self.won |= won_here - {r.index for r in resolved.overridden}
+        self._settle(p, resolved, originals, per_target)
+
+    def _entry(self, rule: Rule, t: NamedTensor, block: Block | None) -> Entry | None:
+        """``rule`` evaluated on ``t`` (or its ``block``); its problems are kept."""
+        entry, problems = evaluate_entry(
+            rule,
+            t,
+            block,
+            evaluate=_value,
+            count=self.index.count,
+            n_layers=self.index.n_layers,
+            position=self.index.position,
+            model=self.model_names,
+            n_branches=self.index.n_branches,
+            stacks=self.index.stacks,
+        )
+        self.diags.extend(problems)
+        return entry
+
+    def _candidates(
+        self, p: ParamInfo, per_target: list[_Matched]
+    ) -> tuple[list[ties.Candidate], set[int]]:
+        """Each name's winning entries (a name with a rule that cannot be evaluated has
+        none), and the rules that won."""
         candidates: list[ties.Candidate] = []
         won_here: set[int] = set()
         for t, whole, blocks in per_target:
@@ -114,21 +174,9 @@ def build_plan(
                 continue
             entries = []
             for block, win, lost in winners:
-                entry, problems = evaluate_entry(
-                    rules[win],
-                    t,
-                    p.blocks[block] if block else None,
-                    evaluate=value,
-                    count=index.count,
-                    n_layers=index.n_layers,
-                    position=index.position,
-                    model=model_names,
-                    n_branches=index.n_branches,
-                    stacks=index.stacks,
-                )
-                diags.extend(problems)
+                entry = self._entry(self.rules[win], t, p.blocks[block] if block else None)
                 if entry is not None:
-                    entry.overridden = tuple(rules[i] for i in lost)
+                    entry.overridden = tuple(self.rules[i] for i in lost)
                     entries.append(entry)
                 won_here.add(win)
             if len(entries) != len(winners):
@@ -136,67 +184,68 @@ def build_plan(
             candidates.append((t, entries))
             if blocks and not whole and len(winners) < len(p.blocks):
                 missing = [b for b in p.blocks if b not in {w[0] for w in winners}]
-                out.warnings.append(
+                self.out.warnings.append(
                     f"{p.name}: blocks {', '.join(missing)} are matched by no rule and keep their values"
                 )
-        for t, whole, _ in per_target:
-            # a layer's output multiplier: the last rule matching one of its tensors that
-            # sets one (a later rule that sets none leaves it; docs/mup.md)
-            setting = [i for i in whole if rules[i].setting("output") is not None]
-            have = outputs.get(t.layer.name)
-            if not setting or (have is not None and have.rule.index >= setting[-1]):
-                continue
-            entry, problems = evaluate_entry(
-                rules[setting[-1]],
-                t,
-                None,
-                evaluate=value,
-                count=index.count,
-                n_layers=index.n_layers,
-                position=index.position,
-                model=model_names,
-                n_branches=index.n_branches,
-                stacks=index.stacks,
-            )
-            diags.extend(problems)
-            if entry is not None and entry.output is not None:
-                outputs[t.layer.name] = Output(t.layer.name, entry.output, entry.rule)
-        resolved = ties.resolve(p, candidates)
-        won |= won_here - {r.index for r in resolved.overridden}
-        if resolved.error is not None:
-            diags.append(resolved.error)
-        if resolved.warning is not None:
-            out.warnings.append(resolved.warning)
-        if resolved.entries is not None:
-            out.entries.extend(resolved.entries)
-            covered.update(id(q) for q in originals)
-        elif originals:
-            continue  # no rule for the computed weight: its originals are matched by name
-        elif p.kind == "parameter" and not any(w or b for _, w, b in per_target):
-            out.unmatched.append(p)
+        return candidates, won_here
 
+    def _output_multiplier(self, t: NamedTensor, whole: list[int]) -> None:
+        """A layer's output multiplier: the last rule matching one of its tensors that sets
+        one (a later rule that sets none leaves it; docs/mup.md)."""
+        setting = [i for i in whole if self.rules[i].setting("output") is not None]
+        have = self.outputs.get(t.layer.name)
+        if not setting or (have is not None and have.rule.index >= setting[-1]):
+            return
+        entry = self._entry(self.rules[setting[-1]], t, None)
+        if entry is not None and entry.output is not None:
+            self.outputs[t.layer.name] = Output(t.layer.name, entry.output, entry.rule)
+
+    def _settle(
+        self,
+        p: ParamInfo,
+        resolved: ties.Resolution,
+        originals: list[ParamInfo],
+        per_target: list[_Matched],
+    ) -> None:
+        """Record the tie resolution of ``p``: its entries, or why it has none."""
+        if resolved.error is not None:
+            self.diags.append(resolved.error)
+        if resolved.warning is not None:
+            self.out.warnings.append(resolved.warning)
+        if resolved.entries is not None:
+            self.out.entries.extend(resolved.entries)
+            self.covered.update(id(q) for q in originals)
+        elif originals:
+            return  # no rule for the computed weight: its originals are matched by name
+        elif p.kind == "parameter" and not any(w or b for _, w, b in per_target):
+            self.out.unmatched.append(p)
+
+
+def _finish(out: Plan, matcher: _Matcher, strict: bool) -> None:
+    """What is judged on the whole plan: output multipliers in layer order, RNN bias
+    pairs, rules that never matched or never won, and the warnings and strict error."""
+    graph, rules = out.graph, matcher.rules
     order = {lay.name: i for i, lay in enumerate(graph.layers)}
-    out.outputs = dict(sorted(outputs.items(), key=lambda kv: order.get(kv[0], len(order))))
+    out.outputs = dict(sorted(matcher.outputs.items(), key=lambda kv: order.get(kv[0], len(order))))
     _rnn_bias_pairs(out.entries)
-    out.never_matched = [r for i, r in enumerate(rules) if i not in matched_any]
-    out.always_overridden = [r for i, r in enumerate(rules) if i in matched_live and i not in won]
-    out.warnings.extend(_did_you_mean(out.never_matched, graph, index))
+    out.never_matched = [r for i, r in enumerate(rules) if i not in matcher.matched_any]
+    out.always_overridden = [
+        r for i, r in enumerate(rules) if i in matcher.matched_live and i not in matcher.won
+    ]
+    out.warnings.extend(_did_you_mean(out.never_matched, graph, matcher.index))
     if graph.quantized:
         out.warnings.append(_quantized_warning(graph.quantized))
     if strict and out.unmatched:
         names = ", ".join(p.name for p in out.unmatched)
-        diags.append(
+        matcher.diags.append(
             Diagnostic(
-                policy_ir.source,
+                out.policy.source,
                 None,
                 None,
                 f"{len(out.unmatched)} parameter(s) matched by no rule (strict): {names}",
                 hint="add a rule for them, or `-> keep` to keep their values on purpose",
             )
         )
-    if diags:
-        raise PlanError(_dedupe(diags))
-    return out
 
 
 #: Bound names whose value depends on the traced activations or execution order.

@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import Diagnostic
-from ..language.ir import Rule
+from ..errors import Diagnostic, PrintError
+from ..language import printer
+from ..language.ir import Num, Rule, SchemeArg, SchemeCall, Selector, Word
 from ..tracer.graph import ParamInfo
 from .entries import diagnostic
 from .plan import Entry
@@ -91,21 +92,33 @@ def _by_precedence(p: ParamInfo, distinct: list[Candidate]) -> Resolution:
 def _conflict(p: ParamInfo, a: Candidate, b: Candidate) -> Diagnostic:
     (ta, ea), (tb, eb) = a, b
     rule = eb[-1].rule
+    mine, theirs = keep_rule(tb), keep_rule(ta)
+    hint = None
+    if mine is not None and theirs is not None:
+        hint = (
+            f"to let {ta.name}'s rule initialize it, add `{mine}` "
+            f"(or `{theirs}` for {tb.name}'s rule)"
+        )
     return diagnostic(
         rule,
         f"tied tensor {p.name} (also {', '.join(p.aliases)}) is one tensor, but its names "
         f"get different inits: {ta.name}: {_describe(ea)}; {tb.name}: {_describe(eb)}",
-        hint=f"to let {ta.name}'s rule initialize it, add `{keep_rule(tb)}` "
-        f"(or `{keep_rule(ta)}` for {tb.name}'s rule)",
+        hint=hint,
     )
 
 
-def keep_rule(t: NamedTensor) -> str:
-    """The rule that makes name ``t`` of a tied tensor step aside: ``keep`` on that name."""
-    head = f"{t.layer.type}.{t.local}" if t.layer.type else t.local
-    if not t.layer.name:
-        return f"{head} -> keep"
-    return f'{head} named "{t.layer.name}" -> keep'
+def keep_rule(t: NamedTensor) -> str | None:
+    """The rule that makes name ``t`` of a tied tensor step aside: ``keep`` on that name,
+    by the printer; None where the name cannot be written in a policy."""
+    sel = Selector(
+        types=(t.layer.type,) if t.layer.type else None,
+        param=t.local,
+        named=printer.literal_glob(t.layer.name) if t.layer.name else None,
+    )
+    try:
+        return printer.short_rule(sel, SchemeCall(name="keep"))
+    except PrintError:
+        return None
 
 
 def _is_keep(entries: list[Entry]) -> bool:
@@ -119,12 +132,18 @@ def _signature(entries: list[Entry]) -> list[tuple[Any, ...]]:
 
 
 def _describe(entries: list[Entry]) -> str:
+    """Each entry's evaluated call (every argument by name, numbers to 6 significant
+    digits, as messages show numbers) and the rule it comes from."""
     parts = []
     for e in entries:
-        args = ", ".join(
-            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.args.items()
+        args = tuple(
+            SchemeArg(
+                name=k, value=Word(value=v) if isinstance(v, str) else Num(value=float(f"{v:g}"))
+            )
+            for k, v in e.args.items()
         )
-        parts.append(f"{e.scheme}({args}) by {e.rule.loc.file}:{e.rule.loc.line}")
+        call = printer.scheme(SchemeCall(name=e.scheme, args=args))
+        parts.append(f"{call} by {e.rule.loc.file}:{e.rule.loc.line}")
     return "; ".join(parts)
 
 

@@ -8,6 +8,9 @@ import math
 from collections.abc import Iterator
 
 from ...catalog.activations import facts
+from ...errors import PrintError
+from ...language import printer
+from ...language.ir import Num, SchemeArg, SchemeCall
 from ...language.ir import Rule as PolicyRule
 from ...planner.plan import Entry, Plan
 from ...planner.ties import is_builtin
@@ -30,8 +33,14 @@ def _own(plan: Plan, rules: list[PolicyRule]) -> list[PolicyRule]:
     return [r for r in rules if r.loc.file == plan.policy.source and not is_builtin(r)]
 
 
-def _lhs(rule: PolicyRule) -> str:
-    return rule.loc.text.split("->", 1)[0].strip()
+def _fix(rule: PolicyRule, scheme: str | SchemeCall) -> str | None:
+    """``rule``'s selector with another scheme (a table's scheme text, or a call in its
+    short form), by the printer; None where the selector cannot be written."""
+    try:
+        text = scheme if isinstance(scheme, str) else printer.short_scheme(scheme)
+        return f"{printer.selector(rule.selector)} -> {text}"
+    except PrintError:
+        return None
 
 
 def _by_rule(entries: list[Entry]) -> dict[int, list[Entry]]:
@@ -112,7 +121,7 @@ class SchemeMismatch(LintRule):
                     f"{act} ({_names([e for e, _ in bad])})",
                     measured=first.std,
                     location=_where(rule),
-                    fix=f"{_lhs(rule)} -> {b.fix}" if b else None,
+                    fix=_fix(rule, b.fix) if b else None,
                     param=first.name,
                 )
 
@@ -167,9 +176,19 @@ class TruncNormalNoOp(LintRule):
                 measured=sig,
                 expected=k,
                 location=_where(e.rule),
-                fix=f"{_lhs(e.rule)} -> trunc_normal({mean:g}, {std:g}, {mean - 2 * std:g}, {mean + 2 * std:g})",
+                fix=_fix(e.rule, _two_std(mean, std)),
                 param=e.name,
             )
+
+
+def _two_std(mean: float, std: float) -> SchemeCall:
+    """``trunc_normal`` cut at ±2 std, its numbers to 6 significant digits as findings
+    show them."""
+    values = {"mean": mean, "std": std, "a": mean - 2 * std, "b": mean + 2 * std}
+    return SchemeCall(
+        name="trunc_normal",
+        args=tuple(SchemeArg(name=k, value=Num(value=float(f"{v:g}"))) for k, v in values.items()),
+    )
 
 
 class RuleNeverMatches(LintRule):
