@@ -75,7 +75,7 @@ def build_plan(
     matched_live: set[int] = set()
     won: set[int] = set()
 
-    model_names = ModelNames(graph.width, graph.depth)
+    model_names = ModelNames(graph.width, graph.depth, graph.head_dim)
     outputs: dict[str, Output] = {}
     groups: dict[int, list[NamedTensor]] = {}
     for t in index.targets:
@@ -199,7 +199,8 @@ def build_plan(
 
 #: Bound names whose value depends on the traced activations or execution order.
 _TRACED_NAMES = frozenset(
-    {"gain", "vp_gain", "slope", "depth", "model_width", "model_depth", "n_branches",
+    {"gain", "vp_gain", "slope", "depth", "model_width", "model_depth", "model_head_dim",
+     "n_branches",
      "branch_layers", "in_branch", "branch_end", "branch_tail", "attn_query", "attn_key",
      "attn_value"}
 )  # fmt: skip
