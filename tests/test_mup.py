@@ -457,7 +457,8 @@ def test_fsdp2_gives_the_same_groups_multipliers_and_weights(world, tmp_path):
     single = mup_worlds.run(mup_worlds.build())
     assert sharded["same_on_every_rank"]
     assert sharded["groups"] == single["groups"]
-    assert sharded["multipliers"] == single["multipliers"] == {"lm_head": 0.25}
+    queries = {f"model.layers.{i}.self_attn.q_proj": 0.5 for i in range(mup_worlds.DEPTH)}
+    assert sharded["multipliers"] == single["multipliers"] == {"lm_head": 0.25} | queries
     assert sharded["params"].keys() == single["params"].keys()
     for name, tensor in single["params"].items():
         assert torch.equal(sharded["params"][name], tensor), name  # bit-identical
