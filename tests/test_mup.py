@@ -469,7 +469,7 @@ def test_fsdp2_gives_the_same_groups_multipliers_and_weights(world, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mlp", "gpt2"])
+@pytest.mark.parametrize("name", ["mlp", "gpt2", "llama"])
 def test_coordcheck_mup_is_flat_and_the_standard_is_not(name):
     from initpolicy.coordcheck import coordcheck
 
@@ -479,6 +479,9 @@ def test_coordcheck_mup_is_flat_and_the_standard_is_not(name):
     assert result.passed()
     assert result.worst("policy")[0][1] <= 0.35
     assert result.worst("standard")[0][1] >= 1.0
+    if name == "llama":  # the query is judged before its multiplier (attention's 1/d)
+        q = result.slopes("policy")["model.layers.0.self_attn.q_proj"]
+        assert all(s is not None and abs(s) <= 0.35 for s in q[1:])
 
 
 @pytest.mark.slow
