@@ -141,6 +141,14 @@ def main() -> None:
                 flush=True,
             )
     print(f"lr grid 2^{lo} .. 2^{hi}; {time.perf_counter() - t0:.0f} s")
+    summary(results, widths, ks)
+    if args.plot:
+        plot(results, widths, ks, args.steps, args.plot)
+
+
+def summary(results: dict[str, dict[int, list[float]]], widths: list[int], ks: list[int]) -> None:
+    """Where each width's curve has its minimum, and at how many learning rates the loss
+    falls with every doubling of the width."""
     for variant, by_width in results.items():
         bests = [ks[best_step(by_width[w])] for w in widths]
         print(
@@ -152,11 +160,9 @@ def main() -> None:
             for i in range(len(ks))
         )
         print(f"{variant}: wider is better at {ordered} of {len(ks)} learning rates")
-    if args.plot:
-        plot(results, widths, ks, args)
 
 
-def plot(results, widths, ks, args) -> None:
+def plot(results, widths, ks, steps: int, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,10 +180,10 @@ def plot(results, widths, ks, args) -> None:
         ax.set_title(variant)
         ax.set_xlabel("log2 learning rate (AdamW)")
         ax.set_ylim(top=top)
-    axes[0].set_ylabel(f"held-out loss after {args.steps} steps")
+    axes[0].set_ylabel(f"held-out loss after {steps} steps")
     axes[-1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.plot, dpi=110)
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
