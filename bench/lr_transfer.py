@@ -18,8 +18,10 @@ fixed learning rate, wider should be better; under the standard parametrization 
 model's own init, one learning rate for every tensor) the best learning rate moves down
 as the width grows.
 
-    .venv/bin/python bench/lr_transfer.py [--steps 400] [--seeds 2] [--widths 64,128,256,512,1024]
-                                          [--lrs=-12,-3] [--plot docs/img/mup_lr_transfer.png]
+    .venv/bin/python bench/lr_transfer.py [--steps 300] [--seeds 2] [--widths 64,128,256,512]
+                                          [--lrs=-10,-2] [--rev 6628087] [--plot FILE]
+
+Measured results: docs/mup.md, "Learning-rate transfer".
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,10 +48,28 @@ CONTEXT, BATCH, N_EVAL = 8, 128, 4096
 BASE_WIDTH = 64
 
 
-def corpus() -> tuple[torch.Tensor, torch.Tensor, int]:
+def docs_text(rev: str | None) -> str:
+    """docs/*.md, sorted by name and concatenated: as checked out, or at the git ``rev``
+    (the docs change; a measurement names the commit whose docs it read)."""
+    if rev is None:
+        return "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
+    git = ["git", "-C", str(ROOT)]
+    names = subprocess.run(
+        [*git, "ls-tree", "--name-only", rev, "docs/"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    md = sorted(n for n in names if n.endswith(".md"))
+    return "".join(
+        subprocess.run(
+            [*git, "show", f"{rev}:{n}"], capture_output=True, check=True
+        ).stdout.decode()
+        for n in md
+    )
+
+
+def corpus(rev: str | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The docs as character codes (anything outside printable ASCII is one code), split
     into a training and a held-out part, and the number of codes."""
-    text = "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
+    text = docs_text(rev)
     chars = sorted({c for c in text if 32 <= ord(c) < 127 or c == "\n"})
     index = {c: i for i, c in enumerate(chars)}
     other = len(chars)
@@ -102,15 +123,16 @@ def best_step(losses: list[float]) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--widths", default="64,128,256,512,1024")
-    ap.add_argument("--lrs", default="-12,-3", help="log2 of the first and last learning rate")
+    ap.add_argument("--widths", default="64,128,256,512")
+    ap.add_argument("--lrs", default="-10,-2", help="log2 of the first and last learning rate")
     ap.add_argument("--variants", default="mup,standard")
     ap.add_argument("--plot", default=None)
+    ap.add_argument("--rev", default=None, help="read docs/*.md at this git commit")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    train_codes, eval_codes, vocab = corpus()
+    train_codes, eval_codes, vocab = corpus(args.rev)
     starts = torch.randint(
         0, len(eval_codes) - CONTEXT, (N_EVAL,), generator=torch.Generator().manual_seed(7)
     )
