@@ -14,6 +14,11 @@ parametrization the readout and the updates grow with width. A depth check also 
 every layer's mean |input| (``"NAME (input)"``): the final norm's input is the residual
 stream, whose growth with depth CompleteP's branch multipliers stop.
 
+A query layer's output (the trace's attention query) is recorded before the policy's
+multiplier on it: that multiplier stands for μP's attention scale 1/d, which
+microsoft/mup applies inside attention, after the query projection; the query vector
+itself is what must stay Θ(1), and the logits it scales shrink at init on purpose.
+
 >>> result = coordcheck(build, initpolicy.load("mup"), widths=(64, 128, 256))  # doctest: +SKIP
 >>> result.worst("policy")[0]                                                   # doctest: +SKIP
 """
@@ -125,10 +130,12 @@ def _run_one(
     seed: int,
     keep: Callable[[str], bool],
     inputs: bool = False,
+    before: dict[str, float] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``steps`` steps on one synthetic batch; layer -> mean |output| per step (and
     ``"layer (input)"`` -> mean |input| with ``inputs``: a depth check's residual stream
-    is the input of the final norm)."""
+    is the input of the final norm). ``before``: layer -> the multiplier its recorded
+    output is divided by (a query's, read before it)."""
     import torch
 
     from .tracer.inputs import infer
@@ -144,7 +151,7 @@ def _run_one(
         def hook(m: Any, inp: Any, out: Any, name: str = name) -> None:
             t = _first_tensor(out)
             if t is not None and t.is_floating_point():
-                record[name] = float(t.detach().abs().mean())
+                record[name] = float(t.detach().abs().mean()) / (before or {}).get(name, 1.0)
             t = _first_tensor(inp) if inputs else None
             if t is not None and t.is_floating_point():
                 record[f"{name} (input)"] = float(t.detach().abs().mean())
@@ -212,13 +219,18 @@ def coordcheck(
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = make()
+            before: dict[str, float] = {}
             if variant == "policy":
-                policy.apply(model, seed=seed)
+                plan = policy.apply(model, seed=seed).plan
+                queries = {lay.name for lay in plan.graph.layers if lay.roles.attention == "query"}
+                before = {n: o.value for n, o in plan.outputs.items() if n in queries}
                 groups = policy.param_groups(model, lr=lr, optimizer=optimizer)
             else:
                 groups = [{"params": list(model.parameters()), "lr": lr}]
             runs.append(
-                _run_one(model, groups, optimizer, steps, seed, lambda n: True, axis == "depth")
+                _run_one(
+                    model, groups, optimizer, steps, seed, lambda n: True, axis == "depth", before
+                )
             )
         common = set.intersection(*(set(r) for r in runs))
         result.values[variant] = {

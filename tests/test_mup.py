@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import initpolicy
 from initpolicy.applier.multipliers import installed
 from initpolicy.cli.main import cli
-from initpolicy.errors import PolicyError, UsageError
+from initpolicy.errors import PlanError, PolicyError, UsageError
 from initpolicy.planner.select import NamedTensor, roles_of
 from initpolicy.tracer.tracing import trace
 
@@ -124,7 +124,8 @@ def test_roles_on_llama_come_from_the_trace():
     r = _roles(tm.llama(32, 2))
     assert r["model.embed_tokens.weight"] == {"input"}
     assert r["lm_head.weight"] == {"readout"}
-    assert r["model.layers.0.self_attn.q_proj.weight"] == {"hidden"}
+    assert r["model.layers.0.self_attn.q_proj.weight"] == {"hidden", "query"}  # through rotary
+    assert r["model.layers.0.self_attn.k_proj.weight"] == {"hidden"}
     assert r["model.layers.0.self_attn.o_proj.weight"] == {"hidden", "branch_end"}
     assert r["model.layers.1.mlp.down_proj.weight"] == {"hidden", "branch_end"}
     assert r["model.layers.1.mlp.up_proj.weight"] == {"hidden"}
@@ -199,30 +200,134 @@ def test_mup_closed_form(name):
             assert lr_of[n] == pytest.approx(1e-3, rel=1e-6)
     readouts = {n.rpartition(".")[0] for n, r in roles.items() if "readout" in r}
     readouts |= {a.rpartition(".")[0] for e in entries.values() for a in e.param.aliases}
-    assert installed(model) == {m: pytest.approx(base / width, rel=1e-6) for m in readouts}
+    # a query layer of its own (Llama, BERT; not a fused qkv): logits × sqrt(d0 / d), the
+    # heads fixed, so d0 / d = base / width
+    queries = {n.rpartition(".")[0] for n, r in roles.items() if "query" in r}
+    assert bool(queries) == (name in ("llama", "bert"))
+    wanted = {m: base / width for m in readouts} | {q: math.sqrt(base / width) for q in queries}
+    assert installed(model) == {m: pytest.approx(v, rel=1e-6) for m, v in wanted.items()}
 
 
-def test_completep_closed_form():
-    width, base_w, depth, base_d, alpha = 64, 32, 6, 2, 1.0
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_completep_closed_form(alpha):
+    """Every tensor's lr, Adam epsilon, weight decay and output multiplier against the
+    CompleteP rules (Dey et al. 2025, Table 1, as EleutherAI/nanoGPT-mup@completep
+    implements them), relative error <= 1e-6; alpha = 0.5 (depth-μP) makes each depth
+    exponent visible."""
+    width, base_w, depth, base_d = 64, 32, 6, 2
+    lr, eps, wd = 1e-3, 1e-8, 0.1
     model = tm.llama(width, depth)
-    policy = initpolicy.load("completep", base_width=base_w, base_depth=base_d)
+    policy = initpolicy.load("completep", base_width=base_w, base_depth=base_d, alpha=alpha)
     policy.apply(model, seed=0)
-    groups = policy.param_groups(model, lr=1e-3, eps=1e-8)
+    groups = policy.param_groups(model, lr=lr, eps=eps, weight_decay=wd)
     by_name = {n: g for g in groups for n in g["param_names"]}
     m_n, m_l = width / base_w, depth / base_d
     ends = {
         f"model.layers.{i}.{s}" for i in range(depth) for s in ("self_attn.o_proj", "mlp.down_proj")
     }
-    wanted = {e: m_l**-alpha for e in ends} | {"lm_head": 1 / m_n}
+    queries = {f"model.layers.{i}.self_attn.q_proj": m_n**-0.5 for i in range(depth)}
+    wanted = {e: m_l**-alpha for e in ends} | {"lm_head": 1 / m_n} | queries
     assert installed(model) == {k: pytest.approx(v, rel=1e-6) for k, v in wanted.items()}
-    g = by_name["model.layers.3.mlp.gate_proj.weight"]
-    assert g["lr"] == pytest.approx(1e-3 / m_n * m_l ** (alpha - 1), rel=1e-6)
-    assert g["eps"] == pytest.approx(1e-8 / m_n * m_l**-alpha, rel=1e-6)
-    assert by_name["model.norm.weight"]["eps"] == pytest.approx(1e-8, rel=1e-6)
-    # alpha = 0.5 (depth-μP) changes the branch multiplier and the hidden lr
-    half = initpolicy.load("completep", base_width=base_w, base_depth=base_d, alpha=0.5)
-    half.attach(model)
-    assert installed(model)["model.layers.0.mlp.down_proj"] == pytest.approx(m_l**-0.5, rel=1e-6)
+    roles = _roles(model)
+    for n, _ in model.named_parameters():
+        g, role = by_name[n], roles[n]
+        # epsilon: every tensor, (width/base)^-1 (depth/base)^-alpha
+        assert g["eps"] == pytest.approx(eps / m_n * m_l**-alpha, rel=1e-6), n
+        if "hidden" in role:  # lr: width^-1 depth^(alpha-1); decoupled decay: × width
+            assert g["lr"] == pytest.approx(lr / m_n * m_l ** (alpha - 1), rel=1e-6), n
+            assert g["weight_decay"] == pytest.approx(wd * m_n, rel=1e-6), n
+        elif n.startswith("model.layers."):  # a norm scale inside a block: depth^(alpha-1)
+            assert role == {"vector"}
+            assert g["lr"] == pytest.approx(lr * m_l ** (alpha - 1), rel=1e-6), n
+            assert g["weight_decay"] == pytest.approx(wd, rel=1e-6), n
+        else:  # embedding, final norm, readout
+            assert g["lr"] == pytest.approx(lr, rel=1e-6), n
+            assert g["weight_decay"] == pytest.approx(wd, rel=1e-6), n
+
+
+# ------------------------------------------------------------------------------ attention
+
+
+def _attention_logits(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each layer's attention logits (q kᵀ times the scale the model passes), read at the
+    model's own scaled_dot_product_attention call."""
+    from unittest import mock
+
+    real = torch.nn.functional.scaled_dot_product_attention
+    seen: list[torch.Tensor] = []
+
+    def spy(q, k, v, *args, **kwargs):
+        scale = kwargs.get("scale") or q.shape[-1] ** -0.5
+        seen.append((q @ k.transpose(-1, -2) * scale).detach())
+        return real(q, k, v, *args, **kwargs)
+
+    with (
+        mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", spy),
+        torch.no_grad(),
+    ):
+        model(x)
+    return seen
+
+
+@pytest.mark.parametrize(("width", "heads"), [(64, 4), (128, 4), (256, 4), (256, 16)])
+def test_mup_scales_attention_logits_as_one_over_head_dim(width, heads):
+    """μP's attention logits q·k/d on Llama, unedited: with the query's output multiplier
+    the logits are q·k times sqrt(d0)/d (d0: the head dim at base_width 64 with the same
+    heads; 1/d = 1/sqrt(d) at d0), the model's own 1/sqrt(d) times sqrt(d0/d), exactly."""
+    import transformers as T
+
+    model = T.LlamaForCausalLM(
+        T.LlamaConfig(
+            hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
+            num_attention_heads=heads, num_key_value_heads=heads, vocab_size=128,
+            max_position_embeddings=64, attn_implementation="sdpa",
+        )
+    ).eval()  # fmt: skip
+    d, d0 = width // heads, 64 // heads
+    x = torch.randint(0, 128, (2, 12), generator=torch.Generator().manual_seed(0))
+    policy = initpolicy.load("mup", base_width=64)
+    policy.apply(model, seed=0)
+    queries = {f"model.layers.{i}.self_attn.q_proj" for i in range(2)}
+    assert {m for m, v in installed(model).items() if m != "lm_head"} == queries
+    scaled = _attention_logits(model, x)
+    initpolicy.applier.multipliers.remove(model)
+    plain = _attention_logits(model, x)  # the same weights, the model's 1/sqrt(d)
+    assert len(scaled) == len(plain) == 2
+    # the first layer reads the same input either way (the later ones, the changed
+    # attention): q·k = own * sqrt(d), and μP's logits are q·k * sqrt(d0) / d
+    assert plain[0].abs().mean() > 0.01
+    torch.testing.assert_close(scaled[0], plain[0] * math.sqrt(d) * math.sqrt(d0) / d)
+    # heads growing with the width (the head dim fixed): the logits are the model's own
+    same = initpolicy.load("mup", base_width=64, base_head_dim=d)
+    same.attach(model)
+    assert {m: v for m, v in installed(model).items() if m in queries} == {
+        q: pytest.approx(1.0) for q in queries
+    }
+
+
+def test_head_dim_from_config_and_its_absence_is_a_clear_error():
+    assert trace(tm.llama(96, 2)).head_dim == 24  # hidden_size / num_attention_heads
+    assert trace(tm.gpt2(96, 2)).head_dim == 24  # GPT-2's n_embd / n_head
+    assert trace(tm.mlp(96, 2)).head_dim is None
+
+    class Attn(torch.nn.Module):  # a query layer of its own, no config
+        def __init__(self):
+            super().__init__()
+            self.inp = torch.nn.Linear(16, 32)
+            self.q, self.k, self.v = (torch.nn.Linear(32, 32) for _ in range(3))
+
+        def forward(self, x):
+            x = self.inp(x)
+            q, k, v = self.q(x), self.k(x), self.v(x)
+            return torch.softmax(q @ k.transpose(-1, -2), -1) @ v
+
+    model = Attn()
+    roles = _roles(model)
+    assert roles["q.weight"] == {"hidden", "query"} and roles["k.weight"] == {"hidden"}
+    with pytest.raises(PlanError, match="attention head dimension is unknown"):
+        initpolicy.load("mup", base_width=16, width=32).apply(model, seed=0)
+    initpolicy.load("mup", base_width=16, width=32, head_dim=8).apply(model, seed=0)
+    assert installed(model) == {"q": pytest.approx(math.sqrt(0.5))}
 
 
 # ------------------------------------------------------------------------------ groups
@@ -352,7 +457,8 @@ def test_fsdp2_gives_the_same_groups_multipliers_and_weights(world, tmp_path):
     single = mup_worlds.run(mup_worlds.build())
     assert sharded["same_on_every_rank"]
     assert sharded["groups"] == single["groups"]
-    assert sharded["multipliers"] == single["multipliers"] == {"lm_head": 0.25}
+    queries = {f"model.layers.{i}.self_attn.q_proj": 0.5 for i in range(mup_worlds.DEPTH)}
+    assert sharded["multipliers"] == single["multipliers"] == {"lm_head": 0.25} | queries
     assert sharded["params"].keys() == single["params"].keys()
     for name, tensor in single["params"].items():
         assert torch.equal(sharded["params"][name], tensor), name  # bit-identical
@@ -363,7 +469,7 @@ def test_fsdp2_gives_the_same_groups_multipliers_and_weights(world, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mlp", "gpt2"])
+@pytest.mark.parametrize("name", ["mlp", "gpt2", "llama"])
 def test_coordcheck_mup_is_flat_and_the_standard_is_not(name):
     from initpolicy.coordcheck import coordcheck
 
@@ -373,6 +479,9 @@ def test_coordcheck_mup_is_flat_and_the_standard_is_not(name):
     assert result.passed()
     assert result.worst("policy")[0][1] <= 0.35
     assert result.worst("standard")[0][1] >= 1.0
+    if name == "llama":  # the query is judged before its multiplier (attention's 1/d)
+        q = result.slopes("policy")["model.layers.0.self_attn.q_proj"]
+        assert all(s is not None and abs(s) <= 0.35 for s in q[1:])
 
 
 @pytest.mark.slow

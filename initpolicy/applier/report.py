@@ -257,6 +257,7 @@ def plan_json(plan: Plan, entries: list[dict[str, Any]] | None = None) -> dict[s
         "model_size": {
             "width": plan.graph.width,
             "depth": plan.graph.depth,
+            "head_dim": plan.graph.head_dim,
             "source": plan.graph.size_source,
         },
     }
@@ -287,7 +288,9 @@ def plan_text(plan: Plan) -> str:
         g = plan.graph
         lines.append(
             f"forward multipliers (installed by apply and attach; model width={g.width}, "
-            f"depth={g.depth} from the {g.size_source or 'nowhere'}):"
+            f"depth={g.depth} from the {g.size_source or 'nowhere'}"
+            + (f"; head dim {g.head_dim} from the config" if g.head_dim else "")
+            + "):"
         )
         if plan.policy.values:
             given = ", ".join(f"{k}={v:g}" for k, v in plan.policy.values)

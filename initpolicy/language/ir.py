@@ -91,6 +91,7 @@ BOUND_NAMES: tuple[str, ...] = (
     "n_layers",
     "model_width",
     "model_depth",
+    "model_head_dim",
     "n_branches",
     "branch_layers",
     "encoder_blocks",
@@ -188,8 +189,9 @@ class Selector(Node):
 #: ``hidden`` (every other weight), ``branch_end`` (a weight whose output reaches a residual
 #: join with no other layer between; also ``hidden``), ``vector`` (biases, norm scales,
 #: tokens, position tables: not a mixing weight), ``tied`` (a tensor with several names: an
-#: embedding tied to a readout, under each name).
-ROLES: tuple[str, ...] = ("input", "hidden", "readout", "branch_end", "vector", "tied")
+#: embedding tied to a readout, under each name), ``query`` (a hidden weight whose layer's
+#: output is attention's query operand, on its own: not a fused qkv projection).
+ROLES: tuple[str, ...] = ("input", "hidden", "readout", "branch_end", "vector", "tied", "query")
 
 
 def module_only(sel: Selector) -> bool:

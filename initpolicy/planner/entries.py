@@ -44,24 +44,32 @@ def diagnostic(rule: Rule, message: str, hint: str | None = None) -> Diagnostic:
 
 @dataclass(frozen=True)
 class ModelNames:
-    """The bound names of the whole model: its width and depth (None: unknown)."""
+    """The bound names of the whole model: its width, depth and attention head dimension
+    (None: unknown)."""
 
     width: int | None = None
     depth: int | None = None
+    head_dim: int | None = None
 
     def add_to(self, env: dict[str, float], why: dict[str, str]) -> None:
         for key, value, what in (
             ("model_width", self.width, "width"),
             ("model_depth", self.depth, "depth"),
+            ("model_head_dim", self.head_dim, "head_dim"),
         ):
             if value is not None:
                 env[key] = float(value)
+            elif what == "head_dim":
+                why[key] = (
+                    "the model's attention head dimension is unknown (no transformers "
+                    "config says head_dim or hidden_size and num_attention_heads): give "
+                    "it, --set head_dim=N or initpolicy.load(policy, head_dim=N)"
+                )
             else:
-                name = what if what == "width" else "depth"
                 why[key] = (
                     f"the model's {what} is unknown (no transformers config says it, and "
                     f"the trace found no residual stream or hidden layers): give it, "
-                    f"--set {name}=N or initpolicy.load(policy, {name}=N)"
+                    f"--set {what}=N or initpolicy.load(policy, {what}=N)"
                 )
 
 

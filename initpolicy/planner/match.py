@@ -61,7 +61,9 @@ def build_plan(
         raise UsageError(why)
     index = Index.from_graph(graph, cond=_cond)
     out = Plan(policy=policy_ir, graph=graph, seed=seeds.resolve(seed, policy_ir.seed))
-    matcher = _Matcher(policy_ir.rules, index, ModelNames(graph.width, graph.depth), out)
+    matcher = _Matcher(
+        policy_ir.rules, index, ModelNames(graph.width, graph.depth, graph.head_dim), out
+    )
     groups: dict[int, list[NamedTensor]] = {}
     for t in index.targets:
         groups.setdefault(id(t.param), []).append(t)
@@ -250,7 +252,8 @@ def _finish(out: Plan, matcher: _Matcher, strict: bool) -> None:
 
 #: Bound names whose value depends on the traced activations or execution order.
 _TRACED_NAMES = frozenset(
-    {"gain", "vp_gain", "slope", "depth", "model_width", "model_depth", "n_branches",
+    {"gain", "vp_gain", "slope", "depth", "model_width", "model_depth", "model_head_dim",
+     "n_branches",
      "branch_layers", "in_branch", "branch_end", "branch_tail", "attn_query", "attn_key",
      "attn_value", "encoder_blocks", "decoder_blocks", "in_encoder", "in_decoder"}
 )  # fmt: skip

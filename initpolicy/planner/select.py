@@ -304,7 +304,8 @@ def roles_of(target: NamedTensor) -> frozenset[str]:
     """What a tensor is to width/depth transfer, under this name (docs/mup.md), from the
     trace: ``vector`` (not a mixing weight: a bias, a norm's scale, a token, a position
     table), else ``input`` (no parameterized layer feeds its layer), ``readout`` (nothing
-    mixes its layer's output further), or ``hidden``, which a ``branch_end`` also is; and
+    mixes its layer's output further), or ``hidden``, which a ``branch_end`` and a
+    ``query`` (its layer's output is attention's query, on its own) also are; and
     ``tied`` under every name of a tensor with several (an embedding tied to a readout).
     Without the roles pass (the ``modules`` tracer) a tensor of one dimension is a vector
     and any other a hidden weight.
@@ -323,6 +324,8 @@ def roles_of(target: NamedTensor) -> frozenset[str]:
         out.add("hidden")
         if layer.roles.branch_end:
             out.add("branch_end")
+        if layer.roles.attention == "query":
+            out.add("query")
     return frozenset(out)
 
 

@@ -326,6 +326,9 @@ class ModelGraph:
     #: the number of residual adds, from the trace; None where neither says.
     width: int | None = None
     depth: int | None = None
+    #: The attention head dimension (μP's logits 1/d): a transformers config's ``head_dim``,
+    #: else its hidden size over its attention heads; None where the config does not say.
+    head_dim: int | None = None
     #: Where ``width`` and ``depth`` come from ("config", "trace"), for explain.
     size_source: str | None = None
 

@@ -229,8 +229,12 @@ def branches_of(
 # -- attention ---------------------------------------------------------------------------
 
 
-def _sources(r: GraphView, n: fx.Node, depth: int = 12) -> set[str]:
-    """The layers whose output reaches ``n`` through shape and scaling ops only."""
+def _sources(
+    r: GraphView, n: fx.Node, through: frozenset[fx.Node] = frozenset(), depth: int = 12
+) -> set[str]:
+    """The layers whose output reaches ``n`` through shape and scaling ops only, and
+    through the adds in ``through`` (those that are no residual join: a rotary
+    ``q*cos + rot(q)*sin``)."""
     out: set[str] = set()
     stack, seen = [(n, 0)], set()
     while stack:
@@ -242,7 +246,7 @@ def _sources(r: GraphView, n: fx.Node, depth: int = 12) -> set[str]:
             out.update(r.names_at[m])
             continue
         kind = r.kinds[m]
-        if kind.startswith("op:") or kind == "mul":
+        if kind.startswith("op:") or kind == "mul" or m in through:
             stack += [(a, d + 1) for a in m.all_input_nodes]
     return out
 
@@ -283,9 +287,11 @@ def _after_softmax(r: GraphView, n: fx.Node, depth: int = 12) -> bool:
 def attention_roles(r: GraphView) -> dict[str, str]:
     """Layer name -> ``query``, ``key`` or ``value`` (see the module doc)."""
     roles: dict[str, set[str]] = {}
+    residual = r.residual_branches()
+    rotary = frozenset(j for j in r.signal if r.kinds[j] == "join" and j not in residual)
 
     def put(node: fx.Node, role: str) -> None:
-        for name in _sources(r, node):
+        for name in _sources(r, node, rotary):
             roles.setdefault(name, set()).add(role)
 
     for n in r.signal:

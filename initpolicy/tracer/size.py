@@ -1,5 +1,5 @@
 """The width and depth of a model, for width/depth transfer (``model_width``,
-``model_depth``; docs/mup.md).
+``model_depth``; docs/mup.md) and its attention head dimension (``model_head_dim``).
 
 A transformers config says them (``hidden_size``, ``num_hidden_layers``, under any of the
 config's own spellings: GPT-2's ``n_embd`` and ``n_layer`` map to them). Otherwise the
@@ -23,6 +23,7 @@ class ModelSize:
     width: int | None
     depth: int | None
     source: str | None  # "config", "trace", "config+trace"
+    head_dim: int | None = None
 
 
 def _config_int(config: Any, name: str) -> int | None:
@@ -71,4 +72,19 @@ def model_size(model: Any, layers: list[Layer], residual_adds: int) -> ModelSize
         depth = residual_adds or mixing or None
         traced = traced or depth is not None
     source = "+".join(s for s, used in (("config", from_config), ("trace", traced)) if used)
-    return ModelSize(width, depth, source or None)
+    return ModelSize(width, depth, source or None, _head_dim(config))
+
+
+def _head_dim(config: Any) -> int | None:
+    """The attention head dimension a transformers config says: its ``head_dim``, else its
+    hidden size over its attention heads (GPT-2's ``n_head`` maps to the latter)."""
+    if config is None:
+        return None
+    explicit = _config_int(config, "head_dim")
+    if explicit is not None:
+        return explicit
+    hidden = _config_int(config, "hidden_size")
+    heads = _config_int(config, "num_attention_heads")
+    if hidden is None or heads is None or hidden % heads:
+        return None
+    return hidden // heads

@@ -395,6 +395,7 @@ def _trace(
         quantized={_clean(n): kind for n, kind in quantized_modules(modules).items()},
         width=size.width,
         depth=size.depth,
+        head_dim=size.head_dim,
         size_source=size.source,
     )
 
