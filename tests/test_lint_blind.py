@@ -419,6 +419,75 @@ def test_the_sum_counts_a_constant_factor_on_the_way():
     assert set(_codes(initpolicy.lint(m, static=True), "IP113")) == {"wte.weight"}
 
 
+def _llama(width=64, vocab=256, inter=96, heads=4):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=vocab, hidden_size=width, intermediate_size=inter, num_hidden_layers=2,
+        num_attention_heads=heads, num_key_value_heads=heads // 4 or 1, rms_norm_eps=1e-5,
+    )  # fmt: skip
+    return LlamaForCausalLM(cfg)
+
+
+def _bert_base():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    return BertModel(BertConfig())
+
+
+def _tinyllama_width():
+    return _llama(width=2048, vocab=32000, inter=5632, heads=32)
+
+
+def _under_eps(build, tables, std, norm, eps):
+    """The model is clean; ``tables`` drawn at ``std`` make the norm reading their sum see
+    its eps, reported once on the token embedding; its fix is clean again."""
+    m = build()
+    g = initpolicy.trace(m)
+    (token,) = (lay for lay in g.layers if lay.indexed_by_input and lay.name in tables)
+    assert dict(token.normed_by) == {norm: pytest.approx(eps)}
+    assert _errors(m) == set()
+    with torch.no_grad():
+        for name in tables:
+            m.get_submodule(name).weight.normal_(0, std)
+    found = _codes(initpolicy.lint(m, static=True), "IP114")
+    assert set(found) == {f"{token.name}.weight"}
+    f = found[f"{token.name}.weight"]
+    assert f.severity == "warning"
+    assert f.expected == pytest.approx((10 * eps) ** 0.5)
+    text = fix_policy([f], initpolicy.trace(m))
+    assert _codes(initpolicy.lint(m, text, static=True), "IP114") == {}
+
+
+_BERT_TABLES = ("embeddings.word_embeddings", "embeddings.position_embeddings", "embeddings.token_type_embeddings")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("build", "tables", "std", "norm", "eps"),
+    [
+        (_bert, _BERT_TABLES, 1e-7, "embeddings.LayerNorm", 1e-12),
+        (_llama, ("model.embed_tokens",), 1e-4, "model.layers.0.input_layernorm", 1e-5),
+        (MinGPT, ("wte", "wpe"), 1e-4, "blocks.0.0", 1e-5),
+    ],
+)  # fmt: skip
+def test_an_embedding_whose_norm_sees_its_eps_is_reported(build, tables, std, norm, eps):
+    _under_eps(build, tables, std, norm, eps)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("build", "tables", "std", "norm", "eps"),
+    [
+        (_bert_base, _BERT_TABLES, 1e-7, "embeddings.LayerNorm", 1e-12),
+        (_tinyllama_width, ("model.embed_tokens",), 1e-4, "model.layers.0.input_layernorm", 1e-5),
+    ],
+)  # fmt: skip
+def test_an_embedding_under_eps_at_real_width(build, tables, std, norm, eps):
+    _under_eps(build, tables, std, norm, eps)
+
+
 # -- residual streams of unnormalized residual networks ----------------------------------
 
 

@@ -224,6 +224,10 @@ class Layer:
     #: The constant factor its output is multiplied by before that sum (Marian's
     #: ``embed_scale`` = sqrt(d_model)); 1 where there is none.
     sum_factor: float = 1.0
+    #: The normalizations a token embedding's output reaches as a term of its sum (see
+    #: ``summed_with``; not past a residual join), each with the eps it adds to the
+    #: variance: BERT's ``embeddings.LayerNorm``, a Llama's first ``input_layernorm``.
+    normed_by: tuple[tuple[str, float], ...] = ()
     #: Its first input carries the values of a model input, not only its shape: an
     #: embedding looked up by token ids (a position embedding reads ``arange(len)``).
     indexed_by_input: bool = False
