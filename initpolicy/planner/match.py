@@ -25,14 +25,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..catalog import seeds
+from ..catalog.blocks import EXPERT
 from ..catalog.schemes import constant_value
 from ..errors import Diagnostic, InitPolicyError, PlanError, UsageError
 from ..language.ir import Name, PolicyIR, Rule, Selector
-from ..tracer.graph import ModelGraph, ParamInfo
+from ..tracer.graph import ModelGraph, ParamInfo, block_names, block_of
 from . import ties
 from .entries import ModelNames, diagnostic, evaluate_entry
 from .plan import Entry, Output, Plan
-from .select import Index, NamedTensor
+from .select import Index, NamedTensor, selected_blocks
 
 __all__ = ["Entry", "Plan", "build_plan", "needs_trace", "summed_bias"]
 
@@ -73,6 +74,7 @@ def build_plan(
     diags: list[Diagnostic] = []
     matched_any: set[int] = set()
     matched_live: set[int] = set()
+    experts_seen: dict[int, dict[str, int]] = {}
     won: set[int] = set()
 
     model_names = ModelNames(graph.width, graph.depth)
@@ -90,7 +92,7 @@ def build_plan(
             continue
         per_target = []
         for t in targets:
-            whole, blocks = _matches(rules, index, t, diags)
+            whole, blocks = _matches(rules, index, t, diags, experts_seen)
             matched_any.update(whole, *blocks.values())
             per_target.append((t, whole, blocks))
         originals = index.originals.get(id(p), [])
@@ -117,7 +119,7 @@ def build_plan(
                 entry, problems = evaluate_entry(
                     rules[win],
                     t,
-                    p.blocks[block] if block else None,
+                    block_of(p, block),
                     evaluate=value,
                     count=index.count,
                     n_layers=index.n_layers,
@@ -133,8 +135,8 @@ def build_plan(
             if len(entries) != len(winners):
                 continue
             candidates.append((t, entries))
-            if blocks and not whole and len(winners) < len(p.blocks):
-                missing = [b for b in p.blocks if b not in {w[0] for w in winners}]
+            if blocks and not whole and len(winners) < len(block_names(p)):
+                missing = [b for b in block_names(p) if b not in {w[0] for w in winners}]
                 out.warnings.append(
                     f"{p.name}: blocks {', '.join(missing)} are matched by no rule and keep their values"
                 )
@@ -176,6 +178,7 @@ def build_plan(
     order = {lay.name: i for i, lay in enumerate(graph.layers)}
     out.outputs = dict(sorted(outputs.items(), key=lambda kv: order.get(kv[0], len(order))))
     _rnn_bias_pairs(out.entries)
+    diags.extend(_expert_misuse(rules, experts_seen, matched_any))
     out.never_matched = [r for i, r in enumerate(rules) if i not in matched_any]
     out.always_overridden = [r for i, r in enumerate(rules) if i in matched_live and i not in won]
     out.warnings.extend(_did_you_mean(out.never_matched, graph, index))
@@ -218,7 +221,10 @@ def needs_trace(policy_ir: PolicyIR) -> bool:
     while stack:
         node = stack.pop()
         if isinstance(node, Selector) and (
-            node.before is not None or node.after is not None or node.role is not None
+            node.before is not None
+            or node.after is not None
+            or node.role is not None
+            or node.block == EXPERT  # which tensors stack experts, the trace says
         ):
             return True
         if isinstance(node, Name) and node.name in _TRACED_NAMES:
@@ -234,14 +240,24 @@ def needs_trace(policy_ir: PolicyIR) -> bool:
 
 
 def _matches(
-    rules: tuple[Rule, ...], index: Index, t: NamedTensor, diags: list[Diagnostic]
+    rules: tuple[Rule, ...],
+    index: Index,
+    t: NamedTensor,
+    diags: list[Diagnostic],
+    experts_seen: dict[int, dict[str, int]],
 ) -> tuple[list[int], dict[str, list[int]]]:
-    """Indices of the rules selecting ``t``: whole-tensor ones, and block ones by block."""
+    """Indices of the rules selecting ``t``: whole-tensor ones, and block ones by block
+    (an ``[expert]`` rule under each expert it names). ``experts_seen`` collects, per
+    ``[expert]`` rule, the tensors it selects but for its block, with their expert counts."""
     whole: list[int] = []
     blocks: dict[str, list[int]] = {}
     for i, r in enumerate(rules):
         try:
             ok = index.selects(r.selector, t)
+            if r.selector.block == EXPERT:
+                bare = r.selector.model_copy(update={"block": None, "expert": None})
+                if ok or index.selects(bare, t):
+                    experts_seen.setdefault(i, {})[t.name] = t.param.experts
         except InitPolicyError as e:
             diags.append(diagnostic(r, f"{t.name}: cannot evaluate the where condition: {e}"))
             continue
@@ -250,8 +266,43 @@ def _matches(
         if r.selector.block is None:
             whole.append(i)
         else:
-            blocks.setdefault(r.selector.block, []).append(i)
+            for b in selected_blocks(r.selector, t.param):
+                blocks.setdefault(b, []).append(i)
     return whole, blocks
+
+
+def _expert_misuse(
+    rules: tuple[Rule, ...], seen: dict[int, dict[str, int]], matched: set[int]
+) -> list[Diagnostic]:
+    """An ``[expert]`` rule that selects tensors but no expert of theirs: none of them is
+    an experts tensor, or none has the expert it numbers. A located error, not a rule that
+    silently matches nothing."""
+    out: list[Diagnostic] = []
+    for i, tensors in seen.items():
+        if i in matched:
+            continue
+        r, most = rules[i], max(tensors.values())
+        names = ", ".join(list(tensors)[:3]) + (", ..." if len(tensors) > 3 else "")
+        if most == 0:
+            out.append(
+                diagnostic(
+                    r,
+                    f"[{EXPERT}] selects {names}, which is no experts tensor: [{EXPERT}] "
+                    "selects a 3-D tensor used one (out, in) slice per expert",
+                    hint=f"drop [{EXPERT}], or name the experts module's tensor "
+                    f"(Qwen3MoeExperts.gate_up_proj[{EXPERT}])",
+                )
+            )
+        else:
+            out.append(
+                diagnostic(
+                    r,
+                    f"[{EXPERT}={r.selector.expert}] is past the last expert: {names} "
+                    f"has {most} experts",
+                    hint=f"experts are numbered 0 to {most - 1}",
+                )
+            )
+    return out
 
 
 def _winners(
@@ -264,7 +315,7 @@ def _winners(
     if top is not None:
         every = sorted({*whole, *(i for ids in blocks.values() for i in ids)})
         out.append((None, top, tuple(i for i in every if i < top)))
-    for b in p.blocks:
+    for b in block_names(p):
         later = [i for i in blocks.get(b, []) if top is None or i > top]
         if later:
             win = later[-1]

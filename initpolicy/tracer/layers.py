@@ -328,6 +328,8 @@ def _fill_uses(layer: Layer, r: Resolved) -> None:
         if p.ndim >= 3 and dim >= p.ndim - 2 and p.local in r.uses:
             in_dim = (p.ndim - 1) if dim == p.ndim - 2 else p.ndim - 2
             p.fan_in, p.fan_out = float(p.shape[in_dim]), float(p.shape[dim])
+            if p.ndim == 3:
+                p.experts = p.shape[0]
         size = p.shape[dim]
         if len(use.blocks) > 1 and size % len(use.blocks) == 0:
             step = size // len(use.blocks)
