@@ -522,3 +522,88 @@ def test_normalized_residual_networks_are_not_judged_by_their_stream():
     result = initpolicy.lint(m)
     assert any(st.in_std for st in result.layer_stats)
     assert _codes(result, "IP206") == {}
+
+
+# -- a finding on values the model's own code wrote points at the line that wrote them --
+
+_OWN_INIT = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)
+        )
+        self.head = nn.Linear(10, 10)
+        for m in self.body:
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=1.0)  # the bad line
+        nn.init.normal_(self.head.weight, std=1.0)  # the head's own
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def example_inputs():
+    return (torch.randn(8, 64),)
+"""
+
+
+def test_a_finding_on_values_the_model_wrote_points_at_the_line_that_wrote_them(tmp_path):
+    import json
+
+    from tests._cli_support import outcome
+
+    path = tmp_path / "net.py"
+    path.write_text(_OWN_INIT)
+    code, out, _ = outcome("lint", str(path), "--format", "json")
+    assert code == 1
+    found = {f["target"]: f["location"] for f in json.loads(out)["findings"]}
+    lines = _OWN_INIT.splitlines()
+    loop = lines.index("                nn.init.normal_(m.weight, std=1.0)  # the bad line") + 1
+    head = lines.index("        nn.init.normal_(self.head.weight, std=1.0)  # the head's own") + 1
+    assert found["body.0.weight"] == f"{path}:{loop}"  # not the nn.Sequential(...) line (8)
+    assert found["body.2.weight"] == f"{path}:{loop}"
+    assert found["head.weight"] == f"{path}:{head}"
+    # with a policy, a finding on what the policy wrote points at the policy's rule
+    pol = tmp_path / "p.pol"
+    pol.write_text("Linear -> normal(0, 1.0)\n")
+    code, out, _ = outcome("lint", str(path), "--policy", str(pol), "--format", "json")
+    located = {f["target"]: f["location"] for f in json.loads(out)["findings"]}
+    assert located["body.0.weight"] == f"{pol}:1"
+
+
+_TORCH_DEFAULT = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(64, 64), nn.ReLU())])
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def example_inputs():
+    return (torch.randn(8, 64),)
+"""
+
+
+def test_values_torch_wrote_keep_the_line_that_built_the_module(tmp_path):
+    import json
+
+    from tests._cli_support import outcome
+
+    path = tmp_path / "net.py"
+    path.write_text(_TORCH_DEFAULT)
+    _, out, _ = outcome("lint", str(path), "--format", "json", "--static")
+    found = {f["target"]: f["location"] for f in json.loads(out)["findings"]}
+    assert found  # torch's default before ReLU, six layers deep
+    # torch's reset_parameters wrote them: the line that built the module, as before
+    assert set(found.values()) == {f"{path}:8"}

@@ -212,7 +212,7 @@ def lint_command(
     initpolicy lint model.py --static --select IP1 --ignore IP108
     initpolicy lint model.py --fix-policy fixed.pol
     """
-    from ..api import lint, load_spec
+    from ..api import lint, load_spec, write_recorder
     from ..common.progress import Progress
     from ..linter import output as lint_output
     from ..linter.budget import parse_memory
@@ -234,7 +234,12 @@ def lint_command(
     files.protect_policy(policy)
     bar = Progress()  # stderr, on a terminal only
     bar.stage("loading the model")
-    loaded = load_model(target, target_opts)
+    # built under the recorder: a finding on values the model's own code wrote points at
+    # the line that wrote them, not where the module was built
+    with write_recorder() as recorder:
+        loaded = load_model(target, target_opts)
+    written = recorder.user_sites(loaded.model)
+    recorder.close()
     files.protect(loaded.source)
     result = lint(
         loaded.model,
@@ -250,6 +255,7 @@ def lint_command(
         seed=seed,
         memory=nbytes,
         progress=bar,
+        written=written,
     )
     bar.close()
     default_loc = str(loaded.path) if loaded.path is not None else None
