@@ -128,7 +128,8 @@ class EmbeddingUnderEps(LintRule):
         for s in ctx.subjects:
             lay = s.layer
             if (
-                s.param.local != "weight"
+                not is_type(lay, EMBEDDING_TYPES)
+                or s.param.local != "weight"
                 or not lay.indexed_by_input
                 or not lay.normed_by
                 or not s.stats.finite
