@@ -539,6 +539,16 @@ def _progress(progress: Any) -> Any:
     return progress_of(progress)
 
 
+def write_recorder() -> Any:
+    """The extractor's recorder, to build a model under (``with write_recorder() as rec:``)
+    so that :func:`lint` can point a finding on values the model's own code wrote at the
+    line that wrote them: ``lint(model, written=rec.user_sites(model))``, then
+    ``rec.close()``. ``initpolicy lint TARGET`` does this."""
+    from .extractor.recorder import Recorder
+
+    return Recorder()
+
+
 def record(build: Build | Module, *, call: Iterable[str] = (), seed: int = 0) -> Recording:
     """Build a model under the extractor's recorder: every write its init code makes is
     recorded (``build`` is the class or a factory; ``call`` names methods of the built

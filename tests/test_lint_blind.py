@@ -419,6 +419,75 @@ def test_the_sum_counts_a_constant_factor_on_the_way():
     assert set(_codes(initpolicy.lint(m, static=True), "IP113")) == {"wte.weight"}
 
 
+def _llama(width=64, vocab=256, inter=96, heads=4):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=vocab, hidden_size=width, intermediate_size=inter, num_hidden_layers=2,
+        num_attention_heads=heads, num_key_value_heads=heads // 4 or 1, rms_norm_eps=1e-5,
+    )  # fmt: skip
+    return LlamaForCausalLM(cfg)
+
+
+def _bert_base():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    return BertModel(BertConfig())
+
+
+def _tinyllama_width():
+    return _llama(width=2048, vocab=32000, inter=5632, heads=32)
+
+
+def _under_eps(build, tables, std, norm, eps):
+    """The model is clean; ``tables`` drawn at ``std`` make the norm reading their sum see
+    its eps, reported once on the token embedding; its fix is clean again."""
+    m = build()
+    g = initpolicy.trace(m)
+    (token,) = (lay for lay in g.layers if lay.roles.indexed_by_input and lay.name in tables)
+    assert dict(token.normed_by) == {norm: pytest.approx(eps)}
+    assert _errors(m) == set()
+    with torch.no_grad():
+        for name in tables:
+            m.get_submodule(name).weight.normal_(0, std)
+    found = _codes(initpolicy.lint(m, static=True), "IP114")
+    assert set(found) == {f"{token.name}.weight"}
+    f = found[f"{token.name}.weight"]
+    assert f.severity == "warning"
+    assert f.expected == pytest.approx((10 * eps) ** 0.5)
+    text = fix_policy([f], initpolicy.trace(m))
+    assert _codes(initpolicy.lint(m, text, static=True), "IP114") == {}
+
+
+_BERT_TABLES = ("embeddings.word_embeddings", "embeddings.position_embeddings", "embeddings.token_type_embeddings")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("build", "tables", "std", "norm", "eps"),
+    [
+        (_bert, _BERT_TABLES, 1e-7, "embeddings.LayerNorm", 1e-12),
+        (_llama, ("model.embed_tokens",), 1e-4, "model.layers.0.input_layernorm", 1e-5),
+        (MinGPT, ("wte", "wpe"), 1e-4, "blocks.0.0", 1e-5),
+    ],
+)  # fmt: skip
+def test_an_embedding_whose_norm_sees_its_eps_is_reported(build, tables, std, norm, eps):
+    _under_eps(build, tables, std, norm, eps)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("build", "tables", "std", "norm", "eps"),
+    [
+        (_bert_base, _BERT_TABLES, 1e-7, "embeddings.LayerNorm", 1e-12),
+        (_tinyllama_width, ("model.embed_tokens",), 1e-4, "model.layers.0.input_layernorm", 1e-5),
+    ],
+)  # fmt: skip
+def test_an_embedding_under_eps_at_real_width(build, tables, std, norm, eps):
+    _under_eps(build, tables, std, norm, eps)
+
+
 # -- residual streams of unnormalized residual networks ----------------------------------
 
 
@@ -453,3 +522,88 @@ def test_normalized_residual_networks_are_not_judged_by_their_stream():
     result = initpolicy.lint(m)
     assert any(st.in_std for st in result.layer_stats)
     assert _codes(result, "IP206") == {}
+
+
+# -- a finding on values the model's own code wrote points at the line that wrote them --
+
+_OWN_INIT = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)
+        )
+        self.head = nn.Linear(10, 10)
+        for m in self.body:
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=1.0)  # the bad line
+        nn.init.normal_(self.head.weight, std=1.0)  # the head's own
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def example_inputs():
+    return (torch.randn(8, 64),)
+"""
+
+
+def test_a_finding_on_values_the_model_wrote_points_at_the_line_that_wrote_them(tmp_path):
+    import json
+
+    from tests._cli_support import outcome
+
+    path = tmp_path / "net.py"
+    path.write_text(_OWN_INIT)
+    code, out, _ = outcome("lint", str(path), "--format", "json")
+    assert code == 1
+    found = {f["target"]: f["location"] for f in json.loads(out)["findings"]}
+    lines = _OWN_INIT.splitlines()
+    loop = lines.index("                nn.init.normal_(m.weight, std=1.0)  # the bad line") + 1
+    head = lines.index("        nn.init.normal_(self.head.weight, std=1.0)  # the head's own") + 1
+    assert found["body.0.weight"] == f"{path}:{loop}"  # not the nn.Sequential(...) line (8)
+    assert found["body.2.weight"] == f"{path}:{loop}"
+    assert found["head.weight"] == f"{path}:{head}"
+    # with a policy, a finding on what the policy wrote points at the policy's rule
+    pol = tmp_path / "p.pol"
+    pol.write_text("Linear -> normal(0, 1.0)\n")
+    code, out, _ = outcome("lint", str(path), "--policy", str(pol), "--format", "json")
+    located = {f["target"]: f["location"] for f in json.loads(out)["findings"]}
+    assert located["body.0.weight"] == f"{pol}:1"
+
+
+_TORCH_DEFAULT = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(64, 64), nn.ReLU())])
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def example_inputs():
+    return (torch.randn(8, 64),)
+"""
+
+
+def test_values_torch_wrote_keep_the_line_that_built_the_module(tmp_path):
+    import json
+
+    from tests._cli_support import outcome
+
+    path = tmp_path / "net.py"
+    path.write_text(_TORCH_DEFAULT)
+    _, out, _ = outcome("lint", str(path), "--format", "json", "--static")
+    found = {f["target"]: f["location"] for f in json.loads(out)["findings"]}
+    assert found  # torch's default before ReLU, six layers deep
+    # torch's reset_parameters wrote them: the line that built the module, as before
+    assert set(found.values()) == {f"{path}:8"}

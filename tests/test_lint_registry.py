@@ -17,7 +17,7 @@ from initpolicy.linter.rules import RULES
 def test_codes_and_names_are_unique():
     codes = [r.code for r in RULES]
     names = [r.name for r in RULES]
-    assert len(set(codes)) == len(codes) == 31
+    assert len(set(codes)) == len(codes) == 32
     assert len(set(names)) == len(names)
 
 

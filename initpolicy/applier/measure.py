@@ -16,13 +16,14 @@ from ..planner.plan import Entry, Plan
 from ..shards.dtensor import is_dtensor, mesh_device_type
 from ..shards.moments import gather_moments, measure_rows
 from ..tracer.fans import legacy_weight_norm
+from ..tracer.graph import block_of
 
 
 def written(e: Entry, t: Any) -> tuple[Any, tuple[int, int] | None]:
     """What an entry wrote, to measure: the tensor and the rows of its block (None: all
     of it); for a parametrization, the weight it computes."""
     if e.param.parametrization is None:
-        b = e.param.blocks[e.block] if e.block else None
+        b = block_of(e.param, e.block)
         return t, (None if b is None else (b.start, b.stop))
     hook = legacy_weight_norm(t, e.param.local)
     if hook is not None:  # the legacy weight_norm: t is the module holding g and v

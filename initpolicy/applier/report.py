@@ -18,6 +18,7 @@ from typing import Any
 from ..catalog.schemes import SCHEMES
 from ..common.text import table
 from ..planner.plan import Entry, Plan, rule_json
+from ..tracer.graph import block_of
 from .streams import STREAM_LAYOUT_VERSION, whole_draw_bytes
 
 
@@ -179,8 +180,8 @@ def whole_note(e: Entry) -> str | None:
     if e.param.placement is None or scheme.keeps or tiled or scheme.value is not None:
         return None
     numel = e.param.numel
-    if e.block is not None:
-        b = e.param.blocks[e.block]
+    b = block_of(e.param, e.block)
+    if b is not None:
         numel = numel // max(1, e.param.shape[0]) * (b.stop - b.start)
     size = whole_draw_bytes(e.scheme, numel)
     return f"computed whole on every rank, then sliced (~{_bytes(size)} transient per rank)"

@@ -16,9 +16,9 @@ from typing import Any
 
 from ..catalog.schemes import SCHEMES
 from ..planner.plan import Entry, Plan
-from ..shards.dtensor import as_matrix, clip, local_view, region_matrix
+from ..shards.dtensor import as_matrix, clip, index_len, local_view, region_matrix
 from ..tracer.fans import legacy_weight_norm
-from ..tracer.graph import tensor_facts
+from ..tracer.graph import block_of, tensor_facts
 from .pool import Task, TaskPool
 from .regions import draw_region, stream_tasks
 from .streams import derive
@@ -82,7 +82,7 @@ def entry_tasks(seed: int, e: Entry, t: Any, rows: Rows = None) -> list[Task]:
 
 
 def _tasks(seed: int, e: Entry, dest: Any, idx: list[Any], rows: Rows) -> list[Task]:
-    block = e.param.blocks[e.block] if e.block else None
+    block = block_of(e.param, e.block)
     fan_in, fan_out, shape = tensor_facts(e.param, block)
     if rows is not None:
         pos, _ = clip(idx[0], *rows)
@@ -90,7 +90,14 @@ def _tasks(seed: int, e: Entry, dest: Any, idx: list[Any], rows: Rows) -> list[T
     if block is not None:  # the block is its own stream: its rows, in its coordinates
         pos, rel = clip(idx[0], block.start, block.stop)
         dest, idx = dest[pos], [rel, *idx[1:]]
-    r, c = region_matrix(shape, idx)
+    if block is not None and block.expert:  # one expert: its own (out, in) matrix
+        if index_len(idx[0]) == 0:
+            return []
+        idx = idx[1:]
+        r, c = region_matrix(shape, idx)
+        dest = dest.view(index_len(r), index_len(c))
+    else:
+        r, c = region_matrix(shape, idx)
     return stream_tasks(
         dest, e.scheme, e.args, fan_in=fan_in, fan_out=fan_out, shape=shape, rows=r, cols=c,
         seed=seed, parts=(e.param.name,) if e.block is None else (e.param.name, e.block),
@@ -130,8 +137,8 @@ def visible_rows(entries: Sequence[Entry]) -> list[list[Rows]]:
 
 
 def _span(e: Entry) -> tuple[int, int]:
-    if e.block is not None:
-        b = e.param.blocks[e.block]
+    b = block_of(e.param, e.block)
+    if b is not None:
         return b.start, b.stop
     return 0, e.param.shape[0] if e.param.shape else 1
 

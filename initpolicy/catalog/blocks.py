@@ -32,5 +32,10 @@ PACKED_PARAMS: dict[str, tuple[str, ...]] = {
     "MultiheadAttention": ("in_proj_weight", "in_proj_bias"),
 }
 
+#: The block that names the experts of an experts tensor (``[expert]``, ``[expert=3]``):
+#: any module's 3-D tensor used one ``(out, in)`` slice per expert, found by the tracer
+#: (not by type); one expert's block is named ``expert3``.
+EXPERT = "expert"
+
 #: Every block name, for did-you-mean hints.
 ALL_BLOCK_NAMES: tuple[str, ...] = tuple(sorted({b for names in BLOCKS.values() for b in names}))

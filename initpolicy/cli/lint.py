@@ -261,15 +261,25 @@ def _lint_target(
 ) -> tuple[LoadedTarget, LintResult]:
     """TARGET loaded (its source protected from the outputs) and linted, with a progress bar
     on stderr when it is a terminal."""
-    from ..api import lint
+    from ..api import lint, write_recorder
     from ..common.progress import Progress
 
     bar = Progress()
     bar.stage("loading the model")
-    loaded = load_model(target, target_opts)
+    # built under the recorder: a finding on values the model's own code wrote points at
+    # the line that wrote them, not where the module was built
+    with write_recorder() as recorder:
+        loaded = load_model(target, target_opts)
+    written = recorder.user_sites(loaded.model)
+    recorder.close()
     files.protect(loaded.source)
     result = lint(
-        loaded.model, policy, example_inputs=loaded.example_inputs, progress=bar, **options
+        loaded.model,
+        policy,
+        example_inputs=loaded.example_inputs,
+        progress=bar,
+        written=written,
+        **options,
     )
     bar.close()
     return loaded, result

@@ -61,7 +61,7 @@ from .calls import (
 )
 from .ledger import Ledger, Source, is_number, trackable
 from .records import Record
-from .sites import site_of
+from .sites import in_library, is_machinery, site_of
 
 #: How far up the stack a composite init function is looked for.
 _COMPOSITE_DEPTH = 60
@@ -91,6 +91,38 @@ class Recorder(TorchFunctionMode):
     def owners(self, t: torch.Tensor) -> torch.Tensor | None:
         """Record ids, one per element of ``t`` (its own shape), or None if untracked."""
         return self.ledger.owners(t)
+
+    def user_sites(self, model: torch.nn.Module) -> dict[str, str]:
+        """``file:line`` of the user's own code that wrote most of each parameter's values
+        (by qualified name, as ``named_parameters`` gives it), for the linter to point a
+        finding on those values at; a parameter a library wrote (transformers'
+        ``_init_weights``, torch's ``reset_parameters``) or nobody wrote is left out.
+
+        >>> with Recorder() as rec:
+        ...     fc = torch.nn.Linear(3, 4)
+        ...     _ = torch.nn.init.normal_(fc.weight, std=5.0)
+        >>> site = rec.user_sites(torch.nn.Sequential(fc))["0.weight"]
+        >>> site.rsplit(":", 1)[1].isdigit()
+        True
+        """
+        out: dict[str, str] = {}
+        for name, p in model.named_parameters(remove_duplicate=False):
+            owners = self.owners(p) if trackable(p) else None
+            if owners is None:
+                continue
+            ids = owners.reshape(-1)
+            ids = ids[ids >= 0]
+            if not ids.numel():
+                continue
+            site = self.records[int(ids.mode().values)].site
+            if (
+                site.path
+                and site.line
+                and not in_library(site.path)
+                and not is_machinery(site.path)
+            ):
+                out[name] = f"{site.path}:{site.line}"
+        return out
 
     def close(self) -> None:
         """Drop the storages kept alive while recording (owners() no longer works)."""

@@ -38,6 +38,8 @@ class Site:
     #: The numbers written literally in the function's source (None: no source): a value
     #: that is none of them was computed, not typed (``1 / math.sqrt(in_features)``).
     literals: frozenset[float] | None = None
+    #: The file as Python has it (absolute), for a location people can open; "" unknown.
+    path: str = ""
 
     def typed(self, v: float) -> bool | None:
         """Whether ``|v|`` is written literally in the function (None: unknown)."""

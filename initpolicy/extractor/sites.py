@@ -76,6 +76,12 @@ def short_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def in_library(filename: str) -> bool:
+    """Whether ``filename`` is an installed package's (under site-packages), not the
+    user's own code."""
+    return any(filename.startswith(root + os.sep) for root in _ROOTS)
+
+
 def is_machinery(filename: str) -> bool:
     return filename.startswith(_HERE) or filename.endswith(_MACHINERY)
 
@@ -115,6 +121,7 @@ def site_of(frame: Any) -> Site:
         via,
         fans,
         _literals(code),
+        code.co_filename,
     )
 
 

@@ -162,7 +162,11 @@ class Selector(Node):
     - ``param``: glob over the parameter's local name (``"weight_hh*"``, ``"bias"``);
       ``None`` with ``types`` set: the module's ``weight``, ``weight_*`` and ``*_weight``.
     - ``block``: one block of a packed tensor (``"forget"``, ``"q"``), validated against
-      the block table of the parser.
+      the block table of the parser; ``"expert"``: the experts of a 3-D experts tensor
+      (``(experts, out, in)``), each written as its own block, all of them or the one
+      numbered ``expert``.
+    - ``expert``: with ``block == "expert"``, the one expert selected (``[expert=3]``);
+      None: every expert.
     - ``named``: fnmatch glob over the module's qualified name (``*`` crosses dots).
     - ``inside``: glob alternatives; some *ancestor* module has a matching type.
     - ``before``: canonical activation names (``"relu"``, ``"output"``, ``"linear"``,
@@ -175,6 +179,7 @@ class Selector(Node):
     types: tuple[str, ...] | None = None
     param: str | None = None
     block: str | None = None
+    expert: int | None = None
     named: str | None = None
     inside: tuple[str, ...] | None = None
     before: tuple[str, ...] | None = None

@@ -131,6 +131,8 @@ def selector(sel: Selector, *, explicit: bool = False) -> str:
         if not head:
             raise PrintError("a [block] needs a type or parameter before it")
         head += f"[{_ident(sel.block, 'a block')}]"
+        if sel.expert is not None:
+            head = f"{head[:-1]}={sel.expert}]"
     parts = [head] if head else []
     if sel.named is not None:
         parts.append("named " + string(sel.named))

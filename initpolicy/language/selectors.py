@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 from lark import Token, Tree
 
 from ..catalog.activations import CANONICAL, canonical, spellings
-from ..catalog.blocks import ALL_BLOCK_NAMES, BLOCKS
+from ..catalog.blocks import ALL_BLOCK_NAMES, BLOCKS, EXPERT
 from ..common.suggest import did_you_mean, one_of
 from .expressions import (
     MAX_EXPR_DEPTH,
@@ -53,13 +53,14 @@ class Builder(ExprBuilder):
 
     def head(self, tree: Tree[Token], out: dict[str, object]) -> bool:
         ok = True
-        member = block = None
+        member = block = index = None
         types_tree = as_tree(tree.children[0])
         for child in map(as_tree, tree.children[1:]):
             if child.data == "member":
                 member = as_token(child.children[0])
             else:
                 block = as_token(child.children[0])
+                index = as_token(child.children[1]) if len(child.children) > 1 else None
         globs = types_tree.children
         if member is None and len(globs) == 1 and not is_type_glob(str(globs[0])):
             out["param"] = str(globs[0])  # a bare lowercase name: that parameter, any module
@@ -80,16 +81,58 @@ class Builder(ExprBuilder):
                 out["param"] = str(member)
         if block is not None:
             types = out.get("types")
-            ok = self.block(block, types if isinstance(types, tuple) else None, out) and ok
+            types = types if isinstance(types, tuple) else None
+            if str(block) == EXPERT:
+                ok = self.expert(block, index, types, out) and ok
+            elif index is not None:
+                self.error(
+                    index,
+                    f"[{block}] takes no number: only [{EXPERT}=N] selects one block by number",
+                    f"write [{block}]",
+                )
+                ok = False
+            else:
+                ok = self.block(block, types, out) and ok
         return ok
+
+    def expert(
+        self,
+        tok: Token,
+        index: Token | None,
+        types: tuple[str, ...] | None,
+        out: dict[str, object],
+    ) -> bool:
+        """``[expert]`` (every expert of an experts tensor) or ``[expert=N]`` (one)."""
+        packed = [k for k in BLOCKS if types and any(fnmatchcase(k, t) for t in types)]
+        if packed:
+            self.error(
+                tok,
+                f"{one_of(packed)} has no experts: [{EXPERT}] selects an experts tensor "
+                "(experts, out, in)",
+                f"its blocks are {one_of(tuple(dict.fromkeys(b for k in packed for b in BLOCKS[k])))}",
+            )
+            return False
+        if index is not None:
+            text = str(index)
+            if not text.isdigit():
+                self.error(
+                    index,
+                    f"[{EXPERT}={text}] needs an expert number, a whole number from 0",
+                    f"e.g. [{EXPERT}=0] for the first expert",
+                )
+                return False
+            out["expert"] = int(text)
+        out["block"] = EXPERT
+        return True
 
     def block(self, tok: Token, types: tuple[str, ...] | None, out: dict[str, object]) -> bool:
         name = str(tok)
         if name not in ALL_BLOCK_NAMES:
+            names = (*ALL_BLOCK_NAMES, EXPERT)
             self.error(
                 tok,
                 f"unknown block '{name}'",
-                did_you_mean(name, ALL_BLOCK_NAMES) or f"blocks: {one_of(ALL_BLOCK_NAMES)}",
+                did_you_mean(name, names) or f"blocks: {one_of(names)}",
             )
             return False
         if types is not None:

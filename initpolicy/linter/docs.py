@@ -54,8 +54,13 @@ modes, buffers such as BatchNorm's running statistics, `.grad`, the global RNG),
 checks of a policy against the model (only with `--policy`). Every finding has a code, a
 kebab-case name, a severity (`error`, `warning`, `info`), the parameter or module, a
 message, measured and expected numbers, a location (the policy's `file:line` when a
-policy set the value, else the model source line where the module is built, when the
-tracer finds it) and a fix written as a policy rule.
+policy set the value; else the line of the model's own code that wrote the values, when
+`initpolicy lint TARGET` built the model under the extractor's recorder and that line is
+the user's code, not a library's (`nn.init.normal_(m.weight, std=1.0)` in a loop, not the
+`nn.Sequential(...)` that built the layers); else the model source line where the module
+is built, when the tracer finds it) and a fix written as a policy rule. From Python,
+`initpolicy.lint(model, written=rec.user_sites(model))` with the model built under
+`initpolicy.api.write_recorder()` does the same.
 
 Exit codes: 0 when no finding reaches the fail level (default `warning`; `--fail-level`,
 or `--exit-zero` to always exit 0), 1 when one does, 2 on a usage, load or plan error.

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .findings import Finding, Severity
 
 if TYPE_CHECKING:
     from ..planner.plan import Plan
-    from ..tracer.graph import ModelGraph
+    from ..tracer.graph import Layer, ModelGraph
     from .probe import LayerStat
     from .subject import Subject
 
@@ -58,6 +58,18 @@ class LintContext:
     strict: bool = False
     subjects: Sequence[Subject] = ()
     stats: Sequence[LayerStat] | None = None
+    #: Where the model's own code wrote each parameter's values (``file:line``, by
+    #: parameter name; the extractor's recorder knows it when the CLI builds the model):
+    #: a finding on those values points there rather than where the module was built.
+    written: Mapping[str, str] = field(default_factory=dict)
+
+    def located(self, layer: Layer) -> str | None:
+        """Where a finding on ``layer`` points: the line that wrote its weight's values,
+        else where the module was built."""
+        for p in layer.parameters:
+            if p.ndim >= 2 and (site := self.written.get(p.raw_name or p.name)) is not None:
+                return site
+        return layer.source
 
     def t(self, name: str) -> float:
         """The value of threshold ``name`` (see :mod:`initpolicy.linter.thresholds`)."""

@@ -116,6 +116,10 @@ def _codes(what: str, value: object) -> list[str] | None:
     return items
 
 
+def _names(e: Any) -> tuple[str, ...]:
+    return (e.param.name, e.param.raw_name, *e.param.aliases)
+
+
 def lint(
     model: Any,
     *,
@@ -133,6 +137,7 @@ def lint(
     loader: Any = None,
     budget: Any = None,
     progress: Any = None,
+    written: Mapping[str, str] | None = None,
 ) -> LintResult:
     """Lint ``model``'s initialization as it is.
 
@@ -145,6 +150,9 @@ def lint(
     ``loader`` (a :class:`~initpolicy.linter.stream.Loader`): the model is judged part by
     part (:mod:`initpolicy.linter.stream`), each part materialized by the loader, within
     ``budget`` (:mod:`initpolicy.linter.budget`); ``progress`` draws the stages.
+    ``written``: parameter name -> ``file:line`` of the model's code that wrote its values
+    (:meth:`initpolicy.extractor.recorder.Recorder.user_sites`): findings on those values
+    point there.
 
     >>> result = lint(model, select=["IP1"], static=True)          # doctest: +SKIP
     >>> result.failed(), result.to_json()["summary"]["findings"]   # doctest: +SKIP
@@ -160,7 +168,10 @@ def lint(
     if graph is None:
         bar.stage("tracing")
         graph = _trace(model, example_inputs)
-    ctx = LintContext(chosen.thresholds, graph, model, plan, strict, (), None)
+    # a tensor the plan wrote is located at its rule; the model's writes of it were undone
+    rewritten = {n for e in (plan.entries if plan is not None else ()) for n in _names(e)}
+    sites = {k: v for k, v in (written or {}).items() if k not in rewritten}
+    ctx = LintContext(chosen.thresholds, graph, model, plan, strict, (), None, sites)
     wants_dynamic = not static and any(
         r.kind == "dynamic" for r in all_rules() if r.code in chosen.enabled
     )
@@ -274,7 +285,7 @@ def _in_memory(
     bar.stage(
         "static pass: tensors", total=sum(p.kind == "parameter" for _, p in graph.parameters())
     )
-    params = tuple(subjects(graph, model, ctx.plan, tick=bar.advance))
+    params = tuple(subjects(graph, model, ctx.plan, tick=bar.advance, written=ctx.written))
     found = _judge(ctx)(params)
     if not static and _sharded(model):
         return _Passes(found, len(params), None, SHARDED_DYNAMIC, "", params)

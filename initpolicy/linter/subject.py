@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -258,8 +258,11 @@ def make_subject(
     stats: Stats,
     entry: Entry | None,
     chain: float,
+    written: str | None = None,
 ) -> Subject:
-    """The Subject of one parameter: its judged activation and where a finding points."""
+    """The Subject of one parameter: its judged activation and where a finding points
+    (the policy rule that set it, else the line of the model's code that ``written`` its
+    values, else where its module was built)."""
     activation = judged_activation(layer, graph.roles)
     if fnmatch.fnmatchcase(param.local, "*in_proj*") or param.local in (
         "q_proj_weight",
@@ -267,7 +270,11 @@ def make_subject(
         "v_proj_weight",
     ):
         activation = "linear"  # attention mixes q/k/v before any nonlinearity
-    location = f"{entry.rule.loc.file}:{entry.rule.loc.line}" if entry is not None else layer.source
+    location = (
+        f"{entry.rule.loc.file}:{entry.rule.loc.line}"
+        if entry is not None
+        else written or layer.source
+    )
     return Subject(
         layer=layer,
         param=param,
@@ -286,6 +293,7 @@ def subjects(
     layers: Any = None,
     names: Any = None,
     tick: Any = None,
+    written: Mapping[str, str] | None = None,
 ) -> Iterator[Subject]:
     """Every floating parameter of the graph (of the layers named in ``layers``, and
     named in ``names``, where given), with its statistics and plan entry; ``tick()`` after
@@ -307,8 +315,9 @@ def subjects(
         if st is None:
             continue
         whole = make_subject(
-            graph, layer, param, tensor, st, entries.get(param.name), chain.get(layer.name, 0)
-        )
+            graph, layer, param, tensor, st, entries.get(param.name), chain.get(layer.name, 0),
+            (written or {}).get(param.raw_name or param.name),
+        )  # fmt: skip
         yield from _output_blocks(whole)
 
 

@@ -37,6 +37,11 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
         10.0,
         "how many times smaller than a term it is summed with a token embedding may be",
     ),
+    "norm-eps-ratio": (
+        10.0,
+        "how many times a norm's eps may exceed the variance of the token-embedding sum it "
+        "reads before embedding-under-eps fires (10: the norm outputs 0.3 of its scale)",
+    ),
     "orthogonality": (0.1, "largest |WᵀW/c - I| entry still called orthogonal"),
     "trunc-sigmas": (4.0, "bounds further than this many std from the mean truncate nothing"),
     "branch-growth": (4.0, "variance growth through unnormalized residual branches that fires"),

@@ -25,15 +25,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..catalog import seeds
+from ..catalog.blocks import EXPERT
 from ..catalog.schemes import constant_value
 from ..errors import Diagnostic, InitPolicyError, PlanError, UsageError
 from ..language.evaluate import evaluate, evaluate_cond
 from ..language.ir import Name, PolicyIR, Rule, Selector
-from ..tracer.graph import Block, ModelGraph, ParamInfo
+from ..tracer.graph import Block, ModelGraph, ParamInfo, block_names, block_of
 from . import ties
 from .entries import ModelNames, diagnostic, evaluate_entry
 from .plan import Entry, Output, Plan
-from .select import Index, NamedTensor
+from .select import Index, NamedTensor, selected_blocks
 
 __all__ = ["Entry", "Plan", "build_plan", "needs_trace", "summed_bias"]
 
@@ -112,6 +113,8 @@ class _Matcher:
         self.rules, self.index, self.model_names, self.out = rules, index, model, out
         self.diags: list[Diagnostic] = []
         self.matched_any: set[int] = set()
+        #: Per ``[expert]`` rule, the tensors it selects but for its block (their experts).
+        self.experts_seen: dict[int, dict[str, int]] = {}
         self.matched_live: set[int] = set()
         self.won: set[int] = set()
         self.outputs: dict[str, Output] = {}
@@ -127,7 +130,7 @@ class _Matcher:
             return
         per_target: list[_Matched] = []
         for t in targets:
-            whole, blocks = _matches(self.rules, self.index, t, self.diags)
+            whole, blocks = _matches(self.rules, self.index, t, self.diags, self.experts_seen)
             self.matched_any.update(whole, *blocks.values())
             per_target.append((t, whole, blocks))
         originals = self.index.originals.get(id(p), [])
@@ -176,7 +179,7 @@ class _Matcher:
                 continue
             entries = []
             for block, win, lost in winners:
-                entry = self._entry(self.rules[win], t, p.blocks[block] if block else None)
+                entry = self._entry(self.rules[win], t, block_of(p, block))
                 if entry is not None:
                     entry.overridden = tuple(self.rules[i] for i in lost)
                     entries.append(entry)
@@ -184,8 +187,8 @@ class _Matcher:
             if len(entries) != len(winners):
                 continue
             candidates.append((t, entries))
-            if blocks and not whole and len(winners) < len(p.blocks):
-                missing = [b for b in p.blocks if b not in {w[0] for w in winners}]
+            if blocks and not whole and len(winners) < len(block_names(p)):
+                missing = [b for b in block_names(p) if b not in {w[0] for w in winners}]
                 self.out.warnings.append(
                     f"{p.name}: blocks {', '.join(missing)} are matched by no rule and keep their values"
                 )
@@ -230,6 +233,7 @@ def _finish(out: Plan, matcher: _Matcher, strict: bool) -> None:
     order = {lay.name: i for i, lay in enumerate(graph.layers)}
     out.outputs = dict(sorted(matcher.outputs.items(), key=lambda kv: order.get(kv[0], len(order))))
     _rnn_bias_pairs(out.entries)
+    matcher.diags.extend(_expert_misuse(rules, matcher.experts_seen, matcher.matched_any))
     out.never_matched = [r for i, r in enumerate(rules) if i not in matcher.matched_any]
     out.always_overridden = [
         r for i, r in enumerate(rules) if i in matcher.matched_live and i not in matcher.won
@@ -272,7 +276,10 @@ def needs_trace(policy_ir: PolicyIR) -> bool:
     while stack:
         node = stack.pop()
         if isinstance(node, Selector) and (
-            node.before is not None or node.after is not None or node.role is not None
+            node.before is not None
+            or node.after is not None
+            or node.role is not None
+            or node.block == EXPERT  # which tensors stack experts, the trace says
         ):
             return True
         if isinstance(node, Name) and node.name in _TRACED_NAMES:
@@ -288,14 +295,24 @@ def needs_trace(policy_ir: PolicyIR) -> bool:
 
 
 def _matches(
-    rules: tuple[Rule, ...], index: Index, t: NamedTensor, diags: list[Diagnostic]
+    rules: tuple[Rule, ...],
+    index: Index,
+    t: NamedTensor,
+    diags: list[Diagnostic],
+    experts_seen: dict[int, dict[str, int]],
 ) -> tuple[list[int], dict[str, list[int]]]:
-    """Indices of the rules selecting ``t``: whole-tensor ones, and block ones by block."""
+    """Indices of the rules selecting ``t``: whole-tensor ones, and block ones by block
+    (an ``[expert]`` rule under each expert it names). ``experts_seen`` collects, per
+    ``[expert]`` rule, the tensors it selects but for its block, with their expert counts."""
     whole: list[int] = []
     blocks: dict[str, list[int]] = {}
     for i, r in enumerate(rules):
         try:
             ok = index.selects(r.selector, t)
+            if r.selector.block == EXPERT:
+                bare = r.selector.model_copy(update={"block": None, "expert": None})
+                if ok or index.selects(bare, t):
+                    experts_seen.setdefault(i, {})[t.name] = t.param.experts
         except InitPolicyError as e:
             diags.append(diagnostic(r, f"{t.name}: cannot evaluate the where condition: {e}"))
             continue
@@ -304,8 +321,43 @@ def _matches(
         if r.selector.block is None:
             whole.append(i)
         else:
-            blocks.setdefault(r.selector.block, []).append(i)
+            for b in selected_blocks(r.selector, t.param):
+                blocks.setdefault(b, []).append(i)
     return whole, blocks
+
+
+def _expert_misuse(
+    rules: tuple[Rule, ...], seen: dict[int, dict[str, int]], matched: set[int]
+) -> list[Diagnostic]:
+    """An ``[expert]`` rule that selects tensors but no expert of theirs: none of them is
+    an experts tensor, or none has the expert it numbers. A located error, not a rule that
+    silently matches nothing."""
+    out: list[Diagnostic] = []
+    for i, tensors in seen.items():
+        if i in matched:
+            continue
+        r, most = rules[i], max(tensors.values())
+        names = ", ".join(list(tensors)[:3]) + (", ..." if len(tensors) > 3 else "")
+        if most == 0:
+            out.append(
+                diagnostic(
+                    r,
+                    f"[{EXPERT}] selects {names}, which is no experts tensor: [{EXPERT}] "
+                    "selects a 3-D tensor used one (out, in) slice per expert",
+                    hint=f"drop [{EXPERT}], or name the experts module's tensor "
+                    f"(Qwen3MoeExperts.gate_up_proj[{EXPERT}])",
+                )
+            )
+        else:
+            out.append(
+                diagnostic(
+                    r,
+                    f"[{EXPERT}={r.selector.expert}] is past the last expert: {names} "
+                    f"has {most} experts",
+                    hint=f"experts are numbered 0 to {most - 1}",
+                )
+            )
+    return out
 
 
 def _winners(
@@ -318,7 +370,7 @@ def _winners(
     if top is not None:
         every = sorted({*whole, *(i for ids in blocks.values() for i in ids)})
         out.append((None, top, tuple(i for i in every if i < top)))
-    for b in p.blocks:
+    for b in block_names(p):
         later = [i for i in blocks.get(b, []) if top is None or i > top]
         if later:
             win = later[-1]

@@ -20,8 +20,18 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..catalog.activations import canonical
+from ..catalog.blocks import EXPERT
 from ..language.ir import Selector, module_only
-from ..tracer.graph import Block, Layer, ModelGraph, ParamInfo, Resolution, tensor_facts
+from ..tracer.graph import (
+    Block,
+    Layer,
+    ModelGraph,
+    ParamInfo,
+    Resolution,
+    block_of,
+    expert_blocks,
+    tensor_facts,
+)
 
 #: The default parameters of a type rule that names none (``Linear -> ...``).
 WEIGHT_GLOBS: tuple[str, ...] = ("weight", "weight_*", "*_weight")
@@ -69,6 +79,26 @@ def branch_env(
         "attn_key": float(layer.roles.attention == "key"),
         "attn_value": float(layer.roles.attention == "value"),
     }
+
+
+def selected_blocks(sel: Selector, p: ParamInfo) -> tuple[str, ...]:
+    """The blocks of ``p`` that ``sel``'s ``[block]`` names: that packed block, or its
+    experts (``[expert]``: every one; ``[expert=3]``: ``expert3``); () if none.
+
+    >>> w = ParamInfo("experts.up", "up", (4, 64, 32), 32, 64, experts=4)
+    >>> selected_blocks(Selector(param="up", block="expert", expert=1), w)
+    ('expert1',)
+    >>> len(selected_blocks(Selector(param="up", block="expert"), w))
+    4
+    """
+    if sel.block is None:
+        return ()
+    if sel.block != EXPERT:
+        return (sel.block,) if sel.block in p.blocks else ()
+    names = expert_blocks(p)
+    if sel.expert is None:
+        return names
+    return names[sel.expert : sel.expert + 1]
 
 
 def where_env(
@@ -218,7 +248,7 @@ class Index:
             return False
         elif not is_weight_name(target.local) and (sel.types is not None or sel.role is None):
             return False  # a role names the tensors it means (`as vector`: biases too)
-        return sel.block is None or sel.block in p.blocks
+        return sel.block is None or bool(selected_blocks(sel, p))
 
     def selects(self, sel: Selector, target: NamedTensor) -> bool:
         """Whether ``sel`` picks ``target`` (its block, if it names one)."""
@@ -228,8 +258,8 @@ class Index:
             return False
         if sel.where is None:
             return True
-        block = target.param.blocks.get(sel.block) if sel.block else None
-        return self.where(sel, target, block)
+        names = selected_blocks(sel, target.param)
+        return self.where(sel, target, block_of(target.param, names[0]) if names else None)
 
     def where(self, sel: Selector, target: NamedTensor, block: Block | None) -> bool:
         if self._cond is None:

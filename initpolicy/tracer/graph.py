@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..catalog.blocks import EXPERT
+
 TracerKind = Literal["fx", "dynamic", "modules"]
 ParamRole = Literal["weight", "bias", "scale", "table", "other"]
 
@@ -23,6 +25,9 @@ class Block:
     stop: int
     fan_in: float
     fan_out: float
+    #: One expert of an experts tensor (row ``start`` of dim 0): its values are the
+    #: ``(out, in)`` matrix of that expert, not a row chunk of the stacked tensor.
+    expert: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,10 @@ class ParamInfo:
     #: a tensor used apart from its module's others (an MoE experts tensor). Empty
     #: otherwise. Set by the resolution pass (docs/tracing.md, "Packed GLU and experts").
     outputs: tuple[OutputBlock, ...] = ()
+    #: How many experts an experts tensor stacks along dim 0 (a 3-D tensor used one
+    #: ``(out, in)`` slice per expert: ``grouped_mm``, ``bmm``), each a block ``expert<i>``
+    #: that ``[expert]`` rules select (:func:`block_of`); 0 for an ordinary tensor.
+    experts: int = 0
 
     @property
     def ndim(self) -> int:
@@ -111,6 +120,35 @@ class ParamInfo:
         return out
 
 
+def expert_blocks(p: ParamInfo) -> tuple[str, ...]:
+    """The block names of ``p``'s experts (``expert0``, ``expert1``, ...)."""
+    return tuple(f"{EXPERT}{i}" for i in range(p.experts))
+
+
+def block_names(p: ParamInfo) -> tuple[str, ...]:
+    """Every block of ``p`` a rule can write: its packed blocks, then its experts."""
+    return (*p.blocks, *expert_blocks(p))
+
+
+def block_of(p: ParamInfo, name: str | None) -> Block | None:
+    """Block ``name`` of ``p`` (None for None): a packed block, or one expert.
+
+    >>> w = ParamInfo("experts.up", "up", (4, 64, 32), 32, 64, experts=4)
+    >>> b = block_of(w, "expert2")
+    >>> (b.start, b.stop, b.fan_in, b.expert), tensor_facts(w, b)
+    ((2, 3, 32, True), (32, 64, (64, 32)))
+    """
+    if name is None:
+        return None
+    if name in p.blocks:
+        return p.blocks[name]
+    index = name.removeprefix(EXPERT)
+    if name.startswith(EXPERT) and index.isdigit() and int(index) < p.experts:
+        i = int(index)
+        return Block(name, i, i + 1, p.fan_in, p.fan_out, expert=True)
+    raise KeyError(name)
+
+
 def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple[int, ...]]:
     """fan_in, fan_out and shape of ``p``, or of one ``block`` of it (its own rows).
 
@@ -121,6 +159,8 @@ def tensor_facts(p: ParamInfo, block: Block | None) -> tuple[float, float, tuple
     """
     if block is None:
         return p.fan_in, p.fan_out, p.shape
+    if block.expert:
+        return block.fan_in, block.fan_out, p.shape[1:]
     return block.fan_in, block.fan_out, (block.stop - block.start, *p.shape[1:])
 
 
@@ -227,6 +267,10 @@ class GraphRoles:
     #: The constant factor its output is multiplied by before that sum (Marian's
     #: ``embed_scale`` = sqrt(d_model)); 1 where there is none.
     sum_factor: float = 1.0
+    #: The normalizations a token embedding's output reaches as a term of its sum (see
+    #: ``summed_with``; not past a residual join), each with the eps it adds to the
+    #: variance: BERT's ``embeddings.LayerNorm``, a Llama's first ``input_layernorm``.
+    normed_by: tuple[tuple[str, float], ...] = ()
     #: Its first input carries the values of a model input, not only its shape: an
     #: embedding looked up by token ids (a position embedding reads ``arange(len)``).
     indexed_by_input: bool = False

@@ -331,7 +331,12 @@ def _with_uses(p: ParamInfo, r: Resolved) -> ParamInfo:
     dim = use.out_dim
     if p.ndim >= 3 and dim >= p.ndim - 2 and p.local in r.uses:
         in_dim = (p.ndim - 1) if dim == p.ndim - 2 else p.ndim - 2
-        p = replace(p, fan_in=float(p.shape[in_dim]), fan_out=float(p.shape[dim]))
+        p = replace(
+            p,
+            fan_in=float(p.shape[in_dim]),
+            fan_out=float(p.shape[dim]),
+            experts=p.shape[0] if p.ndim == 3 else p.experts,
+        )
     size = p.shape[dim]
 
     def block(start: int, stop: int, outcomes: set[Outcome]) -> OutputBlock:

@@ -50,6 +50,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+import torch
 import torch.fx as fx
 
 from ..catalog.activations import facts
@@ -317,6 +318,56 @@ def _summed(r: GraphView, joins: set[fx.Node]) -> dict[str, tuple[set[str], floa
     return out
 
 
+#: Attributes where a norm module keeps its eps (torch, transformers' ``variance_epsilon``).
+_EPS_ATTRS = ("eps", "variance_epsilon", "epsilon", "layer_norm_eps")
+#: Modules a term passes on its way to a norm as it is.
+_PLAIN_MODULES = ("Dropout", "Identity")
+
+
+def _eps(module: Any) -> float | None:
+    """The eps a norm module adds to its input's variance (torch's RMSNorm with
+    ``eps=None`` uses float32's machine eps)."""
+    for attr in _EPS_ATTRS:
+        if hasattr(module, attr):
+            value = getattr(module, attr)
+            if value is None:
+                return float(torch.finfo(torch.float32).eps)
+            return float(value) if isinstance(value, (int, float)) else None
+    return None
+
+
+def _norms_after(r: GraphView, node: fx.Node, joins: set[fx.Node]) -> dict[str, float]:
+    """The norms ``node``'s output reaches as a term of a sum (see ``GraphRoles.normed_by``),
+    with their eps: through reshapes, dropout, constant factors, other terms added and a
+    traced-through norm's own ops; not past a residual join (a branch adds its own
+    scale), a layer or an activation."""
+    found: dict[str, float] = {}
+    stack, seen = list(r._through(node)), set()
+    while stack:
+        n = stack.pop()
+        if n in seen or n in joins:
+            continue
+        seen.add(n)
+        kind = r.kinds.get(n, "stop")
+        if kind == "norm":
+            m = r.p.module_of(n)
+            owners = (
+                [str(n.target)]
+                if m is not None
+                else [str(a.target).rpartition(".")[0] for a in r._tensors_read(n)]
+            )
+            for name in owners[:1]:
+                eps = _eps(r.p.modules.get(name))
+                if eps is not None:
+                    found[name] = eps
+            continue
+        module = r.p.module_of(n)
+        plain = module is not None and any(k in type(module).__name__ for k in _PLAIN_MODULES)
+        if kind in ("join", "mul") or plain or (kind.startswith("op:") and op_name(n) in _AS_IS):
+            stack.extend(r._through(n))
+    return found
+
+
 def with_roles(
     graph: fx.Graph,
     modules: Mapping[str, Any],
@@ -383,6 +434,10 @@ def _layer_facts(r: GraphView, data: set[fx.Node]) -> Callable[[str], GraphRoles
             for u in r._through(n):
                 fed |= reach[u] or set()
         others, factor = summed.get(name, (set(), 1.0))
+        indexed = any(_reads_input_values(n) for n in ns)
+        normed: dict[str, float] = {}
+        for n in ns if indexed else ():
+            normed.update(_norms_after(r, n, set(joins)))
         norms = [r.after(canc, n, _union) for n in ns]
         cancelled = norms and all(v is not None and v is not _FAIL and v for v in norms)
         return GraphRoles(
@@ -398,7 +453,8 @@ def _layer_facts(r: GraphView, data: set[fx.Node]) -> Callable[[str], GraphRoles
             cancelled_by=min(frozenset().union(*norms)) if cancelled else None,
             summed_with=tuple(sorted(others - {name})),
             sum_factor=factor,
-            indexed_by_input=any(_reads_input_values(n) for n in ns),
+            indexed_by_input=indexed,
+            normed_by=tuple(sorted(normed.items())),
             reads_stream=any(_reads(r, n, forks) for n in ns),
         )
 

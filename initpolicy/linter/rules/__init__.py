@@ -4,7 +4,7 @@ a module: the values of weights, their scale, recurrences (IP1xx, static), the s
 one forward and backward pass (IP2xx, dynamic), and a policy's rules (IP3xx)."""
 
 from ..rule import LintRule
-from .embedding import EmbeddingDrowned
+from .embedding import EmbeddingDrowned, EmbeddingUnderEps
 from .logits import LargeLogits
 from .norms import VanishingNormScale
 from .policy import (
@@ -49,6 +49,7 @@ RULES: tuple[type[LintRule], ...] = (
     NonOrthogonalRecurrent,
     UnscaledResidualBranches,
     EmbeddingDrowned,
+    EmbeddingUnderEps,
     ExtremeOutlier,
     IdenticalShards,
     UnwrittenMemory,

@@ -90,3 +90,70 @@ class EmbeddingDrowned(LintRule):
                 expected=want,
                 fix=f"{s.selector} -> normal(0, {want:.3g})",
             )
+
+
+class EmbeddingUnderEps(LintRule):
+    """What:
+    A token embedding whose output, summed with the terms it enters (position and
+    token-type embeddings, constant factors counted), has a variance ``norm-eps-ratio``
+    times or more under the eps of the normalization that reads the sum
+    (``Layer.normed_by``: BERT's ``embeddings.LayerNorm``, a Llama's first
+    ``input_layernorm``; the eps is the module's own).
+
+    Why:
+    A norm divides by sqrt(var + eps): where var is far under eps it divides by sqrt(eps)
+    and its output is the embedding scaled down by sqrt(var / eps), not a unit-scale
+    signal. The first block sees almost nothing, and the stream starts at a fraction of
+    the scale every later layer was initialized for (at var = eps / 10 the norm's output
+    std is 0.3 of its weight). The analogue of a norm seeing only its eps at every token.
+
+    Anti-pattern:
+        Embedding -> normal(0, 1e-4)    # a Llama, RMSNorm eps 1e-5
+
+    Fix:
+        Embedding -> normal(0, 0.02)
+    """
+
+    code = "IP114"
+    name = "embedding-under-eps"
+    severity = "warning"
+    kind = "static"
+    summary = "a token embedding whose sum is so small that the norm after it sees its eps"
+    uses = ("norm-eps-ratio",)
+
+    @classmethod
+    def check(cls, ctx: LintContext) -> Iterator[Finding]:
+        ratio = ctx.t("norm-eps-ratio")
+        tensors = _weights(ctx)
+        for s in ctx.subjects:
+            lay = s.layer
+            if (
+                not is_type(lay, EMBEDDING_TYPES)
+                or s.param.local != "weight"
+                or not lay.roles.indexed_by_input
+                or not lay.roles.normed_by
+                or not s.stats.finite
+            ):
+                continue
+            var = (s.stats.std * lay.roles.sum_factor) ** 2
+            for name in lay.roles.summed_with:
+                o = tensors.get(name)
+                if o is not None and o is not s and o.stats.finite:
+                    f = o.layer.roles.sum_factor if o.layer.name == name else 1.0
+                    var += (o.stats.std * f) ** 2
+            norm, eps = max(lay.roles.normed_by, key=lambda item: item[1])
+            if var * ratio > eps:
+                continue
+            least = (ratio * eps) ** 0.5 / lay.roles.sum_factor
+            want = max(0.02, least)
+            yield subject_finding(
+                cls,
+                s,
+                f"std {s.stats.std:.3g} of {s.name}: the sum it enters has variance "
+                f"{var:.3g}, {eps / max(var, 1e-300):.3g}x under the eps {eps:.3g} of "
+                f"{norm} that reads it, so {norm} outputs {(var / (var + eps)) ** 0.5:.2f} "
+                f"of its scale; expected std at least {least:.3g}",
+                measured=s.stats.std,
+                expected=least,
+                fix=f"{s.selector} -> normal(0, {want:.3g})",
+            )

@@ -50,7 +50,7 @@ def _layer_finding(
         message,
         measured=measured,
         expected=expected,
-        location=_layer(ctx, name).source,
+        location=ctx.located(_layer(ctx, name)),
         fix=fix or _weight_fix(ctx, name),
     )
 
@@ -135,7 +135,7 @@ class VarianceDrift(LintRule):
                 f"({total:.3g}x in all); per-layer ratios {shown}",
                 measured=factor,
                 expected=1.0,
-                location=lay.source,
+                location=ctx.located(lay),
                 fix=fix,
             )
 
@@ -413,6 +413,6 @@ class ResidualStreamDrift(LintRule):
             "last layer zero) so that each block starts as the identity",
             measured=per,
             expected=1.0,
-            location=first.source,
+            location=ctx.located(first),
             fix=fix,
         )
