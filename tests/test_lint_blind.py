@@ -447,7 +447,7 @@ def _under_eps(build, tables, std, norm, eps):
     m = build()
     g = initpolicy.trace(m)
     (token,) = (lay for lay in g.layers if lay.roles.indexed_by_input and lay.name in tables)
-    assert dict(token.normed_by) == {norm: pytest.approx(eps)}
+    assert dict(token.roles.normed_by) == {norm: pytest.approx(eps)}
     assert _errors(m) == set()
     with torch.no_grad():
         for name in tables:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .findings import SEVERITIES, Finding, fold, severity_rank, sort_findings
@@ -25,6 +25,13 @@ from .registry import all_rules, selected
 from .rule import LintContext, LintRule
 from .settings import check_fail_level, settings
 from .thresholds import thresholds as make_thresholds
+
+if TYPE_CHECKING:
+    from ..common.progress import Progress
+    from ..planner.plan import Plan
+    from ..tracer.graph import ModelGraph
+    from .budget import Budget
+    from .stream import Loader
 
 #: Why the dynamic rules do not run on a sharded model (docs/distributed.md).
 SHARDED_DYNAMIC = (
@@ -132,11 +139,11 @@ def lint(
     config: Any = None,
     fail_level: str | None = None,
     strict: bool = False,
-    graph: Any = None,
-    plan: Any = None,
-    loader: Any = None,
-    budget: Any = None,
-    progress: Any = None,
+    graph: ModelGraph | None = None,
+    plan: Plan | None = None,
+    loader: Loader | None = None,
+    budget: Budget | None = None,
+    progress: Progress | bool | None = None,
     written: Mapping[str, str] | None = None,
 ) -> LintResult:
     """Lint ``model``'s initialization as it is.

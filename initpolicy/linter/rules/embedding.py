@@ -97,7 +97,7 @@ class EmbeddingUnderEps(LintRule):
     A token embedding whose output, summed with the terms it enters (position and
     token-type embeddings, constant factors counted), has a variance ``norm-eps-ratio``
     times or more under the eps of the normalization that reads the sum
-    (``Layer.normed_by``: BERT's ``embeddings.LayerNorm``, a Llama's first
+    (``GraphRoles.normed_by``: BERT's ``embeddings.LayerNorm``, a Llama's first
     ``input_layernorm``; the eps is the module's own).
 
     Why:
