@@ -455,8 +455,12 @@ class _Pass:
 
     def output_blocks(self, n: fx.Node) -> list[set[Outcome]]:
         """The outcomes of each equal block of ``n``'s output where every use of it cuts
-        it along the last dim (``chunk(k, dim=-1)`` read through ``getitem``); else []."""
+        it along the last dim (``chunk(k, dim=-1)`` read through ``getitem``); else [].
+        A sum on the way keeps every feature in its place, so the cut of the sum is the
+        output's cut (Zamba2's ``gate_up_proj(x) + adapter(x)``, then ``chunk``)."""
         users = list(n.users)
+        while len(users) == 1 and op_name(users[0]) in _IN_PLACE:
+            users = list(users[0].users)
         if len(users) != 1 or op_name(users[0]) != "chunk":
             return []
         cut = users[0]
@@ -476,6 +480,10 @@ class _Pass:
         m = self.modules.get(name)
         return m is not None and (_owns_params(m) or is_composite(m) or node.op != "call_module")
 
+
+#: Ops after which each output feature stays where it was (a sum with another signal of
+#: that width, a cast): a cut after them cuts the layer's own output the same way.
+_IN_PLACE = frozenset({"add", "sub", "to", "float", "type_as", "contiguous"})
 
 #: Mixing ops whose second operand is a weight read as (..., in, out).
 _RIGHT_OPERAND = frozenset({"matmul", "mm", "bmm", "grouped_mm", "grouped_mm_fallback"})

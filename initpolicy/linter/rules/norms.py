@@ -20,11 +20,26 @@ def _inputs(width: int) -> list[tuple[int, ...]]:
     return [(4, width), (4, width, 8), (4, width, 4, 4), (4, width, 2, 2, 2)]
 
 
+def _gates(module: Any) -> int:
+    """How many tensors a norm's forward needs beside its input: a gated norm (Mamba2's
+    and Qwen3-Next's ``RMSNormGated``: ``norm(x) · weight · act(gate)``) needs the gate."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return 0
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.kind in positional and p.default is p.empty]
+    return max(len(required) - 1, 0)
+
+
 def output_scale(module: Any, width: int) -> float | None:
     """How much of the normalized signal a norm module lets through: the rms of
     ``module(x) - module(0)`` for x ~ N(0, 1) (the shift cancels; ``x̂`` has rms ≈ 1, so
     a standard norm gives ≈ rms(weight), and a ``(1 + weight)`` norm ≈ rms(1 + weight)).
-    None when the module accepts none of the probe shapes.
+    A gated norm's gate is held at ones, a constant factor act(1) of the same order
+    (silu(1) ≈ 0.73). None when the module accepts none of the probe shapes.
 
     >>> import torch
     >>> ln = torch.nn.LayerNorm(16)
@@ -45,8 +60,9 @@ def output_scale(module: Any, width: int) -> float | None:
             param = next(iter(module.parameters()), None)
             dtype = param.dtype if param is not None else torch.float32
             x = torch.randn(shape, generator=g).to(dtype)
+            gates = [torch.ones_like(x)] * _gates(module)
             try:
-                out, zero = module(x), module(torch.zeros_like(x))
+                out, zero = module(x, *gates), module(torch.zeros_like(x), *gates)
             except Exception:  # a shape this norm does not take
                 continue
             if not (isinstance(out, torch.Tensor) and out.shape == x.shape):
