@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -313,11 +313,23 @@ def subjects(
 
 
 def _output_blocks(s: Subject) -> Iterator[Subject]:
+    """:func:`output_blocks` of a measured subject: each block's statistics measured on
+    its rows."""
+    yield from output_blocks(s, lambda part, _shape: stats_of(part))
+
+
+def output_blocks(
+    s: Subject, block_stats: Callable[[Any, tuple[int, ...]], Stats | None]
+) -> Iterator[Subject]:
     """``s`` as the rules judge it: whole, or one subject per block of its output where
     the blocks feed different activations (``ParamInfo.outputs``: a packed GLU
     projection's halves, an MoE experts tensor), each with its own rows, statistics,
     fans and activation. A block's name is the tensor's with its index
-    (``mlp.Wi.weight[0:1152]``, ``experts.gate_up_proj[:, 0:768]``)."""
+    (``mlp.Wi.weight[0:1152]``, ``experts.gate_up_proj[:, 0:768]``).
+
+    ``block_stats(rows, shape)`` gives a block's statistics: measured on its rows (a view
+    of the tensor), or, where the subject has no tensor (the analytic pass,
+    :mod:`initpolicy.linter.analytic`), from the block's shape alone (``rows`` None)."""
     from ..shards.dtensor import is_dtensor
 
     blocks = s.param.outputs
@@ -331,12 +343,12 @@ def _output_blocks(s: Subject) -> Iterator[Subject]:
         )
         return
     for b in blocks:
-        part = s.tensor.narrow(b.dim, b.start, b.stop - b.start)
-        st = stats_of(part)
+        part = None if s.tensor is None else s.tensor.narrow(b.dim, b.start, b.stop - b.start)
+        shape = tuple(b.stop - b.start if i == b.dim else n for i, n in enumerate(s.param.shape))
+        st = block_stats(part, shape)
         if st is None:
             continue
         index = ":, " * b.dim + f"{b.start}:{b.stop}"
-        shape = tuple(b.stop - b.start if i == b.dim else n for i, n in enumerate(s.param.shape))
         param = replace(
             s.param, name=f"{s.param.name}[{index}]", shape=shape, fan_out=float(b.stop - b.start)
         )
