@@ -190,6 +190,7 @@ def lint(
         )  # fmt: skip
         static_found, n_subjects = streamed.findings, streamed.subjects
         stats, dynamic, probed = streamed.stats, streamed.dynamic, streamed.inputs
+        ctx = replace(ctx, subjects=tuple(streamed.judged))  # tensors freed: stats only
     else:
         from .probe import run_probe
         from .subject import subjects
@@ -198,8 +199,7 @@ def lint(
         bar.stage("static pass: tensors", total=tensors)
         params = tuple(subjects(graph, model, plan, tick=bar.advance))
         static_found, n_subjects = judge(params), len(params)
-        # dynamic rules that name a weight (IP220) read its subject; the streamed pass keeps
-        # none (a part's subjects are freed with the part)
+        # dynamic rules that name a weight (IP220) read its subject
         ctx = replace(ctx, subjects=params)
         stats = None
         dynamic, probed = "skipped (--static)", ""

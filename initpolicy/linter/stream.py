@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..common.progress import Progress
@@ -80,6 +80,9 @@ class Streamed:
     dynamic: str = ""
     inputs: str = ""
     subjects: int = 0
+    #: Every subject judged, without its tensor (freed with its part): what the dynamic
+    #: rules that name a weight read (IP220 names the output layer's).
+    judged: list[Any] = field(default_factory=list)
     #: How the static pass judged: ``analytic`` (from the plan) or ``measured``.
     static: str = ""
     #: The blocks that ran, per stack: ``{"model.layers": [0, 1, 11, ...]}``.
@@ -206,6 +209,7 @@ def stream(
         judged.update(layers)
         out.subjects += len(found)
         out.findings += judge(found)
+        out.judged += [replace(s, tensor=None) for s in found]
 
     measured_layers: dict[str, set[str]] = {}
     if plan is not None:
@@ -216,6 +220,7 @@ def stream(
         out.static = "analytic"
         out.subjects += len(an.subjects)
         out.findings += judge(an.subjects)
+        out.judged += an.subjects
         only = {param.name for _, param in an.measure}
         for layer, _ in an.measure:
             measured_layers.setdefault(layer.name, set()).add(layer.name)
