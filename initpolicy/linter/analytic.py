@@ -79,6 +79,24 @@ def entry_stats(e: Entry, shape: tuple[int, ...] | None = None) -> Stats | None:
     return Stats(e.std, max(mean - half, -reach), min(mean + half, reach), numel, True)
 
 
+def blocked_tensors(plan: Plan) -> set[str]:
+    """The tensors a plan writes block by block (LSTM gates, q/k/v): no one entry's
+    moments describe them."""
+    return {e.param.name for e in plan.entries if e.block is not None}
+
+
+def planned_stats(
+    layer: Layer, param: ParamInfo, e: Entry | None, blocked: set[str]
+) -> Stats | None:
+    """:func:`entry_stats` of the tensor ``param``, where its plan entry ``e`` describes
+    it whole (None for a tensor written block by block, a recurrence's, whose rules read
+    the values, or an embedding's with a padding row: a value no moment describes, IP124)."""
+    padded = getattr(layer.module, "padding_idx", None) is not None
+    if e is None or param.name in blocked or is_type(layer, RECURRENT_TYPES) or padded:
+        return None
+    return entry_stats(e)
+
+
 @dataclass
 class Analytic:
     """Subjects judged from the plan, and the parameters that must be measured."""
@@ -91,21 +109,12 @@ def analytic(graph: ModelGraph, plan: Plan) -> Analytic:
     """Split the graph's floating parameters into those the plan describes (subjects with
     stats from their entry, no tensor) and those to measure."""
     entries = plan_entries(plan)
-    blocked = {e.param.name for e in plan.entries if e.block is not None}
+    blocked = blocked_tensors(plan)
     chain = chains(graph)
     out = Analytic()
     for layer, param in _floating(graph):
         e = entries.get(param.name)
-        st = None
-        # an embedding's padding row is a value no moment describes (IP124): measured
-        padded = getattr(layer.module, "padding_idx", None) is not None
-        if (
-            e is not None
-            and param.name not in blocked
-            and not is_type(layer, RECURRENT_TYPES)
-            and not padded
-        ):
-            st = entry_stats(e)
+        st = planned_stats(layer, param, e, blocked)
         if e is None or st is None:
             out.measure.append((layer, param))
             continue

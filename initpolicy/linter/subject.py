@@ -10,6 +10,7 @@ import fnmatch
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from ..errors import PrintError
@@ -290,7 +291,10 @@ def subjects(
     """Every floating parameter of the graph (of the layers named in ``layers``, and
     named in ``names``, where given), with its statistics and plan entry; ``tick()`` after
     each tensor is measured (progress)."""
+    from .analytic import blocked_tensors, planned_stats
+
     entries = plan_entries(plan)
+    blocked = blocked_tensors(plan) if plan is not None else set()
     chain = chains(graph)
     found = [
         (layer, param, tensor)
@@ -306,16 +310,21 @@ def subjects(
     ):
         if st is None:
             continue
-        whole = make_subject(
-            graph, layer, param, tensor, st, entries.get(param.name), chain.get(layer.name, 0)
-        )
-        yield from _output_blocks(whole)
+        e = entries.get(param.name)
+        # a scheme's std is the plan's (exact), not the draw's: a verdict on a policy does
+        # not depend on its seed, and is the analytic pass's (initpolicy.linter.analytic)
+        planned = planned_stats(layer, param, e, blocked)
+        exact = planned.std if planned is not None and st.finite else None
+        st = st if exact is None else replace(st, std=exact)
+        whole = make_subject(graph, layer, param, tensor, st, e, chain.get(layer.name, 0))
+        yield from output_blocks(whole, partial(_measured, exact))
 
 
-def _output_blocks(s: Subject) -> Iterator[Subject]:
-    """:func:`output_blocks` of a measured subject: each block's statistics measured on
-    its rows."""
-    yield from output_blocks(s, lambda part, _shape: stats_of(part))
+def _measured(std: float | None, rows: Any, _shape: tuple[int, ...]) -> Stats | None:
+    """A block's statistics measured on its ``rows``, with the plan's ``std`` where the
+    plan gives one."""
+    st = stats_of(rows)
+    return st if st is None or std is None else replace(st, std=std)
 
 
 def output_blocks(
