@@ -162,6 +162,20 @@ def test_the_streamed_pass_names_the_weight_behind_large_logits() -> None:
     )
 
 
+def test_bart_streams_its_forward_on_the_meta_copy() -> None:
+    # its dummy ids live on the meta copy (no values: the other inputs are used), and its
+    # learned positions add an offset to the ids they are called with (loaded whole)
+    cfg = transformers.BartConfig(
+        vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        max_position_embeddings=64,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.BartModel(cfg)
+    res = initpolicy.lint(model, "relu_net", seed=0, memory=tensor_bytes(model))
+    assert res.summary["dynamic"].startswith("ran (streamed"), res.summary["dynamic"]
+
+
 def test_repeated_blocks_are_sampled_at_both_ends_and_evenly_between() -> None:
     assert sample(80) == [0, 1, 27, 52, 78, 79]
     assert sample(32) == [0, 1, 11, 20, 30, 31]
