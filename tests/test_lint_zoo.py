@@ -6,6 +6,11 @@ Models over 150M parameters (vit_h_14, regnet_y_128gf, ...) are linted ``--stati
 forward and backward pass would take gigabytes and minutes (the golden file's ``dynamic``
 says so). tests/zoo/lint_run.py says how each model is linted; bench/bench_zoo.py measures
 the cost.
+
+Each model is then linted under two policies both ways: the analytic static pass (the
+policy judged from its plan, what lint does with a model larger than memory) must give
+exactly the sampled pass's findings (bench/bench_agreement.py adds the model's own init
+on the meta device and the streamed dynamic pass).
 """
 
 from __future__ import annotations
@@ -27,6 +32,25 @@ NAMES = list(lint_run.builders())
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
+#: Models where the analytic static pass does not find what the sampled one finds, and why
+#: (issue 23; bench/bench_agreement.py lists them): the policies it differs under. One
+#: cause: the analytic pass plans on the trace of a meta copy of the model, and these
+#: models' forward cannot run on the meta device, so that trace is not the real one.
+#: The fix: trace the real model (it is in memory) and plan that graph on the copy.
+_META_TRACE = "its forward fails on the meta device: the meta copy is traced by the modules tracer"
+_NORMAL1 = "Linear -> normal(0, 1.0)\n"
+KNOWN_DISAGREEMENTS: dict[str, tuple[str, list[str]]] = {
+    "transformers/qwen2_vl": (
+        "its vision tower reads image_grid_thw's values (grid_thw.tolist(), rotary positions "
+        "from them): on the meta copy the trace calls no vision layer, so their scale is not "
+        "judged",
+        [_NORMAL1],
+    ),
+    "transformers/deberta": (_META_TRACE, [_NORMAL1]),
+    "transformers/deberta_v2": (_META_TRACE, [_NORMAL1]),
+    "transformers/convbert": (_META_TRACE, ["relu_net", _NORMAL1]),
+}
+
 
 def test_every_zoo_model_has_a_golden_entry_and_every_finding_a_reason():
     assert sorted(GOLDEN) == sorted(NAMES)
@@ -40,7 +64,8 @@ def test_docs_zoo_md_has_the_golden_table():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_zoo_model_lints_to_its_golden_findings(name: str) -> None:
-    run = lint_run.lint_model(name)
+    model = lint_run.build(name)
+    run = lint_run.lint_model(name, model)
     try:
         assert run.error is None
         want = GOLDEN[name]
@@ -50,6 +75,16 @@ def test_zoo_model_lints_to_its_golden_findings(name: str) -> None:
             want.tracer,
             want.layers,
         )
+        # the same model, judged from a policy's plan as lint judges a model larger than
+        # memory (issue 23): the analytic static pass finds what the sampled one finds
+        agree = {"only_analytic": [], "only_sampled": []}
+        differs = [
+            p
+            for p in lint_run.AGREEMENT_POLICIES
+            if lint_run.disagreements(name, model, run.result.graph, p) != agree
+        ]
+        # pinned: fails once the cause is fixed, so the entry is removed then
+        assert differs == KNOWN_DISAGREEMENTS.get(name, ("", []))[1]
     finally:
-        del run
+        del run, model
         gc.collect()

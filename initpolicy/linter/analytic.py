@@ -9,6 +9,10 @@ entry. Where the plan does not say (a ``default`` or ``keep`` rule, a parameter 
 matched, one block of a packed tensor, a parametrized weight, ``eye``/``dirac``, the
 recurrent layers whose rules read the values themselves), the parameter is measured on
 its materialized values instead (:mod:`initpolicy.linter.stream` loads its module).
+A tensor whose output blocks feed different activations (a packed GLU projection's
+halves, an MoE experts tensor) is judged block by block as the sampled pass judges it
+(:func:`~initpolicy.linter.subject.output_blocks`): one draw, so each block has the
+entry's std, over its own rows.
 
 The extremes of a normal draw are its expected ones, ``mean ± std·sqrt(2 ln n)`` for ``n``
 values (within the scheme's reach: a truncated normal stops at its bounds); the rules
@@ -23,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from ..catalog.scheme_spec import Facts
 from ..catalog.schemes import SCHEMES, constant_value
@@ -30,7 +35,7 @@ from ..planner.plan import Entry, Plan
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 from .families import RECURRENT_TYPES, is_type
 from .structure import chains
-from .subject import Stats, Subject, make_subject, plan_entries
+from .subject import Stats, Subject, make_subject, output_blocks, plan_entries
 
 
 def spread(std: float, numel: int) -> float:
@@ -50,14 +55,16 @@ def _center(e: Entry) -> float:
     return 0.0
 
 
-def entry_stats(e: Entry) -> Stats | None:
+def entry_stats(e: Entry, shape: tuple[int, ...] | None = None) -> Stats | None:
     """What the static rules read about ``e``'s values, from the plan alone (None where the
-    plan does not say; see the module docstring)."""
+    plan does not say; see the module docstring); of the ``shape`` rows of its tensor where
+    given (one block of its output: the same draw, fewer values)."""
     scheme = SCHEMES.get(e.scheme)
     p = e.param
     if scheme is None or e.block is not None or p.parametrization is not None or e.note:
         return None
-    numel = math.prod(p.shape) if p.shape else 1
+    shape = p.shape if shape is None else shape
+    numel = math.prod(shape) if shape else 1
     if scheme.kind == "constant":
         v = constant_value(e.scheme, e.args)
         return None if v is None else Stats(0.0, v, v, numel, math.isfinite(v))
@@ -72,6 +79,24 @@ def entry_stats(e: Entry) -> Stats | None:
     return Stats(e.std, max(mean - half, -reach), min(mean + half, reach), numel, True)
 
 
+def blocked_tensors(plan: Plan) -> set[str]:
+    """The tensors a plan writes block by block (LSTM gates, q/k/v): no one entry's
+    moments describe them."""
+    return {e.param.name for e in plan.entries if e.block is not None}
+
+
+def planned_stats(
+    layer: Layer, param: ParamInfo, e: Entry | None, blocked: set[str]
+) -> Stats | None:
+    """:func:`entry_stats` of the tensor ``param``, where its plan entry ``e`` describes
+    it whole (None for a tensor written block by block, a recurrence's, whose rules read
+    the values, or an embedding's with a padding row: a value no moment describes, IP124)."""
+    padded = getattr(layer.module, "padding_idx", None) is not None
+    if e is None or param.name in blocked or is_type(layer, RECURRENT_TYPES) or padded:
+        return None
+    return entry_stats(e)
+
+
 @dataclass
 class Analytic:
     """Subjects judged from the plan, and the parameters that must be measured."""
@@ -84,28 +109,24 @@ def analytic(graph: ModelGraph, plan: Plan) -> Analytic:
     """Split the graph's floating parameters into those the plan describes (subjects with
     stats from their entry, no tensor) and those to measure."""
     entries = plan_entries(plan)
-    blocked = {e.param.name for e in plan.entries if e.block is not None}
+    blocked = blocked_tensors(plan)
     chain = chains(graph)
     out = Analytic()
     for layer, param in _floating(graph):
         e = entries.get(param.name)
-        st = None
-        # an embedding's padding row is a value no moment describes (IP124): measured
-        padded = getattr(layer.module, "padding_idx", None) is not None
-        if (
-            e is not None
-            and param.name not in blocked
-            and not is_type(layer, RECURRENT_TYPES)
-            and not padded
-        ):
-            st = entry_stats(e)
-        if st is None:
+        st = planned_stats(layer, param, e, blocked)
+        if e is None or st is None:
             out.measure.append((layer, param))
             continue
-        out.subjects.append(
-            make_subject(graph, layer, param, None, st, e, chain.get(layer.name, 0))
-        )
+        whole = make_subject(graph, layer, param, None, st, e, chain.get(layer.name, 0))
+        # a packed GLU projection's halves, an experts tensor's blocks: judged one by one,
+        # as the sampled pass judges them
+        out.subjects += output_blocks(whole, partial(_block_stats, e))
     return out
+
+
+def _block_stats(e: Entry, _rows: object, shape: tuple[int, ...]) -> Stats | None:
+    return entry_stats(e, shape)
 
 
 def _floating(graph: ModelGraph) -> Iterator[tuple[Layer, ParamInfo]]:

@@ -186,8 +186,7 @@ def lint(
         passes = _streamed(ctx, example_inputs, loader, wants_dynamic, budget, bar)
     else:
         passes = _in_memory(ctx, example_inputs, static, wants_dynamic, bar)
-    # dynamic rules that name a weight (IP220) read its subject; the streamed pass keeps
-    # none (a part's subjects are freed with the part)
+    # dynamic rules that name a weight (IP220) read its subject (streamed: its statistics)
     ctx = replace(ctx, subjects=passes.subjects, stats=passes.stats)
     # Every rule runs, selected or not: --fix-policy resolves all init findings
     # (LintResult.all_findings); selection decides what is reported.
@@ -276,6 +275,7 @@ def _streamed(
         streamed.stats,
         streamed.dynamic,
         streamed.inputs,
+        tuple(streamed.judged),  # tensors freed: statistics only
         streamed=streamed,
     )
 

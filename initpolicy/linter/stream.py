@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..common.progress import Progress
@@ -80,6 +80,9 @@ class Streamed:
     dynamic: str = ""
     inputs: str = ""
     subjects: int = 0
+    #: Every subject judged, without its tensor (freed with its part): what the dynamic
+    #: rules that name a weight read (IP220 names the output layer's).
+    judged: list[Any] = field(default_factory=list)
     #: How the static pass judged: ``analytic`` (from the plan) or ``measured``.
     static: str = ""
     #: The blocks that ran, per stack: ``{"model.layers": [0, 1, 11, ...]}``.
@@ -206,6 +209,7 @@ def stream(
         judged.update(layers)
         out.subjects += len(found)
         out.findings += judge(found)
+        out.judged += [replace(s, tensor=None) for s in found]
 
     measured_layers: dict[str, set[str]] = {}
     if plan is not None:
@@ -216,6 +220,7 @@ def stream(
         out.static = "analytic"
         out.subjects += len(an.subjects)
         out.findings += judge(an.subjects)
+        out.judged += an.subjects
         only = {param.name for _, param in an.measure}
         for layer, _ in an.measure:
             measured_layers.setdefault(layer.name, set()).add(layer.name)
@@ -271,20 +276,31 @@ def _held(model: Any, graph: ModelGraph, plan: Any, parts: list[Part]) -> dict[i
     """Bytes each part holds while loaded: an embedding the rows its ids read (at most
     about :data:`HEAD_UNITS` for the batch's ids), a policy's output head its first
     :data:`HEAD_UNITS` units; any other part all of its tensors."""
-    import torch
 
     named = dict(model.named_modules())
     heads = {lay.name for lay in graph.layers if lay.activation == "output"}
     out = {}
     for p in parts:
         module = named[p.name]
-        rows = getattr(module, "num_embeddings", None) if isinstance(
-            module, torch.nn.Embedding
+        rows = getattr(module, "num_embeddings", None) if _lookup(
+            module
         ) else (getattr(module, "out_features", None) if plan is not None and p.name in heads
                 else None)  # fmt: skip
         share = min(1.0, HEAD_UNITS / rows) if rows else 1.0
         out[id(p)] = int(p.nbytes * share)
     return out
+
+
+def _lookup(module: Any) -> bool:
+    """An embedding whose forward looks up the ids it is called with, so the rows it reads
+    are known before it runs (a subclass may compute other ids: BART's learned positions
+    add an offset to the positions of its input)."""
+    import torch
+
+    return (
+        isinstance(module, torch.nn.Embedding)
+        and type(module).forward is torch.nn.Embedding.forward
+    )
 
 
 def _layers_bytes(graph: ModelGraph, names: set[str]) -> int:
@@ -334,7 +350,7 @@ def _forward(
 
     def rows_for(part: Part, args: tuple[Any, ...]) -> int | None:
         module = named[part.name]
-        if isinstance(module, torch.nn.Embedding) and args and isinstance(args[0], torch.Tensor):
+        if _lookup(module) and args and isinstance(args[0], torch.Tensor):
             pad = module.padding_idx if module.padding_idx is not None else -1
             return max(int(args[0].max()) + 1, pad + 1, 1)
         if plan is not None and part.name in heads:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from ..errors import PrintError
@@ -298,7 +299,10 @@ def subjects(
     """Every floating parameter of the graph (of the layers named in ``layers``, and
     named in ``names``, where given), with its statistics and plan entry; ``tick()`` after
     each tensor is measured (progress)."""
+    from .analytic import blocked_tensors, planned_stats
+
     entries = plan_entries(plan)
+    blocked = blocked_tensors(plan) if plan is not None else set()
     chain = chains(graph)
     found = [
         (layer, param, tensor)
@@ -314,19 +318,38 @@ def subjects(
     ):
         if st is None:
             continue
+        e = entries.get(param.name)
+        # a scheme's std is the plan's (exact), not the draw's: a verdict on a policy does
+        # not depend on its seed, and is the analytic pass's (initpolicy.linter.analytic)
+        planned = planned_stats(layer, param, e, blocked)
+        exact = planned.std if planned is not None and st.finite else None
+        st = st if exact is None else replace(st, std=exact)
         whole = make_subject(
-            graph, layer, param, tensor, st, entries.get(param.name), chain.get(layer.name, 0),
+            graph, layer, param, tensor, st, e, chain.get(layer.name, 0),
             (written or {}).get(param.raw_name or param.name),
         )  # fmt: skip
-        yield from _output_blocks(whole)
+        yield from output_blocks(whole, partial(_measured, exact))
 
 
-def _output_blocks(s: Subject) -> Iterator[Subject]:
+def _measured(std: float | None, rows: Any, _shape: tuple[int, ...]) -> Stats | None:
+    """A block's statistics measured on its ``rows``, with the plan's ``std`` where the
+    plan gives one."""
+    st = stats_of(rows)
+    return st if st is None or std is None else replace(st, std=std)
+
+
+def output_blocks(
+    s: Subject, block_stats: Callable[[Any, tuple[int, ...]], Stats | None]
+) -> Iterator[Subject]:
     """``s`` as the rules judge it: whole, or one subject per block of its output where
     the blocks feed different activations (``ParamInfo.outputs``: a packed GLU
     projection's halves, an MoE experts tensor), each with its own rows, statistics,
     fans and activation. A block's name is the tensor's with its index
-    (``mlp.Wi.weight[0:1152]``, ``experts.gate_up_proj[:, 0:768]``)."""
+    (``mlp.Wi.weight[0:1152]``, ``experts.gate_up_proj[:, 0:768]``).
+
+    ``block_stats(rows, shape)`` gives a block's statistics: measured on its rows (a view
+    of the tensor), or, where the subject has no tensor (the analytic pass,
+    :mod:`initpolicy.linter.analytic`), from the block's shape alone (``rows`` None)."""
     from ..shards.dtensor import is_dtensor
 
     blocks = s.param.outputs
@@ -340,12 +363,12 @@ def _output_blocks(s: Subject) -> Iterator[Subject]:
         )
         return
     for b in blocks:
-        part = s.tensor.narrow(b.dim, b.start, b.stop - b.start)
-        st = stats_of(part)
+        part = None if s.tensor is None else s.tensor.narrow(b.dim, b.start, b.stop - b.start)
+        shape = tuple(b.stop - b.start if i == b.dim else n for i, n in enumerate(s.param.shape))
+        st = block_stats(part, shape)
         if st is None:
             continue
         index = ":, " * b.dim + f"{b.start}:{b.stop}"
-        shape = tuple(b.stop - b.start if i == b.dim else n for i, n in enumerate(s.param.shape))
         param = replace(
             s.param, name=f"{s.param.name}[{index}]", shape=shape, fan_out=float(b.stop - b.start)
         )

@@ -156,6 +156,56 @@ def lint_model(name: str, model: Any = None, **kw: Any) -> ZooRun:
     return run
 
 
+# -- agreement: the analytic static pass gives the sampled pass's findings ---------------
+#: The policies the agreement is checked under (tests/test_lint_zoo.py, bench/bench_agreement.py):
+#: one that plans every layer of a ReLU net, one that puts std 1 on every Linear (errors on
+#: most layers: the findings the analytic pass must reproduce).
+AGREEMENT_POLICIES = ("relu_net", "Linear -> normal(0, 1.0)\n")
+
+
+def build(name: str) -> Any:
+    """``name`` built as the zoo test builds it (seed 0)."""
+    torch.manual_seed(0)
+    return builders()[name]()
+
+
+def static_found(result: Any) -> list[tuple[str, str, str]]:
+    """(code, target, severity) of every static and policy finding (IP1xx, IP3xx), sorted."""
+    return sorted(
+        (f.code, f.target, f.severity)
+        for f in result.all_findings
+        if f.code.startswith(("IP1", "IP3"))
+    )
+
+
+def disagreements(name: str, model: Any, graph: Any, policy: str) -> dict[str, list[Any]]:
+    """Where the analytic static pass (the policy judged from its plan, on a meta copy of
+    ``model``: what lint does with a model larger than memory) and the sampled one (the
+    policy applied to ``model`` in place, every tensor measured) disagree: the findings
+    only each found (both empty: they agree).
+
+    ``graph`` is ``model``'s trace (the zoo lint's), so the sampled pass costs no trace and
+    no copy; the model's values are overwritten with the policy's. Tensors the policy
+    does not write keep the values they have now, in both passes."""
+    import initpolicy
+    from initpolicy.applier.execute import execute
+    from initpolicy.linter.budget import tensor_bytes
+    from initpolicy.linter.run import lint as run_lint
+    from initpolicy.planner.match import build_plan
+
+    inputs = example_inputs(name, model)
+    # a budget of the model's size: it does not fit whole, so lint goes part by part
+    parts = initpolicy.lint(
+        model, policy, example_inputs=inputs, static=True, seed=0, memory=tensor_bytes(model)
+    )
+    assert parts.summary["streamed"]["static"].startswith("analytic"), parts.summary
+    plan = build_plan(initpolicy.load(policy).ir, graph, seed=0)
+    execute(plan, model)
+    whole = run_lint(model, example_inputs=inputs, graph=graph, plan=plan, static=True)
+    a, b = set(static_found(parts)), set(static_found(whole))
+    return {"only_analytic": sorted(a - b), "only_sampled": sorted(b - a)}
+
+
 # -- golden files: each model's exact findings, each with the reason it is right ----------
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "data" / "lint" / "zoo"
 FAMILIES: dict[str, list[str]] = {

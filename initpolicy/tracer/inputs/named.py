@@ -182,8 +182,11 @@ def _dummy(
     for k, v in dummy.items():
         if k.endswith("attention_mask") and k not in required:
             continue
-        if k in accepted and isinstance(v, torch.Tensor) and v.ndim >= 1:
-            found[k] = v[:1].expand(batch, *v.shape[1:]).contiguous().to(device)
+        if not (k in accepted and isinstance(v, torch.Tensor) and v.ndim >= 1):
+            continue
+        if v.is_meta and device.type != "meta":
+            continue  # made on a meta model's device (BART's ids): no values to copy
+        found[k] = v[:1].expand(batch, *v.shape[1:]).contiguous().to(device)
     return found
 
 
