@@ -20,7 +20,7 @@ from fractions import Fraction
 from ..catalog.gains import gain
 from ..catalog.schemes import get
 from .candidates import CONTAINERS
-from .expressions import Context, Expr, candidates, choose, is_constant, lit, nice
+from .expressions import Context, Expr, candidates, choose, config_forms, is_constant, lit, nice
 from .laws import TORCH_LAYERS, Law, own_default
 from .observe import Item
 
@@ -206,6 +206,13 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
             found.append(Expr("gain", 1.2))  # the traced activation's gain
     records = item.law.records  # type: ignore[union-attr]
     typed = [r.site.typed(v) for r in records[:1] if r.parent is None]
+    if records and not any(typed) and records[0].parent is None:
+        # a size the code read from its config near the write (T5's d_model * d_kv): a
+        # constant or a scaled fan form equal to it is a coincidence of this size
+        # (RecurrentGemma's 1 / sqrt(48) is final_w_init_variance_scale / lru_width)
+        sized = config_forms(v, records[0].site.near(ctx.config), ctx)
+        if sized:
+            found = [e for e in found if e.rank <= 1.5 and not is_constant(e.text)] + sized
     if typed and typed[0] is False:
         # the code computed this number (it is written nowhere in the function): a short
         # literal equal to it is a coincidence of this size, after what the code computes

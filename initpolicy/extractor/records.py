@@ -14,6 +14,7 @@ scheme whose *torch semantics* describe the write, with the arguments torch rece
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,24 @@ class Site:
     #: The numbers written literally in the function's source (None: no source): a value
     #: that is none of them was computed, not typed (``1 / math.sqrt(in_features)``).
     literals: frozenset[float] | None = None
+    #: The identifiers of the function's source with the line of each (a name may repeat):
+    #: which config sizes the code read, and how far above the write (:meth:`near`).
+    names: tuple[tuple[str, int], ...] = ()
+
+    def near(self, candidates: Iterable[str]) -> dict[str, int]:
+        """How many lines above the write each of ``candidates`` was last named in the
+        function (0: on the write's line); names only below it, or not at all, are left out.
+
+        >>> Site("f", "m.py", 12, names=(("d_kv", 9), ("d_kv", 11), ("d_ff", 14))).near(["d_kv", "d_ff"])
+        {'d_kv': 1}
+        """
+        want = set(candidates)
+        out: dict[str, int] = {}
+        for name, line in self.names:
+            if name in want and line <= self.line:
+                d = self.line - line
+                out[name] = min(d, out.get(name, d))
+        return out
 
     def typed(self, v: float) -> bool | None:
         """Whether ``|v|`` is written literally in the function (None: unknown)."""

@@ -114,28 +114,34 @@ def site_of(frame: Any) -> Site:
         site.f_lineno or 0,
         via,
         fans,
-        _literals(code),
+        *_source(code),
     )
 
 
-_LITERALS: dict[Any, frozenset[float] | None] = {}
+_SOURCE: dict[Any, tuple[frozenset[float] | None, tuple[tuple[str, int], ...]]] = {}
 
 
-def _literals(code: Any) -> frozenset[float] | None:
-    """The numbers written in a function's source (its NUMBER tokens), once per code
-    object; None when the source cannot be read."""
-    if code in _LITERALS:
-        return _LITERALS[code]
+def _source(code: Any) -> tuple[frozenset[float] | None, tuple[tuple[str, int], ...]]:
+    """What a function's source says, once per code object: the numbers written in it (its
+    NUMBER tokens; None when the source cannot be read) and its identifiers with their
+    lines (``self.config.d_kv`` names ``d_kv``: a size the code read)."""
+    if code in _SOURCE:
+        return _SOURCE[code]
     found: frozenset[float] | None
+    names: tuple[tuple[str, int], ...] = ()
     try:
-        lines, _ = inspect.getsourcelines(code)
-        tokens = tokenize.generate_tokens(io.StringIO(textwrap.dedent("".join(lines))).readline)
+        lines, start = inspect.getsourcelines(code)
+        tokens = list(
+            tokenize.generate_tokens(io.StringIO(textwrap.dedent("".join(lines))).readline)
+        )
         found = frozenset(
             abs(float(t.string.replace("_", "")))
             for t in tokens
             if t.type == tokenize.NUMBER and not t.string.lower().endswith("j")
         )
+        first = max(start, 1)
+        names = tuple((t.string, first + t.start[0] - 1) for t in tokens if t.type == tokenize.NAME)
     except (OSError, TypeError, SyntaxError, tokenize.TokenError, ValueError):
         found = None
-    _LITERALS[code] = found
-    return found
+    _SOURCE[code] = (found, names)
+    return found, names

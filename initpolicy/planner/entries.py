@@ -8,15 +8,15 @@ Torch-free.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import gains, schemes, wrappers
 from ..catalog.activations import facts
 from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
-from ..language.ir import Rule, SchemeCall, Selector, Word
+from ..language.ir import CONFIG_PREFIX, Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
 from .plan import Entry
 from .select import NamedTensor, branch_env
@@ -43,12 +43,15 @@ def diagnostic(rule: Rule, message: str, hint: str | None = None) -> Diagnostic:
 
 @dataclass(frozen=True)
 class ModelNames:
-    """The bound names of the whole model: its width and depth (None: unknown)."""
+    """The bound names of the whole model: its width and depth (None: unknown), and the
+    numbers of its config (``config.d_kv``)."""
 
     width: int | None = None
     depth: int | None = None
+    config: Mapping[str, float] = field(default_factory=dict)
 
     def add_to(self, env: dict[str, float], why: dict[str, str]) -> None:
+        env.update((CONFIG_PREFIX + k, v) for k, v in self.config.items())
         for key, value, what in (
             ("model_width", self.width, "width"),
             ("model_depth", self.depth, "depth"),
@@ -298,6 +301,12 @@ def _number(
     missing = sorted(n for n in names(value) if n not in env)
     if missing:
         n = missing[0]
+        if n.startswith(CONFIG_PREFIX) and n not in why:
+            raise _Fail(
+                f"`{n}` is undefined here: the model has no config number "
+                f"`{n.removeprefix(CONFIG_PREFIX)}`",
+                hint="config.NAME reads model.config.NAME (a transformers config)",
+            )
         raise _Fail(f"`{n}` is undefined here: {why.get(n, 'not a bound name')}")
     try:
         number = float(evaluate(value, env, count, here))

@@ -75,7 +75,7 @@ def build_plan(
     matched_live: set[int] = set()
     won: set[int] = set()
 
-    model_names = ModelNames(graph.width, graph.depth)
+    model_names = ModelNames(graph.width, graph.depth, graph.config)
     outputs: dict[str, Output] = {}
     groups: dict[int, list[NamedTensor]] = {}
     for t in index.targets:

@@ -57,7 +57,7 @@ from .layers import (
 from .messages import assumed_warning, input_hint, not_called_warning, raised_at, short
 from .resolve import Resolved, resolve
 from .roles import assign_roles
-from .size import model_size
+from .size import config_numbers, model_size
 from .state import preserved
 from .structure import structure_view
 
@@ -403,4 +403,5 @@ def _trace(
         width=size.width,
         depth=size.depth,
         size_source=size.source,
+        config=config_numbers(inner),
     )

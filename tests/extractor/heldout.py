@@ -2,12 +2,15 @@
 sizes (``SIZES[name]``: keyword arguments of the constructor, the first the default):
 SIREN, a value grid, an identity copy, nanoGPT (with its residual scaling by n_layer and
 by block index), Fixup, the word language model, an LSTM with torch's default init and
-one whose forget-gate bias is set by slices, and a Reformer-like ParameterList."""
+one whose forget-gate bias is set by slices, a Reformer-like ParameterList, T5-like sizes
+read from a config, and wav2vec2-like weight_norm layers."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -260,6 +263,53 @@ class AxialEmbeddings(nn.Module):
         return self.proj(x + pos.reshape(-1)[: x.shape[-1]])
 
 
+@dataclasses.dataclass
+class SizedConfig:
+    """A model config as training repos keep one: sizes the init code reads."""
+
+    d_model: int = 32
+    d_head: int = 16
+    n_heads: int = 2
+    n_buckets: int = 32
+
+
+class ConfigSized(nn.Module):
+    """T5's attention init with a config: the query N(0, (d_model * d_head) ** -0.5) and a
+    relative-position table (buckets x heads) N(0, d_model ** -0.5), sizes no fan of
+    theirs carries (the table's fan_out is the bucket count, 32 like d_model here)."""
+
+    def __init__(self, d_model: int = 32, d_head: int = 16, n_buckets: int = 32):
+        super().__init__()
+        self.config = SizedConfig(d_model, d_head, 2, n_buckets)
+        c = self.config
+        self.q = nn.Linear(c.d_model, c.n_heads * c.d_head, bias=False)
+        self.k = nn.Linear(c.d_model, c.n_heads * c.d_head, bias=False)
+        self.table = nn.Embedding(c.n_buckets, c.n_heads)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        c = self.config
+        nn.init.normal_(self.q.weight, std=(c.d_model * c.d_head) ** -0.5)
+        nn.init.normal_(self.k.weight, std=c.d_model**-0.5)
+        nn.init.normal_(self.table.weight, std=c.d_model**-0.5)
+
+
+class WeightNormConv(nn.Module):
+    """wav2vec2's positional convolution: a Conv1d under weight_norm (the
+    parametrization and the legacy hook) left as torch made it, so g is the norm of v."""
+
+    def __init__(self, d: int = 32, k: int = 8, groups: int = 2):
+        super().__init__()
+        conv = nn.Conv1d(d, d, k, padding=k // 2, groups=groups)
+        self.conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy weight_norm is deprecated
+            self.proj = nn.utils.weight_norm(nn.Linear(d, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.conv(x).transpose(1, 2))
+
+
 #: name -> (class, its sizes: keyword arguments, the first the default one)
 SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
     "siren": (Siren, ({}, {"hidden": 128, "layers": 4}, {"hidden": 96, "layers": 2})),
@@ -281,6 +331,11 @@ SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
         ({}, {"d": 64, "hidden": 96}, {"hidden": 40, "layers": 3}),
     ),
     "axial": (AxialEmbeddings, ({}, {"d": 48}, {"d": 16, "std": 1.0})),
+    "config_sized": (
+        ConfigSized,
+        ({}, {"d_model": 64, "d_head": 8}, {"d_model": 48, "d_head": 32, "n_buckets": 16}),
+    ),
+    "weight_norm_conv": (WeightNormConv, ({}, {"d": 64, "k": 4}, {"d": 48, "groups": 4})),
 }
 
 
