@@ -287,10 +287,13 @@ MAX_CONFIG_FACTORS = 3
 CONFIG_RANK = 1.4
 
 
-def config_forms(v: float, near: dict[str, int], ctx: Context) -> list[Expr]:
+def config_forms(
+    v: float, near: dict[str, int], ctx: Context, literals: Iterable[float] = ()
+) -> list[Expr]:
     """``v`` as ``sqrt(k * A * B / C)`` over the config numbers the code named near the
-    write (``near``: name -> lines above it), ``k`` a fraction p/q with p, q <= 12, or a
-    config number itself. Only the forms with the plainest ``k`` are kept, and of those the
+    write (``near``: name -> lines above it), ``k`` 1 or a fraction p/q (p, q <= 12) that
+    the function wrote (``literals``: k, 1/k, sqrt(k) or 1/sqrt(k), as RWKV's ``scale =
+    0.5`` is k = 1/4), or a config number itself. Only the forms with the plainest ``k`` are kept, and of those the
     ones whose names are nearest the write: a std computed on the line above from
     ``lru_width`` is not ``hidden_size`` although both are 32 here.
 
@@ -301,6 +304,13 @@ def config_forms(v: float, near: dict[str, int], ctx: Context) -> list[Expr]:
     names = sorted(n for n in near if ctx.config.get(n, 0) > 0)
     if v <= 0 or not names:
         return []
+    typed = [x for x in literals if x > 0]
+
+    def written(k: Fraction) -> bool:
+        q = float(k)
+        forms = (q, 1 / q, math.sqrt(q), 1 / math.sqrt(q))
+        return k == 1 or any(close(f, x) for f in forms for x in typed)
+
     found: list[tuple[int, int, int, str]] = []  # (cost of k, lines above, factors, text)
     for r in range(1, MAX_CONFIG_FACTORS + 1):
         for combo in itertools.combinations(names, r):
@@ -312,6 +322,8 @@ def config_forms(v: float, near: dict[str, int], ctx: Context) -> list[Expr]:
                 k = Fraction(v * v / p).limit_denominator(12)
                 if k <= 0 or k.numerator > 12 or not close(v, math.sqrt(k * p)):
                     continue
+                if not written(k):
+                    continue  # 2 / 3 that no number of the code's says: a coincidence
                 up = [f"config.{n}" for n, sgn in zip(combo, signs, strict=True) if sgn > 0]
                 down = [f"config.{n}" for n, sgn in zip(combo, signs, strict=True) if sgn < 0]
                 found.append((k.numerator + k.denominator, far, r, _sqrt_text(k, up, down)))

@@ -210,7 +210,8 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
         # a size the code read from its config near the write (T5's d_model * d_kv): a
         # constant or a scaled fan form equal to it is a coincidence of this size
         # (RecurrentGemma's 1 / sqrt(48) is final_w_init_variance_scale / lru_width)
-        sized = config_forms(v, records[0].site.near(ctx.config), ctx)
+        site = records[0].site
+        sized = config_forms(v, site.near(ctx.config), ctx, site.literals or ())
         if sized:
             found = [e for e in found if e.rank <= 1.5 and not is_constant(e.text)] + sized
     if typed and typed[0] is False:

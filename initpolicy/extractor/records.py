@@ -42,20 +42,34 @@ class Site:
     #: The identifiers of the function's source with the line of each (a name may repeat):
     #: which config sizes the code read, and how far above the write (:meth:`near`).
     names: tuple[tuple[str, int], ...] = ()
+    #: The line spans of the function's statement blocks (bodies of its branches, loops).
+    bodies: tuple[tuple[int, int], ...] = ()
 
     def near(self, candidates: Iterable[str]) -> dict[str, int]:
-        """How many lines above the write each of ``candidates`` was last named in the
-        function (0: on the write's line); names only below it, or not at all, are left out.
+        """How many lines above the write each of ``candidates`` was last named where the
+        write can see it (0: on the write's line): in a block that encloses the write, not
+        in another branch; names only below it, or not at all, are left out.
 
-        >>> Site("f", "m.py", 12, names=(("d_kv", 9), ("d_kv", 11), ("d_ff", 14))).near(["d_kv", "d_ff"])
+        >>> site = Site("f", "m.py", 12, names=(("d_kv", 9), ("d_kv", 11), ("d_ff", 14), ("h", 6)),
+        ...             bodies=((2, 14), (5, 6), (8, 12)))
+        >>> site.near(["d_kv", "d_ff", "h"])  # h is in another branch (lines 5-6)
         {'d_kv': 1}
         """
         want = set(candidates)
+        around = {b for b in self.bodies if b[0] <= self.line <= b[1]}
         out: dict[str, int] = {}
         for name, line in self.names:
-            if name in want and line <= self.line:
-                d = self.line - line
-                out[name] = min(d, out.get(name, d))
+            if name not in want or line > self.line:
+                continue
+            inner = min(
+                (b for b in self.bodies if b[0] <= line <= b[1]),
+                key=lambda b: b[1] - b[0],
+                default=None,
+            )
+            if inner is not None and inner not in around:
+                continue  # named in another branch
+            d = self.line - line
+            out[name] = min(d, out.get(name, d))
         return out
 
     def typed(self, v: float) -> bool | None:

@@ -2,8 +2,8 @@
 sizes (``SIZES[name]``: keyword arguments of the constructor, the first the default):
 SIREN, a value grid, an identity copy, nanoGPT (with its residual scaling by n_layer and
 by block index), Fixup, the word language model, an LSTM with torch's default init and
-one whose forget-gate bias is set by slices, a Reformer-like ParameterList, T5-like sizes
-read from a config, and wav2vec2-like weight_norm layers."""
+one whose forget-gate bias is set by slices, a Reformer-like ParameterList, DCGAN's
+``weights_init``, T5-like sizes read from a config, and wav2vec2-like weight_norm layers."""
 
 from __future__ import annotations
 
@@ -263,6 +263,39 @@ class AxialEmbeddings(nn.Module):
         return self.proj(x + pos.reshape(-1)[: x.shape[-1]])
 
 
+def dcgan_weights_init(m: nn.Module) -> None:
+    """pytorch/examples' DCGAN ``weights_init``, applied with ``net.apply``: dispatch on the
+    class name, convolutions N(0, 0.02), BatchNorm weights N(1, 0.02) and biases 0."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif classname.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """pytorch/examples' DCGAN generator (transposed convolutions, BatchNorm, ReLU, Tanh)
+    initialized by ``apply(weights_init)``."""
+
+    def __init__(self, nz: int = 32, ngf: int = 16, nc: int = 3):
+        super().__init__()
+        chans = [nz, ngf * 8, ngf * 4, ngf * 2, ngf]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(itertools.pairwise(chans)):
+            layers += [
+                nn.ConvTranspose2d(a, b, 4, 1 if i == 0 else 2, 0 if i == 0 else 1, bias=False),
+                nn.BatchNorm2d(b),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(dcgan_weights_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
 @dataclasses.dataclass
 class SizedConfig:
     """A model config as training repos keep one: sizes the init code reads."""
@@ -331,6 +364,7 @@ SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
         ({}, {"d": 64, "hidden": 96}, {"hidden": 40, "layers": 3}),
     ),
     "axial": (AxialEmbeddings, ({}, {"d": 48}, {"d": 16, "std": 1.0})),
+    "dcgan": (DCGANGenerator, ({}, {"nz": 64, "ngf": 32}, {"nz": 16, "ngf": 8, "nc": 1})),
     "config_sized": (
         ConfigSized,
         ({}, {"d_model": 64, "d_head": 8}, {"d_model": 48, "d_head": 32, "n_buckets": 16}),

@@ -75,6 +75,8 @@ def test_the_policy_extracted_at_one_size_holds_at_another(name, size):
         ("word_lm", "LSTM.weight* -> default"),
         ("default_lstm", "LSTM.weight* -> default"),
         ("axial", "ParameterList.* -> normal(0, 1)"),
+        ("dcgan", "BatchNorm2d -> normal(1, 0.02)"),
+        ("dcgan", "ConvTranspose2d -> normal(0, 0.02)"),
         ("config_sized", 'named "q" -> normal(0, 1 / sqrt(config.d_head * config.d_model))'),
         ("config_sized", "weight -> normal(0, 1 / sqrt(config.d_model))"),
         # g is the norm of v: the weight is v, so one rule writes the weight (both forms)
