@@ -95,6 +95,8 @@ class Context:
     position: Callable[[str, Any], int | None] | None = None
     #: the model's config numbers (``config.NAME`` in a policy), top-level names only
     config: dict[str, float] = field(default_factory=dict)
+    #: :func:`config_forms` by its arguments (the same write site and value recur per layer)
+    memo: dict[tuple[Any, ...], list[Expr]] = field(default_factory=dict)
 
 
 def close(x: float, y: float) -> bool:
@@ -293,9 +295,9 @@ def config_forms(
     """``v`` as ``sqrt(k * A * B / C)`` over the config numbers the code named near the
     write (``near``: name -> lines above it), ``k`` 1 or a fraction p/q (p, q <= 12) that
     the function wrote (``literals``: k, 1/k, sqrt(k) or 1/sqrt(k), as RWKV's ``scale =
-    0.5`` is k = 1/4), or a config number itself. Only the forms with the plainest ``k`` are kept, and of those the
-    ones whose names are nearest the write: a std computed on the line above from
-    ``lru_width`` is not ``hidden_size`` although both are 32 here.
+    0.5`` is k = 1/4), or a config number itself. Only the forms with the plainest ``k``
+    are kept, and of those the ones whose names are nearest the write: a std computed on
+    the line above from ``lru_width`` is not ``hidden_size`` although both are 32 here.
 
     >>> ctx = Context(config={"d_model": 32.0, "d_kv": 16.0, "num_heads": 2.0})
     >>> [e.text for e in config_forms((32 * 16) ** -0.5, {"d_model": 4, "d_kv": 3, "num_heads": 2}, ctx)]
@@ -304,7 +306,16 @@ def config_forms(
     names = sorted(n for n in near if ctx.config.get(n, 0) > 0)
     if v <= 0 or not names:
         return []
-    typed = [x for x in literals if x > 0]
+    typed = sorted(x for x in literals if x > 0)
+    key = (v, tuple((n, near[n]) for n in names), tuple(typed))
+    if key not in ctx.memo:
+        ctx.memo[key] = _config_forms(v, names, near, ctx, typed)
+    return ctx.memo[key]
+
+
+def _config_forms(
+    v: float, names: list[str], near: dict[str, int], ctx: Context, typed: list[float]
+) -> list[Expr]:
 
     def written(k: Fraction) -> bool:
         q = float(k)
