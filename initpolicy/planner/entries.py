@@ -18,6 +18,7 @@ from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
 from ..language.ir import CONFIG_PREFIX, Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
+from .mapped import ExprError, inner_support, map_std
 from .plan import Entry
 from .select import NamedTensor, branch_env
 
@@ -177,7 +178,15 @@ def _evaluate(
     multipliers = _settings(rule, env, why, evaluate, count, here)
     values = _values(call, env, why, evaluate, count, here)
     wrapped: dict[str, float | str] | None = None
-    if rule.scheme.inner is not None:
+    fn = rule.scheme.arg("fn") if rule.scheme.name == wrappers.MAPPED.name else None
+    if fn is not None:  # an element-wise map, evaluated on the tensor (not a number)
+        wrapped = {}
+        if p.parametrization is not None:
+            raise _Fail(
+                f"mapped cannot map a tensor computed by the parametrization {p.parametrization}",
+                hint="write the scheme without the wrapper",
+            )
+    elif rule.scheme.inner is not None:
         wrapped = wrappers.resolve(
             rule.scheme.name, _values(rule.scheme, env, why, evaluate, count, here)
         )
@@ -243,14 +252,18 @@ def _evaluate(
     if p.kind == "buffer" and schemes.get(name).runs_module_init:
         std = bound = None
     scale = calibration = None
-    if wrapped is not None and wrappers.is_calibration(rule.scheme.name):
+    if fn is not None:
+        assert not isinstance(fn, Word)
+        std, bound = _mapped_moments(name, args, std, bound, fn), None
+    elif wrapped is not None and wrappers.is_calibration(rule.scheme.name):
         calibration = wrapped
     elif wrapped is not None:
         scale = float(wrapped["factor"])
         std = None if std is None else std * abs(scale)
         bound = None if bound is None else bound * abs(scale)
-    if (scale is not None or calibration is not None) and not spec.writes_values:
-        raise _Fail(f"{rule.scheme.name} needs values to rescale, and {name} draws none")
+    if (scale is not None or calibration is not None or fn is not None) and not spec.writes_values:
+        verb = "map" if fn is not None else "rescale"
+        raise _Fail(f"{rule.scheme.name} needs values to {verb}, and {name} draws none")
     return Entry(
         layer=layer,
         param=p,
@@ -264,7 +277,29 @@ def _evaluate(
         output=multipliers.get("output"),
         scale=scale,
         calibration=calibration,
+        transform=fn,
     )
+
+
+def _mapped_moments(
+    name: str, args: dict[str, float | str], std: float | None, bound: float | None, fn: Any
+) -> float | None:
+    """The std of ``mapped(INNER, fn)``'s values (None where the inner draw is neither a
+    uniform nor a normal); a plan error where ``fn`` is undefined on the draw."""
+    uniform, normal = inner_support(name, args, std, bound)
+    value = schemes.constant_value(name, args)
+    if value is not None:  # a constant mapped: one value, checked
+        uniform = (float(value), float(value))
+    if uniform is None and normal is None:
+        return None
+    try:
+        return map_std(fn, uniform, normal)
+    except ExprError as e:
+        where = f"U({uniform[0]:g}, {uniform[1]:g})" if uniform else "its normal draw"
+        raise _Fail(
+            f"mapped: the map is undefined on {name}'s draw ({where}): {e}",
+            hint="a map defined wherever the inner scheme draws",
+        ) from None
 
 
 def _values(
