@@ -54,6 +54,15 @@ AFFINE: dict[str, str] = {
     "sub_": "sub",
     "__isub__": "sub",
 }
+#: In-place element-wise functions of a drawn tensor (RecurrentGemma's
+#: ``u.log_().mul_(0.5).neg_().exp_().sub_(1.0).log_()``): the draw written through a map.
+ELEMENTWISE_INPLACE: dict[str, str] = {
+    "log_": "log",
+    "exp_": "exp",
+    "sqrt_": "sqrt",
+    "abs_": "abs",
+    "neg_": "neg",
+}
 #: Out-of-place scalar arithmetic (a fresh tensor from a tensor with a known law).
 AFFINE_OOP: dict[str, str] = {
     "mul": "mul",

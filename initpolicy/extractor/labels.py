@@ -48,9 +48,10 @@ def label_items(
         law = it.law
         words = tuple((k, v) for k, v in sorted(law.args.items()) if isinstance(v, str))
         sym = _symmetric(law)
-        groups.setdefault((law.scheme, words, tuple(_numeric_args(law)), sym), []).append(it)
+        key = (law.scheme, words, tuple(_numeric_args(law)), sym, law.fn)
+        groups.setdefault(key, []).append(it)
     out: dict[int, tuple[str, tuple]] = {}
-    for (_scheme, _words, nums, sym), members in groups.items():
+    for (_scheme, _words, nums, sym, _fn), members in groups.items():
         chosen: dict[str, list[Expr]] = {}
         for arg in nums:
             if sym and arg == "a":
@@ -242,6 +243,12 @@ def _symmetric(law: Law) -> bool:
 
 
 def render_scheme(law: Law, texts: dict[str, str], sym: bool = False) -> str:
+    if law.fn is not None:  # a transformed draw: the draw, through its map
+        return f"mapped({_plain_scheme(law, texts, sym)}, {law.fn})"
+    return _plain_scheme(law, texts, sym)
+
+
+def _plain_scheme(law: Law, texts: dict[str, str], sym: bool = False) -> str:
     s, a = law.scheme, law.args
 
     def t(k: str) -> str:

@@ -46,6 +46,7 @@ from torch.overrides import TorchFunctionMode
 from .calls import (
     AFFINE,
     AFFINE_OOP,
+    ELEMENTWISE_INPLACE,
     FACTORIES,
     INIT_FUNCTIONS,
     INIT_MODULES,
@@ -198,6 +199,9 @@ class Recorder(TorchFunctionMode):
                 self.ledger.transform(t, t, AFFINE[name], c, f"Tensor.{name}", fresh=False)
             else:
                 write(t, f"Tensor.{name}", None, {}, note="in-place arithmetic with a tensor")
+        elif name in ELEMENTWISE_INPLACE:
+            op = ELEMENTWISE_INPLACE[name]
+            self.ledger.transform(t, t, op, 0.0, f"Tensor.{name}", fresh=False)
         elif name in AFFINE_OOP:
             negate = name in ("neg", "__neg__")
             other = rest[0] if rest else None

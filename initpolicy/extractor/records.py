@@ -107,6 +107,10 @@ class Record:
     site: Site
     parent: int | None = None
     note: str | None = None
+    #: A draw transformed element-wise (``u.log_().mul_(0.5)...``): the map of the drawn
+    #: value ``x`` (a language expression, the ops in the code's order); ``scheme`` and
+    #: ``args`` are then the draw's. Written ``mapped(SCHEME, fn)``.
+    fn: Any = None
 
     @property
     def torch_fans(self) -> tuple[float, float]:
@@ -126,7 +130,15 @@ class Record:
             "site": self.site.to_json(),
             "parent": self.parent,
             "note": self.note,
+            **({"map": printed(self.fn)} if self.fn is not None else {}),
         }
+
+
+def printed(fn: Any) -> str:
+    """A record's element-wise map as the policy writes it (``log(x) * 0.5``)."""
+    from ..language.printer import expression
+
+    return expression(fn)
 
 
 def show(v: Any) -> str:

@@ -343,6 +343,23 @@ class WeightNormConv(nn.Module):
         return self.proj(self.conv(x).transpose(1, 2))
 
 
+class RGLRU(nn.Module):
+    """RecurrentGemma's RG-LRU gate: ``recurrent_param`` is ``log(1 / sqrt(u) - 1)`` with
+    u ~ U(0.81, 0.998), drawn into a scratch tensor, transformed in place and copied in
+    (transformers' ``_init_weights``), next to a Linear N(0, 0.02)."""
+
+    def __init__(self, width: int = 64, heads: int = 4):
+        super().__init__()
+        self.recurrent_param = nn.Parameter(torch.empty(width))
+        self.gate = nn.Linear(width, width // heads)
+        nn.init.normal_(self.gate.weight, std=0.02)
+        nn.init.zeros_(self.gate.bias)
+        with torch.no_grad():
+            u = torch.empty_like(self.recurrent_param).uniform_(0.9**2 + 1e-8, 0.999**2 + 1e-8)
+            u.log_().mul_(0.5).neg_().exp_().sub_(1.0).log_()
+            self.recurrent_param.copy_(u)
+
+
 #: name -> (class, its sizes: keyword arguments, the first the default one)
 SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
     "siren": (Siren, ({}, {"hidden": 128, "layers": 4}, {"hidden": 96, "layers": 2})),
@@ -370,6 +387,7 @@ SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
         ({}, {"d_model": 64, "d_head": 8}, {"d_model": 48, "d_head": 32, "n_buckets": 16}),
     ),
     "weight_norm_conv": (WeightNormConv, ({}, {"d": 64, "k": 4}, {"d": 48, "groups": 4})),
+    "rg_lru": (RGLRU, ({}, {"width": 256, "heads": 8}, {"width": 32, "heads": 2})),
 }
 
 

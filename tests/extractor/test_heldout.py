@@ -81,6 +81,12 @@ def test_the_policy_extracted_at_one_size_holds_at_another(name, size):
         ("config_sized", "weight -> normal(0, 1 / sqrt(config.d_model))"),
         # g is the norm of v: the weight is v, so one rule writes the weight (both forms)
         ("weight_norm_conv", "weight -> kaiming_uniform(fan_in, leaky_relu, a=sqrt(5))"),
+        # a draw transformed in place: the draw, through the map in the code's order
+        (
+            "rg_lru",
+            "RGLRU.recurrent* -> mapped(uniform(0.81000001, 0.99800101), "
+            "log(exp(-(log(x) * 0.5)) - 1))",
+        ),
     ],
 )
 def test_the_rule_says_what_the_code_computed(name, rule):
