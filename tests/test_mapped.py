@@ -83,7 +83,7 @@ def test_explain_std_is_the_std_of_the_values_apply_writes():
     [
         ("mapped(uniform(0, 1), 2)", r"1:33: the map never reads x, the drawn value"),
         ("mapped(uniform(0, 1), y)", r"1:33: unknown name 'y'"),
-        ("mapped(uniform(0, 1), count(Linear) * x)", r"1:39: a map of x is element-wise"),
+        ("mapped(uniform(0, 1), ndim * x)", r"1:33: .ndim. can only be used in a where condition"),
         ("mapped(uniform(0, 1))", r"1:11: mapped takes a scheme and one map over x"),
         ("mapped(uniform(0, 1), x, 2)", r"1:36: mapped takes a scheme and one map over x"),
         ("mapped(uniform(0, 1), g=x)", r"1:33: mapped has no argument 'g'"),
@@ -110,3 +110,43 @@ def test_misuse_is_a_located_parse_error(rule, message):
 def test_a_map_the_draw_cannot_take_is_a_plan_error(rule, message):
     with pytest.raises(PlanError, match=message):
         build_plan(initpolicy.load(f"Linear -> {rule}").ir, trace(_model(), tracer="modules"))
+
+
+#: RWKV's time-mix and decay curves (transformers' RwkvPreTrainedModel._init_weights): powers
+#: of a grid whose exponent depends on the block index, as data over the tensor's numbers.
+RWKV = """
+let i = index(RwkvBlock)
+let n = count(RwkvBlock)
+RwkvSelfAttention.time_mix_key -> mapped(linspace(0, 1 - 1 / fan_in), x ** (1 - i / n))
+RwkvSelfAttention.time_mix_value -> \\
+    mapped(linspace(0, 1 - 1 / fan_in), x ** (1 - i / n) + 0.3 * i / (n - 1))
+RwkvSelfAttention.time_mix_receptance -> \\
+    mapped(linspace(0, 1 - 1 / fan_in), x ** (0.5 * (1 - i / n)))
+RwkvFeedForward.time_mix_* -> mapped(linspace(0, 1 - 1 / fan_in), x ** (1 - i / n))
+RwkvSelfAttention.time_decay -> \\
+    mapped(linspace(0, 1), -5 + 8 * x ** (0.7 + 1.3 * i / (n - 1)))
+"""
+
+
+@pytest.mark.parametrize(("hidden", "layers"), [(32, 2), (48, 5)])
+def test_the_map_reads_the_tensors_numbers_rwkv_curves_at_any_size(hidden, layers):
+    import transformers
+
+    cfg = transformers.RwkvConfig(
+        vocab_size=64,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        attention_hidden_size=hidden,
+        intermediate_size=2 * hidden,
+    )
+    torch.manual_seed(0)
+    model = transformers.RwkvModel(cfg)
+    curves = [k for k, _ in model.named_parameters() if "time_mix" in k or "time_decay" in k]
+    want = {k: p.detach().clone() for k, p in model.named_parameters() if k in curves}
+    assert len(want) == 6 * layers  # per block: decay, three attention mixes, two feed-forward
+    initpolicy.load(RWKV).apply(model, seed=1)
+    got = dict(model.named_parameters())
+    for k in curves:
+        # the code computes in float64 and rounds once; apply steps in float32
+        scale = float(want[k].abs().max())
+        torch.testing.assert_close(got[k].detach(), want[k], rtol=0, atol=2e-7 * scale)

@@ -13,7 +13,8 @@ from lark import Token, Tree
 from ..catalog.schemes import ENUMS, SCHEMES, WORD_TYPE, Param, Scheme
 from ..catalog.wrappers import DRAWN, MAPPED, WRAPPERS
 from ..common.suggest import did_you_mean, one_of
-from .ir import BOUND_NAMES, BinOp, Call, Expr, Name, Neg, Num, SchemeArg, SchemeCall, Word
+from .evaluate import names
+from .ir import BOUND_NAMES, Expr, Num, SchemeArg, SchemeCall, Word
 from .selectors import Builder, first_token
 
 
@@ -247,8 +248,10 @@ def _bind_map(
     usage: str,
 ) -> SchemeCall | None:
     """``mapped(uniform(0.81, 0.998), log(1 / sqrt(x) - 1))``: the map is an expression
-    over the drawn value ``x`` and numbers (``let`` names substituted), nothing else: it is
-    evaluated element-wise on the tensor, where no fan or count has a value per element."""
+    over the drawn value ``x`` and numbers: ``let`` names are substituted, and the tensor's
+    numbers (bound names, ``count``, ``index``, ``config.NAME``) are evaluated per tensor
+    when the policy is planned (RWKV's ``x ** (1 - index(Block) / count(Block))``), so
+    that what the applier evaluates element-wise is ``x`` and numbers only."""
     if len(args) != 1:
         at = args[1] if len(args) > 1 else tree
         b.error(first_token(at), f"mapped takes a scheme and one map over {DRAWN}", usage)
@@ -263,7 +266,7 @@ def _bind_map(
             return None
     else:
         value = arg.children[0]
-    v = b.number(value, (DRAWN,))
+    v = b.number(value, (DRAWN, *BOUND_NAMES))
     if v is None:
         return None
     problem = map_problem(v.node)
@@ -274,27 +277,10 @@ def _bind_map(
 
 
 def map_problem(node: Expr) -> str | None:
-    """Why ``node`` is no element-wise map of ``x`` (a count, a config value, no ``x``)."""
-    seen: list[str] = []
-
-    def walk(n: object) -> str | None:
-        if isinstance(n, Num):
-            return None
-        if isinstance(n, Name):
-            seen.append(n.name)
-            return None if n.name == DRAWN else f"a map of {DRAWN} cannot read '{n.name}'"
-        if isinstance(n, Neg):
-            return walk(n.operand)
-        if isinstance(n, BinOp):
-            return walk(n.left) or walk(n.right)
-        if isinstance(n, Call):
-            return next((p for p in map(walk, n.args) if p), None)
-        return f"a map of {DRAWN} is element-wise: count(...) and index(...) have no place in it"
-
-    problem = walk(node)
-    if problem is None and DRAWN not in seen:
-        problem = f"the map never reads {DRAWN}, the drawn value (a constant is constant(...))"
-    return problem
+    """Why ``node`` is no map of ``x``: it never reads ``x``."""
+    if DRAWN not in names(node):
+        return f"the map never reads {DRAWN}, the drawn value (a constant is constant(...))"
+    return None
 
 
 def _as_scheme_tree(value: Tree[Token] | Token) -> Tree[Token] | None:

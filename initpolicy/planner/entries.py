@@ -16,7 +16,7 @@ from ..catalog import gains, schemes, wrappers
 from ..catalog.activations import facts
 from ..errors import Diagnostic, InitPolicyError
 from ..language.evaluate import names
-from ..language.ir import CONFIG_PREFIX, Rule, SchemeCall, Selector, Word
+from ..language.ir import CONFIG_PREFIX, BinOp, Call, Neg, Num, Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
 from .mapped import ExprError, inner_support, map_std
 from .plan import Entry
@@ -254,6 +254,7 @@ def _evaluate(
     scale = calibration = None
     if fn is not None:
         assert not isinstance(fn, Word)
+        fn = _fold(fn, lambda e: _number(e, "the map of mapped", env, why, evaluate, count, here))
         std, bound = _mapped_moments(name, args, std, bound, fn), None
     elif wrapped is not None and wrappers.is_calibration(rule.scheme.name):
         calibration = wrapped
@@ -300,6 +301,20 @@ def _mapped_moments(
             f"mapped: the map is undefined on {name}'s draw ({where}): {e}",
             hint="a map defined wherever the inner scheme draws",
         ) from None
+
+
+def _fold(fn: Any, number: Callable[[Any], float]) -> Any:
+    """The map with every part that does not read ``x`` evaluated for this tensor (its
+    fans, ``index(Block)``, ``config.NAME``): what the applier evaluates is ``x`` and numbers."""
+    if wrappers.DRAWN not in names(fn):
+        return Num(value=number(fn))
+    if isinstance(fn, Neg):
+        return Neg(operand=_fold(fn.operand, number))
+    if isinstance(fn, BinOp):
+        return BinOp(op=fn.op, left=_fold(fn.left, number), right=_fold(fn.right, number))
+    if isinstance(fn, Call):
+        return Call(fn=fn.fn, args=tuple(_fold(a, number) for a in fn.args))
+    return fn  # x itself
 
 
 def _values(
