@@ -150,3 +150,18 @@ def test_the_map_reads_the_tensors_numbers_rwkv_curves_at_any_size(hidden, layer
         # the code computes in float64 and rounds once; apply steps in float32
         scale = float(want[k].abs().max())
         torch.testing.assert_close(got[k].detach(), want[k], rtol=0, atol=2e-7 * scale)
+
+
+def test_a_calibration_replay_keeps_the_map_and_replays_bit_for_bit():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    policy = initpolicy.load(
+        "Linear -> lsuv(kaiming_normal(fan_in))\n"
+        f"bias -> mapped(uniform(0.81, 0.998), {RG_LRU} * (index(Linear) + 1))"
+    )
+    replay = initpolicy.calibrate(model, policy, torch.randn(32, 8), seed=3).text
+    assert f"-> mapped(uniform(0.81, 0.998), fn={RG_LRU} * 2)" in replay  # index folded
+    again = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    initpolicy.load(replay).apply(again, seed=3)
+    for (k, want), got in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(got, want), k

@@ -57,6 +57,8 @@ def entry_stats(e: Entry) -> Stats | None:
     p = e.param
     if scheme is None or e.block is not None or p.parametrization is not None or e.note:
         return None
+    if e.transform is not None:  # mapped: the inner scheme's center and reach say nothing
+        return None
     numel = math.prod(p.shape) if p.shape else 1
     if scheme.kind == "constant":
         v = constant_value(e.scheme, e.args)
