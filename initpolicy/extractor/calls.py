@@ -63,6 +63,11 @@ ELEMENTWISE_INPLACE: dict[str, str] = {
     "abs_": "abs",
     "neg_": "neg",
 }
+#: The same functions out of place, as Tensor methods and torch functions
+#: (``torch.log(u)``, ``u.exp()``): a new tensor, the draw through a map.
+ELEMENTWISE_OOP: dict[str, str] = {"log": "log", "exp": "exp", "sqrt": "sqrt", "abs": "abs"}
+#: A power with a scalar exponent (``u ** 2``, ``torch.pow(u, 0.5)``, ``u.pow_(3)``).
+POWERS = ("pow", "pow_", "__pow__", "__ipow__")
 #: Out-of-place scalar arithmetic (a fresh tensor from a tensor with a known law).
 AFFINE_OOP: dict[str, str] = {
     "mul": "mul",

@@ -235,7 +235,7 @@ def affine(
 
 
 #: In-place element-wise functions a draw may be written through (``mapped``'s vocabulary).
-ELEMENTWISE = ("log", "exp", "sqrt", "abs")
+ELEMENTWISE = ("log", "exp", "sqrt", "abs", "pow")
 
 
 def mapped(fn: Expr | None, op: str, c: float) -> Expr:
@@ -247,6 +247,8 @@ def mapped(fn: Expr | None, op: str, c: float) -> Expr:
     '-(log(x) * 0.5)'
     """
     x: Expr = Name(name=DRAWN) if fn is None else fn
+    if op == "pow":
+        return BinOp(op="**", left=x, right=Num(value=c))
     if op in ELEMENTWISE:
         return Call(fn=op, args=(x,))
     if op == "neg":

@@ -214,7 +214,7 @@ class Ledger:
         else:
             scheme, args = affine(*absolute(base), op, c)
         note = None if scheme else f"{op} {c:g} of {base.op} is not a known law"
-        shown = "" if op in ELEMENTWISE or op == "neg" else show(c)
+        shown = show(c) if op in ("mul", "div", "add", "sub", "pow") else ""
         rid = self.new(dst, f"{label}({shown})", scheme, args, parent=parent, note=note)
         self.records[rid].fn = fn
         # the law follows the parent's geometry (its fans), not the new view's
