@@ -368,6 +368,9 @@ def replay_text(plan: Plan, done: Calibrated, data: tuple[str, str], what: str) 
             assert scale is not None
             factor_arg = SchemeArg(name="factor", value=Num(value=float(scale)))
             scheme = SchemeCall(name="scaled", args=(factor_arg,), inner=scheme)
+        elif e.transform is not None:  # the draw through its map, folded for this tensor
+            fn_arg = SchemeArg(name="fn", value=e.transform)
+            scheme = SchemeCall(name="mapped", args=(fn_arg,), inner=scheme)
         typ = e.layer.type if printer.is_type_name(e.layer.type or "") else "*"
         sel = Selector(
             types=(typ,),

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..catalog.schemes import SCHEMES
 from ..common.text import table
+from ..language.printer import expression
 from ..planner.plan import Entry, Plan, rule_json
 from ..tracer.graph import block_of
 from .streams import STREAM_LAYOUT_VERSION, whole_draw_bytes
@@ -169,6 +170,8 @@ def _scheme(e: Entry) -> str:
         return f"scaled({inner}, {e.scale:g})"
     if e.calibration is not None:
         return f"{e.rule.scheme.name}({inner}, {_args(e.calibration)})"
+    if e.transform is not None:
+        return f"mapped({inner}, {expression(e.transform)})"
     return inner
 
 

@@ -19,6 +19,7 @@ from ..planner.plan import Entry, Plan
 from ..shards.dtensor import as_matrix, clip, index_len, local_view, region_matrix
 from ..tracer.fans import legacy_weight_norm
 from ..tracer.graph import block_of, tensor_facts
+from .mapping import elementwise
 from .pool import Task, TaskPool
 from .regions import draw_region, stream_tasks
 from .streams import derive
@@ -48,6 +49,9 @@ def write_all(plan: Plan, slots: dict[int, Any], touch: Any, threads: int | None
         if e.scale is not None:
             for rows in visible[k]:
                 scale_entry(e, slots[id(e)], e.scale, rows)
+        if e.transform is not None:
+            for rows in visible[k]:
+                map_entry(e, slots[id(e)], rows)
     for e in plan.entries:
         if e.block is None and e.param.local == "weight" and e.spec.writes_values:
             zero_padding_row(e, slots[id(e)])
@@ -65,6 +69,21 @@ def scale_entry(e: Entry, t: Any, factor: float, rows: Rows = None) -> None:
     lo, hi = _span(e) if rows is None else rows
     pos, _ = clip(idx[0], lo, hi)
     local[pos].mul_(factor)
+
+
+def map_entry(e: Entry, t: Any, rows: Rows = None) -> None:
+    """Write the values of entry ``e`` held here (its rows of ``t``, or ``rows``) through
+    its element-wise map, in place: ``mapped(SCHEME, fn)``. The map's operations run in the
+    order the expression nests them, each in the tensor's dtype, as the model's own code
+    ran them in place (``log_().mul_(0.5)...``): the same draw gives the same bits."""
+    assert e.transform is not None
+    local, idx = local_view(t)
+    if local.dim() == 0:
+        local.copy_(elementwise(e.transform, local))
+        return
+    lo, hi = _span(e) if rows is None else rows
+    pos, _ = clip(idx[0], lo, hi)
+    local[pos] = elementwise(e.transform, local[pos])
 
 
 def _tiled(e: Entry) -> bool:

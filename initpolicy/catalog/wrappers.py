@@ -7,6 +7,12 @@ init", 2016). It needs data: :func:`initpolicy.calibrate` runs it and writes the
 that replays the result without data, each calibrated tensor as
 ``scaled(orthogonal(), 1.2345)``: the inner scheme's draw times the recorded factor.
 
+``mapped(uniform(0.81, 0.998), log(1 / sqrt(x) - 1))`` draws the inner scheme and writes
+each element ``x`` of the draw through the element-wise map ``fn``: an expression over ``x``
+and numbers with the language's operators and functions (+ - * / **, sqrt, log, exp, abs,
+min, max), evaluated in that order on the tensor, so that a draw transformed in place by
+the model's code (RecurrentGemma's RG-LRU ``recurrent_param``) is data, not Python.
+
 A wrapper is written like a scheme whose first argument is a scheme; its other arguments
 bind as a scheme's do (signature below). The inner scheme takes positional arguments only
 (``orthogonal(2)``, ``kaiming_normal(fan_in)``), and is not itself a wrapper.
@@ -44,8 +50,21 @@ SCALED = Scheme(
     kind="scale",
 )
 
+#: A draw written through an element-wise map: ``fn`` is an expression over ``x``.
+MAPPED = Scheme(
+    name="mapped",
+    params=(Param("fn", required=True),),
+    summary="each element x of the inner scheme's draw written as fn(x), an expression over "
+    "x (+ - * / **, sqrt, log, exp, abs, min, max), evaluated element-wise in that order",
+    formula="W = fn(draw(inner)), element-wise",
+    kind="map",
+)
+
+#: The name of the drawn value in ``mapped``'s map.
+DRAWN = "x"
+
 #: Every wrapper, by name.
-WRAPPERS: dict[str, Scheme] = {s.name: s for s in (LSUV, SCALED)}
+WRAPPERS: dict[str, Scheme] = {s.name: s for s in (LSUV, SCALED, MAPPED)}
 
 
 def is_calibration(name: str) -> bool:

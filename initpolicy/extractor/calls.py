@@ -54,6 +54,20 @@ AFFINE: dict[str, str] = {
     "sub_": "sub",
     "__isub__": "sub",
 }
+#: In-place element-wise functions of a drawn tensor (RecurrentGemma's
+#: ``u.log_().mul_(0.5).neg_().exp_().sub_(1.0).log_()``): the draw written through a map.
+ELEMENTWISE_INPLACE: dict[str, str] = {
+    "log_": "log",
+    "exp_": "exp",
+    "sqrt_": "sqrt",
+    "abs_": "abs",
+    "neg_": "neg",
+}
+#: The same functions out of place, as Tensor methods and torch functions
+#: (``torch.log(u)``, ``u.exp()``): a new tensor, the draw through a map.
+ELEMENTWISE_OOP: dict[str, str] = {"log": "log", "exp": "exp", "sqrt": "sqrt", "abs": "abs"}
+#: A power with a scalar exponent (``u ** 2``, ``torch.pow(u, 0.5)``, ``u.pow_(3)``).
+POWERS = ("pow", "pow_", "__pow__", "__ipow__")
 #: Out-of-place scalar arithmetic (a fresh tensor from a tensor with a known law).
 AFFINE_OOP: dict[str, str] = {
     "mul": "mul",

@@ -31,6 +31,7 @@ does not beat the literal 0.02 shared by all), ties broken by rank, then length.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -139,6 +140,10 @@ class Context:
     traced: bool = False
     #: ``index(TYPE)`` of a layer: the position of its enclosing TYPE (None: none).
     position: Callable[[str, Any], int | None] | None = None
+    #: the model's config numbers (``config.NAME`` in a policy), top-level names only
+    config: dict[str, float] = field(default_factory=dict)
+    #: :func:`config_forms` by its arguments (the same write site and value recur per layer)
+    memo: dict[tuple[Any, ...], list[Expr]] = field(default_factory=dict)
 
 
 def close(x: float, y: float) -> bool:
@@ -318,6 +323,93 @@ def _scaled_fan_forms(c: float, fan: Any, enclosing: Iterable[str], ctx: Context
                 if close(d * d, m * n):
                     inner = count if m == 1 else mul(Num(value=m), count)
                     out.append(Expr(div(form, sqrt(inner)), 2.5, nlets))
+    return out
+
+
+#: Most config numbers one expression multiplies (T5's ``d_model * d_kv``, RecurrentGemma's
+#: ``w_init_variance_scale * num_attention_heads / lru_width``).
+MAX_CONFIG_FACTORS = 3
+#: The rank of a config form: what the code computed from its config, right at every size;
+#: before the textbook fan forms (1.5), which may equal it at one size only (T5's
+#: ``relative_attention_bias``: fan_out is the bucket count, d_model the std's size).
+CONFIG_RANK = 1.4
+
+
+def config_forms(
+    v: float, near: dict[str, int], ctx: Context, literals: Iterable[float] = ()
+) -> list[Expr]:
+    """``v`` as ``sqrt(k * A * B / C)`` over the config numbers the code named near the
+    write (``near``: name -> lines above it), ``k`` 1 or a fraction p/q (p, q <= 12) that
+    the function wrote (``literals``: k, 1/k, sqrt(k) or 1/sqrt(k), as RWKV's ``scale =
+    0.5`` is k = 1/4), or a config number itself. Only the forms with the plainest ``k``
+    are kept, and of those the ones whose names are nearest the write: a std computed on
+    the line above from ``lru_width`` is not ``hidden_size`` although both are 32 here.
+
+    >>> ctx = Context(config={"d_model": 32.0, "d_kv": 16.0, "num_heads": 2.0})
+    >>> [e.text for e in config_forms((32 * 16) ** -0.5, {"d_model": 4, "d_kv": 3, "num_heads": 2}, ctx)]
+    ['1 / sqrt(config.d_kv * config.d_model)']
+    """
+    names = sorted(n for n in near if ctx.config.get(n, 0) > 0)
+    if v <= 0 or not names:
+        return []
+    typed = sorted(x for x in literals if x > 0)
+    key = (v, tuple((n, near[n]) for n in names), tuple(typed))
+    if key not in ctx.memo:
+        ctx.memo[key] = _config_forms(v, names, near, ctx, typed)
+    return ctx.memo[key]
+
+
+def _config_forms(
+    v: float, names: list[str], near: dict[str, int], ctx: Context, typed: list[float]
+) -> list[Expr]:
+
+    def written(k: Fraction) -> bool:
+        q = float(k)
+        forms = (q, 1 / q, math.sqrt(q), 1 / math.sqrt(q))
+        return k == 1 or any(close(f, x) for f in forms for x in typed)
+
+    found: list[tuple[int, int, int, Any]] = []  # (cost of k, lines above, factors, IR)
+    for r in range(1, MAX_CONFIG_FACTORS + 1):
+        for combo in itertools.combinations(names, r):
+            far = max(near[n] for n in combo)
+            if r == 1 and close(v, ctx.config[combo[0]]):
+                found.append((2, far, r, Name(name=f"config.{combo[0]}")))
+            for signs in itertools.product((1, -1), repeat=r):
+                p = math.prod(ctx.config[n] ** sgn for n, sgn in zip(combo, signs, strict=True))
+                k = Fraction(v * v / p).limit_denominator(12)
+                if k <= 0 or k.numerator > 12 or not close(v, math.sqrt(k * p)):
+                    continue
+                if not written(k):
+                    continue  # 2 / 3 that no number of the code's says: a coincidence
+                up = [f"config.{n}" for n, sgn in zip(combo, signs, strict=True) if sgn > 0]
+                down = [f"config.{n}" for n, sgn in zip(combo, signs, strict=True) if sgn < 0]
+                found.append((k.numerator + k.denominator, far, r, _sqrt_node(k, up, down)))
+    if not found:
+        return []
+    # the plainest factor (d_model * d_kv, not 8 * d_model * num_heads, which equals it
+    # at one size), then the names nearest the write
+    best = min(f[:2] for f in found)
+    return [Expr(t, CONFIG_RANK + 0.01 * r) for *key, r, t in found if tuple(key) == best]
+
+
+def _sqrt_node(k: Fraction, up: list[str], down: list[str]) -> Any:
+    """``sqrt(k * UP / DOWN)`` over config names: ``1 / sqrt(config.a * config.b)``,
+    ``sqrt(2 / (3 * config.a))``, ``sqrt(config.s * config.h / config.w)``."""
+    top: list[Any] = [Num(value=k.numerator)] if k.numerator != 1 or not up else []
+    top += [Name(name=n) for n in up]
+    bottom: list[Any] = [Num(value=k.denominator)] if k.denominator != 1 else []
+    bottom += [Name(name=n) for n in down]
+    if len(top) == 1 and isinstance(top[0], Num) and top[0].value == 1:
+        return div(Num(value=1), sqrt(_product(bottom)))
+    if not bottom:
+        return sqrt(_product(top))
+    return sqrt(div(_product(top), _product(bottom)))
+
+
+def _product(factors: list[Any]) -> Any:
+    out = factors[0]
+    for f in factors[1:]:
+        out = mul(out, f)
     return out
 
 

@@ -36,6 +36,7 @@ from .expressions import (
     Expr,
     candidates,
     choose,
+    config_forms,
     div,
     is_constant,
     mul,
@@ -72,9 +73,10 @@ def label_items(
         law = it.law
         words = tuple((k, v) for k, v in sorted(law.args.items()) if isinstance(v, str))
         sym = _symmetric(law)
-        groups.setdefault((law.scheme, words, tuple(_numeric_args(law)), sym), []).append(it)
+        key = (law.scheme, words, tuple(_numeric_args(law)), sym, law.fn)
+        groups.setdefault(key, []).append(it)
     out: dict[int, tuple[str, tuple]] = {}
-    for (_scheme, _words, nums, sym), members in groups.items():
+    for (_scheme, _words, nums, sym, _fn), members in groups.items():
         chosen: dict[str, list[Expr]] = {}
         for arg in nums:
             if sym and arg == "a":
@@ -231,6 +233,14 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
             found.append(Expr(Name(name="gain"), 1.2))  # the traced activation's gain
     records = item.law.records  # type: ignore[union-attr]
     typed = [r.site.typed(v) for r in records[:1] if r.parent is None]
+    if records and not any(typed) and records[0].parent is None:
+        # a size the code read from its config near the write (T5's d_model * d_kv): a
+        # constant or a scaled fan form equal to it is a coincidence of this size
+        # (RecurrentGemma's 1 / sqrt(48) is final_w_init_variance_scale / lru_width)
+        site = records[0].site
+        sized = config_forms(v, site.near(ctx.config), ctx, site.literals or ())
+        if sized:
+            found = [e for e in found if e.rank <= 1.5 and not is_constant(e.node)] + sized
     if typed and typed[0] is False:
         # the code computed this number (it is written nowhere in the function): a short
         # literal equal to it is a coincidence of this size, after what the code computes
@@ -259,6 +269,14 @@ def _symmetric(law: Law) -> bool:
 
 
 def render_scheme(law: Law, texts: dict[str, Any], sym: bool = False) -> str:
+    """The law as policy text: its scheme (:func:`_plain_scheme`), through its map where
+    the code transformed the draw (``mapped(SCHEME, fn)``)."""
+    if law.fn is not None:
+        return f"mapped({_plain_scheme(law, texts, sym)}, {law.fn})"
+    return _plain_scheme(law, texts, sym)
+
+
+def _plain_scheme(law: Law, texts: dict[str, Any], sym: bool = False) -> str:
     """The law as a scheme call in the printer's short form: ``texts`` holds the chosen
     expression of each numeric argument; the others are the law's own values. An argument
     is given when the catalog's entry always shows it or it is not the entry's default; a

@@ -34,6 +34,10 @@ from ..catalog.schemes import (
     mode_fan,
     moments,
 )
+from ..catalog.wrappers import DRAWN
+from ..language.ir import BinOp, Call, Expr, Name, Neg, Num
+from ..language.printer import expression
+from ..planner.mapped import inner_support, map_std
 from .fit import Fit
 from .records import Record
 
@@ -55,10 +59,12 @@ class Law:
     records: tuple[Record, ...] = ()
     notes: tuple[str, ...] = ()
     fit: Fit | None = None
+    #: The element-wise map of a transformed draw (``mapped(SCHEME, fn)``), as printed.
+    fn: str | None = None
 
     def key(self) -> tuple[Any, ...]:
-        """Equality of laws: the scheme and its numbers (12 significant digits)."""
-        return (self.scheme, tuple(sorted((k, _r(v)) for k, v in self.args.items())))
+        """Equality of laws: the scheme and its numbers (12 significant digits), its map."""
+        return (self.scheme, tuple(sorted((k, _r(v)) for k, v in self.args.items())), self.fn)
 
 
 #: Where torch's own layers live: their ``reset_parameters`` is what ``default`` runs.
@@ -104,6 +110,12 @@ def law_of(
     s, a = _in_policy_terms(r, shape, fans)
     if s is None:
         return None
+    if r.fn is not None:  # a transformed draw: the std of the map's values
+        uniform, normal = inner_support(s, a, std, bound)
+        if uniform is None and normal is None:
+            return None
+        std = map_std(r.fn, uniform, normal)
+        return Law(s, a, std, None, "recorded", (r, *history), fn=expression(r.fn))
     constant = constant_value(s, a)
     if constant is not None:
         s, a = "constant", {"val": constant}
@@ -220,6 +232,29 @@ def affine(
     if scheme == "orthogonal" and op == "mul" and c > 0:
         return "orthogonal", {"gain": float(args.get("gain", 1.0)) * c}
     return None, {}
+
+
+#: In-place element-wise functions a draw may be written through (``mapped``'s vocabulary).
+ELEMENTWISE = ("log", "exp", "sqrt", "abs", "pow")
+
+
+def mapped(fn: Expr | None, op: str, c: float) -> Expr:
+    """The map ``fn`` (None: the drawn value ``x`` itself) followed by ``op`` (``c`` its
+    scalar): the expression apply evaluates in the same order as the code.
+
+    >>> from initpolicy.language.printer import expression
+    >>> expression(mapped(mapped(mapped(None, "log", 0.0), "mul", 0.5), "neg", 0.0))
+    '-(log(x) * 0.5)'
+    """
+    x: Expr = Name(name=DRAWN) if fn is None else fn
+    if op == "pow":
+        return BinOp(op="**", left=x, right=Num(value=c))
+    if op in ELEMENTWISE:
+        return Call(fn=op, args=(x,))
+    if op == "neg":
+        return Neg(operand=x)
+    sign = {"mul": "*", "div": "/", "add": "+", "sub": "-"}[op]
+    return BinOp(op=sign, left=x, right=Num(value=c))
 
 
 def _map(a: float, b: float, op: str, c: float) -> tuple[float, float]:

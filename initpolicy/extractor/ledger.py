@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .laws import absolute, affine
+from .laws import ELEMENTWISE, absolute, affine, mapped
 from .records import Record, Site, show
 
 
@@ -206,9 +206,17 @@ class Ledger:
         if key in self._derived:
             return self._derived[key]
         base = self.records[parent]
-        scheme, args = affine(*absolute(base), op, c)
+        fn = None
+        if base.fn is not None or op in ELEMENTWISE:
+            # a draw through a function no law names: the draw, and the map in the code's order
+            scheme, args = (base.scheme, dict(base.args)) if base.fn is not None else absolute(base)
+            fn = mapped(base.fn, op, c) if scheme is not None else None
+        else:
+            scheme, args = affine(*absolute(base), op, c)
         note = None if scheme else f"{op} {c:g} of {base.op} is not a known law"
-        rid = self.new(dst, f"{label}({show(c)})", scheme, args, parent=parent, note=note)
+        shown = show(c) if op in ("mul", "div", "add", "sub", "pow") else ""
+        rid = self.new(dst, f"{label}({shown})", scheme, args, parent=parent, note=note)
+        self.records[rid].fn = fn
         # the law follows the parent's geometry (its fans), not the new view's
         rec = self.records[rid]
         rec.shape, rec.geometry = base.shape, base.geometry

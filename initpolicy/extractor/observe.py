@@ -28,6 +28,7 @@ import torch
 
 from ..catalog.schemes import moments
 from ..planner.select import Index, NamedTensor
+from ..tracer.fans import legacy_weight_norm
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 from .fit import deterministic, fit_values
 from .laws import STRUCTURED, Law, absolute, law_of, torch_moments
@@ -105,10 +106,23 @@ def observe(model: torch.nn.Module, graph: ModelGraph, recorder: Recorder) -> Ob
     def add(t: NamedTensor, block: str | None, law: Law | None, forbidden: bool) -> None:
         obs.items.append(Item(len(obs.items), t, block, law, forbidden))
 
+    through: set[str] = set()  # originals a rule on their computed weight writes
     for t in index.targets:
         p = t.param
+        if p.parametrization is not None and t.name == p.name:
+            originals = index.originals.get(id(p), [])
+            law = _weight_norm_law(model, p, originals, t.layer, recorder, snap)
+            if law is not None:
+                through.update(q.name for q in originals)
+                for q in originals:  # v has the law, g follows from it
+                    obs.tensors[q.name] = TensorLaws(law if q.local.endswith(("1", "v")) else None)
+            add(t, None, law, law is None)
+            continue
         if p.kind != "parameter" or p.parametrization is not None:
             add(t, None, None, True)
+            continue
+        if p.name in through:
+            add(t, None, None, False)  # written through its computed weight's rule
             continue
         if p.name not in obs.tensors:
             tensor = model.get_parameter(p.raw_name or p.name)
@@ -120,6 +134,42 @@ def observe(model: torch.nn.Module, graph: ModelGraph, recorder: Recorder) -> Ob
                 law = laws.blocks.get(b)
                 add(t, b, law, law is None)
     return obs
+
+
+def _weight_norm_law(
+    model: torch.nn.Module,
+    p: ParamInfo,
+    originals: list[ParamInfo],
+    layer: Layer,
+    rec: Recorder,
+    snap: tuple[float, ...],
+) -> Law | None:
+    """The law of a weight_norm weight whose ``g`` is the norm of its ``v`` (as
+    ``weight_norm`` leaves them: the weight is then ``v`` itself): ``v``'s law, which a
+    rule on the computed weight writes (the applier sets ``v`` to the draw and ``g`` to its
+    norm), so it holds at any size. None otherwise (``g`` written apart: the originals get
+    their own rules)."""
+    if p.parametrization != "weight_norm" or len(originals) != 2:
+        return None
+    g_info, v_info = sorted(originals, key=lambda q: q.local)  # original0/1, weight_g/v
+    owner: Any = model.get_submodule(p.name.rpartition(".")[0])
+    hook = legacy_weight_norm(owner, p.local)
+    if hook is None:
+        try:
+            hook = owner.parametrizations[p.local][0]
+        except (AttributeError, KeyError, IndexError):
+            return None
+    g = model.get_parameter(g_info.raw_name or g_info.name).detach()
+    v = model.get_parameter(v_info.raw_name or v_info.name).detach()
+    dim = getattr(hook, "dim", None)
+    if not isinstance(dim, int) or g.shape != torch.norm_except_dim(v, 2, dim).shape:
+        return None
+    if not torch.allclose(g, torch.norm_except_dim(v, 2, dim), rtol=1e-6, atol=0.0):
+        return None
+    laws = _param_laws(v, v_info, layer, rec, snap)
+    if laws.whole is None or laws.blocks:
+        return None
+    return _with_notes(laws.whole, [f"g is the norm of v ({v_info.local}): the weight is v"])
 
 
 def _recorded_scales(records: list[Record]) -> tuple[float, ...]:

@@ -46,10 +46,13 @@ from torch.overrides import TorchFunctionMode
 from .calls import (
     AFFINE,
     AFFINE_OOP,
+    ELEMENTWISE_INPLACE,
+    ELEMENTWISE_OOP,
     FACTORIES,
     INIT_FUNCTIONS,
     INIT_MODULES,
     NOT_WRITES,
+    POWERS,
     TIMM_FUNCTIONS,
     TIMM_INIT,
     Composite,
@@ -140,6 +143,10 @@ class Recorder(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         objclass = getattr(func, "__objclass__", None)
         is_method = objclass is torch._C.TensorBase or objclass is torch.Tensor
+        # Tensor.__pow__ and __ipow__ are Python functions of torch._tensor, not C methods
+        is_method = is_method or (
+            name in POWERS and getattr(func, "__module__", None) == "torch._tensor"
+        )
         pre: Source = None
         try:
             if is_method and name == "copy_" and len(args) >= 2:
@@ -170,6 +177,11 @@ class Recorder(TorchFunctionMode):
             self._on_init(func, name, args, kwargs)
         elif is_method:
             self._on_method(name, args, kwargs, out, pre)
+        elif getattr(func, "__module__", None) == "torch" and (
+            name in ELEMENTWISE_OOP or name in POWERS
+        ):
+            if args and trackable(args[0]):
+                self._on_function(f"torch.{name}", name, args[0], list(args[1:]), out)
         elif getattr(func, "__module__", None) == "torch" or (
             name in FACTORIES and objclass is None
         ):
@@ -230,6 +242,11 @@ class Recorder(TorchFunctionMode):
                 self.ledger.transform(t, t, AFFINE[name], c, f"Tensor.{name}", fresh=False)
             else:
                 write(t, f"Tensor.{name}", None, {}, note="in-place arithmetic with a tensor")
+        elif name in ELEMENTWISE_INPLACE:
+            op = ELEMENTWISE_INPLACE[name]
+            self.ledger.transform(t, t, op, 0.0, f"Tensor.{name}", fresh=False)
+        elif name in ELEMENTWISE_OOP or name in POWERS:
+            self._on_function(f"Tensor.{name}", name, t, rest, out)
         elif name in AFFINE_OOP:
             negate = name in ("neg", "__neg__")
             other = rest[0] if rest else None
@@ -240,6 +257,23 @@ class Recorder(TorchFunctionMode):
             return
         elif is_inplace(name):
             write(t, f"Tensor.{name}", None, {}, note=f"in-place {name} is not a known fill")
+
+    def _on_function(self, label: str, name: str, t: Any, rest: list[Any], out: Any) -> None:
+        """``log``/``exp``/``sqrt``/``abs`` of a tensor, or a scalar power of it, in place
+        (``pow_``) or into a new tensor: each owner's law is mapped (:func:`.laws.mapped`)."""
+        inplace = name.endswith("_") or name.startswith("__i")
+        if name in POWERS:
+            if not rest or not is_number(rest[0]):
+                if inplace:
+                    self.ledger.write(t, label, None, {}, note="a power with a tensor exponent")
+                return
+            op, c = "pow", float(rest[0])
+        else:
+            op, c = ELEMENTWISE_OOP[name], 0.0
+        if inplace:
+            self.ledger.transform(t, t, op, c, label, fresh=False)
+        elif trackable(out) and out.shape == t.shape:
+            self.ledger.transform(t, out, op, c, label, fresh=True)
 
     def _on_factory(self, name: str, args: tuple[Any, ...], kwargs: dict, out: Any) -> None:
         if name not in FACTORIES or not trackable(out):

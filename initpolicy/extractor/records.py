@@ -14,6 +14,7 @@ scheme whose *torch semantics* describe the write, with the arguments torch rece
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,38 @@ class Site:
     literals: frozenset[float] | None = None
     #: The file as Python has it (absolute), for a location people can open; "" unknown.
     path: str = ""
+    #: The identifiers of the function's source with the line of each (a name may repeat):
+    #: which config sizes the code read, and how far above the write (:meth:`near`).
+    names: tuple[tuple[str, int], ...] = ()
+    #: The line spans of the function's statement blocks (bodies of its branches, loops).
+    bodies: tuple[tuple[int, int], ...] = ()
+
+    def near(self, candidates: Iterable[str]) -> dict[str, int]:
+        """How many lines above the write each of ``candidates`` was last named where the
+        write can see it (0: on the write's line): in a block that encloses the write, not
+        in another branch; names only below it, or not at all, are left out.
+
+        >>> site = Site("f", "m.py", 12, names=(("d_kv", 9), ("d_kv", 11), ("d_ff", 14), ("h", 6)),
+        ...             bodies=((2, 14), (5, 6), (8, 12)))
+        >>> site.near(["d_kv", "d_ff", "h"])  # h is in another branch (lines 5-6)
+        {'d_kv': 1}
+        """
+        want = set(candidates)
+        around = {b for b in self.bodies if b[0] <= self.line <= b[1]}
+        out: dict[str, int] = {}
+        for name, line in self.names:
+            if name not in want or line > self.line:
+                continue
+            inner = min(
+                (b for b in self.bodies if b[0] <= line <= b[1]),
+                key=lambda b: b[1] - b[0],
+                default=None,
+            )
+            if inner is not None and inner not in around:
+                continue  # named in another branch
+            d = self.line - line
+            out[name] = min(d, out.get(name, d))
+        return out
 
     def typed(self, v: float) -> bool | None:
         """Whether ``|v|`` is written literally in the function (None: unknown)."""
@@ -76,6 +109,10 @@ class Record:
     site: Site
     parent: int | None = None
     note: str | None = None
+    #: A draw transformed element-wise (``u.log_().mul_(0.5)...``): the map of the drawn
+    #: value ``x`` (a language expression, the ops in the code's order); ``scheme`` and
+    #: ``args`` are then the draw's. Written ``mapped(SCHEME, fn)``.
+    fn: Any = None
 
     @property
     def torch_fans(self) -> tuple[float, float]:
@@ -95,7 +132,15 @@ class Record:
             "site": self.site.to_json(),
             "parent": self.parent,
             "note": self.note,
+            **({"map": printed(self.fn)} if self.fn is not None else {}),
         }
+
+
+def printed(fn: Any) -> str:
+    """A record's element-wise map as the policy writes it (``log(x) * 0.5``)."""
+    from ..language.printer import expression
+
+    return expression(fn)
 
 
 def show(v: Any) -> str:

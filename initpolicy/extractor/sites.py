@@ -9,6 +9,7 @@ plus ``via``: the outermost init entry point on the stack (``post_init``,
 
 from __future__ import annotations
 
+import ast
 import inspect
 import io
 import os
@@ -114,35 +115,60 @@ def site_of(frame: Any) -> Site:
         return Site("<unknown>", "<unknown>", 0, via)
     code = site.f_code
     fans = any(name.startswith("fan") for name in code.co_varnames)
+    literals, names, bodies = _source(code)
     return Site(
         code.co_qualname,
         short_path(code.co_filename),
         site.f_lineno or 0,
         via,
         fans,
-        _literals(code),
+        literals,
         code.co_filename,
+        names,
+        bodies,
     )
 
 
-_LITERALS: dict[Any, frozenset[float] | None] = {}
+Source = tuple[frozenset[float] | None, tuple[tuple[str, int], ...], tuple[tuple[int, int], ...]]
+_SOURCE: dict[Any, Source] = {}
 
 
-def _literals(code: Any) -> frozenset[float] | None:
-    """The numbers written in a function's source (its NUMBER tokens), once per code
-    object; None when the source cannot be read."""
-    if code in _LITERALS:
-        return _LITERALS[code]
+def _source(code: Any) -> Source:
+    """What a function's source says, once per code object: the numbers written in it (its
+    NUMBER tokens; None when the source cannot be read), its identifiers with their lines
+    (``self.config.d_kv`` names ``d_kv``: a size the code read), and the line spans of its
+    statement blocks (a branch's body: which names a write can see)."""
+    if code in _SOURCE:
+        return _SOURCE[code]
     found: frozenset[float] | None
+    names: tuple[tuple[str, int], ...] = ()
+    bodies: tuple[tuple[int, int], ...] = ()
     try:
-        lines, _ = inspect.getsourcelines(code)
-        tokens = tokenize.generate_tokens(io.StringIO(textwrap.dedent("".join(lines))).readline)
+        lines, start = inspect.getsourcelines(code)
+        text = textwrap.dedent("".join(lines))
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
         found = frozenset(
             abs(float(t.string.replace("_", "")))
             for t in tokens
             if t.type == tokenize.NUMBER and not t.string.lower().endswith("j")
         )
+        first = max(start, 1) - 1
+        names = tuple((t.string, first + t.start[0]) for t in tokens if t.type == tokenize.NAME)
+        bodies = tuple((first + a, first + b) for a, b in _bodies(ast.parse(text)))
     except (OSError, TypeError, SyntaxError, tokenize.TokenError, ValueError):
         found = None
-    _LITERALS[code] = found
-    return found
+    _SOURCE[code] = (found, names, bodies)
+    return _SOURCE[code]
+
+
+def _bodies(tree: ast.AST) -> list[tuple[int, int]]:
+    """The line span of every statement list (a function's body, an ``if``'s and its
+    ``else``'s, a loop's, ...)."""
+    out = []
+    for node in ast.walk(tree):
+        for key in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, key, None)
+            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+                end = stmts[-1].end_lineno or stmts[-1].lineno
+                out.append((stmts[0].lineno, end))
+    return out

@@ -180,6 +180,7 @@ def _context(obs: Observation, graph: ModelGraph, index: Index, model: Any) -> C
     ctx = config_context(model, counts, sorted(set(literals)))
     ctx.uses = dict(Counter(literals))
     ctx.traced = graph.tracer != "modules"
+    ctx.config = {k: v for k, v in graph.config.items() if "." not in k}
 
     def position(t: str, layer: Any) -> int | None:
         try:

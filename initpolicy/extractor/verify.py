@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..catalog.schemes import constant_value, distribution, get
+from ..language.printer import expression
 from ..planner.plan import Plan
 from .fit import drawn_like
 from .laws import own_default
@@ -112,6 +113,10 @@ def compare(
             # the module's own reset_parameters: right where that is what wrote the law
             if not own_default(law, e.layer.types):
                 bad.append((it.index, "default (not what the code did)", True))
+            continue
+        planned_map = None if e.transform is None else expression(e.transform)
+        if planned_map != law.fn:
+            bad.append((it.index, f"{e.scheme} mapped by {planned_map} (expected {law.fn})", True))
             continue
         if family(e.scheme, e.args) != family(law.scheme, law.args):
             bad.append((it.index, f"{e.scheme}{family(e.scheme, e.args)}", True))

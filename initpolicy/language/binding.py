@@ -11,9 +11,10 @@ from __future__ import annotations
 from lark import Token, Tree
 
 from ..catalog.schemes import ENUMS, SCHEMES, WORD_TYPE, Param, Scheme
-from ..catalog.wrappers import WRAPPERS
+from ..catalog.wrappers import DRAWN, MAPPED, WRAPPERS
 from ..common.suggest import did_you_mean, one_of
-from .ir import BOUND_NAMES, Num, SchemeArg, SchemeCall, Word
+from .evaluate import names
+from .ir import BOUND_NAMES, Expr, Num, SchemeArg, SchemeCall, Word
 from .selectors import Builder, first_token
 
 
@@ -231,7 +232,55 @@ def _bind_wrapper(
     inner = bind(b, inner_tree)
     if inner is None:
         return None
+    if wrapper is MAPPED:
+        usage = (
+            "signature: mapped(SCHEME, fn), e.g. mapped(uniform(0.81, 0.998), log(1 / sqrt(x) - 1))"
+        )
+        return _bind_map(b, tree, inner, args[1:], usage)
     return _bind_args(b, tree, wrapper, args[1:], inner)
+
+
+def _bind_map(
+    b: Builder,
+    tree: Tree[Token],
+    inner: SchemeCall,
+    args: list[Tree[Token] | Token],
+    usage: str,
+) -> SchemeCall | None:
+    """``mapped(uniform(0.81, 0.998), log(1 / sqrt(x) - 1))``: the map is an expression
+    over the drawn value ``x`` and numbers: ``let`` names are substituted, and the tensor's
+    numbers (bound names, ``count``, ``index``, ``config.NAME``) are evaluated per tensor
+    when the policy is planned (RWKV's ``x ** (1 - index(Block) / count(Block))``), so
+    that what the applier evaluates element-wise is ``x`` and numbers only."""
+    if len(args) != 1:
+        at = args[1] if len(args) > 1 else tree
+        b.error(first_token(at), f"mapped takes a scheme and one map over {DRAWN}", usage)
+        return None
+    arg = args[0]
+    assert isinstance(arg, Tree)
+    if arg.data == "kwarg":
+        key, value = arg.children
+        assert isinstance(key, Token)
+        if str(key) != "fn":
+            b.error(key, f"mapped has no argument '{key}'", usage)
+            return None
+    else:
+        value = arg.children[0]
+    v = b.number(value, (DRAWN, *BOUND_NAMES))
+    if v is None:
+        return None
+    problem = map_problem(v.node)
+    if problem:
+        b.error(first_token(value), problem, usage)
+        return None
+    return SchemeCall(name=MAPPED.name, args=(SchemeArg(name="fn", value=v.node),), inner=inner)
+
+
+def map_problem(node: Expr) -> str | None:
+    """Why ``node`` is no map of ``x``: it never reads ``x``."""
+    if DRAWN not in names(node):
+        return f"the map never reads {DRAWN}, the drawn value (a constant is constant(...))"
+    return None
 
 
 def _as_scheme_tree(value: Tree[Token] | Token) -> Tree[Token] | None:

@@ -22,6 +22,7 @@ from . import evaluate as ex
 from .ir import (
     BOUND_NAMES,
     CONDITION_NAMES,
+    CONFIG_PREFIX,
     And,
     BinOp,
     Call,
@@ -260,6 +261,8 @@ class ExprBuilder:
             return self._num(tok)
         if kind == "name":
             return self._name(tok, allowed)
+        if kind == "dotted":
+            return self._config(tree, allowed)
         if kind == "group":
             v = self._expr(tree.children[0], allowed)
             return None if v is None else Value(v.node, v.cond, v.depth + 1, tok)
@@ -317,6 +320,24 @@ class ExprBuilder:
             did_you_mean(name, known) or f"names: {one_of(known)}",
         )
         return None
+
+    def _config(self, tree: Tree[Token], allowed: Sequence[str]) -> Value | None:
+        """``config.d_kv``: a number of the model's config, read when the policy is planned
+        (a size the code computed from its config, right at every size of the model)."""
+        parts = [str(t) for t in tree.children]
+        tok = first_token(tree)
+        text = ".".join(parts)
+        if parts[0] != CONFIG_PREFIX.rstrip("."):
+            self.error(
+                tok,
+                f"unknown name '{text}': a dotted name reads the model's config",
+                f"write config.{'.'.join(parts[1:])}",
+            )
+            return None
+        if "ndim" in allowed:  # a `where` condition: facts of the tensor, not the config
+            self.error(tok, f"'{text}' can only be used in a number (a scheme argument, a let)")
+            return None
+        return Value(Name(name=text), False, 1, tok)
 
     def _call(self, tree: Tree[Token], allowed: Sequence[str]) -> Value | None:
         fn_tok = as_token(tree.children[0])

@@ -36,7 +36,8 @@ class Num(Node):
 
 
 class Name(Node):
-    """A bound name, resolved per parameter at plan time (see ``BOUND_NAMES``)."""
+    """A bound name, resolved per parameter at plan time (see ``BOUND_NAMES``), or a
+    number of the model's config (``config.d_kv``: ``CONFIG_PREFIX`` and its path)."""
 
     kind: Literal["name"] = "name"
     name: str
@@ -97,6 +98,11 @@ BOUND_NAMES: tuple[str, ...] = (
     "encoder_blocks",
     "decoder_blocks",
 )
+
+#: The prefix of a config name: ``config.d_kv`` is the model's ``config.d_kv`` (a
+#: transformers config, or any ``config`` object the model holds), read at plan time, so
+#: a size the code computed from its config holds at every size (docs/language.md).
+CONFIG_PREFIX = "config."
 
 #: Names a ``let`` may define although ``depth`` is a bound name: the width and depth of the
 #: model and of its base model, which ``initpolicy.load(source, **values)`` and ``--set``

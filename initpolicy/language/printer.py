@@ -28,6 +28,7 @@ from typing import Any
 from ..errors import PrintError, printable
 from .expressions import INFIX, PREFIX
 from .ir import (
+    CONFIG_PREFIX,
     And,
     BinOp,
     Call,
@@ -200,6 +201,8 @@ def expression(node: Any, *, explicit: bool = False) -> str:
     if isinstance(node, Num):
         return number(node.value)
     if isinstance(node, Name):
+        if node.name.startswith(CONFIG_PREFIX):  # config.d_kv: each part an identifier
+            return ".".join(_ident(part, "a name") for part in node.name.split("."))
         return _ident(node.name, "a name")
     if isinstance(node, Word):
         return _ident(node.value, "a word")

@@ -63,6 +63,8 @@ def entry_stats(e: Entry, shape: tuple[int, ...] | None = None) -> Stats | None:
     p = e.param
     if scheme is None or e.block is not None or p.parametrization is not None or e.note:
         return None
+    if e.transform is not None:  # mapped: the inner scheme's center and reach say nothing
+        return None
     shape = p.shape if shape is None else shape
     numel = math.prod(shape) if shape else 1
     if scheme.kind == "constant":

@@ -8,8 +8,8 @@ Torch-free.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import gains, schemes, wrappers
@@ -17,8 +17,9 @@ from ..catalog.activations import facts
 from ..errors import Diagnostic, InitPolicyError, PrintError
 from ..language import printer
 from ..language.evaluate import names
-from ..language.ir import Rule, SchemeCall, Selector, Word
+from ..language.ir import CONFIG_PREFIX, BinOp, Call, Neg, Num, Rule, SchemeCall, Selector, Word
 from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
+from .mapped import ExprError, inner_support, map_std
 from .plan import Entry
 from .select import NamedTensor, branch_env
 
@@ -45,13 +46,15 @@ def diagnostic(rule: Rule, message: str, hint: str | None = None) -> Diagnostic:
 @dataclass(frozen=True)
 class ModelNames:
     """The bound names of the whole model: its width, depth and attention head dimension
-    (None: unknown)."""
+    (None: unknown), and the numbers of its config (``config.d_kv``)."""
 
     width: int | None = None
     depth: int | None = None
     head_dim: int | None = None
+    config: Mapping[str, float] = field(default_factory=dict)
 
     def add_to(self, env: dict[str, float], why: dict[str, str]) -> None:
+        env.update((CONFIG_PREFIX + k, v) for k, v in self.config.items())
         for key, value, what in (
             ("model_width", self.width, "width"),
             ("model_depth", self.depth, "depth"),
@@ -189,11 +192,15 @@ def _evaluate(
     scope = _Scope(env, why, evaluate, count, here)
     multipliers = _settings(rule, scope)
     values = _values(call, scope)
-    wrapped = _wrapper_args(rule, p, scope)
+    # mapped(SCHEME, fn): an element-wise map of the draw, evaluated on the tensor
+    fn = rule.scheme.arg("fn") if rule.scheme.name == wrappers.MAPPED.name else None
+    wrapped = _wrapper_args(rule, p, scope) if fn is None else None
     args = _checked_args(name, values)
     _check_target(name, args, target, block, shape)
     draw = _draw(name, args, p, fan_in, fan_out, shape)
-    if wrapped is not None:
+    if fn is not None:
+        draw = _mapped(rule, p, draw, args, fn, scope)
+    elif wrapped is not None:
         draw = _wrapped(rule, draw, wrapped)
     return Entry(
         layer=layer,
@@ -208,6 +215,7 @@ def _evaluate(
         output=multipliers.get("output"),
         scale=draw.scale,
         calibration=draw.calibration,
+        transform=draw.transform,
     )
 
 
@@ -232,6 +240,8 @@ class _Draw:
     bound: float | None
     scale: float | None = None
     calibration: dict[str, float | str] | None = None
+    #: ``mapped``'s map, folded to ``x`` and numbers for this tensor
+    transform: Any = None
 
 
 def _wrapper_args(rule: Rule, p: ParamInfo, scope: _Scope) -> dict[str, float | str] | None:
@@ -351,6 +361,59 @@ def _wrapped(rule: Rule, draw: _Draw, wrapped: dict[str, float | str]) -> _Draw:
     )
 
 
+def _mapped(
+    rule: Rule, p: ParamInfo, draw: _Draw, args: dict[str, float | str], fn: Any, scope: _Scope
+) -> _Draw:
+    """``draw`` through ``mapped``'s map: the map folded for this tensor, and the std of
+    its values (None where the inner draw is neither a uniform nor a normal)."""
+    name = (rule.scheme.inner or rule.scheme).name
+    if p.parametrization is not None:
+        raise _Fail(
+            f"mapped cannot map a tensor computed by the parametrization {p.parametrization}",
+            hint="write the scheme without the wrapper",
+        )
+    if not schemes.get(name).writes_values:
+        raise _Fail(f"{rule.scheme.name} needs values to map, and {name} draws none")
+    assert not isinstance(fn, Word)
+    fn = _fold(fn, lambda e: _number(e, "the map of mapped", scope))
+    return _Draw(_mapped_std(name, args, draw.std, draw.bound, fn), None, transform=fn)
+
+
+def _mapped_std(
+    name: str, args: dict[str, float | str], std: float | None, bound: float | None, fn: Any
+) -> float | None:
+    """The std of ``mapped(INNER, fn)``'s values (None where the inner draw is neither a
+    uniform nor a normal); a plan error where ``fn`` is undefined on the draw."""
+    uniform, normal = inner_support(name, args, std, bound)
+    value = schemes.constant_value(name, args)
+    if value is not None:  # a constant mapped: one value, checked
+        uniform = (float(value), float(value))
+    if uniform is None and normal is None:
+        return None
+    try:
+        return map_std(fn, uniform, normal)
+    except ExprError as e:
+        where = f"U({uniform[0]:g}, {uniform[1]:g})" if uniform else "its normal draw"
+        raise _Fail(
+            f"mapped: the map is undefined on {name}'s draw ({where}): {e}",
+            hint="a map defined wherever the inner scheme draws",
+        ) from None
+
+
+def _fold(fn: Any, number: Callable[[Any], float]) -> Any:
+    """The map with every part that does not read ``x`` evaluated for this tensor (its
+    fans, ``index(Block)``, ``config.NAME``): what the applier evaluates is ``x`` and numbers."""
+    if wrappers.DRAWN not in names(fn):
+        return Num(value=number(fn))
+    if isinstance(fn, Neg):
+        return Neg(operand=_fold(fn.operand, number))
+    if isinstance(fn, BinOp):
+        return BinOp(op=fn.op, left=_fold(fn.left, number), right=_fold(fn.right, number))
+    if isinstance(fn, Call):
+        return Call(fn=fn.fn, args=tuple(_fold(a, number) for a in fn.args))
+    return fn  # x itself
+
+
 def _values(call: SchemeCall, scope: _Scope) -> dict[str, float | str]:
     """``call``'s arguments evaluated for one tensor (words as they are)."""
     values: dict[str, float | str] = {}
@@ -368,6 +431,12 @@ def _number(value: Any, what: str, scope: _Scope) -> float:
     missing = sorted(n for n in names(value) if n not in scope.env)
     if missing:
         n = missing[0]
+        if n.startswith(CONFIG_PREFIX) and n not in scope.why:
+            raise _Fail(
+                f"`{n}` is undefined here: the model has no config number "
+                f"`{n.removeprefix(CONFIG_PREFIX)}`",
+                hint="config.NAME reads model.config.NAME (a transformers config)",
+            )
         raise _Fail(f"`{n}` is undefined here: {scope.why.get(n, 'not a bound name')}")
     try:
         number = float(scope.evaluate(value, scope.env, scope.count, scope.here))

@@ -62,9 +62,8 @@ def build_plan(
         raise UsageError(why)
     index = Index.from_graph(graph, cond=_cond)
     out = Plan(policy=policy_ir, graph=graph, seed=seeds.resolve(seed, policy_ir.seed))
-    matcher = _Matcher(
-        policy_ir.rules, index, ModelNames(graph.width, graph.depth, graph.head_dim), out
-    )
+    names = ModelNames(graph.width, graph.depth, graph.head_dim, graph.config)
+    matcher = _Matcher(policy_ir.rules, index, names, out)
     groups: dict[int, list[NamedTensor]] = {}
     for t in index.targets:
         groups.setdefault(id(t.param), []).append(t)

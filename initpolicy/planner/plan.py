@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog.schemes import Scheme, get
-from ..language.ir import PolicyIR, Rule
+from ..language.ir import Expr, PolicyIR, Rule
+from ..language.printer import expression
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 
 
@@ -46,6 +47,9 @@ class Entry:
     #: A calibration wrapper's evaluated arguments (``lsuv``: target, tol, max_iter): the
     #: scheme's draw is rescaled on data by :func:`initpolicy.calibrate`.
     calibration: dict[str, float | str] | None = None
+    #: ``mapped(SCHEME, fn)``: the applier writes each drawn value x as fn(x), an
+    #: expression over ``x`` (:mod:`initpolicy.catalog.wrappers`), element-wise.
+    transform: Expr | None = None
 
     @property
     def name(self) -> str:
@@ -75,6 +79,8 @@ class Entry:
             out["multipliers"] = dict(self.multipliers)
         if self.scale is not None:  # additive to the contract, as placement
             out["scale"] = self.scale
+        if self.transform is not None:  # additive to the contract, as scale
+            out["map"] = expression(self.transform)
         if self.calibration is not None:
             out["calibration"] = {"wrapper": self.rule.scheme.name, **self.calibration}
         if self.param.placement is not None:  # a sharded tensor: additive to the contract

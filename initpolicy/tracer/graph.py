@@ -375,6 +375,9 @@ class ModelGraph:
     head_dim: int | None = None
     #: Where ``width`` and ``depth`` come from ("config", "trace"), for explain.
     size_source: str | None = None
+    #: The numbers of the model's config by dotted path (``d_kv``, ``text_config.hidden_size``):
+    #: what a policy's ``config.NAME`` reads (tracer/size.py ``config_numbers``).
+    config: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_layers(self) -> int:

@@ -11,6 +11,7 @@ mixing layers. Reads the model's config and the layers' facts only.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -88,3 +89,54 @@ def _head_dim(config: Any) -> int | None:
     if hidden is None or heads is None or hidden % heads:
         return None
     return hidden // heads
+
+
+#: Deepest nesting of sub-configs read (a VLM's ``text_config.hidden_size``).
+_CONFIG_DEPTH = 3
+
+
+def config_numbers(model: Any) -> dict[str, float]:
+    """The numbers of ``model.config`` (a transformers config, or any object with
+    attributes), by dotted path: ``{"d_kv": 64.0, "text_config.hidden_size": 512.0}``.
+    What ``config.NAME`` reads in a policy; booleans and non-finite values are left out.
+
+    >>> class M: config = type("C", (), {"d_kv": 64, "tie": True})()
+    >>> config_numbers(M())
+    {'d_kv': 64.0}
+    """
+    config = getattr(model, "config", None)
+    if config is None:
+        return {}
+    out: dict[str, float] = {}
+    _numbers(config, "", out, 0)
+    return out
+
+
+def _numbers(obj: Any, prefix: str, out: dict[str, float], depth: int) -> None:
+    try:
+        if isinstance(obj, dict):
+            items = list(obj.items())
+        elif hasattr(obj, "to_dict"):
+            # its fields, and the numbers its class computes from them (RecurrentGemma's
+            # final_w_init_variance_scale = 2 / num_hidden_layers)
+            props = [k for k, v in vars(type(obj)).items() if isinstance(v, property)]
+            items = [*obj.to_dict().items(), *((k, _attr(obj, k)) for k in props)]
+        else:  # a plain object: its public attributes, class-level ones included
+            items = [(k, _attr(obj, k)) for k in dir(obj) if not k.startswith("_")]
+    except Exception:  # a config that cannot be listed: no names
+        return
+    for key, value in items:
+        if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value) and abs(value) < 2**53:
+                out[prefix + key] = float(value)
+        elif depth < _CONFIG_DEPTH and (isinstance(value, dict) or hasattr(value, "to_dict")):
+            _numbers(value, f"{prefix}{key}.", out, depth + 1)
+
+
+def _attr(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name)
+    except Exception:  # a property that raises: the config does not say
+        return None

@@ -59,7 +59,7 @@ from .messages import assumed_warning, input_hint, not_called_warning, raised_at
 from .resolve import Resolved, resolve
 from .roles import with_roles
 from .roles_branches import BranchFacts
-from .size import model_size
+from .size import config_numbers, model_size
 from .state import preserved
 from .structure import structure_view
 
@@ -397,6 +397,7 @@ def _trace(
         depth=size.depth,
         head_dim=size.head_dim,
         size_source=size.source,
+        config=config_numbers(inner),
     )
 
 

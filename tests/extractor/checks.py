@@ -23,10 +23,26 @@ import initpolicy
 from initpolicy.extractor.laws import Law, own_default
 from initpolicy.extractor.verify import family
 from initpolicy.planner.match import build_plan, needs_trace
+from initpolicy.tracer.fans import legacy_weight_norms
 from initpolicy.tracer.tracing import trace
 
 #: Sampling error allowed, in standard errors.
 K = 6.0
+
+
+def tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's parameters and the weights its weight_norm layers compute from them
+    (``conv.weight`` from ``original0``/``original1``, the legacy hook's from ``weight_g``
+    and ``weight_v``): what a rule on a computed weight is about."""
+    out = {n: p.detach() for n, p in model.named_parameters()}
+    for mod_name, module in model.named_modules():
+        prefix = f"{mod_name}." if mod_name else ""
+        plist = getattr(module, "parametrizations", None)
+        for local in plist.keys() if plist is not None else ():
+            out[prefix + local] = getattr(module, local).detach()
+        for local, hook in legacy_weight_norms(module).items():
+            out[prefix + local] = hook.compute_weight(module).detach()
+    return out
 
 
 def laws(result: Any) -> list[tuple[str, str | None, Law, Any]]:
@@ -89,7 +105,8 @@ def _rows(t: torch.Tensor, it: Any, block: str | None, result: Any) -> torch.Ten
     if block is not None:
         b = it.param.blocks[block]
         return t[b.start : b.stop]
-    own = result.observation.tensors[it.param.name].blocks
+    laws = result.observation.tensors.get(it.param.name)  # none for a computed weight
+    own = laws.blocks if laws is not None else {}
     if not own:
         return t
     keep = torch.ones(t.shape[0], dtype=torch.bool)
@@ -135,7 +152,7 @@ def recorded(result: Any, original: dict[str, torch.Tensor]) -> list[str]:
 def applied(result: Any, model: torch.nn.Module, original: dict[str, torch.Tensor]) -> list[str]:
     """Apply the policy to ``model``; compare with the code's values (``original``)."""
     initpolicy.load(result.text).apply(model, seed=0, include_frozen=True)
-    now = dict(model.named_parameters())
+    now = tensors(model)
     problems: list[str] = []
     for name, block, law, it in laws(result):
         label = name + (f"[{block}]" if block else "")

@@ -2,12 +2,15 @@
 sizes (``SIZES[name]``: keyword arguments of the constructor, the first the default):
 SIREN, a value grid, an identity copy, nanoGPT (with its residual scaling by n_layer and
 by block index), Fixup, the word language model, an LSTM with torch's default init and
-one whose forget-gate bias is set by slices, and a Reformer-like ParameterList."""
+one whose forget-gate bias is set by slices, a Reformer-like ParameterList, DCGAN's
+``weights_init``, T5-like sizes read from a config, and wav2vec2-like weight_norm layers."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -260,6 +263,103 @@ class AxialEmbeddings(nn.Module):
         return self.proj(x + pos.reshape(-1)[: x.shape[-1]])
 
 
+def dcgan_weights_init(m: nn.Module) -> None:
+    """pytorch/examples' DCGAN ``weights_init``, applied with ``net.apply``: dispatch on the
+    class name, convolutions N(0, 0.02), BatchNorm weights N(1, 0.02) and biases 0."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif classname.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """pytorch/examples' DCGAN generator (transposed convolutions, BatchNorm, ReLU, Tanh)
+    initialized by ``apply(weights_init)``."""
+
+    def __init__(self, nz: int = 32, ngf: int = 16, nc: int = 3):
+        super().__init__()
+        chans = [nz, ngf * 8, ngf * 4, ngf * 2, ngf]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(itertools.pairwise(chans)):
+            layers += [
+                nn.ConvTranspose2d(a, b, 4, 1 if i == 0 else 2, 0 if i == 0 else 1, bias=False),
+                nn.BatchNorm2d(b),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(dcgan_weights_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+@dataclasses.dataclass
+class SizedConfig:
+    """A model config as training repos keep one: sizes the init code reads."""
+
+    d_model: int = 32
+    d_head: int = 16
+    n_heads: int = 2
+    n_buckets: int = 32
+
+
+class ConfigSized(nn.Module):
+    """T5's attention init with a config: the query N(0, (d_model * d_head) ** -0.5) and a
+    relative-position table (buckets x heads) N(0, d_model ** -0.5), sizes no fan of
+    theirs carries (the table's fan_out is the bucket count, 32 like d_model here)."""
+
+    def __init__(self, d_model: int = 32, d_head: int = 16, n_buckets: int = 32):
+        super().__init__()
+        self.config = SizedConfig(d_model, d_head, 2, n_buckets)
+        c = self.config
+        self.q = nn.Linear(c.d_model, c.n_heads * c.d_head, bias=False)
+        self.k = nn.Linear(c.d_model, c.n_heads * c.d_head, bias=False)
+        self.table = nn.Embedding(c.n_buckets, c.n_heads)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        c = self.config
+        nn.init.normal_(self.q.weight, std=(c.d_model * c.d_head) ** -0.5)
+        nn.init.normal_(self.k.weight, std=c.d_model**-0.5)
+        nn.init.normal_(self.table.weight, std=c.d_model**-0.5)
+
+
+class WeightNormConv(nn.Module):
+    """wav2vec2's positional convolution: a Conv1d under weight_norm (the
+    parametrization and the legacy hook) left as torch made it, so g is the norm of v."""
+
+    def __init__(self, d: int = 32, k: int = 8, groups: int = 2):
+        super().__init__()
+        conv = nn.Conv1d(d, d, k, padding=k // 2, groups=groups)
+        self.conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy weight_norm is deprecated
+            self.proj = nn.utils.weight_norm(nn.Linear(d, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.conv(x).transpose(1, 2))
+
+
+class RGLRU(nn.Module):
+    """RecurrentGemma's RG-LRU gate: ``recurrent_param`` is ``log(1 / sqrt(u) - 1)`` with
+    u ~ U(0.81, 0.998), drawn into a scratch tensor, transformed in place and copied in
+    (transformers' ``_init_weights``), next to a Linear N(0, 0.02)."""
+
+    def __init__(self, width: int = 64, heads: int = 4):
+        super().__init__()
+        self.recurrent_param = nn.Parameter(torch.empty(width))
+        self.gate = nn.Linear(width, width // heads)
+        nn.init.normal_(self.gate.weight, std=0.02)
+        nn.init.zeros_(self.gate.bias)
+        with torch.no_grad():
+            u = torch.empty_like(self.recurrent_param).uniform_(0.9**2 + 1e-8, 0.999**2 + 1e-8)
+            u.log_().mul_(0.5).neg_().exp_().sub_(1.0).log_()
+            self.recurrent_param.copy_(u)
+
+
 #: name -> (class, its sizes: keyword arguments, the first the default one)
 SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
     "siren": (Siren, ({}, {"hidden": 128, "layers": 4}, {"hidden": 96, "layers": 2})),
@@ -281,6 +381,13 @@ SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
         ({}, {"d": 64, "hidden": 96}, {"hidden": 40, "layers": 3}),
     ),
     "axial": (AxialEmbeddings, ({}, {"d": 48}, {"d": 16, "std": 1.0})),
+    "dcgan": (DCGANGenerator, ({}, {"nz": 64, "ngf": 32}, {"nz": 16, "ngf": 8, "nc": 1})),
+    "config_sized": (
+        ConfigSized,
+        ({}, {"d_model": 64, "d_head": 8}, {"d_model": 48, "d_head": 32, "n_buckets": 16}),
+    ),
+    "weight_norm_conv": (WeightNormConv, ({}, {"d": 64, "k": 4}, {"d": 48, "groups": 4})),
+    "rg_lru": (RGLRU, ({}, {"width": 256, "heads": 8}, {"width": 32, "heads": 2})),
 }
 
 

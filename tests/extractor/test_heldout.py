@@ -27,7 +27,7 @@ def _one_thread():
 def _extract(name: str, size: int = 0):
     recording = record(lambda: heldout.build(name, size))
     model = recording.model
-    original = {n: p.detach().clone() for n, p in model.named_parameters()}
+    original = {n: t.clone() for n, t in checks.tensors(model).items()}
     return extract(recording, target=name), model, original
 
 
@@ -75,6 +75,18 @@ def test_the_policy_extracted_at_one_size_holds_at_another(name, size):
         ("word_lm", "LSTM.weight* -> default"),
         ("default_lstm", "LSTM.weight* -> default"),
         ("axial", "ParameterList.* -> normal(0, 1)"),
+        ("dcgan", "BatchNorm2d -> normal(1, 0.02)"),
+        ("dcgan", "ConvTranspose2d -> normal(0, 0.02)"),
+        ("config_sized", 'named "q" -> normal(0, 1 / sqrt(config.d_head * config.d_model))'),
+        ("config_sized", "weight -> normal(0, 1 / sqrt(config.d_model))"),
+        # g is the norm of v: the weight is v, so one rule writes the weight (both forms)
+        ("weight_norm_conv", "weight -> kaiming_uniform(fan_in, leaky_relu, a=sqrt(5))"),
+        # a draw transformed in place: the draw, through the map in the code's order
+        (
+            "rg_lru",
+            "RGLRU.recurrent* -> mapped(uniform(0.81000001, 0.99800101), "
+            "log(exp(-(log(x) * 0.5)) - 1))",
+        ),
     ],
 )
 def test_the_rule_says_what_the_code_computed(name, rule):

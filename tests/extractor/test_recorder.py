@@ -80,6 +80,48 @@ def test_in_place_affine_ops_transform_the_law():
     assert math.isclose(law.args["std"], 0.02 / math.sqrt(6), rel_tol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("make", "inner", "fn"),
+    [
+        # RecurrentGemma's RG-LRU, in place on a scratch tensor, then copied in
+        (
+            lambda t: t.copy_(
+                torch.empty(6).uniform_(0.81, 0.998).log_().mul_(0.5).neg_().exp_().sub_(1).log_()
+            ),
+            {"a": 0.81, "b": 0.998},
+            "log(exp(-(log(x) * 0.5)) - 1)",
+        ),
+        # out of place, functions and methods; affine steps before the map fold into the draw
+        (
+            lambda t: t.copy_(torch.log(torch.rand(6) * 0.5 + 0.25)),
+            {"a": 0.25, "b": 0.75},
+            "log(x)",
+        ),
+        (
+            lambda t: t.copy_(torch.empty(6).uniform_(1, 2) ** 2 / 4),
+            {"a": 1.0, "b": 2.0},
+            "x ** 2 / 4",
+        ),
+        (lambda t: t.uniform_(1, 2).sqrt_().exp_(), {"a": 1.0, "b": 2.0}, "exp(sqrt(x))"),
+        (
+            lambda t: t.copy_(torch.pow(torch.empty(6).uniform_(1, 2), 0.5)),
+            {"a": 1.0, "b": 2.0},
+            "x ** 0.5",
+        ),
+    ],
+)
+def test_a_draw_through_element_wise_functions_is_the_draw_and_its_map(make, inner, fn):
+    from initpolicy.extractor.records import printed
+
+    with Recorder() as rec:
+        p = nn.Parameter(torch.empty(6))
+        with torch.no_grad():
+            make(p)
+    r = rec.records[int(rec.owners(p)[0])]
+    assert (r.scheme, printed(r.fn)) == ("uniform", fn)
+    assert r.args == pytest.approx(inner)
+
+
 def test_unknown_in_place_op_is_recorded_as_unrecognised():
     with Recorder() as rec:
         w = torch.empty(4, 4)

@@ -33,7 +33,7 @@ def test_the_extracted_policy_plans_what_the_code_did(case):
     recording = record(case.build)
     model = recording.model
     result = extract(recording, target=case.name)
-    original = {n: p.detach().clone() for n, p in model.named_parameters()}
+    original = {n: t.clone() for n, t in checks.tensors(model).items()}
     assert [m.name for m in result.synthesis.mismatches] == DIFFERS.get(case.name, [])
     assert checks.planned(result, model, original) == []
     assert checks.recorded(result, original) == []

@@ -1,0 +1,65 @@
+"""Sizes the init code read from its config: written ``config.NAME`` only where the code
+read that name for the write (its block, a factor it wrote), so the policy holds at other
+sizes (docs/extract.md, "Laws, not instances")."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from torch import nn
+
+from initpolicy.extractor import check, extract, record
+from initpolicy.extractor.expressions import Context, config_forms
+from tests.extractor.test_policy_text import rules
+
+
+@dataclasses.dataclass
+class _Config:
+    d_model: int = 32
+
+
+class _TwoBranches(nn.Module):
+    """One branch reads ``config.d_model``; the other computes from the module's own
+    width, equal to d_model at the default size only."""
+
+    def __init__(self, d_model: int = 32, dim: int = 32):
+        super().__init__()
+        self.config = _Config(d_model)
+        self.proj = nn.Linear(d_model, 8, bias=False)
+        self.emb = nn.Embedding(10, dim)
+        for m in self.modules():
+            self._init_weights(m)
+
+    def _init_weights(self, m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=self.config.d_model**-0.5)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=1 / math.sqrt(m.embedding_dim))
+
+
+def test_a_config_name_of_another_branch_is_no_size_of_this_write():
+    result = extract(record(_TwoBranches))
+    assert result.ok, result.warnings
+    # the Linear's d_model is its fan_in; config.d_model would be wrong for the Embedding
+    assert rules(result.text) == ["weight -> normal(0, 1 / sqrt(fan_in))"]
+    for d_model, dim in ((64, 16), (16, 48)):
+        n, wrong = check(result.text, record(lambda a=d_model, b=dim: _TwoBranches(a, b)))
+        assert n == 2 and wrong == [], result.text
+
+
+@pytest.mark.parametrize(
+    ("value", "literals", "want"),
+    [
+        # RWKV's head: 0.5 * sqrt(vocab / hidden), its code wrote the 0.5
+        (0.5 * math.sqrt(3), [0.5], ["sqrt(config.vocab_size / (4 * config.hidden_size))"]),
+        (0.5 * math.sqrt(3), [], []),  # k = 1/4 written nowhere: no size of the code's
+        # sqrt(2) = sqrt(2/3 * vocab / hidden) at this size only: 2/3 is no number it wrote
+        (math.sqrt(2), [2.0, 3.0], []),
+    ],
+)
+def test_a_factor_is_one_or_a_number_the_code_wrote(value, literals, want):
+    ctx = Context(config={"vocab_size": 96.0, "hidden_size": 32.0})
+    near = {"vocab_size": 1, "hidden_size": 1}
+    assert [e.text for e in config_forms(value, near, ctx, literals)] == want
