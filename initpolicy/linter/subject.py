@@ -19,34 +19,11 @@ from ..language.ir import Selector
 from ..planner.plan import Entry, Plan
 from ..tracer.graph import Layer, ModelGraph, ParamInfo
 from .families import EMBEDDING_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
+from .moments import Stats, blocked_tensors, planned_stats
 from .structure import chains, judged_activation
 
 #: Deliberate all-zero weights (LoRA's B matrix), by module or parameter name.
 ZERO_ROLE_NAMES = ("*lora_b*", "*lora_B*")
-
-
-@dataclass
-class Stats:
-    """Measured over the tensor (population std, as an init scheme defines it)."""
-
-    std: float
-    min: float
-    max: float
-    numel: int
-    finite: bool
-
-    @property
-    def absmax(self) -> float:
-        return max(abs(self.min), abs(self.max))
-
-    @property
-    def constant(self) -> bool:
-        return self.finite and self.numel > 1 and self.min == self.max
-
-    @property
-    def zero(self) -> bool:
-        """Every value exactly 0 (the one zero-weight test of the rules)."""
-        return self.constant and self.max == 0.0
 
 
 @dataclass
@@ -299,8 +276,6 @@ def subjects(
     """Every floating parameter of the graph (of the layers named in ``layers``, and
     named in ``names``, where given), with its statistics and plan entry; ``tick()`` after
     each tensor is measured (progress)."""
-    from .analytic import blocked_tensors, planned_stats
-
     entries = plan_entries(plan)
     blocked = blocked_tensors(plan) if plan is not None else set()
     chain = chains(graph)
