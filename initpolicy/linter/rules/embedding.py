@@ -57,23 +57,12 @@ class EmbeddingDrowned(LintRule):
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         ratio = ctx.t("embedding-ratio")
         tensors = _weights(ctx)
-        for s in ctx.subjects:
+        for s in _token_tables(ctx):
             lay = s.layer
-            if (
-                not is_type(lay, EMBEDDING_TYPES)
-                or s.param.local != "weight"
-                or not lay.roles.indexed_by_input
-                or not lay.roles.summed_with
-                or not s.stats.finite
-                or s.stats.constant
-            ):
+            if not lay.roles.summed_with or s.stats.constant:
                 continue
             mine = s.stats.std * lay.roles.sum_factor
-            others = [
-                (o.stats.std * (o.layer.roles.sum_factor if o.layer.name == name else 1.0), name)
-                for name in lay.roles.summed_with
-                if (o := tensors.get(name)) is not None and o.stats.finite and o is not s
-            ]
+            others = list(_summed_terms(s, tensors))
             if not others:
                 continue
             big, name = max(others)
@@ -125,22 +114,12 @@ class EmbeddingUnderEps(LintRule):
     def check(cls, ctx: LintContext) -> Iterator[Finding]:
         ratio = ctx.t("norm-eps-ratio")
         tensors = _weights(ctx)
-        for s in ctx.subjects:
+        for s in _token_tables(ctx):
             lay = s.layer
-            if (
-                not is_type(lay, EMBEDDING_TYPES)
-                or s.param.local != "weight"
-                or not lay.roles.indexed_by_input
-                or not lay.roles.normed_by
-                or not s.stats.finite
-            ):
+            if not lay.roles.normed_by:
                 continue
             var = (s.stats.std * lay.roles.sum_factor) ** 2
-            for name in lay.roles.summed_with:
-                o = tensors.get(name)
-                if o is not None and o is not s and o.stats.finite:
-                    f = o.layer.roles.sum_factor if o.layer.name == name else 1.0
-                    var += (o.stats.std * f) ** 2
+            var += sum(std**2 for std, _ in _summed_terms(s, tensors))
             norm, eps = max(lay.roles.normed_by, key=lambda item: item[1])
             if var * ratio > eps:
                 continue
@@ -157,3 +136,26 @@ class EmbeddingUnderEps(LintRule):
                 expected=least,
                 fix=f"{s.selector} -> normal(0, {want:.3g})",
             )
+
+
+def _token_tables(ctx: LintContext) -> Iterator[Subject]:
+    """The weights of the embeddings the input indexes (token tables), with finite values."""
+    for s in ctx.subjects:
+        lay = s.layer
+        if (
+            is_type(lay, EMBEDDING_TYPES)
+            and s.param.local == "weight"
+            and lay.roles.indexed_by_input
+            and s.stats.finite
+        ):
+            yield s
+
+
+def _summed_terms(s: Subject, tensors: dict[str, Subject]) -> Iterator[tuple[float, str]]:
+    """The std of each other term of the sum ``s``'s embedding enters (a constant factor
+    counted), with its name."""
+    for name in s.layer.roles.summed_with:
+        o = tensors.get(name)
+        if o is not None and o is not s and o.stats.finite:
+            f = o.layer.roles.sum_factor if o.layer.name == name else 1.0
+            yield o.stats.std * f, name
