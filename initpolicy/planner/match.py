@@ -34,7 +34,7 @@ from ..tracer.graph import Block, ModelGraph, ParamInfo, block_names, block_of
 from . import ties
 from .entries import ModelNames, diagnostic, evaluate_entry
 from .plan import Entry, Output, Plan
-from .select import Index, NamedTensor, selected_blocks
+from .select import Index, NamedTensor, output_block, selected_blocks
 
 __all__ = ["Entry", "Plan", "build_plan", "needs_trace", "summed_bias"]
 
@@ -201,9 +201,11 @@ class _Matcher:
         have = self.outputs.get(t.layer.name)
         if not setting or (have is not None and have.rule.index >= setting[-1]):
             return
-        entry = self._entry(self.rules[setting[-1]], t, None)
+        rule = self.rules[setting[-1]]
+        entry = self._entry(rule, t, None)
         if entry is not None and entry.output is not None:
-            self.outputs[t.layer.name] = Output(t.layer.name, entry.output, entry.rule)
+            block = output_block(rule.selector, t)
+            self.outputs[t.layer.name] = Output(t.layer.name, entry.output, entry.rule, block)
 
     def _settle(
         self,
