@@ -471,8 +471,11 @@ def test_coordcheck_mup_is_flat_and_the_standard_is_not(name):
     assert result.passed()
     assert result.worst("policy")[0][1] <= 0.35
     assert result.worst("standard")[0][1] >= 1.0
-    if name == "llama":  # the query is judged before its multiplier (attention's 1/d)
-        q = result.slopes("policy")["model.layers.0.self_attn.q_proj"]
+    # the query is judged before its multiplier (attention's 1/d): Llama's q_proj, and
+    # GPT-2's c_attn with its query block's multiplier undone
+    query = {"llama": "model.layers.0.self_attn.q_proj", "gpt2": "transformer.h.0.attn.c_attn"}
+    if name in query:
+        q = result.slopes("policy")[query[name]]
         assert all(s is not None and abs(s) <= 0.35 for s in q[1:])
 
 
