@@ -434,8 +434,8 @@ def test_cli_set_gives_let_values(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("world", [1, 2])
-def test_fsdp2_gives_the_same_groups_multipliers_and_weights(world, tmp_path):
+@pytest.mark.parametrize(("name", "world"), [("llama", 1), ("llama", 2), ("gpt2", 2)])
+def test_fsdp2_gives_the_same_groups_multipliers_and_weights(name, world, tmp_path):
     import subprocess
     import sys
     from pathlib import Path
@@ -444,16 +444,22 @@ def test_fsdp2_gives_the_same_groups_multipliers_and_weights(world, tmp_path):
 
     out = tmp_path / f"w{world}.pt"
     script = Path(__file__).with_name("mup_worlds.py")
-    subprocess.run([sys.executable, str(script), str(out), str(world)], check=True, timeout=300)
+    args = [sys.executable, str(script), str(out), str(world), name]
+    subprocess.run(args, check=True, timeout=300)
     sharded = torch.load(out, weights_only=False)
-    single = mup_worlds.run(mup_worlds.build())
+    single = mup_worlds.run(mup_worlds.build(name))
     assert sharded["same_on_every_rank"]
     assert sharded["groups"] == single["groups"]
-    queries = {f"model.layers.{i}.self_attn.q_proj": 0.5 for i in range(mup_worlds.DEPTH)}
-    assert sharded["multipliers"] == single["multipliers"] == {"lm_head": 0.25} | queries
+    # (value, block): Llama's q_proj whole, GPT-2's c_attn on its query block [0:64]
+    queries = {
+        "llama": {f"model.layers.{i}.self_attn.q_proj": (0.5, None) for i in range(2)},
+        "gpt2": {f"transformer.h.{i}.attn.c_attn": (0.5, (0, 64)) for i in range(2)},
+    }[name]
+    wanted = {"lm_head": (0.25, None)} | queries
+    assert sharded["multipliers"] == single["multipliers"] == wanted
     assert sharded["params"].keys() == single["params"].keys()
-    for name, tensor in single["params"].items():
-        assert torch.equal(sharded["params"][name], tensor), name  # bit-identical
+    for key, tensor in single["params"].items():
+        assert torch.equal(sharded["params"][key], tensor), key  # bit-identical
     torch.testing.assert_close(sharded["logits"], single["logits"])
 
 
