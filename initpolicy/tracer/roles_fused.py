@@ -118,6 +118,7 @@ def fused_blocks(
 
 
 def _out_features(module: object) -> int:
+    """The output features of a ``Linear`` (weight ``(out, in)``) or ``Conv1D`` (``(in, out)``)."""
     weight = getattr(module, "weight", None)
     shape = tuple(getattr(weight, "shape", ()))
     if len(shape) != 2:
@@ -162,7 +163,7 @@ def _block(
         name = op_name(n)
         if name == "getitem" and op_name(prev) in _CUTS:
             layout, cut = _after_cut(prev, n, layout), True
-        elif not _exclusive(prev, n, cut):
+        elif not _exclusive(prev, n):
             return None
         else:
             layout = _step(r, n, name, layout)
@@ -173,7 +174,7 @@ def _block(
     return None if block is None else (*block, layout.last)
 
 
-def _exclusive(prev: fx.Node, n: fx.Node, cut: bool) -> bool:
+def _exclusive(prev: fx.Node, n: fx.Node) -> bool:
     """Whether ``n`` is all that reads ``prev``: its one user (a cut's users are its
     pieces, each read by one ``getitem`` of its own index)."""
     if op_name(prev) in _CUTS:
