@@ -216,6 +216,24 @@ def test_state_dict_round_trip_and_attach_restore_the_block():
     assert set(missing(fresh, wanted)) == {n for n, (_v, b) in want.items() if b is not None}
 
 
+def test_a_query_init_on_a_fused_projection_is_said_to_write_the_whole_tensor():
+    """`as query -> zeros()` (TP5's zero query) cannot zero a block of a fused tensor: the
+    plan says its scheme writes keys and values too; `mup`'s query rule, which inits as the
+    hidden rule before it, says nothing."""
+    model = gpt2(64)
+    assert not [w for w in initpolicy.load("mup").plan(model).warnings if "fused" in w]
+    zero = initpolicy.load("as hidden -> normal(0, 0.02)\nas query -> zeros() with output = 0.5")
+    plan = zero.plan(model)
+    said = [w for w in plan.warnings if "query block of a fused projection" in w]
+    assert [w.split(":")[0] for w in said] == [
+        f"transformer.h.{i}.attn.c_attn.weight" for i in (0, 1)
+    ]
+    assert "zeros(...) writes the whole tensor, keys and values too" in said[0]
+    assert {o.layer: o.block for o in plan.outputs.values()} == {
+        f"transformer.h.{i}.attn.c_attn": (0, 64) for i in (0, 1)
+    }
+
+
 def test_multihead_attention_keeps_its_own_scale():
     """nn.MultiheadAttention projects q, k and v inside one fused functional: no node of
     the trace is its query, so ``as query`` selects nothing there and ``mup`` installs no
