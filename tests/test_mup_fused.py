@@ -107,6 +107,36 @@ def test_a_block_read_by_anything_else_is_no_query_block():
     assert "qkv" not in plan.outputs
 
 
+class Interleaved(torch.nn.Module):
+    """BLOOM's layout: the output is (heads, 3, head_dim), so each head's q, k and v sit
+    side by side and the query's features are every third run of 8, not one block."""
+
+    def __init__(self, order: str):
+        super().__init__()
+        self.qkv, self.order = torch.nn.Linear(16, 48), order
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        if self.order == "heads first":
+            q, k, v = self.qkv(x).view(b, n, 2, 3, 8).permute(3, 0, 2, 1, 4).unbind(0)
+        else:  # the 3 first, as timm: thirds of the output
+            q, k, v = self.qkv(x).view(b, n, 3, 2, 8).permute(2, 0, 3, 1, 4).unbind(0)
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+@pytest.mark.parametrize(
+    ("order", "blocks"),
+    [
+        ("heads first", ()),
+        ("3 first", (OperandBlock("query", 0, 16, 8), OperandBlock("key", 16, 32, 8),
+                     OperandBlock("value", 32, 48, 8))),
+    ],
+)  # fmt: skip
+def test_the_replay_finds_the_features_not_thirds(order, blocks):
+    lay = trace(Interleaved(order), example_inputs=(torch.randn(2, 5, 16),)).layer("qkv")
+    assert lay.roles.attention_blocks == blocks
+
+
 @pytest.mark.parametrize("name", ["gpt2", "vit"])
 def test_mup_scales_fused_attention_logits_as_one_over_head_dim(name):
     """At widths 64, 128, 256 with 4 heads (d = 16, 32, 64; base_width 64, d0 = 16): the
