@@ -145,11 +145,11 @@ class Policy:
             result = _calibrate(model, self, data, seed, threads=threads, plan_options=options)
             result.report.calibration = result
             if result.report.plan.outputs:
-                from .applier.multipliers import install
+                from .applier.multipliers import install, scales
                 from .shards.groups import data_parallel
 
                 outputs = result.report.plan.outputs.values()
-                install(data_parallel(model).module, {o.layer: o.value for o in outputs})
+                install(data_parallel(model).module, scales(outputs))
             return result.report
         graph = self._graph(model, example_inputs, full=False)
         the_plan = build_plan(
@@ -157,9 +157,9 @@ class Policy:
         )
         report = execute(the_plan, model, device=device, threads=threads)
         if the_plan.outputs:
-            from .applier.multipliers import install
+            from .applier.multipliers import install, scales
 
-            install(model, {o.layer: o.value for o in the_plan.outputs.values()})
+            install(model, scales(the_plan.outputs.values()))
         return report
 
     def attach(self, model: Any, *, example_inputs: Any = None) -> dict[str, float]:
@@ -172,11 +172,11 @@ class Policy:
         >>> initpolicy.load("mup", base_width=256).attach(model)            # doctest: +SKIP
         {'lm_head': 0.25}
         """
-        from .applier.multipliers import install
+        from .applier.multipliers import install, scales
 
         _check_module(model, "attach")
         the_plan = self.plan(model, example_inputs=example_inputs, include_frozen=True)
-        return install(model, {o.layer: o.value for o in the_plan.outputs.values()})
+        return install(model, scales(the_plan.outputs.values()))
 
     def param_groups(
         self,

@@ -14,8 +14,8 @@ parametrization the readout and the updates grow with width. A depth check also 
 every layer's mean |input| (``"NAME (input)"``): the final norm's input is the residual
 stream, whose growth with depth CompleteP's branch multipliers stop.
 
-A query layer's output (the trace's attention query) is recorded before the policy's
-multiplier on it: that multiplier stands for μP's attention scale 1/d, which
+A query layer's output (the trace's attention query, or the query block of a fused qkv
+projection) is recorded before the policy's multiplier on it: that multiplier stands for μP's attention scale 1/d, which
 microsoft/mup applies inside attention, after the query projection; the query vector
 itself is what must stay Θ(1), and the logits it scales shrink at init on purpose.
 
@@ -28,10 +28,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .api import Policy
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .tracer.multipliers import OutputScale
 
 VARIANTS = ("policy", "standard")
 
@@ -130,12 +133,12 @@ def _run_one(
     seed: int,
     keep: Callable[[str], bool],
     inputs: bool = False,
-    before: dict[str, float] | None = None,
+    before: dict[str, OutputScale] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``steps`` steps on one synthetic batch; layer -> mean |output| per step (and
     ``"layer (input)"`` -> mean |input| with ``inputs``: a depth check's residual stream
-    is the input of the final norm). ``before``: layer -> the multiplier its recorded
-    output is divided by (a query's, read before it)."""
+    is the input of the final norm). ``before``: layer -> the inverse of the multiplier on
+    its output (a query's, or a fused qkv's query block), so that it is read before it."""
     import torch
 
     from .tracer.inputs import infer
@@ -151,7 +154,9 @@ def _run_one(
         def hook(m: Any, inp: Any, out: Any, name: str = name) -> None:
             t = _first_tensor(out)
             if t is not None and t.is_floating_point():
-                record[name] = float(t.detach().abs().mean()) / (before or {}).get(name, 1.0)
+                undo = (before or {}).get(name)
+                t = t.detach() if undo is None else undo(m, inp, t.detach())
+                record[name] = float(t.abs().mean())
             t = _first_tensor(inp) if inputs else None
             if t is not None and t.is_floating_point():
                 record[f"{name} (input)"] = float(t.detach().abs().mean())
@@ -219,11 +224,18 @@ def coordcheck(
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = make()
-            before: dict[str, float] = {}
+            before: dict[str, OutputScale] = {}
             if variant == "policy":
+                from .tracer.multipliers import OutputScale
+
                 plan = policy.apply(model, seed=seed).plan
                 queries = {lay.name for lay in plan.graph.layers if lay.roles.attention == "query"}
-                before = {n: o.value for n, o in plan.outputs.items() if n in queries}
+                # a query layer's multiplier, or a fused qkv's on its query block
+                before = {
+                    n: OutputScale(1 / o.value, o.block)
+                    for n, o in plan.outputs.items()
+                    if n in queries or o.block is not None
+                }
                 groups = policy.param_groups(model, lr=lr, optimizer=optimizer)
             else:
                 groups = [{"params": list(model.parameters()), "lr": lr}]

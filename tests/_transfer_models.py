@@ -5,9 +5,41 @@ depth, for the width/depth transfer tests and bench/bench_mup.py: each factory t
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
+from unittest import mock
 
 import torch
 from torch import nn
+
+
+class AttentionCall(NamedTuple):
+    """One call of scaled_dot_product_attention: its operands, and its logits (q kᵀ times
+    the scale the model passes, else torch's 1/sqrt(d))."""
+
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    logits: torch.Tensor
+
+
+def attention_calls(model: nn.Module, x: torch.Tensor) -> list[AttentionCall]:
+    """Each attention call of ``model(x)`` (no grad), read at the model's own
+    ``scaled_dot_product_attention`` call."""
+    real = torch.nn.functional.scaled_dot_product_attention
+    seen: list[AttentionCall] = []
+
+    def spy(q, k, v, *args, **kwargs):
+        scale = kwargs.get("scale") or q.shape[-1] ** -0.5
+        logits = q @ k.transpose(-1, -2) * scale
+        seen.append(AttentionCall(*(t.detach().clone() for t in (q, k, v, logits))))
+        return real(q, k, v, *args, **kwargs)
+
+    with (
+        mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", spy),
+        torch.no_grad(),
+    ):
+        model(x)
+    return seen
 
 
 def _quiet() -> None:

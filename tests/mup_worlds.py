@@ -1,10 +1,12 @@
-"""Width transfer under FSDP2: ``mup`` applied to a Llama sharded by ``fully_shard`` in
-gloo worlds of CPU processes on loopback (as tests/sharded_worlds.py runs its cases).
+"""Width transfer under FSDP2: ``mup`` applied to a Llama (or a GPT-2, whose fused
+``c_attn`` gets a query-block multiplier) sharded by ``fully_shard`` in gloo worlds of CPU
+processes on loopback (as tests/sharded_worlds.py runs its cases).
 
-    python tests/mup_worlds.py OUT.pt WORLD
+    python tests/mup_worlds.py OUT.pt WORLD [llama|gpt2]
 
 Rank 0 writes OUT.pt: the gathered ``full_tensor()`` of every parameter, the param
-groups (names, lr, eps), the installed multipliers, and the logits of a forward pass.
+groups (names, lr, eps), the installed multipliers (value and block), and the logits of
+a forward pass.
 Every rank checks that its groups equal rank 0's (gathered as objects).
 """
 
@@ -30,7 +32,7 @@ def run(model: Any) -> dict[str, Any]:
     import torch
 
     import initpolicy
-    from initpolicy.applier.multipliers import installed
+    from initpolicy.tracer.multipliers import carried
 
     policy = initpolicy.load("mup", base_width=BASE)
     policy.apply(model, seed=0)
@@ -45,21 +47,26 @@ def run(model: Any) -> dict[str, Any]:
     return {
         "params": full,
         "groups": groups_summary(groups),
-        "multipliers": installed(model),
+        "multipliers": carried(model),
         "logits": logits.detach().clone(),
     }
 
 
-def build() -> Any:
+def build(name: str = "llama") -> Any:
     import torch
 
     from tests import _transfer_models as tm
 
     torch.manual_seed(0)
-    return tm.llama(WIDTH, DEPTH).eval()
+    return tm.FACTORIES[name](WIDTH, DEPTH).eval()
 
 
-def worker(rank: int, world: int, port: int, out: str) -> None:
+def blocks(model: Any) -> Any:
+    """The transformer blocks ``fully_shard`` wraps one by one."""
+    return model.model.layers if hasattr(model, "model") else model.transformer.h
+
+
+def worker(rank: int, world: int, port: int, out: str, name: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     warnings.filterwarnings("ignore")
     import torch
@@ -71,8 +78,8 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("dp",))
-        model = build()
-        for block in model.model.layers:
+        model = build(name)
+        for block in blocks(model):
             fully_shard(block, mesh=mesh)
         fully_shard(model, mesh=mesh)
         result = run(model)
@@ -89,10 +96,11 @@ def main() -> None:
     import torch.multiprocessing as mp
 
     out, world = sys.argv[1], int(sys.argv[2])
+    name = sys.argv[3] if len(sys.argv) > 3 else "llama"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.start_processes(worker, args=(world, port, out), nprocs=world, start_method="fork")
+    mp.start_processes(worker, args=(world, port, out, name), nprocs=world, start_method="fork")
 
 
 if __name__ == "__main__":

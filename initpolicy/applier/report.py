@@ -292,16 +292,17 @@ def plan_text(plan: Plan) -> str:
         g = plan.graph
         lines.append(
             f"forward multipliers (installed by apply and attach; model width={g.width}, "
-            f"depth={g.depth} from the {g.size_source or 'nowhere'}"
-            + (f"; head dim {g.head_dim} from the config" if g.head_dim else "")
-            + "):"
+            f"depth={g.depth}"
+            + (f", head dim {g.head_dim}" if g.head_dim else "")
+            + f" from the {g.size_source or 'nowhere'}):"
         )
         if plan.policy.values:
             given = ", ".join(f"{k}={v:g}" for k, v in plan.policy.values)
             lines.append(f"  (lets given at load time: {given})")
         for o in plan.outputs.values():
             where = f"{o.rule.loc.file}:{o.rule.loc.line}"
-            lines.append(f"  {o.layer or '(model)'}  output ×{o.value:.6g}  {where}")
+            part = o.where + (" (the query block of a fused projection)" if o.block else "")
+            lines.append(f"  {o.layer or '(model)'}  {part} ×{o.value:.6g}  {where}")
     if plan.never_matched:
         lines.append("rules that matched nothing:")
         lines += [f"  {r.loc.file}:{r.loc.line}  {r.loc.text}" for r in plan.never_matched]

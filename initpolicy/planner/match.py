@@ -34,7 +34,7 @@ from ..tracer.graph import Block, ModelGraph, ParamInfo, block_names, block_of
 from . import ties
 from .entries import ModelNames, diagnostic, evaluate_entry
 from .plan import Entry, Output, Plan
-from .select import Index, NamedTensor, selected_blocks
+from .select import Index, NamedTensor, output_block, selected_blocks
 
 __all__ = ["Entry", "Plan", "build_plan", "needs_trace", "summed_bias"]
 
@@ -182,6 +182,8 @@ class _Matcher:
                 if entry is not None:
                     entry.overridden = tuple(self.rules[i] for i in lost)
                     entries.append(entry)
+                    if block is None:
+                        self._fused_query_init(t, entry, whole)
                 won_here.add(win)
             if len(entries) != len(winners):
                 continue
@@ -193,6 +195,21 @@ class _Matcher:
                 )
         return candidates, won_here
 
+    def _fused_query_init(self, t: NamedTensor, entry: Entry, whole: list[int]) -> None:
+        """Warn where an ``as query`` rule inits a fused qkv projection differently from the
+        rule before it: on a fused layer the query is a block of the output, and the rule's
+        scheme writes the whole tensor, keys and values included (docs/mup.md)."""
+        if output_block(entry.rule.selector, t) is None:
+            return
+        other = self._entry(self.rules[whole[-2]], t, None) if len(whole) > 1 else None
+        if other is not None and (other.scheme, other.args) == (entry.scheme, entry.args):
+            return
+        self.out.warnings.append(
+            f"{t.name}: `{entry.rule.loc.text}` ({entry.rule.loc.file}:{entry.rule.loc.line}) "
+            f"selects the query block of a fused projection; its {entry.scheme}(...) writes the "
+            "whole tensor, keys and values too (only its `output` multiplier is the query's)"
+        )
+
     def _output_multiplier(self, t: NamedTensor, whole: list[int]) -> None:
         """A layer's output multiplier: the last rule matching one of its tensors that sets
         one (a later rule that sets none leaves it; docs/mup.md)."""
@@ -200,9 +217,11 @@ class _Matcher:
         have = self.outputs.get(t.layer.name)
         if not setting or (have is not None and have.rule.index >= setting[-1]):
             return
-        entry = self._entry(self.rules[setting[-1]], t, None)
+        rule = self.rules[setting[-1]]
+        entry = self._entry(rule, t, None)
         if entry is not None and entry.output is not None:
-            self.outputs[t.layer.name] = Output(t.layer.name, entry.output, entry.rule)
+            block = output_block(rule.selector, t)
+            self.outputs[t.layer.name] = Output(t.layer.name, entry.output, entry.rule, block)
 
     def _settle(
         self,

@@ -96,9 +96,21 @@ class Output:
     layer: str
     value: float
     rule: Rule
+    #: Only the output features [start, stop) (the last dim) are multiplied: the query
+    #: block of a fused qkv projection (``as query``; docs/mup.md); None: the whole output.
+    block: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"module": self.layer, "value": self.value, "rule": rule_json(self.rule)}
+        out: dict[str, Any] = {"module": self.layer, "value": self.value}
+        if self.block is not None:  # additive to the contract
+            out["block"] = list(self.block)
+        out["rule"] = rule_json(self.rule)
+        return out
+
+    @property
+    def where(self) -> str:
+        """The multiplied part as explain prints it: ``output`` or ``output[..., 0:64]``."""
+        return "output" if self.block is None else f"output[..., {self.block[0]}:{self.block[1]}]"
 
 
 @dataclass

@@ -335,7 +335,9 @@ def roles_of(target: NamedTensor) -> frozenset[str]:
     trace: ``vector`` (not a mixing weight: a bias, a norm's scale, a token, a position
     table), else ``input`` (no parameterized layer feeds its layer), ``readout`` (nothing
     mixes its layer's output further), or ``hidden``, which a ``branch_end`` and a
-    ``query`` (its layer's output is attention's query, on its own) also are; and
+    ``query`` (its layer's output is attention's query, on its own, or a fused
+    projection's output holds the query as a block of its own: :func:`query_block`) also
+    are; and
     ``tied`` under every name of a tensor with several (an embedding tied to a readout).
     Without the roles pass (the ``modules`` tracer) a tensor of one dimension is a vector
     and any other a hidden weight.
@@ -354,9 +356,27 @@ def roles_of(target: NamedTensor) -> frozenset[str]:
         out.add("hidden")
         if layer.roles.branch_end:
             out.add("branch_end")
-        if layer.roles.attention == "query":
+        if layer.roles.attention == "query" or query_block(layer) is not None:
             out.add("query")
     return frozenset(out)
+
+
+def query_block(layer: Layer) -> tuple[int, int] | None:
+    """The output features [start, stop) of a fused projection that are attention's query
+    and nothing else (GPT-2's ``c_attn`` [0:E]; the trace's ``attention_blocks``); None for
+    a layer that is not one."""
+    return next(
+        ((b.start, b.stop) for b in layer.roles.attention_blocks if b.operand == "query"), None
+    )
+
+
+def output_block(sel: Selector, target: NamedTensor) -> tuple[int, int] | None:
+    """The part of the layer's output a rule's ``output`` multiplier scales: the query block
+    of a fused projection where the rule selects the tensor as ``query`` alone (``as
+    query``: what it means on a fused layer is its query block); None: the whole output."""
+    if sel.role is None or roles_of(target) & set(sel.role) != {"query"}:
+        return None
+    return query_block(target.layer)
 
 
 def _module_only(sel: Selector) -> bool:

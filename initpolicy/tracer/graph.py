@@ -46,6 +46,19 @@ class OutputBlock:
 
 
 @dataclass(frozen=True)
+class OperandBlock:
+    """Output features [start, stop) (the last dim) of a fused attention projection that
+    are one attention operand (``query``, ``key`` or ``value``) and nothing else."""
+
+    operand: str
+    start: int
+    stop: int
+    #: The size of the operand's last dim at the attention call, where that dim is
+    #: features of this layer (the head dim: timm's ``D`` of ``(B, H, N, D)``); else 0.
+    head_dim: int = 0
+
+
+@dataclass(frozen=True)
 class ParamInfo:
     """A parameter (or buffer) of a layer.
 
@@ -259,6 +272,11 @@ class GraphRoles:
     stack: str | None = None
     #: ``query``, ``key`` or ``value``: the attention operand its output is; else None.
     attention: str | None = None
+    #: A fused projection's output cut by operand (GPT-2's ``c_attn``, timm's ``qkv``): the
+    #: output features (last dim) that each operand it feeds reads and nothing else does,
+    #: found by replaying the graph's cuts (:mod:`initpolicy.tracer.roles_fused`); empty
+    #: for a layer that feeds one operand or none.
+    attention_blocks: tuple[OperandBlock, ...] = ()
     #: The layers whose outputs are added to this layer's output as they are (through
     #: reshapes, dropout and constant factors only): a token embedding's position and
     #: token-type embeddings. A term that is a model's own tensor (ViT's ``pos_embed``)

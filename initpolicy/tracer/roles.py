@@ -57,7 +57,8 @@ from ..catalog.activations import facts
 from .graph import GraphRoles, Layer
 from .ops import MIXING, STOP, constant_factor, is_composite
 from .resolve import op_name
-from .roles_branches import BranchFacts, attention_roles, branches_of
+from .roles_branches import BranchFacts, attention_operands, branches_of
+from .roles_fused import fused_blocks
 from .roles_nodes import LINEAR_MODULES, GraphView, is_type
 from .roles_params import graph_roles, type_role
 
@@ -384,7 +385,9 @@ def with_roles(
     data = _data(r)
     param_roles = graph_roles(r, shapes, data)
     facts_of = _layer_facts(r, data)
-    attention = attention_roles(r)
+    operands = attention_operands(r)
+    attention = {name: next(iter(ops)) for name, ops in operands.items() if len(ops) == 1}
+    fused = fused_blocks(r, operands)
     in_branch, counts = branches_of(r, attention, (lay.name for lay in layers))
     out: list[Layer] = []
     for lay in layers:
@@ -403,7 +406,11 @@ def with_roles(
             b = in_branch.get(lay.name)
             if b is not None:
                 roles = replace(roles, **vars(b))
-            roles = replace(roles, attention=attention.get(lay.name))
+            roles = replace(
+                roles,
+                attention=attention.get(lay.name),
+                attention_blocks=fused.get(lay.name, ()),
+            )
             out.append(replace(lay, parameters=params_, roles=roles))
         else:
             out.append(replace(lay, parameters=params_))

@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+import torch
 import torch.fx as fx
 
 from .resolve import op_name
@@ -208,7 +209,7 @@ def branches_of(
     r: GraphView, roles: dict[str, str], names: Iterable[str]
 ) -> tuple[dict[str, InBranch], BranchFacts]:
     """Layer name -> the facts of its innermost branch (for the layers in a branch), and
-    the model's L, N and M. ``roles`` are the attention roles (:func:`attention_roles`)."""
+    the model's L, N and M. ``roles`` are the attention roles (layer name -> its one operand, from :func:`attention_operands`)."""
     stacks, branches = residual_stacks(r, residual_branches(r), roles)
     out: dict[str, InBranch] = {}
     for name in names:
@@ -246,9 +247,16 @@ def _sources(
             out.update(r.names_at[m])
             continue
         kind = r.kinds[m]
-        if kind.startswith("op:") or kind == "mul" or m in through:
+        if kind.startswith("op:") or kind == "mul" or m in through or is_identity(r, m):
             stack += [(a, d + 1) for a in m.all_input_nodes]
     return out
+
+
+def is_identity(r: GraphView, n: fx.Node) -> bool:
+    """A module call that returns its input (``nn.Identity``: timm's ``q_norm`` where
+    the model has no qk-norm)."""
+    m = r.p.module_of(n) if n.op == "call_module" else None
+    return m is not None and isinstance(m, torch.nn.Identity)
 
 
 def _reaches_softmax(r: GraphView, n: fx.Node, depth: int = 8) -> bool:
@@ -284,15 +292,17 @@ def _after_softmax(r: GraphView, n: fx.Node, depth: int = 12) -> bool:
     return False
 
 
-def attention_roles(r: GraphView) -> dict[str, str]:
-    """Layer name -> ``query``, ``key`` or ``value`` (see the module doc)."""
-    roles: dict[str, set[str]] = {}
+def attention_operands(r: GraphView) -> dict[str, dict[str, list[fx.Node]]]:
+    """Layer name -> each attention operand its output is (``query``, ``key``, ``value``)
+    -> the operand nodes (the arguments of the score product or of the fused attention)
+    it reaches. A layer with several is a fused projection."""
+    roles: dict[str, dict[str, list[fx.Node]]] = {}
     residual = r.residual_branches()
     rotary = frozenset(j for j in r.signal if r.kinds[j] == "join" and j not in residual)
 
     def put(node: fx.Node, role: str) -> None:
         for name in _sources(r, node, rotary):
-            roles.setdefault(name, set()).add(role)
+            roles.setdefault(name, {}).setdefault(role, []).append(node)
 
     for n in r.signal:
         name = op_name(n)
@@ -312,4 +322,4 @@ def attention_roles(r: GraphView) -> dict[str, str]:
             elif _reaches_softmax(r, n) and not any(_after_softmax(r, o) for o in operands):
                 put(left, "query")
                 put(right, "key")
-    return {name: next(iter(found)) for name, found in roles.items() if len(found) == 1}
+    return roles

@@ -1,6 +1,9 @@
 """The width and depth of a model, for width/depth transfer (``model_width``,
 ``model_depth``; docs/mup.md) and its attention head dimension (``model_head_dim``).
 
+The head dimension without a config is the trace's: the last dim of the query a fused
+qkv projection feeds, where the cut was replayed (``GraphRoles.attention_blocks``).
+
 A transformers config says them (``hidden_size``, ``num_hidden_layers``, under any of the
 config's own spellings: GPT-2's ``n_embd`` and ``n_layer`` map to them). Otherwise the
 trace does: the width is the feature size of the residual stream (the output size most
@@ -72,8 +75,14 @@ def model_size(model: Any, layers: list[Layer], residual_adds: int) -> ModelSize
         mixing = sum(1 for lay in layers if _weights(lay))
         depth = residual_adds or mixing or None
         traced = traced or depth is not None
+    head_dim = _head_dim(config)
+    if head_dim is None:
+        head_dim = _most_common(
+            [b.head_dim for lay in layers for b in lay.roles.attention_blocks if b.head_dim]
+        )
+        traced = traced or head_dim is not None
     source = "+".join(s for s, used in (("config", from_config), ("trace", traced)) if used)
-    return ModelSize(width, depth, source or None, _head_dim(config))
+    return ModelSize(width, depth, source or None, head_dim)
 
 
 def _head_dim(config: Any) -> int | None:

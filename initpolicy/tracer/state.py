@@ -67,3 +67,24 @@ def preserved(model: Any, *, eval_mode: bool = False, train_mode: bool = False) 
         random.setstate(states[0])
         if numpy is not None:
             numpy.random.set_state(states[1])
+
+
+class _Multipliers:
+    """Whether initpolicy's own forward multipliers run: off while a trace records the model
+    (the graph is the model's; a block multiplier's ``cat`` would hide a fused qkv's cut from
+    the trace, so a model traced after ``apply`` would lose its query block)."""
+
+    off = 0
+
+
+MULTIPLIERS = _Multipliers()
+
+
+@contextmanager
+def multipliers_off() -> Iterator[None]:
+    """Run with initpolicy's output multipliers passing outputs through unchanged."""
+    MULTIPLIERS.off += 1
+    try:
+        yield
+    finally:
+        MULTIPLIERS.off -= 1

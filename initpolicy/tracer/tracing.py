@@ -60,7 +60,7 @@ from .resolve import Resolved, resolve
 from .roles import with_roles
 from .roles_branches import BranchFacts
 from .size import config_numbers, model_size
-from .state import preserved
+from .state import multipliers_off, preserved
 from .structure import structure_view
 
 T = TypeVar("T")
@@ -98,8 +98,9 @@ def _lazy(model: torch.nn.Module) -> list[str]:
 
 def preserving_state(model: torch.nn.Module, fn: Callable[[], T], train: bool = True) -> T:
     """Run ``fn`` with ``model`` in training mode (``train=False``: eval mode); restore
-    modes, buffers, gradients and the RNG states afterwards, whatever ``fn`` does."""
-    with preserved(model, train_mode=train, eval_mode=not train):
+    modes, buffers, gradients and the RNG states afterwards, whatever ``fn`` does. The
+    policy's own forward multipliers are off meanwhile: the graph is the model's."""
+    with preserved(model, train_mode=train, eval_mode=not train), multipliers_off():
         return fn()
 
 

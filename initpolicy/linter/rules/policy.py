@@ -344,19 +344,23 @@ class MultiplierMissing(LintRule):
         plan = ctx.plan
         if plan is None or not plan.outputs or ctx.model is None:
             return
-        from ...tracer.multipliers import missing
+        from ...tracer.multipliers import OutputScale, missing
 
-        wanted = {o.layer: o.value for o in plan.outputs.values()}
-        for name, (value, have) in missing(ctx.model, wanted).items():
-            rule = plan.outputs[name].rule
-            carried = "none" if have is None else f"×{have:g}"
+        wanted = {o.layer: OutputScale(o.value, o.block) for o in plan.outputs.values()}
+        for name, (want, have) in missing(ctx.model, wanted).items():
+            out = plan.outputs[name]
+            carried = "none" if have is None else f"×{have.value:g}" + _part(have.block)
             yield cls.finding(
                 name,
-                f"{name or 'the model'}: the policy multiplies this layer's output by "
-                f"{value:g} ({_where(rule)}), but the model carries {carried}; a model "
-                "loaded from a checkpoint needs Policy.attach(model) (hooks are not in a "
-                "state_dict)",
-                location=_where(rule),
-                measured=have,
-                expected=value,
+                f"{name or 'the model'}: the policy multiplies this layer's {out.where} by "
+                f"{want.value:g} ({_where(out.rule)}), but the model carries {carried}; a "
+                "model loaded from a checkpoint needs Policy.attach(model) (hooks are not in "
+                "a state_dict)",
+                location=_where(out.rule),
+                measured=None if have is None else have.value,
+                expected=want.value,
             )
+
+
+def _part(block: tuple[int, int] | None) -> str:
+    return "" if block is None else f" on output[..., {block[0]}:{block[1]}]"
