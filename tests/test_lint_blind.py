@@ -430,6 +430,40 @@ def test_mamba2_on_the_forward_alone_is_clean(monkeypatch):
     assert result.findings == []
 
 
+@pytest.mark.slow
+def test_mamba2_130m_at_full_depth_is_linted_within_its_memory(monkeypatch):
+    """Mamba2-130m at its real size (24 layers): with backward, 2 examples hold about
+    3.4 GiB (the scan's autograd graph across 24 layers); under --memory 2G the backward
+    run stops itself at the budget and the forward runs alone, within it (about 40 s)."""
+    from transformers import Mamba2Config, Mamba2ForCausalLM
+
+    from initpolicy.linter import memory
+
+    torch.manual_seed(0)
+    cfg = Mamba2Config(
+        hidden_size=768, num_hidden_layers=24, state_size=128, expand=2, n_groups=1,
+        head_dim=64, num_heads=24, vocab_size=50280,
+    )  # fmt: skip
+    m = Mamba2ForCausalLM(cfg)
+    peaks = []
+    real = memory.PeakMeter.__exit__
+
+    def spy(self, *exc):
+        peaks.append((self.peak, exc[0] is None))
+        return real(self, *exc)
+
+    monkeypatch.setattr(memory.PeakMeter, "__exit__", spy)
+    result = initpolicy.lint(m, memory="2G")
+    s = result.summary
+    assert s["dynamic"].startswith("ran (forward only: the gradient rules (IP205) did not run")
+    assert "input_ids" in s["dynamic_inputs"] and "(--memory)" in s["dynamic_inputs"]
+    assert result.findings == []
+    assert not peaks[0][1]  # the first run, 2 examples with backward, stopped itself
+    assert all(peak <= 2 * 2**30 for peak, finished in peaks if finished)
+    outs = [st for st in result.layer_stats if st.name.endswith("mixer.out_proj")]
+    assert len(outs) == 24 and all(st.out_std and st.grad_rms is None for st in outs)
+
+
 # -- embeddings, judged against what they are summed with ---------------------------------
 
 
