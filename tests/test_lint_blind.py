@@ -394,8 +394,9 @@ def test_a_backward_pass_over_the_budget_gives_way_to_the_forward_alone(monkeypa
         result = initpolicy.lint(m, example_inputs=x, memory=allowed)
     s = result.summary
     assert s["dynamic"] == (
-        "ran (forward only: the gradient rules (IP205) did not run, since the backward pass "
-        f"on 2 examples held more than {memory.mib(allowed)}, the memory budget)"
+        "ran (forward only: the gradient checks (IP205, IP204 on gradients) did not run, "
+        f"since the backward pass on 2 examples held more than {memory.mib(allowed)}, the "
+        "memory budget)"
     )
     assert (given == "--memory") == ("(--memory)" in s["dynamic_inputs"])
     assert all(st.grad_rms is None and st.out_std is not None for st in result.layer_stats)
@@ -455,7 +456,7 @@ def test_mamba2_130m_at_full_depth_is_linted_within_its_memory(monkeypatch):
     monkeypatch.setattr(memory.PeakMeter, "__exit__", spy)
     result = initpolicy.lint(m, memory="2G")
     s = result.summary
-    assert s["dynamic"].startswith("ran (forward only: the gradient rules (IP205) did not run")
+    assert s["dynamic"].startswith("ran (forward only: the gradient checks (IP205")
     assert "input_ids" in s["dynamic_inputs"] and "(--memory)" in s["dynamic_inputs"]
     assert result.findings == []
     assert not peaks[0][1]  # the first run, 2 examples with backward, stopped itself

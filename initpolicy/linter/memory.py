@@ -18,9 +18,18 @@ budget, measured rather than guessed:
    last run's statistics are used);
 4. an allocation failure on the way stops the growth: the largest batch that ran is used.
 
+Every run is metered with the budget as its limit: the meter raises :class:`OverBudget`
+after the op that takes the pass over it, so no run outgrows the budget by more than one
+op's output (an estimate that is wrong costs a stopped run, never the machine). When 2
+examples with backward are stopped, the forward runs alone under no_grad, sized the same
+way: the autograd graph kept for backward is what grows with depth (Mamba2-130m, 24
+layers: 2.5 GiB of graph on 2 examples, 0.5 GiB for the forward alone), and only the
+gradient checks need it.
+
 The budget is ``memory-budget`` (a threshold: the share of the memory available when the
 pass starts; the smaller of the system's ``MemAvailable`` and the cgroup's limit, or on
-CUDA the device's free memory). The summary's ``dynamic_inputs`` says what was used.
+CUDA the device's free memory), and at most ``--memory`` where it is given. The summary's
+``dynamic_inputs`` says what was used, ``dynamic`` whether the forward ran alone.
 """
 
 from __future__ import annotations

@@ -298,7 +298,8 @@ def _device(model: Any) -> Any:
 
 #: What the summary says when only the forward pass ran, and why.
 FORWARD_ONLY = (
-    "forward only: the gradient rules (IP205) did not run, since the backward pass on {n} "
+    "forward only: the gradient checks (IP205, IP204 on gradients) did not run, since the "
+    "backward pass on {n} "
     "examples held more than {budget}, the memory budget"
 )
 #: The hint of a pass that does not fit its budget.
