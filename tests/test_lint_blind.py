@@ -398,7 +398,7 @@ def test_a_backward_pass_over_the_budget_gives_way_to_the_forward_alone(monkeypa
         f"since the backward pass on 2 examples held more than {memory.mib(allowed)}, the "
         "memory budget)"
     )
-    assert (given == "--memory") == ("(--memory)" in s["dynamic_inputs"])
+    assert (given == "--memory") == ("given with --memory" in s["dynamic_inputs"])
     assert all(st.grad_rms is None and st.out_std is not None for st in result.layer_stats)
     # the forward's statistics still find the saturated layer, and only it
     saturated = {f.target for f in result.findings if f.code == "IP203"}
@@ -457,7 +457,7 @@ def test_mamba2_130m_at_full_depth_is_linted_within_its_memory(monkeypatch):
     result = initpolicy.lint(m, memory="2G")
     s = result.summary
     assert s["dynamic"].startswith("ran (forward only: the gradient checks (IP205")
-    assert "input_ids" in s["dynamic_inputs"] and "(--memory)" in s["dynamic_inputs"]
+    assert "input_ids" in s["dynamic_inputs"] and "given with --memory" in s["dynamic_inputs"]
     assert result.findings == []
     assert not peaks[0][1]  # the first run, 2 examples with backward, stopped itself
     assert all(peak <= 2 * 2**30 for peak, finished in peaks if finished)

@@ -224,11 +224,14 @@ for the backward (about 50 MiB per layer and example) and the whole pass holds 2
 against 0.5 GiB for the forward alone; the pass also keeps a copy of the weights (0.6 GiB,
 restored if a forward writes them), counted in the budget. `--memory 4G` ran 2 examples
 with backward in 61 s at a peak RSS of 5.6 GB; `--memory 2G` stopped the backward run at
-2 GiB and ran the forward alone on 3 examples in 37 s at 3.7 GB (`ran (forward only: ...)`,
-`3 examples: input_ids (3, 5) ... (memory budget 2048 MiB (--memory) ...)`); no findings
-either way. Before, `--memory` did not reach the dynamic pass and 2 examples with backward
+2 GiB and ran the forward alone on 3 examples in 37 s at 3.7 GB (`ran (forward only:
+...)`, `3 examples: input_ids (3, 5) ... (memory budget 2048 MiB given with --memory
+...)`); `--memory 1.3G` stopped both and skipped the pass, saying so, in 32 s at 3.7 GB;
+no findings in any. The peak RSS is the process with the model (about 1.5 GB here) plus
+the budget. Before, `--memory` did not reach the dynamic pass and 2 examples with backward
 were its floor: the default budget (10 GiB of 20 GiB available) ran 8 examples with
-backward in 95 s at 11.8 GB, and no budget under the floor's 3.4 GiB could be kept. It runs in
+backward in 95 s at 11.8 GB, and no budget under the floor's 3.4 GiB could be kept.
+It runs in
 training mode (dropout off); a model that cannot run in training mode without more than
 its inputs (a detector asks for targets) runs in eval mode with its normalization layers
 on batch statistics. The summary's `dynamic_inputs` says which, and what the batch was;

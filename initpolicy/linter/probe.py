@@ -336,7 +336,7 @@ def _budgeted(
             None,
         )
     allowed = min(limits)
-    source = " (--memory)" if allowed == cap else f" of {mib(free or 0)} available"
+    source = " given with --memory" if allowed == cap else f" of {mib(free or 0)} available"
 
     def run(n: int, backward: bool, peaks: dict[int, int]) -> tuple[list[LayerStat], str]:
         widened, what = widen(call, n, special)
@@ -362,7 +362,7 @@ def _budgeted(
     except MemoryError:
         raise NoRoom(
             f"{floor} examples' forward pass alone held more than {mib(allowed)}, the memory "
-            f"budget{source} ({RAISE_IT})"
+            f"budget{source}; {RAISE_IT}"
         ) from None
     return stats, what, why
 
