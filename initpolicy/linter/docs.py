@@ -222,15 +222,16 @@ hold the same). Measured on Mamba2-130m at its real size (hidden 768, 24 layers,
 128, untied head, 2 CPU cores): on 2 examples the forward keeps 2.5 GiB of autograd graph
 for the backward (about 50 MiB per layer and example) and the whole pass holds 2.7 GiB,
 against 0.5 GiB for the forward alone; the pass also keeps a copy of the weights (0.6 GiB,
-restored if a forward writes them), counted in the budget. `--memory 4G` ran 2 examples
-with backward in 61 s at a peak RSS of 5.6 GB; `--memory 2G` stopped the backward run at
-2 GiB and ran the forward alone on 3 examples in 37 s at 3.7 GB (`ran (forward only:
-...)`, `3 examples: input_ids (3, 5) ... (memory budget 2048 MiB given with --memory
-...)`); `--memory 1.3G` stopped both and skipped the pass, saying so, in 32 s at 3.7 GB;
-no findings in any. The peak RSS is the process with the model (about 1.5 GB here) plus
-the budget. Before, `--memory` did not reach the dynamic pass and 2 examples with backward
-were its floor: the default budget (10 GiB of 20 GiB available) ran 8 examples with
-backward in 95 s at 11.8 GB, and no budget under the floor's 3.4 GiB could be kept.
+restored if a forward writes them), counted in the budget. Peak RSS of `initpolicy lint`
+(the built model alone is 1.4 GiB): `--memory 4G` ran 2 examples with backward, 5.4 GiB
+in 55 s; `--memory 2G` stopped the backward run at 2 GiB and ran the forward alone on 3
+examples (`ran (forward only: ...)`, `3 examples: input_ids (3, 5) ... (memory budget
+2048 MiB given with --memory ...)`), 2.9 GiB in 37 to 55 s; `--memory 1.3G` stopped both
+and skipped the pass, saying so, 2.9 GiB in 29 s, which is the peak of `--static` too (the
+loader's write recorder); no findings in any. Before, `--memory` did not reach the dynamic
+pass and 2 examples with backward were its floor: the default budget (10 GiB of 20 GiB
+available) ran 8 examples with backward in 95 s at 11.2 GiB, and no budget under the
+floor's 3.4 GiB could be kept.
 It runs in
 training mode (dropout off); a model that cannot run in training mode without more than
 its inputs (a detector asks for targets) runs in eval mode with its normalization layers
