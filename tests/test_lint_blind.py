@@ -420,10 +420,23 @@ def test_a_model_whose_forward_alone_is_over_the_budget_is_skipped_and_says_why(
     assert {f.target for f in result.findings} == {"layers.10.weight"}  # the static pass ran
 
 
-def test_mamba2_on_the_forward_alone_is_clean(monkeypatch):
+def _zoo(name):
+    from tests.zoo.transformers_models import MODELS
+
+    torch.manual_seed(0)
+    return MODELS[name]()
+
+
+@pytest.mark.parametrize("name", ["mamba2", "mamba", "jamba", "zamba2"])
+def test_state_space_models_on_the_forward_alone_are_clean(monkeypatch, name):
     from initpolicy.linter import memory
 
-    m = _mamba2()
+    if name == "zamba2":
+        from tests.test_lint_heldout import _zamba2
+
+        m = _zamba2()
+    else:
+        m = _mamba2() if name == "mamba2" else _zoo(name)
     backward, forward = _peaks(m, None)
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: backward + forward)
     result = initpolicy.lint(m)
