@@ -413,7 +413,7 @@ def test_a_model_whose_forward_alone_is_over_the_budget_is_skipped_and_says_why(
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: forward)  # half of it
     result = initpolicy.lint(m, example_inputs=x)
     assert result.summary["dynamic"].startswith(
-        f"skipped: 2 examples' forward pass alone held more than {memory.mib(forward / 2)}"
+        f"skipped: the forward pass alone on 2 examples held more than {memory.mib(forward / 2)}"
     )
     assert "--memory" in result.summary["dynamic"]
     assert result.layer_stats == []

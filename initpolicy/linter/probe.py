@@ -14,6 +14,7 @@ floating output projected on a fixed random direction.
 
 from __future__ import annotations
 
+import gc
 import math
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -299,8 +300,7 @@ def _device(model: Any) -> Any:
 #: What the summary says when only the forward pass ran, and why.
 FORWARD_ONLY = (
     "forward only: the gradient checks (IP205, IP204 on gradients) did not run, since the "
-    "backward pass on {n} "
-    "examples held more than {budget}, the memory budget"
+    "backward pass on {examples} held more than {budget}, the memory budget"
 )
 #: The hint of a pass that does not fit its budget.
 RAISE_IT = "raise it with --memory or --threshold memory-budget"
@@ -348,20 +348,18 @@ def _budgeted(
         peaks[n] = meter.peak
         return stats, what
 
-    floor = min(2, full)
+    floor = "1 example" if full == 1 else "2 examples"
     try:
         stats, what = _grow(run, full, allowed, source, backward=True)
         return stats, what, None
     except MemoryError:  # the floor with backward does not fit: the forward alone
-        import gc
-
         gc.collect()
-    why = FORWARD_ONLY.format(n=floor, budget=mib(allowed))
+    why = FORWARD_ONLY.format(examples=floor, budget=mib(allowed))
     try:
         stats, what = _grow(run, full, allowed, source, backward=False)
     except MemoryError:
         raise NoRoom(
-            f"{floor} examples' forward pass alone held more than {mib(allowed)}, the memory "
+            f"the forward pass alone on {floor} held more than {mib(allowed)}, the memory "
             f"budget{source}; {RAISE_IT}"
         ) from None
     return stats, what, why
