@@ -303,7 +303,7 @@ def test_a_tight_budget_grows_the_batch_only_as_far_as_it_fits(monkeypatch):
 
     monkeypatch.setattr(memory.PeakMeter, "__exit__", spy)
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: 10**12)
-    initpolicy.lint(m, select=["IP2"], thresholds={"memory-budget": 1e-12})  # 1 MB: 2 only
+    initpolicy.lint(m, select=["IP2"])  # 2 examples measured first, then the full 64
     small = seen["peaks"][0]
     seen.clear()
     budget = small * 4  # the fixed part plus room for some more examples, not for 64
@@ -334,6 +334,148 @@ def test_an_allocation_failure_falls_back_to_the_batch_that_ran(monkeypatch):
     assert result.summary["dynamic"] == "ran"
     assert result.summary["dynamic_inputs"].startswith("training mode, 2 examples")
     assert "out of memory at 64" in result.summary["dynamic_inputs"]
+
+
+class DeepTanh(nn.Module):
+    """48 tanh layers over a 512-token sequence: the backward pass keeps every layer's
+    input and output, the forward alone one layer's at a time."""
+
+    def __init__(self, depth=48, width=64):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        for lin in self.layers:
+            nn.init.xavier_normal_(lin.weight, gain=5 / 3)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x):
+        for lin in self.layers:
+            x = torch.tanh(lin(x))
+        return x
+
+
+def _deep_tanh():
+    torch.manual_seed(0)
+    m = DeepTanh()
+    with torch.no_grad():
+        m.layers[10].weight.normal_(0, 1.0)  # saturates its tanh: std 8 before it
+    return m
+
+
+def _peaks(model, inputs):
+    """What 2 examples hold with backward, and with the forward alone (as the pass runs)."""
+    from initpolicy.linter import probe
+    from initpolicy.linter.batch import widen
+    from initpolicy.linter.memory import PeakMeter
+
+    graph = initpolicy.trace(model, example_inputs=inputs)
+    call = probe.candidate_calls(model, inputs)[0]
+    (args, kwargs), _ = widen(call, 2)
+    held = []
+    for backward in (True, False):
+        with PeakMeter() as meter:
+            probe.probe(model, graph, args, kwargs, saturation=0.05, backward=backward)
+        held.append(meter.peak)
+    return held
+
+
+@pytest.mark.parametrize("given", ["share", "--memory"])
+def test_a_backward_pass_over_the_budget_gives_way_to_the_forward_alone(monkeypatch, given):
+    from initpolicy.linter import memory
+
+    m, x = _deep_tanh(), torch.randn(1, 512, 64)
+    backward, forward = _peaks(m, x)
+    assert forward * 3 < backward  # what grows with depth is the graph kept for backward
+    allowed = (backward + forward) // 2
+    if given == "share":
+        monkeypatch.setattr(memory, "available_bytes", lambda device=None: 2 * allowed)
+        result = initpolicy.lint(m, example_inputs=x)
+    else:  # --memory caps the pass too, on a machine with room to spare
+        monkeypatch.setattr(memory, "available_bytes", lambda device=None: 10**12)
+        result = initpolicy.lint(m, example_inputs=x, memory=allowed)
+    s = result.summary
+    assert s["dynamic"] == (
+        "ran (forward only: the gradient checks (IP205, IP204 on gradients) did not run, "
+        f"since the backward pass on 2 examples held more than {memory.mib(allowed)}, the "
+        "memory budget)"
+    )
+    assert (given == "--memory") == ("given with --memory" in s["dynamic_inputs"])
+    assert all(st.grad_rms is None and st.out_std is not None for st in result.layer_stats)
+    # the forward's statistics still find the saturated layer, and only it
+    saturated = {f.target for f in result.findings if f.code == "IP203"}
+    assert saturated == {"layers.10"}
+
+
+def test_a_model_whose_forward_alone_is_over_the_budget_is_skipped_and_says_why(monkeypatch):
+    from initpolicy.linter import memory
+
+    m, x = _deep_tanh(), torch.randn(1, 512, 64)
+    _backward, forward = _peaks(m, x)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: forward)  # half of it
+    result = initpolicy.lint(m, example_inputs=x)
+    assert result.summary["dynamic"].startswith(
+        f"skipped: the forward pass alone on 2 examples held more than {memory.mib(forward / 2)}"
+    )
+    assert "--memory" in result.summary["dynamic"]
+    assert result.layer_stats == []
+    assert {f.target for f in result.findings} == {"layers.10.weight"}  # the static pass ran
+
+
+def _zoo(name):
+    from tests.zoo.transformers_models import MODELS
+
+    torch.manual_seed(0)
+    return MODELS[name]()
+
+
+@pytest.mark.parametrize("name", ["mamba2", "mamba", "jamba", "zamba2"])
+def test_state_space_models_on_the_forward_alone_are_clean(monkeypatch, name):
+    from initpolicy.linter import memory
+
+    if name == "zamba2":
+        from tests.test_lint_heldout import _zamba2
+
+        m = _zamba2()
+    else:
+        m = _mamba2() if name == "mamba2" else _zoo(name)
+    backward, forward = _peaks(m, None)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: backward + forward)
+    result = initpolicy.lint(m)
+    assert result.summary["dynamic"].startswith("ran (forward only")
+    assert result.findings == []
+
+
+@pytest.mark.slow
+def test_mamba2_130m_at_full_depth_is_linted_within_its_memory(monkeypatch):
+    """Mamba2-130m at its real size (24 layers): with backward, 2 examples hold about
+    3.4 GiB (the scan's autograd graph across 24 layers); under --memory 2G the backward
+    run stops itself at the budget and the forward runs alone, within it (about 40 s)."""
+    from transformers import Mamba2Config, Mamba2ForCausalLM
+
+    from initpolicy.linter import memory
+
+    torch.manual_seed(0)
+    cfg = Mamba2Config(
+        hidden_size=768, num_hidden_layers=24, state_size=128, expand=2, n_groups=1,
+        head_dim=64, num_heads=24, vocab_size=50280,
+    )  # fmt: skip
+    m = Mamba2ForCausalLM(cfg)
+    peaks = []
+    real = memory.PeakMeter.__exit__
+
+    def spy(self, *exc):
+        peaks.append((self.peak, exc[0] is None))
+        return real(self, *exc)
+
+    monkeypatch.setattr(memory.PeakMeter, "__exit__", spy)
+    result = initpolicy.lint(m, memory="2G")
+    s = result.summary
+    assert s["dynamic"].startswith("ran (forward only: the gradient checks (IP205")
+    assert "input_ids" in s["dynamic_inputs"] and "given with --memory" in s["dynamic_inputs"]
+    assert result.findings == []
+    assert not peaks[0][1]  # the first run, 2 examples with backward, stopped itself
+    assert all(peak <= 2 * 2**30 for peak, finished in peaks if finished)
+    outs = [st for st in result.layer_stats if st.name.endswith("mixer.out_proj")]
+    assert len(outs) == 24 and all(st.out_std and st.grad_rms is None for st in outs)
 
 
 # -- embeddings, judged against what they are summed with ---------------------------------

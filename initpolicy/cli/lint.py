@@ -140,7 +140,8 @@ def _plot(result: Any) -> Any:
     "--memory",
     metavar="SIZE",
     help="Memory budget (e.g. 4G; default: half of the memory available now). A model "
-    "that does not fit it, or one on meta, is linted part by part.",
+    "that does not fit it, or one on meta, is linted part by part; the dynamic pass holds "
+    "at most this much.",
 )
 @click.option(
     "--table", "show_table", is_flag=True, help="Text format: show the per-layer signal table."

@@ -44,6 +44,12 @@ class Budget:
     def fits(self, nbytes: float) -> bool:
         return nbytes <= self.bytes
 
+    @property
+    def given(self) -> bool:
+        """Given with ``--memory`` (``lint(memory=...)``), not measured: it also caps the
+        dynamic pass, which otherwise takes ``memory-budget`` of the memory available."""
+        return self.source == "--memory"
+
     def describe(self) -> str:
         """``3.8 GiB (half of 7.6 GiB available)``, for the summary."""
         return f"{gib(self.bytes)} ({self.source})"

@@ -203,18 +203,36 @@ positions that hold one of the config's special tokens and never drawing one; ma
 other constant inputs are repeated. The batch is capped at about 2M values per input; a
 call with an input whose first dimension is not a batch of one runs as given. The batch is
 also sized by memory (`memory-budget`, a share of the memory available: the smaller of
-the system's and the cgroup's, or the CUDA device's free memory): the pass runs on 2
-examples first while the bytes its tensors hold are counted (forward and backward), and
-grows by doubling while a line through the last two peaks says the next size fits; an
-allocation failure stops the growth at the largest batch that ran. The summary says what
-was used. Mamba2-130m's pure-torch scan was killed for memory at 64 examples (22 GB);
-at its real width with 4 of its 24 layers, 2 examples already hold 1.7 GiB (about 880
-MiB per example), and `--threshold memory-budget=0.15` on a machine with 11.3 GiB
-available ran it on 2 examples (`2 examples ... (memory budget 1737 MiB of 11578 MiB
-available: 880 MiB per example, 0 MiB fixed, measured on 2; 64 asked)`), peak RSS 3.1
-GB. Two examples are the floor: a model that cannot run 2 is reported as skipped when
-the allocation fails (an operating system that kills the process instead cannot be
-answered). It runs in
+the system's and the cgroup's, or the CUDA device's free memory; at most `--memory` where
+it is given). Every run is metered (the bytes its tensors hold, forward and backward) and
+stops itself after the op that takes it over the budget, so the budget is kept (to one
+op's output) by construction, not by estimate: the pass runs on 2 examples first, then grows by doubling
+while a line through the last two peaks says the next size fits; a run stopped on the way
+(or an allocation failure) leaves the largest batch that ran. When even 2 examples with
+backward do not fit, the forward runs alone, without an autograd graph: what grows with
+depth is the graph kept for backward, and without it the forward holds one layer's
+activations at a time. The per-layer statistics are all forward ones except the gradients,
+so only the gradient checks (IP205, and IP204 on gradients) are lost, and `dynamic` says so
+(`ran (forward only: ...)`); when the forward alone does not fit 2 examples either, the
+pass is skipped and says why. The streamed pass (below) is no fallback here: it is a
+forward alone too, and the weights it would load one part at a time are in memory already.
+Shorter sequences are no remedy: the inferred inputs are a few tokens already (5 here),
+and Mamba2's pure-torch scan pads every sequence to its 256-token chunk (5 and 8 tokens
+hold the same). Measured on Mamba2-130m at its real size (hidden 768, 24 layers, state
+128, untied head, 2 CPU cores): on 2 examples the forward keeps 2.5 GiB of autograd graph
+for the backward (about 50 MiB per layer and example) and the whole pass holds 2.7 GiB,
+against 0.5 GiB for the forward alone; the pass also keeps a copy of the weights (0.6 GiB,
+restored if a forward writes them), counted in the budget. Peak RSS of `initpolicy lint`
+(the built model alone is 1.4 GiB): `--memory 4G` ran 2 examples with backward, 5.4 GiB
+in 55 s; `--memory 2G` stopped the backward run at 2 GiB and ran the forward alone on 3
+examples (`ran (forward only: ...)`, `3 examples: input_ids (3, 5) ... (memory budget
+2048 MiB given with --memory ...)`), 2.9 GiB in 37 to 55 s; `--memory 1.3G` stopped both
+and skipped the pass, saying so, 2.9 GiB in 29 s, which is the peak of `--static` too (the
+loader's write recorder); no findings in any. Before, `--memory` did not reach the dynamic
+pass and 2 examples with backward were its floor: the default budget (10 GiB of 20 GiB
+available) ran 8 examples with backward in 95 s at 11.2 GiB, and no budget under the
+floor's 3.4 GiB could be kept.
+It runs in
 training mode (dropout off); a model that cannot run in training mode without more than
 its inputs (a detector asks for targets) runs in eval mode with its normalization layers
 on batch statistics. The summary's `dynamic_inputs` says which, and what the batch was;

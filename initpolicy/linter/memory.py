@@ -18,9 +18,18 @@ budget, measured rather than guessed:
    last run's statistics are used);
 4. an allocation failure on the way stops the growth: the largest batch that ran is used.
 
+Every run is metered with the budget as its limit: the meter raises :class:`OverBudget`
+after the op that takes the pass over it, so no run outgrows the budget by more than one
+op's output (an estimate that is wrong costs a stopped run, never the machine). When 2
+examples with backward are stopped, the forward runs alone under no_grad, sized the same
+way: the autograd graph kept for backward is what grows with depth (Mamba2-130m, 24
+layers: 2.5 GiB of graph on 2 examples, 0.5 GiB for the forward alone), and only the
+gradient checks need it.
+
 The budget is ``memory-budget`` (a threshold: the share of the memory available when the
 pass starts; the smaller of the system's ``MemAvailable`` and the cgroup's limit, or on
-CUDA the device's free memory). The summary's ``dynamic_inputs`` says what was used.
+CUDA the device's free memory), and at most ``--memory`` where it is given. The summary's
+``dynamic_inputs`` says what was used, ``dynamic`` whether the forward ran alone.
 """
 
 from __future__ import annotations
@@ -34,9 +43,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 
+class OverBudget(MemoryError):
+    """A metered run passed its limit: stopped before the operating system is asked for
+    more (an allocation failure the pass caused itself)."""
+
+
 class PeakMeter(TorchDispatchMode):
     """The peak number of bytes held by the tensors that the ops run inside it create
     (every aten op of forward and backward on this thread), above what was held before.
+    With a ``limit``, the op after which they hold more raises :class:`OverBudget`: the
+    run stops one op's output past the limit, and frees what it held as it unwinds.
 
     >>> import torch
     >>> with PeakMeter() as meter:
@@ -45,13 +61,18 @@ class PeakMeter(TorchDispatchMode):
     ...     del x, y
     >>> meter.peak
     8000
+    >>> with PeakMeter(limit=6000) as meter:
+    ...     x, y = torch.zeros(1000), torch.zeros(1000)
+    Traceback (most recent call last):
+    initpolicy.linter.memory.OverBudget: the pass held 8000 bytes, over its limit of 6000
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: float | None = None) -> None:
         super().__init__()
         self.live: dict[int, tuple[Any, int]] = {}
         self.current = 0
         self.peak = 0
+        self.limit = limit
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         import torch
@@ -71,6 +92,10 @@ class PeakMeter(TorchDispatchMode):
                 self.live[key] = (storage._weak_ref(), storage.nbytes())
                 self.current += storage.nbytes()
         self.peak = max(self.peak, self.current)
+        if self.limit is not None and self.current > self.limit:
+            raise OverBudget(
+                f"the pass held {self.current} bytes, over its limit of {self.limit:.0f}"
+            )
         return out
 
     def __exit__(

@@ -14,6 +14,7 @@ floating output projected on a fixed random direction.
 
 from __future__ import annotations
 
+import gc
 import math
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -227,18 +228,24 @@ def run_probe(
     saturation: float,
     budget: float = 0.5,
     tick: Any = None,
+    cap: float | None = None,
 ) -> tuple[list[LayerStat] | None, str, str]:
     """:func:`probe` on ``example_inputs`` (else on each input the tracer can infer, until
     one runs), widened to ``batch`` examples that stand for data
     (:mod:`initpolicy.linter.batch`); the stats (None when it could not run), what
-    happened (``ran`` or why it was skipped) and what it ran on.
+    happened (``ran``, ``ran (forward only: why)`` or why it was skipped) and what it ran
+    on.
 
     Training mode first, on every candidate input; when the model rejects all of them
     there (a detector asks for targets), once more in eval mode with the normalization
     layers still on batch statistics (as in the first training step).
 
-    The batch is sized by the memory ``budget`` (a share of the memory available):
-    measured on 2 examples first, then grown (:mod:`initpolicy.linter.memory`).
+    The pass is held to a memory budget: ``budget`` (a share of the memory available),
+    and at most ``cap`` bytes where one is given (``--memory``). Every run is metered and
+    stops itself past the budget; the batch is measured on 2 examples, then grown; when 2
+    examples with backward do not fit, the forward pass runs alone (no autograd graph:
+    its memory no longer grows with depth); when that does not fit either, the pass is
+    skipped (:mod:`initpolicy.linter.memory`).
 
     >>> import torch
     >>> from initpolicy.tracer.tracing import trace
@@ -249,6 +256,7 @@ def run_probe(
     """
     from ..tracer.messages import raised_at
     from .batch import special_tokens
+    from .memory import is_out_of_memory
 
     calls = candidate_calls(model, example_inputs)
     if not calls:
@@ -258,26 +266,44 @@ def run_probe(
     for mode in MODES:
         for call in calls:
             try:
-                stats, what = _budgeted(
-                    model, graph, call, batch, special, saturation, mode, budget, tick
+                stats, what, alone = _budgeted(
+                    model, graph, call, batch, special, saturation, mode, budget, tick, cap
                 )
+            except NoRoom as e:
+                return None, f"skipped: {e}", ""
             except (Exception, SystemExit) as e:  # a model rejecting a shape is not a lint failure
+                if is_out_of_memory(e):
+                    return None, f"skipped: out of memory ({str(e).splitlines()[0][:200]})", ""
                 where = raised_at(e)
                 at = f" at {where.location}" if where is not None else ""
                 errors.setdefault(mode, f"{type(e).__name__}{at}: {e}".splitlines()[0][:300])
                 continue
+            ran = "ran" if alone is None else f"ran ({alone})"
             if mode == "training":
-                return stats, "ran", f"training mode, {what}"
+                return stats, ran, f"training mode, {what}"
             return (
                 stats,
-                "ran",
+                ran,
                 f"{MODES[mode]} (training mode failed: {errors['training']}), {what}",
             )
     return None, f"skipped: the forward pass failed ({errors['training']})", ""
 
 
+class NoRoom(Exception):
+    """Not even the smallest pass, the forward alone on 2 examples, fits the budget."""
+
+
 def _device(model: Any) -> Any:
     return next((p.device for p in model.parameters()), None)
+
+
+#: What the summary says when only the forward pass ran, and why.
+FORWARD_ONLY = (
+    "forward only: the gradient checks (IP205, IP204 on gradients) did not run, since the "
+    "backward pass on {examples} held more than {budget}, the memory budget"
+)
+#: The hint of a pass that does not fit its budget.
+RAISE_IT = "raise it with --memory or --threshold memory-budget"
 
 
 def _budgeted(
@@ -290,64 +316,110 @@ def _budgeted(
     mode: str,
     budget: float,
     tick: Any = None,
-) -> tuple[list[LayerStat], str]:
+    cap: float | None = None,
+) -> tuple[list[LayerStat], str, str | None]:
     """:func:`probe` on ``call`` widened to as many of ``batch`` examples as the memory
-    budget holds (measured on 2, then grown by doubling while the line through the last
-    two peaks says the next fits; on an allocation failure, the largest batch that ran),
-    and the description of what ran (:mod:`initpolicy.linter.memory`)."""
+    budget holds, forward and backward, else the forward alone
+    (:func:`run_probe`); the stats, the description of what ran, and why only the forward
+    ran (None: both ran). :class:`NoRoom` when neither fits 2 examples."""
     from .batch import batch_size, widen
-    from .memory import PeakMeter, available_bytes, fitting_batch, is_out_of_memory, mib
-
-    def run(n: int, meter: PeakMeter | None = None) -> tuple[list[LayerStat], str]:
-        widened, what = widen(call, n, special)
-        if meter is None:
-            return probe(model, graph, *widened, saturation=saturation, mode=mode, tick=tick), what
-        with meter:
-            return probe(model, graph, *widened, saturation=saturation, mode=mode, tick=tick), what
+    from .memory import PeakMeter, available_bytes, mib
 
     full = batch_size(call, batch)
-    free = available_bytes(_device(model)) if budget > 0 and full > 2 else None
-    if free is None:
-        return run(batch)
-    allowed = budget * free
+    free = available_bytes(_device(model)) if budget > 0 else None
+    limits = [*([budget * free] if free is not None else []), *([cap] if cap else [])]
+    if not limits:
+        widened, what = widen(call, batch, special)
+        return (
+            probe(model, graph, *widened, saturation=saturation, mode=mode, tick=tick),
+            what,
+            None,
+        )
+    allowed = min(limits)
+    source = " given with --memory" if allowed == cap else f" of {mib(free or 0)} available"
+
+    def run(n: int, backward: bool, peaks: dict[int, int]) -> tuple[list[LayerStat], str]:
+        widened, what = widen(call, n, special)
+        with PeakMeter(limit=allowed) as meter:
+            stats = probe(
+                model, graph, *widened, saturation=saturation, mode=mode, backward=backward,
+                tick=tick,
+            )  # fmt: skip
+        peaks[n] = meter.peak
+        return stats, what
+
+    floor = "1 example" if full == 1 else "2 examples"
+    try:
+        stats, what = _grow(run, full, allowed, source, backward=True)
+        return stats, what, None
+    except MemoryError:  # the floor with backward does not fit: the forward alone
+        gc.collect()
+    why = FORWARD_ONLY.format(examples=floor, budget=mib(allowed))
+    try:
+        stats, what = _grow(run, full, allowed, source, backward=False)
+    except MemoryError:
+        raise NoRoom(
+            f"the forward pass alone on {floor} held more than {mib(allowed)}, the memory "
+            f"budget{source}; {RAISE_IT}"
+        ) from None
+    return stats, what, why
+
+
+def _grow(
+    run: Any, full: int, allowed: float, source: str, *, backward: bool
+) -> tuple[list[LayerStat], str]:
+    """Run on the floor of the batch (2 examples, or the call as given), then grow toward
+    ``full`` examples within ``allowed`` bytes: the stats and what ran. A MemoryError (the
+    meter's :class:`~initpolicy.linter.memory.OverBudget`, or a failed allocation) when
+    the floor does not fit; past the floor, one stops the growth at the last batch that
+    ran (:mod:`initpolicy.linter.memory`)."""
+    from .memory import OverBudget, fitting_batch, is_out_of_memory, mib
+
+    def failed(e: BaseException, n: int) -> str:
+        if isinstance(e, OverBudget):
+            return f"over the memory budget at {n}"
+        if is_out_of_memory(e):
+            return f"out of memory at {n}"
+        raise e
+
     peaks: dict[int, int] = {}
-    n = 2
-    done = run(n, meter := PeakMeter())
-    peaks[n] = meter.peak
+    n = min(2, full)
+    try:
+        done = run(n, backward, peaks)
+    except RuntimeError as e:
+        if is_out_of_memory(e):
+            raise MemoryError(str(e)) from e
+        raise
+    if n >= full:
+        return done
     if peaks[n] * full / n <= allowed:  # all of it per example, and still fits
         try:
-            return run(full)
+            return run(full, backward, {})
         except (RuntimeError, MemoryError) as e:
-            if not is_out_of_memory(e):
-                raise
             stats, what = done
-            return stats, what + f" (out of memory at {full} examples; {full} asked)"
+            return stats, what + f" ({failed(e, full)} examples; {full} asked)"
     # grow by doubling while the line through the last two peaks says the next fits
     while 2 * n < full:
         grown, _per, _fixed = fitting_batch(peaks, 2 * n, allowed)
         if grown < 2 * n:
             break
         try:
-            attempt = run(2 * n, meter := PeakMeter())
+            attempt = run(2 * n, backward, peaks)
         except (RuntimeError, MemoryError) as e:
-            if not is_out_of_memory(e):
-                raise
+            failed(e, 2 * n)
             break
         n, done = 2 * n, attempt
-        peaks[n] = meter.peak
     last = dict(sorted(peaks.items())[-2:])
     target, per, fixed = fitting_batch(last, full, allowed)
     note = (
-        f" (memory budget {mib(allowed)} of {mib(free)} available: {mib(per)} per example, "
+        f" (memory budget {mib(allowed)}{source}: {mib(per)} per example, "
         f"{mib(fixed)} fixed, measured on {', '.join(map(str, sorted(peaks)))}; {full} asked)"
     )
     if target >= full or target > n * 5 // 4:
         try:
-            stats, what = run(min(target, full))
+            stats, what = run(min(target, full), backward, {})
             return stats, what + (note if target < full else "")
         except (RuntimeError, MemoryError) as e:
-            if not is_out_of_memory(e):
-                raise
-            note += f"; out of memory at {min(target, full)}"
+            note += f"; {failed(e, min(target, full))}"
     stats, what = done
     return stats, what + note

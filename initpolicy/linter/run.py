@@ -185,7 +185,8 @@ def lint(
     if loader is not None:
         passes = _streamed(ctx, example_inputs, loader, wants_dynamic, budget, bar)
     else:
-        passes = _in_memory(ctx, example_inputs, static, wants_dynamic, bar)
+        cap = budget.bytes if budget is not None and budget.given else None
+        passes = _in_memory(ctx, example_inputs, static, wants_dynamic, bar, cap)
     # dynamic rules that name a weight (IP220) read its subject (streamed: its statistics)
     ctx = replace(ctx, subjects=passes.subjects, stats=passes.stats)
     # Every rule runs, selected or not: --fix-policy resolves all init findings
@@ -281,10 +282,16 @@ def _streamed(
 
 
 def _in_memory(
-    ctx: LintContext, example_inputs: Any, static: bool, dynamic: bool, bar: Any
+    ctx: LintContext,
+    example_inputs: Any,
+    static: bool,
+    dynamic: bool,
+    bar: Any,
+    cap: float | None = None,
 ) -> _Passes:
     """The static pass on every tensor, then the dynamic probe unless ``static``, the model
-    is sharded, or no selected rule needs it."""
+    is sharded, or no selected rule needs it; the probe holds at most ``cap`` bytes where
+    one is given (``--memory``)."""
     from .probe import run_probe
     from .subject import subjects
 
@@ -306,7 +313,7 @@ def _in_memory(
     bar.stage("dynamic pass: layers", total=len(graph.layers))
     stats, why, probed = run_probe(
         model, graph, example_inputs, int(th["batch"]), th["saturation-derivative"],
-        th["memory-budget"], tick=layer_done,
+        th["memory-budget"], tick=layer_done, cap=cap,
     )  # fmt: skip
     return _Passes(found, len(params), stats, why, probed, params)
 

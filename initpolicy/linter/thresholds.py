@@ -69,7 +69,7 @@ THRESHOLDS: dict[str, tuple[float, str]] = {
     "memory-budget": (
         0.5,
         "share of the available memory the dynamic pass may take: the batch is measured "
-        "on 2 examples, then sized to fit (0: no budget)",
+        "on 2 examples, then sized to fit; a run past it stops itself (0: no budget)",
     ),
 }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import weakref
 from typing import Any
 
 import torch
@@ -163,8 +164,6 @@ class _Recorder:
         self.tensor_names = tensor_names
         self.nodes: dict[int, fx.Node] = {}
         self.attrs: dict[str, fx.Node] = {}
-        # Tensors are keyed by id(); keeping them alive keeps the ids unique.
-        self.keep: list[Any] = []
         self.depth = 0
 
     def node_for(self, t: torch.Tensor) -> fx.Node | None:
@@ -188,8 +187,12 @@ class _Recorder:
     def bind(self, out: Any, node: fx.Node) -> None:
         """Map the tensors of ``out`` to ``node`` (tuple results through getitem nodes)."""
         if isinstance(out, torch.Tensor):
+            # Keyed by id(): the entry goes when the tensor does, before its id can be
+            # reused. Keeping every tensor alive instead held all the activations of the
+            # forward at once (Mamba2-130m: 1.9 GiB on one example, growing with depth).
+            if id(out) not in self.nodes:
+                weakref.finalize(out, self.nodes.pop, id(out), None)
             self.nodes[id(out)] = node
-            self.keep.append(out)
         elif isinstance(out, (tuple, list)):
             for i, v in enumerate(out):
                 if isinstance(v, torch.Tensor):
