@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+import initpolicy
 from initpolicy.extractor import check, extract, record
 from initpolicy.extractor.laws import grid
 from initpolicy.extractor.recorder import Recorder
@@ -138,3 +139,14 @@ def test_rwkv_curves_and_gains_extracted_at_one_size_hold_at_two_others():
         k, wrong = check(result.text, other)
         # per block 6 curves, 7 Linear weights, time_first, 2 LayerNorms x 2; embeddings, head
         assert k > 14 * layers and wrong == [], (hidden, layers, wrong)
+    # applied at another size, built on meta: the curves are the code's own numbers
+    want = dict(_rwkv(48, 3).named_parameters())
+    with torch.device("meta"):
+        model = _rwkv(48, 3)
+    model = model.to_empty(device="cpu")
+    initpolicy.load(result.text).apply(model, seed=0)
+    curves = [(k, p) for k, p in model.named_parameters() if "time_mix" in k or "decay" in k]
+    assert len(curves) == 6 * 3
+    for k, p in curves:
+        # the code computes in float64 and rounds once; apply steps in float32
+        torch.testing.assert_close(p.detach(), want[k].detach(), rtol=0, atol=1e-6)
