@@ -271,6 +271,9 @@ def candidates(
             out.append(Expr(div(num(short), sqrt(fan)), 3))
         if close(v * f, 1.0) and fan is not total:
             out.append(Expr(div(Num(value=1), fan), 1.5))
+        if 0 < v < 1 and close((1 - v) * f, 1.0) and fan is not total:
+            # the last point of the grid k / n (RWKV's [i / hidden for i in range(hidden)])
+            out.append(Expr(BinOp(op="-", left=Num(value=1), right=div(Num(value=1), fan)), 1.5))
     # rank 2: named constants and short literals; rank 4: the literal
     for base, bexpr in ctx.bases.items():
         if close(v, base) and bexpr.rank != 0:

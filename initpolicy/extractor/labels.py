@@ -23,13 +23,25 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 from ..catalog.gains import gain
 from ..catalog.schemes import SCHEMES, get
 from ..language import printer
-from ..language.ir import BinOp, IndexOf, Name, Num, SchemeArg, SchemeCall, Selector, Word
+from ..language.ir import (
+    BinOp,
+    Call,
+    IndexOf,
+    Name,
+    Neg,
+    Num,
+    SchemeArg,
+    SchemeCall,
+    Selector,
+    Word,
+)
 from .candidates import CONTAINERS
 from .expressions import (
     Context,
@@ -37,6 +49,7 @@ from .expressions import (
     candidates,
     choose,
     config_forms,
+    count_of,
     div,
     is_constant,
     mul,
@@ -67,10 +80,13 @@ def label_items(
 ) -> dict[int, tuple[str, tuple]]:
     """item index -> (label text, lets it needs)."""
     groups: dict[tuple, list[Item]] = {}
+    maps = _block_maps(items, ctx)
     for it in items:
         if it.law is None:
             continue
         law = it.law
+        if it.index in maps:  # the map's numbers as the block index's law
+            law = replace(law, fn=maps[it.index][0])
         words = tuple((k, v) for k, v in sorted(law.args.items()) if isinstance(v, str))
         sym = _symmetric(law)
         key = (law.scheme, words, tuple(_numeric_args(law)), sym, law.fn)
@@ -89,9 +105,11 @@ def label_items(
             texts = {a: chosen[a][i].node for a in chosen}
             texts.update(_cuts_in_stds(m.law, texts))
             lets = tuple(let for a in chosen for let in chosen[a][i].lets)
+            lets += maps.get(m.index, ("", ()))[1]
             assert m.law is not None  # grouped items all have a law
             if _size_free(texts, m):
-                out[m.index] = (render_scheme(m.law, texts, sym), lets)
+                law = replace(m.law, fn=maps[m.index][0]) if m.index in maps else m.law
+                out[m.index] = (render_scheme(law, texts, sym), lets)
             else:
                 out[m.index] = ("default", ())
     return out
@@ -181,6 +199,131 @@ def _index_candidates(
     return out
 
 
+def _block_maps(items: list[Item], ctx: Context) -> dict[int, tuple[str, tuple]]:
+    """The numbers of a map that change from block to block (RWKV's exponents ``1 - i / n``
+    and ``0.7 + 1.3 * i / (n - 1)``) as a line in the block's index: item index -> (the
+    map as text, lets it needs). Fitted over the tensors sharing a name pattern
+    (``blocks.*.attention.time_mix_key``) and the map's form, against the index of each
+    enclosing type that repeats, and kept only where the line holds on every block.
+
+    At one size ``i / n`` and ``i / (n - 1)`` are both lines in ``i``: the denominator
+    whose coefficients the code wrote (its literals) is the one it computed, ``count``
+    where both or neither are."""
+    groups: dict[tuple[str, str], list[Item]] = {}
+    for it in items:
+        law = it.law
+        if law is None or law.fn is None or law.how != "recorded" or it.block is not None:
+            continue
+        fn = law.records[0].fn if law.records else None
+        if fn is None:
+            continue
+        skeleton = printer.expression(_with_nums(fn, [0.0] * len(_nums(fn))))
+        pattern = _DIGITS.sub("*", "." + it.param.name + ".")
+        groups.setdefault((pattern, skeleton), []).append(it)
+    out: dict[int, tuple[str, tuple]] = {}
+    for members in groups.values():
+        fns = [m.law.records[0].fn for m in members]  # type: ignore[union-attr]
+        columns = list(zip(*(_nums(f) for f in fns), strict=True))
+        varying = [j for j, col in enumerate(columns) if len(set(col)) > 1]
+        if len(members) < 2 or not varying:
+            continue
+        literals = members[0].law.records[0].site.literals or frozenset()  # type: ignore[union-attr]
+        found = _block_line(members, [list(columns[j]) for j in varying], literals, ctx)
+        if found is None:
+            continue
+        lines, lets = found
+        for m, fn in zip(members, fns, strict=True):
+            values: list[Any] = list(_nums(fn))
+            for j, line in zip(varying, lines, strict=True):
+                values[j] = line
+            out[m.index] = (printer.expression(_with_nums(fn, values)), lets)
+    return out
+
+
+def _block_line(
+    members: list[Item], columns: list[list[float]], literals: frozenset[float], ctx: Context
+) -> tuple[list[Any], tuple] | None:
+    """Each column (one number of the map per member) as ``a + b * index(T) / D`` with
+    ``D`` ``count(T)`` or ``count(T) - 1``, for the outermost repeated type T whose index
+    gives a line through every column; None where none does."""
+    # the outermost first; the layer's own type last (a parameter of the block itself)
+    outer = [t for m in members for t in [*reversed(_enclosing(m)), m.layer.type]]
+    for t in dict.fromkeys(t for t in outer if t not in CONTAINERS):
+        n = ctx.counts.get(t, 0)
+        if n < 2 or ctx.position is None or not printer.is_type_name(t):
+            continue
+        pos = [ctx.position(t, m.layer) for m in members]
+        if any(p is None for p in pos) or len(set(pos)) < 2:
+            continue
+        xs = [float(p) for p in pos]  # type: ignore[arg-type]
+        count, lets = count_of(t, ctx)
+        index = IndexOf(selector=Selector(types=(t,)))
+        lines = [_line(col, xs, n, literals, index, count) for col in columns]
+        if all(line is not None for line in lines):
+            return lines, lets
+    return None
+
+
+def _line(
+    ys: list[float], xs: list[float], n: int, literals: frozenset[float], index: Any, count: Any
+) -> Any:
+    """``a + b * index / D`` through every (x, y), D the count or the count less one."""
+    j = next(k for k in range(len(xs)) if xs[k] != xs[0])
+    slope = (ys[j] - ys[0]) / (xs[j] - xs[0])
+    a = ys[0] - slope * xs[0]
+    if not all(
+        math.isclose(a + slope * x, y, rel_tol=1e-9, abs_tol=1e-12)
+        for x, y in zip(xs, ys, strict=True)
+    ):
+        return None
+    known = {0.0, 1.0, *literals}
+
+    def wrote(v: float) -> bool:
+        return any(math.isclose(abs(v), k, rel_tol=1e-9, abs_tol=1e-12) for k in known)
+
+    less = BinOp(op="-", left=count, right=Num(value=1))
+    options = [(slope * n, count), (slope * (n - 1), less)]
+    b, d = max(options, key=lambda o: wrote(a) + wrote(o[0]))  # the first (count) on ties
+    a, b = float(f"{a:.12g}"), float(f"{b:.12g}")
+    term = div(index if abs(b) == 1 else mul(num(abs(b)), index), d)
+    if a == 0:
+        return term if b > 0 else Neg(operand=term)
+    return BinOp(op="+" if b > 0 else "-", left=num(a), right=term)
+
+
+def _nums(e: Any) -> list[float]:
+    """The numbers of an expression, left to right."""
+    if isinstance(e, Num):
+        return [float(e.value)]
+    if isinstance(e, BinOp):
+        return _nums(e.left) + _nums(e.right)
+    if isinstance(e, Call):
+        return [v for a in e.args for v in _nums(a)]
+    if isinstance(e, Neg):
+        return _nums(e.operand)
+    return []
+
+
+def _with_nums(e: Any, values: list[Any]) -> Any:
+    """``e`` with its numbers, left to right, replaced by ``values`` (numbers or
+    expressions); ``values`` is consumed."""
+    vals = list(values)
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, Num):
+            v = vals.pop(0)
+            return num(v) if isinstance(v, float) else v
+        if isinstance(x, BinOp):
+            return BinOp(op=x.op, left=walk(x.left), right=walk(x.right))
+        if isinstance(x, Call):
+            return Call(fn=x.fn, args=tuple(walk(a) for a in x.args))
+        if isinstance(x, Neg):
+            return Neg(operand=walk(x.operand))
+        return x
+
+    return walk(e)
+
+
 def _fit_axis(vals: list[float], xs: list[float], axis: Any, ctx: Context) -> Expr | None:
     """``base / sqrt(a * axis + b)`` through every (x, value), or None; ``axis`` is the
     expression whose values are ``xs`` (``depth``, ``index(Block)``)."""
@@ -231,8 +374,12 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
             g = math.nan
         if math.isclose(g, v, rel_tol=1e-12):
             found.append(Expr(Name(name="gain"), 1.2))  # the traced activation's gain
+    if arg == "gain":
+        found += _widening_gain(v, item.fans)
     records = item.law.records  # type: ignore[union-attr]
-    typed = [r.site.typed(v) for r in records[:1] if r.parent is None]
+    # a mapped draw's numbers are its first record's (the root of the chain of maps)
+    first = records[-1:] if item.law.fn is not None else records[:1]  # type: ignore[union-attr]
+    typed = [r.site.typed(v) for r in first if r.parent is None]
     if records and not any(typed) and records[0].parent is None:
         # a size the code read from its config near the write (T5's d_model * d_kv): a
         # constant or a scaled fan form equal to it is a coincidence of this size
@@ -242,6 +389,7 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
         if sized:
             found = [e for e in found if e.rank <= 1.5 and not is_constant(e.node)] + sized
     if typed and typed[0] is False:
+        found += _literal_times_fan(v, item.fans, first[0].site.literals or frozenset())
         # the code computed this number (it is written nowhere in the function): a short
         # literal equal to it is a coincidence of this size, after what the code computes
         found = [
@@ -261,6 +409,35 @@ def _options(item: Item, arg: str, ctx: Context) -> list[Expr]:
             # equals its number is a coincidence of this size
             found = [e for e in found if not reads_fan(e.node)]
     return found
+
+
+def _literal_times_fan(
+    v: float, fans: tuple[float, float], literals: frozenset[float]
+) -> list[Expr]:
+    """``c * sqrt(fan)`` for a number ``c`` the code wrote (RWKV's embedding gain
+    ``1e-4 * sqrt(max(shape))``): it grows with the width, where ``c' / sqrt(fan)`` with a
+    ``c'`` the code never wrote would shrink."""
+    out = []
+    for name, f in zip(("fan_in", "fan_out"), fans, strict=True):
+        for c in sorted(literals):
+            if f > 0 and c > 0 and c != 1 and math.isclose(v, c * math.sqrt(f), rel_tol=1e-12):
+                out.append(Expr(mul(num(c), sqrt(Name(name=name))), 2.5))
+    return out
+
+
+def _widening_gain(v: float, fans: tuple[float, float]) -> list[Expr]:
+    """``max(1, sqrt(fan_out / fan_in))``, the gain that keeps a widening layer's outputs
+    at the scale of its inputs (RWKV's ``sqrt(shape[0] / shape[1])`` where the weight
+    widens, else 1), where it equals ``v``. It ranks after the literal 1 (also one the code
+    computed), so it is chosen
+    only where it explains more layers than 1 does (some widen, others do not)."""
+    fan_in, fan_out = fans
+    if fan_in <= 0 or fan_out <= 0:
+        return []
+    if not math.isclose(v, max(1.0, math.sqrt(fan_out / fan_in)), rel_tol=1e-12):
+        return []
+    form = Call(fn="max", args=(Num(value=1), sqrt(div(Name(name="fan_out"), Name(name="fan_in")))))
+    return [Expr(form, 3.95)]
 
 
 def _symmetric(law: Law) -> bool:
@@ -289,7 +466,8 @@ def _plain_scheme(law: Law, texts: dict[str, Any], sym: bool = False) -> str:
     args = []
     for p in spec.params:
         v = law.args.get(p.name)
-        if v is None or (p.shown != "always" and _same(v, p.default)):
+        sized = p.name in texts and not is_constant(texts[p.name])  # a default at this size
+        if v is None or (p.shown != "always" and _same(v, p.default) and not sized):
             continue
         if isinstance(v, str):
             value: Any = Word(value=v)

@@ -112,9 +112,10 @@ def law_of(
         return None
     if r.fn is not None:  # a transformed draw: the std of the map's values
         uniform, normal = inner_support(s, a, std, bound)
-        if uniform is None and normal is None:
+        if uniform is None and normal is None and distribution(s, a) is not None:
             return None
-        std = map_std(r.fn, uniform, normal)
+        # a grid mapped (linspace: values, not a draw) has no std, as the planner says
+        std = None if uniform is None and normal is None else map_std(r.fn, uniform, normal)
         return Law(s, a, std, None, "recorded", (r, *history), fn=expression(r.fn))
     constant = constant_value(s, a)
     if constant is not None:
@@ -131,7 +132,7 @@ def _in_policy_terms(
 ) -> tuple[str | None, dict[str, Any]]:
     s, a = r.scheme, dict(r.args)
     tfi, tfo = r.torch_fans
-    if tuple(r.shape) != tuple(shape):
+    if _squeezed(r.shape) != _squeezed(shape):  # (1, 1, n) is the (n,) written into it
         return (None, {}) if s in STRUCTURED else absolute(r)
     if s in ("kaiming_normal", "kaiming_uniform", "variance_scaling"):
         # the mode whose fan in the policy's table is the fan torch used, the code's first
@@ -155,6 +156,10 @@ def _in_policy_terms(
             "distribution": "truncated_normal",
         }
     return s, a
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
 
 
 def _loose(args: dict[str, Any], lo: float, hi: float) -> bool:
@@ -260,3 +265,51 @@ def mapped(fn: Expr | None, op: str, c: float) -> Expr:
 def _map(a: float, b: float, op: str, c: float) -> tuple[float, float]:
     lo, hi = (a * c, b * c) if op == "mul" else (a + c, b + c)
     return min(lo, hi), max(lo, hi)
+
+
+#: How close a literal tensor's values must be to a grid law (float64 values the code
+#: computed in Python, so only rounding differs).
+_GRID_TOL = 1e-12
+
+
+def grid(values: list[float]) -> tuple[str, dict[str, Any], Expr | None] | None:
+    """The law of a literal tensor's values (a Python list the code computed, turned into
+    a tensor) where they are a computed grid: an affine grid ``a + (b - a) * k / (n - 1)``
+    is ``linspace(a, b)`` (``[i / hidden for i in range(hidden)]``); an affine map of a
+    power of the unit grid, ``a + c * (k / (n - 1)) ** p``, is ``linspace(0, 1)`` mapped by
+    ``x ** p * c + a`` (RWKV's decay, ``-5 + 8 * (h / (A - 1)) ** e``). None otherwise.
+
+    >>> grid([i / 4 for i in range(4)])
+    ('linspace', {'start': 0.0, 'end': 0.75}, None)
+    >>> from initpolicy.language.printer import expression
+    >>> s, a, fn = grid([-5 + 8 * (h / 4) ** 1.5 for h in range(5)])
+    >>> s, a, expression(fn)
+    ('linspace', {'start': 0.0, 'end': 1.0}, 'x ** 1.5 * 8 + -5')
+    """
+    n = len(values)
+    if n < 3 or not all(math.isfinite(v) for v in values):
+        return None
+    a, b = values[0], values[-1]
+    if a == b:
+        return None
+    scale = max(abs(a), abs(b))
+    ts = [k / (n - 1) for k in range(n)]
+    if all(
+        abs(v - (a + (b - a) * t)) <= _GRID_TOL * scale for v, t in zip(values, ts, strict=True)
+    ):
+        return "linspace", {"start": a, "end": b}, None
+    ys = [(v - a) / (b - a) for v in values]
+    k = n // 2
+    if not 0 < ys[k] < 1:
+        return None
+    p = math.log(ys[k]) / math.log(ts[k])
+    short = float(f"{p:.12g}")
+    p = short if all(abs(y - t**short) <= 1e-11 for y, t in zip(ys, ts, strict=True)) else p
+    if not all(abs(y - t**p) <= 1e-11 for y, t in zip(ys, ts, strict=True)):
+        return None
+    fn = mapped(None, "pow", p)
+    if b - a != 1:
+        fn = mapped(fn, "mul", b - a)
+    if a != 0:
+        fn = mapped(fn, "add", a)
+    return "linspace", {"start": 0.0, "end": 1.0}, fn

@@ -62,6 +62,7 @@ from .calls import (
     scheme_args,
     timm_composites,
 )
+from .laws import grid
 from .ledger import Ledger, Source, is_number, trackable
 from .records import Record
 from .sites import in_library, is_machinery, site_of
@@ -290,7 +291,16 @@ class Recorder(TorchFunctionMode):
         elif base in ("tensor", "as_tensor"):
             flat = out.reshape(-1)
             if not bool((flat == flat[0]).all()):
-                self.ledger.write(out, f"torch.{name}", None, {}, note="literal values", fresh=True)
+                data = args[0] if args else kwargs.get("data")
+                found = _literal_grid(data) if out.ndim == 1 else None
+                if found is None:
+                    note = "literal values"
+                    self.ledger.write(out, f"torch.{name}", None, {}, note=note, fresh=True)
+                    return
+                scheme, found_args, fn = found
+                rid = self.ledger.new(out, f"torch.{name}", scheme, found_args)
+                self.ledger.records[rid].fn = fn
+                self.ledger.assign(out, rid, fresh=True)
                 return
             law = ("constant", {"val": float(flat[0])})
         elif base == "linspace":
@@ -355,3 +365,11 @@ class Recorder(TorchFunctionMode):
                 found = (f, comp)  # keep going: the outermost one wins
             f = f.f_back
         return found
+
+
+def _literal_grid(data: Any) -> tuple[str, dict[str, Any], Any] | None:
+    """:func:`.laws.grid` of a flat Python list of numbers (the values the code computed,
+    before rounding to the tensor's dtype); None for anything else."""
+    if not isinstance(data, list | tuple) or not all(is_number(v) for v in data):
+        return None
+    return grid([float(v) for v in data])
