@@ -18,6 +18,7 @@ The extremes of a normal draw are its expected ones, ``mean ± std·sqrt(2 ln n)
 values (within the scheme's reach: a truncated normal stops at its bounds); the rules
 read them only to tell a uniform's bound, which is exact, from a normal's tails.
 
+>>> from initpolicy.linter.moments import spread
 >>> round(spread(0.02, 10**6), 4)
 0.1051
 """
