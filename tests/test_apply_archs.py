@@ -434,3 +434,28 @@ def test_the_keep_rule_a_tied_conflict_suggests_names_a_glob_name_literally():
     m = GlobNamedTiedLM()
     initpolicy.load(text + fix).apply(m, seed=0)
     assert float(m.emb.weight.detach().std()) == pytest.approx(0.02, rel=0.05)
+
+
+class _Tied(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(10, 8)
+        self.head = torch.nn.Linear(8, 10, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.emb(x))
+
+
+@pytest.mark.parametrize(
+    "wrapped", ["scaled(normal(0, 1), 3)", "mapped(normal(0, 1), exp(x))", "lsuv(normal(0, 1))"]
+)
+def test_names_of_a_tied_tensor_that_differ_only_by_a_wrapper_disagree(wrapped):
+    """A wrapper changes what is written (a factor, a map, a calibration): a tied tensor
+    whose other name has the bare scheme gets two inits, a plan error naming both."""
+    text = f"Embedding -> normal(0, 1)\nLinear -> {wrapped}\n"
+    with pytest.raises(PlanError) as info:
+        initpolicy.load(text).plan(_Tied(), example_inputs=(torch.zeros(2, 3, dtype=torch.long),))
+    (d,) = info.value.diagnostics
+    assert "get different inits" in d.message and d.message.endswith("by <string>:2")
+    assert f"head.weight: {wrapped.split('(')[0]}(normal(0, 1)" in d.message

@@ -264,6 +264,20 @@ def test_a_query_init_on_a_fused_projection_is_said_to_write_the_whole_tensor():
     }
 
 
+def test_the_rule_a_query_rule_overrides_is_compared_not_planned():
+    """The fused-query warning compares the `as query` rule with the rule it overrides; that
+    rule lost, so a problem of its own (`slope` unbound on a Linear before no activation)
+    is no plan error."""
+    text = (
+        "* -> keep\nLinear -> normal(0, 0.02)\n"
+        'Linear named "*qkv*" -> normal(0, slope)\n'
+        "Linear as query -> normal(0, 0.02) with output = 0.5\n"
+    )
+    plan = initpolicy.load(text).plan(vit(64), example_inputs=(_input("vit"),))
+    qkv = [e for e in plan.entries if e.name == "blocks.0.attn.qkv.weight"]
+    assert [(e.scheme, e.std) for e in qkv] == [("normal", 0.02)]
+
+
 def test_multihead_attention_keeps_its_own_scale():
     """nn.MultiheadAttention projects q, k and v inside one fused functional: no node of
     the trace is its query, so ``as query`` selects nothing there and ``mup`` installs no

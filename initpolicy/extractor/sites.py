@@ -154,9 +154,13 @@ def _source(code: Any) -> Source:
         )
         first = max(start, 1) - 1
         names = tuple((t.string, first + t.start[0]) for t in tokens if t.type == tokenize.NAME)
-        bodies = tuple((first + a, first + b) for a, b in _bodies(ast.parse(text)))
     except (OSError, TypeError, SyntaxError, tokenize.TokenError, ValueError):
         found = None
+    else:
+        try:  # a lambda's lines are no statement: its numbers and names stand, no blocks
+            bodies = tuple((first + a, first + b) for a, b in _bodies(ast.parse(text)))
+        except (SyntaxError, ValueError):
+            bodies = ()
     _SOURCE[code] = (found, names, bodies)
     return _SOURCE[code]
 

@@ -268,7 +268,7 @@ def _streamed(
     streamed = stream(
         ctx.model, ctx.graph, ctx.plan, loader, _judge(ctx), example_inputs=example_inputs,
         thresholds=ctx.thresholds, dynamic=dynamic, budget=budget or measured_budget(),
-        progress=bar,
+        progress=bar, written=ctx.written,
     )  # fmt: skip
     return _Passes(
         streamed.findings,

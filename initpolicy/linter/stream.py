@@ -26,7 +26,7 @@ Peak memory is the largest part, the activations and the process, not the model.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -179,8 +179,10 @@ def stream(
     dynamic: bool,
     budget: Budget,
     progress: Progress,
+    written: Mapping[str, str] | None = None,
 ) -> Streamed:
-    """The static and dynamic passes, part by part (see the module docstring)."""
+    """The static and dynamic passes, part by part (see the module docstring); ``written``
+    locates a tensor at the line of the model's code that wrote it."""
     parts = partition(model)
     out = Streamed()
     stacks: dict[str, list[Part]] = {}
@@ -205,7 +207,9 @@ def stream(
     def measure(layers: set[str]) -> None:
         from .subject import subjects
 
-        found = list(subjects(graph, model, plan, layers=layers - judged, names=only))
+        found = list(
+            subjects(graph, model, plan, layers=layers - judged, names=only, written=written)
+        )
         judged.update(layers)
         out.subjects += len(found)
         out.findings += judge(found)

@@ -195,11 +195,16 @@ def _evaluate(
     # mapped(SCHEME, fn): an element-wise map of the draw, evaluated on the tensor
     fn = rule.scheme.arg("fn") if rule.scheme.name == wrappers.MAPPED.name else None
     wrapped = _wrapper_args(rule, p, scope) if fn is None else None
+    if fn is not None and p.parametrization is not None:
+        raise _Fail(
+            f"mapped cannot map a tensor computed by the parametrization {p.parametrization}",
+            hint="write the scheme without the wrapper",
+        )
     args = _checked_args(name, values)
     _check_target(name, args, target, block, shape)
     draw = _draw(name, args, p, fan_in, fan_out, shape)
     if fn is not None:
-        draw = _mapped(rule, p, draw, args, fn, scope)
+        draw = _mapped(rule, draw, args, fn, scope)
     elif wrapped is not None:
         draw = _wrapped(rule, draw, wrapped)
     return Entry(
@@ -361,17 +366,10 @@ def _wrapped(rule: Rule, draw: _Draw, wrapped: dict[str, float | str]) -> _Draw:
     )
 
 
-def _mapped(
-    rule: Rule, p: ParamInfo, draw: _Draw, args: dict[str, float | str], fn: Any, scope: _Scope
-) -> _Draw:
+def _mapped(rule: Rule, draw: _Draw, args: dict[str, float | str], fn: Any, scope: _Scope) -> _Draw:
     """``draw`` through ``mapped``'s map: the map folded for this tensor, and the std of
     its values (None where the inner draw is neither a uniform nor a normal)."""
     name = (rule.scheme.inner or rule.scheme).name
-    if p.parametrization is not None:
-        raise _Fail(
-            f"mapped cannot map a tensor computed by the parametrization {p.parametrization}",
-            hint="write the scheme without the wrapper",
-        )
     if not schemes.get(name).writes_values:
         raise _Fail(f"{rule.scheme.name} needs values to map, and {name} draws none")
     assert not isinstance(fn, Word)

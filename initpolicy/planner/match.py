@@ -150,7 +150,15 @@ class _Matcher:
 
     def _entry(self, rule: Rule, t: NamedTensor, block: Block | None) -> Entry | None:
         """``rule`` evaluated on ``t`` (or its ``block``); its problems are kept."""
-        entry, problems = evaluate_entry(
+        entry, problems = self._evaluated(rule, t, block)
+        self.diags.extend(problems)
+        return entry
+
+    def _evaluated(
+        self, rule: Rule, t: NamedTensor, block: Block | None
+    ) -> tuple[Entry | None, list[Diagnostic]]:
+        """``rule`` evaluated on ``t`` (or its ``block``), and its problems."""
+        return evaluate_entry(
             rule,
             t,
             block,
@@ -162,8 +170,6 @@ class _Matcher:
             n_branches=self.index.n_branches,
             stacks=self.index.stacks,
         )
-        self.diags.extend(problems)
-        return entry
 
     def _candidates(
         self, p: ParamInfo, per_target: list[_Matched]
@@ -201,7 +207,8 @@ class _Matcher:
         scheme writes the whole tensor, keys and values included (docs/mup.md)."""
         if output_block(entry.rule.selector, t) is None:
             return
-        other = self._entry(self.rules[whole[-2]], t, None) if len(whole) > 1 else None
+        # the rule it overrides is compared, not planned: its problems are not the plan's
+        other = self._evaluated(self.rules[whole[-2]], t, None)[0] if len(whole) > 1 else None
         if other is not None and (other.scheme, other.args) == (entry.scheme, entry.args):
             return
         self.out.warnings.append(

@@ -126,8 +126,19 @@ def _is_keep(entries: list[Entry]) -> bool:
 
 
 def _signature(entries: list[Entry]) -> list[tuple[Any, ...]]:
+    """What a write does: two names of one tied tensor agree when these are equal (a
+    wrapper's factor, calibration and map included)."""
     return [
-        (e.block, e.scheme, sorted(e.args.items()), sorted(e.multipliers.items())) for e in entries
+        (
+            e.block,
+            e.scheme,
+            sorted(e.args.items()),
+            sorted(e.multipliers.items()),
+            e.scale,
+            sorted((e.calibration or {}).items()),
+            None if e.transform is None else printer.expression(e.transform),
+        )
+        for e in entries
     ]
 
 
@@ -143,6 +154,8 @@ def _describe(entries: list[Entry]) -> str:
             for k, v in e.args.items()
         )
         call = printer.scheme(SchemeCall(name=e.scheme, args=args))
+        if e.rule.scheme.inner is not None:  # scaled(...), lsuv(...), mapped(...): as written
+            call = printer.scheme(e.rule.scheme)
         parts.append(f"{call} by {e.rule.loc.file}:{e.rule.loc.line}")
     return "; ".join(parts)
 

@@ -63,3 +63,21 @@ def test_a_factor_is_one_or_a_number_the_code_wrote(value, literals, want):
     ctx = Context(config={"vocab_size": 96.0, "hidden_size": 32.0})
     near = {"vocab_size": 1, "hidden_size": 1}
     assert [e.text for e in config_forms(value, near, ctx, literals)] == want
+
+
+#: A write in a lambda: its source line is an expression, no statement to parse.
+_LAMBDA_INITS = {
+    "w": lambda w: nn.init.normal_(w, 0.0, 0.037),
+}
+
+
+def test_a_lambda_keeps_the_numbers_it_wrote_although_its_line_does_not_parse():
+    """The numbers and names of a write's source are read from its tokens; the statement
+    blocks from its parse, which a lambda's line (a dict entry) fails: no blocks, the
+    numbers stand (``Site.literals``: which values the code typed)."""
+    from initpolicy.extractor.sites import _source
+
+    literals, names, bodies = _source(_LAMBDA_INITS["w"].__code__)
+    assert literals == frozenset({0.0, 0.037})
+    assert ("normal_", _LAMBDA_INITS["w"].__code__.co_firstlineno) in names
+    assert bodies == ()
