@@ -343,14 +343,8 @@ def _with_uses(p: ParamInfo, r: Resolved) -> ParamInfo:
         res = resolution_of(outcomes)
         return OutputBlock(dim, start, stop, res.activation, res.act_args)
 
-    if len(use.blocks) > 1 and size % len(use.blocks) == 0:
-        step = size // len(use.blocks)
-        return replace(
-            p,
-            outputs=tuple(
-                block(i * step, (i + 1) * step, b or use.outcomes) for i, b in enumerate(use.blocks)
-            ),
-        )
+    if len(use.blocks) > 1 and use.blocks[-1][1] == size:
+        return replace(p, outputs=tuple(block(a, z, b or use.outcomes) for a, z, b in use.blocks))
     if sum(1 for k in r.uses if k) > 1 and use.outcomes:
         return replace(p, outputs=(block(0, size, use.outcomes),))
     return p
