@@ -344,7 +344,18 @@ def _with_uses(p: ParamInfo, r: Resolved) -> ParamInfo:
         return OutputBlock(dim, start, stop, res.activation, res.act_args)
 
     if len(use.blocks) > 1 and use.blocks[-1][1] == size:
-        return replace(p, outputs=tuple(block(a, z, b or use.outcomes) for a, z, b in use.blocks))
+        # neighbours that feed the same activation are one block (Mamba's x_proj: dt, B
+        # and C all feed linear ops); one block left is no cut at all
+        joined: list[OutputBlock] = []
+        for a, z, b in use.blocks:
+            o = block(a, z, b or use.outcomes)
+            last = joined[-1] if joined else None
+            if last and (last.activation, last.act_args) == (o.activation, o.act_args):
+                joined[-1] = replace(last, stop=z)
+            else:
+                joined.append(o)
+        if len(joined) > 1:
+            return replace(p, outputs=tuple(joined))
     if sum(1 for k in r.uses if k) > 1 and use.outcomes:
         return replace(p, outputs=(block(0, size, use.outcomes),))
     return p

@@ -471,16 +471,25 @@ class _Pass:
         blocks are the pieces between the cuts' bounds; a feature no use reads is in a
         block with no outcome. A sum on the way keeps every feature in its place, so the
         cut of the sum is the output's cut (Zamba2's ``gate_up_proj(x) + adapter(x)``,
-        then ``chunk``)."""
+        then ``chunk``); a transpose moves the features' dim, where the dynamic trace
+        recorded the tensor's dims (Mamba's ``in_proj(x).transpose(1, 2).chunk(2, dim=1)``)."""
         if not size:
             return []
-        users = list(n.users)
-        while len(users) == 1 and op_name(users[0]) in _IN_PLACE:
-            users = list(users[0].users)
+        users, dim = list(n.users), -1
+        while len(users) == 1:
+            step = users[0]
+            if op_name(step) == "transpose":
+                moved = _transposed(dim, step.args[1:3], n.meta.get("ndim"))
+                if moved is None:
+                    return []
+                dim = moved
+            elif op_name(step) not in _IN_PLACE:
+                break
+            users = list(step.users)
         pieces: list[Cut] = []
         cuts = 0
         for u in users:
-            parts = _cut_parts(u, size)
+            parts = _cut_parts(u, size, dim, n.meta.get("ndim"))
             if parts is None:
                 pieces.append((0, size, self.contribs.get(u, set())))
                 continue
@@ -531,17 +540,38 @@ def _tiled(pieces: list[Cut], size: int) -> list[Cut]:
     return blocks
 
 
-def _last_dim(dim: Any) -> bool:
-    return dim == -1
+def _as_negative(dim: Any, ndim: int | None) -> int | None:
+    """``dim`` counted from the end (-1 the last), where it can be told."""
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        return None
+    if dim < 0:
+        return dim
+    return dim - ndim if ndim is not None and dim < ndim else None
 
 
-def _cut_parts(node: fx.Node, size: int) -> list[tuple[tuple[int, int], fx.Node]] | None:
-    """The features [start, stop) of a ``size``-feature last dim that each part of the cut
-    ``node`` holds, with the node reading that part (a ``getitem`` of a split, or the
-    slice itself); None where ``node`` is no cut of the last dim with constant bounds."""
+def _transposed(dim: int, pair: Any, ndim: int | None) -> int | None:
+    """Where the features' ``dim`` (from the end) goes through ``transpose(a, b)``; None
+    where the transpose's dims cannot be told apart from it."""
+    a, b = (_as_negative(d, ndim) for d in (*pair, None, None)[:2])
+    if a is None or b is None:
+        return None
+    return b if dim == a else a if dim == b else dim
+
+
+def _cut_parts(
+    node: fx.Node, size: int, features: int = -1, ndim: int | None = None
+) -> list[tuple[tuple[int, int], fx.Node]] | None:
+    """The features [start, stop) of the ``size`` features on dim ``features`` (from the
+    end) that each part of the cut ``node`` holds, with the node reading that part (a
+    ``getitem`` of a split, or the slice itself); None where ``node`` is no cut of that
+    dim with constant bounds."""
     name, args, kwargs = op_name(node), node.args, node.kwargs
+
+    def _last_dim(dim: Any) -> bool:
+        return _as_negative(dim, ndim) == features
+
     if name == "getitem":
-        return _slice_parts(node, size)
+        return _slice_parts(node, size) if features == -1 else None
     if name == "narrow":
         dim, start, length = (list(args[1:4]) + [None] * 3)[:3]
         dim = kwargs.get("dim", dim)
