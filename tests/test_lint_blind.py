@@ -469,6 +469,36 @@ def test_mamba2_in_proj_blocks_of_unequal_split_are_judged_by_what_each_feeds():
     }
 
 
+class SlicedHeads(nn.Module):
+    """One Linear whose output is cut by a slice, a narrow and a split with sizes; with
+    ``whole``, the head also reads all of it."""
+
+    def __init__(self, whole=False):
+        super().__init__()
+        self.whole = whole
+        self.fc = nn.Linear(8, 12)
+        self.head = nn.Linear(12, 2)
+
+    def forward(self, x):
+        h = self.fc(x)
+        if self.whole:
+            return torch.relu(h[..., 0:3]).sum(-1) + self.head(h).sum(-1)
+        a = torch.relu(h[..., 0:3])
+        b = torch.tanh(h.narrow(-1, 3, 5))
+        _, c = h.split([8, 4], dim=-1)
+        return a.sum(-1) + b.sum(-1) + torch.sigmoid(c).sum(-1)
+
+
+def test_slices_narrow_and_split_sizes_cut_a_layer_into_blocks_by_position():
+    assert _block_activations(SlicedHeads(), "fc") == [
+        (0, 3, "relu"),
+        (3, 8, "tanh"),
+        (8, 12, "sigmoid"),
+    ]
+    # a use that does not cut reads every block: the sliced one meets relu and the head
+    assert _block_activations(SlicedHeads(whole=True), "fc") == [(0, 3, "mixed"), (3, 12, "linear")]
+
+
 def test_mamba_in_proj_cut_after_a_transpose_and_x_proj_cut_into_linear_parts():
     """Mamba (v1) cuts ``in_proj(x).transpose(1, 2).chunk(2, dim=1)``: the features'
     dim moved by the transpose is the one cut (x to the conv, the gate to SiLU). x_proj's

@@ -350,7 +350,12 @@ def _with_uses(p: ParamInfo, r: Resolved) -> ParamInfo:
         for a, z, b in use.blocks:
             o = block(a, z, b or use.outcomes)
             last = joined[-1] if joined else None
-            if last and (last.activation, last.act_args) == (o.activation, o.act_args):
+            # two blocks both ``mixed`` may mix different activations: kept apart
+            if (
+                last is not None
+                and o.activation != "mixed"
+                and (last.activation, last.act_args) == (o.activation, o.act_args)
+            ):
                 joined[-1] = replace(last, stop=z)
             else:
                 joined.append(o)

@@ -398,7 +398,7 @@ class _Pass:
         module = self.module_of(n)
         linear = module is not None and any(c.__name__ == "Linear" for c in type(module).__mro__)
         weight = getattr(module, "weight", None) if linear else None
-        if getattr(weight, "ndim", 0) == 2:  # features on the last dim: the weight's rows
+        if weight is not None and getattr(weight, "ndim", 0) == 2:  # features: its rows
             blocks = self.output_blocks(n, int(weight.shape[0]))
             if blocks:
                 use = r.uses.setdefault("", Use(out_dim=0))
