@@ -444,6 +444,73 @@ def test_state_space_models_on_the_forward_alone_are_clean(monkeypatch, name):
     assert result.findings == []
 
 
+def _block_activations(model, layer):
+    (w,) = [p for p in initpolicy.trace(model).layer(layer).parameters if p.local == "weight"]
+    return [(b.start, b.stop, b.activation) for b in w.outputs]
+
+
+def test_mamba2_in_proj_blocks_of_unequal_split_are_judged_by_what_each_feeds():
+    """Mamba2's in_proj output is cut ``split([128, 160, 8], dim=-1)``: the gate z (SiLU),
+    xBC (the depthwise conv, a linear op) and dt (softplus). Std 1.0 on it is reported on
+    the blocks whose band it leaves, by their feature ranges."""
+    m = _mamba2()
+    layer = "backbone.layers.0.mixer.in_proj"
+    assert _block_activations(m, layer) == [
+        (0, 128, "silu"),
+        (128, 288, "linear"),
+        (288, 296, "softplus"),
+    ]
+    assert not {t for _c, t in _errors(m) if t.startswith(layer)}
+    with torch.no_grad():
+        m.backbone.layers[0].mixer.in_proj.weight.normal_(0, 1.0)
+    assert {(c, t) for c, t in _errors(m) if t.startswith(layer)} == {
+        ("IP104", f"{layer}.weight[0:128]"),
+        ("IP104", f"{layer}.weight[128:288]"),
+    }
+
+
+class SlicedHeads(nn.Module):
+    """One Linear whose output is cut by a slice, a narrow and a split with sizes; with
+    ``whole``, the head also reads all of it."""
+
+    def __init__(self, whole=False):
+        super().__init__()
+        self.whole = whole
+        self.fc = nn.Linear(8, 12)
+        self.head = nn.Linear(12, 2)
+
+    def forward(self, x):
+        h = self.fc(x)
+        if self.whole:
+            return torch.relu(h[..., 0:3]).sum(-1) + self.head(h).sum(-1)
+        a = torch.relu(h[..., 0:3])
+        b = torch.tanh(h.narrow(-1, 3, 5))
+        _, c = h.split([8, 4], dim=-1)
+        return a.sum(-1) + b.sum(-1) + torch.sigmoid(c).sum(-1)
+
+
+def test_slices_narrow_and_split_sizes_cut_a_layer_into_blocks_by_position():
+    assert _block_activations(SlicedHeads(), "fc") == [
+        (0, 3, "relu"),
+        (3, 8, "tanh"),
+        (8, 12, "sigmoid"),
+    ]
+    # a use that does not cut reads every block: the sliced one meets relu and the head
+    assert _block_activations(SlicedHeads(whole=True), "fc") == [(0, 3, "mixed"), (3, 12, "linear")]
+
+
+def test_mamba_in_proj_cut_after_a_transpose_and_x_proj_cut_into_linear_parts():
+    """Mamba (v1) cuts ``in_proj(x).transpose(1, 2).chunk(2, dim=1)``: the features'
+    dim moved by the transpose is the one cut (x to the conv, the gate to SiLU). x_proj's
+    dt, B and C parts all feed linear ops: one block, the tensor whole."""
+    m = _zoo("mamba")
+    assert _block_activations(m, "backbone.layers.0.mixer.in_proj") == [
+        (0, 64, "linear"),
+        (64, 128, "silu"),
+    ]
+    assert _block_activations(m, "backbone.layers.0.mixer.x_proj") == []
+
+
 @pytest.mark.slow
 def test_mamba2_130m_at_full_depth_is_linted_within_its_memory(monkeypatch):
     """Mamba2-130m at its real size (24 layers): with backward, 2 examples hold about

@@ -176,7 +176,9 @@ The rules read the tracer's graph facts (docs/tracing.md, "Graph facts"), not mo
   stream's std where each branch reads it (`reads_stream`), first block to last.
 - **Blocks of one tensor.** A tensor whose output is cut into blocks that feed different
   activations (a packed GLU projection, `a, g = W(x).chunk(2, -1)`: ModernBERT's `Wi`,
-  Phi-3's `gate_up_proj`, an MoE's `gate_up_proj`) is `mixed` as a whole; the scale
+  Phi-3's `gate_up_proj`, an MoE's `gate_up_proj`; unequal cuts too: Mamba2's `in_proj`,
+  `split([d_inner, conv_dim, heads], -1)` into z before silu, xBC before the conv and dt
+  before softplus, `in_proj.weight[0:1536]` and so on) is `mixed` as a whole; the scale
   rules judge each block by the band of the activation it feeds (`mlp.Wi.weight[0:1152]`
   before gelu, `mlp.Wi.weight[1152:2304]` before the product, `linear`), with the block's
   rows as its fan_out. A tensor used apart from its module's others (an MoE experts

@@ -187,6 +187,7 @@ class _Recorder:
     def bind(self, out: Any, node: fx.Node) -> None:
         """Map the tensors of ``out`` to ``node`` (tuple results through getitem nodes)."""
         if isinstance(out, torch.Tensor):
+            node.meta["ndim"] = out.ndim  # where a cut's dims are (resolve.output_blocks)
             # Keyed by id(): the entry goes when the tensor does, before its id can be
             # reused. Keeping every tensor alive instead held all the activations of the
             # forward at once (Mamba2-130m: 1.9 GiB on one example, growing with depth).

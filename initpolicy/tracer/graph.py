@@ -101,7 +101,8 @@ class ParamInfo:
     #: the layer itself). A rule on the computed tensor writes these.
     stored: tuple[str, ...] = ()
     #: What its output features feed, where the layer's one activation does not say it:
-    #: one block per equal cut of the output (a packed GLU projection), or one block for
+    #: one block per piece of the output its uses cut apart along the last dim (a packed
+    #: GLU projection's halves, Mamba2's z / xBC / dt), or one block for
     #: a tensor used apart from its module's others (an MoE experts tensor). Empty
     #: otherwise. Set by the resolution pass (docs/tracing.md, "Packed GLU and experts").
     outputs: tuple[OutputBlock, ...] = ()

@@ -343,14 +343,24 @@ def _with_uses(p: ParamInfo, r: Resolved) -> ParamInfo:
         res = resolution_of(outcomes)
         return OutputBlock(dim, start, stop, res.activation, res.act_args)
 
-    if len(use.blocks) > 1 and size % len(use.blocks) == 0:
-        step = size // len(use.blocks)
-        return replace(
-            p,
-            outputs=tuple(
-                block(i * step, (i + 1) * step, b or use.outcomes) for i, b in enumerate(use.blocks)
-            ),
-        )
+    if len(use.blocks) > 1 and use.blocks[-1][1] == size:
+        # neighbours that feed the same activation are one block (Mamba's x_proj: dt, B
+        # and C all feed linear ops); one block left is no cut at all
+        joined: list[OutputBlock] = []
+        for a, z, b in use.blocks:
+            o = block(a, z, b or use.outcomes)
+            last = joined[-1] if joined else None
+            # two blocks both ``mixed`` may mix different activations: kept apart
+            if (
+                last is not None
+                and o.activation != "mixed"
+                and (last.activation, last.act_args) == (o.activation, o.act_args)
+            ):
+                joined[-1] = replace(last, stop=z)
+            else:
+                joined.append(o)
+        if len(joined) > 1:
+            return replace(p, outputs=tuple(joined))
     if sum(1 for k in r.uses if k) > 1 and use.outcomes:
         return replace(p, outputs=(block(0, size, use.outcomes),))
     return p

@@ -13,6 +13,7 @@ decided by :mod:`initpolicy.tracer.ops` alone.
 
 from __future__ import annotations
 
+import itertools
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,17 +42,21 @@ from .ops import (
 #: (activation, sorted args, normalized on the way, residual add on the way)
 Outcome = tuple[str, tuple[tuple[str, Any], ...], bool, bool]
 
+#: Output features [start, stop) of a layer along its last dim, and what they reach.
+Cut = tuple[int, int, set[Outcome]]
+
 
 @dataclass
 class Use:
     """How one tensor's output is read: the outcomes of its own uses, which dim of the
     stored tensor holds its output features (None where unknown), and, where that output
-    is cut into equal blocks along its last dim (``a, g = W(x).chunk(2, -1)``: a packed GLU
-    projection), the outcomes of each block in order."""
+    is cut into blocks along its last dim (``a, g = W(x).chunk(2, -1)``: a packed GLU
+    projection; Mamba2's ``split([d, conv, heads], dim=-1)``), each block's features
+    [start, stop) and outcomes, in order."""
 
     outcomes: set[Outcome] = field(default_factory=set)
     out_dim: int | None = None
-    blocks: list[set[Outcome]] = field(default_factory=list)
+    blocks: list[Cut] = field(default_factory=list)
 
 
 @dataclass
@@ -390,18 +395,22 @@ class _Pass:
     def _record_uses(self, r: Resolved, n: fx.Node, out: dict[fx.Node, set[Outcome]]) -> None:
         """Per-tensor uses of layer ``r`` at node ``n``: the module's output cut into blocks,
         and each directly used tensor's own outcomes, output dim and blocks."""
-        blocks = self.output_blocks(n)
         module = self.module_of(n)
         linear = module is not None and any(c.__name__ == "Linear" for c in type(module).__mro__)
-        if linear and blocks:  # features on the last dim: the weight's rows (a conv's are not)
-            use = r.uses.setdefault("", Use(out_dim=0))
-            use.blocks = _merge_blocks(use.blocks, blocks)
+        weight = getattr(module, "weight", None) if linear else None
+        if weight is not None and getattr(weight, "ndim", 0) == 2:  # features: its rows
+            blocks = self.output_blocks(n, int(weight.shape[0]))
+            if blocks:
+                use = r.uses.setdefault("", Use(out_dim=0))
+                use.blocks = _merge_blocks(use.blocks, blocks)
         for a in n.all_input_nodes:
             for source, dim in self._weights_of(a, n):
                 use = r.uses.setdefault(str(source.target).rpartition(".")[2], Use())
                 use.outcomes |= out[n]
                 use.out_dim = dim if use.out_dim is None or use.out_dim == dim else None
-                use.blocks = _merge_blocks(use.blocks, blocks)
+                t = getattr(self.tensor_owner(source), str(source.target).rpartition(".")[2])
+                size = int(t.shape[dim]) if dim is not None else None
+                use.blocks = _merge_blocks(use.blocks, self.output_blocks(n, size))
 
     def _weights_of(self, operand: fx.Node, consumer: fx.Node) -> list[tuple[fx.Node, int | None]]:
         """The parameters (``get_attr``) ``operand`` is computed from, when it is the weight
@@ -453,28 +462,41 @@ class _Pass:
             return []
         return [(node, dims[-1] if out_last else dims[-2])]
 
-    def output_blocks(self, n: fx.Node) -> list[set[Outcome]]:
-        """The outcomes of each equal block of ``n``'s output where every use of it cuts
-        it along the last dim (``chunk(k, dim=-1)`` read through ``getitem``); else [].
-        A sum on the way keeps every feature in its place, so the cut of the sum is the
-        output's cut (Zamba2's ``gate_up_proj(x) + adapter(x)``, then ``chunk``)."""
-        users = list(n.users)
-        while len(users) == 1 and op_name(users[0]) in _IN_PLACE:
-            users = list(users[0].users)
-        if len(users) != 1 or op_name(users[0]) != "chunk":
+    def output_blocks(self, n: fx.Node, size: int | None) -> list[Cut]:
+        """The blocks of ``n``'s output (``size`` features on its last dim) where its uses
+        cut it along that dim, each with the outcomes of the uses that read it; else [].
+        A cut is read from its arguments alone: ``chunk(k, -1)``, ``split(s, -1)`` with one
+        size or a list of them, ``narrow(-1, start, length)`` and ``x[..., a:b]``, each
+        part read through ``getitem``. A use that does not cut reads every feature. The
+        blocks are the pieces between the cuts' bounds; a feature no use reads is in a
+        block with no outcome. A sum on the way keeps every feature in its place, so the
+        cut of the sum is the output's cut (Zamba2's ``gate_up_proj(x) + adapter(x)``,
+        then ``chunk``); a transpose moves the features' dim, where the dynamic trace
+        recorded the tensor's dims (Mamba's ``in_proj(x).transpose(1, 2).chunk(2, dim=1)``)."""
+        if not size:
             return []
-        cut = users[0]
-        k = cut.args[1] if len(cut.args) > 1 else cut.kwargs.get("chunks")
-        dim = cut.args[2] if len(cut.args) > 2 else cut.kwargs.get("dim", 0)
-        if not isinstance(k, int) or k < 2 or dim != -1:
-            return []
-        parts: list[set[Outcome]] = [set() for _ in range(k)]
-        for u in cut.users:
-            i = u.args[1] if op_name(u) == "getitem" and len(u.args) > 1 else None
-            if not isinstance(i, int) or not -k <= i < k:
-                return []
-            parts[i] |= self.contribs.get(u, set())
-        return parts
+        users, dim = list(n.users), -1
+        while len(users) == 1:
+            step = users[0]
+            if op_name(step) == "transpose":
+                moved = _transposed(dim, step.args[1:3], n.meta.get("ndim"))
+                if moved is None:
+                    return []
+                dim = moved
+            elif op_name(step) not in _IN_PLACE:
+                break
+            users = list(step.users)
+        pieces: list[Cut] = []
+        cuts = 0
+        for u in users:
+            parts = _cut_parts(u, size, dim, n.meta.get("ndim"))
+            if parts is None:
+                pieces.append((0, size, self.contribs.get(u, set())))
+                continue
+            cuts += 1
+            for (start, stop), reader in parts:
+                pieces.append((start, stop, self.contribs.get(reader, set())))
+        return _tiled(pieces, size) if cuts else []
 
     def _is_layer(self, node: fx.Node, name: str) -> bool:
         m = self.modules.get(name)
@@ -489,14 +511,119 @@ _IN_PLACE = frozenset({"add", "sub", "to", "float", "type_as", "contiguous"})
 _RIGHT_OPERAND = frozenset({"matmul", "mm", "bmm", "grouped_mm", "grouped_mm_fallback"})
 
 
-def _merge_blocks(old: list[set[Outcome]], new: list[set[Outcome]]) -> list[set[Outcome]]:
+def _merge_blocks(old: list[Cut], new: list[Cut]) -> list[Cut]:
     """Blocks of two uses of one tensor, merged; a use that cuts differently (or not at
     all) leaves no blocks."""
     if not old:
-        return [set(b) for b in new]
-    if len(old) != len(new):
+        return [(a, b, set(o)) for a, b, o in new]
+    if [(a, b) for a, b, _o in old] != [(a, b) for a, b, _o in new]:
         return []
-    return [a | b for a, b in zip(old, new, strict=True)]
+    return [(a, b, x | y) for (a, b, x), (_a, _b, y) in zip(old, new, strict=True)]
+
+
+def _tiled(pieces: list[Cut], size: int) -> list[Cut]:
+    """[0, size) cut at every bound of ``pieces``, each block with the outcomes of the
+    pieces covering it.
+
+    >>> r, g = {("relu", (), False, False)}, {("linear", (), False, False)}
+    >>> [(a, b, len(o)) for a, b, o in _tiled([(0, 4, r), (4, 6, g), (0, 6, g)], 6)]
+    [(0, 4, 2), (4, 6, 1)]
+    """
+    bounds = sorted({0, size} | {b for a, z, _o in pieces for b in (a, z) if 0 < b < size})
+    blocks: list[Cut] = []
+    for start, stop in itertools.pairwise(bounds):
+        reached: set[Outcome] = set()
+        for a, z, o in pieces:
+            if a <= start and stop <= z:
+                reached |= o
+        blocks.append((start, stop, reached))
+    return blocks
+
+
+def _as_negative(dim: Any, ndim: int | None) -> int | None:
+    """``dim`` counted from the end (-1 the last), where it can be told."""
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        return None
+    if dim < 0:
+        return dim
+    return dim - ndim if ndim is not None and dim < ndim else None
+
+
+def _transposed(dim: int, pair: Any, ndim: int | None) -> int | None:
+    """Where the features' ``dim`` (from the end) goes through ``transpose(a, b)``; None
+    where the transpose's dims cannot be told apart from it."""
+    a, b = (_as_negative(d, ndim) for d in (*pair, None, None)[:2])
+    if a is None or b is None:
+        return None
+    return b if dim == a else a if dim == b else dim
+
+
+def _cut_parts(
+    node: fx.Node, size: int, features: int = -1, ndim: int | None = None
+) -> list[tuple[tuple[int, int], fx.Node]] | None:
+    """The features [start, stop) of the ``size`` features on dim ``features`` (from the
+    end) that each part of the cut ``node`` holds, with the node reading that part (a
+    ``getitem`` of a split, or the slice itself); None where ``node`` is no cut of that
+    dim with constant bounds."""
+    name, args, kwargs = op_name(node), node.args, node.kwargs
+
+    def _last_dim(dim: Any) -> bool:
+        return _as_negative(dim, ndim) == features
+
+    if name == "getitem":
+        return _slice_parts(node, size) if features == -1 else None
+    if name == "narrow":
+        dim, start, length = (list(args[1:4]) + [None] * 3)[:3]
+        dim = kwargs.get("dim", dim)
+        start, length = kwargs.get("start", start), kwargs.get("length", length)
+        if not _last_dim(dim) or not isinstance(start, int) or not isinstance(length, int):
+            return None
+        start = start % size if start < 0 else start
+        return [((start, min(start + length, size)), node)] if start + length <= size else None
+    if name not in ("chunk", "split", "split_with_sizes"):
+        return None
+    how = args[1] if len(args) > 1 else kwargs.get("chunks", kwargs.get("split_size_or_sections"))
+    how = kwargs.get("split_size", kwargs.get("split_sizes", how))
+    dim = args[2] if len(args) > 2 else kwargs.get("dim", 0)
+    if not _last_dim(dim):
+        return None
+    if name == "chunk":
+        if not isinstance(how, int) or how < 2:
+            return None
+        how = -(-size // how)  # torch.chunk: parts of ceil(size / k)
+    if isinstance(how, int):
+        if how < 1:
+            return None
+        sizes = [min(how, size - s) for s in range(0, size, how)]
+    elif isinstance(how, (list, tuple)) and all(isinstance(k, int) and k >= 0 for k in how):
+        sizes = list(how)
+    else:
+        return None
+    if sum(sizes) != size:
+        return None
+    starts = list(itertools.accumulate([0, *sizes]))
+    parts: list[tuple[tuple[int, int], fx.Node]] = []
+    for u in node.users:
+        i = u.args[1] if op_name(u) == "getitem" and len(u.args) > 1 else None
+        if not isinstance(i, int) or not -len(sizes) <= i < len(sizes):
+            return None
+        i %= len(sizes)
+        parts.append(((starts[i], starts[i + 1]), u))
+    return parts
+
+
+def _slice_parts(node: fx.Node, size: int) -> list[tuple[tuple[int, int], fx.Node]] | None:
+    """``x[..., a:b]`` (constant bounds, step 1): the features [a, b) read by ``node``."""
+    index = node.args[1] if len(node.args) > 1 else None
+    if not isinstance(index, tuple) or len(index) != 2 or index[0] is not Ellipsis:
+        return None
+    last = index[1]
+    if not isinstance(last, slice) or last.step not in (None, 1):
+        return None
+    if not all(b is None or isinstance(b, int) for b in (last.start, last.stop)):
+        return None
+    start, stop, _step = last.indices(size)
+    return [((start, stop), node)] if start < stop else None
 
 
 def _param_children(prefix: str, module: Any) -> list[tuple[str, Any]]:
