@@ -33,11 +33,7 @@ NAMES = list(lint_run.builders())
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 #: Models where the analytic static pass does not find what the sampled one finds, and why
-#: (issue 23; bench/bench_agreement.py lists them): the policies it differs under. One
-#: cause: the analytic pass plans on the trace of a meta copy of the model, and these
-#: models' forward cannot run on the meta device, so that trace is not the real one.
-#: The fix: trace the real model (it is in memory) and plan that graph on the copy.
-_META_TRACE = "its forward fails on the meta device: the meta copy is traced by the modules tracer"
+#: (issue 23; bench/bench_agreement.py lists them): the policies it differs under.
 _NORMAL1 = "Linear -> normal(0, 1.0)\n"
 KNOWN_DISAGREEMENTS: dict[str, tuple[str, list[str]]] = {
     "transformers/qwen2_vl": (
@@ -46,9 +42,6 @@ KNOWN_DISAGREEMENTS: dict[str, tuple[str, list[str]]] = {
         "judged",
         [_NORMAL1],
     ),
-    "transformers/deberta": (_META_TRACE, [_NORMAL1]),
-    "transformers/deberta_v2": (_META_TRACE, [_NORMAL1]),
-    "transformers/convbert": (_META_TRACE, ["relu_net", _NORMAL1]),
 }
 
 
