@@ -127,6 +127,40 @@ def test_the_analytic_pass_judges_from_the_plan_and_measures_what_it_does_not_de
     assert res.summary["streamed"]["static"] == "analytic (1 tensors), measured (5)"
 
 
+class _SkipsOnMeta(nn.Module):
+    """Its last layer runs only where the input has a zero, which a meta tensor cannot say
+    (the condition is taken as true on meta): the meta trace does not reach ``out``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc2(torch.relu(self.fc1(x)))
+        return h if bool((x != 0).all()) else self.out(torch.tanh(h))
+
+
+@pytest.mark.parametrize("build", ["DataDependentSize", "_SkipsOnMeta"])
+def test_a_model_whose_meta_copy_cannot_run_is_planned_on_its_own_trace(build: str) -> None:
+    # the meta copy fails its forward (a size read with .item()) or does not reach a layer:
+    # the real model, in memory, is traced instead of guessing from registration order
+    from tests.models import corpus
+
+    torch.manual_seed(0)
+    model = getattr(corpus, build, None) or globals()[build]
+    model = model()
+    inputs = torch.zeros(2, model.fc1.in_features)
+    policy = "Linear -> normal(0, 10.0)\n"
+    whole = initpolicy.lint(model, policy, example_inputs=inputs, static=True, seed=0)
+    parts = initpolicy.lint(
+        model, policy, example_inputs=inputs, static=True, seed=0, memory=tensor_bytes(model)
+    )
+    assert parts.summary["streamed"]["static"].startswith("analytic")
+    assert parts.graph.tracer == "dynamic"
+    assert all(x.resolution.called for x in parts.graph.layers)
+    assert found(parts) == found(whole) != []
+
+
 # -- the streamed dynamic pass ------------------------------------------------------------
 
 

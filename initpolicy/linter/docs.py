@@ -245,6 +245,11 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   one block of a packed tensor, `eye`/`dirac`, recurrent layers) is measured on its module
   alone. The findings are those of the sampled pass (tests/test_lint_scale.py checks it on
   models small enough for both); `summary.streamed.static` says how many tensors each way.
+  A real model is planned on the trace of its meta copy; where that copy cannot run its
+  forward (a number read from a tensor's values: `.item()`, `.tolist()`) or its trace does
+  not reach every layer (Qwen2-VL's vision tower reads its image grid's values), the model
+  itself, in memory, is traced instead (one forward, no gradients), so the plan is the one a
+  whole run makes.
 - **Static pass, the model's own init.** On a meta model without a policy, each part's
   modules are initialized by the model's own code (transformers' `_init_weights`, else
   `reset_parameters`) when the part is loaded, measured and judged, then freed: the
