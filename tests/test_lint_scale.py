@@ -261,6 +261,40 @@ def test_a_meta_model_is_linted_by_its_own_init() -> None:
     assert all(p.is_meta for p in model.parameters())  # nothing left behind
 
 
+class NormsOnly(nn.Module):
+    """timm's PiT: an ``_init_weights`` that writes only the norms; its Linears keep what
+    their constructor drew (``reset_parameters``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 64)) for _ in range(3)
+        )
+        self.apply(self._init_weights)
+
+    def _init_weights(self, m: nn.Module) -> None:
+        if isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for b in self.blocks:
+            x = torch.relu(b(x))
+        return x
+
+
+def test_a_meta_model_is_initialized_by_its_modules_then_its_init_weights() -> None:
+    torch.manual_seed(0)
+    real = initpolicy.lint(NormsOnly(), example_inputs=torch.zeros(1, 64), static=True)
+    with torch.device("meta"):
+        model = NormsOnly()
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 64), static=True)
+    assert res.summary["streamed"]["static"].startswith("measured")
+    # _init_weights alone left the Linears zero (IP101 on each)
+    assert found(res) == found(real)
+    assert not any(f.code == "IP101" for f in res.findings)
+
+
 def test_a_clean_meta_llama_is_clean_under_its_own_init() -> None:
     res = initpolicy.lint(llama(layers=4))
     assert [f.code for f in res.findings if f.severity != "info"] == []

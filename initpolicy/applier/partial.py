@@ -11,10 +11,10 @@ Two sources of values:
 
 * a Plan (``lint --policy``): the entries of the part, and for what no entry writes the
   module's own method, as :func:`~initpolicy.applier.meta.prepare` decides;
-* the model's own init (``plan=None``): every module of the part initialized by its
-  transformers ``_init_weights`` where the model has one (what ``from_config`` runs),
-  else by its ``reset_parameters``; tensors neither writes stay zero (and are reported
-  in :attr:`Loaded.unwritten`).
+* the model's own init (``plan=None``): every module of the part initialized as a real
+  build does, by its ``reset_parameters`` (what its constructor runs), then by the
+  model's ``_init_weights`` where it has one (what ``from_config``'s ``post_init`` runs);
+  tensors neither writes stay zero (and are reported in :attr:`Loaded.unwritten`).
 
 >>> parts = Parts(model, plan)                      # doctest: +SKIP
 >>> with parts.loaded(["model.layers.0.mlp.down_proj"]) as loaded:  # doctest: +SKIP
@@ -162,15 +162,17 @@ class Parts:
                 continue
             owner = init_weights_owner(self.model, mod_name)
             method = reset_method(module)
+            if not method and callable(getattr(module, "reset_running_stats", None)):
+                method = "reset_running_stats"
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(derive(self.seed, mod_name, "default"))
+                # as a real build: the module's constructor init, then the model's
+                # _init_weights over it (timm's PiT leaves its Linears to the first)
+                if method:
+                    getattr(module, method)()
                 if owner is not None:
                     owner._init_weights(module)
-                elif method:
-                    getattr(module, method)()
-                elif callable(getattr(module, "reset_running_stats", None)):
-                    module.reset_running_stats()
-                else:
+                elif not method:
                     unwritten.extend(
                         f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
                     )

@@ -251,9 +251,12 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   itself, in memory, is traced instead (one forward, no gradients), so the plan is the one a
   whole run makes.
 - **Static pass, the model's own init.** On a meta model without a policy, each part's
-  modules are initialized by the model's own code (transformers' `_init_weights`, else
-  `reset_parameters`) when the part is loaded, measured and judged, then freed: the
-  non-repeated parts and the sampled blocks (below).
+  modules are initialized by the model's own code as a real build does (each module's
+  `reset_parameters`, then the model's `_init_weights` over it, where it has one) when the
+  part is loaded, measured and judged, then freed: the non-repeated parts and the sampled
+  blocks (below). An init the constructor runs as a loop (`for m in self.modules():
+  normal_(m.weight, 0, 0.01)`, torchvision's VGG) is no module's method and is not
+  reproduced: those modules are judged by their `reset_parameters`.
 - **Dynamic pass, streamed.** One forward pass, no backward (a backward needs every weight
   at once: IP205 does not run); each part is loaded just before its forward and freed right
   after. An embedding is loaded on the rows its ids read; a policy's output head on its
