@@ -265,8 +265,9 @@ class NormsOnly(nn.Module):
     """timm's PiT: an ``_init_weights`` that writes only the norms; its Linears keep what
     their constructor drew (``reset_parameters``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, std: float | None = None) -> None:
         super().__init__()
+        self.std = std
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 64)) for _ in range(3)
         )
@@ -276,6 +277,10 @@ class NormsOnly(nn.Module):
         if isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+        if (
+            isinstance(m, nn.Sequential) and self.std
+        ):  # T5's attention: the parent writes its Linears
+            nn.init.normal_(m[1].weight, 0, self.std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for b in self.blocks:
@@ -283,16 +288,20 @@ class NormsOnly(nn.Module):
         return x
 
 
-def test_a_meta_model_is_initialized_by_its_modules_then_its_init_weights() -> None:
+@pytest.mark.parametrize("std", [None, 1.0])
+def test_a_meta_model_is_initialized_by_its_modules_then_its_init_weights(std: Any) -> None:
     torch.manual_seed(0)
-    real = initpolicy.lint(NormsOnly(), example_inputs=torch.zeros(1, 64), static=True)
+    real = initpolicy.lint(NormsOnly(std), example_inputs=torch.zeros(1, 64), static=True)
     with torch.device("meta"):
-        model = NormsOnly()
+        model = NormsOnly(std)
     res = initpolicy.lint(model, example_inputs=torch.zeros(1, 64), static=True)
     assert res.summary["streamed"]["static"].startswith("measured")
-    # _init_weights alone left the Linears zero (IP101 on each)
+    # _init_weights alone left the Linears zero (IP101 on each); applied only on modules
+    # with tensors of their own, it missed the parent's std 1.0 (IP104 on each)
     assert found(res) == found(real)
-    assert not any(f.code == "IP101" for f in res.findings)
+    assert {f.code for f in res.findings if f.target.endswith("1.weight")} == (
+        {"IP104"} if std else set()
+    )
 
 
 def test_a_clean_meta_llama_is_clean_under_its_own_init() -> None:

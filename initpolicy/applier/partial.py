@@ -29,9 +29,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..planner.plan import Plan
+from ..tracer.layers import init_weights_owner as owner_of
 from ..tracer.layers import reset_method
 from .execute import _module_inits, _Writer
-from .meta import _STATS, Materialized, Preparation, init_weights_owner, prepare, tensors
+from .meta import _STATS, Materialized, Preparation, prepare, tensors
 from .pool import gc_paused
 from .streams import derive
 from .writes import write_all
@@ -148,11 +149,16 @@ class Parts:
                 t.copy_(held[name][: t.shape[0]] if t.ndim else held[name])
 
     def _own_init(self, names: frozenset[str]) -> list[str]:
-        """Each module of the part by the model's own init; the names nothing wrote."""
+        """Each module of the part by the model's own init, as a real build: its
+        constructor's ``reset_parameters``, then the model's ``_init_weights`` applied
+        children before parents (``nn.Module.apply``'s order) on these modules and their
+        ancestors (T5's attention writes its q, k, v, o; what is not loaded stays on meta,
+        where a write is a no-op); the names nothing wrote."""
         import torch
 
         modules = dict(self.model.named_modules())
         unwritten: list[str] = []
+        applied: dict[str, int] = {}  # the modules _init_weights is applied on: depth
         for mod_name, module in modules.items():
             if mod_name not in names:
                 continue
@@ -160,20 +166,24 @@ class Parts:
             own = [(k, t) for k, t in own if t is not None]
             if not own:
                 continue
-            owner = init_weights_owner(self.model, mod_name)
             method = reset_method(module)
             if not method and callable(getattr(module, "reset_running_stats", None)):
                 method = "reset_running_stats"
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(derive(self.seed, mod_name, "default"))
-                # as a real build: the module's constructor init, then the model's
-                # _init_weights over it (timm's PiT leaves its Linears to the first)
-                if method:
+            if method:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(derive(self.seed, mod_name, "default"))
                     getattr(module, method)()
-                if owner is not None:
-                    owner._init_weights(module)
-                elif not method:
-                    unwritten.extend(
-                        f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
-                    )
+            elif owner_of(modules, mod_name) is None:
+                unwritten.extend(
+                    f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
+                )
+            parts = mod_name.split(".") if mod_name else []
+            for n in range(len(parts), -1, -1):
+                applied[".".join(parts[:n])] = n
+        for mod_name in sorted(applied, key=lambda n: -applied[n]):
+            owner = owner_of(modules, mod_name)
+            if owner is not None:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(derive(self.seed, mod_name, "default"))
+                    modules[owner]._init_weights(modules[mod_name])
         return unwritten

@@ -252,7 +252,9 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   whole run makes.
 - **Static pass, the model's own init.** On a meta model without a policy, each part's
   modules are initialized by the model's own code as a real build does (each module's
-  `reset_parameters`, then the model's `_init_weights` over it, where it has one) when the
+  `reset_parameters`, then the model's `_init_weights` over it, where it has one, applied
+  children before parents, on the module and its ancestors: T5's attention writes its
+  Linears) when the
   part is loaded, measured and judged, then freed: the non-repeated parts and the sampled
   blocks (below). An init the constructor runs as a loop (`for m in self.modules():
   normal_(m.weight, 0, 0.01)`, torchvision's VGG) is no module's method and is not
