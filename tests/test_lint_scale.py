@@ -304,6 +304,37 @@ def test_a_meta_model_is_initialized_by_its_modules_then_its_init_weights(std: A
     )
 
 
+class NamedInit(nn.Module):
+    """timm's ``_init_weights(module, name)``, called by ``named_apply`` (MaxxViT)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 64)) for _ in range(3)
+        )
+        for name, m in self.named_modules():
+            self._init_weights(m, name=name)
+
+    def _init_weights(self, m: nn.Module, name: str = "") -> None:
+        if name == "blocks.2.1":  # the last: no norm after it
+            nn.init.normal_(m.weight, 0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for b in self.blocks:
+            x = torch.relu(b(x))
+        return x
+
+
+def test_an_init_weights_that_takes_the_name_gets_it_on_meta() -> None:
+    torch.manual_seed(0)
+    real = initpolicy.lint(NamedInit(), example_inputs=torch.zeros(1, 64), static=True)
+    with torch.device("meta"):
+        model = NamedInit()
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 64), static=True)
+    assert found(res) == found(real)
+    assert [f.target for f in res.findings if f.code == "IP104"] == ["blocks.2.1.weight"]
+
+
 def test_a_clean_meta_llama_is_clean_under_its_own_init() -> None:
     res = initpolicy.lint(llama(layers=4))
     assert [f.code for f in res.findings if f.severity != "info"] == []

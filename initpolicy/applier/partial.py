@@ -185,5 +185,17 @@ class Parts:
             if owner is not None:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(derive(self.seed, mod_name, "default"))
-                    modules[owner]._init_weights(modules[mod_name])
+                    _init_weights(modules[owner], owner, modules[mod_name], mod_name)
         return unwritten
+
+
+def _init_weights(owner: Any, owner_name: str, module: Any, name: str) -> None:
+    """``owner._init_weights(module)``: transformers' signature, or timm's, which
+    ``named_apply`` calls with the module's name under the owner as well (MaxxViT)."""
+    import inspect
+
+    init = owner._init_weights
+    if "name" in inspect.signature(init).parameters:
+        init(module, name=name[len(owner_name) + 1 :] if owner_name else name)
+    else:
+        init(module)
