@@ -335,6 +335,30 @@ def test_an_init_weights_that_takes_the_name_gets_it_on_meta() -> None:
     assert [f.target for f in res.findings if f.code == "IP104"] == ["blocks.2.1.weight"]
 
 
+class WholeInit(NamedInit):
+    """torchvision's MaxViT: an ``_init_weights(self)`` that loops over the whole model,
+    no per-module init: the modules' own ``reset_parameters`` stand for it on meta."""
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 64)) for _ in range(3)
+        )
+        self._init_weights()
+
+    def _init_weights(self) -> None:  # type: ignore[override]
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.02)
+
+
+def test_an_init_weights_of_the_whole_model_is_not_applied_per_module() -> None:
+    with torch.device("meta"):
+        model = WholeInit()
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 64), static=True)
+    assert res.summary["streamed"]["static"].startswith("measured")
+
+
 def test_a_clean_meta_llama_is_clean_under_its_own_init() -> None:
     res = initpolicy.lint(llama(layers=4))
     assert [f.code for f in res.findings if f.severity != "info"] == []
