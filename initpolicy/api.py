@@ -525,6 +525,13 @@ def lint(
     subject = model if meta else meta_copy(model)
     bar.stage("tracing")
     graph = run_trace(subject, example_inputs=example_inputs)
+    if not meta and (
+        graph.tracer == "modules" or not all(x.resolution.called for x in graph.layers)
+    ):
+        # the meta copy could not run its forward (a value read from a tensor) or did not
+        # reach every layer (a size read from an input's values): the model is in memory,
+        # so its own forward is traced (no gradients: the activations of one example)
+        graph = run_trace(model, example_inputs=example_inputs)
     the_plan = build_plan(ir, graph, seed=seed)
     return run_lint(
         subject, example_inputs=example_inputs, graph=graph, plan=the_plan,

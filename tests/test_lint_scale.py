@@ -127,6 +127,40 @@ def test_the_analytic_pass_judges_from_the_plan_and_measures_what_it_does_not_de
     assert res.summary["streamed"]["static"] == "analytic (1 tensors), measured (5)"
 
 
+class _SkipsOnMeta(nn.Module):
+    """Its last layer runs only where the input has a zero, which a meta tensor cannot say
+    (the condition is taken as true on meta): the meta trace does not reach ``out``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc2(torch.relu(self.fc1(x)))
+        return h if bool((x != 0).all()) else self.out(torch.tanh(h))
+
+
+@pytest.mark.parametrize("build", ["DataDependentSize", "_SkipsOnMeta"])
+def test_a_model_whose_meta_copy_cannot_run_is_planned_on_its_own_trace(build: str) -> None:
+    # the meta copy fails its forward (a size read with .item()) or does not reach a layer:
+    # the real model, in memory, is traced instead of guessing from registration order
+    from tests.models import corpus
+
+    torch.manual_seed(0)
+    model = getattr(corpus, build, None) or globals()[build]
+    model = model()
+    inputs = torch.zeros(2, model.fc1.in_features)
+    policy = "Linear -> normal(0, 10.0)\n"
+    whole = initpolicy.lint(model, policy, example_inputs=inputs, static=True, seed=0)
+    parts = initpolicy.lint(
+        model, policy, example_inputs=inputs, static=True, seed=0, memory=tensor_bytes(model)
+    )
+    assert parts.summary["streamed"]["static"].startswith("analytic")
+    assert parts.graph.tracer == "dynamic"
+    assert all(x.resolution.called for x in parts.graph.layers)
+    assert found(parts) == found(whole) != []
+
+
 # -- the streamed dynamic pass ------------------------------------------------------------
 
 
@@ -225,6 +259,104 @@ def test_a_meta_model_is_linted_by_its_own_init() -> None:
     }
     assert res.summary["streamed"]["static"].startswith("measured")
     assert all(p.is_meta for p in model.parameters())  # nothing left behind
+
+
+class NormsOnly(nn.Module):
+    """timm's PiT: an ``_init_weights`` that writes only the norms; its Linears keep what
+    their constructor drew (``reset_parameters``)."""
+
+    def __init__(self, std: float | None = None) -> None:
+        super().__init__()
+        self.std = std
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 64)) for _ in range(3)
+        )
+        self.apply(self._init_weights)
+
+    def _init_weights(self, m: nn.Module) -> None:
+        if isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        if (
+            isinstance(m, nn.Sequential) and self.std
+        ):  # T5's attention: the parent writes its Linears
+            nn.init.normal_(m[1].weight, 0, self.std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for b in self.blocks:
+            x = torch.relu(b(x))
+        return x
+
+
+@pytest.mark.parametrize("std", [None, 1.0])
+def test_a_meta_model_is_initialized_by_its_modules_then_its_init_weights(std: Any) -> None:
+    torch.manual_seed(0)
+    real = initpolicy.lint(NormsOnly(std), example_inputs=torch.zeros(1, 64), static=True)
+    with torch.device("meta"):
+        model = NormsOnly(std)
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 64), static=True)
+    assert res.summary["streamed"]["static"].startswith("measured")
+    # _init_weights alone left the Linears zero (IP101 on each); applied only on modules
+    # with tensors of their own, it missed the parent's std 1.0 (IP104 on each)
+    assert found(res) == found(real)
+    assert {f.code for f in res.findings if f.target.endswith("1.weight")} == (
+        {"IP104"} if std else set()
+    )
+
+
+class NamedInit(nn.Module):
+    """timm's ``_init_weights(module, name)``, called by ``named_apply`` (MaxxViT)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 64)) for _ in range(3)
+        )
+        for name, m in self.named_modules():
+            self._init_weights(m, name=name)
+
+    def _init_weights(self, m: nn.Module, name: str = "") -> None:
+        if name == "blocks.2.1":  # the last: no norm after it
+            nn.init.normal_(m.weight, 0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for b in self.blocks:
+            x = torch.relu(b(x))
+        return x
+
+
+def test_an_init_weights_that_takes_the_name_gets_it_on_meta() -> None:
+    torch.manual_seed(0)
+    real = initpolicy.lint(NamedInit(), example_inputs=torch.zeros(1, 64), static=True)
+    with torch.device("meta"):
+        model = NamedInit()
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 64), static=True)
+    assert found(res) == found(real)
+    assert [f.target for f in res.findings if f.code == "IP104"] == ["blocks.2.1.weight"]
+
+
+class WholeInit(NamedInit):
+    """torchvision's MaxViT: an ``_init_weights(self)`` that loops over the whole model,
+    no per-module init: the modules' own ``reset_parameters`` stand for it on meta."""
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 64)) for _ in range(3)
+        )
+        self._init_weights()
+
+    def _init_weights(self) -> None:  # type: ignore[override]
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.02)
+
+
+def test_an_init_weights_of_the_whole_model_is_not_applied_per_module() -> None:
+    with torch.device("meta"):
+        model = WholeInit()
+    res = initpolicy.lint(model, example_inputs=torch.zeros(1, 64), static=True)
+    assert res.summary["streamed"]["static"].startswith("measured")
 
 
 def test_a_clean_meta_llama_is_clean_under_its_own_init() -> None:

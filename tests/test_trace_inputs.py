@@ -260,6 +260,22 @@ def test_meta_condition_is_taken_as_true_and_located() -> None:
     )
 
 
+def test_a_membership_query_on_meta_is_taken_as_true_and_located() -> None:
+    # deberta, deberta_v2 and convbert ask ``pad_token_id in input_ids[:, [-1, 0]]``: the
+    # .item() torch calls inside __contains__ failed the trace, so their meta copies were
+    # traced by the modules tracer (issue 23)
+    with torch.device("meta"):
+        model = corpus.PaddingCheck()
+    graph = trace(model, example_inputs=torch.zeros(2, 4))
+    assert graph.tracer == "dynamic"
+    assert [lay.activation for lay in graph.layers] == ["relu", "output"]  # the true branch
+    assert re.fullmatch(
+        r"on the meta device tensors have no values: 1 condition\(s\) on tensor values were "
+        r"taken as true \(models/corpus\.py:\d+\); the branches traced are those",
+        graph.warnings[-1],
+    )
+
+
 def test_a_size_read_from_values_on_meta_falls_back_to_modules() -> None:
     assert trace(corpus.DataDependentSize()).tracer == "dynamic"  # runs for real on the CPU
     with torch.device("meta"):

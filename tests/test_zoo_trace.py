@@ -46,15 +46,10 @@ EVAL_FALLBACK = (
 )
 VISION_WARNINGS = {name: [EVAL_FALLBACK] for name in ON_CPU}
 
-#: The documented limits of the meta device (docs/tracing.md): a number read from values
-#: (``Tensor.item()``) cannot be guessed, so these fall back to module order; Qwen2-VL's
-#: vision tower reads its image grid's values (``.tolist()``), so on meta it is not reached
-#: and the warning names it. Built on the CPU, all of them trace fully.
-META_ITEM = "could not run on the meta device with input"
+#: The documented limits of the meta device (docs/tracing.md): Qwen2-VL's vision tower
+#: reads its image grid's values (``.tolist()``), so on meta it is not reached and the
+#: warning names it. Built on the CPU, it traces fully.
 META_LIMITS = {
-    "deberta": META_ITEM,
-    "deberta_v2": META_ITEM,
-    "convbert": META_ITEM,
     "qwen2_vl": "not called by the traced forward (activation taken as linear): model.visual (",
 }
 

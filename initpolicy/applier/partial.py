@@ -11,10 +11,10 @@ Two sources of values:
 
 * a Plan (``lint --policy``): the entries of the part, and for what no entry writes the
   module's own method, as :func:`~initpolicy.applier.meta.prepare` decides;
-* the model's own init (``plan=None``): every module of the part initialized by its
-  transformers ``_init_weights`` where the model has one (what ``from_config`` runs),
-  else by its ``reset_parameters``; tensors neither writes stay zero (and are reported
-  in :attr:`Loaded.unwritten`).
+* the model's own init (``plan=None``): every module of the part initialized as a real
+  build does, by its ``reset_parameters`` (what its constructor runs), then by the
+  model's ``_init_weights`` where it has one (what ``from_config``'s ``post_init`` runs);
+  tensors neither writes stay zero (and are reported in :attr:`Loaded.unwritten`).
 
 >>> parts = Parts(model, plan)                      # doctest: +SKIP
 >>> with parts.loaded(["model.layers.0.mlp.down_proj"]) as loaded:  # doctest: +SKIP
@@ -29,9 +29,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..planner.plan import Plan
+from ..tracer.layers import init_weights_owner as owner_of
 from ..tracer.layers import reset_method
 from .execute import _module_inits, _Writer
-from .meta import _STATS, Materialized, Preparation, init_weights_owner, prepare, tensors
+from .meta import _STATS, Materialized, Preparation, prepare, tensors
 from .pool import gc_paused
 from .streams import derive
 from .writes import write_all
@@ -148,11 +149,16 @@ class Parts:
                 t.copy_(held[name][: t.shape[0]] if t.ndim else held[name])
 
     def _own_init(self, names: frozenset[str]) -> list[str]:
-        """Each module of the part by the model's own init; the names nothing wrote."""
+        """Each module of the part by the model's own init, as a real build: its
+        constructor's ``reset_parameters``, then the model's ``_init_weights`` applied
+        children before parents (``nn.Module.apply``'s order) on these modules and their
+        ancestors (T5's attention writes its q, k, v, o; what is not loaded stays on meta,
+        where a write is a no-op); the names nothing wrote."""
         import torch
 
         modules = dict(self.model.named_modules())
         unwritten: list[str] = []
+        applied: dict[str, int] = {}  # the modules _init_weights is applied on: depth
         for mod_name, module in modules.items():
             if mod_name not in names:
                 continue
@@ -160,18 +166,36 @@ class Parts:
             own = [(k, t) for k, t in own if t is not None]
             if not own:
                 continue
-            owner = init_weights_owner(self.model, mod_name)
             method = reset_method(module)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(derive(self.seed, mod_name, "default"))
-                if owner is not None:
-                    owner._init_weights(module)
-                elif method:
+            if not method and callable(getattr(module, "reset_running_stats", None)):
+                method = "reset_running_stats"
+            if method:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(derive(self.seed, mod_name, "default"))
                     getattr(module, method)()
-                elif callable(getattr(module, "reset_running_stats", None)):
-                    module.reset_running_stats()
-                else:
-                    unwritten.extend(
-                        f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
-                    )
+            elif owner_of(modules, mod_name) is None:
+                unwritten.extend(
+                    f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
+                )
+            parts = mod_name.split(".") if mod_name else []
+            for n in range(len(parts), -1, -1):
+                applied[".".join(parts[:n])] = n
+        for mod_name in sorted(applied, key=lambda n: -applied[n]):
+            owner = owner_of(modules, mod_name)
+            if owner is not None:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(derive(self.seed, mod_name, "default"))
+                    _init_weights(modules[owner], owner, modules[mod_name], mod_name)
         return unwritten
+
+
+def _init_weights(owner: Any, owner_name: str, module: Any, name: str) -> None:
+    """``owner._init_weights(module)``: transformers' signature, or timm's, which
+    ``named_apply`` calls with the module's name under the owner as well (MaxxViT)."""
+    import inspect
+
+    init = owner._init_weights
+    if "name" in inspect.signature(init).parameters:
+        init(module, name=name[len(owner_name) + 1 :] if owner_name else name)
+    else:
+        init(module)

@@ -265,10 +265,20 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   one block of a packed tensor, `eye`/`dirac`, recurrent layers) is measured on its module
   alone. The findings are those of the sampled pass (tests/test_lint_scale.py checks it on
   models small enough for both); `summary.streamed.static` says how many tensors each way.
+  A real model is planned on the trace of its meta copy; where that copy cannot run its
+  forward (a number read from a tensor's values: `.item()`, `.tolist()`) or its trace does
+  not reach every layer (Qwen2-VL's vision tower reads its image grid's values), the model
+  itself, in memory, is traced instead (one forward, no gradients), so the plan is the one a
+  whole run makes.
 - **Static pass, the model's own init.** On a meta model without a policy, each part's
-  modules are initialized by the model's own code (transformers' `_init_weights`, else
-  `reset_parameters`) when the part is loaded, measured and judged, then freed: the
-  non-repeated parts and the sampled blocks (below).
+  modules are initialized by the model's own code as a real build does (each module's
+  `reset_parameters`, then the model's `_init_weights` over it, where it has one, applied
+  children before parents, on the module and its ancestors: T5's attention writes its
+  Linears) when the
+  part is loaded, measured and judged, then freed: the non-repeated parts and the sampled
+  blocks (below). An init the constructor runs as a loop (`for m in self.modules():
+  normal_(m.weight, 0, 0.01)`, torchvision's VGG) is no module's method and is not
+  reproduced: those modules are judged by their `reset_parameters`.
 - **Dynamic pass, streamed.** One forward pass, no backward (a backward needs every weight
   at once: IP205 does not run); each part is loaded just before its forward and freed right
   after. An embedding is loaded on the rows its ids read; a policy's output head on its

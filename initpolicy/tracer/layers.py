@@ -208,9 +208,23 @@ def init_weights_owner(modules: Mapping[str, Any], name: str) -> str | None:
     parts = name.split(".") if name else []
     for n in range(len(parts), -1, -1):
         owner = modules.get(".".join(parts[:n]))
-        if owner is not None and callable(getattr(owner, "_init_weights", None)):
+        if owner is not None and _per_module(getattr(owner, "_init_weights", None)):
             return ".".join(parts[:n])
     return None
+
+
+def _per_module(init: Any) -> bool:
+    """An ``_init_weights`` applied to one module at a time (it takes the module), not a
+    method that initializes the whole model in a loop (torchvision's MaxViT)."""
+    if not callable(init):
+        return False
+    try:
+        params = inspect.signature(init).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
+    )
 
 
 #: torch.nn.utils.parametrizations' classes, by the name initpolicy gives them.

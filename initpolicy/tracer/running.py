@@ -93,15 +93,17 @@ class KeepDraws(TorchFunctionMode):
 
 
 def is_meta_truth(func: Any, args: tuple[Any, ...]) -> bool:
-    """``bool(t)`` (``if t:``, ``t.item()`` of a bool) on a meta tensor, whose value is unknown."""
+    """A truth value of a meta tensor, whose value is unknown: ``bool(t)`` (``if t:``,
+    ``t.item()`` of a bool) of one element, or ``x in t`` (``Tensor.__contains__``, whose
+    ``.item()`` torch calls inside the query, out of the tracer's sight)."""
     name = getattr(func, "__name__", "")
-    if name not in ("__bool__", "is_nonzero", "item") or not args:
+    if name not in ("__bool__", "is_nonzero", "item", "__contains__") or not args:
         return False
     t = args[0]
     return (
         isinstance(t, torch.Tensor)
         and t.is_meta
-        and t.numel() == 1
+        and (name == "__contains__" or t.numel() == 1)
         and (name != "item" or t.dtype == torch.bool)
     )
 
