@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import initpolicy  # noqa: E402
-from initpolicy.linter.budget import tensor_bytes  # noqa: E402
+from initpolicy.linter.memory_budget import tensor_bytes  # noqa: E402
 from tests.zoo import lint_run  # noqa: E402
 
 POLICIES = {"relu_net": "relu_net", "normal1": "Linear -> normal(0, 1.0)\n"}
@@ -176,7 +176,7 @@ def _dynamic(row: dict[str, Any], model: Any, policy: str, inputs: Any, small: i
 
 
 def _in_place(name: str, policy: str, inputs: Any) -> Any:
-    from initpolicy.applier.execute import execute
+    from initpolicy.applier.execution import execute
     from initpolicy.linter.run import lint as run_lint
     from initpolicy.planner.match import build_plan
     from initpolicy.tracer.tracing import trace

@@ -138,7 +138,7 @@ def peak_rss() -> int:
 def child(mode: str, small: bool) -> None:
     import gc
 
-    import initpolicy.applier.execute
+    import initpolicy.applier.execution
     import initpolicy.applier.fill
     import initpolicy.planner.match
     import initpolicy.tracer.tracing  # noqa: F401

@@ -108,7 +108,7 @@ def launcher(out_dir: str, worlds: list[int], rounds: int) -> None:
     import transformers.models.gpt2.modeling_gpt2  # noqa: F401
 
     import initpolicy
-    import initpolicy.applier.execute
+    import initpolicy.applier.execution
     import initpolicy.tracer.tracing
 
     global POLICY

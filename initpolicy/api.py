@@ -21,17 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InitPolicyError, UsageError
-from .language.ir import PolicyIR, Rule
+from .language import PolicyIR, Rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch.nn import Module
 
-    from .applier.calibrate import LayerRecord
-    from .applier.report import Report
-    from .extractor.run import Build, ExtractResult, Recording
-    from .linter.run import LintResult
-    from .planner.plan import Plan
-    from .tracer.graph import ModelGraph
+    from .applier import LayerRecord, Report
+    from .extractor import Build, ExtractResult, Recording
+    from .linter import LintResult
+    from .planner import Plan
+    from .tracer import ModelGraph
 
 Skip = Mapping[str, Any] | Iterable[str] | None
 
@@ -73,7 +72,7 @@ class Policy:
         >>> plan.entries[0].std                # doctest: +SKIP
         0.2
         """
-        from .planner.match import build_plan
+        from .planner import build_plan
 
         _check_module(model, "plan")
         names = tensor_names("skip", skip)
@@ -88,8 +87,8 @@ class Policy:
         pass: apply builds just that, and ``plan`` (explain) traces fully for the
         activation column but falls back to the structure when the forward fails, so that
         explain and apply refuse exactly the same models."""
-        from .planner.match import needs_trace
-        from .tracer.tracing import trace as run_trace
+        from .planner import needs_trace
+        from .tracer import trace as run_trace
 
         if needs_trace(self.ir) or _has_lazy(model):
             return run_trace(model, example_inputs=example_inputs)
@@ -129,8 +128,8 @@ class Policy:
 
         >>> report = policy.apply(model, seed=0)          # doctest: +SKIP
         """
-        from .applier.execute import execute
-        from .planner.match import build_plan
+        from .applier import execute
+        from .planner import build_plan
 
         _check_module(model, "apply")
         names = tensor_names("skip", skip)
@@ -145,8 +144,8 @@ class Policy:
             result = _calibrate(model, self, data, seed, threads=threads, plan_options=options)
             result.report.calibration = result
             if result.report.plan.outputs:
-                from .applier.multipliers import install, scales
-                from .shards.groups import data_parallel
+                from .applier import install, scales
+                from .shards import data_parallel
 
                 outputs = result.report.plan.outputs.values()
                 install(data_parallel(model).module, scales(outputs))
@@ -157,7 +156,7 @@ class Policy:
         )
         report = execute(the_plan, model, device=device, threads=threads)
         if the_plan.outputs:
-            from .applier.multipliers import install, scales
+            from .applier import install, scales
 
             install(model, scales(the_plan.outputs.values()))
         return report
@@ -172,7 +171,7 @@ class Policy:
         >>> initpolicy.load("mup", base_width=256).attach(model)            # doctest: +SKIP
         {'lm_head': 0.25}
         """
-        from .applier.multipliers import install, scales
+        from .applier import install, scales
 
         _check_module(model, "attach")
         the_plan = self.plan(model, example_inputs=example_inputs, include_frozen=True)
@@ -197,9 +196,8 @@ class Policy:
         >>> groups = initpolicy.load("mup").param_groups(model, lr=1e-3)   # doctest: +SKIP
         >>> opt = torch.optim.AdamW(groups)                                 # doctest: +SKIP
         """
-        from .planner.groups import check_optimizer, group_specs
-        from .planner.match import build_plan
-        from .tracer.tracing import trace as run_trace
+        from .planner import build_plan, check_optimizer, group_specs
+        from .tracer import trace as run_trace
 
         _check_module(model, "param_groups")
         check_optimizer(optimizer)
@@ -279,11 +277,11 @@ def _calibrate(
 ) -> Calibration:
     """:func:`calibrate`, with ``build_plan``'s options (``apply(..., data=)``'s skip,
     strict, include_frozen)."""
-    from .applier.calibrate import calibrate_plan, data_identity, replay_text
-    from .planner.match import build_plan
-    from .shards.groups import data_parallel
-    from .tracer.inputs import as_call
-    from .tracer.tracing import trace as run_trace
+    from .applier import calibrate_plan, data_identity, replay_text
+    from .planner import build_plan
+    from .shards import data_parallel
+    from .tracer import as_call
+    from .tracer import trace as run_trace
 
     _check_module(model, "calibrate")
     if data is None:
@@ -313,7 +311,7 @@ def _calibrate(
 def synthetic_inputs(model: Any, example_inputs: Any = None, batch: int = 64) -> Any:
     """``batch`` synthetic examples for ``model`` (N(0, 1) floats, repeated token ids): of
     the shape of ``example_inputs`` when given, else of the inputs lint infers."""
-    from .tracer.inputs import synthetic_batch
+    from .tracer import synthetic_batch
 
     _check_module(model, "calibrate")
     return synthetic_batch(model, batch, example_inputs)
@@ -373,7 +371,7 @@ def load_spec(spec: str | Path, values: Mapping[str, float] | None = None) -> Po
     >>> load_spec("relu_net.pol").source
     '<builtin>/relu_net'
     """
-    from .language.loader import parse_any
+    from .language import parse_any
 
     return Policy(parse_any(spec, values))
 
@@ -391,8 +389,8 @@ def load(source: str | Path, **values: float) -> Policy:
     >>> len(load("Linear before ReLU -> kaiming_normal(fan_in)").rules)
     1
     """
-    from .common.files import is_file
-    from .language.loader import parse
+    from .common import is_file
+    from .language import parse
 
     if isinstance(source, Path):
         return load_spec(source, values)
@@ -432,7 +430,7 @@ def trace(model: Any, example_inputs: Any = None, **kwargs: Any) -> ModelGraph:
     >>> [(lay.name, lay.activation) for lay in g.layers]
     [('0', 'relu')]
     """
-    from .tracer.tracing import trace as run_trace
+    from .tracer import trace as run_trace
 
     return run_trace(model, example_inputs=example_inputs, **kwargs)
 
@@ -453,7 +451,7 @@ def lint(
     ``options`` are those of :func:`initpolicy.linter.run.lint` (``static``, ``select``,
     ``ignore``, ``extend_select``, ``thresholds``, ``config``, ``fail_level``, ``strict``).
     ``memory``: the memory budget (bytes, or ``"4G"``; default: measured,
-    :mod:`initpolicy.linter.budget`). A model that does not fit it whole, or one on the
+    :mod:`initpolicy.linter.memory_budget`). A model that does not fit it whole, or one on the
     meta device, is linted part by part (:mod:`initpolicy.linter.stream`): with a policy
     the values are judged from the plan, without one the model's own init runs one part
     at a time. ``progress``: a :class:`initpolicy.common.progress.Progress` to draw on.
@@ -462,18 +460,18 @@ def lint(
     >>> result.failed(), result.to_json()["summary"]["findings"]   # doctest: +SKIP
     (True, 1)
     """
-    from .applier.meta import is_meta
-    from .linter.budget import budget as make_budget
-    from .linter.budget import gib, tensor_bytes
-    from .linter.run import lint as run_lint
-    from .shards.dtensor import is_sharded
+    from .applier import is_meta
+    from .linter import budget as make_budget
+    from .linter import gib, tensor_bytes
+    from .linter import lint as run_lint
+    from .shards import is_sharded
 
     limit = make_budget(memory)
     meta = not is_sharded(model) and is_meta(model)
     size = tensor_bytes(model)
     if policy is None:
         if meta:
-            from .applier.partial import Parts
+            from .applier import Parts
 
             return run_lint(
                 model, example_inputs=example_inputs, loader=Parts(model, None),
@@ -493,10 +491,10 @@ def lint(
             f"memory budget {limit.describe()} (raise it with --memory)"
         )
         return result
-    from .applier.execute import execute
-    from .planner.match import build_plan
-    from .shards.dtensor import is_sharded
-    from .tracer.tracing import trace as run_trace
+    from .applier import execute
+    from .planner import build_plan
+    from .shards import is_sharded
+    from .tracer import trace as run_trace
 
     ir = as_policy(policy).ir
     if is_sharded(model):
@@ -519,8 +517,7 @@ def lint(
             subject, example_inputs=example_inputs, graph=graph, plan=the_plan,
             budget=limit, progress=bar, **options,
         )  # fmt: skip
-    from .applier.meta import meta_copy
-    from .applier.partial import Parts
+    from .applier import Parts, meta_copy
 
     subject = model if meta else meta_copy(model)
     bar.stage("tracing")
@@ -541,7 +538,7 @@ def lint(
 
 
 def _progress(progress: Any) -> Any:
-    from .common.progress import progress_of
+    from .common import progress_of
 
     return progress_of(progress)
 
@@ -551,7 +548,7 @@ def write_recorder() -> Any:
     so that :func:`lint` can point a finding on values the model's own code wrote at the
     line that wrote them: ``lint(model, written=rec.user_sites(model))``, then
     ``rec.close()``. ``initpolicy lint TARGET`` does this."""
-    from .extractor.recorder import Recorder
+    from .extractor import Recorder
 
     return Recorder()
 
@@ -564,7 +561,7 @@ def record(build: Build | Module, *, call: Iterable[str] = (), seed: int = 0) ->
 
     >>> recording = record(lambda: Net(hidden=64), call=["init_weights"])   # doctest: +SKIP
     """
-    from .extractor.run import record as run_record
+    from .extractor import record as run_record
 
     return run_record(build, call=tuple(call), seed=seed)
 
@@ -588,8 +585,8 @@ def extract(
     >>> print(result.text)                                              # doctest: +SKIP
     >>> initpolicy.load(result.text).apply(GPT2LMHeadModel(config))     # doctest: +SKIP
     """
-    from .extractor.run import Recording
-    from .extractor.run import extract as run_extract
+    from .extractor import Recording
+    from .extractor import extract as run_extract
 
     recording = build if isinstance(build, Recording) else record(build, call=call)
     return run_extract(

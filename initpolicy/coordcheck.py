@@ -34,7 +34,7 @@ from .api import Policy
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from .tracer.multipliers import OutputScale
+    from .tracer import OutputScale
 
 VARIANTS = ("policy", "standard")
 
@@ -141,7 +141,7 @@ def _run_one(
     its output (a query's, or a fused qkv's query block), so that it is read before it."""
     import torch
 
-    from .tracer.inputs import infer
+    from .tracer import infer
 
     torch.manual_seed(seed)
     args, kwargs = infer(model)[0]
@@ -201,7 +201,7 @@ def coordcheck(
 ) -> CoordResult:
     """Run the coordinate check over ``widths`` (or over ``depths`` at ``width``, default
     the smallest of ``widths``); see the module docstring."""
-    from .planner.groups import check_optimizer
+    from .planner import check_optimizer
 
     optimizer = check_optimizer(optimizer)
     if steps < 1:
@@ -226,7 +226,7 @@ def coordcheck(
                 model = make()
             before: dict[str, OutputScale] = {}
             if variant == "policy":
-                from .tracer.multipliers import OutputScale
+                from .tracer import OutputScale
 
                 plan = policy.apply(model, seed=seed).plan
                 queries = {lay.name for lay in plan.graph.layers if lay.roles.attention == "query"}

@@ -27,7 +27,7 @@ from .api import Policy, as_policy, tensor_names
 from .errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .applier.report import Report
+    from .applier import Report
 
 
 def init_missing(

@@ -77,7 +77,7 @@ def _full(t: Any) -> Any:
 def _drawn(plan: Any, model: Any) -> list[tuple[Any, ...]]:
     """Per elementwise entry: the shard's global (start, stop) per dim and the elements
     its tasks draw (the tasks are made, not run)."""
-    from initpolicy.applier.execute import _tensor
+    from initpolicy.applier.execution import _tensor
     from initpolicy.applier.writes import entry_tasks
     from initpolicy.catalog.schemes import SCHEMES
     from initpolicy.shards.dtensor import local_view
@@ -268,7 +268,7 @@ def main() -> None:
     import transformers.models.llama.modeling_llama  # noqa: F401
 
     import initpolicy.api
-    import initpolicy.applier.execute
+    import initpolicy.applier.execution
     import initpolicy.linter.run
     import initpolicy.tracer.tracing  # noqa: F401
 

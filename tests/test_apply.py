@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import initpolicy
-from initpolicy.applier.execute import execute
+from initpolicy.applier.execution import execute
 from initpolicy.applier.streams import derive
 from initpolicy.errors import PlanError
 

@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 import initpolicy
-from initpolicy.applier import execute as execute_module
+from initpolicy.applier import execution as execute_module
 from initpolicy.cli.main import cli
 from initpolicy.errors import UsageError
 from initpolicy.tracer.inputs import from_shapes

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from initpolicy.errors import InitPolicyError
-from initpolicy.language.evaluate import (
+from initpolicy.language.evaluation import (
     MAX_DEPTH,
     ExprError,
     binop,

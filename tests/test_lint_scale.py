@@ -17,7 +17,7 @@ from torch import nn
 import initpolicy
 from initpolicy.applier.partial import Parts
 from initpolicy.errors import UsageError
-from initpolicy.linter.budget import budget, parse_memory, tensor_bytes
+from initpolicy.linter.memory_budget import budget, parse_memory, tensor_bytes
 from initpolicy.linter.stream import partition, sample
 
 transformers = pytest.importorskip("transformers")
@@ -366,7 +366,7 @@ def test_a_clean_meta_llama_is_clean_under_its_own_init() -> None:
 
 
 def test_parts_write_exactly_the_values_of_a_whole_apply() -> None:
-    from initpolicy.applier.execute import execute
+    from initpolicy.applier.execution import execute
     from initpolicy.planner.match import build_plan
     from initpolicy.tracer.tracing import trace
 

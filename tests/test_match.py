@@ -11,7 +11,7 @@ import math
 import pytest
 
 from initpolicy.catalog.gains import vp_gain
-from initpolicy.catalog.seeds import resolve
+from initpolicy.catalog.seeds import resolve_seed
 from initpolicy.errors import PlanError
 from initpolicy.planner.match import build_plan as plan
 
@@ -461,7 +461,7 @@ def test_did_you_mean_for_a_type_that_matches_nothing():
     ("arg", "policy_seed", "expected"), [(None, None, 0), (None, 5, 5), (3, 5, 3), (0, 5, 0)]
 )
 def test_seed_precedence(arg, policy_seed, expected):
-    assert resolve(arg, policy_seed) == expected
+    assert resolve_seed(arg, policy_seed) == expected
     assert (
         plan(policy((S(param="bias"), scheme("zeros")), seed=policy_seed), graph(), seed=arg).seed
         == expected

@@ -18,7 +18,7 @@ from initpolicy.catalog.activations import CANONICAL, canonical
 from initpolicy.catalog.blocks import BLOCKS
 from initpolicy.catalog.schemes import ENUMS, SCHEMES
 from initpolicy.errors import PolicyError
-from initpolicy.language.evaluate import evaluate
+from initpolicy.language.evaluation import evaluate
 from initpolicy.language.grammar import parser
 from initpolicy.language.ir import (
     BinOp,

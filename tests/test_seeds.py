@@ -1,5 +1,5 @@
 """Seeds are exact integers in [0, 2**63), the same wherever they are given: the policy
-header ``seed N``, ``--seed`` (``catalog.seeds.parse``) and the API's ``seed=``."""
+header ``seed N``, ``--seed`` (``catalog.seeds.parse_seed``) and the API's ``seed=``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ LARGEST = str(2**63 - 1)
 )
 def test_a_header_seed_is_the_exact_integer_it_writes(text, seed):
     assert initpolicy.load(f"seed {text}\nbias -> zeros()").seed == seed
-    assert seeds.parse(text) == seed
+    assert seeds.parse_seed(text) == seed
 
 
 @pytest.mark.parametrize("text", ["1.5", str(2**63), "1e400", "1e999999999", "9.3e18"])
@@ -42,7 +42,7 @@ def test_a_header_seed_out_of_range_is_a_located_error(text):
 @pytest.mark.parametrize("text", ["-1", "abc", "", "inf", "nan", "1/2", "0x10"])
 def test_parse_refuses_what_is_not_a_decimal_whole_number(text):
     with pytest.raises(ValueError, match=r"seed must be a whole number in \[0, 2\*\*63\)"):
-        seeds.parse(text)
+        seeds.parse_seed(text)
 
 
 def _model() -> torch.nn.Module:

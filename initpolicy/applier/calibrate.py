@@ -35,11 +35,10 @@ from typing import Any
 
 import torch
 
-from ..planner.plan import Entry, Plan
-from ..shards.dtensor import is_dtensor, local_view
-from ..shards.groups import reshard
-from ..tracer.inputs import Call
-from .execute import _tensor, execute
+from ..planner import Entry, Plan
+from ..shards import is_dtensor, local_view, reshard
+from ..tracer import Call
+from .execution import _tensor, execute
 from .report import Report
 from .writes import scale_entry, visible_rows
 
@@ -329,8 +328,10 @@ def replay_text(plan: Plan, done: Calibrated, data: tuple[str, str], what: str) 
     tensor (evaluated arguments, exact floats), a calibrated one as
     ``scaled(INNER, factor)``; ``seed`` the plan's. ``what`` names the calibration in the
     header (the policy, and where the data came from). Printed by the language's printer."""
-    from ..language import printer
-    from ..language.ir import Num, SchemeArg, SchemeCall, Selector, Word
+    from ..language import Num, SchemeArg, SchemeCall, Selector, Word, is_type_name
+    from ..language import comment as printer_comment
+    from ..language import literal_glob as printer_literal_glob
+    from ..language import rule_text as printer_rule_text
 
     def call(name: str, values: dict[str, Any]) -> SchemeCall:
         args = tuple(
@@ -341,13 +342,13 @@ def replay_text(plan: Plan, done: Calibrated, data: tuple[str, str], what: str) 
 
     shapes, sha = data
     lines = [
-        printer.comment(f"Calibrated by initpolicy: {what}"),
-        printer.comment(f"data: {shapes}, sha256 {sha}"),
+        printer_comment(f"Calibrated by initpolicy: {what}"),
+        printer_comment(f"data: {shapes}, sha256 {sha}"),
     ]
     if done.records:
         bad = done.not_converged
         lines.append(
-            printer.comment(
+            printer_comment(
                 f"{len(done.records)} layers rescaled, "
                 + (
                     f"{len(bad)} not converged: {', '.join(r.layer for r in bad)}"
@@ -357,7 +358,7 @@ def replay_text(plan: Plan, done: Calibrated, data: tuple[str, str], what: str) 
             )
         )
     lines += [
-        printer.comment("Replays the calibrated weights bit for bit, without data."),
+        printer_comment("Replays the calibrated weights bit for bit, without data."),
         f"seed {plan.seed}",
     ]
     for e in plan.entries:
@@ -371,12 +372,12 @@ def replay_text(plan: Plan, done: Calibrated, data: tuple[str, str], what: str) 
         elif e.transform is not None:  # the draw through its map, folded for this tensor
             fn_arg = SchemeArg(name="fn", value=e.transform)
             scheme = SchemeCall(name="mapped", args=(fn_arg,), inner=scheme)
-        typ = e.layer.type if printer.is_type_name(e.layer.type or "") else "*"
+        typ = e.layer.type if is_type_name(e.layer.type or "") else "*"
         sel = Selector(
             types=(typ,),
             param=e.param.local,
             block=e.block,
-            named=printer.literal_glob(e.layer.name),
+            named=printer_literal_glob(e.layer.name),
         )
-        lines.append(printer.rule_text(sel, scheme))
+        lines.append(printer_rule_text(sel, scheme))
     return "\n".join(lines) + "\n"

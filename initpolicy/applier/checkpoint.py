@@ -17,7 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..common import files
+from ..common import check_destination as files_check_destination
+from ..common import is_file as files_is_file
+from ..common import write_atomic
 from ..errors import UsageError
 
 FORMATS = (".pt", ".pth", ".bin", ".safetensors")
@@ -42,7 +44,7 @@ def check_destination(path: str | Path, *, force: bool = False) -> Path:
         )
     if suffix == ".safetensors":
         _safetensors_writer()
-    return files.check_destination(path, force=force)
+    return files_check_destination(path, force=force)
 
 
 def save_state_dict(state: dict[str, Any], path: str | Path, *, force: bool = False) -> Path:
@@ -51,7 +53,7 @@ def save_state_dict(state: dict[str, Any], path: str | Path, *, force: bool = Fa
     fails (no space, a read-only file system...), with nothing left behind."""
     path = check_destination(path, force=force)
     write = _safetensors_writer() if path.suffix.lower() == ".safetensors" else _torch_write
-    return files.write_atomic(path, lambda tmp: write(state, tmp), force=force)
+    return write_atomic(path, lambda tmp: write(state, tmp), force=force)
 
 
 def _torch_write(state: dict[str, Any], tmp: str) -> None:
@@ -99,7 +101,7 @@ def load_inputs(path: str | Path) -> Any:
     p = Path(path)
     if p.suffix not in INPUT_FORMATS:
         raise UsageError(f"--data {p}: expected one of {', '.join(INPUT_FORMATS)}")
-    if not files.is_file(p):
+    if not files_is_file(p):
         raise UsageError(f"--data {p}: no such file")
     try:
         if p.suffix == ".safetensors":

@@ -56,7 +56,7 @@ from typing import Any
 
 import torch
 
-from ..catalog.schemes import SCHEMES, Facts, Value, dtype_error, resolve_values, shape_error
+from ..catalog import SCHEMES, Facts, Value, dtype_error, resolve_values, shape_error
 from ..errors import InitError
 
 #: The schemes :func:`fill_` writes (all but ``keep`` and ``default``), catalogue order.

@@ -19,9 +19,8 @@ from typing import Any
 
 import torch
 
-from ..catalog.wrappers import DRAWN
-from ..language.evaluate import binop, call
-from ..language.ir import BinOp, Call, Expr, Name, Neg, Num
+from ..catalog import DRAWN
+from ..language import BinOp, Call, Expr, Name, Neg, Num, binop, call
 
 _BINOPS = {
     "+": operator.add,

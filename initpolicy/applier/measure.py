@@ -12,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..planner.plan import Entry, Plan
-from ..shards.dtensor import is_dtensor, mesh_device_type
-from ..shards.moments import gather_moments, measure_rows
-from ..tracer.fans import legacy_weight_norm
-from ..tracer.graph import block_of
+from ..planner import Entry, Plan
+from ..shards import gather_moments, is_dtensor, measure_rows, mesh_device_type
+from ..tracer import block_of, legacy_weight_norm
 
 
 def written(e: Entry, t: Any) -> tuple[Any, tuple[int, int] | None]:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic, PlanError
-from ..planner.plan import Entry, Plan
-from ..tracer.layers import init_weights_owner as find_init_weights_owner
-from ..tracer.layers import reset_method
+from ..planner import Entry, Plan
+from ..tracer import init_weights_owner as find_init_weights_owner
+from ..tracer import reset_method
 
 #: BatchNorm's statistics: reset_running_stats writes them (running_var = 1).
 _STATS = ("running_mean", "running_var", "num_batches_tracked")

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from ..errors import UsageError
-from ..planner.plan import Output
-from ..tracer.multipliers import OutputScale, installed, missing, modules_of, ours
+from ..planner import Output
+from ..tracer import OutputScale, installed, missing, modules_of, ours
 
 __all__ = ["OutputScale", "install", "installed", "missing", "remove", "scales"]
 

@@ -1,5 +1,5 @@
 """One part of a meta model at a time: materialize a part (a block of layers, an
-embedding), write exactly the values a whole :func:`~initpolicy.applier.execute.execute`
+embedding), write exactly the values a whole :func:`~initpolicy.applier.execution.execute`
 would write there, and put the meta tensors back to free it.
 
 This is what lets lint judge an 8B or 70B model on a laptop (docs/lint.md, "Models
@@ -28,10 +28,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..planner.plan import Plan
-from ..tracer.layers import init_weights_owner as owner_of
-from ..tracer.layers import reset_method
-from .execute import _module_inits, _Writer
+from ..planner import Plan
+from ..tracer import init_weights_owner as owner_of
+from ..tracer import reset_method
+from .execution import _module_inits, _Writer
 from .meta import _STATS, Materialized, Preparation, prepare, tensors
 from .pool import gc_paused
 from .streams import derive
@@ -128,7 +128,7 @@ class Parts:
                 mod_name = (e.param.raw_name or e.param.name).rpartition(".")[0]
                 if mod_name not in names:
                     continue
-                from .execute import _tensor
+                from .execution import _tensor
 
                 slots[id(e)] = _tensor(self.model, e)
             else:

@@ -34,8 +34,8 @@ from typing import Any
 
 import torch
 
-from ..catalog.schemes import SCHEMES, Facts, Value
-from ..shards.dtensor import Index, as_index, as_matrix, index_len, matrix_shape, region_matrix
+from ..catalog import SCHEMES, Facts, Value
+from ..shards import Index, as_index, as_matrix, index_len, matrix_shape, region_matrix
 from .fill import checked_values, sample_into
 from .pool import Task, TaskPool
 from .streams import V1, Grid, Layout, tile_key

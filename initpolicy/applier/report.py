@@ -15,11 +15,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog.schemes import SCHEMES
-from ..common.text import table
-from ..language.printer import expression
-from ..planner.plan import Entry, Plan, rule_json
-from ..tracer.graph import block_of
+from ..catalog import SCHEMES
+from ..common import table
+from ..language import expression
+from ..planner import Entry, Plan, rule_json
+from ..tracer import block_of
 from .streams import STREAM_LAYOUT_VERSION, whole_draw_bytes
 
 
@@ -140,7 +140,7 @@ class Report:
     def print_once(self) -> None:
         """Print the Report on rank 0 only: every rank of a sharded model holds the same
         Report (its statistics already reduced over ranks)."""
-        from ..shards.dtensor import rank
+        from ..shards import rank
 
         if rank() == 0:
             print(self)

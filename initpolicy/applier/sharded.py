@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..shards.dtensor import is_dtensor, local_tensor, local_view
+from ..shards import is_dtensor, local_tensor, local_view
 from .meta import Materialized, tensors
 
 

@@ -45,7 +45,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from ..catalog.schemes import get
+from ..catalog import get
 
 #: The layout of the values: bumped by any change to the tile shapes, keys or draw order.
 STREAM_LAYOUT_VERSION = 1

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..catalog.schemes import SCHEMES
-from ..planner.plan import Entry, Plan
-from ..shards.dtensor import as_matrix, clip, index_len, local_view, region_matrix
-from ..tracer.fans import legacy_weight_norm
-from ..tracer.graph import block_of, tensor_facts
+from ..catalog import SCHEMES
+from ..planner import Entry, Plan
+from ..shards import as_matrix, clip, index_len, local_view, region_matrix
+from ..tracer import block_of, legacy_weight_norm, tensor_facts
 from .mapping import elementwise
 from .pool import Task, TaskPool
 from .regions import draw_region, stream_tasks

@@ -7,13 +7,13 @@ non-negative int64). Written as text (the header, ``--seed``) it is a decimal nu
 value is exactly a whole number: ``123456789012345678``, ``7.0``, ``1e3`` (never rounded
 through a float). Precedence: the caller's seed, else the policy's, else 0.
 
->>> resolve(None, 7), resolve(3, 7), resolve(None, None)
+>>> resolve_seed(None, 7), resolve_seed(3, 7), resolve_seed(None, None)
 (7, 3, 0)
 >>> problem(2**63), problem(True), problem(12) is None
 ('seed must be a whole number in [0, 2**63), not 9223372036854775808', 'seed must be a whole number in [0, 2**63), not True', True)
->>> parse("123456789012345678"), parse("1e3")
+>>> parse_seed("123456789012345678"), parse_seed("1e3")
 (123456789012345678, 1000)
->>> parse("1e400")
+>>> parse_seed("1e400")
 Traceback (most recent call last):
 ValueError: seed must be a whole number in [0, 2**63), not 1e400
 """
@@ -47,7 +47,7 @@ def problem(value: object) -> str | None:
     return None if 0 <= number < SEED_LIMIT else _message(repr(value))
 
 
-def parse(text: str) -> int:
+def parse_seed(text: str) -> int:
     """The seed that ``text`` writes, exactly (the policy header's ``seed N`` and
     ``--seed``); ValueError naming the text when it is not a whole number in range.
 
@@ -55,7 +55,7 @@ def parse(text: str) -> int:
 
         def seed_callback(ctx, param, value):
             try:
-                return None if value is None else seeds.parse(value)
+                return None if value is None else parse_seed(value)
             except ValueError as e:
                 raise click.BadParameter(str(e)) from None
     """
@@ -82,7 +82,7 @@ def parse(text: str) -> int:
     return value
 
 
-def resolve(argument: int | None, policy_seed: int | None) -> int:
+def resolve_seed(argument: int | None, policy_seed: int | None) -> int:
     """Seed precedence: the caller's ``seed=``/``--seed``, else the policy's ``seed N``, else 0."""
     if argument is not None:
         return int(argument)

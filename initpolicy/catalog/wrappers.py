@@ -73,7 +73,7 @@ def is_calibration(name: str) -> bool:
     return w is not None and w.kind == "calibration"
 
 
-def resolve(name: str, values: Mapping[str, Value]) -> dict[str, Value]:
+def resolve_wrapper(name: str, values: Mapping[str, Value]) -> dict[str, Value]:
     """A wrapper's evaluated arguments with its defaults filled in."""
     out = dict(WRAPPERS[name].defaults())
     out.update(values)

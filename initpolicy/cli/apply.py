@@ -39,7 +39,7 @@ def _policy_spec(policy: str | None) -> str:
 
 
 def _echo_json(data: dict[str, Any]) -> None:
-    from ..applier.report import dumps
+    from ..applier import dumps
 
     emit(dumps(data))
 
@@ -75,7 +75,7 @@ def apply_command(
     initpolicy apply --policy relu_net.pol        # TARGET from pyproject.toml
     """
     from ..api import load_spec
-    from ..applier.checkpoint import check_destination, save_state_dict
+    from ..applier import check_destination, save_state_dict
 
     spec = _policy_spec(policy_spec)
     files = Destinations(force=force, inputs=(spec, target_source(target)))
@@ -125,7 +125,7 @@ def explain_command(
     initpolicy explain model.py --policy gpt2 --format json
     """
     from ..api import load_spec
-    from ..applier.report import plan_json, plan_text
+    from ..applier import plan_json, plan_text
 
     policy = load_spec(_policy_spec(policy_spec), policy_values)
     loaded = load_model(target, target_opts)

@@ -69,8 +69,7 @@ def calibrate_command(
     initpolicy apply model.py --policy calibrated.pol --out init.pt
     """
     from ..api import calibrate, load_spec, synthetic_inputs
-    from ..applier.checkpoint import load_inputs
-    from ..applier.report import dumps
+    from ..applier import dumps, load_inputs
     from .apply import _policy_spec
 
     spec = _policy_spec(policy_spec)

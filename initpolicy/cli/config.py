@@ -17,7 +17,7 @@ click as ``default_map`` (black's pattern): each value is the default of one par
 the command line wins by click's own rules and no command opens the file again. Paths in
 the table are relative to the directory holding the pyproject.toml. The table is checked
 by one pydantic model (:class:`ToolTable`; its ``lint`` by the linter's
-:class:`~initpolicy.linter.settings.LintSettings`), and every error reads alike
+:class:`~initpolicy.linter.lint_settings.LintSettings`), and every error reads alike
 (:mod:`initpolicy.common.tables`). Which commands take TARGET and ``--policy`` is read off
 the commands' own parameters (``target``, ``policy_spec``), not listed here.
 
@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
-from ..common.tables import must_be, table_error
+from ..common import must_be, table_error
 from ..errors import UsageError
 
 #: ``[tool.initpolicy.lint]`` key -> the ``lint`` parameter it is the default of.
@@ -152,7 +152,7 @@ def load_config(start: Path | None = None) -> Config | None:
 
 def _lint_table(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     """``[tool.initpolicy.lint]`` checked by the linter's own rule (kebab-case keys)."""
-    from ..linter.settings import settings
+    from ..linter import settings
 
     return settings(raw, where=str(path))
 

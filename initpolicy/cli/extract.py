@@ -78,7 +78,7 @@ def extract_command(
     initpolicy extract model.py:Net --call init_weights
     """
     from ..api import extract, record
-    from ..extractor.provenance import dumps
+    from ..extractor import dumps
 
     files = Destinations(force=force, inputs=(target_source(target),))
     files.check(output_file, "-o")

@@ -21,7 +21,7 @@ from click.core import ParameterSource
 
 from .. import __version__
 from ..errors import UsageError
-from ..linter.findings import SEVERITIES
+from ..linter import SEVERITIES
 from .options import (
     Destinations,
     Outcome,
@@ -40,7 +40,7 @@ from .options import (
 from .targets import target_source
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..linter.run import LintResult
+    from ..linter import LintResult
     from .targets import LoadedTarget
 
 
@@ -219,7 +219,7 @@ def lint_command(
     initpolicy lint model.py --fix-policy fixed.pol
     """
     from ..api import load_spec
-    from ..linter.budget import parse_memory
+    from ..linter import parse_memory
 
     # --no-policy drops the configured policy only: an explicit --policy still counts.
     if no_policy and ctx.get_parameter_source("policy_spec") is ParameterSource.DEFAULT_MAP:
@@ -263,7 +263,7 @@ def _lint_target(
     """TARGET loaded (its source protected from the outputs) and linted, with a progress bar
     on stderr when it is a terminal."""
     from ..api import lint, write_recorder
-    from ..common.progress import Progress
+    from ..common import Progress
 
     bar = Progress()
     bar.stage("loading the model")
@@ -290,17 +290,21 @@ def _report(
     result: LintResult, fmt: str, statistics: bool, show_table: bool, default_loc: str | None
 ) -> str:
     """The report in --format (or --statistics' counts per rule)."""
-    from ..linter import output as lint_output
+    from ..linter import github as lint_output_github
+    from ..linter import sarif as lint_output_sarif
+    from ..linter import statistics as lint_output_statistics
+    from ..linter import text as lint_output_text
+    from ..linter import to_json as lint_output_to_json
 
     if statistics:
-        return lint_output.statistics(result.findings)
+        return lint_output_statistics(result.findings)
     if fmt == "json":
-        return lint_output.to_json(result)
+        return lint_output_to_json(result)
     if fmt == "sarif":
-        return json.dumps(lint_output.sarif(result, default_loc, __version__), indent=2)
+        return json.dumps(lint_output_sarif(result, default_loc, __version__), indent=2)
     if fmt == "github":
-        return lint_output.github(result.findings, default_loc)
-    return lint_output.text(result, show_table=show_table)
+        return lint_output_github(result.findings, default_loc)
+    return lint_output_text(result, show_table=show_table)
 
 
 @dataclass(frozen=True)
@@ -330,7 +334,7 @@ class _Outputs:
         first file is written: an error (no layer statistics to plot) leaves no file."""
         fixed = None
         if self.fix_policy is not None:
-            from ..linter.fix import fix_policy as make_fix
+            from ..linter import fix_policy as make_fix
 
             fixed = make_fix(result.all_findings, result.graph, policy=policy, out=self.fix_policy)
         figure = _plot(result) if self.plot is not None else None
@@ -354,7 +358,7 @@ class _Outputs:
 @format_option("text", "json")
 def rules_command(fmt: str) -> None:
     """List every lint rule: code, name, severity, kind and summary."""
-    from ..linter.registry import all_rules
+    from ..linter import all_rules
 
     rules = all_rules()
     if fmt == "json":
@@ -381,8 +385,7 @@ def rules_command(fmt: str) -> None:
 @click.argument("code")
 def rule_command(code: str) -> None:
     """Explain one rule (by code or name): what, why, an anti-pattern and a fix."""
-    from ..linter.docs import explain
-    from ..linter.registry import get_rule
+    from ..linter import explain, get_rule
 
     click.echo(explain(get_rule(code)))
 

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..catalog.dtypes import DTYPES
+from ..catalog import DTYPES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .targets import LoadedTarget
@@ -105,7 +105,7 @@ class Destinations:
 
         An input is refused first, so that the message never advises a ``--force`` that
         would not help."""
-        from ..common.files import check_destination
+        from ..common import check_destination
         from ..errors import UsageError
 
         if path is None:
@@ -141,7 +141,7 @@ class Destinations:
     def write(self, path: Path, content: Any, option: str, what: str = "") -> None:
         """Write ``content`` (text, bytes, or a writer given the temporary path) to ``path``;
         say so on stderr, with ``what`` was written after a colon when given."""
-        from ..common.files import write_atomic
+        from ..common import write_atomic
 
         self.check(path, option)
         write_atomic(path, content, force=self.force)
@@ -169,13 +169,13 @@ def force_option(*written: str) -> Any:
 
 def seed_option(help: str) -> Any:
     """``--seed N``: an exact integer in the one seed range, written as the policy header's
-    ``seed N`` is (``7``, ``7.0``, ``1e3``; :func:`initpolicy.catalog.seeds.parse`)."""
+    ``seed N`` is (``7``, ``7.0``, ``1e3``; :func:`initpolicy.catalog.seeds.parse_seed`)."""
 
     def check(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-        from ..catalog import seeds
+        from ..catalog import parse_seed
 
         try:
-            return None if value is None else seeds.parse(value)
+            return None if value is None else parse_seed(value)
         except ValueError as e:
             raise click.BadParameter(str(e)) from None
 

@@ -29,7 +29,7 @@ def check(policies: tuple[str, ...]) -> Outcome:
     initpolicy check relu_net.pol init/*.pol
     initpolicy check relu_net            # a built-in policy
     """
-    from ..language.loader import parse_any
+    from ..language import parse_any
 
     if not policies:  # neither given nor configured (cli.config defaults it)
         raise click.UsageError("no POLICY given and no [tool.initpolicy] policy configured")
@@ -82,7 +82,7 @@ def policies() -> None:
     Use one by name (`initpolicy apply model.py --policy relu_net`) or include it in
     a policy file (`use relu_net`).
     """
-    from ..language.builtins import builtin_policies
+    from ..language import builtin_policies
 
     builtins = builtin_policies()
     if not builtins:

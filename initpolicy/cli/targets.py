@@ -364,7 +364,7 @@ def load_target(
 
 
 def _from_shapes(input_shape: Sequence[Sequence[int]], input_dtype: Sequence[str]) -> Any:
-    from ..tracer.inputs import from_shapes
+    from ..tracer import from_shapes
 
     shapes = [tuple(int(s) for s in shape) for shape in input_shape]
     try:

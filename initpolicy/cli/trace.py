@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..common.text import table
+from ..common import table
 from .options import (
     echo_warnings,
     emit,

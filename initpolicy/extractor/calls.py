@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from ..catalog.schemes import SCHEMES, get
+from ..catalog import SCHEMES, get
 
 #: torch.nn.init function name -> catalog scheme (torch semantics, same arguments).
 INIT_FUNCTIONS: dict[str, str] = {s.torch_name: s.name for s in SCHEMES.values() if s.torch_name}

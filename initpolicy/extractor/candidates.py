@@ -20,11 +20,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog.activations import CANONICAL
+from ..catalog import CANONICAL
 from ..errors import PrintError
-from ..language import printer
-from ..language.ir import Selector
-from ..planner.select import Index, is_weight_name
+from ..language import Selector, is_type_name
+from ..language import literal_glob as printer_literal_glob
+from ..language import selector as printer_selector
+from ..language import string as printer_string
+from ..planner import Index, is_weight_name
 from .observe import Item
 
 #: Activations a ``before`` clause may name (not the outcomes linear and mixed).
@@ -66,7 +68,7 @@ class Cand:
 
     def text(self) -> str:
         """The selector as policy text, by the language's printer."""
-        return printer.selector(self.selector())
+        return printer_selector(self.selector())
 
     def cost(self) -> float:
         """How heavy the selector reads (lower is simpler)."""
@@ -138,7 +140,7 @@ class Atoms:
 def _writable(glob: str) -> bool:
     """Whether a ``named`` glob can be written in a policy (no quote, no line break)."""
     try:
-        printer.string(glob)
+        printer_string(glob)
     except PrintError:
         return False
     return True
@@ -161,7 +163,7 @@ def _types(it: Item) -> list[str]:
     language can write."""
     own, *bases = [t for t in it.layer.types if t != "Module"] or [""]
     plain = [t for t in bases if not t.startswith("_") and not t.endswith(_MODEL_BASES)]
-    return [t for t in ([own, *plain] if own else plain) if printer.is_type_name(t)]
+    return [t for t in ([own, *plain] if own else plain) if is_type_name(t)]
 
 
 #: Base classes of whole models in the libraries (transformers' ``PreTrainedModel`` and
@@ -197,7 +199,7 @@ def _name_globs(name: str) -> list[str]:
         return []
     # a name's own *, ? and [ are written as one-character classes: a glob of the name
     # matches the name, not its look-alikes
-    parts = [printer.literal_glob(p) for p in name.split(".")]
+    parts = [printer_literal_glob(p) for p in name.split(".")]
     out: list[str] = []
     last = parts[-1]
     if len(parts) > 1 and not last.isdigit():

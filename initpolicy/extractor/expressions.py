@@ -38,10 +38,22 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, get_args
 
-from ..catalog.schemes import TRUNCATION_CORRECTION, WORD_TYPE
-from ..language import printer
-from ..language.evaluate import has_count, names
-from ..language.ir import BOUND_NAMES, CONDITION_NAMES, BinOp, Call, Count, Name, Neg, Num, Selector
+from ..catalog import TRUNCATION_CORRECTION, WORD_TYPE
+from ..language import (
+    BOUND_NAMES,
+    CONDITION_NAMES,
+    BinOp,
+    Call,
+    Count,
+    Name,
+    Neg,
+    Num,
+    Selector,
+    has_count,
+    is_type_name,
+    names,
+)
+from ..language import expression as printer_expression
 
 REL = 1e-12
 #: Names a ``let`` may not take: the language's bound and condition names, its functions
@@ -82,7 +94,7 @@ class Expr:
     text: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "text", printer.expression(self.node))
+        object.__setattr__(self, "text", printer_expression(self.node))
 
 
 # ---------------------------------------------------------------- IR builders
@@ -121,7 +133,7 @@ def count_of(block: str, ctx: Context) -> tuple[Any, tuple[tuple[str, str, str],
     let = ctx.count_lets.get(block)
     if let is None:
         return node, ()
-    return Name(name=let[0]), ((let[0], printer.expression(node), f"config.{let[1]}"),)
+    return Name(name=let[0]), ((let[0], printer_expression(node), f"config.{let[1]}"),)
 
 
 @dataclass
@@ -223,7 +235,7 @@ def candidates(
     # computed also for a layer outside the blocks (ModernBERT's head: num_hidden_layers)
     for t in dict.fromkeys([*enclosing, *ctx.counts]):
         n = ctx.counts.get(t)
-        if not n or n < 2 or not printer.is_type_name(t):
+        if not n or n < 2 or not is_type_name(t):
             continue
         count, nlets = count_of(t, ctx)
         for base, bexpr in ctx.bases.items():
@@ -319,7 +331,7 @@ def _scaled_fan_forms(c: float, fan: Any, enclosing: Iterable[str], ctx: Context
             out.append(Expr(div(form, Num(value=r)), 3))
         for t in dict.fromkeys(enclosing):
             n = ctx.counts.get(t)
-            if not n or n < 2 or not printer.is_type_name(t):
+            if not n or n < 2 or not is_type_name(t):
                 continue
             count, nlets = count_of(t, ctx)
             for m in (1, 2):
@@ -464,7 +476,7 @@ def config_context(model: Any, counts: dict[str, int], literals: Iterable[float]
             continue
         name = floats.get(v)
         if name is not None:
-            let = (name, printer.expression(num(v)), f"config.{name}")
+            let = (name, printer_expression(num(v)), f"config.{name}")
             ctx.bases[v] = Expr(Name(name=name), 0, (let,))
         else:
             ctx.bases.setdefault(v, Expr(num(v), 1 if close(v, float(f"{v:.3g}")) else 4))

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from ..catalog.schemes import get, moments, truncated_std
+from ..catalog import get, moments, truncated_std
 
 
 @dataclass

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..catalog.schemes import constant_value
-from ..planner.match import summed_bias
+from ..catalog import constant_value
+from ..planner import summed_bias
 from .candidates import Atoms, Cand
 from .observe import Item
 

@@ -27,10 +27,8 @@ from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
-from ..catalog.gains import gain
-from ..catalog.schemes import SCHEMES, get
-from ..language import printer
-from ..language.ir import (
+from ..catalog import SCHEMES, gain, get
+from ..language import (
     BinOp,
     Call,
     IndexOf,
@@ -41,7 +39,10 @@ from ..language.ir import (
     SchemeCall,
     Selector,
     Word,
+    is_type_name,
+    short_scheme,
 )
+from ..language import expression as printer_expression
 from .candidates import CONTAINERS
 from .expressions import (
     Context,
@@ -182,7 +183,7 @@ def _index_candidates(
         # rule shares across its attention and MLP projections
         outer = [t for k in ks for t in reversed(_enclosing(members[k]))]
         for t in dict.fromkeys(t for t in outer if t not in CONTAINERS):
-            if ctx.counts.get(t, 0) < 2 or ctx.position is None or not printer.is_type_name(t):
+            if ctx.counts.get(t, 0) < 2 or ctx.position is None or not is_type_name(t):
                 continue
             pos = [ctx.position(t, members[k].layer) for k in ks]
             if all(p is not None for p in pos):
@@ -217,7 +218,7 @@ def _block_maps(items: list[Item], ctx: Context) -> dict[int, tuple[str, tuple]]
         fn = law.records[0].fn if law.records else None
         if fn is None:
             continue
-        skeleton = printer.expression(_with_nums(fn, [0.0] * len(_nums(fn))))
+        skeleton = printer_expression(_with_nums(fn, [0.0] * len(_nums(fn))))
         pattern = _DIGITS.sub("*", "." + it.param.name + ".")
         groups.setdefault((pattern, skeleton), []).append(it)
     out: dict[int, tuple[str, tuple]] = {}
@@ -236,7 +237,7 @@ def _block_maps(items: list[Item], ctx: Context) -> dict[int, tuple[str, tuple]]
             values: list[Any] = list(_nums(fn))
             for j, line in zip(varying, lines, strict=True):
                 values[j] = line
-            out[m.index] = (printer.expression(_with_nums(fn, values)), lets)
+            out[m.index] = (printer_expression(_with_nums(fn, values)), lets)
     return out
 
 
@@ -250,7 +251,7 @@ def _block_line(
     outer = [t for m in members for t in [*reversed(_enclosing(m)), m.layer.type]]
     for t in dict.fromkeys(t for t in outer if t not in CONTAINERS):
         n = ctx.counts.get(t, 0)
-        if n < 2 or ctx.position is None or not printer.is_type_name(t):
+        if n < 2 or ctx.position is None or not is_type_name(t):
             continue
         pos = [ctx.position(t, m.layer) for m in members]
         if any(p is None for p in pos) or len(set(pos)) < 2:
@@ -462,7 +463,7 @@ def _plain_scheme(law: Law, texts: dict[str, Any], sym: bool = False) -> str:
     spec = get(law.scheme)
     named = _named_constant(law)
     if named is not None:
-        return printer.short_scheme(SchemeCall(name=named))
+        return short_scheme(SchemeCall(name=named))
     args = []
     for p in spec.params:
         v = law.args.get(p.name)
@@ -478,7 +479,7 @@ def _plain_scheme(law: Law, texts: dict[str, Any], sym: bool = False) -> str:
         else:
             value = texts.get(p.name, num(float(v)))
         args.append(SchemeArg(name=p.name, value=value))
-    return printer.short_scheme(SchemeCall(name=law.scheme, args=tuple(args)))
+    return short_scheme(SchemeCall(name=law.scheme, args=tuple(args)))
 
 
 def _same(v: float | str, default: object) -> bool:

@@ -26,7 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog.schemes import (
+from ..catalog import (
+    DRAWN,
     SCHEMES,
     TRUNCATION_CORRECTION,
     constant_value,
@@ -34,10 +35,8 @@ from ..catalog.schemes import (
     mode_fan,
     moments,
 )
-from ..catalog.wrappers import DRAWN
-from ..language.ir import BinOp, Call, Expr, Name, Neg, Num
-from ..language.printer import expression
-from ..planner.mapped import inner_support, map_std
+from ..language import BinOp, Call, Expr, Name, Neg, Num, expression
+from ..planner import inner_support, map_std
 from .fit import Fit
 from .records import Record
 

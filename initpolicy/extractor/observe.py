@@ -26,10 +26,9 @@ from typing import Any
 
 import torch
 
-from ..catalog.schemes import moments
-from ..planner.select import Index, NamedTensor
-from ..tracer.fans import legacy_weight_norm
-from ..tracer.graph import Layer, ModelGraph, ParamInfo
+from ..catalog import moments
+from ..planner import Index, NamedTensor
+from ..tracer import Layer, ModelGraph, ParamInfo, legacy_weight_norm
 from .fit import deterministic, fit_values
 from .laws import STRUCTURED, Law, absolute, law_of, torch_moments
 from .recorder import Recorder

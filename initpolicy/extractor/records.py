@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..tracer.fans import shape_fans
+from ..tracer import shape_fans
 
 #: (storage offset, size, stride) of the view a write went to.
 Geometry = tuple[int, tuple[int, ...], tuple[int, ...]]
@@ -138,7 +138,7 @@ class Record:
 
 def printed(fn: Any) -> str:
     """A record's element-wise map as the policy writes it (``log(x) * 0.5``)."""
-    from ..language.printer import expression
+    from ..language import expression
 
     return expression(fn)
 

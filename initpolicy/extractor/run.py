@@ -25,12 +25,9 @@ from typing import Any
 import torch
 
 from ..errors import InitPolicyError, TargetError, UsageError
-from ..language.evaluate import names
-from ..language.ir import Word
-from ..language.loader import parse
-from ..planner.match import build_plan, needs_trace
-from ..tracer.graph import ModelGraph
-from ..tracer.tracing import trace
+from ..language import Word, names, parse
+from ..planner import build_plan, needs_trace
+from ..tracer import ModelGraph, trace
 from .observe import Observation, observe
 from .recorder import Recorder
 from .sites import user_location

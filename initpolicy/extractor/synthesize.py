@@ -19,15 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..common.text import columns
+from ..common import columns
 from ..errors import InitPolicyError
-from ..language import printer
-from ..language.ir import Selector
-from ..language.loader import parse
-from ..planner.match import build_plan
-from ..planner.plan import Plan
-from ..planner.select import Index
-from ..tracer.graph import ModelGraph
+from ..language import Selector, parse
+from ..language import comment as printer_comment
+from ..language import let as printer_let
+from ..planner import Index, Plan, build_plan
+from ..tracer import ModelGraph
 from .candidates import Atoms, Cand, candidates_for
 from .expressions import Context, config_context
 from .greedy import RuleDraft, greedy, tidy
@@ -233,14 +231,14 @@ def _comment_for(items: list[Item]) -> str:
 def render(rules: list[Rule], lets: list[Let], header: str) -> str:
     """The policy text: the header, the ``let``s, the rules, comments aligned."""
     # comments carry the model's own names and file paths: printed so none ends its line
-    blocks = [printer.comment(line.removeprefix("#").strip()) for line in header.splitlines()]
+    blocks = [printer_comment(line.removeprefix("#").strip()) for line in header.splitlines()]
     if lets:
         blocks += [
-            columns([(printer.let(n, e), printer.comment(why)) for n, e, why in lets]),
+            columns([(printer_let(n, e), printer_comment(why)) for n, e, why in lets]),
             "",
         ]
     if rules:
         blocks.append(
-            columns([(r.selector, f"-> {r.scheme}", printer.comment(r.comment)) for r in rules])
+            columns([(r.selector, f"-> {r.scheme}", printer_comment(r.comment)) for r in rules])
         )
     return "\n".join(blocks) + "\n"

@@ -17,11 +17,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..catalog.schemes import constant_value, distribution, get
-from ..catalog.wrappers import DRAWN
-from ..language.evaluate import ExprError, evaluate
-from ..language.printer import expression
-from ..planner.plan import Plan
+from ..catalog import DRAWN, constant_value, distribution, get
+from ..language import ExprError, evaluate, expression
+from ..planner import Plan
 from .fit import drawn_like
 from .laws import own_default
 from .observe import Item

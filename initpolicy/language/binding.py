@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from lark import Token, Tree
 
-from ..catalog.schemes import ENUMS, SCHEMES, WORD_TYPE, Param, Scheme
-from ..catalog.wrappers import DRAWN, MAPPED, WRAPPERS
-from ..common.suggest import did_you_mean, one_of
-from .evaluate import names
+from ..catalog import DRAWN, ENUMS, MAPPED, SCHEMES, WORD_TYPE, WRAPPERS, Param, Scheme
+from ..common import did_you_mean, one_of
+from .evaluation import names
 from .ir import BOUND_NAMES, Expr, Num, SchemeArg, SchemeCall, Word
 from .selectors import Builder, first_token
 

@@ -3,7 +3,7 @@
 The grammar gives a flat operand/operator list; :class:`ExprBuilder` applies precedence
 by precedence climbing, checks that numbers and conditions are used where they belong,
 resolves names (``let`` names are substituted, bound names kept, unknown names reported
-with a hint) and folds constant sub-expressions with :mod:`initpolicy.language.evaluate`'s checked
+with a hint) and folds constant sub-expressions with :mod:`initpolicy.language.evaluation`'s checked
 primitives, so ``9**9**9`` or ``sqrt(-1)`` fail at parse time, pointing at the operator.
 Depth is bounded: no input can exhaust the stack.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 from lark import Token, Tree
 
-from ..common.suggest import did_you_mean, one_of
+from ..common import did_you_mean, one_of
 from ..errors import Diagnostic
-from . import evaluate as ex
+from . import evaluation as ex
 from .ir import (
     BOUND_NAMES,
     CONDITION_NAMES,

@@ -25,9 +25,8 @@ from typing import BinaryIO
 
 from lark import Token, Tree
 
-from ..catalog import seeds
-from ..common.files import TooLarge, is_file, read_limited
-from ..common.suggest import did_you_mean, one_of
+from ..catalog import parse_seed
+from ..common import TooLarge, did_you_mean, is_file, one_of, read_limited
 from ..errors import Diagnostic, PolicyError, UsageError
 from .binding import bind
 from .builtins import builtin_policies
@@ -313,7 +312,7 @@ class _Loader:
             b.error(tok, "seed is given twice")
             return
         try:
-            value = seeds.parse(str(tok))
+            value = parse_seed(str(tok))
         except ValueError as e:
             b.error(tok, str(e))
             return
@@ -365,7 +364,7 @@ _RULE_START = re.compile(
 
 def _scheme_call() -> re.Pattern[str]:
     """A scheme's name and its parenthesis (``kaiming_normal(``)."""
-    from ..catalog.schemes import SCHEMES
+    from ..catalog import SCHEMES
 
     return re.compile(r"\b(" + "|".join(map(re.escape, SCHEMES)) + r")\s*\(")
 

@@ -268,7 +268,7 @@ def short_scheme(call: SchemeCall) -> str:
     >>> short_scheme(SchemeCall(name="keep"))
     'keep'
     """
-    from ..catalog.schemes import get
+    from ..catalog import get
 
     if call.inner is not None:
         return scheme(call)
@@ -313,7 +313,7 @@ def _inner(call: SchemeCall, explicit: bool) -> str:
     """A wrapper's scheme (``lsuv(orthogonal(), ...)``): its arguments positional, in the
     signature's order, as the grammar reads a call there (an expression call has no
     keywords); refused where an argument is missing before a number that follows it."""
-    from ..catalog.schemes import get
+    from ..catalog import get
 
     given = {a.name: a.value for a in call.args}
     order = [p.name for p in get(call.name).params]

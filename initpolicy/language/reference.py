@@ -12,10 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from ..catalog.activations import ALIASES, CANONICAL
-from ..catalog.blocks import BLOCKS
-from ..catalog.schemes import ENUMS, SCHEMES
-from . import evaluate as expr
+from ..catalog import ALIASES, BLOCKS, CANONICAL, ENUMS, SCHEMES
+from . import evaluation as expr
 from . import lines as syntax
 from . import loader as parser
 from . import selectors as transform

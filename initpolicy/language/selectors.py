@@ -14,9 +14,8 @@ from fnmatch import fnmatchcase
 
 from lark import Token, Tree
 
-from ..catalog.activations import CANONICAL, canonical, spellings
-from ..catalog.blocks import ALL_BLOCK_NAMES, BLOCKS, EXPERT
-from ..common.suggest import did_you_mean, one_of
+from ..catalog import ALL_BLOCK_NAMES, BLOCKS, CANONICAL, EXPERT, canonical, spellings
+from ..common import did_you_mean, one_of
 from .expressions import (
     MAX_EXPR_DEPTH,
     WHERE_NAMES,

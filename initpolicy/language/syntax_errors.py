@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from ..common.suggest import one_of
+from ..common import one_of
 from .lines import BRACKETS, Chunk, SyntaxProblem
 
 _STATEMENT_WORDS = ("use", "let", "seed")

@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..planner.plan import Entry, Plan
-from ..tracer.graph import Layer, ModelGraph, ParamInfo
+from ..planner import Entry, Plan
+from ..tracer import Layer, ModelGraph, ParamInfo
 from .moments import Stats, blocked_tensors, entry_stats, planned_stats
 from .structure import chains
 from .subject import Subject, make_subject, output_blocks, plan_entries

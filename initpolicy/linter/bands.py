@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..catalog.activations import facts
-from ..catalog.gains import resolve_args, torch_gain, vp_gain
+from ..catalog import facts, resolve_args, torch_gain, vp_gain
 from ..errors import GainError
 
 SQRT2 = torch_gain("relu")

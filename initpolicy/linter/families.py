@@ -10,7 +10,7 @@ True
 
 from __future__ import annotations
 
-from ..tracer.graph import Layer
+from ..tracer import Layer
 
 EMBEDDING_TYPES = ("Embedding", "EmbeddingBag")
 RECURRENT_TYPES = ("RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell")

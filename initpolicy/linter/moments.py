@@ -8,10 +8,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..catalog.scheme_spec import Facts
-from ..catalog.schemes import SCHEMES, constant_value
-from ..planner.plan import Entry, Plan
-from ..tracer.graph import Layer, ParamInfo
+from ..catalog import SCHEMES, Facts, constant_value
+from ..planner import Entry, Plan
+from ..tracer import Layer, ParamInfo
 from .families import RECURRENT_TYPES, is_type
 
 

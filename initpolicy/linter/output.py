@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..common.text import table
+from ..common import table
 from .findings import Finding
 from .registry import all_rules
 

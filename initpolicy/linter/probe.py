@@ -20,8 +20,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog.activations import facts
-from ..tracer.graph import Layer, ModelGraph
+from ..catalog import facts
+from ..tracer import Layer, ModelGraph
 from .structure import judged_activation
 
 
@@ -66,14 +66,14 @@ class LayerStat:
 
 def preserved(model: Any) -> AbstractContextManager[None]:
     """Restore modes, buffers, gradients and the global RNG state on exit."""
-    from ..tracer.state import preserved as _preserved
+    from ..tracer import preserved as _preserved
 
     return _preserved(model, eval_mode=False)
 
 
 def first_tensor(out: Any) -> Any:
     """The first floating tensor in a (nested) model output (the tracer's walk of it)."""
-    from ..tracer.capture import tensors_in
+    from ..tracer import tensors_in
 
     return next((t for t in tensors_in(out) if t.is_floating_point()), None)
 
@@ -126,7 +126,7 @@ MODES = {
 
 
 def _set_modes(model: Any, mode: str) -> None:
-    from ..tracer.roles_nodes import normalizes
+    from ..tracer import normalizes
 
     for m in model.modules():
         if mode == "training":
@@ -210,7 +210,7 @@ def probe(
 
 def candidate_calls(model: Any, example_inputs: Any, device: Any = None) -> list[Any]:
     """The given inputs, else every input the tracer can infer (made on ``device``)."""
-    from ..tracer.inputs import NoInputs, as_call, infer
+    from ..tracer import NoInputs, as_call, infer
 
     if example_inputs is not None:
         return [as_call(example_inputs)]
@@ -254,7 +254,7 @@ def run_probe(
     >>> what, inputs, [st.name for st in stats]
     ('ran', 'training mode, 64 examples: input_0 (64, 4) noise', ['0', '2'])
     """
-    from ..tracer.messages import raised_at
+    from ..tracer import raised_at
     from .batch import special_tokens
     from .memory import is_out_of_memory
 

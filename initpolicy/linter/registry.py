@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..common.suggest import did_you_mean
+from ..common import did_you_mean
 from ..errors import UsageError
 from .rule import LintRule
 from .rules import RULES

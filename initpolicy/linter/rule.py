@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from .findings import Finding, Severity
 
 if TYPE_CHECKING:
-    from ..planner.plan import Plan
-    from ..tracer.graph import Layer, ModelGraph
+    from ..planner import Plan
+    from ..tracer import Layer, ModelGraph
     from .probe import LayerStat
     from .subject import Subject
 

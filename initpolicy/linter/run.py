@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .findings import SEVERITIES, Finding, fold, severity_rank, sort_findings
+from .lint_settings import check_fail_level, settings
 from .probe import LayerStat
 from .registry import all_rules, selected
 from .rule import LintContext, LintRule
-from .settings import check_fail_level, settings
 from .thresholds import thresholds as make_thresholds
 
 if TYPE_CHECKING:
-    from ..common.progress import Progress
-    from ..planner.plan import Plan
-    from ..tracer.graph import ModelGraph
-    from .budget import Budget
+    from ..common import Progress
+    from ..planner import Plan
+    from ..tracer import ModelGraph
+    from .memory_budget import Budget
     from .stream import Loader
 
 #: Why the dynamic rules do not run on a sharded model (docs/distributed.md).
@@ -71,13 +71,13 @@ def _config_table(config: Any) -> dict[str, Any]:
 
 
 def _trace(model: Any, example_inputs: Any) -> Any:
-    from ..tracer.tracing import trace
+    from ..tracer import trace
 
     return trace(model, example_inputs=example_inputs)
 
 
 def _sharded(model: Any) -> bool:
-    from ..shards.dtensor import is_sharded
+    from ..shards import is_sharded
 
     return is_sharded(model)
 
@@ -156,7 +156,7 @@ def lint(
     ``graph`` reuses a ModelGraph traced from ``model``.
     ``loader`` (a :class:`~initpolicy.linter.stream.Loader`): the model is judged part by
     part (:mod:`initpolicy.linter.stream`), each part materialized by the loader, within
-    ``budget`` (:mod:`initpolicy.linter.budget`); ``progress`` draws the stages.
+    ``budget`` (:mod:`initpolicy.linter.memory_budget`); ``progress`` draws the stages.
     ``written``: parameter name -> ``file:line`` of the model's code that wrote its values
     (:meth:`initpolicy.extractor.recorder.Recorder.user_sites`): findings on those values
     point there.
@@ -167,7 +167,7 @@ def lint(
     """
     chosen = _Selection.of(config, select, ignore, extend_select, thresholds, fail_level)
 
-    from ..common.progress import progress_of
+    from ..common import progress_of
 
     bar = progress_of(progress)
     if plan is None and loader is None:
@@ -262,7 +262,7 @@ def _streamed(
     ctx: LintContext, example_inputs: Any, loader: Any, dynamic: bool, budget: Any, bar: Any
 ) -> _Passes:
     """Both passes part by part, each part materialized by ``loader`` within ``budget``."""
-    from .budget import budget as measured_budget
+    from .memory_budget import budget as measured_budget
     from .stream import stream
 
     streamed = stream(

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..shards.dtensor import (
+from ..shards import (
     clip,
     counted_here,
     gather_rows,
@@ -32,8 +32,8 @@ from ..shards.dtensor import (
     local_view,
     region_matrix,
     sum_rows,
+    tensor_moments,
 )
-from ..shards.moments import tensor_moments
 
 #: Independent hashes per unit: a false duplicate needs both to collide.
 _PROBES = 2

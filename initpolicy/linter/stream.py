@@ -31,10 +31,10 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from ..common.progress import Progress
-from ..tracer.graph import ModelGraph
-from .budget import Budget, gib
+from ..common import Progress
+from ..tracer import ModelGraph
 from .findings import Finding
+from .memory_budget import Budget, gib
 from .probe import LayerStat
 
 #: Repeated blocks the passes run per stack (all of a stack no longer than this).

@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from ..tracer.graph import Layer, ModelGraph
+from ..tracer import Layer, ModelGraph
 from .bands import band
 from .families import EMBEDDING_TYPES, NORM_TYPES, RECURRENT_TYPES, is_type
 

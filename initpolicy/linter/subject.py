@@ -14,10 +14,11 @@ from functools import partial
 from typing import Any
 
 from ..errors import PrintError
-from ..language import printer
-from ..language.ir import Selector
-from ..planner.plan import Entry, Plan
-from ..tracer.graph import Layer, ModelGraph, ParamInfo
+from ..language import Selector
+from ..language import literal_glob as printer_literal_glob
+from ..language import selector as printer_selector
+from ..planner import Entry, Plan
+from ..tracer import Layer, ModelGraph, ParamInfo
 from .families import EMBEDDING_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
 from .moments import Stats, blocked_tensors, planned_stats
 from .structure import chains, judged_activation
@@ -142,10 +143,10 @@ def layer_selector(layer: Layer, local: str = "weight", block: str | None = None
         types=(typ,),
         param=None if local == "weight" and block is None else local,
         block=block,
-        named=printer.literal_glob(layer.name),
+        named=printer_literal_glob(layer.name),
     )
     try:
-        return printer.selector(sel)
+        return printer_selector(sel)
     except PrintError:
         return None
 
@@ -325,7 +326,7 @@ def output_blocks(
     ``block_stats(rows, shape)`` gives a block's statistics: measured on its rows (a view
     of the tensor), or, where the subject has no tensor (the analytic pass,
     :mod:`initpolicy.linter.analytic`), from the block's shape alone (``rows`` None)."""
-    from ..shards.dtensor import is_dtensor
+    from ..shards import is_dtensor
 
     blocks = s.param.outputs
     if not blocks or is_dtensor(s.tensor):
@@ -365,7 +366,7 @@ def _as(layer: Layer, activation: str) -> Layer:
 def _statistics(tensors: list[Any], tick: Any = None) -> list[Stats | None]:
     """:func:`stats_of` each tensor; on a sharded model, from one reduction of every
     shard's moments over the ranks (:mod:`initpolicy.shards.moments`), no tensor gathered."""
-    from ..shards.dtensor import is_dtensor
+    from ..shards import is_dtensor
 
     if not any(is_dtensor(t) for t in tensors):
         out_plain = []
@@ -374,7 +375,7 @@ def _statistics(tensors: list[Any], tick: Any = None) -> list[Stats | None]:
             if tick is not None:
                 tick()
         return out_plain
-    from ..shards.moments import tensor_moments
+    from ..shards import tensor_moments
 
     out: list[Stats | None] = []
     for m in tensor_moments([(t, None) for t in tensors]):

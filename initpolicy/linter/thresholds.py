@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..common.suggest import did_you_mean
+from ..common import did_you_mean
 from ..errors import UsageError
 
 #: Every threshold with its default and meaning (documented in docs/lint.md).

@@ -12,13 +12,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import gains, schemes, wrappers
-from ..catalog.activations import facts
+from ..catalog import (
+    DRAWN,
+    MAPPED,
+    constant_value,
+    dtype_error,
+    facts,
+    gain,
+    is_calibration,
+    range_error,
+    resolve_args,
+    resolve_values,
+    resolve_wrapper,
+    shape_error,
+    vp_gain,
+)
+from ..catalog import get as schemes_get
+from ..catalog import moments as schemes_moments
 from ..errors import Diagnostic, InitPolicyError, PrintError
-from ..language import printer
-from ..language.evaluate import names
-from ..language.ir import CONFIG_PREFIX, BinOp, Call, Neg, Num, Rule, SchemeCall, Selector, Word
-from ..tracer.graph import Block, Layer, ParamInfo, tensor_facts
+from ..language import CONFIG_PREFIX, BinOp, Call, Neg, Num, Rule, SchemeCall, Selector, Word, names
+from ..language import literal_glob as printer_literal_glob
+from ..language import selector as printer_selector
+from ..tracer import Block, Layer, ParamInfo, tensor_facts
 from .mapped import ExprError, inner_support, map_std
 from .plan import Entry
 from .select import NamedTensor, branch_env
@@ -104,7 +119,7 @@ def bound_names(
         for key in ("gain", "vp_gain", "slope"):
             why[key] = f"the activation after {layer.name or 'this module'} is unknown"
     else:
-        for key, fn in (("gain", gains.gain), ("vp_gain", gains.vp_gain)):
+        for key, fn in (("gain", gain), ("vp_gain", vp_gain)):
             try:
                 env[key] = float(fn(act, layer.act_args))
             except (InitPolicyError, ValueError) as e:
@@ -112,7 +127,7 @@ def bound_names(
         slope = facts(act).slope
         if slope is not None:
             try:
-                env["slope"] = float(gains.resolve_args(act, layer.act_args)[slope])
+                env["slope"] = float(resolve_args(act, layer.act_args)[slope])
             except (InitPolicyError, ValueError, KeyError, TypeError) as e:
                 # Reported where a rule uses `slope`, with the rule's location.
                 why["slope"] = f"the slope of {layer.name}'s {act} cannot be read: {e}"
@@ -193,7 +208,7 @@ def _evaluate(
     multipliers = _settings(rule, scope)
     values = _values(call, scope)
     # mapped(SCHEME, fn): an element-wise map of the draw, evaluated on the tensor
-    fn = rule.scheme.arg("fn") if rule.scheme.name == wrappers.MAPPED.name else None
+    fn = rule.scheme.arg("fn") if rule.scheme.name == MAPPED.name else None
     wrapped = _wrapper_args(rule, p, scope) if fn is None else None
     if fn is not None and p.parametrization is not None:
         raise _Fail(
@@ -254,7 +269,7 @@ def _wrapper_args(rule: Rule, p: ParamInfo, scope: _Scope) -> dict[str, float | 
     for a plain scheme; a parametrized tensor cannot be rescaled."""
     if rule.scheme.inner is None:
         return None
-    wrapped = wrappers.resolve(rule.scheme.name, _values(rule.scheme, scope))
+    wrapped = resolve_wrapper(rule.scheme.name, _values(rule.scheme, scope))
     if p.parametrization is not None:
         raise _Fail(
             f"{rule.scheme.name} cannot rescale a tensor computed by the parametrization "
@@ -267,8 +282,8 @@ def _wrapper_args(rule: Rule, p: ParamInfo, scope: _Scope) -> dict[str, float | 
 def _checked_args(name: str, values: dict[str, float | str]) -> dict[str, float | str]:
     """The scheme's arguments with defaults filled in, each checked against its parameter
     (an integer where one is declared) and all of them against the scheme."""
-    spec = schemes.get(name)
-    args = schemes.resolve_values(name, values)
+    spec = schemes_get(name)
+    args = resolve_values(name, values)
     for param in spec.params:
         value = args.get(param.name)
         if value is None:
@@ -296,12 +311,12 @@ def _check_target(
     """Whether scheme ``name`` can write this tensor: its shape and dtype, a
     parametrization, and for ``default`` a module reset that covers it."""
     p, layer = target.param, target.layer
-    problem = schemes.shape_error(name, shape, args) or schemes.dtype_error(name, p.dtype)
+    problem = shape_error(name, shape, args) or dtype_error(name, p.dtype)
     if problem:
         raise _Fail(problem)
     if p.parametrization is not None:
         _check_parametrized(p, name, args, layer)
-    if not schemes.get(name).runs_module_init:
+    if not schemes_get(name).runs_module_init:
         return
     if block is not None:
         raise _Fail(
@@ -328,7 +343,7 @@ def _draw(
     """The std and bound of scheme ``name`` on this tensor: defined, finite, and within
     the range of the tensor's dtype (a buffer that ``default`` resets has none)."""
     try:
-        std, bound = schemes.moments(name, args, fan_in=fan_in, fan_out=fan_out, shape=shape)
+        std, bound = schemes_moments(name, args, fan_in=fan_in, fan_out=fan_out, shape=shape)
     except (ArithmeticError, ValueError) as e:
         raise _Fail(
             f"{name} is undefined for shape {tuple(shape)} "
@@ -340,12 +355,10 @@ def _draw(
                 f"{name} gives {label} {v} for shape {tuple(shape)} "
                 f"(fan_in={fan_in:g}, fan_out={fan_out:g})"
             )
-    problem = schemes.range_error(
-        name, args, fan_in=fan_in, fan_out=fan_out, shape=shape, dtype=p.dtype
-    )
+    problem = range_error(name, args, fan_in=fan_in, fan_out=fan_out, shape=shape, dtype=p.dtype)
     if problem:
         raise _Fail(problem, hint="smaller arguments, or a wider dtype for this tensor")
-    if p.kind == "buffer" and schemes.get(name).runs_module_init:
+    if p.kind == "buffer" and schemes_get(name).runs_module_init:
         return _Draw(None, None)
     return _Draw(std, bound)
 
@@ -354,9 +367,9 @@ def _wrapped(rule: Rule, draw: _Draw, wrapped: dict[str, float | str]) -> _Draw:
     """``draw`` under the rule's wrapper: ``scaled`` multiplies std and bound by its
     factor; a calibration keeps them and carries its arguments. Both need drawn values."""
     name = (rule.scheme.inner or rule.scheme).name
-    if not schemes.get(name).writes_values:
+    if not schemes_get(name).writes_values:
         raise _Fail(f"{rule.scheme.name} needs values to rescale, and {name} draws none")
-    if wrappers.is_calibration(rule.scheme.name):
+    if is_calibration(rule.scheme.name):
         return _Draw(draw.std, draw.bound, calibration=wrapped)
     scale = float(wrapped["factor"])
     return _Draw(
@@ -370,7 +383,7 @@ def _mapped(rule: Rule, draw: _Draw, args: dict[str, float | str], fn: Any, scop
     """``draw`` through ``mapped``'s map: the map folded for this tensor, and the std of
     its values (None where the inner draw is neither a uniform nor a normal)."""
     name = (rule.scheme.inner or rule.scheme).name
-    if not schemes.get(name).writes_values:
+    if not schemes_get(name).writes_values:
         raise _Fail(f"{rule.scheme.name} needs values to map, and {name} draws none")
     assert not isinstance(fn, Word)
     fn = _fold(fn, lambda e: _number(e, "the map of mapped", scope))
@@ -383,7 +396,7 @@ def _mapped_std(
     """The std of ``mapped(INNER, fn)``'s values (None where the inner draw is neither a
     uniform nor a normal); a plan error where ``fn`` is undefined on the draw."""
     uniform, normal = inner_support(name, args, std, bound)
-    value = schemes.constant_value(name, args)
+    value = constant_value(name, args)
     if value is not None:  # a constant mapped: one value, checked
         uniform = (float(value), float(value))
     if uniform is None and normal is None:
@@ -401,7 +414,7 @@ def _mapped_std(
 def _fold(fn: Any, number: Callable[[Any], float]) -> Any:
     """The map with every part that does not read ``x`` evaluated for this tensor (its
     fans, ``index(Block)``, ``config.NAME``): what the applier evaluates is ``x`` and numbers."""
-    if wrappers.DRAWN not in names(fn):
+    if DRAWN not in names(fn):
         return Num(value=number(fn))
     if isinstance(fn, Neg):
         return Neg(operand=_fold(fn.operand, number))
@@ -463,14 +476,14 @@ def _settings(rule: Rule, scope: _Scope) -> dict[str, float]:
     return out
 
 
-#: Parametrizations whose computed weight a rule can write (see :mod:`initpolicy.applier.execute`).
+#: Parametrizations whose computed weight a rule can write (see :mod:`initpolicy.applier.execution`).
 WRITABLE_PARAMETRIZATIONS = ("weight_norm", "spectral_norm")
 
 
 def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: Layer) -> None:
     """A rule on a parametrized weight writes its originals: weight_norm's (g, v) so that
     g·v/||v|| is the draw, spectral_norm's ``original`` (the weight before normalization)."""
-    if schemes.get(scheme).keeps:
+    if schemes_get(scheme).keeps:
         return
     kind = p.parametrization or ""
     how = f"{layer.name or 'the model'}'s weight is computed by the parametrization {kind}"
@@ -484,13 +497,13 @@ def _check_parametrized(p: ParamInfo, scheme: str, args: dict[str, Any], layer: 
             f"{how}; a rule can write only a weight_norm or spectral_norm weight",
             hint=f"write rules for its stored tensors{originals}",
         )
-    if schemes.get(scheme).runs_module_init:
+    if schemes_get(scheme).runs_module_init:
         raise _Fail(
             f"{how}; default would run {layer.type}.reset_parameters(), which writes the "
             "computed weight, not the stored originals",
             hint="write the scheme explicitly",
         )
-    if kind == "weight_norm" and schemes.constant_value(scheme, args) == 0.0:
+    if kind == "weight_norm" and constant_value(scheme, args) == 0.0:
         raise _Fail(
             f"{how}; a zero weight has no direction, so weight_norm cannot represent it "
             "(g·v/||v|| is 0/0)",
@@ -502,14 +515,14 @@ def _originals(layer: Layer, local: str, legacy: bool) -> str | None:
     """The selector of a parametrized weight's stored tensors, by the printer: the
     ParametrizationList's ``original*``, or the legacy weight_norm's ``weight_g``/``_v``
     on the module itself; None where it cannot be written."""
-    named = printer.literal_glob(layer.name) if layer.name else None
+    named = printer_literal_glob(layer.name) if layer.name else None
     if legacy:
         sel = Selector(types=(layer.type,), param=f"{local}_?", named=named)
     else:
         inside = f"{named}.parametrizations.*" if named else "parametrizations.*"
         sel = Selector(types=("ParametrizationList",), param="original*", named=inside)
     try:
-        return printer.selector(sel)
+        return printer_selector(sel)
     except PrintError:
         return None
 

@@ -17,10 +17,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from ..catalog.schemes import distribution
-from ..catalog.wrappers import DRAWN
-from ..language.evaluate import ExprError, evaluate
-from ..language.ir import Expr
+from ..catalog import DRAWN, distribution
+from ..language import Expr, ExprError, evaluate
 
 #: Panels of the composite 8-point Gauss-Legendre rule: the std to about 1e-12 relative
 #: for smooth maps (RG-LRU's log(u^-1/2 - 1) over U(0.81, 0.998) included).

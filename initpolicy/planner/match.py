@@ -24,13 +24,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..catalog import seeds
-from ..catalog.blocks import EXPERT
-from ..catalog.schemes import constant_value
+from ..catalog import EXPERT, constant_value, resolve_seed
+from ..catalog import problem as seeds_problem
 from ..errors import Diagnostic, InitPolicyError, PlanError, UsageError
-from ..language.evaluate import evaluate, evaluate_cond
-from ..language.ir import Name, PolicyIR, Rule, Selector
-from ..tracer.graph import Block, ModelGraph, ParamInfo, block_names, block_of
+from ..language import Name, PolicyIR, Rule, Selector, evaluate, evaluate_cond
+from ..tracer import Block, ModelGraph, ParamInfo, block_names, block_of
 from . import ties
 from .entries import ModelNames, diagnostic, evaluate_entry
 from .plan import Entry, Output, Plan
@@ -58,10 +56,10 @@ def build_plan(
     >>> [(e.name, e.scheme, e.std) for e in p.entries][:1]     # doctest: +SKIP
     [('fc1.weight', 'kaiming_normal', 0.2)]
     """
-    if seed is not None and (why := seeds.problem(seed)) is not None:
+    if seed is not None and (why := seeds_problem(seed)) is not None:
         raise UsageError(why)
     index = Index.from_graph(graph, cond=_cond)
-    out = Plan(policy=policy_ir, graph=graph, seed=seeds.resolve(seed, policy_ir.seed))
+    out = Plan(policy=policy_ir, graph=graph, seed=resolve_seed(seed, policy_ir.seed))
     names = ModelNames(graph.width, graph.depth, graph.head_dim, graph.config)
     matcher = _Matcher(policy_ir.rules, index, names, out)
     groups: dict[int, list[NamedTensor]] = {}

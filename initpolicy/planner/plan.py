@@ -1,7 +1,7 @@
 """The Plan: for every parameter (or buffer, or block of a packed tensor), the rule that
 won, the scheme with its evaluated arguments, and the std/bound it will produce.
 
-Produced by :mod:`initpolicy.planner.match`, executed by :mod:`initpolicy.applier.execute`, read by
+Produced by :mod:`initpolicy.planner.match`, executed by :mod:`initpolicy.applier.execution`, read by
 ``explain`` and the linter. Torch-free data.
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog.schemes import Scheme, get
-from ..language.ir import Expr, PolicyIR, Rule
-from ..language.printer import expression
-from ..tracer.graph import Layer, ModelGraph, ParamInfo
+from ..catalog import Scheme, get
+from ..language import Expr, PolicyIR, Rule, expression
+from ..tracer import Layer, ModelGraph, ParamInfo
 
 
 def rule_json(rule: Rule) -> dict[str, Any]:

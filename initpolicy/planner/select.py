@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..catalog.activations import canonical
-from ..catalog.blocks import EXPERT
-from ..language.ir import Selector, module_only
-from ..tracer.graph import (
+from ..catalog import EXPERT, canonical
+from ..language import Selector, module_only
+from ..tracer import (
     Block,
     Layer,
     ModelGraph,
@@ -130,7 +129,7 @@ class Index:
 
     ``cond`` evaluates a ``where`` condition (the expression evaluator is injected so
     this module stays a plain predicate layer; :mod:`initpolicy.planner.match` passes
-    :func:`initpolicy.language.evaluate.evaluate_cond`).
+    :func:`initpolicy.language.evaluation.evaluate_cond`).
     """
 
     def __init__(

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import Diagnostic, PrintError
-from ..language import printer
-from ..language.ir import Num, Rule, SchemeArg, SchemeCall, Selector, Word
-from ..tracer.graph import ParamInfo
+from ..language import Num, Rule, SchemeArg, SchemeCall, Selector, Word, short_rule
+from ..language import expression as printer_expression
+from ..language import literal_glob as printer_literal_glob
+from ..language import scheme as printer_scheme
+from ..tracer import ParamInfo
 from .entries import diagnostic
 from .plan import Entry
 from .select import NamedTensor
@@ -113,10 +115,10 @@ def keep_rule(t: NamedTensor) -> str | None:
     sel = Selector(
         types=(t.layer.type,) if t.layer.type else None,
         param=t.local,
-        named=printer.literal_glob(t.layer.name) if t.layer.name else None,
+        named=printer_literal_glob(t.layer.name) if t.layer.name else None,
     )
     try:
-        return printer.short_rule(sel, SchemeCall(name="keep"))
+        return short_rule(sel, SchemeCall(name="keep"))
     except PrintError:
         return None
 
@@ -136,7 +138,7 @@ def _signature(entries: list[Entry]) -> list[tuple[Any, ...]]:
             sorted(e.multipliers.items()),
             e.scale,
             sorted((e.calibration or {}).items()),
-            None if e.transform is None else printer.expression(e.transform),
+            None if e.transform is None else printer_expression(e.transform),
         )
         for e in entries
     ]
@@ -153,9 +155,9 @@ def _describe(entries: list[Entry]) -> str:
             )
             for k, v in e.args.items()
         )
-        call = printer.scheme(SchemeCall(name=e.scheme, args=args))
+        call = printer_scheme(SchemeCall(name=e.scheme, args=args))
         if e.rule.scheme.inner is not None:  # scaled(...), lsuv(...), mapped(...): as written
-            call = printer.scheme(e.rule.scheme)
+            call = printer_scheme(e.rule.scheme)
         parts.append(f"{call} by {e.rule.loc.file}:{e.rule.loc.line}")
     return "; ".join(parts)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..catalog.blocks import BLOCKS, PACKED_PARAMS
+from ..catalog import BLOCKS, PACKED_PARAMS
 from .graph import Block
 
 

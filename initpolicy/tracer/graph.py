@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..catalog.blocks import EXPERT
+from ..catalog import EXPERT
 
 TracerKind = Literal["fx", "dynamic", "modules"]
 ParamRole = Literal["weight", "bias", "scale", "table", "other"]

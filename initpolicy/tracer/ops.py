@@ -27,14 +27,7 @@ import operator
 import re
 from typing import Any
 
-from ..catalog.activations import (
-    ACTIVATIONS,
-    SPELLINGS,
-    Activation,
-    by_name,
-    class_name_tokens,
-    meaning,
-)
+from ..catalog import ACTIVATIONS, SPELLINGS, Activation, by_name, class_name_tokens, meaning
 
 _BY_MODULE: dict[str, Activation] = {m: a for a in ACTIVATIONS + SPELLINGS for m in a.modules}
 _BY_FUNCTION: dict[str, Activation] = {f: a for a in ACTIVATIONS + SPELLINGS for f in a.functions}

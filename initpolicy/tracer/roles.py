@@ -53,7 +53,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 
-from ..catalog.activations import facts
+from ..catalog import facts
 from .graph import GraphRoles, Layer
 from .ops import MIXING, STOP, constant_factor, is_composite
 from .resolve import op_name

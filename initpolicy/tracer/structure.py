@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from ..shards.dtensor import placement_text, wrapper_classes
+from ..shards import placement_text, wrapper_classes
 
 _HOOKS = (
     "_forward_pre_hooks",

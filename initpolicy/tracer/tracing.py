@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import torch
 
 from ..errors import TraceError
-from ..shards.dtensor import is_sharded
+from ..shards import is_sharded
 from .capture import dynamic_graph, leaf_modules, self_contained, symbolic_graph
 from .graph import Layer, ModelGraph, ParamInfo
 from .inputs import (

@@ -188,8 +188,8 @@ def disagreements(name: str, model: Any, graph: Any, policy: str) -> dict[str, l
     no copy; the model's values are overwritten with the policy's. Tensors the policy
     does not write keep the values they have now, in both passes."""
     import initpolicy
-    from initpolicy.applier.execute import execute
-    from initpolicy.linter.budget import tensor_bytes
+    from initpolicy.applier.execution import execute
+    from initpolicy.linter.memory_budget import tensor_bytes
     from initpolicy.linter.run import lint as run_lint
     from initpolicy.planner.match import build_plan
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from ...catalog.activations import facts
+from ...catalog import facts
 from ...errors import PrintError
-from ...language import printer
-from ...language.ir import Num, SchemeArg, SchemeCall
-from ...language.ir import Rule as PolicyRule
-from ...planner.plan import Entry, Plan
-from ...planner.ties import is_builtin
+from ...language import Num, SchemeArg, SchemeCall, short_scheme
+from ...language import Rule as PolicyRule
+from ...language import selector as printer_selector
+from ...planner import Entry, Plan, is_builtin
 from ..bands import band
 from ..families import EMBEDDING_TYPES, RECURRENT_TYPES, is_type
 from ..findings import Finding
@@ -37,8 +36,8 @@ def _fix(rule: PolicyRule, scheme: str | SchemeCall) -> str | None:
     """``rule``'s selector with another scheme (a table's scheme text, or a call in its
     short form), by the printer; None where the selector cannot be written."""
     try:
-        text = scheme if isinstance(scheme, str) else printer.short_scheme(scheme)
-        return f"{printer.selector(rule.selector)} -> {text}"
+        text = scheme if isinstance(scheme, str) else short_scheme(scheme)
+        return f"{printer_selector(rule.selector)} -> {text}"
     except PrintError:
         return None
 
@@ -344,7 +343,7 @@ class MultiplierMissing(LintRule):
         plan = ctx.plan
         if plan is None or not plan.outputs or ctx.model is None:
             return
-        from ...tracer.multipliers import OutputScale, missing
+        from ...tracer import OutputScale, missing
 
         wanted = {o.layer: OutputScale(o.value, o.block) for o in plan.outputs.values()}
         for name, (want, have) in missing(ctx.model, wanted).items():

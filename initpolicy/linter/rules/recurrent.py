@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from ...catalog.blocks import BLOCKS
+from ...catalog import BLOCKS
 from ..families import RECURRENT_TYPES, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule

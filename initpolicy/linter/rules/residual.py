@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from ...catalog.gains import vp_gain
+from ...catalog import vp_gain
 from ...errors import InitPolicyError
 from ..families import NORM_TYPES, is_type
 from ..findings import Finding

@@ -7,8 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from ...catalog.activations import facts
-from ...catalog.schemes import TORCH_DEFAULT, moments
+from ...catalog import TORCH_DEFAULT, facts, moments
 from ..bands import Band, Fit, band, expected_std, fit, noise
 from ..findings import Finding
 from ..rule import LintContext, LintRule

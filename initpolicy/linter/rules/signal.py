@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from ...tracer.graph import Layer
+from ...tracer import Layer
 from ..bands import band
 from ..families import NORM_TYPES, is_type
 from ..findings import Finding
@@ -62,7 +62,7 @@ def _dead_fix(ctx: LintContext, st: LayerStat) -> str | None:
     the dead units only, is not the cause)."""
     import torch
 
-    from ...shards.dtensor import is_dtensor
+    from ...shards import is_dtensor
 
     lay = _layer(ctx, st.name)
     bias = next((p for p in lay.parameters if p.local == "bias"), None)

@@ -46,7 +46,7 @@ def _local(s: Subject) -> Any:
     """The subject's values on this process (None for a sharded tensor: the rules of this
     module read values, and a DTensor's are only its shard's; None where the subject has
     no values, judged from the plan alone by the analytic pass)."""
-    from ...shards.dtensor import is_dtensor
+    from ...shards import is_dtensor
 
     if s.tensor is None or is_dtensor(s.tensor) or s.tensor.is_meta:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ...catalog.activations import facts
+from ...catalog import facts
 from ..families import CANCELLING_NORMS, NORM_TYPES, RECURRENT_TYPES, UNITS_ON_DIM1, is_type
 from ..findings import Finding
 from ..rule import LintContext, LintRule

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ...catalog.dtypes import DTYPES
+from ...catalog import DTYPES
 from ...errors import UsageError
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError
 
-from ..common.tables import must_be, table_error
+from ..common import must_be, table_error
 from ..errors import UsageError
 from .findings import SEVERITIES
 

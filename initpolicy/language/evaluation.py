@@ -12,7 +12,7 @@ The parser folds constant sub-expressions with the same primitives, so a hostile
 >>> binop("**", 9.0, 387420489.0)
 Traceback (most recent call last):
 ...
-initpolicy.language.evaluate.ExprError: exponent 387420489 is too large (the limit is ±1024)
+initpolicy.language.evaluation.ExprError: exponent 387420489 is too large (the limit is ±1024)
 """
 
 from __future__ import annotations

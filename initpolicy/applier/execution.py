@@ -27,11 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import PlanError, TargetError, UsageError
-from ..planner.entries import diagnostic
-from ..planner.plan import Entry, Plan
-from ..shards.dtensor import is_sharded, local_tensor
-from ..tracer.fans import legacy_weight_norm
-from ..tracer.layers import reset_method
+from ..planner import Entry, Plan, diagnostic
+from ..shards import is_sharded, local_tensor
+from ..tracer import legacy_weight_norm, reset_method
 from .devices import move, target_device
 from .measure import measure_local, measure_whole
 from .meta import Preparation, init_weights_owner, is_meta, materialize, prepare
