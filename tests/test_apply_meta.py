@@ -155,3 +155,27 @@ def test_default_on_a_transformers_module_runs_the_models_own_init_weights():
     assert float(w.detach().std()) == pytest.approx(
         0.02, rel=0.1
     )  # GPT2PreTrainedModel: N(0, 0.02)
+
+
+def test_a_meta_copy_takes_a_model_that_kept_tensors_its_forward_computed():
+    """A forward may leave computed tensors on a module (RAFT keeps them in a list); they
+    are no graph leaves, which deepcopy refuses: the meta copy holds meta tensors of their
+    shapes and the model keeps its own."""
+    from initpolicy.applier import meta_copy
+
+    class Keeps(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4)
+            self.kept: list[torch.Tensor] = []
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.fc(x)
+            self.kept = [y * 2]
+            return y
+
+    model = Keeps()
+    model(torch.randn(2, 4))
+    copy = meta_copy(model)
+    assert copy.fc.weight.is_meta and copy.kept[0].is_meta
+    assert copy.kept[0].shape == (2, 4) and not model.kept[0].is_meta

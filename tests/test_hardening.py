@@ -286,6 +286,7 @@ def test_explain_and_apply_refuse_the_same_model(repo: Path, policy: str, ok: bo
         assert explain.stderr == apply.stderr
 
 
+@pytest.mark.slow  # millions of draws per case
 @pytest.mark.parametrize("bounds", [(100, 101), (-101, -100), (30, 30.5), (5, 6), (-1, 0.5)])
 def test_trunc_normal_reports_the_std_it_draws_far_in_the_tail(bounds: tuple[float, float]) -> None:
     a, b = bounds

@@ -378,7 +378,7 @@ def _peaks(model, inputs):
     return held
 
 
-@pytest.mark.parametrize("given", ["share", "--memory"])
+@pytest.mark.parametrize("given", [pytest.param("share", marks=pytest.mark.slow), "--memory"])
 def test_a_backward_pass_over_the_budget_gives_way_to_the_forward_alone(monkeypatch, given):
     from initpolicy.linter import memory
 
@@ -405,6 +405,7 @@ def test_a_backward_pass_over_the_budget_gives_way_to_the_forward_alone(monkeypa
     assert saturated == {"layers.10"}
 
 
+@pytest.mark.slow  # a 48-layer network over 512 tokens, measured twice
 def test_a_model_whose_forward_alone_is_over_the_budget_is_skipped_and_says_why(monkeypatch):
     from initpolicy.linter import memory
 
@@ -427,6 +428,7 @@ def _zoo(name):
     return MODELS[name]()
 
 
+@pytest.mark.slow  # real transformers models
 @pytest.mark.parametrize("name", ["mamba2", "mamba", "jamba", "zamba2"])
 def test_state_space_models_on_the_forward_alone_are_clean(monkeypatch, name):
     from initpolicy.linter import memory
@@ -538,7 +540,13 @@ def test_mamba2_130m_at_full_depth_is_linted_within_its_memory(monkeypatch):
     s = result.summary
     assert s["dynamic"].startswith("ran (forward only: the gradient checks (IP205")
     assert "input_ids" in s["dynamic_inputs"] and "given with --memory" in s["dynamic_inputs"]
-    assert result.findings == []
+    # transformers' generic _init_weights draws every Linear at initializer_range = 0.1, so
+    # the block of in_proj that feeds the depthwise conv (xBC, no activation between) has
+    # gain 0.1 * sqrt(768) = 2.77, over twice the linear band's ceiling; the reference
+    # mamba_ssm leaves in_proj at PyTorch's default (std 0.021). Nothing else is found.
+    assert {(f.code, f.param) for f in result.all_findings} == {
+        ("IP104", f"backbone.layers.{i}.mixer.in_proj.weight[1536:3328]") for i in range(24)
+    }
     assert not peaks[0][1]  # the first run, 2 examples with backward, stopped itself
     assert all(peak <= 2 * 2**30 for peak, finished in peaks if finished)
     outs = [st for st in result.layer_stats if st.name.endswith("mixer.out_proj")]

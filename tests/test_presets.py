@@ -325,6 +325,7 @@ def untouched(model: nn.Module, before: dict[str, torch.Tensor], mine: set[str])
             assert torch.equal(p.detach(), before[name]), name
 
 
+@pytest.mark.slow  # real transformers encoder-decoder models
 @pytest.mark.parametrize(
     ("build", "sides", "n", "m"), [(bart, bart_sides, 2, 3), (t5, t5_sides, 3, 2)]
 )

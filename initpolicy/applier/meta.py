@@ -230,4 +230,11 @@ def meta_copy(model: Any) -> Any:
             continue
         data = torch.empty_like(t, device="meta")
         memo[id(t)] = torch.nn.Parameter(data, requires_grad=t.requires_grad) if is_param else data
+    # a tensor a forward left on a module (RAFT keeps computed tensors in a list) is no
+    # graph leaf, which deepcopy refuses: on the copy it is a meta tensor of its shape
+    for m in model.modules():
+        for value in vars(m).values():
+            for t in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(t, torch.Tensor) and id(t) not in memo and not t.is_leaf:
+                    memo[id(t)] = torch.empty_like(t.detach(), device="meta")
     return copy.deepcopy(model, memo)

@@ -230,7 +230,11 @@ in 55 s; `--memory 2G` stopped the backward run at 2 GiB and ran the forward alo
 examples (`ran (forward only: ...)`, `3 examples: input_ids (3, 5) ... (memory budget
 2048 MiB given with --memory ...)`), 2.9 GiB in 37 to 55 s; `--memory 1.3G` stopped both
 and skipped the pass, saying so, 2.9 GiB in 29 s, which is the peak of `--static` too (the
-loader's write recorder); no findings in any. Before, `--memory` did not reach the dynamic
+loader's write recorder); the same findings in every run: since the tracer cuts a layer's
+output at unequal sizes, IP104 on the block of each `in_proj` that feeds the depthwise
+conv (transformers' generic init draws every Linear at `initializer_range` = 0.1, gain 2.77
+at width 768; the reference `mamba_ssm` leaves `in_proj` at PyTorch's default, std
+0.021), and nothing else. Before, `--memory` did not reach the dynamic
 pass and 2 examples with backward were its floor: the default budget (10 GiB of 20 GiB
 available) ran 8 examples with backward in 95 s at 11.2 GiB, and no budget under the
 floor's 3.4 GiB could be kept.
