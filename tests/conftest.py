@@ -7,6 +7,11 @@ real third-party models (the zoo), fuzzes, starts subprocesses or process groups
 environments: its module says ``pytestmark = pytest.mark.slow``, or the test carries the
 mark itself.
 
+CI runs the tests on every core (pytest-xdist, ``-n auto --dist loadgroup``): each test
+must stand alone (its own ``tmp_path``, a free port), and a module whose module-scoped
+fixture is costly (a trained demo, a built wheel, a process group) carries
+``pytest.mark.xdist_group(NAME)`` so that one worker runs it once.
+
 Hypothesis profiles (``--hypothesis-profile NAME``): ``ci`` (the default: the example counts
 CI runs), ``dev`` (a tenth of them, for a quick look at a fuzz test), ``thorough`` (5,000
 examples, the fault-injection runs docs/guarantees.md describes).

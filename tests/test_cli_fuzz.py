@@ -43,7 +43,8 @@ from hypothesis import strategies as st
 from initpolicy.cli.main import cli
 
 #: It fuzzes the command line, in process and as a program: minutes.
-pytestmark = pytest.mark.slow
+#: one worker runs the module (its module fixture is costly): see tests/conftest.py
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli_fuzz")]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The Hypothesis profile's example count (tests/conftest.py: ci 300, dev 30, thorough 5000).

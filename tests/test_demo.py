@@ -14,7 +14,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 #: It trains networks: minutes of CPU.
-pytestmark = pytest.mark.slow
+#: one worker runs the module (its module fixture is costly): see tests/conftest.py
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from initpolicy.shards.dtensor import matrix_shape
 from tests import sharded_cases as cases
 
 #: It starts process groups (gloo).
-pytestmark = pytest.mark.slow
+#: one worker runs the module (its module fixture is costly): see tests/conftest.py
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("distributed")]
 
 pytest.importorskip("transformers")
 if not torch.distributed.is_available():  # pragma: no cover

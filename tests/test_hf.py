@@ -13,7 +13,8 @@ from initpolicy.errors import UsageError
 from initpolicy.hf import init_missing
 
 #: It builds real transformers models.
-pytestmark = pytest.mark.slow
+#: one worker runs the module (its module fixture is costly): see tests/conftest.py
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hf")]
 
 transformers = pytest.importorskip("transformers")
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+#: one worker runs the module (its module fixture is costly): see tests/conftest.py
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 
 def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:

@@ -184,6 +184,18 @@ The rules read the tracer's graph facts (docs/tracing.md, "Graph facts"), not mo
   rows as its fan_out. A tensor used apart from its module's others (an MoE experts
   module's `gate_up_proj` and `down_proj`) is judged by its own activation. MoE experts
   stored as 3-D tensors and run by `grouped_mm` have one expert's fans (docs/tracing.md).
+- **Direct chains.** A layer whose output goes into another layer with nothing between
+  (no activation, normalization, mixing op or sum with another signal; reshapes, cuts,
+  casts and dropout pass: the tracer's `into`, docs/tracing.md) is one factor of a
+  single linear map, and so is the next, up to the activation that ends the chain:
+  Mamba2's xBC block of `in_proj` into the depthwise `conv1d` before SiLU, a factorized
+  `b(a(x))`. The signal that activation sees has the product of the links' forward gains
+  `std * sqrt(fan_in)`. A link is reported (gain-mismatch, range-too-wide,
+  range-too-narrow, by its own band as before) only where the chain's product is out of
+  the end activation's band too, on the same side: a large first factor that the next
+  one compensates is no finding, and when the chain is out of band, the links off their
+  own band are the ones named. A chain whose links are in different parts of a model
+  linted part by part, or whose link is constant, is judged link by link.
 - **A constant factor before the activation is gain.** In `sin(30 * linear(x))` or
   `relu(2 * fc(x))` the factor multiplies the pre-activation: the bands judge
   `std * factor * sqrt(fan)` (not where another signal is summed or multiplied in on the
@@ -230,11 +242,11 @@ in 55 s; `--memory 2G` stopped the backward run at 2 GiB and ran the forward alo
 examples (`ran (forward only: ...)`, `3 examples: input_ids (3, 5) ... (memory budget
 2048 MiB given with --memory ...)`), 2.9 GiB in 37 to 55 s; `--memory 1.3G` stopped both
 and skipped the pass, saying so, 2.9 GiB in 29 s, which is the peak of `--static` too (the
-loader's write recorder); the same findings in every run: since the tracer cuts a layer's
-output at unequal sizes, IP104 on the block of each `in_proj` that feeds the depthwise
-conv (transformers' generic init draws every Linear at `initializer_range` = 0.1, gain 2.77
-at width 768; the reference `mamba_ssm` leaves `in_proj` at PyTorch's default, std
-0.021), and nothing else. Before, `--memory` did not reach the dynamic
+loader's write recorder); no finding in any run. (transformers' generic init draws
+every Linear at `initializer_range` = 0.1: the block of each `in_proj` that goes into
+the depthwise conv has gain 2.77 at width 768, over twice the linear band, but the conv's
+0.58 after it brings SiLU's input to 1.6, which is what the dynamic pass measures: the
+chain is judged, not its links; see "Direct chains" above.) Before, `--memory` did not reach the dynamic
 pass and 2 examples with backward were its floor: the default budget (10 GiB of 20 GiB
 available) ran 8 examples with backward in 95 s at 11.2 GiB, and no budget under the
 floor's 3.4 GiB could be kept.

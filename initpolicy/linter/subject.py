@@ -47,6 +47,9 @@ class Subject:
     #: The activation's arguments where they are the block's own (``ParamInfo.outputs``),
     #: else None (the layer's).
     block_args: dict[str, Any] | None = None
+    #: The layers this tensor's output goes into directly, where its activation is
+    #: ``linear`` for that reason (``Resolution.into``, or its block's).
+    into: tuple[str, ...] = ()
 
     @property
     def act_args(self) -> dict[str, Any]:
@@ -262,6 +265,7 @@ def make_subject(
         activation=activation,
         chain=chain,
         location=location,
+        into=layer.resolution.into if activation == "linear" else (),
     )
 
 
@@ -334,8 +338,9 @@ def output_blocks(
         return
     if len(blocks) == 1:
         b = blocks[0]
+        act = judged_activation(_as(s.layer, b.activation))
         yield replace(
-            s, activation=judged_activation(_as(s.layer, b.activation)), block_args=b.act_args
+            s, activation=act, block_args=b.act_args, into=b.into if act == "linear" else ()
         )
         return
     for b in blocks:
@@ -348,13 +353,15 @@ def output_blocks(
         param = replace(
             s.param, name=f"{s.param.name}[{index}]", shape=shape, fan_out=float(b.stop - b.start)
         )
+        act = judged_activation(_as(s.layer, b.activation))
         yield replace(
             s,
             param=param,
             tensor=part,
             stats=st,
-            activation=judged_activation(_as(s.layer, b.activation)),
+            activation=act,
             block_args=b.act_args,
+            into=b.into if act == "linear" else (),
         )
 
 

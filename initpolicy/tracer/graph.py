@@ -43,6 +43,8 @@ class OutputBlock:
     stop: int
     activation: str
     act_args: dict[str, Any] = field(default_factory=dict)
+    #: The layers these features go into directly (``Resolution.into``).
+    into: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,12 @@ class Resolution:
     #: by default, not traced): a branch the example input does not take, a tower whose
     #: input was not given. True where the graph does not say (the ``modules`` tracer).
     called: bool = True
+    #: The layers its output goes into directly, with only reshapes, cuts, casts and
+    #: dropout on the way (no activation, normalization, mixing op, or sum with another
+    #: signal): Mamba's xBC block into the depthwise ``conv1d``, a factorized projection's
+    #: first factor into its second. Set only where every path of an ``activation ==
+    #: "linear"`` layer does so; the chain's gain is the product of its layers' gains.
+    into: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

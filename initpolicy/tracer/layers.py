@@ -19,7 +19,7 @@ import torch
 from .fans import blocks, fans, legacy_weight_norms, parametrized_stand_in, shape_fans
 from .graph import Layer, OutputBlock, Ownership, ParamInfo, Resolution
 from .ops import is_norm, module_activation
-from .resolve import Outcome, Resolved, parametrization_of
+from .resolve import INTO, Outcome, Resolved, parametrization_of
 
 
 def type_names(module: Any) -> tuple[str, ...]:
@@ -295,7 +295,8 @@ def resolution_of(
     of its other paths, the ones training flows through; it is ``output`` only when the
     model output is all it reaches.
     """
-    # private marks of the walk (``_summed``) are not the activation's arguments
+    entered = {dict(k).get(INTO) for a, k, n, _r in outcomes if a == "linear" and not n}
+    # private marks of the walk (``_summed``, ``_into``) are not the activation's arguments
     outcomes = {
         (a, tuple(kv for kv in k if not kv[0].startswith("_")), n, r) for a, k, n, r in outcomes
     }
@@ -308,14 +309,19 @@ def resolution_of(
         activation, act_args = acts[0][0], dict(acts[0][1])
     elif acts:
         activation, candidates = "mixed", tuple(sorted({a for a, _k in acts}))
+    normalized = any(n for _a, _k, n, _r in outcomes)
+    into: tuple[str, ...] = ()
+    if activation == "linear" and not normalized and entered and None not in entered:
+        into = tuple(sorted(str(e) for e in entered))
     return Resolution(
         activation=activation,
         candidates=candidates,
         act_args=act_args,
         previous=previous,
         previous_type=previous_type,
-        normalized=any(n for _a, _k, n, _r in outcomes),
+        normalized=normalized,
         residual=any(r for _a, _k, _n, r in outcomes),
+        into=into,
     )
 
 
@@ -355,7 +361,7 @@ def _with_uses(p: ParamInfo, r: Resolved) -> ParamInfo:
 
     def block(start: int, stop: int, outcomes: set[Outcome]) -> OutputBlock:
         res = resolution_of(outcomes)
-        return OutputBlock(dim, start, stop, res.activation, res.act_args)
+        return OutputBlock(dim, start, stop, res.activation, res.act_args, res.into)
 
     if len(use.blocks) > 1 and use.blocks[-1][1] == size:
         # neighbours that feed the same activation are one block (Mamba's x_proj: dt, B
@@ -370,7 +376,10 @@ def _with_uses(p: ParamInfo, r: Resolved) -> ParamInfo:
                 and o.activation != "mixed"
                 and (last.activation, last.act_args) == (o.activation, o.act_args)
             ):
-                joined[-1] = replace(last, stop=z)
+                # into different layers (x_proj's dt part into dt_proj, B and C into the
+                # scan): still one block, but no longer a chain's link
+                into = last.into if last.into == o.into else ()
+                joined[-1] = replace(last, stop=z, into=into)
             else:
                 joined.append(o)
         if len(joined) > 1:

@@ -139,8 +139,12 @@ class _Pass:
                 return {(act[0], _key(act[1]), False, False)}
             if is_norm(m):
                 return {(a, k, True, r) for a, k, _n, r in after}
-            if _owns_params(m) or is_composite(m):
+            if is_composite(m):
                 return {("linear", (), False, False)}
+            if _owns_params(m):
+                # the walk enters another layer: marked, so a layer whose output goes only
+                # into layers (Mamba's xBC block into its depthwise conv) knows them
+                return {("linear", ((INTO, str(node.target)),), False, False)}
             return after
         if node.op not in ("call_function", "call_method"):
             return set()
@@ -154,7 +158,9 @@ class _Pass:
         if spelled is not None and not _soft_cap(node):
             return {(spelled[0], _key(spelled[1]), False, False)}
         if name in MIXING or node in self.opaque_mixing:
-            return {("linear", (), False, False)}
+            owner = self._weight_layer(node) if name in MIXING else None
+            args = ((INTO, owner),) if owner is not None else ()
+            return {("linear", args, False, False)}
         if name in STOP:
             return set()
         if name in NORM_FUNCTIONS or node in self.norm_nodes:
@@ -166,7 +172,7 @@ class _Pass:
         if name in ("add", "sub") and self._sums_signals(node):
             # a factor before a sum with another signal weighs one term against the other:
             # it is no longer the layer's gain (NF-Nets' ``alpha * branch + shortcut``)
-            after = {_summed(o) for o in after}
+            after = {_summed(_entered(o)) for o in after}
             if self.is_residual(node):
                 return {(a, k, n, True) for a, k, n, _r in after}
             return after
@@ -174,11 +180,34 @@ class _Pass:
             # a gate (``x * g(x)``: squeeze-excitation) scales the signal by its own value;
             # a constant after it (NF-Nets' ``attn_gain`` = 2 against sigmoid's 1/2) is not
             # the layer's gain either
-            return {_summed(o) for o in after}
+            return {_summed(_entered(o)) for o in after}
         factor = _factor(node)
         if factor is not None:
             return {_scaled(o, factor) for o in after}
         return after
+
+    def _weight_layer(self, node: fx.Node) -> str | None:
+        """The layer whose weight a mixing op applies (``F.conv1d(x, conv.weight)``,
+        ``x @ W.t()``): the owner of its one operand computed from a parameter alone,
+        followed back through single-input steps to the parameter; None where the op
+        mixes two signals (``q @ k.T``) or reads the tensors of several layers. Its bias
+        may come with the weight."""
+        inputs = node.all_input_nodes
+        weights = [a for a in inputs if a in self.param_derived]
+        if not weights or len(weights) == len(inputs):
+            return None
+        owners = {self._param_owner(w) for w in weights}
+        return owners.pop() if len(owners) == 1 else None
+
+    def _param_owner(self, node: fx.Node) -> str | None:
+        """The module owning the one parameter ``node`` is computed from (through
+        single-input steps: a cast, a transpose), else None."""
+        while node.op != "get_attr":
+            inputs = node.all_input_nodes
+            if len(inputs) != 1:
+                return None
+            node = inputs[0]
+        return self.params.get(str(node.target))
 
     def _sums_signals(self, node: fx.Node) -> bool:
         """An add (or mul) of two signals, not of a signal and the model's own tensor (a
@@ -688,6 +717,21 @@ def _factor(node: fx.Node) -> float | None:
 #: signal, after which a constant factor is no longer the layer's gain (a private key:
 #: :func:`initpolicy.tracer.layers.resolution_of` drops it).
 SUMMED = "_summed"
+
+
+#: The argument that names the layer a walk entered with nothing but reshapes, cuts and
+#: casts on the way (a private key: :func:`initpolicy.tracer.layers.resolution_of` turns
+#: it into ``Resolution.into``). A sum or product with another signal drops it.
+INTO = "_into"
+
+
+def _entered(o: Outcome) -> Outcome:
+    """Outcome ``o`` without the layer it entered (reached through another signal, the
+    next layer's input is no longer this layer's output alone)."""
+    act, args, normalized, residual = o
+    if not any(k == INTO for k, _v in args):
+        return o
+    return (act, tuple((k, v) for k, v in args if k != INTO), normalized, residual)
 
 
 def _summed(o: Outcome) -> Outcome:

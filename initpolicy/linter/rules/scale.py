@@ -5,7 +5,7 @@ activation that follows (:mod:`initpolicy.linter.bands`). The fold order of
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ...catalog import TORCH_DEFAULT, facts, moments
 from ..bands import Band, Fit, band, expected_std, fit, noise
@@ -51,14 +51,76 @@ def _ceiled(s: Subject, ctx: LintContext) -> bool:
     return s.layer.roles.to_output != 0 and not s.in_branch and s.chain >= ctx.t("floor-depth")
 
 
+class _Links:
+    """The direct chains among the subjects: layers whose output goes into the next one
+    with nothing nonlinear between (``Subject.into``: Mamba's xBC block into its depthwise
+    ``conv1d``, then SiLU). Such a chain is one linear map: the signal reaching the
+    activation at its end has the product of the chain's gains, and that product, not
+    each factor, is what the band judges."""
+
+    def __init__(self, subjects: Sequence[Subject]) -> None:
+        by_layer: dict[str, list[Subject]] = {}
+        for s in subjects:
+            if s.matrix and not s.param.outputs:
+                by_layer.setdefault(s.layer.name, []).append(s)
+        #: a layer's one whole weight, where the signal enters it (several: ambiguous)
+        self.entered = {name: found[0] for name, found in by_layer.items() if len(found) == 1}
+        self.feeders: dict[str, list[Subject]] = {}
+        for s in subjects:
+            if s.activation == "linear" and len(s.into) == 1:
+                self.feeders.setdefault(s.into[0], []).append(s)
+
+    def chain(self, s: Subject) -> tuple[float, Subject] | None:
+        """The product of the forward gains of the other links of ``s``'s chain, and the
+        link whose activation ends it; None where ``s`` is in no chain, or a link's gain
+        is not known (another part of a streamed model, a constant or non-finite
+        tensor)."""
+        factor, seen = 1.0, {id(s)}
+        end = s
+        while end.activation == "linear" and len(end.into) == 1:
+            nxt = self.entered.get(end.into[0])
+            gain = _forward_gain(nxt)
+            if nxt is None or gain is None or id(nxt) in seen:
+                return None
+            factor, end = factor * gain, nxt
+            seen.add(id(nxt))
+        head = s
+        while self.entered.get(head.layer.name) is head:
+            ups = self.feeders.get(head.layer.name, [])
+            gain = _forward_gain(ups[0]) if len(ups) == 1 else None
+            if gain is None or id(ups[0]) in seen:
+                break
+            factor, head = factor * gain, ups[0]
+            seen.add(id(head))
+        return None if len(seen) == 1 else (factor, end)
+
+
+def _forward_gain(s: Subject | None) -> float | None:
+    """The factor a link multiplies the signal's std by: std x scale x sqrt(fan_in)."""
+    if s is None or not s.stats.finite or s.stats.constant:
+        return None
+    return s.stats.std * s.scale * math.sqrt(s.fans[0])
+
+
 def _fitted(ctx: LintContext) -> Iterator[tuple[Subject, Band, Fit]]:
-    """:func:`_scaled`, each with how its std fits the band."""
+    """:func:`_scaled`, each with how its std fits the band. A link of a direct chain
+    (:class:`_Links`) is judged only where the chain's gain is out of the band of the
+    activation that ends it, on the same side as the link's own."""
     tolerance = ctx.t("gain-tolerance")
+    links = _Links(ctx.subjects)
     for s, b in _scaled(ctx):
         fan_in, fan_out = s.fans
         floor = not _floored(s, ctx)
         std = s.stats.std * s.scale  # a constant factor before the activation is gain
         f = fit(std, b, fan_in, fan_out, s.stats.numel, tolerance, no_floor=floor)
+        chained = None if f.ok else links.chain(s)
+        end = None if chained is None else band(chained[1].activation, chained[1].act_args)
+        if chained is not None and end is not None:
+            whole = fit(
+                std * chained[0], end, fan_in, fan_out, s.stats.numel, tolerance, no_floor=floor
+            )
+            if whole.ok or (whole.best > whole.ceiling) != (f.best > f.ceiling):
+                continue
         yield s, b, f
 
 
