@@ -584,6 +584,28 @@ def test_slices_narrow_and_split_sizes_cut_a_layer_into_blocks_by_position():
     assert _block_activations(SlicedHeads(whole=True), "fc") == [(0, 3, "mixed"), (3, 12, "linear")]
 
 
+class SlicedByPosition(nn.Module):
+    """``h[:, :, 0:3]`` and ``h[:, :, 3:12]`` on a 3-D output, in a forward fx cannot trace
+    (a branch on a value): the dynamic trace knows the output has 3 dims."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 12)
+
+    def forward(self, x):
+        if float(x.abs().sum()) > 0:
+            x = x * 1.0
+        h = self.fc(x)
+        return torch.relu(h[:, :, 0:3]).sum(-1) + torch.tanh(h[:, :, 3:12]).sum(-1)
+
+
+def test_a_slice_written_with_every_dim_cuts_the_features_where_the_dims_are_known():
+    g = initpolicy.trace(SlicedByPosition(), example_inputs=torch.randn(2, 5, 8))
+    assert g.tracer == "dynamic"
+    blocks = [(b.start, b.stop, b.activation) for p in g.layer("fc").parameters for b in p.outputs]
+    assert blocks == [(0, 3, "relu"), (3, 12, "tanh")]
+
+
 def test_mamba_in_proj_cut_after_a_transpose_and_x_proj_cut_into_linear_parts():
     """Mamba (v1) cuts ``in_proj(x).transpose(1, 2).chunk(2, dim=1)``: the features'
     dim moved by the transpose is the one cut (x to the conv, the gate to SiLU). x_proj's

@@ -495,7 +495,8 @@ class _Pass:
         """The blocks of ``n``'s output (``size`` features on its last dim) where its uses
         cut it along that dim, each with the outcomes of the uses that read it; else [].
         A cut is read from its arguments alone: ``chunk(k, -1)``, ``split(s, -1)`` with one
-        size or a list of them, ``narrow(-1, start, length)`` and ``x[..., a:b]``, each
+        size or a list of them, ``narrow(-1, start, length)`` and ``x[..., a:b]`` (or
+        ``x[:, :, a:b]`` where the tensor's dims are known), each
         part read through ``getitem``. A use that does not cut reads every feature. The
         blocks are the pieces between the cuts' bounds; a feature no use reads is in a
         block with no outcome. A sum on the way keeps every feature in its place, so the
@@ -600,7 +601,7 @@ def _cut_parts(
         return _as_negative(dim, ndim) == features
 
     if name == "getitem":
-        return _slice_parts(node, size) if features == -1 else None
+        return _slice_parts(node, size, features, ndim)
     if name == "narrow":
         dim, start, length = (list(args[1:4]) + [None] * 3)[:3]
         dim = kwargs.get("dim", dim)
@@ -641,12 +642,29 @@ def _cut_parts(
     return parts
 
 
-def _slice_parts(node: fx.Node, size: int) -> list[tuple[tuple[int, int], fx.Node]] | None:
-    """``x[..., a:b]`` (constant bounds, step 1): the features [a, b) read by ``node``."""
+def _slice_parts(
+    node: fx.Node, size: int, features: int = -1, ndim: int | None = None
+) -> list[tuple[tuple[int, int], fx.Node]] | None:
+    """A slice of the features' dim (``features``, from the end) with constant bounds and
+    step 1, every other dim taken whole: ``x[..., a:b]``, or ``x[:, :, a:b]`` where the
+    tensor's ``ndim`` is known (the dynamic trace records it). The features [a, b) read
+    by ``node``."""
     index = node.args[1] if len(node.args) > 1 else None
-    if not isinstance(index, tuple) or len(index) != 2 or index[0] is not Ellipsis:
+    if not isinstance(index, tuple) or not index:
         return None
-    last = index[1]
+    whole = slice(None)
+    if index[0] is Ellipsis:
+        rest = index[1:]
+        dims = [j - len(rest) for j in range(len(rest))]  # from the end
+    elif ndim is not None and len(index) == ndim:
+        rest = index
+        dims = [j - ndim for j in range(ndim)]
+    else:
+        return None
+    cut = [(d, k) for d, k in zip(dims, rest, strict=True) if k != whole]
+    if len(cut) != 1 or cut[0][0] != features:
+        return None
+    last = cut[0][1]
     if not isinstance(last, slice) or last.step not in (None, 1):
         return None
     if not all(b is None or isinstance(b, int) for b in (last.start, last.stop)):
