@@ -170,11 +170,18 @@ def resized(family: str, name: str, model: torch.nn.Module) -> list[Callable[[],
                 for key in LAYER_KEYS
                 if isinstance(v := getattr(c, key, None), int) and not isinstance(v, bool)
             }
+            # a key may be another's alias (GPT-Neo's num_hidden_layers is num_layers,
+            # GPT-2's hidden_size is n_embd): each attribute is changed once
+            aliases = getattr(c, "attribute_map", {}) or {}
+            done: set[str] = set()
             for keys, new in (
                 (LAYER_KEYS, lambda v, m=more: v + m),
                 (WIDTH_KEYS, lambda v, f=scale: int(v * f) // 16 * 16 or 16),
             ):
                 for key in keys:
+                    if aliases.get(key, key) in done:
+                        continue
+                    done.add(aliases.get(key, key))
                     v = getattr(c, key, None)
                     if isinstance(v, int) and not isinstance(v, bool) and v > 0:
                         try:
@@ -260,7 +267,10 @@ def main() -> int:
     transformers.logging.set_verbosity_error()
     rows = []
     resizable = right = tensors = tensors_right = 0
+    only = set(sys.argv[1:])  # model names: only those (a quick look; the totals are theirs)
     for family, name, build in models():
+        if only and name not in only:
+            continue
         start = time.perf_counter()
         recording = record(build)
         model = recording.model
