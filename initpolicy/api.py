@@ -543,6 +543,38 @@ def _progress(progress: Any) -> Any:
     return progress_of(progress)
 
 
+def on_meta() -> Any:
+    """A context in which a model is built on the meta device with its construction
+    recorded, so that :func:`lint` judges the model's own init as a real build leaves it:
+    what the constructor writes outside any module method (an init loop in ``__init__``,
+    a parameter drawn or computed there, a parametrization's originals) is replayed on
+    each part (:mod:`initpolicy.applier.journal`). A model built under a bare
+    ``torch.device("meta")`` has no such record: its own init is its modules'
+    ``reset_parameters`` and the model's ``_init_weights`` (docs/lint.md).
+
+    >>> with initpolicy.on_meta():                        # doctest: +SKIP
+    ...     model = torchvision.models.vgg11()
+    >>> initpolicy.lint(model, static=True)                # doctest: +SKIP
+    """
+    import contextlib
+
+    import torch
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(meta_recorder())
+    stack.enter_context(torch.device("meta"))
+    return stack
+
+
+def meta_recorder() -> Any:
+    """The recorder :func:`on_meta` builds under, without moving the build to meta: a
+    model file that builds on meta itself is recorded too (``initpolicy lint TARGET``
+    loads every model under it). Calls on tensors that are not on meta are not kept."""
+    from .applier import Journal
+
+    return Journal()
+
+
 def write_recorder() -> Any:
     """The extractor's recorder, to build a model under (``with write_recorder() as rec:``)
     so that :func:`lint` can point a finding on values the model's own code wrote at the

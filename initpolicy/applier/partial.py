@@ -32,6 +32,7 @@ from ..planner import Plan
 from ..tracer import init_weights_owner as owner_of
 from ..tracer import reset_method
 from .execution import _module_inits, _Writer
+from .journal import Journal, journal_of
 from .meta import _STATS, Materialized, Preparation, prepare, tensors
 from .pool import gc_paused
 from .streams import derive
@@ -80,6 +81,7 @@ class Parts:
         names = frozenset(modules)
         done = Materialized()
         out = Loaded()
+        metas: dict[str, tuple[str, Any, bool]] = {}  # name: module, meta tensor, cut to rows
         zero = set(self.prep.zero) if self.prep is not None else set()
         try:
             with torch.no_grad(), gc_paused():
@@ -90,6 +92,7 @@ class Parts:
                     new = done.new.get(id(t))
                     if new is None:
                         shape = tuple(t.shape)
+                        metas[name] = (mod_name, t, bool(rows is not None and shape[:1] > (rows,)))
                         if rows is not None and shape and shape[0] > rows:
                             shape = (rows, *shape[1:])
                         data = torch.empty(shape, dtype=t.dtype, device=device)
@@ -107,7 +110,7 @@ class Parts:
                 if self.source is not None:
                     self._copy_source(out)
                 if self.plan is None:
-                    out.unwritten = self._own_init(names)
+                    out.unwritten = self._own_init(names, metas, out)
                 else:
                     self._write(names, out)
             yield out
@@ -148,12 +151,37 @@ class Parts:
             if name in held:
                 t.copy_(held[name][: t.shape[0]] if t.ndim else held[name])
 
-    def _own_init(self, names: frozenset[str]) -> list[str]:
-        """Each module of the part by the model's own init, as a real build: its
-        constructor's ``reset_parameters``, then the model's ``_init_weights`` applied
-        children before parents (``nn.Module.apply``'s order) on these modules and their
-        ancestors (T5's attention writes its q, k, v, o; what is not loaded stays on meta,
-        where a write is a no-op); the names nothing wrote."""
+    def _own_init(
+        self, names: frozenset[str], metas: dict[str, tuple[str, Any, bool]], out: Loaded
+    ) -> list[str]:
+        """Each tensor of the part as the model's own init leaves it; the names nothing
+        wrote. A model built under a :class:`~.journal.Journal` (``initpolicy.on_meta()``)
+        replays its build's calls on each tensor, in the build's order: the constructor's
+        loops and computed parameters included. A tensor the journal cannot give (a model
+        built without one; a tensor loaded on its first rows only, which the journal would
+        build whole) gets its modules' methods (:meth:`_by_methods`)."""
+        replayed: dict[str, Journal] = {}
+        for name, (_, t, cut) in metas.items():
+            journal = journal_of(t)
+            if journal is not None and not cut and journal.covers(t):
+                replayed[name] = journal
+        rest = frozenset(mod for name, (mod, _, _) in metas.items() if name not in replayed)
+        unwritten = self._by_methods(rest & names) if rest else []
+        for name, journal in replayed.items():
+            t, new = metas[name][1], out.tensors[name]
+            if journal.written(t):
+                new.copy_(journal.replay(t, new.device, self.seed))
+            else:  # torch.empty and nothing after: zero, as a part nothing writes
+                new.zero_()
+                unwritten.append(name)
+        return unwritten
+
+    def _by_methods(self, names: frozenset[str]) -> list[str]:
+        """Each module of the part by the model's own init methods, as a real build runs
+        them: its constructor's ``reset_parameters``, then the model's ``_init_weights``
+        applied children before parents (``nn.Module.apply``'s order) on these modules and
+        their ancestors (T5's attention writes its q, k, v, o; what is not loaded stays on
+        meta, where a write is a no-op); the names nothing wrote."""
         import torch
 
         modules = dict(self.model.named_modules())
@@ -172,7 +200,7 @@ class Parts:
             if method:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(derive(self.seed, mod_name, "default"))
-                    getattr(module, method)()
+                    reset_through_parametrizations(module, method)
             elif owner_of(modules, mod_name) is None:
                 unwritten.extend(
                     f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
@@ -187,6 +215,24 @@ class Parts:
                     torch.manual_seed(derive(self.seed, mod_name, "default"))
                     _init_weights(modules[owner], owner, modules[mod_name], mod_name)
         return unwritten
+
+
+def reset_through_parametrizations(module: Any, method: str) -> None:
+    """``module.<method>()`` as it ran before a parametrization wrapped the weight it
+    writes (``weight_norm`` is applied to an initialized conv: wav2vec2's positional
+    conv): on a parametrized module the method writes a computed weight, which is lost,
+    so it writes a cached one instead, and the parametrization's originals are set from it
+    through its ``right_inverse`` (``original0``, ``original1``: the norm and the weight)."""
+    from torch.nn.utils import parametrize
+
+    if not parametrize.is_parametrized(module):
+        getattr(module, method)()
+        return
+    with parametrize.cached():
+        getattr(module, method)()
+        written = {n: getattr(module, n) for n in module.parametrizations}
+    for n, value in written.items():
+        module.parametrizations[n].right_inverse(value)
 
 
 def _init_weights(owner: Any, owner_name: str, module: Any, name: str) -> None:
