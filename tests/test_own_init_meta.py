@@ -6,6 +6,7 @@ originals) is replayed on each part, and lint finds what it finds on the real bu
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -127,6 +128,81 @@ def test_a_tensor_made_before_recording_is_initialized_by_its_module() -> None:
         for name in ("0.weight", "2.weight"):
             w = loaded.tensors[name]
             assert w.abs().max().item() <= bound and w.std().item() > bound / 2
+
+
+class QuietOnMeta(nn.Module):
+    """torch's ``trunc_normal_``, ``orthogonal_``: they return at once on a meta tensor,
+    with no call the recorder sees; their frames are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(1, 4096))
+        self.rot = nn.Parameter(torch.empty(32, 32))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        nn.init.orthogonal_(self.rot)
+
+
+def test_init_functions_that_skip_meta_tensors_are_replayed() -> None:
+    with initpolicy.on_meta():
+        m = QuietOnMeta()
+    with Parts(m, None).loaded([""]) as loaded:
+        pos, rot = loaded.tensors["pos"], loaded.tensors["rot"]
+        assert pos.std().item() == pytest.approx(0.02, rel=0.05)
+        assert torch.allclose(rot @ rot.T, torch.eye(32), atol=1e-5)
+
+
+class FailsForReal(nn.Module):
+    """A parameter whose constructor call runs on meta (shapes only) and fails on values
+    (a Cholesky factor of a zero matrix)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        nn.init.constant_(self.fc.weight, 0.25)
+        self.chol = nn.Parameter(torch.linalg.cholesky(torch.zeros(4, 4)))
+
+
+def test_a_call_that_fails_on_values_leaves_its_tensor_to_the_modules_methods() -> None:
+    with initpolicy.on_meta():
+        m = FailsForReal()
+    assert journal_of(m.chol).covers(m.chol)  # type: ignore[union-attr]
+    with Parts(m, None).loaded(["", "fc"]) as loaded:
+        assert loaded.tensors["fc.weight"].eq(0.25).all()
+        assert loaded.tensors["chol"].eq(0).all()  # no method writes it: zero, and said
+        assert loaded.unwritten == ["chol"]
+
+
+META_MODEL = """\
+import torch
+from torch import nn
+
+
+def build_model():
+    with torch.device("meta"):
+        layers = []
+        for _ in range(4):
+            layers += [nn.Linear(64, 64), nn.ReLU()]
+        model = nn.Sequential(*layers, nn.Linear(64, 10))
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 1.0)
+    return model
+"""
+
+
+def test_the_cli_replays_the_init_loop_of_a_model_file_that_builds_on_meta(make_repo) -> None:
+    from click.testing import CliRunner
+
+    from initpolicy.cli.main import cli
+
+    make_repo({"model.py": META_MODEL})
+    r = CliRunner().invoke(cli, ["lint", "model.py", "--static", "--format", "json"])
+    assert r.exit_code == 1, r.output
+    data = json.loads(r.stdout)
+    assert data["summary"]["streamed"]["static"].startswith("measured")
+    assert {f["target"] for f in data["findings"] if f["code"] == "IP104"} >= {
+        f"{i}.weight" for i in (0, 2, 4, 6)
+    }
 
 
 # -- weight norm: the originals a real build leaves ------------------------------------------

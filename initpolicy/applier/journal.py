@@ -29,6 +29,9 @@ to its modules' own methods (:meth:`initpolicy.applier.partial.Parts._own_init`)
 
 from __future__ import annotations
 
+import functools
+import inspect
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,7 +147,9 @@ class Journal(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = _name(func)
-        if name not in ("__get__", "__set__"):
+        if name == "__get__" and _name(getattr(func, "__self__", None)) == "is_meta" and out:
+            self._quiet_on_meta(sys._getframe(1))
+        elif name not in ("__get__", "__set__"):
             leaves = pytree.tree_leaves((args, kwargs))
             outs = pytree.tree_leaves(out)
             if any(_is_meta(x) for x in (*leaves, *outs)):
@@ -172,6 +177,25 @@ class Journal(TorchFunctionMode):
             st.made = _Op(op.seq, func, op.args, op.kwargs, out=path, target=self._ref(t))
             if t.dtype != st.dtype:
                 st.bad = f"made as a view of dtype {t.dtype}"
+
+    def _quiet_on_meta(self, frame: Any) -> None:
+        """An init function that returns at once on meta, without a torch call the mode
+        sees (torch's ``trunc_normal_``, ``orthogonal_``, ``dirac_``, ``sparse_``), is
+        found by its frame as it asks ``tensor.is_meta``: one write of the public function
+        with the arguments in its frame."""
+        quiet = _quiet_functions()
+        for _ in range(8):  # above this mode's caller: other modes (torch.device's)
+            if frame is None or frame.f_code in quiet:
+                break
+            frame = frame.f_back
+        if frame is None or frame.f_code not in quiet:
+            return
+        public, t = quiet[frame.f_code], frame.f_locals.get("tensor")
+        if not _is_meta(t):
+            return
+        names = [n for n in inspect.signature(public).parameters if n != "tensor"]
+        kwargs = {n: frame.f_locals[n] for n in names if n in frame.f_locals}
+        self._record(public, public.__name__, (t,), kwargs, t)
 
     def _storage(self, t: torch.Tensor) -> _Storage:
         key = _key(t)
@@ -219,17 +243,34 @@ class Journal(TorchFunctionMode):
                 return False
         return True
 
-    def replay(self, t: torch.Tensor, device: Any, seed: int) -> torch.Tensor:
+    def replay(self, t: torch.Tensor, device: Any, seed: int, into: Any = None) -> torch.Tensor:
         """``t``'s values as the build left them, on ``device``: its storage made and
         written call by call, under an RNG seeded from ``seed`` and the storage's place in
-        the build (so a part replays the same values whatever else is loaded)."""
+        the build (so a part replays the same values whatever else is loaded).
+
+        ``into``: a tensor of ``t``'s shape to replay in, in place when ``t`` is its whole
+        storage (an embedding is not held twice), else by a copy."""
         if not self.covers(t):
             raise Unreplayable(
                 f"the build's calls on this {tuple(t.shape)} tensor were not all kept"
             )
+        st = self.storages[_key(t)]
+        whole = (
+            into is not None
+            and t.is_contiguous()
+            and t.storage_offset() == 0
+            and t.numel() == st.numel
+            and into.is_contiguous()
+            and into.dtype == st.dtype
+            and into.shape == t.shape
+        )
         with torch.no_grad():
-            buf = _Replay(self, torch.device(device), seed).state(_key(t), None)
-        return buf.as_strided(tuple(t.shape), tuple(t.stride()), t.storage_offset())
+            run = _Replay(self, torch.device(device), seed)
+            buf = run.state(_key(t), None, into.view(-1) if whole else None)
+            out = buf.as_strided(tuple(t.shape), tuple(t.stride()), t.storage_offset())
+            if into is not None and not whole:
+                into.copy_(out)
+        return into if into is not None else out
 
 
 class _Replay:
@@ -241,9 +282,9 @@ class _Replay:
         self.seed = seed
         self.done: dict[tuple[int, int | None], torch.Tensor] = {}
 
-    def state(self, key: int, before: int | None) -> torch.Tensor:
-        """The storage ``key`` (flat) after the calls made before call ``before`` (None:
-        after all of them)."""
+    def state(self, key: int, before: int | None, buf: Any = None) -> torch.Tensor:
+        """The storage ``key`` (flat; in ``buf`` if given) after the calls made before
+        call ``before`` (None: after all of them)."""
         found = self.done.get((key, before))
         if found is not None:
             return found
@@ -251,13 +292,15 @@ class _Replay:
         assert st.made is not None and st.made.target is not None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive(self.seed, "own", str(st.made.seq)))
-            made = self._call(st.made, None)
-            for path in st.made.out:
-                made = made[path]
-            buf = torch.empty(st.numel, dtype=st.dtype, device=self.device)
+            if buf is None:
+                buf = torch.empty(st.numel, dtype=st.dtype, device=self.device)
             if _name(st.made.func) in _EMPTY:
                 buf.zero_()  # what nothing writes is zero, as on a materialized part
-            _view(buf, st.made.target).copy_(made)
+            else:
+                made = self._call(st.made, None)
+                for path in st.made.out:
+                    made = made[path]
+                _view(buf, st.made.target).copy_(made)
             for op in st.writes:
                 if before is not None and op.seq >= before:
                     break
@@ -282,6 +325,20 @@ class _Replay:
 
         args, kwargs = pytree.tree_map(real, (op.args, op.kwargs))
         return op.func(*args, **kwargs)
+
+
+@functools.cache
+def _quiet_functions() -> dict[Any, Any]:
+    """The code objects of torch's init functions that return at once on a meta tensor
+    (the frame that asks ``is_meta``), each with the public function it runs for."""
+    init = torch.nn.init
+    found = {
+        getattr(init, "_no_grad_trunc_normal_", None): init.trunc_normal_,
+        init.orthogonal_: init.orthogonal_,
+        init.dirac_: init.dirac_,
+        init.sparse_: init.sparse_,
+    }
+    return {fn.__code__: public for fn, public in found.items() if fn is not None}
 
 
 def _view(buf: torch.Tensor, ref: _Ref) -> torch.Tensor:

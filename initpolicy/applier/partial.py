@@ -166,15 +166,36 @@ class Parts:
             if journal is not None and not cut and journal.covers(t):
                 replayed[name] = journal
         rest = frozenset(mod for name, (mod, _, _) in metas.items() if name not in replayed)
-        unwritten = self._by_methods(rest & names) if rest else []
+        unwritten = self._by_methods(rest) if rest else []
+        failed = self._replay(replayed, metas, out, unwritten)
+        if failed:  # a call that does not run on real tensors: those modules' methods,
+            # then the replays again (the methods' _init_weights may reach the others)
+            for name in failed:
+                del replayed[name]
+            unwritten += self._by_methods(frozenset(metas[n][0] for n in failed))
+            self._replay(replayed, metas, out, [])
+        return unwritten
+
+    def _replay(
+        self,
+        replayed: dict[str, Journal],
+        metas: dict[str, tuple[str, Any, bool]],
+        out: Loaded,
+        unwritten: list[str],
+    ) -> list[str]:
+        """Each tensor of ``replayed`` by its journal; the names whose replay failed."""
+        failed = []
         for name, journal in replayed.items():
             t, new = metas[name][1], out.tensors[name]
-            if journal.written(t):
-                new.copy_(journal.replay(t, new.device, self.seed))
-            else:  # torch.empty and nothing after: zero, as a part nothing writes
-                new.zero_()
+            if not journal.written(t):  # torch.empty and nothing after: zero, as a part
+                new.zero_()  # nothing writes
                 unwritten.append(name)
-        return unwritten
+                continue
+            try:
+                journal.replay(t, new.device, self.seed, into=new)
+            except Exception:  # the model's own code: any error
+                failed.append(name)
+        return failed
 
     def _by_methods(self, names: frozenset[str]) -> list[str]:
         """Each module of the part by the model's own init methods, as a real build runs
