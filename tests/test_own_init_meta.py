@@ -54,6 +54,9 @@ def test_an_init_loop_in_the_constructor_is_replayed_on_meta() -> None:
         model = LoopInit()
     res = initpolicy.lint(model, example_inputs=x, static=True)
     assert res.summary["streamed"]["static"].startswith("measured")
+    assert res.summary["streamed"]["static"].endswith(
+        "9 of 9 tensors replayed from the build's record"
+    )
     assert found(res) == found(real)
     assert {f.target for f in res.findings if f.code == "IP104"} >= {
         f"blocks.{i}.weight" for i in range(3)
@@ -69,6 +72,9 @@ def test_without_the_record_the_loop_is_not_known() -> None:
     assert journal_of(model.blocks[0].weight) is None
     res = initpolicy.lint(model, example_inputs=torch.zeros(2, 128), static=True)
     assert not [f for f in res.findings if f.code == "IP104"]
+    assert res.summary["streamed"]["static"].endswith(
+        "0 of 9 tensors replayed from the build's record"
+    )
 
 
 class Writes(nn.Module):

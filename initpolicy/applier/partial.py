@@ -61,6 +61,9 @@ class Parts:
         # validates once, before anything is allocated: a tensor no rule and no module
         # method writes is a PlanError, as in execute
         self.prep = None
+        #: How each tensor's own init was given (``plan=None``): ``"replayed"`` from the
+        #: build's record, or ``"methods"`` (the modules' own), by qualified name.
+        self.how: dict[str, str] = {}
         if plan is not None:
             # with a source, what no rule writes is copied from it: nothing to decide
             self.prep = prepare(plan, model) if source is None else Preparation()
@@ -174,6 +177,8 @@ class Parts:
                 del replayed[name]
             unwritten += self._by_methods(frozenset(metas[n][0] for n in failed))
             self._replay(replayed, metas, out, [])
+        for name in metas:
+            self.how[name] = "replayed" if name in replayed else "methods"
         return unwritten
 
     def _replay(
