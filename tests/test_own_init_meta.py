@@ -178,6 +178,30 @@ def test_a_call_that_fails_on_values_leaves_its_tensor_to_the_modules_methods() 
         assert loaded.unwritten == ["chol"]
 
 
+class InitThenFix(nn.Module):
+    """timm's BEiT: ``self.apply(self._init_weights)`` in the constructor, then a fix-up
+    that rescales (``fix_init_weight``): the build ran ``_init_weights``, so a part does
+    not run it again after the replay (it would undo the fix-up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(256, 256) for _ in range(2))
+        self.apply(self._init_weights)
+        for b in self.blocks:
+            b.weight.data.mul_(0.01)
+
+    def _init_weights(self, m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 1.0)
+
+
+def test_an_init_weights_the_build_ran_is_not_run_again() -> None:
+    with initpolicy.on_meta():
+        m = InitThenFix()
+    with Parts(m, None).loaded(["blocks.0"]) as loaded:
+        assert loaded.tensors["blocks.0.weight"].std().item() == pytest.approx(0.01, rel=0.05)
+
+
 META_MODEL = """\
 import torch
 from torch import nn
@@ -230,6 +254,24 @@ def wav2vec2(meta: str | None) -> Any:
         with torch.device("meta"):
             return transformers.Wav2Vec2ForCTC(cfg)
     return transformers.Wav2Vec2ForCTC(cfg)
+
+
+def test_an_init_weights_transformers_skips_on_meta_runs_after_the_replay() -> None:
+    """transformers' ``init_weights`` does nothing under ``torch.device("meta")``; a real
+    build runs ``_init_weights`` last (``post_init``): a part replays the constructor's
+    calls (the Linear's kaiming_uniform), then ``_init_weights`` (normal, std 0.02)."""
+    cfg = transformers.LlamaConfig(
+        vocab_size=64, hidden_size=256, intermediate_size=512, num_hidden_layers=1,
+        num_attention_heads=4, num_key_value_heads=2,
+    )  # fmt: skip
+    with initpolicy.on_meta():
+        model = transformers.LlamaForCausalLM(cfg)
+    q = "model.layers.0.self_attn.q_proj"
+    journal = journal_of(model.get_parameter(f"{q}.weight"))
+    assert journal is not None and not journal.init_weights_ran
+    with Parts(model, None).loaded([q]) as loaded:
+        w = loaded.tensors[f"{q}.weight"]
+        assert w.std().item() == pytest.approx(0.02, rel=0.05)  # kaiming's would be 0.036
 
 
 POS_CONV = "wav2vec2.encoder.pos_conv_embed.conv"

@@ -55,6 +55,9 @@ _EMPTY = frozenset({"empty", "empty_like", "empty_strided", "new_empty", "new_em
 #: Modules whose functions write their first argument (``tensor``) in place.
 _INIT_MODULES = ("torch.nn.init", "transformers.initialization")
 
+#: How far up the stack of a write an ``_init_weights`` frame is looked for.
+_INIT_WEIGHTS_DEPTH = 40
+
 #: Each tensor registered on a module while a journal records: its journal.
 _JOURNALS: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
@@ -118,6 +121,9 @@ class Journal(TorchFunctionMode):
         self._keep: list[Any] = []  # the storages, alive so that their keys stay unique
         self._seq = 0
         self._hooks: list[Any] = []
+        #: The code of every ``_init_weights`` a write was made in: transformers runs none
+        #: on meta (its ``init_weights`` skips a meta build), so a part applies it after.
+        self.init_weights_ran: set[Any] = set()
 
     def __enter__(self) -> Journal:
         from torch.nn.modules import module as nn_module
@@ -165,6 +171,13 @@ class Journal(TorchFunctionMode):
         op = _Op(self._seq, func, *pytree.tree_map(self._ref, (args, kwargs)))
         if target is not None:
             op.target = self._ref(target)
+            f: Any = sys._getframe(2)
+            for _ in range(_INIT_WEIGHTS_DEPTH):
+                if f is None:
+                    break
+                if f.f_code.co_name == "_init_weights":
+                    self.init_weights_ran.add(f.f_code)
+                f = f.f_back
             st = self._storage(target)
             if target.dtype != st.dtype:
                 st.bad = st.bad or f"written through a view of dtype {target.dtype}"
@@ -224,6 +237,11 @@ class Journal(TorchFunctionMode):
             return self._check(_key(t), set())
         except (RuntimeError, NotImplementedError):
             return False
+
+    def ran(self, init_weights: Any) -> bool:
+        """Whether the build wrote anything inside ``init_weights`` (a model's
+        ``_init_weights``, as its class defines it)."""
+        return getattr(init_weights, "__code__", None) in self.init_weights_ran
 
     def written(self, t: torch.Tensor) -> bool:
         """Whether the build gave ``t`` values at all (not only ``torch.empty``)."""

@@ -162,24 +162,33 @@ class Parts:
         replays its build's calls on each tensor, in the build's order: the constructor's
         loops and computed parameters included. A tensor the journal cannot give (a model
         built without one; a tensor loaded on its first rows only, which the journal would
-        build whole) gets its modules' methods (:meth:`_by_methods`)."""
+        build whole) gets its module's ``reset_parameters`` (:meth:`_resets`). Then the
+        model's ``_init_weights`` (:meth:`_init_weights_over`) on those modules, and on the
+        replayed ones whose build did not run it (transformers skips it on meta: a real
+        build runs it last, in ``post_init``)."""
+        modules = dict(self.model.named_modules())
         replayed: dict[str, Journal] = {}
         for name, (_, t, cut) in metas.items():
             journal = journal_of(t)
             if journal is not None and not cut and journal.covers(t):
                 replayed[name] = journal
-        rest = frozenset(mod for name, (mod, _, _) in metas.items() if name not in replayed)
-        unwritten = self._by_methods(rest) if rest else []
+        rest = {mod for name, (mod, _, _) in metas.items() if name not in replayed}
+        unwritten = self._resets(rest, modules)
         failed = self._replay(replayed, metas, out, unwritten)
-        if failed:  # a call that does not run on real tensors: those modules' methods,
-            # then the replays again (the methods' _init_weights may reach the others)
+        if failed:  # a call that does not run on real tensors: those modules' methods
             for name in failed:
                 del replayed[name]
-            unwritten += self._by_methods(frozenset(metas[n][0] for n in failed))
-            self._replay(replayed, metas, out, [])
+            rest |= {metas[n][0] for n in failed}
+            unwritten += self._resets({metas[n][0] for n in failed}, modules)
+        late = set()
+        for name, (mod, _, _) in metas.items():
+            init = _owner_init(modules, mod)
+            if name in replayed and init is not None and not replayed[name].ran(init):
+                late.add(mod)
+        self._init_weights_over(rest | late, modules)
         for name in metas:
             self.how[name] = "replayed" if name in replayed else "methods"
-        return unwritten
+        return [n for n in unwritten if n not in replayed or metas[n][0] not in late]
 
     def _replay(
         self,
@@ -202,17 +211,13 @@ class Parts:
                 failed.append(name)
         return failed
 
-    def _by_methods(self, names: frozenset[str]) -> list[str]:
-        """Each module of the part by the model's own init methods, as a real build runs
-        them: its constructor's ``reset_parameters``, then the model's ``_init_weights``
-        applied children before parents (``nn.Module.apply``'s order) on these modules and
-        their ancestors (T5's attention writes its q, k, v, o; what is not loaded stays on
-        meta, where a write is a no-op); the names nothing wrote."""
+    def _resets(self, names: set[str], modules: dict[str, Any]) -> list[str]:
+        """Each module named by its own method, as its constructor ran it
+        (``reset_parameters``, a norm's ``reset_running_stats``); the names of the tensors
+        neither it nor the model's ``_init_weights`` writes."""
         import torch
 
-        modules = dict(self.model.named_modules())
         unwritten: list[str] = []
-        applied: dict[str, int] = {}  # the modules _init_weights is applied on: depth
         for mod_name, module in modules.items():
             if mod_name not in names:
                 continue
@@ -231,6 +236,24 @@ class Parts:
                 unwritten.extend(
                     f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
                 )
+        return unwritten
+
+    def _init_weights_over(self, names: set[str], modules: dict[str, Any]) -> None:
+        """The model's ``_init_weights`` applied children before parents
+        (``nn.Module.apply``'s order) on the modules named and their ancestors (T5's
+        attention writes its q, k, v, o; what is not loaded stays on meta, where a write
+        is a no-op)."""
+        import torch
+
+        applied: dict[str, int] = {}  # the modules _init_weights is applied on: depth
+        for mod_name in names:
+            module = modules.get(mod_name)
+            if module is None or not [
+                t
+                for t in (*module._parameters.values(), *module._buffers.values())
+                if t is not None
+            ]:
+                continue
             parts = mod_name.split(".") if mod_name else []
             for n in range(len(parts), -1, -1):
                 applied[".".join(parts[:n])] = n
@@ -240,7 +263,13 @@ class Parts:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(derive(self.seed, mod_name, "default"))
                     _init_weights(modules[owner], owner, modules[mod_name], mod_name)
-        return unwritten
+
+
+def _owner_init(modules: dict[str, Any], mod_name: str) -> Any:
+    """The ``_init_weights`` function of ``mod_name``'s owner (as its class defines it),
+    or None where no owner has one."""
+    owner = owner_of(modules, mod_name)
+    return None if owner is None else type(modules[owner])._init_weights
 
 
 def reset_through_parametrizations(module: Any, method: str) -> None:
