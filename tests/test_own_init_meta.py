@@ -178,6 +178,26 @@ def test_a_call_that_fails_on_values_leaves_its_tensor_to_the_modules_methods() 
         assert loaded.unwritten == ["chol"]
 
 
+def test_a_call_the_journal_cannot_keep_never_breaks_the_build(monkeypatch) -> None:
+    from initpolicy.applier import journal as journal_module
+
+    def broken(func: Any, name: str, *rest: Any) -> Any:
+        if name == "normal_":
+            raise ValueError("cannot keep it")
+        return written(func, name, *rest)
+
+    written = journal_module._written
+    monkeypatch.setattr(journal_module, "_written", broken)
+    with initpolicy.on_meta():
+        model = LoopInit()  # its loop's normal_ is not kept
+    journal = journal_of(model.blocks[0].weight)
+    assert journal is not None and not journal.covers(model.blocks[0].weight)
+    assert journal.covers(model.scale) and journal.errors[0].startswith("normal_: ValueError")
+    with Parts(model, None).loaded(["blocks.0"]) as loaded:  # its reset_parameters, then
+        assert loaded.tensors["blocks.0.bias"].eq(0).all()  # the replayed constant_
+        assert loaded.tensors["blocks.0.weight"].abs().max().item() <= 1 / 128**0.5
+
+
 class InitThenFix(nn.Module):
     """timm's BEiT: ``self.apply(self._init_weights)`` in the constructor, then a fix-up
     that rescales (``fix_init_weight``): the build ran ``_init_weights``, so a part does

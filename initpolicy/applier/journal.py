@@ -121,6 +121,7 @@ class Journal(TorchFunctionMode):
         self._keep: list[Any] = []  # the storages, alive so that their keys stay unique
         self._seq = 0
         self._hooks: list[Any] = []
+        self.errors: list[str] = []  # the calls that could not be kept, and why
         #: The code of every ``_init_weights`` a write was made in: transformers runs none
         #: on meta (its ``init_weights`` skips a meta build), so a part applies it after.
         self.init_weights_ran: set[Any] = set()
@@ -153,14 +154,27 @@ class Journal(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         name = _name(func)
-        if name == "__get__" and _name(getattr(func, "__self__", None)) == "is_meta" and out:
-            self._quiet_on_meta(sys._getframe(1))
-        elif name not in ("__get__", "__set__"):
-            leaves = pytree.tree_leaves((args, kwargs))
-            outs = pytree.tree_leaves(out)
-            if any(_is_meta(x) for x in (*leaves, *outs)):
-                self._record(func, name, args, kwargs, out)
+        try:
+            if name == "__get__" and _name(getattr(func, "__self__", None)) == "is_meta" and out:
+                self._quiet_on_meta(sys._getframe(1))
+            elif name not in ("__get__", "__set__"):
+                leaves = pytree.tree_leaves((args, kwargs))
+                outs = pytree.tree_leaves(out)
+                if any(_is_meta(x) for x in (*leaves, *outs)):
+                    self._record(func, name, args, kwargs, out)
+        except Exception as e:  # never break the model's own code: its tensors are not
+            self._unknown(f"{name}: {type(e).__name__}: {e}", (args, kwargs, out))  # replayed
         return out
+
+    def _unknown(self, why: str, values: Any) -> None:
+        """The meta tensors of a call the journal could not keep: not replayable."""
+        self.errors.append(why)
+        for x in pytree.tree_leaves(values):
+            if _is_meta(x):
+                try:
+                    self._storage(x).bad = why
+                except Exception:  # no storage to name: it cannot be looked up either
+                    continue
 
     def _record(self, func: Any, name: str, args: tuple, kwargs: dict, out: Any) -> None:
         self._seq += 1
@@ -235,7 +249,7 @@ class Journal(TorchFunctionMode):
         a call on it reads, made and written by calls the journal kept."""
         try:
             return self._check(_key(t), set())
-        except (RuntimeError, NotImplementedError):
+        except Exception:  # a tensor without a storage to name
             return False
 
     def ran(self, init_weights: Any) -> bool:

@@ -286,7 +286,8 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   `reset_parameters`, an init loop in the constructor (`for m in self.modules():
   normal_(m.weight, 0, 0.01)`, torchvision's VGG), a parameter drawn or computed there
   (`init_value * torch.ones(dim)`), `weight_norm`'s originals, and `_init_weights`, in
-  the build's order. The draws are seeded per tensor, so they are not a real build's
+  the build's order (transformers skips `_init_weights` on meta: it runs after the replay,
+  as `post_init` runs it last in a real build). The draws are seeded per tensor, so they are not a real build's
   draws (a `trunc_normal_` value on its clamp bound, IP120, can land elsewhere). A
   tensor the record does not cover (made before it; a call that fails on values) falls
   back to the methods below. A model built under a bare `torch.device("meta")` has no
