@@ -13,9 +13,10 @@ stages when they are called.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -543,7 +544,8 @@ def _progress(progress: Any) -> Any:
     return progress_of(progress)
 
 
-def on_meta() -> Any:
+@contextlib.contextmanager
+def on_meta() -> Iterator[None]:
     """A context in which a model is built on the meta device with its construction
     recorded, so that :func:`lint` judges the model's own init as a real build leaves it:
     what the constructor writes outside any module method (an init loop in ``__init__``,
@@ -556,14 +558,10 @@ def on_meta() -> Any:
     ...     model = torchvision.models.vgg11()
     >>> initpolicy.lint(model, static=True)                # doctest: +SKIP
     """
-    import contextlib
-
     import torch
 
-    stack = contextlib.ExitStack()
-    stack.enter_context(meta_recorder())
-    stack.enter_context(torch.device("meta"))
-    return stack
+    with meta_recorder(), torch.device("meta"):
+        yield
 
 
 def meta_recorder() -> Any:
