@@ -56,7 +56,7 @@ _EMPTY = frozenset({"empty", "empty_like", "empty_strided", "new_empty", "new_em
 _INIT_MODULES = ("torch.nn.init", "transformers.initialization")
 
 #: How far up the stack of a write an ``_init_weights`` frame is looked for.
-_INIT_WEIGHTS_DEPTH = 40
+_INIT_WEIGHTS_DEPTH = 60
 
 #: Each tensor registered on a module while a journal records: its journal.
 _JOURNALS: WeakIdKeyDictionary = WeakIdKeyDictionary()
@@ -211,7 +211,7 @@ class Journal(TorchFunctionMode):
         found by its frame as it asks ``tensor.is_meta``: one write of the public function
         with the arguments in its frame."""
         quiet = _quiet_functions()
-        for _ in range(8):  # above this mode's caller: other modes (torch.device's)
+        for _ in range(12):  # above this mode's caller: other modes (torch.device's)
             if frame is None or frame.f_code in quiet:
                 break
             frame = frame.f_back

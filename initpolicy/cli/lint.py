@@ -269,8 +269,9 @@ def _lint_target(
     bar.stage("loading the model")
     # built under the recorder: a finding on values the model's own code wrote points at
     # the line that wrote them, not where the module was built; and a model the file
-    # builds on meta keeps its construction, replayed part by part as its own init
-    with write_recorder() as recorder, meta_recorder():
+    # builds on meta keeps its construction, replayed part by part as its own init (that
+    # journal entered first: the write recorder, on top, sees the model's frames only)
+    with meta_recorder(), write_recorder() as recorder:
         loaded = load_model(target, target_opts)
     written = recorder.user_sites(loaded.model)
     recorder.close()
