@@ -62,18 +62,21 @@ def found(result: Any, kinds: tuple[str, ...]) -> list[tuple[str, str, str]]:
 
 
 def build(name: str, meta: bool = False) -> Any:
-    """The zoo model, or its meta build: under ``torch.device("meta")``, or, for a
-    constructor that reads tensor values (RegNet's stage widths: ``.tolist()``), with each
-    parameter moved to meta as it is registered (tests/zoo/build.py)."""
+    """The zoo model, or its meta build: under ``initpolicy.on_meta()`` (its construction
+    recorded, so that its own init is replayed part by part), or, for a constructor that
+    reads tensor values (RegNet's stage widths: ``.tolist()``), with each parameter moved
+    to meta as it is registered (tests/zoo/build.py), recorded the same way."""
     torch.manual_seed(0)
     if meta:
         try:
-            with torch.device("meta"):
+            with initpolicy.on_meta():
                 return lint_run.builders()[name]()
         except (RuntimeError, NotImplementedError):
+            from initpolicy.api import meta_recorder
             from tests.zoo.build import parameters_on_meta
 
-            return parameters_on_meta(lint_run.builders()[name])
+            with meta_recorder():
+                return parameters_on_meta(lint_run.builders()[name])
     return lint_run.builders()[name]()
 
 

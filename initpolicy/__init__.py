@@ -8,7 +8,7 @@
 Importing the package does not import torch.
 """
 
-from .api import Calibration, Policy, apply, calibrate, extract, lint, load, trace
+from .api import Calibration, Policy, apply, calibrate, extract, lint, load, on_meta, trace
 from .errors import InitPolicyError, PlanError, PolicyError, TargetError, TraceError, UsageError
 
 #: The one place the version is written (pyproject.toml reads it: ``[tool.hatch.version]``).
@@ -29,5 +29,6 @@ __all__ = [
     "extract",
     "lint",
     "load",
+    "on_meta",
     "trace",
 ]

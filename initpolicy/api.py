@@ -13,9 +13,10 @@ stages when they are called.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -541,6 +542,35 @@ def _progress(progress: Any) -> Any:
     from .common import progress_of
 
     return progress_of(progress)
+
+
+@contextlib.contextmanager
+def on_meta() -> Iterator[None]:
+    """A context in which a model is built on the meta device with its construction
+    recorded, so that :func:`lint` judges the model's own init as a real build leaves it:
+    what the constructor writes outside any module method (an init loop in ``__init__``,
+    a parameter drawn or computed there, a parametrization's originals) is replayed on
+    each part (:mod:`initpolicy.applier.journal`). A model built under a bare
+    ``torch.device("meta")`` has no such record: its own init is its modules'
+    ``reset_parameters`` and the model's ``_init_weights`` (docs/lint.md).
+
+    >>> with initpolicy.on_meta():                        # doctest: +SKIP
+    ...     model = torchvision.models.vgg11()
+    >>> initpolicy.lint(model, static=True)                # doctest: +SKIP
+    """
+    import torch
+
+    with meta_recorder(), torch.device("meta"):
+        yield
+
+
+def meta_recorder() -> Any:
+    """The recorder :func:`on_meta` builds under, without moving the build to meta: a
+    model file that builds on meta itself is recorded too (``initpolicy lint TARGET``
+    loads every model under it). Calls on tensors that are not on meta are not kept."""
+    from .applier import Journal
+
+    return Journal()
 
 
 def write_recorder() -> Any:

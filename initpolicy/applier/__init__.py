@@ -9,12 +9,14 @@ if TYPE_CHECKING:
     from .calibrate import LayerRecord, calibrate_plan, data_identity, replay_text
     from .checkpoint import check_destination, load_inputs, save_state_dict
     from .execution import execute
+    from .journal import Journal
     from .meta import is_meta, meta_copy
     from .multipliers import install, scales
     from .partial import Parts
     from .report import Report, dumps, plan_json, plan_text
 
 __all__ = [
+    "Journal",
     "LayerRecord",
     "Parts",
     "Report",
@@ -37,6 +39,7 @@ __all__ = [
 #: name -> the submodule that defines it (imported on first use: a stage's front
 #: door costs nothing until a name is read, so torch-free callers stay torch-free).
 _EXPORTS = {
+    "Journal": ".journal",
     "LayerRecord": ".calibrate",
     "Parts": ".partial",
     "Report": ".report",

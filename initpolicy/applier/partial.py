@@ -32,6 +32,7 @@ from ..planner import Plan
 from ..tracer import init_weights_owner as owner_of
 from ..tracer import reset_method
 from .execution import _module_inits, _Writer
+from .journal import Journal, journal_of
 from .meta import _STATS, Materialized, Preparation, prepare, tensors
 from .pool import gc_paused
 from .streams import derive
@@ -60,6 +61,9 @@ class Parts:
         # validates once, before anything is allocated: a tensor no rule and no module
         # method writes is a PlanError, as in execute
         self.prep = None
+        #: How each tensor's own init was given (``plan=None``): ``"replayed"`` from the
+        #: build's record, or ``"methods"`` (the modules' own), by qualified name.
+        self.how: dict[str, str] = {}
         if plan is not None:
             # with a source, what no rule writes is copied from it: nothing to decide
             self.prep = prepare(plan, model) if source is None else Preparation()
@@ -80,6 +84,7 @@ class Parts:
         names = frozenset(modules)
         done = Materialized()
         out = Loaded()
+        metas: dict[str, tuple[str, Any, bool]] = {}  # name: module, meta tensor, cut to rows
         zero = set(self.prep.zero) if self.prep is not None else set()
         try:
             with torch.no_grad(), gc_paused():
@@ -90,6 +95,7 @@ class Parts:
                     new = done.new.get(id(t))
                     if new is None:
                         shape = tuple(t.shape)
+                        metas[name] = (mod_name, t, bool(rows is not None and shape[:1] > (rows,)))
                         if rows is not None and shape and shape[0] > rows:
                             shape = (rows, *shape[1:])
                         data = torch.empty(shape, dtype=t.dtype, device=device)
@@ -107,7 +113,7 @@ class Parts:
                 if self.source is not None:
                     self._copy_source(out)
                 if self.plan is None:
-                    out.unwritten = self._own_init(names)
+                    out.unwritten = self._own_init(names, metas, out)
                 else:
                     self._write(names, out)
             yield out
@@ -148,17 +154,70 @@ class Parts:
             if name in held:
                 t.copy_(held[name][: t.shape[0]] if t.ndim else held[name])
 
-    def _own_init(self, names: frozenset[str]) -> list[str]:
-        """Each module of the part by the model's own init, as a real build: its
-        constructor's ``reset_parameters``, then the model's ``_init_weights`` applied
-        children before parents (``nn.Module.apply``'s order) on these modules and their
-        ancestors (T5's attention writes its q, k, v, o; what is not loaded stays on meta,
-        where a write is a no-op); the names nothing wrote."""
+    def _own_init(
+        self, names: frozenset[str], metas: dict[str, tuple[str, Any, bool]], out: Loaded
+    ) -> list[str]:
+        """Each tensor of the part as the model's own init leaves it; the names nothing
+        wrote. A model built under a :class:`~.journal.Journal` (``initpolicy.on_meta()``)
+        replays its build's calls on each tensor, in the build's order: the constructor's
+        loops and computed parameters included. A tensor the journal cannot give (a model
+        built without one; a tensor loaded on its first rows only, which the journal would
+        build whole) gets its module's ``reset_parameters`` (:meth:`_resets`). Then the
+        model's ``_init_weights`` (:meth:`_init_weights_over`) on those modules, and on the
+        replayed ones whose build did not run it (transformers skips it on meta: a real
+        build runs it last, in ``post_init``)."""
+        modules = dict(self.model.named_modules())
+        replayed: dict[str, Journal] = {}
+        for name, (_, t, cut) in metas.items():
+            journal = journal_of(t)
+            if journal is not None and not cut and journal.covers(t):
+                replayed[name] = journal
+        rest = {mod for name, (mod, _, _) in metas.items() if name not in replayed}
+        unwritten = self._resets(rest, modules)
+        failed = self._replay(replayed, metas, out, unwritten)
+        if failed:  # a call that does not run on real tensors: those modules' methods
+            for name in failed:
+                del replayed[name]
+            rest |= {metas[n][0] for n in failed}
+            unwritten += self._resets({metas[n][0] for n in failed}, modules)
+        late = set()
+        for name, (mod, _, _) in metas.items():
+            init = _owner_init(modules, mod)
+            if name in replayed and init is not None and not replayed[name].ran(init):
+                late.add(mod)
+        self._init_weights_over(rest | late, modules)
+        for name in metas:
+            self.how[name] = "replayed" if name in replayed else "methods"
+        return [n for n in unwritten if n not in replayed or metas[n][0] not in late]
+
+    def _replay(
+        self,
+        replayed: dict[str, Journal],
+        metas: dict[str, tuple[str, Any, bool]],
+        out: Loaded,
+        unwritten: list[str],
+    ) -> list[str]:
+        """Each tensor of ``replayed`` by its journal; the names whose replay failed."""
+        failed = []
+        for name, journal in replayed.items():
+            t, new = metas[name][1], out.tensors[name]
+            if not journal.written(t):  # torch.empty and nothing after: zero, as a part
+                new.zero_()  # nothing writes
+                unwritten.append(name)
+                continue
+            try:
+                journal.replay(t, new.device, self.seed, into=new)
+            except Exception:  # the model's own code: any error
+                failed.append(name)
+        return failed
+
+    def _resets(self, names: set[str], modules: dict[str, Any]) -> list[str]:
+        """Each module named by its own method, as its constructor ran it
+        (``reset_parameters``, a norm's ``reset_running_stats``); the names of the tensors
+        neither it nor the model's ``_init_weights`` writes."""
         import torch
 
-        modules = dict(self.model.named_modules())
         unwritten: list[str] = []
-        applied: dict[str, int] = {}  # the modules _init_weights is applied on: depth
         for mod_name, module in modules.items():
             if mod_name not in names:
                 continue
@@ -172,11 +231,29 @@ class Parts:
             if method:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(derive(self.seed, mod_name, "default"))
-                    getattr(module, method)()
+                    reset_through_parametrizations(module, method)
             elif owner_of(modules, mod_name) is None:
                 unwritten.extend(
                     f"{mod_name}.{k}" if mod_name else k for k, _ in own if k not in _STATS
                 )
+        return unwritten
+
+    def _init_weights_over(self, names: set[str], modules: dict[str, Any]) -> None:
+        """The model's ``_init_weights`` applied children before parents
+        (``nn.Module.apply``'s order) on the modules named and their ancestors (T5's
+        attention writes its q, k, v, o; what is not loaded stays on meta, where a write
+        is a no-op)."""
+        import torch
+
+        applied: dict[str, int] = {}  # the modules _init_weights is applied on: depth
+        for mod_name in names:
+            module = modules.get(mod_name)
+            if module is None or not [
+                t
+                for t in (*module._parameters.values(), *module._buffers.values())
+                if t is not None
+            ]:
+                continue
             parts = mod_name.split(".") if mod_name else []
             for n in range(len(parts), -1, -1):
                 applied[".".join(parts[:n])] = n
@@ -186,7 +263,31 @@ class Parts:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(derive(self.seed, mod_name, "default"))
                     _init_weights(modules[owner], owner, modules[mod_name], mod_name)
-        return unwritten
+
+
+def _owner_init(modules: dict[str, Any], mod_name: str) -> Any:
+    """The ``_init_weights`` function of ``mod_name``'s owner (as its class defines it),
+    or None where no owner has one."""
+    owner = owner_of(modules, mod_name)
+    return None if owner is None else type(modules[owner])._init_weights
+
+
+def reset_through_parametrizations(module: Any, method: str) -> None:
+    """``module.<method>()`` as it ran before a parametrization wrapped the weight it
+    writes (``weight_norm`` is applied to an initialized conv: wav2vec2's positional
+    conv): on a parametrized module the method writes a computed weight, which is lost,
+    so it writes a cached one instead, and the parametrization's originals are set from it
+    through its ``right_inverse`` (``original0``, ``original1``: the norm and the weight)."""
+    from torch.nn.utils import parametrize
+
+    if not parametrize.is_parametrized(module):
+        getattr(module, method)()
+        return
+    with parametrize.cached():
+        getattr(module, method)()
+        written = {n: getattr(module, n) for n in module.parametrizations}
+    for n, value in written.items():
+        module.parametrizations[n].right_inverse(value)
 
 
 def _init_weights(owner: Any, owner_name: str, module: Any, name: str) -> None:

@@ -262,14 +262,16 @@ def _lint_target(
 ) -> tuple[LoadedTarget, LintResult]:
     """TARGET loaded (its source protected from the outputs) and linted, with a progress bar
     on stderr when it is a terminal."""
-    from ..api import lint, write_recorder
+    from ..api import lint, meta_recorder, write_recorder
     from ..common import Progress
 
     bar = Progress()
     bar.stage("loading the model")
     # built under the recorder: a finding on values the model's own code wrote points at
-    # the line that wrote them, not where the module was built
-    with write_recorder() as recorder:
+    # the line that wrote them, not where the module was built; and a model the file
+    # builds on meta keeps its construction, replayed part by part as its own init (that
+    # journal entered first: the write recorder, on top, sees the model's frames only)
+    with meta_recorder(), write_recorder() as recorder:
         loaded = load_model(target, target_opts)
     written = recorder.user_sites(loaded.model)
     recorder.close()

@@ -287,14 +287,29 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   itself, in memory, is traced instead (one forward, no gradients), so the plan is the one a
   whole run makes.
 - **Static pass, the model's own init.** On a meta model without a policy, each part's
-  modules are initialized by the model's own code as a real build does (each module's
-  `reset_parameters`, then the model's `_init_weights` over it, where it has one, applied
-  children before parents, on the module and its ancestors: T5's attention writes its
-  Linears) when the
-  part is loaded, measured and judged, then freed: the non-repeated parts and the sampled
-  blocks (below). An init the constructor runs as a loop (`for m in self.modules():
-  normal_(m.weight, 0, 0.01)`, torchvision's VGG) is no module's method and is not
-  reproduced: those modules are judged by their `reset_parameters`.
+  tensors get the values a real build gives them when the part is loaded, and are
+  measured and judged, then freed: the non-repeated parts and the sampled blocks (below).
+  A model built under `initpolicy.on_meta()` (or loaded by `initpolicy lint TARGET` from
+  a file that builds it on meta) has its construction recorded: every torch call on a
+  meta tensor, in order, with its arguments (`summary.streamed.static` ends with how many
+  tensors were replayed: `9 of 9 tensors replayed from the build's record`).
+  Each tensor of a part replays the calls that made and wrote its storage (and, for a
+  value it copies or computes from, that tensor as it was then): each module's
+  `reset_parameters`, an init loop in the constructor (`for m in self.modules():
+  normal_(m.weight, 0, 0.01)`, torchvision's VGG), a parameter drawn or computed there
+  (`init_value * torch.ones(dim)`), `weight_norm`'s originals, and `_init_weights`, in
+  the build's order (transformers skips `_init_weights` on meta: it runs after the replay,
+  as `post_init` runs it last in a real build). The draws are seeded per tensor, so they are not a real build's
+  draws (a `trunc_normal_` value on its clamp bound, IP120, can land elsewhere). A
+  tensor the record does not cover (made before it; a call that fails on values) falls
+  back to the methods below. A model built under a bare `torch.device("meta")` has no
+  record: each module's `reset_parameters`, then the model's `_init_weights` over it,
+  where it has one, applied children before parents, on the module and its ancestors
+  (T5's attention writes its Linears). An init the constructor runs outside those
+  methods is then not seen: those modules are judged by their `reset_parameters`. A
+  parametrized module's `reset_parameters` writes the weight the parametrization
+  computes; its originals are set from it through `right_inverse` (`weight_norm`: the
+  norm and the weight), as after a real build.
 - **Dynamic pass, streamed.** One forward pass, no backward (a backward needs every weight
   at once: IP205 does not run); each part is loaded just before its forward and freed right
   after. An embedding is loaded on the rows its ids read; a policy's output head on its

@@ -264,6 +264,10 @@ def stream(
                 with loader.loaded(tuple(sorted(group))):
                     measure(group)
             progress.advance()
+    how = getattr(loader, "how", None)  # the own init's source, per tensor (Parts.how)
+    if plan is None and how:
+        n = sum(v == "replayed" for v in how.values())
+        out.static += f"; {n} of {len(how)} tensors replayed from the build's record"
     if unmeasured:
         out.static += f"; not measured, over the memory budget: {', '.join(unmeasured)}"
     return out
