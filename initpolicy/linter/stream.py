@@ -149,6 +149,12 @@ def partition(model: Any) -> list[Part]:
             and len({type(c) for c in kids}) == 1
         )
 
+    def called(m: Any) -> bool:
+        """Whether the module is called itself: a ``ModuleList`` or ``ModuleDict`` has no
+        forward, its parent calls its children (timm's EfficientViM: ``self.norm[i](x)``),
+        so its children are parts, never the container."""
+        return type(m).forward is not torch.nn.Module.forward
+
     def visit(name: str, m: Any) -> None:
         if stacked(m):
             for i, (child, _) in enumerate(m.named_children()):
@@ -156,7 +162,7 @@ def partition(model: Any) -> list[Part]:
                 add(full, under(full), name, i)
             return
         inside = under(name) if name else tuple(named)
-        if not any(stacked(named[n]) for n in inside):
+        if called(m) and not any(stacked(named[n]) for n in inside):
             add(name, inside)
             return
         add(name, (name,))  # its own tensors; its children are parts of their own
@@ -205,6 +211,7 @@ def stream(
     only: set[str] | None = None  # with a plan: the parameters it does not describe
 
     def measure(layers: set[str]) -> None:
+        from .probe import unobserved
         from .subject import subjects
 
         found = list(
@@ -212,7 +219,8 @@ def stream(
         )
         judged.update(layers)
         out.subjects += len(found)
-        out.findings += judge(found)
+        with unobserved():  # a rule's own module calls are not the forward pass's
+            out.findings += judge(found)
         out.judged += [replace(s, tensor=None) for s in found]
 
     measured_layers: dict[str, set[str]] = {}
@@ -246,7 +254,7 @@ def stream(
         )
     elif dynamic:
         _forward(model, graph, plan, parts, run, loader, measure, measured_layers,
-                 example_inputs, thresholds, progress, out)  # fmt: skip
+                 example_inputs, thresholds, progress, out, budget)  # fmt: skip
     else:
         out.dynamic = "skipped (--static)"
     # what the forward did not load (a failed or skipped pass, or a policy's tensors the
@@ -337,6 +345,7 @@ def _forward(
     thresholds: Any,
     progress: Progress,
     out: Streamed,
+    budget: Budget,
 ) -> None:
     """The dynamic pass, forward only, each part loaded around its own forward."""
     import torch
@@ -364,7 +373,16 @@ def _forward(
     stack_out: dict[str, Any] = {}
     total = sum(id(p) in run for p in parts)
 
-    def hooks(stack: ExitStack) -> None:
+    # the parts outside stacks, loaded for the whole pass where a part's tensors are read
+    # outside its own forward (timm's EVA: the blocks read ``self.rope.get_embed()``, a
+    # method, not the rope's forward)
+    outside = [p for p in parts if p.stack is None and id(p) in run]
+    blocks = max((p.nbytes for p in parts if p.stack is not None and id(p) in run), default=0)
+    resident = budget.fits(sum(p.nbytes for p in outside) + blocks)
+
+    def hooks(stack: ExitStack, keep: bool = False) -> None:
+        for p in outside if keep else ():
+            stack.enter_context(loader.loaded(p.modules))
         for p in parts:
             module = named[p.name]
             if id(p) not in run:
@@ -374,33 +392,47 @@ def _forward(
                                          stack_out, progress, rows_for))  # fmt: skip
 
     special = special_tokens(model)
-    errors: list[str] = []
-    for call in calls:
-        (args, kwargs), _ = widen(call, 1, special)
-        per = max(
-            [1, *(t[0].numel() for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor))]
-        )
-        n = max(2, min(int(thresholds["batch"]), int(BLOCK_FLOPS // (2 * biggest * per))))
-        widened, what = widen(call, n, special)
-        progress.stage("dynamic pass: blocks", total=total)
-        try:
-            with ExitStack() as stack:
-                hooks(stack)
-                stats = probe(
-                    model, graph, *widened,
-                    saturation=thresholds["saturation-derivative"], mode="training",
-                    backward=False,
-                )  # fmt: skip
-        except (Exception, SystemExit) as e:  # a model rejecting a shape is not a failure
-            errors.append(f"{type(e).__name__}: {e}".splitlines()[0][:200])
-            stack_out.clear()
-            continue
-        ran = ", ".join(f"{k} {v}" for k, v in out.blocks.items())
-        out.stats = stats
-        out.dynamic = f"ran (streamed part by part; blocks {ran}; {FORWARD_ONLY})"
-        out.inputs = f"{MODES['training']}, {what}"
-        return
-    out.dynamic = f"skipped: the streamed forward pass failed ({errors[0]})"
+    errors: dict[str, str] = {}
+    # training mode first; where the model rejects every input there (a detector asks
+    # for targets), eval mode with normalization on batch statistics, as the whole pass
+    for mode in MODES:
+        for call in calls:
+            (args, kwargs), _ = widen(call, 1, special)
+            per = max(
+                [1, *(t[0].numel() for t in (*args, *kwargs.values())
+                      if isinstance(t, torch.Tensor))]
+            )  # fmt: skip
+            n = max(2, min(int(thresholds["batch"]), int(BLOCK_FLOPS // (2 * biggest * per))))
+            widened, what = widen(call, n, special)
+            stats = None
+            # a meta tensor in the forward: a part read outside its own forward; once
+            # more with the parts outside stacks loaded throughout, where they fit
+            for keep in (False, True) if resident else (False,):
+                progress.stage("dynamic pass: blocks", total=total)
+                try:
+                    with ExitStack() as stack:
+                        hooks(stack, keep)
+                        stats = probe(
+                            model, graph, *widened,
+                            saturation=thresholds["saturation-derivative"], mode=mode,
+                            backward=False,
+                        )  # fmt: skip
+                    break
+                except (Exception, SystemExit) as e:  # a model rejecting a shape: no failure
+                    errors.setdefault(mode, f"{type(e).__name__}: {e}".splitlines()[0][:200])
+                    stack_out.clear()
+                    if "meta" not in str(e):
+                        break
+            if stats is None:
+                continue
+            ran = ", ".join(f"{k} {v}" for k, v in out.blocks.items())
+            out.stats = stats
+            whole = "; the parts outside stacks loaded throughout" if keep else ""
+            out.dynamic = f"ran (streamed part by part{whole}; blocks {ran}; {FORWARD_ONLY})"
+            failed = f" (training mode failed: {errors['training']})" if mode != "training" else ""
+            out.inputs = f"{MODES[mode]}{failed}, {what}"
+            return
+    out.dynamic = f"skipped: the streamed forward pass failed ({errors['training']})"
 
 
 class _loading(AbstractContextManager[None]):
@@ -426,7 +458,11 @@ class _loading(AbstractContextManager[None]):
         self.seen = False
 
     def __enter__(self) -> None:
+        from .probe import observed
+
         def pre(_m: Any, args: Any) -> None:
+            if not observed():  # a static rule calls the module while it is loaded
+                return
             ctx = self.loader.loaded(self.part.modules, self.rows_for(self.part, args))
             ctx.__enter__()
             self.open.append(ctx)
@@ -434,6 +470,8 @@ class _loading(AbstractContextManager[None]):
                 self.measure(self.layers)
 
         def post(_m: Any, _args: Any, result: Any) -> None:
+            if not observed():
+                return
             if self.open:
                 self.open.pop().__exit__(None, None, None)
             if self.part.stack is not None and self.part.stack not in self.stack_out:
