@@ -141,19 +141,22 @@ def partition(model: Any) -> list[Part]:
         if numel:
             parts.append(Part(name, modules, nbytes, numel, stack, i))
 
-    def stacked(m: Any) -> bool:
-        kids = list(m.children())
-        return (
-            isinstance(m, (torch.nn.ModuleList, torch.nn.Sequential))
-            and len(kids) >= 2
-            and len({type(c) for c in kids}) == 1
-        )
-
     def called(m: Any) -> bool:
         """Whether the module is called itself: a ``ModuleList`` or ``ModuleDict`` has no
         forward, its parent calls its children (timm's EfficientViM: ``self.norm[i](x)``),
         so its children are parts, never the container."""
         return type(m).forward is not torch.nn.Module.forward
+
+    def stacked(m: Any) -> bool:
+        """Blocks of one class that are called (HRNet's fuse layers, a ModuleList of
+        ModuleLists, are no stack: their modules are called one by one)."""
+        kids = list(m.children())
+        return (
+            isinstance(m, (torch.nn.ModuleList, torch.nn.Sequential))
+            and len(kids) >= 2
+            and len({type(c) for c in kids}) == 1
+            and called(kids[0])
+        )
 
     def visit(name: str, m: Any) -> None:
         if stacked(m):
@@ -373,15 +376,22 @@ def _forward(
     stack_out: dict[str, Any] = {}
     total = sum(id(p) in run for p in parts)
 
-    # the parts outside stacks, loaded for the whole pass where a part's tensors are read
-    # outside its own forward (timm's EVA: the blocks read ``self.rope.get_embed()``, a
-    # method, not the rope's forward)
+    # where a part's tensors are read outside its own forward (timm's EVA reads
+    # ``self.rope.get_embed()``, a method; HRNet calls ``down.forward(y)``, past the
+    # hooks), the parts outside stacks, then every part that runs, are loaded for the
+    # whole pass, as far as the budget holds them
     outside = [p for p in parts if p.stack is None and id(p) in run]
     blocks = max((p.nbytes for p in parts if p.stack is not None and id(p) in run), default=0)
-    resident = budget.fits(sum(p.nbytes for p in outside) + blocks)
+    keeps: list[tuple[str, list[Part]]] = [("", [])]
+    if budget.fits(sum(p.nbytes for p in outside) + blocks):
+        keeps.append(("the parts outside stacks", outside))
+    if any(p.stack is not None for p in parts if id(p) in run):
+        every = [p for p in parts if id(p) in run]
+        if budget.fits(sum(p.nbytes for p in every)):
+            keeps.append(("every part that runs", every))
 
-    def hooks(stack: ExitStack, keep: bool = False) -> None:
-        for p in outside if keep else ():
+    def hooks(stack: ExitStack, keep: list[Part]) -> None:
+        for p in keep:
             stack.enter_context(loader.loaded(p.modules))
         for p in parts:
             module = named[p.name]
@@ -390,6 +400,29 @@ def _forward(
                 continue
             stack.enter_context(_loading(module, p, loader, measure, measured_layers,
                                          stack_out, progress, rows_for))  # fmt: skip
+
+    def attempt(
+        widened: Any, mode: str, errors: dict[str, str]
+    ) -> tuple[list[LayerStat], str] | None:
+        """The forward on ``widened``; on a meta tensor in it (a part read outside its own
+        forward), once more with more parts loaded throughout, where they fit."""
+        for kept, keep in keeps:
+            progress.stage("dynamic pass: blocks", total=total)
+            try:
+                with ExitStack() as stack:
+                    hooks(stack, keep)
+                    stats = probe(
+                        model, graph, *widened,
+                        saturation=thresholds["saturation-derivative"], mode=mode,
+                        backward=False,
+                    )  # fmt: skip
+                return stats, kept
+            except (Exception, SystemExit) as e:  # a model rejecting a shape: no failure
+                errors.setdefault(mode, f"{type(e).__name__}: {e}".splitlines()[0][:200])
+                stack_out.clear()
+                if "meta" not in str(e):
+                    return None
+        return None
 
     special = special_tokens(model)
     errors: dict[str, str] = {}
@@ -404,30 +437,13 @@ def _forward(
             )  # fmt: skip
             n = max(2, min(int(thresholds["batch"]), int(BLOCK_FLOPS // (2 * biggest * per))))
             widened, what = widen(call, n, special)
-            stats = None
-            # a meta tensor in the forward: a part read outside its own forward; once
-            # more with the parts outside stacks loaded throughout, where they fit
-            for keep in (False, True) if resident else (False,):
-                progress.stage("dynamic pass: blocks", total=total)
-                try:
-                    with ExitStack() as stack:
-                        hooks(stack, keep)
-                        stats = probe(
-                            model, graph, *widened,
-                            saturation=thresholds["saturation-derivative"], mode=mode,
-                            backward=False,
-                        )  # fmt: skip
-                    break
-                except (Exception, SystemExit) as e:  # a model rejecting a shape: no failure
-                    errors.setdefault(mode, f"{type(e).__name__}: {e}".splitlines()[0][:200])
-                    stack_out.clear()
-                    if "meta" not in str(e):
-                        break
-            if stats is None:
+            tried = attempt(widened, mode, errors)
+            if tried is None:
                 continue
+            stats, kept = tried
             ran = ", ".join(f"{k} {v}" for k, v in out.blocks.items())
             out.stats = stats
-            whole = "; the parts outside stacks loaded throughout" if keep else ""
+            whole = f"; {kept} loaded throughout" if kept else ""
             out.dynamic = f"ran (streamed part by part{whole}; blocks {ran}; {FORWARD_ONLY})"
             failed = f" (training mode failed: {errors['training']})" if mode != "training" else ""
             out.inputs = f"{MODES[mode]}{failed}, {what}"
