@@ -14,7 +14,10 @@ For each model, built as its library builds it (seed 0, tests/zoo/lint_run.py's 
   streamed forward pass (the same budget) against the whole forward and backward pass,
   codes IP2xx, on what the streamed pass ran: IP205 (gradients) is not computed by a
   forward-only pass, and a finding on a block of a repeated stack that was not sampled
-  is not expected (``summary["streamed"]["blocks"]`` names those that ran).
+  is not expected (``summary["streamed"]["blocks"]`` names those that ran). Both run on
+  the same examples: the streamed pass sizes its batch by a block's cost, the whole one
+  by memory, so the whole pass is asked for the streamed pass's batch (``--only-dynamic``
+  runs these checks alone, ``--families`` one model per source family).
 
 Each model's result is one JSON line appended to the output (``--out``); models already
 there are skipped, so the sweep runs in pieces under ``timeout``:
@@ -201,6 +204,12 @@ def _dynamic(
         raise RuntimeError(f"streamed: {ran[0][:150]} | whole: {ran[1][:150]}")
     expect = on_blocks_that_ran(found(wh, ("IP2",)), not_run(sp.summary))
     row.setdefault("blocks", sp.summary["streamed"]["blocks"])
+    # what was compared, and what the whole pass found that is not expected of the other
+    row.setdefault("found", {})[key] = {
+        "streamed": found(sp, ("IP2",)),
+        "whole": found(wh, ("IP2",)),
+        "expected": expect,
+    }
     return diff(found(sp, ("IP2",)), expect)
 
 
