@@ -277,6 +277,7 @@ def main() -> None:
     ap.add_argument("--reverse", action="store_true", help="the last models first")
     ap.add_argument("--only-dynamic", action="store_true", help="the dynamic checks alone")
     ap.add_argument("--families", action="store_true", help="one model per source family")
+    ap.add_argument("--names-from", type=Path, help="a file of names, one a line (resumable)")
     ap.add_argument("--only", help="a prefix: only the models named so (transformers/)")
     args = ap.parse_args()
     if args.report:
@@ -289,6 +290,8 @@ def main() -> None:
         return
     torch.set_num_threads(1)
     names = args.names or list(lint_run.builders())
+    if args.names_from:
+        names = [n for n in args.names_from.read_text().split() if n]
     if args.only:
         names = [n for n in names if n.startswith(args.only)]
     if args.families:
