@@ -14,7 +14,10 @@ For each model, built as its library builds it (seed 0, tests/zoo/lint_run.py's 
   streamed forward pass (the same budget) against the whole forward and backward pass,
   codes IP2xx, on what the streamed pass ran: IP205 (gradients) is not computed by a
   forward-only pass, and a finding on a block of a repeated stack that was not sampled
-  is not expected (``summary["streamed"]["blocks"]`` names those that ran).
+  is not expected (``summary["streamed"]["blocks"]`` names those that ran). Both run on
+  the same examples: the streamed pass sizes its batch by a block's cost, the whole one
+  by memory, so the whole pass is asked for the streamed pass's batch (``--only-dynamic``
+  runs these checks alone, ``--families`` one model per source family).
 
 Each model's result is one JSON line appended to the output (``--out``); models already
 there are skipped, so the sweep runs in pieces under ``timeout``:
@@ -103,7 +106,9 @@ def on_blocks_that_ran(found_whole: list[Any], skipped: list[str]) -> list[Any]:
     return [f for f in found_whole if f[0] != "IP205" and not (pat is not None and pat.match(f[1]))]
 
 
-def compare(name: str, dynamic: bool = True) -> dict[str, Any]:
+def compare(name: str, dynamic: bool = True, only_dynamic: bool = False) -> dict[str, Any]:
+    if only_dynamic:
+        return compare_dynamic(name)
     t0 = time.perf_counter()
     row: dict[str, Any] = {"name": name, "checks": {}, "errors": {}}
     model = build(name)
@@ -166,15 +171,48 @@ def compare(name: str, dynamic: bool = True) -> dict[str, Any]:
     return row
 
 
-def _dynamic(row: dict[str, Any], model: Any, policy: str, inputs: Any, small: int) -> Any:
-    """The streamed forward pass against the whole one, on the blocks that ran."""
+def compare_dynamic(name: str) -> dict[str, Any]:
+    """Only the dynamic comparisons (``--only-dynamic``: the static ones were swept)."""
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"name": name, "checks": {}, "errors": {}}
+    model = build(name)
+    row["params"] = sum(p.numel() for p in model.parameters())
+    inputs = lint_run.example_inputs(name, model)
+    small = tensor_bytes(model)
+    if row["params"] <= DYNAMIC_MAX:
+        for key, policy in POLICIES.items():
+            try:
+                row["checks"][f"dynamic/{key}"] = _dynamic(row, model, policy, inputs, small, key)
+            except Exception as e:
+                row["errors"][f"dynamic/{key}"] = f"{type(e).__name__}: {e}"[:300]
+            gc.collect()
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def _dynamic(
+    row: dict[str, Any], model: Any, policy: str, inputs: Any, small: int, key: str = ""
+) -> Any:
+    """The streamed forward pass against the whole one, on the blocks that ran, both on the
+    same examples: the streamed pass sizes its batch by a block's cost, the whole one by
+    memory, so the whole pass is asked for the streamed pass's batch (the same seed-0
+    widening then draws the same inputs)."""
     sp = initpolicy.lint(model, policy, example_inputs=inputs, seed=0, memory=small)
-    wh = initpolicy.lint(model, policy, example_inputs=inputs, seed=0, memory=WHOLE)
+    n = re.search(r"(\d+) examples?", sp.summary["dynamic_inputs"])
+    th = {"batch": int(n.group(1))} if n else None
+    wh = initpolicy.lint(model, policy, example_inputs=inputs, seed=0, memory=WHOLE, thresholds=th)
     ran = [r.summary["dynamic"] for r in (sp, wh)]
+    row.setdefault("inputs", {})[key] = [r.summary["dynamic_inputs"][:200] for r in (sp, wh)]
     if not all(d.startswith("ran") for d in ran):
         raise RuntimeError(f"streamed: {ran[0][:150]} | whole: {ran[1][:150]}")
     expect = on_blocks_that_ran(found(wh, ("IP2",)), not_run(sp.summary))
     row.setdefault("blocks", sp.summary["streamed"]["blocks"])
+    # what was compared, and what the whole pass found that is not expected of the other
+    row.setdefault("found", {})[key] = {
+        "streamed": found(sp, ("IP2",)),
+        "whole": found(wh, ("IP2",)),
+        "expected": expect,
+    }
     return diff(found(sp, ("IP2",)), expect)
 
 
@@ -240,6 +278,9 @@ def main() -> None:
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--no-dynamic", action="store_true")
     ap.add_argument("--reverse", action="store_true", help="the last models first")
+    ap.add_argument("--only-dynamic", action="store_true", help="the dynamic checks alone")
+    ap.add_argument("--families", action="store_true", help="one model per source family")
+    ap.add_argument("--names-from", type=Path, help="a file of names, one a line (resumable)")
     ap.add_argument("--only", help="a prefix: only the models named so (transformers/)")
     args = ap.parse_args()
     if args.report:
@@ -252,8 +293,15 @@ def main() -> None:
         return
     torch.set_num_threads(1)
     names = args.names or list(lint_run.builders())
+    if args.names_from:
+        names = [n for n in args.names_from.read_text().split() if n]
     if args.only:
         names = [n for n in names if n.startswith(args.only)]
+    if args.families:
+        first: dict[str, str] = {}
+        for n in names:
+            first.setdefault(lint_run.source_of(n), n)
+        names = list(first.values())
     if args.reverse:
         names = names[::-1]
     if args.part:
@@ -263,7 +311,7 @@ def main() -> None:
     for name in names:
         if name in done:
             continue
-        row = compare(name, dynamic=not args.no_dynamic)
+        row = compare(name, dynamic=not args.no_dynamic, only_dynamic=args.only_dynamic)
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         d = disagreements(row)

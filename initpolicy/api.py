@@ -528,14 +528,32 @@ def lint(
     ):
         # the meta copy could not run its forward (a value read from a tensor) or did not
         # reach every layer (a size read from an input's values): the model is in memory,
-        # so its own forward is traced (no gradients: the activations of one example)
-        graph = run_trace(model, example_inputs=example_inputs)
+        # so its own forward is traced (no gradients: the activations of one example), and
+        # the trace's layers are pointed at the copy's modules, which the passes run
+        graph = _retargeted(run_trace(model, example_inputs=example_inputs), subject)
     the_plan = build_plan(ir, graph, seed=seed)
     return run_lint(
         subject, example_inputs=example_inputs, graph=graph, plan=the_plan,
         loader=Parts(subject, the_plan, source=None if meta else model), budget=limit,
         progress=bar, **options,
     )  # fmt: skip
+
+
+def _retargeted(graph: Any, model: Any) -> Any:
+    """``graph`` traced from another build of ``model`` (the model in memory for its meta
+    copy), with every layer's module (and the graph's model) the module of the same name in
+    ``model``: the dynamic pass hooks the layers' modules and runs ``model``."""
+    named = dict(model.named_modules())
+
+    def moved(lay: Any) -> Any:
+        return lay if lay.module is None else replace(lay, module=named.get(lay.name))
+
+    return replace(
+        graph,
+        model=model,
+        layers=tuple(map(moved, graph.layers)),
+        buffer_layers=tuple(map(moved, graph.buffer_layers)),
+    )
 
 
 def _progress(progress: Any) -> Any:

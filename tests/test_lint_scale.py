@@ -6,6 +6,7 @@ path runs (never a parameter count)."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -208,6 +209,100 @@ def test_bart_streams_its_forward_on_the_meta_copy() -> None:
     model = transformers.BartModel(cfg)
     res = initpolicy.lint(model, "relu_net", seed=0, memory=tensor_bytes(model))
     assert res.summary["dynamic"].startswith("ran (streamed"), res.summary["dynamic"]
+
+
+def on_the_same_examples(model: Any, policy: str, inputs: Any = None) -> tuple[Any, Any]:
+    """The streamed pass, then the whole one asked for the streamed pass's batch (the same
+    seed-0 widening then draws the same examples)."""
+    parts = initpolicy.lint(
+        model, policy, example_inputs=inputs, seed=0, memory=tensor_bytes(model)
+    )
+    assert parts.summary["dynamic"].startswith("ran (streamed"), parts.summary["dynamic"]
+    n = int(re.search(r"(\d+) examples?", parts.summary["dynamic_inputs"]).group(1))
+    whole = initpolicy.lint(
+        model, policy, example_inputs=inputs, seed=0, memory="64G", thresholds={"batch": n}
+    )
+    assert whole.summary["dynamic"] == "ran"
+    return parts, whole
+
+
+def assert_same_stats(parts: Any, whole: Any, layers: Any = None) -> None:
+    """Every layer's output std in the streamed pass is the whole pass's (``layers``: only
+    those, where some blocks were not sampled)."""
+    a = {s.name: s.out_std for s in whole.layer_stats if layers is None or s.name in layers}
+    b = {s.name: s.out_std for s in parts.layer_stats if layers is None or s.name in layers}
+    assert a.keys() == b.keys() and sum(v is not None for v in a.values()) >= 2
+    assert {k: v for k, v in b.items() if v is not None} == pytest.approx(
+        {k: v for k, v in a.items() if v is not None}, rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("build", ["DataDependentSize", "_SkipsOnMeta"])
+def test_a_model_traced_in_memory_streams_its_forward_on_the_meta_copy(build: str) -> None:
+    # the trace of the model in memory names its modules; the streamed forward runs the
+    # meta copy, so the layers are its modules (else no layer was measured: no IP2xx)
+    from tests.models import corpus
+
+    torch.manual_seed(0)
+    model = (getattr(corpus, build, None) or globals()[build])()
+    inputs = torch.randn(2, model.fc1.in_features)
+    parts, whole = on_the_same_examples(model, "Linear -> normal(0, 10.0)\n", inputs)
+    assert parts.graph.tracer == "dynamic"
+    assert_same_stats(parts, whole)
+    assert found(parts, ("IP2",)) == [f for f in found(whole, ("IP2",)) if f[0] != "IP205"]
+
+
+@pytest.mark.slow
+def test_a_detector_streams_in_eval_mode_as_the_whole_pass_does() -> None:
+    # torchvision's detectors ask for targets in training mode: both passes fall back to
+    # eval mode with normalization on batch statistics (its meta copy's trace fails too)
+    tv = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = tv.models.detection.ssdlite320_mobilenet_v3_large(
+        weights=None, weights_backbone=None, num_classes=5
+    )
+    parts, whole = on_the_same_examples(model, "relu_net", ([torch.rand(3, 320, 320)],))
+    assert parts.summary["dynamic_inputs"].startswith("eval mode")
+    assert_same_stats(parts, whole)
+
+
+@pytest.mark.slow
+def test_a_module_list_the_parent_indexes_loads_each_module_at_its_own_call() -> None:
+    # timm's EfficientViM calls ``self.norm[i](h)``: a ModuleList has no forward, so its
+    # modules are parts of their own; and IP111's own calls of a norm (its output scale,
+    # while the part is loaded mid-forward) are not measured as the model's forward
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    model = timm.create_model("efficientvim_m1", num_classes=10)
+    names = [p.name for p in partition(model)]
+    assert "norm" not in names and {"norm.0", "norm.3"} <= set(names)
+    parts, whole = on_the_same_examples(
+        model, "Linear -> normal(0, 1.0)\n", torch.randn(1, 3, 128, 128)
+    )
+    assert_same_stats(parts, whole)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "kwargs", "kept"),
+    [
+        # timm's EVA (DINOv3) reads its rope's buffer through ``self.rope.get_embed()``, a
+        # method, not the rope's forward: the parts outside stacks are loaded throughout
+        ("vit_tiny_patch16_dinov3_qkvb", {"depth": 4}, "the parts outside stacks"),
+        # HRNet calls ``down.forward(y)``, past the hooks of its stack's blocks
+        ("hrnet_w18_small", {}, "every part that runs"),
+    ],
+)
+def test_a_part_read_outside_its_forward_is_loaded_for_the_whole_pass(
+    name: str, kwargs: dict[str, Any], kept: str
+) -> None:
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=10, **kwargs)
+    parts, whole = on_the_same_examples(model, "relu_net", torch.randn(1, 3, 64, 64))
+    assert f"; {kept} loaded throughout;" in parts.summary["dynamic"]
+    assert all(len(b["ran"]) == b["of"] for b in parts.summary["streamed"]["blocks"].values())
+    assert_same_stats(parts, whole)
 
 
 def test_repeated_blocks_are_sampled_at_both_ends_and_evenly_between() -> None:

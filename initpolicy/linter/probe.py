@@ -16,13 +16,34 @@ from __future__ import annotations
 
 import gc
 import math
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import facts
 from ..tracer import Layer, ModelGraph
 from .structure import judged_activation
+
+#: Set while the streamed pass judges a part's tensors in the middle of the forward pass
+#: (:mod:`initpolicy.linter.stream`): a static rule calls a module on inputs of its own (a
+#: norm's output scale, IP111), which the pass's hooks must not take for the model's.
+_QUIET = [False]
+
+
+@contextmanager
+def unobserved() -> Iterator[None]:
+    """Module calls inside are not the dynamic pass's: its hooks let them pass."""
+    was, _QUIET[0] = _QUIET[0], True
+    try:
+        yield
+    finally:
+        _QUIET[0] = was
+
+
+def observed() -> bool:
+    """Whether a module call is the dynamic pass's own (not inside :func:`unobserved`)."""
+    return not _QUIET[0]
 
 
 def saturation_edge(activation: str, d: float) -> float:
@@ -163,7 +184,7 @@ def probe(
         seen = [False]
 
         def hook(_m: Any, inputs: Any, out: Any) -> None:
-            if seen[0]:
+            if seen[0] or _QUIET[0]:
                 return
             seen[0] = True
             t = first_tensor(out)

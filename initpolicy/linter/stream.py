@@ -141,12 +141,21 @@ def partition(model: Any) -> list[Part]:
         if numel:
             parts.append(Part(name, modules, nbytes, numel, stack, i))
 
+    def called(m: Any) -> bool:
+        """Whether the module is called itself: a ``ModuleList`` or ``ModuleDict`` has no
+        forward, its parent calls its children (timm's EfficientViM: ``self.norm[i](x)``),
+        so its children are parts, never the container."""
+        return type(m).forward is not torch.nn.Module.forward
+
     def stacked(m: Any) -> bool:
+        """Blocks of one class that are called (HRNet's fuse layers, a ModuleList of
+        ModuleLists, are no stack: their modules are called one by one)."""
         kids = list(m.children())
         return (
             isinstance(m, (torch.nn.ModuleList, torch.nn.Sequential))
             and len(kids) >= 2
             and len({type(c) for c in kids}) == 1
+            and called(kids[0])
         )
 
     def visit(name: str, m: Any) -> None:
@@ -156,7 +165,7 @@ def partition(model: Any) -> list[Part]:
                 add(full, under(full), name, i)
             return
         inside = under(name) if name else tuple(named)
-        if not any(stacked(named[n]) for n in inside):
+        if called(m) and not any(stacked(named[n]) for n in inside):
             add(name, inside)
             return
         add(name, (name,))  # its own tensors; its children are parts of their own
@@ -205,6 +214,7 @@ def stream(
     only: set[str] | None = None  # with a plan: the parameters it does not describe
 
     def measure(layers: set[str]) -> None:
+        from .probe import unobserved
         from .subject import subjects
 
         found = list(
@@ -212,7 +222,8 @@ def stream(
         )
         judged.update(layers)
         out.subjects += len(found)
-        out.findings += judge(found)
+        with unobserved():  # a rule's own module calls are not the forward pass's
+            out.findings += judge(found)
         out.judged += [replace(s, tensor=None) for s in found]
 
     measured_layers: dict[str, set[str]] = {}
@@ -246,7 +257,7 @@ def stream(
         )
     elif dynamic:
         _forward(model, graph, plan, parts, run, loader, measure, measured_layers,
-                 example_inputs, thresholds, progress, out)  # fmt: skip
+                 example_inputs, thresholds, progress, out, budget)  # fmt: skip
     else:
         out.dynamic = "skipped (--static)"
     # what the forward did not load (a failed or skipped pass, or a policy's tensors the
@@ -341,6 +352,7 @@ def _forward(
     thresholds: Any,
     progress: Progress,
     out: Streamed,
+    budget: Budget,
 ) -> None:
     """The dynamic pass, forward only, each part loaded around its own forward."""
     import torch
@@ -368,7 +380,23 @@ def _forward(
     stack_out: dict[str, Any] = {}
     total = sum(id(p) in run for p in parts)
 
-    def hooks(stack: ExitStack) -> None:
+    # where a part's tensors are read outside its own forward (timm's EVA reads
+    # ``self.rope.get_embed()``, a method; HRNet calls ``down.forward(y)``, past the
+    # hooks), the parts outside stacks, then every part that runs, are loaded for the
+    # whole pass, as far as the budget holds them
+    outside = [p for p in parts if p.stack is None and id(p) in run]
+    blocks = max((p.nbytes for p in parts if p.stack is not None and id(p) in run), default=0)
+    keeps: list[tuple[str, list[Part]]] = [("", [])]
+    if budget.fits(sum(p.nbytes for p in outside) + blocks):
+        keeps.append(("the parts outside stacks", outside))
+    if any(p.stack is not None for p in parts if id(p) in run):
+        every = [p for p in parts if id(p) in run]
+        if budget.fits(sum(p.nbytes for p in every)):
+            keeps.append(("every part that runs", every))
+
+    def hooks(stack: ExitStack, keep: list[Part]) -> None:
+        for p in keep:
+            stack.enter_context(loader.loaded(p.modules))
         for p in parts:
             module = named[p.name]
             if id(p) not in run:
@@ -377,34 +405,54 @@ def _forward(
             stack.enter_context(_loading(module, p, loader, measure, measured_layers,
                                          stack_out, progress, rows_for))  # fmt: skip
 
+    def attempt(
+        widened: Any, mode: str, errors: dict[str, str]
+    ) -> tuple[list[LayerStat], str] | None:
+        """The forward on ``widened``; on a meta tensor in it (a part read outside its own
+        forward), once more with more parts loaded throughout, where they fit."""
+        for kept, keep in keeps:
+            progress.stage("dynamic pass: blocks", total=total)
+            try:
+                with ExitStack() as stack:
+                    hooks(stack, keep)
+                    stats = probe(
+                        model, graph, *widened,
+                        saturation=thresholds["saturation-derivative"], mode=mode,
+                        backward=False,
+                    )  # fmt: skip
+                return stats, kept
+            except (Exception, SystemExit) as e:  # a model rejecting a shape: no failure
+                errors.setdefault(mode, f"{type(e).__name__}: {e}".splitlines()[0][:200])
+                stack_out.clear()
+                if "meta" not in str(e):
+                    return None
+        return None
+
     special = special_tokens(model)
-    errors: list[str] = []
-    for call in calls:
-        (args, kwargs), _ = widen(call, 1, special)
-        per = max(
-            [1, *(t[0].numel() for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor))]
-        )
-        n = max(2, min(int(thresholds["batch"]), int(BLOCK_FLOPS // (2 * biggest * per))))
-        widened, what = widen(call, n, special)
-        progress.stage("dynamic pass: blocks", total=total)
-        try:
-            with ExitStack() as stack:
-                hooks(stack)
-                stats = probe(
-                    model, graph, *widened,
-                    saturation=thresholds["saturation-derivative"], mode="training",
-                    backward=False,
-                )  # fmt: skip
-        except (Exception, SystemExit) as e:  # a model rejecting a shape is not a failure
-            errors.append(f"{type(e).__name__}: {e}".splitlines()[0][:200])
-            stack_out.clear()
-            continue
-        ran = ", ".join(f"{k} {v}" for k, v in out.blocks.items())
-        out.stats = stats
-        out.dynamic = f"ran (streamed part by part; blocks {ran}; {FORWARD_ONLY})"
-        out.inputs = f"{MODES['training']}, {what}"
-        return
-    out.dynamic = f"skipped: the streamed forward pass failed ({errors[0]})"
+    errors: dict[str, str] = {}
+    # training mode first; where the model rejects every input there (a detector asks
+    # for targets), eval mode with normalization on batch statistics, as the whole pass
+    for mode in MODES:
+        for call in calls:
+            (args, kwargs), _ = widen(call, 1, special)
+            per = max(
+                [1, *(t[0].numel() for t in (*args, *kwargs.values())
+                      if isinstance(t, torch.Tensor))]
+            )  # fmt: skip
+            n = max(2, min(int(thresholds["batch"]), int(BLOCK_FLOPS // (2 * biggest * per))))
+            widened, what = widen(call, n, special)
+            tried = attempt(widened, mode, errors)
+            if tried is None:
+                continue
+            stats, kept = tried
+            ran = ", ".join(f"{k} {v}" for k, v in out.blocks.items())
+            out.stats = stats
+            whole = f"; {kept} loaded throughout" if kept else ""
+            out.dynamic = f"ran (streamed part by part{whole}; blocks {ran}; {FORWARD_ONLY})"
+            failed = f" (training mode failed: {errors['training']})" if mode != "training" else ""
+            out.inputs = f"{MODES[mode]}{failed}, {what}"
+            return
+    out.dynamic = f"skipped: the streamed forward pass failed ({errors['training']})"
 
 
 class _loading(AbstractContextManager[None]):
@@ -430,7 +478,11 @@ class _loading(AbstractContextManager[None]):
         self.seen = False
 
     def __enter__(self) -> None:
+        from .probe import observed
+
         def pre(_m: Any, args: Any) -> None:
+            if not observed():  # a static rule calls the module while it is loaded
+                return
             ctx = self.loader.loaded(self.part.modules, self.rows_for(self.part, args))
             ctx.__enter__()
             self.open.append(ctx)
@@ -438,6 +490,8 @@ class _loading(AbstractContextManager[None]):
                 self.measure(self.layers)
 
         def post(_m: Any, _args: Any, result: Any) -> None:
+            if not observed():
+                return
             if self.open:
                 self.open.pop().__exit__(None, None, None)
             if self.part.stack is not None and self.part.stack not in self.stack_out:
