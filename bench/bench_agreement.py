@@ -106,9 +106,13 @@ def on_blocks_that_ran(found_whole: list[Any], skipped: list[str]) -> list[Any]:
     return [f for f in found_whole if f[0] != "IP205" and not (pat is not None and pat.match(f[1]))]
 
 
-def compare(name: str, dynamic: bool = True, only_dynamic: bool = False) -> dict[str, Any]:
+def compare(
+    name: str, dynamic: bool = True, only_dynamic: bool = False, only_own: bool = False
+) -> dict[str, Any]:
     if only_dynamic:
         return compare_dynamic(name)
+    if only_own:
+        return compare_own(name)
     t0 = time.perf_counter()
     row: dict[str, Any] = {"name": name, "checks": {}, "errors": {}}
     model = build(name)
@@ -155,9 +159,16 @@ def compare(name: str, dynamic: bool = True, only_dynamic: bool = False) -> dict
         except Exception as e:
             row["errors"][f"dynamic/{key}"] = f"{type(e).__name__}: {e}"[:300]
         gc.collect()
-    # the model's own init: on meta part by part, against the real build measured whole
+    _own(row, name, model if fits else None, inputs)
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def _own(row: dict[str, Any], name: str, model: Any, inputs: Any) -> None:
+    """The model's own init: on meta part by part, against the real build measured whole."""
+    static_kinds = ("IP1", "IP3")
     try:
-        model = model if fits else build(name)
+        model = model if model is not None else build(name)
         whole = initpolicy.lint(model, example_inputs=inputs, static=True, memory=WHOLE)
         w = found(whole, static_kinds)
         del whole, model
@@ -165,8 +176,19 @@ def compare(name: str, dynamic: bool = True, only_dynamic: bool = False) -> dict
         meta = build(name, meta=True)
         parts = initpolicy.lint(meta, example_inputs=inputs, static=True)
         row["checks"]["static/own"] = diff(found(parts, static_kinds), w)
+        row.setdefault("how", {})["own"] = parts.summary["streamed"]["static"]
     except Exception as e:
         row["errors"]["static/own"] = f"{type(e).__name__}: {e}"[:300]
+
+
+def compare_own(name: str) -> dict[str, Any]:
+    """Only the own-init comparison (``--only-own``: the policies' were swept)."""
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"name": name, "checks": {}, "errors": {}}
+    model = build(name)
+    row["params"] = sum(p.numel() for p in model.parameters())
+    inputs = lint_run.example_inputs(name, model)
+    _own(row, name, model, inputs)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
 
@@ -279,6 +301,7 @@ def main() -> None:
     ap.add_argument("--no-dynamic", action="store_true")
     ap.add_argument("--reverse", action="store_true", help="the last models first")
     ap.add_argument("--only-dynamic", action="store_true", help="the dynamic checks alone")
+    ap.add_argument("--only-own", action="store_true", help="the own-init check alone")
     ap.add_argument("--families", action="store_true", help="one model per source family")
     ap.add_argument("--names-from", type=Path, help="a file of names, one a line (resumable)")
     ap.add_argument("--only", help="a prefix: only the models named so (transformers/)")
@@ -311,7 +334,10 @@ def main() -> None:
     for name in names:
         if name in done:
             continue
-        row = compare(name, dynamic=not args.no_dynamic, only_dynamic=args.only_dynamic)
+        row = compare(
+            name, dynamic=not args.no_dynamic, only_dynamic=args.only_dynamic,
+            only_own=args.only_own,
+        )  # fmt: skip
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         d = disagreements(row)
