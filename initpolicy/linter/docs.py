@@ -318,7 +318,17 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   sampled**: six per stack, two at each end and evenly between (80 layers: 0, 1, 27, 52,
   78, 79); a block not sampled passes its input through, so the depth series rules see
   the sampled depths. `summary.dynamic` names the blocks that ran,
-  `summary.streamed.blocks` lists them per stack.
+  `summary.streamed.blocks` lists them per stack. As the whole pass, it runs in training
+  mode, else (a detector asks for targets) in eval mode with normalization on batch
+  statistics. A container the parent indexes (`self.norm[i]`, called: a `ModuleList` has no
+  forward) is no part: each of its modules is, loaded at its own call. Where a part's
+  tensors are read outside its own forward (timm's EVA reads `self.rope.get_embed()`, a
+  method; HRNet calls `down.forward(y)`, past the hooks), a meta tensor reaches the
+  forward: the pass runs once more with the parts outside stacks loaded throughout, then
+  with every part that runs, as far as the budget holds them, and `summary.dynamic` says
+  which. The static rules' own calls of a loaded module (a norm's output scale, IP111)
+  are not measured as the forward's. On the zoo, the streamed pass finds what the whole
+  pass finds on the blocks it ran (docs/benchmarks.md, "Agreement on the zoo").
 - **Never an out-of-memory kill.** Peak memory is the largest part (as loaded), the
   activations and the process. If the largest part does not fit the budget, the dynamic
   pass is skipped and `summary.dynamic` says so (raise the budget with `--memory`); a
