@@ -324,11 +324,13 @@ def _trunc_c(reach: float) -> float | None:
 
 
 def _snap(v: float, tol: float, cands: Any, notes: list[str]) -> float:
-    """``v`` moved to the nearest candidate within ``tol``, else rounded to the shortest
-    decimal within ``tol``."""
+    """``v`` moved to the nearest candidate within 3 standard errors (``tol`` is 2), else
+    rounded to the shortest decimal within ``tol``. A draw's spread lies beyond 2 standard
+    errors of its law's in 1 draw in 22, beyond 3 in 1 in 370: at 2 the law of one tensor
+    in 22 became a literal (a number that breaks when the model is resized)."""
     if v == 0 or tol <= 0:
         return v
-    near = [(abs(c - v), c, label) for c, label in cands if abs(c - v) <= tol]
+    near = [(abs(c - v), c, label) for c, label in cands if abs(c - v) <= 1.5 * tol]
     if near:
         d, c, label = min(near)
         notes.append(f"{v:.6g} snapped to {label} (off by {d / tol * 2:.1f} se)")

@@ -9,21 +9,25 @@ import torch
 
 from initpolicy.extractor.fit import fit_values
 
-G = torch.Generator().manual_seed(0)
+
+def gen() -> torch.Generator:
+    """A fresh seeded generator per draw: a test's values do not depend on the tests before
+    it in its process (pytest-xdist deals the tests out differently each run)."""
+    return torch.Generator().manual_seed(0)
 
 
 @pytest.mark.parametrize(
     ("make", "scheme", "std"),
     [
-        (lambda: torch.empty(256, 128).normal_(0, 0.02, generator=G), "normal", 0.02),
+        (lambda: torch.empty(256, 128).normal_(0, 0.02, generator=gen()), "normal", 0.02),
         (
-            lambda: torch.empty(256, 128).uniform_(-0.1, 0.1, generator=G),
+            lambda: torch.empty(256, 128).uniform_(-0.1, 0.1, generator=gen()),
             "uniform",
             0.1 / math.sqrt(3),
         ),
         (
             lambda: torch.nn.init.trunc_normal_(
-                torch.empty(256, 128), std=0.05, a=-0.1, b=0.1, generator=G
+                torch.empty(256, 128), std=0.05, a=-0.1, b=0.1, generator=gen()
             ),
             "trunc_normal",
             None,
@@ -43,7 +47,22 @@ def test_family_and_scale(make, scheme, std):
 
 
 def test_a_kaiming_normal_draw_snaps_to_the_he_std():
-    t = torch.nn.init.kaiming_normal_(torch.empty(128, 64), generator=G)
+    t = torch.nn.init.kaiming_normal_(
+        torch.empty(128, 64), generator=torch.Generator().manual_seed(0)
+    )
     f = fit_values(t, fan_in=64, fan_out=128)
     assert f.scheme == "normal" and f.std == pytest.approx(math.sqrt(2 / 64), rel=1e-12)
     assert any("snapped" in n for n in f.notes)
+
+
+def test_kaiming_normal_draws_snap_to_the_he_std_but_for_one_in_hundreds():
+    """A draw's spread is within 3 standard errors of its law's in all but 0.27% of draws:
+    of these 300 draws, 3 stay literals (15 did when the window was 2 standard errors)."""
+    he = math.sqrt(2 / 64)
+    missed = 0
+    for seed in range(300):
+        g = torch.Generator().manual_seed(seed)
+        t = torch.nn.init.kaiming_normal_(torch.empty(128, 64), generator=g)
+        f = fit_values(t, fan_in=64, fan_out=128)
+        missed += f.std != he
+    assert missed <= 4
