@@ -507,6 +507,31 @@ def test_a_layer_whose_output_goes_straight_into_another_records_it():
     assert into["b"] == into["conv"] == into["head"] == ()
 
 
+class BiasedAttention(nn.Module):
+    """timm's MaxViT attention: a relative-position table passed to the fused attention
+    as its ``attn_mask``, then the output projection."""
+
+    def __init__(self, d=16, n=8):
+        super().__init__()
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.table = nn.Parameter(torch.zeros(2, n, n))
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, 2, c // 2).permute(2, 0, 3, 1, 4).unbind(0)
+        o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=self.table)
+        return self.proj(o.transpose(1, 2).reshape(b, n, c))
+
+
+def test_an_attention_bias_goes_into_no_layer():
+    """A table the attention adds to its scores is no weight the attention applies to
+    q, k or v, and it goes through the softmax: neither ``qkv`` goes into it nor it into
+    ``proj`` (as a chain, a small table would have hidden a wide ``proj``)."""
+    g = initpolicy.trace(BiasedAttention(), example_inputs=torch.randn(2, 8, 16))
+    into = {layer.name: layer.resolution.into for layer in g.layers}
+    assert into == {"qkv": (), "": (), "proj": ()}  # "": the table is the model's own
+
+
 def _gains(model, **gains):
     torch.manual_seed(0)
     with torch.no_grad():

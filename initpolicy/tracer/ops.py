@@ -46,6 +46,13 @@ MIXING: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
+#: The functional spellings of fused attention: (query, key, value) are args 0, 1, 2.
+FUSED_ATTENTION = frozenset({"scaled_dot_product_attention", "_scaled_dot_product_attention"})
+#: Mixing ops whose tensor of the model among the operands is no weight applied to the
+#: signal: an attention bias table passed as ``attn_mask`` (timm's MaxViT) is added to the
+#: scores, before the softmax.
+ATTENTION_OPS = FUSED_ATTENTION | {"flex_attention"}
+
 #: Elementwise nonlinear functions the catalog has no activation for (SIREN's ``sin``,
 #: ``exp``, ``x ** 2``): the walk ends there with the activation ``unknown`` (no gain,
 #: no band), never passes through them as if they were the identity.

@@ -22,6 +22,7 @@ from typing import Any
 import torch.fx as fx
 
 from .ops import (
+    ATTENTION_OPS,
     MIXING,
     NORM_FUNCTIONS,
     SLICING,
@@ -158,7 +159,8 @@ class _Pass:
         if spelled is not None and not _soft_cap(node):
             return {(spelled[0], _key(spelled[1]), False, False)}
         if name in MIXING or node in self.opaque_mixing:
-            owner = self._weight_layer(node) if name in MIXING else None
+            weighs = name in MIXING and name not in ATTENTION_OPS
+            owner = self._weight_layer(node) if weighs else None
             args = ((INTO, owner),) if owner is not None else ()
             return {("linear", args, False, False)}
         if name in STOP:
@@ -403,7 +405,10 @@ class _Pass:
             r = resolved.setdefault(name, Resolved(name, order=self.index[n]))
             m = self.module_of(n)
             composite = m is not None and is_composite(m)
-            opaque = composite or n in self.opaque_mixing  # the weight is used inside
+            # the weight is used inside; a tensor an attention op reads (a bias table as
+            # ``attn_mask``) is added to its scores, before the softmax: it goes into no
+            # layer after the attention, which the walk from the op's output would say
+            opaque = composite or n in self.opaque_mixing or op_name(n) in ATTENTION_OPS
             r.outcomes |= {("linear", (), False, False)} if opaque else out[n]
             if r.previous is None:
                 inputs = [a for a in n.all_input_nodes if a not in self.param_derived]

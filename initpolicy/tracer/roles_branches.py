@@ -45,11 +45,10 @@ from dataclasses import dataclass, replace
 import torch
 import torch.fx as fx
 
+from .ops import FUSED_ATTENTION
 from .resolve import op_name
 from .roles_nodes import GraphView, bits
 
-#: The functional spellings of fused attention: (query, key, value) are args 0, 1, 2.
-FUSED_ATTENTION = frozenset({"scaled_dot_product_attention", "_scaled_dot_product_attention"})
 #: Products of two activations (the score and the weighted sum of values).
 PRODUCTS = frozenset({"matmul", "bmm", "einsum", "baddbmm"})
 
