@@ -183,13 +183,18 @@ def _own(row: dict[str, Any], name: str, model: Any, inputs: Any) -> None:
         row["errors"]["static/own"] = f"{type(e).__name__}: {e}"[:300]
 
 
-def compare_own(name: str) -> dict[str, Any]:
-    """Only the own-init comparison (``--only-own``: the policies' were swept)."""
-    t0 = time.perf_counter()
+def _started(name: str) -> tuple[dict[str, Any], Any, Any]:
+    """A model's row, the model built as its library builds it, and its inputs."""
     row: dict[str, Any] = {"name": name, "checks": {}, "errors": {}}
     model = build(name)
     row["params"] = sum(p.numel() for p in model.parameters())
-    inputs = lint_run.example_inputs(name, model)
+    return row, model, lint_run.example_inputs(name, model)
+
+
+def compare_own(name: str) -> dict[str, Any]:
+    """Only the own-init comparison (``--only-own``: the policies' were swept)."""
+    t0 = time.perf_counter()
+    row, model, inputs = _started(name)
     _own(row, name, model, inputs)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
@@ -198,10 +203,7 @@ def compare_own(name: str) -> dict[str, Any]:
 def compare_dynamic(name: str) -> dict[str, Any]:
     """Only the dynamic comparisons (``--only-dynamic``: the static ones were swept)."""
     t0 = time.perf_counter()
-    row: dict[str, Any] = {"name": name, "checks": {}, "errors": {}}
-    model = build(name)
-    row["params"] = sum(p.numel() for p in model.parameters())
-    inputs = lint_run.example_inputs(name, model)
+    row, model, inputs = _started(name)
     small = tensor_bytes(model)
     if row["params"] <= DYNAMIC_MAX:
         for key, policy in POLICIES.items():
