@@ -531,6 +531,12 @@ def lint(
         # so its own forward is traced (no gradients: the activations of one example), and
         # the trace's layers are pointed at the copy's modules, which the passes run
         graph = _retargeted(run_trace(model, example_inputs=example_inputs), subject)
+    elif meta:
+        from .linter import traced_loaded
+
+        # no model in memory: where the meta model fits the budget, it is traced again
+        # with its own init loaded (the plan is made from the trace)
+        graph = traced_loaded(subject, example_inputs, graph, Parts(subject, None), limit, bar)
     the_plan = build_plan(ir, graph, seed=seed)
     return run_lint(
         subject, example_inputs=example_inputs, graph=graph, plan=the_plan,

@@ -349,3 +349,53 @@ def test_zoo_models_with_constructor_writes_agree_on_meta(name: str) -> None:
     parts = found(initpolicy.lint(meta, example_inputs=inputs, static=True))
     # a finding of timm's trunc_normal_ clamp (IP120) depends on the draw (docs/benchmarks.md)
     assert [f for f in parts if f[0] != "IP120"] == [f for f in real if f[0] != "IP120"]
+
+
+class ReadsValues(nn.Module):
+    """A detector's shape: the forward reads a value (``.item()``), so it cannot run on
+    meta, and a squeeze-excitation registers ``fc2`` before the ReLU that follows ``fc1``
+    (torchvision's ``SqueezeExcitation``). ``fc1`` at std 0.02 with its fan_in of 64 is
+    right for nothing; its gain is the question: before ReLU it wants He's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(64, 64)
+        self.fc1, self.fc2 = nn.Linear(64, 64), nn.Linear(64, 64)
+        self.act, self.gate = nn.ReLU(), nn.Sigmoid()
+        self.head = nn.Linear(64, 4)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+
+    def forward(self, x):
+        h = self.stem(x)
+        if float(h.abs().max().item()) > 1e6:  # a value read: no meta forward
+            h = h / 2
+        s = self.gate(self.fc2(self.act(self.fc1(h))))
+        return self.head(h * s)
+
+
+def test_a_meta_model_whose_forward_reads_values_is_traced_loaded_where_it_fits():
+    """On meta only the modules tracer runs, and it takes ``fc1`` as followed by ``fc2``;
+    where the model fits the budget, it is traced again with every part loaded (its own
+    init replayed), and finds what the real build's lint finds."""
+    from initpolicy.linter.run import LOADED_TRACE
+
+    x = torch.randn(4, 64)
+    torch.manual_seed(0)
+    real = initpolicy.lint(ReadsValues(), example_inputs=x, static=True, memory="64G")
+    with initpolicy.on_meta():
+        meta = ReadsValues()
+    parts = initpolicy.lint(meta, example_inputs=x, static=True)
+    assert real.graph.layer("fc1").activation == "relu"
+    assert parts.graph.tracer != "modules" and LOADED_TRACE in parts.graph.warnings
+    assert parts.graph.layer("fc1").activation == "relu"
+    assert found(parts) == found(real)
+    assert all(p.is_meta for p in meta.parameters())  # freed after the trace
+    # with a policy, the plan is made from that trace
+    planned = initpolicy.lint(meta, "relu_net", example_inputs=x, static=True)
+    assert LOADED_TRACE in planned.graph.warnings
+    assert planned.graph.layer("fc1").activation == "relu"
+    # a budget the model does not fit: the meta trace stands, and says which tracer ran
+    tight = initpolicy.lint(meta, example_inputs=x, static=True, memory=1000)
+    assert tight.graph.tracer == "modules" and LOADED_TRACE not in tight.graph.warnings

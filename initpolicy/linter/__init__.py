@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .memory_budget import budget, gib, parse_memory, tensor_bytes
     from .output import github, sarif, statistics, text, to_json
     from .registry import all_rules, get_rule
-    from .run import LintResult, lint
+    from .run import LintResult, lint, traced_loaded
 
 __all__ = [
     "SEVERITIES",
@@ -33,6 +33,7 @@ __all__ = [
     "tensor_bytes",
     "text",
     "to_json",
+    "traced_loaded",
 ]
 
 #: name -> the submodule that defines it (imported on first use: a stage's front
@@ -55,6 +56,7 @@ _EXPORTS = {
     "tensor_bytes": ".memory_budget",
     "text": ".output",
     "to_json": ".output",
+    "traced_loaded": ".run",
 }
 
 

@@ -285,7 +285,13 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   forward (a number read from a tensor's values: `.item()`, `.tolist()`) or its trace does
   not reach every layer (Qwen2-VL's vision tower reads its image grid's values), the model
   itself, in memory, is traced instead (one forward, no gradients), so the plan is the one a
-  whole run makes.
+  whole run makes. A model that is on meta itself has no values to trace with: on meta
+  only the modules tracer runs, which takes each module as followed by the next one
+  registered (a squeeze-excitation's `fc1` by `fc2`, the ReLU between missed). Where the
+  model fits the budget twice over, it is traced once more with every part loaded (its
+  own init, as below), then freed, and the graph's warnings say so ("traced with every
+  part loaded"); where it does not fit, the modules tracer's graph stands, and the trace
+  says which tracer ran. This holds with a policy and without one.
 - **Static pass, the model's own init.** On a meta model without a policy, each part's
   tensors get the values a real build gives them when the part is loaded, and are
   measured and judged, then freed: the non-repeated parts and the sampled blocks (below).

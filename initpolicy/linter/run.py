@@ -76,6 +76,43 @@ def _trace(model: Any, example_inputs: Any) -> Any:
     return trace(model, example_inputs=example_inputs)
 
 
+#: What a graph traced by :func:`traced_loaded` says of itself (``graph.warnings``).
+LOADED_TRACE = (
+    "traced with every part loaded (the forward reads values, which a meta tensor has "
+    "not: on meta only the modules tracer ran), then freed"
+)
+
+
+def traced_loaded(
+    model: Any, example_inputs: Any, graph: Any, loader: Any, budget: Any, bar: Any = None
+) -> Any:
+    """``graph`` of a meta ``model``, or one traced again with every part loaded.
+
+    A forward that reads values (a detector's boxes, ``.item()``, ``nonzero``) cannot run
+    on meta, so the trace falls back to the modules tracer, which takes each module as
+    followed by the next one registered (a squeeze-excitation's ``fc1`` by ``fc2``, its
+    ReLU missed), or it does not reach every layer. Where the model fits ``budget`` twice
+    over (its values and the trace's activations), its parts are all loaded by ``loader``
+    (the model's own init, or a plan's values), it is traced once more, and freed; the
+    graph says so in its warnings. Otherwise, or where that trace fails too, ``graph``."""
+    if graph.tracer != "modules" and all(x.resolution.called for x in graph.layers):
+        return graph
+    from .memory_budget import tensor_bytes
+
+    if budget is None or not budget.fits(2 * tensor_bytes(model)):
+        return graph
+    if bar is not None:
+        bar.stage("tracing with the model loaded")
+    try:
+        with loader.loaded([name for name, _ in model.named_modules()]):
+            again = _trace(model, example_inputs)
+    except Exception:  # a model the loaded trace cannot run either: the meta trace stands
+        return graph
+    if again.tracer == "modules":
+        return graph
+    return replace(again, warnings=(*again.warnings, LOADED_TRACE))
+
+
 def _sharded(model: Any) -> bool:
     from ..shards import is_sharded
 
@@ -175,6 +212,8 @@ def lint(
     if graph is None:
         bar.stage("tracing")
         graph = _trace(model, example_inputs)
+        if loader is not None:
+            graph = traced_loaded(model, example_inputs, graph, loader, budget, bar)
     # a tensor the plan wrote is located at its rule; the model's writes of it were undone
     rewritten = {n for e in (plan.entries if plan is not None else ()) for n in _names(e)}
     sites = {k: v for k, v in (written or {}).items() if k not in rewritten}
