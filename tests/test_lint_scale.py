@@ -584,3 +584,44 @@ def test_a_stack_of_blocks_of_different_shapes_runs_whole() -> None:
 
 # The analytic pass on every zoo model: tests/test_lint_zoo.py (two policies per model);
 # bench/bench_agreement.py adds the own init on meta and the streamed dynamic pass.
+
+
+class ReadsAChildsBuffer(nn.Module):
+    """ConvBERT's shape: the model's forward reads its embeddings' buffer of token types
+    (outside the embeddings' forward) and hands it to them by keyword."""
+
+    class Embeddings(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.words, self.types = nn.Embedding(50, 32), nn.Embedding(2, 32)
+            self.register_buffer("type_ids", torch.zeros(1, 8, dtype=torch.long), False)
+
+        def forward(self, ids: torch.Tensor, type_ids: torch.Tensor) -> torch.Tensor:
+            return self.words(ids) + self.types(type_ids)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embeddings = ReadsAChildsBuffer.Embeddings()
+        self.blocks = nn.ModuleList(nn.Linear(32, 32) for _ in range(3))
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        types = self.embeddings.type_ids[:, : ids.shape[1]].expand(ids.shape[0], -1)
+        h = self.embeddings(ids=ids, type_ids=types)
+        for block in self.blocks:
+            h = torch.relu(block(h))
+        return self.head(h)
+
+
+def test_a_meta_tensor_reaching_a_loaded_part_loads_the_parts_outside_stacks() -> None:
+    """On the meta copy, the buffer the model reads before the embeddings are loaded is a
+    meta tensor; a real table looked up at meta indices gives uninitialized values (NaN
+    at random: IP204 that the model does not have). A meta tensor reaching a loaded part's
+    forward, by position or keyword, is a part read outside its forward: the pass runs
+    again with the parts outside stacks loaded throughout."""
+    torch.manual_seed(0)
+    model = ReadsAChildsBuffer()
+    parts, whole = on_the_same_examples(model, "relu_net", torch.randint(0, 50, (4, 8)))
+    assert "; the parts outside stacks loaded throughout;" in parts.summary["dynamic"]
+    assert_same_stats(parts, whole)
+    assert found(parts, ("IP2",)) == [f for f in found(whole, ("IP2",)) if f[0] != "IP205"]

@@ -329,8 +329,11 @@ linted as above. A bigger one, or a model on the meta device, is linted **part b
   statistics. A container the parent indexes (`self.norm[i]`, called: a `ModuleList` has no
   forward) is no part: each of its modules is, loaded at its own call. Where a part's
   tensors are read outside its own forward (timm's EVA reads `self.rope.get_embed()`, a
-  method; HRNet calls `down.forward(y)`, past the hooks), a meta tensor reaches the
-  forward: the pass runs once more with the parts outside stacks loaded throughout, then
+  method; HRNet calls `down.forward(y)`, past the hooks; ConvBERT reads its embeddings'
+  buffer of token types in the model's forward), a meta tensor reaches the forward (a
+  loaded part called with a meta tensor, by position or keyword, stops the pass: torch
+  would look a meta index up in a real table and return uninitialized values): the pass
+  runs once more with the parts outside stacks loaded throughout, then
   with every part that runs, as far as the budget holds them, and `summary.dynamic` says
   which. The static rules' own calls of a loaded module (a norm's output scale, IP111)
   are not measured as the forward's. On 151 zoo models under two policies, the streamed

@@ -478,11 +478,21 @@ class _loading(AbstractContextManager[None]):
         self.seen = False
 
     def __enter__(self) -> None:
+        from torch.utils import _pytree as pytree
+
         from .probe import observed
 
-        def pre(_m: Any, args: Any) -> None:
+        def pre(_m: Any, args: Any, kwargs: Any) -> None:
             if not observed():  # a static rule calls the module while it is loaded
                 return
+            if any(getattr(t, "is_meta", False) for t in pytree.tree_leaves((args, kwargs))):
+                # a tensor of a part not loaded, read outside its forward (ConvBERT reads
+                # ``self.embeddings.token_type_ids`` in the model's forward): torch would
+                # look up a meta index in a real table and return uninitialized values
+                raise RuntimeError(
+                    f"a meta tensor reached the forward of {self.part.name or 'the model'}: "
+                    "a part's tensor was read outside its own forward"
+                )
             ctx = self.loader.loaded(self.part.modules, self.rows_for(self.part, args))
             ctx.__enter__()
             self.open.append(ctx)
@@ -501,7 +511,7 @@ class _loading(AbstractContextManager[None]):
                 self.progress.advance(what=self.part.name)
 
         self.handles = [
-            self.module.register_forward_pre_hook(pre),
+            self.module.register_forward_pre_hook(pre, with_kwargs=True),
             self.module.register_forward_hook(post, always_call=True),
         ]
 
