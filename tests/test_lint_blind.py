@@ -251,15 +251,17 @@ def test_a_constant_factor_before_the_activation_is_part_of_the_gain():
 # -- the dynamic pass's batch, sized by a memory budget ----------------------------------
 
 
-def _mamba2():
+def _mamba2(**sizes):
+    """transformers' Mamba2, tiny unless ``sizes`` (Mamba2Config's names) say otherwise,
+    built from seed 0."""
     from transformers import Mamba2Config, Mamba2ForCausalLM
 
     torch.manual_seed(0)
-    cfg = Mamba2Config(
+    tiny = dict(
         vocab_size=128, hidden_size=64, state_size=16, num_heads=8, head_dim=16, n_groups=1,
         num_hidden_layers=2, expand=2, chunk_size=8,
     )  # fmt: skip
-    return Mamba2ForCausalLM(cfg)
+    return Mamba2ForCausalLM(Mamba2Config(**{**tiny, **sizes}))
 
 
 def test_peak_meter_counts_forward_and_backward_tensors():
@@ -554,20 +556,21 @@ def test_a_chain_is_judged_by_the_product_of_its_gains_before_its_activation():
     assert _errors(_gains(Chained(), a=1.0, b=8.0, **kw)) == {("IP104", "b.weight")}
 
 
+def mamba2_130m(layers: int = 24, vocab: int = 50280):
+    """Mamba2 at Mamba2-130m's widths (``layers``, ``vocab`` to shrink it)."""
+    return _mamba2(
+        hidden_size=768, num_hidden_layers=layers, state_size=128, num_heads=24, head_dim=64,
+        vocab_size=vocab, chunk_size=256,
+    )  # fmt: skip
+
+
 @pytest.mark.slow  # Mamba2 at its real width (768), 2 layers
 def test_mamba2_xbc_block_into_its_depthwise_conv_is_judged_with_the_conv():
     """transformers' Mamba2 at hidden 768 draws in_proj at std 0.1 (gain 2.77 on the xBC
     block, over twice the linear band); the depthwise conv after it (gain 0.58) brings
     SiLU's input to 1.6: clean, as its measured signal is. Std 1.0 on that block, or on
     the conv, is still reported."""
-    from transformers import Mamba2Config, Mamba2ForCausalLM
-
-    torch.manual_seed(0)
-    cfg = Mamba2Config(
-        hidden_size=768, num_hidden_layers=2, state_size=128, expand=2, n_groups=1,
-        head_dim=64, num_heads=24, vocab_size=256,
-    )  # fmt: skip
-    m = Mamba2ForCausalLM(cfg)
+    m = mamba2_130m(layers=2, vocab=256)
     layer = "backbone.layers.0.mixer"
     (w,) = [p for p in initpolicy.trace(m).layer(f"{layer}.in_proj").parameters]
     assert [(b.start, b.stop, b.into) for b in w.outputs if b.into] == [
@@ -648,16 +651,9 @@ def test_mamba2_130m_at_full_depth_is_linted_within_its_memory(monkeypatch):
     """Mamba2-130m at its real size (24 layers): with backward, 2 examples hold about
     3.4 GiB (the scan's autograd graph across 24 layers); under --memory 2G the backward
     run stops itself at the budget and the forward runs alone, within it (about 40 s)."""
-    from transformers import Mamba2Config, Mamba2ForCausalLM
-
     from initpolicy.linter import memory
 
-    torch.manual_seed(0)
-    cfg = Mamba2Config(
-        hidden_size=768, num_hidden_layers=24, state_size=128, expand=2, n_groups=1,
-        head_dim=64, num_heads=24, vocab_size=50280,
-    )  # fmt: skip
-    m = Mamba2ForCausalLM(cfg)
+    m = mamba2_130m()
     peaks = []
     real = memory.PeakMeter.__exit__
 

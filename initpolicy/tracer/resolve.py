@@ -159,8 +159,7 @@ class _Pass:
         if spelled is not None and not _soft_cap(node):
             return {(spelled[0], _key(spelled[1]), False, False)}
         if name in MIXING or node in self.opaque_mixing:
-            weighs = name in MIXING and name not in ATTENTION_OPS
-            owner = self._weight_layer(node) if weighs else None
+            owner = self._weight_layer(node) if name in MIXING else None
             args = ((INTO, owner),) if owner is not None else ()
             return {("linear", args, False, False)}
         if name in STOP:
@@ -193,7 +192,10 @@ class _Pass:
         ``x @ W.t()``): the owner of its one operand computed from a parameter alone,
         followed back through single-input steps to the parameter; None where the op
         mixes two signals (``q @ k.T``) or reads the tensors of several layers. Its bias
-        may come with the weight."""
+        may come with the weight. An attention op applies no weight of the model: a tensor
+        it reads (a bias table as ``attn_mask``) is added to its scores."""
+        if op_name(node) in ATTENTION_OPS:
+            return None
         inputs = node.all_input_nodes
         weights = [a for a in inputs if a in self.param_derived]
         if not weights or len(weights) == len(inputs):
