@@ -42,10 +42,7 @@ def test_it_is_the_config_value_of_the_model_planned(d_model, d_head):
     ("text", "message"),
     [
         ("weight -> normal(0, cfg.d_kv)", r"1:21: unknown name 'cfg.d_kv': a dotted name reads"),
-        (
-            "weight where config.d_kv > 2 -> zeros()",
-            r"1:14: 'config.d_kv' can only be used in a number",
-        ),
+        ("weight where cfg.d_kv > 2 -> zeros()", r"1:14: unknown name 'cfg.d_kv'"),
     ],
 )
 def test_misuse_is_a_located_parse_error(text, message):
@@ -58,6 +55,27 @@ def test_a_name_the_config_lacks_is_a_plan_error_naming_it():
         _stds("weight -> normal(0, config.d_kv)", ConfigSized())
     with pytest.raises(PlanError, match=r"no config number `d_model`"):
         _stds("weight -> normal(0, config.d_model)", torch.nn.Linear(4, 4))
+    with pytest.raises(PlanError, match=r"1:1: .*where condition: `config.d_kv` is undefined"):
+        _stds("weight where fan_in == config.d_kv -> zeros()", ConfigSized())
+
+
+# a test the init code made on a tensor's shape and its config (RWKV's "final projection?"
+# `shape == (vocab_size, hidden_size)`): the condition is read again at every size
+GUARD = (
+    "weight -> normal(0, 1)\n"
+    "Linear where fan_in == config.d_model and fan_out == config.n_heads * config.d_head"
+    " -> zeros()"
+)
+
+
+@pytest.mark.parametrize(("d_model", "d_head"), [(32, 16), (64, 8)])
+def test_a_where_condition_reads_the_config_of_the_model_planned(d_model, d_head):
+    stds = _stds(GUARD, ConfigSized(d_model=d_model, d_head=d_head))
+    assert stds == {"q.weight": 0.0, "k.weight": 0.0, "table.weight": 1.0}
+    # the same fans against another config: the condition fails, the broad rule stands
+    other = ConfigSized(d_model=d_model, d_head=d_head)
+    other.config.d_head = d_head * 2
+    assert _stds(GUARD, other)["q.weight"] == 1.0
 
 
 def test_config_numbers_are_numbers_of_a_transformers_config_and_its_sub_configs():

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import CANONICAL
-from ..errors import PrintError
+from ..errors import InitPolicyError, PrintError
 from ..language import Selector, is_type_name
 from ..language import literal_glob as printer_literal_glob
 from ..language import selector as printer_selector
 from ..language import string as printer_string
 from ..planner import Index, is_weight_name
 from .observe import Item
+from .source import Guard
 
 #: Activations a ``before`` clause may name (not the outcomes linear and mixed).
 _BEFORE = frozenset(CANONICAL) - {"linear", "mixed"}
@@ -39,16 +40,21 @@ CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList
 _TYPES = 6
 #: What each clause adds to a candidate's cost (a clause says more, so reads heavier).
 _CLAUSE_COST = {"named": 1.0, "in": 1.0, "before": 0.8}
+#: What a test the code made adds: less than any clause, so where both select the same
+#: items the code's own reason wins (it holds at every size; a name is one instance).
+_GUARD_COST = 0.2
 
 
 @dataclass(frozen=True)
 class Cand:
-    """A selector: ``types`` alternatives, a parameter glob, one clause, a block."""
+    """A selector: ``types`` alternatives, a parameter glob, one clause, a block, and a
+    ``where`` condition (a test the init code made, :mod:`.source`; never with a clause)."""
 
     types: tuple[str, ...] | None
     param: str | None
     clause: tuple[str, str] | None  # ("named"|"in"|"before", value)
     block: str | None
+    where: Any = None
 
     def selector(self) -> Selector:
         """The candidate as selector IR (a capitalised bare parameter is ``*.W_q``: a bare
@@ -64,6 +70,7 @@ class Cand:
             named=value if kind == "named" else None,
             inside=(value,) if kind == "in" else None,
             before=(value,) if kind == "before" else None,
+            where=self.where,
         )
 
     def text(self) -> str:
@@ -90,6 +97,8 @@ class Cand:
         if self.clause is not None:
             kind, value = self.clause
             c += _CLAUSE_COST[kind] + (0.5 if kind == "named" and "*" not in value else 0.0)
+        if self.where is not None:
+            c += _GUARD_COST
         return c
 
 
@@ -134,7 +143,18 @@ class Atoms:
             else:
                 sel = Selector(before=(value,))
             m &= self._module((kind, value), sel)
+        if c.where is not None:
+            m &= self._mask(("where", c.where), lambda it: self._holds(c.where, it))
         return m
+
+    def _holds(self, cond: Any, it: Item) -> bool:
+        """Whether ``cond`` holds for the item, as the planner evaluates it (a config
+        number the model lacks: it does not)."""
+        block = it.param.blocks.get(it.block) if it.block else None
+        try:
+            return self.index.where(Selector(where=cond), it.target, block)
+        except InitPolicyError:
+            return False
 
 
 def _writable(glob: str) -> bool:
@@ -239,4 +259,24 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
                 cand = Cand(None if t is None else (t,), p, c, it.block)
                 if _printable(cand):
                     out.append(cand)
+            for g in guards(it):
+                # the test was made on the types an isinstance around it named: a rule
+                # on it names one of them (a bare `weight where` would be wider)
+                if (t in g.types) if g.types else (t is not None or p is not None):
+                    out.append(Cand(None if t is None else (t,), p, None, it.block, g.cond))
     return out
+
+
+def read_as_fans(it: Item) -> bool:
+    """Whether what the source says of the item's size holds for it in fans
+    (:mod:`.source` reads a shape's first dimension as fan_out, its second as fan_in):
+    a whole 2-D tensor whose fans are its shape (out, in)."""
+    p = it.param
+    return it.block is None and len(p.shape) == 2 and (p.fan_out, p.fan_in) == tuple(p.shape)
+
+
+def guards(it: Item) -> list[Guard]:
+    """The tests the code made on the item's size before writing it (:mod:`.source`)."""
+    if it.law is None or not read_as_fans(it):
+        return []
+    return list(dict.fromkeys(g for r in it.law.records for g in r.site.guards))

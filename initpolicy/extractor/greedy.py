@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..catalog import constant_value
-from ..planner import summed_bias
-from .candidates import Atoms, Cand
+from ..planner import is_weight_name, summed_bias
+from .candidates import Atoms, Cand, guards
 from .observe import Item
+from .source import Guard
 
 
 @dataclass
@@ -185,14 +186,15 @@ def _merge_once(
             b = rules[j]
             if a.label != b.label or a.cand.types is None or b.cand.types is None:
                 continue
-            if (a.cand.param, a.cand.clause, a.cand.block) != (
+            if (a.cand.param, a.cand.clause, a.cand.block, a.cand.where) != (
                 b.cand.param,
                 b.cand.clause,
                 b.cand.block,
+                b.cand.where,
             ):
                 continue
             types = tuple(dict.fromkeys((*a.cand.types, *b.cand.types)))
-            cand = Cand(types, a.cand.param, a.cand.clause, a.cand.block)
+            cand = Cand(types, a.cand.param, a.cand.clause, a.cand.block, a.cand.where)
             merged = RuleDraft(cand, a.label, atoms.mask(cand))
             for pos in (j - 1, i):  # where the later one stood, else the earlier one
                 trial = [r for k, r in enumerate(rules) if k not in (i, j)]
@@ -200,3 +202,57 @@ def _merge_once(
                 if correct(trial, labels, atoms.n):
                     return trial
     return None
+
+
+def guards_last(rules: list[RuleDraft], labels: dict[int, str], n: int) -> list[RuleDraft]:
+    """The rules with each one on a test the code made (``where``) moved after the others,
+    where every item still ends with its label: the code's ``if`` overrides what it
+    would have done otherwise, at every size, so the rule on its test must win over a
+    broader one there too (at another size the broader rule may reach the same tensor:
+    RWKV's feed-forward key when intermediate_size equals vocab_size)."""
+    for r in [r for r in rules if r.cand.where is not None]:
+        trial = [x for x in rules if x is not r] + [r]
+        if correct(trial, labels, n):
+            rules = trial
+    return rules
+
+
+def guard_rules(items: list[Item], labels: dict[int, str], atoms: Atoms) -> list[RuleDraft]:
+    """Rules on the tests the code made (:mod:`.source`), chosen before any other: a test
+    whose holding side, among the items written where it was made, has one label that
+    none of its failing side has *explains* that split, whatever the sizes. Its rule
+    (``(Linear|Embedding) where fan_out == config.vocab_size``, the types the code's
+    isinstance named) selects exactly those items here and goes after the others, as the
+    code's ``if`` overrides what it does otherwise. Of a test and its negation the side
+    with fewer items is written (the head, not every other layer)."""
+    by_guard: dict[Guard, list[int]] = {}
+    for i in labels:
+        for g in guards(items[i]):
+            by_guard.setdefault(g, []).append(i)
+    out: list[tuple[int, RuleDraft]] = []
+    taken = sum(1 << it.index for it in items if it.forbidden)  # no rule may select those
+    for g, site in by_guard.items():
+        cand = _guard_cand(g, [items[i] for i in site])
+        holds = atoms.mask(cand)
+        inside = sum(1 << i for i in site)
+        hold, fail = holds & inside, inside & ~holds
+        if not hold or not fail or hold.bit_count() > fail.bit_count():
+            continue
+        label = {labels[i] for i in _bits(hold)}
+        if len(label) != 1 or any(labels.get(i) in label for i in _bits(fail)):
+            continue
+        if any(labels.get(i) not in label for i in _bits(holds) if i in labels) or holds & taken:
+            continue  # it would also select others, or what another test's rule selects
+        taken |= holds
+        out.append((hold.bit_count(), RuleDraft(cand, label.pop(), holds)))
+    return [d for _n, d in sorted(out, key=lambda x: -x[0])]
+
+
+def _guard_cand(g: Guard, site: list[Item]) -> Cand:
+    """The rule's selector: the test's types (or none), the items' parameter where it is
+    no weight."""
+    locals_ = {it.local for it in site}
+    param = None
+    if len(locals_) == 1 and not is_weight_name(next(iter(locals_))):
+        param = next(iter(locals_))
+    return Cand(g.types or None, param, None, None, g.cond)

@@ -22,13 +22,16 @@ the entry's default.
 from __future__ import annotations
 
 import math
+import random
 import re
 from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 from ..catalog import SCHEMES, gain, get
+from ..errors import InitPolicyError
 from ..language import (
+    CONFIG_PREFIX,
     BinOp,
     Call,
     IndexOf,
@@ -39,11 +42,14 @@ from ..language import (
     SchemeCall,
     Selector,
     Word,
+    evaluate,
+    has_count,
     is_type_name,
+    names,
     short_scheme,
 )
 from ..language import expression as printer_expression
-from .candidates import CONTAINERS
+from .candidates import CONTAINERS, read_as_fans
 from .expressions import (
     Context,
     Expr,
@@ -62,6 +68,7 @@ from .expressions import (
 )
 from .laws import TORCH_LAYERS, Law, own_default
 from .observe import Item
+from .source import resolve
 
 
 def _numeric_args(law: Law) -> list[str]:
@@ -101,7 +108,10 @@ def label_items(
             opts = [_options(m, arg, ctx) for m in members]
             for k, e in _index_candidates(members, arg, ctx, use_depth).items():
                 opts[k].append(e)
-            chosen[arg] = choose(opts)
+            chosen[arg] = [
+                _as_the_code_wrote(m, arg, e, ctx)
+                for m, e in zip(members, choose(opts), strict=True)
+            ]
         for i, m in enumerate(members):
             texts = {a: chosen[a][i].node for a in chosen}
             texts.update(_cuts_in_stds(m.law, texts))
@@ -509,3 +519,104 @@ def _named_constant(law: Law) -> str | None:
         ),
         None,
     )
+
+
+# ---------------------------------------------------------------- what the source says
+
+
+def _as_the_code_wrote(item: Item, arg: str, chosen: Expr, ctx: Context) -> Expr:
+    """``chosen``, or the expression the code wrote ``arg`` with (read from its source,
+    :mod:`.source`) where the two are different laws: the code's holds at every size,
+    another equal to it at this one may be a coincidence (RWKV's embedding gain ``1e-4 *
+    sqrt(max(shape))`` is ``0.0001 * sqrt(fan_out)`` while the vocabulary is the wider
+    side; a Qwen3-Next ``uniform_(0.01, 16)`` is ``initializer_range / sqrt(2 *
+    num_hidden_layers)`` with two layers). Where they are the same law (equal at random
+    sizes and config numbers), ``chosen`` stays: it is written as the policy's other
+    rules are (``initializer_range``, a ``let`` of ``config.initializer_range``)."""
+    source = _source_expression(item, arg, ctx)
+    if source is None or source.text == chosen.text:
+        return chosen
+    g = _traced_gain(item)
+    return chosen if _same_law(chosen, source.node, g) else source
+
+
+def _source_expression(item: Item, arg: str, ctx: Context) -> Expr | None:
+    """What the source says ``arg`` of the item's write was, where it resolves for the
+    item and equals the recorded number (None otherwise)."""
+    law = item.law
+    if law is None or not law.records or item.block is not None:
+        return None
+    # a mapped draw's numbers are its first record's (the root of the chain of maps)
+    r = law.records[-1] if law.fn is not None else law.records[0]
+    got, v = r.args.get(arg), law.args.get(arg)
+    if r.parent is not None or not isinstance(got, float | int) or not isinstance(v, float | int):
+        return None
+    if not math.isclose(got, v, rel_tol=1e-12) or law.how != "recorded":
+        return None  # a number derived or converted after the call: not the one written
+    call = r.op.rsplit(".", 1)[-1].removesuffix("()")
+    value = next((x for c, a, x in r.site.arguments if c == call and a == arg), None)
+    if value is None:
+        return None
+    env = _source_env(item, ctx)
+    node = resolve(value, env)
+    if node is None or (reads_fan(node) and not read_as_fans(item)):
+        return None
+    try:
+        if not math.isclose(evaluate(node, env), float(v), rel_tol=1e-9, abs_tol=1e-300):
+            return None
+    except (InitPolicyError, ArithmeticError, ValueError):
+        return None
+    return Expr(node, 0.1)
+
+
+def _source_env(item: Item, ctx: Context) -> dict[str, float]:
+    env = {"fan_in": float(item.param.fan_in), "fan_out": float(item.param.fan_out)}
+    env.update((CONFIG_PREFIX + k, float(x)) for k, x in ctx.config.items())
+    return env
+
+
+#: Random sizes two expressions are compared on.
+_LAW_SAMPLES = 24
+
+
+def _traced_gain(item: Item) -> float | None:
+    """The gain of the activation traced after the item's layer (None: none)."""
+    act = item.layer.activation
+    if not act or act == "mixed":
+        return None
+    try:
+        return float(gain(act, item.layer.act_args))
+    except Exception:  # an activation torch gives no gain
+        return None
+
+
+def _same_law(chosen: Expr, source: Any, traced_gain: float | None = None) -> bool:
+    """Whether ``chosen`` (its ``let``s of config numbers read as those numbers; ``gain``,
+    the activation traced after the layer, as its value) equals ``source`` at random fans
+    and config numbers. An expression with anything else in it (a count of blocks, a
+    block index) is not the same law."""
+    subst = {
+        name: comment for name, _text, comment in chosen.lets if comment.startswith(CONFIG_PREFIX)
+    }
+    fixed = {"gain": traced_gain} if traced_gain is not None else {}
+    free = names(chosen.node) | names(source)
+    allowed = {"fan_in", "fan_out"}
+    if any(
+        n not in allowed and not n.startswith(CONFIG_PREFIX) and n not in subst | fixed
+        for n in free
+    ):
+        return False
+    if has_count(chosen.node) or has_count(source):
+        return False
+    rng = random.Random(1)
+    for _ in range(_LAW_SAMPLES):
+        env = {n: float(rng.randint(1, 4096)) for n in free | set(subst.values())}
+        env.update((n, env[c]) for n, c in subst.items())
+        env.update(fixed)
+        try:
+            a, b = evaluate(chosen.node, env), evaluate(source, env)
+        except (InitPolicyError, ArithmeticError, ValueError):
+            return False
+        if not math.isclose(a, b, rel_tol=1e-9):
+            return False
+    return True

@@ -46,6 +46,13 @@ class Site:
     names: tuple[tuple[str, int], ...] = ()
     #: The line spans of the function's statement blocks (bodies of its branches, loops).
     bodies: tuple[tuple[int, int], ...] = ()
+    #: The tests the function made on the written tensor's size before the write, as
+    #: policy conditions (:mod:`.source`: RWKV's ``fan_out == config.vocab_size and ...``).
+    guards: tuple[Any, ...] = ()
+    #: The write's init calls' arguments as the source computed them (:mod:`.source`:
+    #: call, argument, value; :func:`.source.resolve` makes a value a policy expression
+    #: for one tensor).
+    arguments: tuple[tuple[str, str, Any], ...] = ()
 
     def near(self, candidates: Iterable[str]) -> dict[str, int]:
         """How many lines above the write each of ``candidates`` was last named where the

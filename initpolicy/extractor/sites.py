@@ -21,6 +21,7 @@ import traceback
 from typing import Any
 
 from .records import Site
+from .source import read_site
 
 
 def _roots() -> list[str]:
@@ -126,6 +127,7 @@ def site_of(frame: Any) -> Site:
         code.co_filename,
         names,
         bodies,
+        *read_site(code, site.f_lineno or 0),
     )
 
 

@@ -21,16 +21,17 @@ from typing import Any
 
 from ..common import columns
 from ..errors import InitPolicyError
-from ..language import Selector, parse
+from ..language import Selector, evaluate_cond, parse
 from ..language import comment as printer_comment
 from ..language import let as printer_let
 from ..planner import Index, Plan, build_plan
 from ..tracer import ModelGraph
 from .candidates import Atoms, Cand, candidates_for
 from .expressions import Context, config_context
-from .greedy import RuleDraft, greedy, tidy
+from .greedy import RuleDraft, correct, greedy, guard_rules, guards_last, tidy
 from .labels import label_items
 from .observe import Item, Observation
+from .source import negate
 from .verify import compare
 
 #: How often a mismatch is fixed with exact rules before giving up.
@@ -85,7 +86,7 @@ def synthesize(
 ) -> Synthesis:
     """The policy for ``obs`` on ``graph`` (see the module docstring)."""
     items = obs.items
-    index = Index.from_graph(graph)
+    index = Index.from_graph(graph, cond=_cond)
     labelled = label_items(items, _context(obs, graph, index, model), use_depth)
     labels = {i: lab for i, (lab, _lets) in labelled.items()}
     lets: dict[str, Let] = {}
@@ -100,9 +101,35 @@ def synthesize(
     ):
         if part:
             pool = list(dict.fromkeys(c for i in part for c in candidates_for(items[i], atoms)))
-            drafts += tidy(greedy(items, part, atoms, pool), part, atoms)
+            drafts += _rules(items, part, atoms, pool)
     rules = _finish(drafts, items, labels)
     return _verify(rules, list(lets.values()), header, graph, items, labels, values_of(obs, model))
+
+
+def _rules(
+    items: list[Item], labels: dict[int, str], atoms: Atoms, pool: list[Cand]
+) -> list[RuleDraft]:
+    """The rules for ``labels``: those on the code's own tests first (written last), then
+    the greedy list for the rest; without the tests' rules where that list would not be
+    right (it always is: their items are left out of it, and they override it)."""
+    first = guard_rules(items, labels, atoms)
+    covered = 0
+    for d in first:
+        covered |= d.mask
+    rest = {i: lab for i, lab in labels.items() if not covered >> i & 1}
+    # the other side of a test written is what the broader rules say: not a rule of its own
+    negated = {negate(d.cand.where) for d in first}
+    pool = [c for c in pool if c.where is None or c.where not in negated]
+    out = tidy(greedy(items, rest, atoms, pool), rest, atoms) if rest else []
+    out = guards_last(out + first, labels, atoms.n)
+    if not correct(out, labels, atoms.n):
+        out = guards_last(tidy(greedy(items, labels, atoms, pool), labels, atoms), labels, atoms.n)
+    return out
+
+
+def _cond(cond: Any, env: Any, count: Any) -> bool:
+    """A ``where`` condition's truth, as the planner evaluates it."""
+    return bool(evaluate_cond(cond, env, count=count))
 
 
 def _verify(

@@ -323,7 +323,8 @@ class ExprBuilder:
 
     def _config(self, tree: Tree[Token], allowed: Sequence[str]) -> Value | None:
         """``config.d_kv``: a number of the model's config, read when the policy is planned
-        (a size the code computed from its config, right at every size of the model)."""
+        (a size the code computed from its config, right at every size of the model); in a
+        ``where`` condition too (``fan_out == config.vocab_size``: a test the code made)."""
         parts = [str(t) for t in tree.children]
         tok = first_token(tree)
         text = ".".join(parts)
@@ -333,9 +334,6 @@ class ExprBuilder:
                 f"unknown name '{text}': a dotted name reads the model's config",
                 f"write config.{'.'.join(parts[1:])}",
             )
-            return None
-        if "ndim" in allowed:  # a `where` condition: facts of the tensor, not the config
-            self.error(tok, f"'{text}' can only be used in a number (a scheme argument, a let)")
             return None
         return Value(Name(name=text), False, 1, tok)
 

@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..catalog import EXPERT, canonical
-from ..language import Selector, module_only
+from ..language import CONFIG_PREFIX, ExprError, Selector, module_only, names
 from ..tracer import (
     Block,
     Layer,
@@ -148,6 +148,8 @@ class Index:
         #: The encoder's and decoder's blocks (DeepNet's N and M; set from the graph).
         self.stacks: tuple[float, float] = (0.0, 0.0)
         self._cond = cond
+        #: The numbers of the model's config, for ``config.NAME`` in a ``where`` condition.
+        self.config: Mapping[str, float] = {}
         self._counts: dict[str, int] = {}
         self._positions: dict[str, dict[str, int]] = {}
         #: Qualified module name -> its position in ``named_modules()`` (model order).
@@ -181,6 +183,7 @@ class Index:
         index.module_order = {name: i for i, name in enumerate(graph.module_types)}
         index.n_branches = graph.n_branches
         index.stacks = (graph.encoder_blocks, graph.decoder_blocks)
+        index.config = graph.config
         for lay in layers:
             if lay.ownership.computes is not None:
                 # a parametrized weight is written through its stand-in, as its owner's
@@ -263,11 +266,17 @@ class Index:
     def where(self, sel: Selector, target: NamedTensor, block: Block | None) -> bool:
         if self._cond is None:
             raise RuntimeError("a where condition needs an evaluator")
-        return self._cond(
-            sel.where,
-            where_env(target, block, self.n_layers, self.n_branches, self.stacks),
-            self.count,
-        )
+        env = where_env(target, block, self.n_layers, self.n_branches, self.stacks)
+        for name in sorted(names(sel.where)) if sel.where is not None else ():
+            if not name.startswith(CONFIG_PREFIX):
+                continue
+            if name.removeprefix(CONFIG_PREFIX) not in self.config:
+                raise ExprError(
+                    f"`{name}` is undefined here: the model has no config number "
+                    f"`{name.removeprefix(CONFIG_PREFIX)}`"
+                )
+            env[name] = float(self.config[name.removeprefix(CONFIG_PREFIX)])
+        return self._cond(sel.where, env, self.count)
 
     def count(self, sel: Selector) -> int:
         """``count(SELECTOR)``: how many modules match.

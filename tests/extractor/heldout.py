@@ -3,7 +3,9 @@ sizes (``SIZES[name]``: keyword arguments of the constructor, the first the defa
 SIREN, a value grid, an identity copy, nanoGPT (with its residual scaling by n_layer and
 by block index), Fixup, the word language model, an LSTM with torch's default init and
 one whose forget-gate bias is set by slices, a Reformer-like ParameterList, DCGAN's
-``weights_init``, T5-like sizes read from a config, and wav2vec2-like weight_norm layers."""
+``weights_init``, T5-like sizes read from a config, wav2vec2-like weight_norm layers,
+RWKV-like gains that test a Linear's shape against the config, and a transformers-style init
+through a config alias and positional arguments."""
 
 from __future__ import annotations
 
@@ -360,6 +362,80 @@ class RGLRU(nn.Module):
             self.recurrent_param.copy_(u)
 
 
+@dataclasses.dataclass
+class LMConfig:
+    """A language model's sizes, as its init code reads them."""
+
+    vocab_size: int = 96
+    hidden_size: int = 32
+    intermediate_size: int = 64
+    initializer_range: float = 0.02
+
+
+class ShapeTested(nn.Module):
+    """RWKV's init, written out: every Linear orthogonal with gain ``sqrt(out / in)`` where
+    it widens (1 elsewhere), halved where its shape is the head's ``(vocab, hidden)``; the
+    embedding's gain ``1e-4 * sqrt(max(shape))``. At the default size only the head has
+    the head's shape and the vocabulary is the wider side of the embedding; at size 1 the
+    feed-forward's up projection has it too (intermediate == vocab), at size 2 the
+    vocabulary is narrower than the width."""
+
+    def __init__(self, vocab: int = 96, hidden: int = 32, inter: int = 64, layers: int = 2):
+        super().__init__()
+        self.config = LMConfig(vocab, hidden, inter)
+        self.emb = nn.Embedding(vocab, hidden)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(hidden, inter), nn.ReLU(), nn.Linear(inter, hidden))
+            for _ in range(layers)
+        )
+        self.head = nn.Linear(hidden, vocab, bias=False)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            out_features, in_features = module.weight.shape
+            gain = 1.0
+            if out_features > in_features:
+                gain = math.sqrt(out_features / in_features)
+            if (out_features, in_features) == (self.config.vocab_size, self.config.hidden_size):
+                gain *= 0.5  # the head, by its shape
+            nn.init.orthogonal_(module.weight, gain=gain)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            shape = module.weight.shape
+            nn.init.orthogonal_(module.weight, gain=1e-4 * math.sqrt(max(shape[0], shape[1])))
+
+
+class VocabScaled(nn.Module):
+    """A transformers-style ``_init_weights`` through a config alias, a tensor method's
+    positional arguments, and a test on the shape: embeddings and Linears N(0,
+    initializer_range), those with the vocabulary's rows N(0, 0.02 / sqrt(2)). At size 1
+    the up projection has the vocabulary's rows (intermediate == vocab) and is scaled
+    too; at size 2 initializer_range is another number."""
+
+    def __init__(self, vocab: int = 100, hidden: int = 32, inter: int = 64, init: float = 0.02):
+        super().__init__()
+        self.config = LMConfig(vocab, hidden, inter, init)
+        self.emb = nn.Embedding(vocab, hidden)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(hidden, inter), nn.GELU(), nn.Linear(inter, hidden))
+            for _ in range(2)
+        )
+        self.head = nn.Linear(hidden, vocab)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        cfg = self.config
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            std = cfg.initializer_range
+            if module.weight.shape[0] == cfg.vocab_size:
+                std = 0.02 / math.sqrt(2)
+            module.weight.data.normal_(0.0, std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.data.zero_()
+
+
 #: name -> (class, its sizes: keyword arguments, the first the default one)
 SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
     "siren": (Siren, ({}, {"hidden": 128, "layers": 4}, {"hidden": 96, "layers": 2})),
@@ -388,6 +464,11 @@ SIZES: dict[str, tuple[type[nn.Module], tuple[dict[str, Any], ...]]] = {
     ),
     "weight_norm_conv": (WeightNormConv, ({}, {"d": 64, "k": 4}, {"d": 48, "groups": 4})),
     "rg_lru": (RGLRU, ({}, {"width": 256, "heads": 8}, {"width": 32, "heads": 2})),
+    "shape_tested": (
+        ShapeTested,
+        ({}, {"hidden": 48, "inter": 96, "layers": 3}, {"vocab": 40, "hidden": 64, "inter": 128}),
+    ),
+    "vocab_scaled": (VocabScaled, ({}, {"hidden": 48, "inter": 100}, {"init": 0.05})),
 }
 
 

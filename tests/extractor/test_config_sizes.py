@@ -42,8 +42,12 @@ class _TwoBranches(nn.Module):
 def test_a_config_name_of_another_branch_is_no_size_of_this_write():
     result = extract(record(_TwoBranches))
     assert result.ok, result.warnings
-    # the Linear's d_model is its fan_in; config.d_model would be wrong for the Embedding
-    assert rules(result.text) == ["weight -> normal(0, 1 / sqrt(fan_in))"]
+    # the Linear's std is what its code wrote (config.d_model, read from the source);
+    # config.d_model would be wrong for the Embedding, whose width is its own
+    assert rules(result.text) == [
+        "Embedding -> normal(0, 1 / sqrt(fan_in))",
+        "Linear -> normal(0, config.d_model ** (-0.5))",
+    ]
     for d_model, dim in ((64, 16), (16, 48)):
         n, wrong = check(result.text, record(lambda a=d_model, b=dim: _TwoBranches(a, b)))
         assert n == 2 and wrong == [], result.text

@@ -81,6 +81,18 @@ def test_the_policy_extracted_at_one_size_holds_at_another(name, size):
         ("config_sized", "weight -> normal(0, 1 / sqrt(config.d_model))"),
         # g is the norm of v: the weight is v, so one rule writes the weight (both forms)
         ("weight_norm_conv", "weight -> kaiming_uniform(fan_in, leaky_relu, a=sqrt(5))"),
+        # a test the code made on the shape (read from its source): a rule on that test,
+        # and the gains as the code computed them, not as they happen to equal here
+        (
+            "shape_tested",
+            "Linear where fan_out == config.vocab_size and fan_in == config.hidden_size"
+            " -> orthogonal(gain=max(1, sqrt(fan_out / fan_in)) * 0.5)",
+        ),
+        ("shape_tested", "Embedding -> orthogonal(gain=0.0001 * sqrt(max(fan_out, fan_in)))"),
+        (
+            "vocab_scaled",
+            "(Linear|Embedding) where fan_out == config.vocab_size -> normal(0, 0.02 / sqrt(2))",
+        ),
         # a draw transformed in place: the draw, through the map in the code's order
         (
             "rg_lru",
