@@ -88,3 +88,22 @@ def test_config_numbers_are_numbers_of_a_transformers_config_and_its_sub_configs
     assert found["text_config.hidden_size"] == 64.0
     assert "tie_word_embeddings" not in found  # booleans are no sizes
     assert all(isinstance(v, float) and math.isfinite(v) for v in found.values())
+
+
+def test_a_sub_config_may_be_a_namespace_or_a_dataclass():
+    import dataclasses
+    import types
+
+    @dataclasses.dataclass
+    class Vision:
+        hidden_size: int = 48
+
+    config = types.SimpleNamespace(
+        vision=Vision(), text=types.SimpleNamespace(hidden_size=32, initializer_range=0.02)
+    )
+    found = config_numbers(type("M", (), {"config": config})())
+    assert found == {
+        "text.hidden_size": 32.0,
+        "text.initializer_range": 0.02,
+        "vision.hidden_size": 48.0,
+    }

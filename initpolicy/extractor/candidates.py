@@ -40,9 +40,6 @@ CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList
 _TYPES = 6
 #: What each clause adds to a candidate's cost (a clause says more, so reads heavier).
 _CLAUSE_COST = {"named": 1.0, "in": 1.0, "before": 0.8}
-#: What a test the code made adds: less than any clause, so where both select the same
-#: items the code's own reason wins (it holds at every size; a name is one instance).
-_GUARD_COST = 0.2
 
 
 @dataclass(frozen=True)
@@ -97,8 +94,6 @@ class Cand:
         if self.clause is not None:
             kind, value = self.clause
             c += _CLAUSE_COST[kind] + (0.5 if kind == "named" and "*" not in value else 0.0)
-        if self.where is not None:
-            c += _GUARD_COST
         return c
 
 
@@ -259,11 +254,6 @@ def candidates_for(it: Item, atoms: Atoms) -> list[Cand]:
                 cand = Cand(None if t is None else (t,), p, c, it.block)
                 if _printable(cand):
                     out.append(cand)
-            for g in guards(it):
-                # the test was made on the types an isinstance around it named: a rule
-                # on it names one of them (a bare `weight where` would be wider)
-                if (t in g.types) if g.types else (t is not None or p is not None):
-                    out.append(Cand(None if t is None else (t,), p, None, it.block, g.cond))
     return out
 
 

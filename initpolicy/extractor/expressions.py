@@ -154,6 +154,8 @@ class Context:
     position: Callable[[str, Any], int | None] | None = None
     #: the model's config numbers (``config.NAME`` in a policy), top-level names only
     config: dict[str, float] = field(default_factory=dict)
+    #: every config number, a sub-config's by its path (``text_config.hidden_size``)
+    numbers: dict[str, float] = field(default_factory=dict)
     #: :func:`config_forms` by its arguments (the same write site and value recur per layer)
     memo: dict[tuple[Any, ...], list[Expr]] = field(default_factory=dict)
 

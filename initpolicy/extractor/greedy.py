@@ -21,10 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..catalog import constant_value
+from ..language import And
 from ..planner import is_weight_name, summed_bias
 from .candidates import Atoms, Cand, guards
 from .observe import Item
-from .source import Guard
+from .source import Guard, negate
 
 
 @dataclass
@@ -204,19 +205,6 @@ def _merge_once(
     return None
 
 
-def guards_last(rules: list[RuleDraft], labels: dict[int, str], n: int) -> list[RuleDraft]:
-    """The rules with each one on a test the code made (``where``) moved after the others,
-    where every item still ends with its label: the code's ``if`` overrides what it
-    would have done otherwise, at every size, so the rule on its test must win over a
-    broader one there too (at another size the broader rule may reach the same tensor:
-    RWKV's feed-forward key when intermediate_size equals vocab_size)."""
-    for r in [r for r in rules if r.cand.where is not None]:
-        trial = [x for x in rules if x is not r] + [r]
-        if correct(trial, labels, n):
-            rules = trial
-    return rules
-
-
 def guard_rules(items: list[Item], labels: dict[int, str], atoms: Atoms) -> list[RuleDraft]:
     """Rules on the tests the code made (:mod:`.source`), chosen before any other: a test
     whose holding side, among the items written where it was made, has one label that
@@ -225,10 +213,19 @@ def guard_rules(items: list[Item], labels: dict[int, str], atoms: Atoms) -> list
     isinstance named) selects exactly those items here and goes after the others, as the
     code's ``if`` overrides what it does otherwise. Of a test and its negation the side
     with fewer items is written (the head, not every other layer)."""
+    # where a test was made: the items written under it or under its negation, alone or
+    # with other tests (an if's two branches writing with two calls, an elif's)
     by_guard: dict[Guard, list[int]] = {}
     for i in labels:
         for g in guards(items[i]):
-            by_guard.setdefault(g, []).append(i)
+            parts = g.cond.items if isinstance(g.cond, And) else (g.cond,)
+            for c in {g.cond, *parts}:
+                for key in (c, negate(c)):
+                    site = by_guard.setdefault(Guard(key, g.types), [])
+                    if i not in site:
+                        site.append(i)
+    wanted = {g for i in labels for g in guards(items[i])}
+    by_guard = {g: site for g, site in by_guard.items() if g in wanted}
     out: list[tuple[int, RuleDraft]] = []
     taken = sum(1 << it.index for it in items if it.forbidden)  # no rule may select those
     for g, site in by_guard.items():

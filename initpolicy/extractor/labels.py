@@ -68,7 +68,7 @@ from .expressions import (
 )
 from .laws import TORCH_LAYERS, Law, own_default
 from .observe import Item
-from .source import resolve
+from .source import resolve, sample
 
 
 def _numeric_args(law: Law) -> list[str]:
@@ -571,7 +571,7 @@ def _source_expression(item: Item, arg: str, ctx: Context) -> Expr | None:
 
 def _source_env(item: Item, ctx: Context) -> dict[str, float]:
     env = {"fan_in": float(item.param.fan_in), "fan_out": float(item.param.fan_out)}
-    env.update((CONFIG_PREFIX + k, float(x)) for k, x in ctx.config.items())
+    env.update((CONFIG_PREFIX + k, float(x)) for k, x in (ctx.numbers or ctx.config).items())
     return env
 
 
@@ -610,7 +610,7 @@ def _same_law(chosen: Expr, source: Any, traced_gain: float | None = None) -> bo
         return False
     rng = random.Random(1)
     for _ in range(_LAW_SAMPLES):
-        env = {n: float(rng.randint(1, 4096)) for n in free | set(subst.values())}
+        env = {n: sample(rng, n) for n in free | set(subst.values())}
         env.update((n, env[c]) for n, c in subst.items())
         env.update(fixed)
         try:

@@ -31,7 +31,7 @@ branch. Then:
   on the guard carries it). RWKV's head is ``max(1, sqrt(fan_out / fan_in)) * 0.5``.
 
 Sizes are the written tensor's shape (``w.shape[0]``, ``w.size(1)``, a local unpacked or
-copied from a ``.shape``), a Linear's ``out_features`` and ``in_features``, numbers of the
+copied from a ``.shape``) and dimensions (``w.dim()``, ``w.ndim``: ``ndim``), a Linear's ``out_features`` and ``in_features``, numbers of the
 model's config (``self.config.NAME``, ``module.config.NAME``, ``config.NAME``), numbers,
 arithmetic, ``sqrt``, ``log``, ``exp``, ``abs``, ``min`` and ``max``. A test with any other
 part (an ``isinstance``, a flag) is no guard: a conjunction with a part left out would be
@@ -341,8 +341,11 @@ class _Reader:
                 cond = self.cond(_joined(rest), store) if rest else None
                 if cond is not None:
                     self.path_conds.append(cond)
-            elif not types and (cond := self.cond(s.test, store)) is not None:
+            elif rest and (cond := self.cond(_joined(rest), store)) is not None:
+                # the else of `isinstance(m, T) and REST`: for a T, REST failed (a rule
+                # on it names T, so the layers of other types it reached do not count)
                 self.path_conds.append(negate(cond))
+                self.path_types = self.path_types or types
             return self.block(s.body if inside else s.orelse, store)
         if isinstance(s, ast.For | ast.While):
             for name in _stored(s):
@@ -501,6 +504,8 @@ class _Reader:
         if isinstance(node, ast.Attribute):
             if node.attr == "shape":
                 return _SHAPE if _text(node.value) == self.written else None
+            if node.attr == "ndim":
+                return Name(name="ndim") if _text(node.value) == self.written else None
             if node.attr in _FAN_ATTRS:
                 if self.owner and _text(node.value) == self.owner:
                     return Name(name=_FAN_ATTRS[node.attr])
@@ -521,6 +526,8 @@ class _Reader:
         f = node.func
         if node.keywords:
             return None
+        if isinstance(f, ast.Attribute) and f.attr == "dim" and not node.args:
+            return Name(name="ndim") if _text(f.value) == self.written else None
         if isinstance(f, ast.Attribute) and f.attr == "size":
             if _text(f.value) != self.written or len(node.args) > 1:
                 return None
@@ -638,6 +645,15 @@ def _init_calls(write: ast.stmt) -> list[_InitCall]:
     return out
 
 
+def _conditions(cond: Any) -> list[Any]:
+    """The comparisons of a condition."""
+    if isinstance(cond, And | Or):
+        return [c for item in cond.items for c in _conditions(item)]
+    if isinstance(cond, Not):
+        return _conditions(cond.item)
+    return [cond]
+
+
 def _ancestors(func: ast.AST, write: ast.stmt) -> list[ast.AST]:
     """The statements of ``func`` that hold ``write`` (an ``if``, a loop, ...)."""
     parent: dict[int, ast.AST] = {}
@@ -682,6 +698,20 @@ def resolve(value: Any, env: dict[str, float]) -> Any:
 _SAMPLES = 96
 
 
+_TIES = (1.0, 2.0, 3.0, 4.0, 8.0, 16.0, 64.0)
+
+
+def sample(rng: random.Random, name: str, ties: bool = False) -> float:
+    """A random value of a name in an expression: a fan is a whole number (from a few,
+    so that two names often tie, with ``ties``); a config number may also be a small
+    fraction (``initializer_range``, ``min_std``)."""
+    if ties:
+        return rng.choice(_TIES)
+    if name.startswith("config.") and rng.random() < 0.5:
+        return 10 ** rng.uniform(-4, 1)
+    return float(rng.randint(1, 4096))
+
+
 _EXTREMA: dict[tuple[Any, Any, Any], Any] = {}
 
 
@@ -695,25 +725,29 @@ def _extremum(cond: Any, a: Any, b: Any) -> Any:
 
 def _find_extremum(cond: Any, a: Any, b: Any) -> Any:
     """``max(a, b)`` or ``min(a, b)`` where it equals ``a if cond else b`` at random sizes
-    (positive whole numbers, often equal to one another so that ties are tried), else
-    None. ``gain = 1.0; if fan_out > fan_in: gain = sqrt(fan_out / fan_in)`` is
-    ``max(1, sqrt(fan_out / fan_in))``."""
+    (whole numbers, often equal to one another so that ties are tried; a config number
+    may be a small fraction) with the test both holding and failing, else None. ``gain =
+    1.0; if fan_out > fan_in: gain = sqrt(fan_out / fan_in)`` is ``max(1, sqrt(fan_out /
+    fan_in))``. A test of equality (``fan_out == config.vocab_size``) picks no extremum:
+    it is decided for each tensor."""
+    if any(isinstance(n, Compare) and n.op in ("==", "!=") for n in _conditions(cond)):
+        return None
     free = sorted(names(cond) | names(a) | names(b))
     rng = random.Random(0)
     forms = [_build(fn, (a, b)) for fn in ("max", "min")]
     ok = [True, True]
-    seen = 0
+    seen = {True: 0, False: 0}
     for k in range(_SAMPLES):
-        pool = [1, 2, 3, 4, 8, 16, 64] if k % 2 else list(range(1, 4097))
-        env = {n: float(rng.choice(pool)) for n in free}
+        env = {n: sample(rng, n, ties=k % 2 == 1) for n in free}
         try:
-            want = evaluate(a if evaluate_cond(cond, env) else b, env)
+            holds = evaluate_cond(cond, env)
+            want = evaluate(a if holds else b, env)
             got = [evaluate(f, env) for f in forms]
         except (InitPolicyError, ArithmeticError, ValueError):
             continue
-        seen += 1
+        seen[holds] += 1
         for i, g in enumerate(got):
             ok[i] = ok[i] and math.isclose(g, want, rel_tol=1e-12, abs_tol=0.0)
-    if seen < _SAMPLES // 2:
+    if min(seen.values()) < _SAMPLES // 8:
         return None
     return next((f for f, good in zip(forms, ok, strict=True) if good), None)

@@ -28,10 +28,9 @@ from ..planner import Index, Plan, build_plan
 from ..tracer import ModelGraph
 from .candidates import Atoms, Cand, candidates_for
 from .expressions import Context, config_context
-from .greedy import RuleDraft, correct, greedy, guard_rules, guards_last, tidy
+from .greedy import RuleDraft, correct, greedy, guard_rules, tidy
 from .labels import label_items
 from .observe import Item, Observation
-from .source import negate
 from .verify import compare
 
 #: How often a mismatch is fixed with exact rules before giving up.
@@ -117,13 +116,10 @@ def _rules(
     for d in first:
         covered |= d.mask
     rest = {i: lab for i, lab in labels.items() if not covered >> i & 1}
-    # the other side of a test written is what the broader rules say: not a rule of its own
-    negated = {negate(d.cand.where) for d in first}
-    pool = [c for c in pool if c.where is None or c.where not in negated]
     out = tidy(greedy(items, rest, atoms, pool), rest, atoms) if rest else []
-    out = guards_last(out + first, labels, atoms.n)
+    out += first
     if not correct(out, labels, atoms.n):
-        out = guards_last(tidy(greedy(items, labels, atoms, pool), labels, atoms), labels, atoms.n)
+        out = tidy(greedy(items, labels, atoms, pool), labels, atoms)
     return out
 
 
@@ -206,6 +202,7 @@ def _context(obs: Observation, graph: ModelGraph, index: Index, model: Any) -> C
     ctx.uses = dict(Counter(literals))
     ctx.traced = graph.tracer != "modules"
     ctx.config = {k: v for k, v in graph.config.items() if "." not in k}
+    ctx.numbers = dict(graph.config)
 
     def position(t: str, layer: Any) -> int | None:
         try:

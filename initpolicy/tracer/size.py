@@ -14,7 +14,9 @@ mixing layers. Reads the model's config and the layers' facts only.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import types
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -140,8 +142,16 @@ def _numbers(obj: Any, prefix: str, out: dict[str, float], depth: int) -> None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if math.isfinite(value) and abs(value) < 2**53:
                 out[prefix + key] = float(value)
-        elif depth < _CONFIG_DEPTH and (isinstance(value, dict) or hasattr(value, "to_dict")):
+        elif depth < _CONFIG_DEPTH and _is_config(value):
             _numbers(value, f"{prefix}{key}.", out, depth + 1)
+
+
+def _is_config(value: Any) -> bool:
+    """A sub-config: a dict, a transformers config (``to_dict``), a dataclass instance
+    or a ``SimpleNamespace`` (``config.vision.hidden_size``)."""
+    if isinstance(value, dict | types.SimpleNamespace) or hasattr(value, "to_dict"):
+        return True
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _attr(obj: Any, name: str) -> Any:

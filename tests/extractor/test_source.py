@@ -5,9 +5,12 @@ shape test that values at one size cannot see."""
 
 from __future__ import annotations
 
+import math
 import textwrap
+import types
 
 import pytest
+import torch
 
 from initpolicy.extractor import check, extract, record
 from initpolicy.extractor.source import expression, read, resolve
@@ -321,3 +324,40 @@ def test_a_literal_the_code_wrote_is_no_config_over_a_count():
     assert "mapped(uniform(0.01, 16), log(x))" in result.text, result.text
     n, wrong = check(result.text, record(build(3)))
     assert n > 0 and wrong == [], result.text
+
+
+def test_a_dimension_test_is_read_as_ndim():
+    guards, _ = _read(
+        """
+        for name, p in self.named_parameters():
+            if p.dim() > 1 and p.shape[0] == self.config.vocab_size:
+                torch.nn.init.normal_(p, std=0.02)
+        """
+    )
+    assert guards == ["ndim > 1 and fan_out == config.vocab_size"]
+
+
+class _TwoWrites(torch.nn.Module):
+    """Two branches, two writes: an input projection of width ``embed`` gets gain
+    1/sqrt(2), any other plain xavier. At the default size only ``q`` has that width."""
+
+    def __init__(self, embed: int = 32, kdim: int = 48, hidden: int = 64):
+        super().__init__()
+        self.config = types.SimpleNamespace(embed_dim=embed)
+        self.q = torch.nn.Linear(embed, embed)
+        self.k = torch.nn.Linear(kdim, embed)
+        self.up = torch.nn.Linear(hidden, embed)
+        for m in (self.q, self.k, self.up):
+            if m.in_features == self.config.embed_dim:
+                torch.nn.init.xavier_uniform_(m.weight, gain=1 / math.sqrt(2))
+            else:
+                torch.nn.init.xavier_uniform_(m.weight)
+
+
+def test_a_test_deciding_between_two_writes_is_the_rule_of_its_smaller_side():
+    result = extract(record(_TwoWrites), target="two_writes")
+    assert result.ok, result.warnings
+    assert "where fan_in == config.embed_dim" in result.text, result.text
+    for size in ({"kdim": 32}, {"embed": 64, "kdim": 64}):  # k, then every layer, of width embed
+        n, wrong = check(result.text, record(lambda s=size: _TwoWrites(**s)))
+        assert n > 0 and wrong == [], result.text
