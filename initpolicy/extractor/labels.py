@@ -68,7 +68,7 @@ from .expressions import (
 )
 from .laws import TORCH_LAYERS, Law, own_default
 from .observe import Item
-from .source import resolve, sample
+from .source import Op, resolve, sample
 
 
 def _numeric_args(law: Law) -> list[str]:
@@ -544,17 +544,18 @@ def _source_expression(item: Item, arg: str, ctx: Context) -> Expr | None:
     """What the source says ``arg`` of the item's write was, where it resolves for the
     item and equals the recorded number (None otherwise)."""
     law = item.law
-    if law is None or not law.records or item.block is not None:
+    if law is None or not law.records or item.block is not None or law.how != "recorded":
+        return None
+    v = law.args.get(arg)
+    if not isinstance(v, float | int) or isinstance(v, bool):
         return None
     # a mapped draw's numbers are its first record's (the root of the chain of maps)
     r = law.records[-1] if law.fn is not None else law.records[0]
-    got, v = r.args.get(arg), law.args.get(arg)
-    if r.parent is not None or not isinstance(got, float | int) or not isinstance(v, float | int):
-        return None
-    if not math.isclose(got, v, rel_tol=1e-12) or law.how != "recorded":
+    value = _written(r, arg)
+    if r.parent is not None and law.fn is None and len(law.records) == 2:
+        value = _scaled(law.records[0], law.records[1], arg)  # a draw, then `w.mul_(c)`
+    elif r.parent is not None or not math.isclose(r.args.get(arg, math.nan), v, rel_tol=1e-12):
         return None  # a number derived or converted after the call: not the one written
-    call = r.op.rsplit(".", 1)[-1].removesuffix("()")
-    value = next((x for c, a, x in r.site.arguments if c == call and a == arg), None)
     if value is None:
         return None
     env = _source_env(item, ctx)
@@ -567,6 +568,27 @@ def _source_expression(item: Item, arg: str, ctx: Context) -> Expr | None:
     except (InitPolicyError, ArithmeticError, ValueError):
         return None
     return Expr(node, 0.1)
+
+
+def _written(r: Any, arg: str) -> Any:
+    """What the source says ``arg`` of record ``r``'s call was (None: nothing)."""
+    call = r.op.split("(")[0].rsplit(".", 1)[-1]
+    return next((x for c, a, x in r.site.arguments if c == call and a == arg), None)
+
+
+def _scaled(scale: Any, root: Any, arg: str) -> Any:
+    """``arg`` of a draw scaled in place once (``xavier_uniform_(w)`` then
+    ``w.data.mul_(0.67 * N ** -0.25)``): the draw's, times (or over) the number the code
+    scaled by, as the source says both; None where either is not read."""
+    name = scale.op.split("(")[0].rsplit(".", 1)[-1]
+    how = {"mul_": ("factor", "*"), "div_": ("divisor", "/")}.get(name)
+    if how is None or arg not in ("gain", "std"):
+        return None
+    base = _written(root, arg)
+    by = next((x for c, a, x in scale.site.arguments if c == name and a == how[0]), None)
+    if base is None or by is None:
+        return None
+    return Op(how[1], (base, by))
 
 
 def _source_env(item: Item, ctx: Context) -> dict[str, float]:

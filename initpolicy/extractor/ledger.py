@@ -211,6 +211,14 @@ class Ledger:
             # a draw through a function no law names: the draw, and the map in the code's order
             scheme, args = (base.scheme, dict(base.args)) if base.fn is not None else absolute(base)
             fn = mapped(base.fn, op, c) if scheme is not None else None
+        elif base.scheme in GAINED and op in ("mul", "div") and c > 0:
+            # xavier's draw scaled is xavier with that gain (T-Fixup's `mul_(0.67 * N **
+            # -0.25)` after `xavier_uniform_`): the fans stay the law's
+            scheme = base.scheme
+            args = {
+                **base.args,
+                "gain": float(base.args.get("gain", 1.0)) * (c if op == "mul" else 1 / c),
+            }
         else:
             scheme, args = affine(*absolute(base), op, c)
         note = None if scheme else f"{op} {c:g} of {base.op} is not a known law"
@@ -222,6 +230,10 @@ class Ledger:
         rec.shape, rec.geometry = base.shape, base.geometry
         self._derived[key] = rid
         return rid
+
+
+#: Schemes whose draw times a positive number is the same scheme with that gain.
+GAINED = ("xavier_uniform", "xavier_normal")
 
 
 def _key(t: torch.Tensor) -> tuple[int, int]:

@@ -131,7 +131,13 @@ _CONFIG = _Config()
 #: a tensor's method.
 _NAMESPACES = frozenset({"init", "nn.init", "torch.nn.init", "torch.init", "weight_init"})
 #: A tensor method's positional arguments, by the catalog's names.
-_METHOD_ARGS = {"normal_": ("mean", "std"), "uniform_": ("a", "b"), "fill_": ("val",)}
+_METHOD_ARGS = {
+    "normal_": ("mean", "std"),
+    "uniform_": ("a", "b"),
+    "fill_": ("val",),
+    "mul_": ("factor",),
+    "div_": ("divisor",),
+}
 #: What the reader says of one write: its guards, and its init calls' arguments' values
 #: (the call's name, the argument's, the value).
 Reading = tuple[tuple[Any, ...], tuple[tuple[str, str, Any], ...]]

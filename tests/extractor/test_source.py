@@ -14,6 +14,7 @@ import torch
 
 from initpolicy.extractor import check, extract, record
 from initpolicy.extractor.source import expression, read, resolve
+from tests.extractor.test_policy_text import rules
 
 
 def _read(body: str, types: bool = False) -> tuple[list[str], dict[str, object]]:
@@ -360,4 +361,26 @@ def test_a_test_deciding_between_two_writes_is_the_rule_of_its_smaller_side():
     assert "where fan_in == config.embed_dim" in result.text, result.text
     for size in ({"kdim": 32}, {"embed": 64, "kdim": 64}):  # k, then every layer, of width embed
         n, wrong = check(result.text, record(lambda s=size: _TwoWrites(**s)))
+        assert n > 0 and wrong == [], result.text
+
+
+class _TFixup(torch.nn.Module):
+    """T-Fixup's encoder: xavier, then scaled in place by 0.67 * N ** -1/4."""
+
+    def __init__(self, d: int = 32, layers: int = 2):
+        super().__init__()
+        self.config = types.SimpleNamespace(encoder_layers=layers)
+        self.fc = torch.nn.ModuleList(torch.nn.Linear(d, 2 * d) for _ in range(layers))
+        for lin in self.fc:
+            torch.nn.init.xavier_uniform_(lin.weight)
+            lin.weight.data.mul_(0.67 * self.config.encoder_layers ** (-1 / 4))
+
+
+def test_a_draw_scaled_in_place_is_the_draw_with_the_codes_factor():
+    result = extract(record(_TFixup), target="tfixup")
+    assert result.ok, result.warnings
+    want = "weight -> xavier_uniform(gain=0.67 * config.encoder_layers ** (-1 / 4))"
+    assert want in [" ".join(r.split()) for r in rules(result.text)], result.text
+    for size in ({"layers": 4}, {"d": 48, "layers": 6}):
+        n, wrong = check(result.text, record(lambda s=size: _TFixup(**s)))
         assert n > 0 and wrong == [], result.text
