@@ -143,8 +143,9 @@ class Atoms:
         return m
 
     def _holds(self, cond: Any, it: Item) -> bool:
-        """Whether ``cond`` holds for the item, as the planner evaluates it (a config
-        number the model lacks: it does not)."""
+        """Whether ``cond`` holds for the item, as the planner evaluates it; False where
+        the planner could not evaluate it (a config number the model lacks: a plan error
+        there, so no rule on it is written)."""
         block = it.param.blocks.get(it.block) if it.block else None
         try:
             return self.index.where(Selector(where=cond), it.target, block)

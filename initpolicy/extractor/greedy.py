@@ -215,32 +215,32 @@ def guard_rules(items: list[Item], labels: dict[int, str], atoms: Atoms) -> list
     with fewer items is written (the head, not every other layer)."""
     # where a test was made: the items written under it or under its negation, alone or
     # with other tests (an if's two branches writing with two calls, an elif's)
-    by_guard: dict[Guard, list[int]] = {}
+    by_guard: dict[Guard, dict[int, None]] = {}
     for i in labels:
         for g in guards(items[i]):
             parts = g.cond.items if isinstance(g.cond, And) else (g.cond,)
             for c in {g.cond, *parts}:
                 for key in (c, negate(c)):
-                    site = by_guard.setdefault(Guard(key, g.types), [])
-                    if i not in site:
-                        site.append(i)
+                    by_guard.setdefault(Guard(key, g.types), {})[i] = None
     wanted = {g for i in labels for g in guards(items[i])}
-    by_guard = {g: site for g, site in by_guard.items() if g in wanted}
+    sites = {g: list(site) for g, site in by_guard.items() if g in wanted}
     out: list[tuple[int, RuleDraft]] = []
     taken = sum(1 << it.index for it in items if it.forbidden)  # no rule may select those
-    for g, site in by_guard.items():
+    done: set[int] = set()
+    for g, site in sites.items():
         cand = _guard_cand(g, [items[i] for i in site])
         holds = atoms.mask(cand)
         inside = sum(1 << i for i in site)
         hold, fail = holds & inside, inside & ~holds
-        if not hold or not fail or hold.bit_count() > fail.bit_count():
-            continue
+        if not hold or not fail or hold.bit_count() > fail.bit_count() or inside in done:
+            continue  # no split; the larger side; a split already written (sides equal)
         label = {labels[i] for i in _bits(hold)}
         if len(label) != 1 or any(labels.get(i) in label for i in _bits(fail)):
             continue
         if any(labels.get(i) not in label for i in _bits(holds) if i in labels) or holds & taken:
             continue  # it would also select others, or what another test's rule selects
         taken |= holds
+        done.add(inside)
         out.append((hold.bit_count(), RuleDraft(cand, label.pop(), holds)))
     return [d for _n, d in sorted(out, key=lambda x: -x[0])]
 

@@ -559,7 +559,7 @@ def _source_expression(item: Item, arg: str, ctx: Context) -> Expr | None:
     if value is None:
         return None
     env = _source_env(item, ctx)
-    node = resolve(value, env)
+    node = resolve(value, env, item.layer.types)
     if node is None or (reads_fan(node) and not read_as_fans(item)):
         return None
     try:
@@ -612,7 +612,18 @@ def _traced_gain(item: Item) -> float | None:
         return None
 
 
+_SAME: dict[tuple[Any, ...], bool] = {}
+
+
 def _same_law(chosen: Expr, source: Any, traced_gain: float | None = None) -> bool:
+    """:func:`_find_same_law`, once per pair (every layer of a model asks again)."""
+    key = (chosen.node, chosen.lets, source, traced_gain)
+    if key not in _SAME:
+        _SAME[key] = _find_same_law(chosen, source, traced_gain)
+    return _SAME[key]
+
+
+def _find_same_law(chosen: Expr, source: Any, traced_gain: float | None = None) -> bool:
     """Whether ``chosen`` (its ``let``s of config numbers read as those numbers; ``gain``,
     the activation traced after the layer, as its value) equals ``source`` at random fans
     and config numbers. An expression with anything else in it (a count of blocks, a

@@ -58,10 +58,11 @@ from __future__ import annotations
 
 import ast
 import copy
-import inspect
+import linecache
 import math
 import random
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,12 +167,34 @@ def read_site(code: Any, line: int) -> Reading:
     key = (code, line)
     if key not in _CACHE:
         try:
-            lines, start = inspect.getsourcelines(code)
-        except (OSError, TypeError):
+            func = _function(code)
+            _CACHE[key] = ((), ()) if func is None else _read(func, line)
+        except Exception:  # reading the source is a help, never a failure of the record
             _CACHE[key] = ((), ())
-        else:
-            _CACHE[key] = read("".join(lines), line - max(start, 1) + 1)
     return _CACHE[key]
+
+
+_TREES: dict[str, ast.Module | None] = {}
+
+
+def _function(code: Any) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The ``def`` of ``code`` in its file's syntax tree (the file parsed once), or None
+    (no file, a lambda, source that does not parse)."""
+    path = code.co_filename
+    if path not in _TREES:
+        try:
+            _TREES[path] = ast.parse("".join(linecache.getlines(path)) or "\n")
+        except (SyntaxError, ValueError):
+            _TREES[path] = None
+    tree = _TREES[path]
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == code.co_name:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if first == code.co_firstlineno:
+                return node
+    return None
 
 
 def read(source: str, line: int) -> Reading:
@@ -184,37 +207,48 @@ def read(source: str, line: int) -> Reading:
     func = next(
         (n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None
     )
-    if func is None:
-        return (), ()
+    return ((), ()) if func is None else _read(func, line)
+
+
+def _read(func: ast.FunctionDef | ast.AsyncFunctionDef, line: int) -> Reading:
     stmts = [n for n in ast.walk(func) if isinstance(n, ast.stmt) and n is not func]
     around = [s for s in stmts if s.lineno <= line <= (s.end_lineno or s.lineno)]
-    if not around:
-        return (), ()
-    write = min(around, key=lambda s: (s.end_lineno or s.lineno) - s.lineno)
+    # the innermost statement on the line (`if c: init.normal_(w)` is the call, not the if)
+    inner = [s for s in around if not any(o is not s and _holds(s, o) for o in around)]
+    if len(inner) != 1:
+        return (), ()  # no statement, or two on one line: which one wrote is not known
+    write = inner[0]
     reader = _Reader(write, _ancestors(func, write))
     try:
         arguments = reader.read(func, write)
+        found = [g for g in reader.guards() if {"fan_in", "fan_out"} & names(g.cond)]
     except (RecursionError, OverflowError, ValueError):  # deep nesting, a huge number
         return (), ()
-    found = [g for g in reader.guards() if {"fan_in", "fan_out"} & names(g.cond)]
     return tuple(dict.fromkeys(found)), arguments
 
 
+def _holds(outer: ast.stmt, inner: ast.stmt) -> bool:
+    """Whether statement ``outer`` holds ``inner``."""
+    return any(n is inner for n in ast.walk(outer))
+
+
 def _conds(
-    value: Any, above: tuple[Any, ...] = ()
+    value: Any, above: tuple[Any, ...] = (), outer: tuple[str, ...] = ()
 ) -> list[tuple[tuple[Any, ...], tuple[str, ...]]]:
     """The tests of the selects in a value, each with the tests it is under (an ``elif``'s
-    test holds only where the tests before it failed), and its types."""
+    test holds only where the tests before it failed), and its types (an inner select's
+    are its outer one's where it names none)."""
     if isinstance(value, Select):
+        types = value.types or outer
         here, there = (*above, value.cond), (*above, negate(value.cond))
         return [
-            (here, value.types),
-            (there, value.types),
-            *_conds(value.then, here),
-            *_conds(value.other, there),
+            (here, types),
+            (there, types),
+            *_conds(value.then, here, types),
+            *_conds(value.other, there, types),
         ]
     if isinstance(value, Op):
-        return [c for a in value.args for c in _conds(a, above)]
+        return [c for a in value.args for c in _conds(a, above, outer)]
     return []
 
 
@@ -295,7 +329,7 @@ class _Reader:
         self.calls = calls
         self.owner = self.written.rpartition(".")[0] if self.written else None
         #: The tests of the branches the write is in, and the types their isinstance named.
-        self.path_conds: list[Any] = []
+        self.path_conds: list[tuple[Any, tuple[str, ...]]] = []
         self.path_types: tuple[str, ...] = ()
         #: The tests of the selects in the write's arguments.
         self.selects: list[tuple[tuple[Any, ...], tuple[str, ...]]] = []
@@ -308,7 +342,10 @@ class _Reader:
         store: dict[str, Any] = {}
         self.block(func.body, store)
         arguments: list[tuple[str, str, Any]] = []
+        named = [c[0] for c in self.calls]
         for name, _tensor, call, given, defaults in self.calls:
+            if named.count(name) > 1:
+                continue  # two calls of one name (`a if c else b`): which one wrote is not known
             passed = [(k, n) for k, n in given] + [(kw.arg, kw.value) for kw in call.keywords]
             for arg, node in passed:
                 value = self.expr(node, store) if arg else None
@@ -322,9 +359,11 @@ class _Reader:
     def guards(self) -> list[Guard]:
         """Every test: the branches' around the write (all together), and each select's
         under them."""
-        out = [Guard(_all(self.path_conds), self.path_types)] if self.path_conds else []
+        path = [c for c, _types in self.path_conds]
+        around = self.path_types or next((t for _c, t in self.path_conds if t), ())
+        out = [Guard(_all(path), around)] if path else []
         for conds, types in self.selects:
-            out.append(Guard(_all((*self.path_conds, *conds)), types or self.path_types))
+            out.append(Guard(_all((*path, *conds)), types or around))
         return out
 
     def block(self, stmts: list[ast.stmt], store: dict[str, Any]) -> bool:
@@ -340,34 +379,42 @@ class _Reader:
     def enter(self, s: ast.stmt, store: dict[str, Any]) -> bool:
         """Read into the compound statement ``s`` that holds the write."""
         if isinstance(s, ast.If):
+            for name in _stored(s.test):
+                store[name] = None  # a walrus in the test
             inside = any(id(n) in self.path or n is self.write for n in s.body)
             types, rest = _split(s.test)
             if inside:
+                if types and types != self.path_types:
+                    # a test made on other types than this isinstance names: not this one's
+                    self.path_conds = [(c, t) for c, t in self.path_conds if not t or t == types]
                 self.path_types = types or self.path_types
                 cond = self.cond(_joined(rest), store) if rest else None
                 if cond is not None:
-                    self.path_conds.append(cond)
+                    self.path_conds.append((cond, types))
             elif rest and (cond := self.cond(_joined(rest), store)) is not None:
                 # the else of `isinstance(m, T) and REST`: for a T, REST failed (a rule
                 # on it names T, so the layers of other types it reached do not count)
-                self.path_conds.append(negate(cond))
-                self.path_types = self.path_types or types
+                self.path_conds.append((negate(cond), types))
             return self.block(s.body if inside else s.orelse, store)
-        if isinstance(s, ast.For | ast.While):
-            for name in _stored(s):
-                store[name] = None  # a value carried round the loop: not known
-            return self.block(s.body, store)
-        if isinstance(s, ast.With):
-            return self.block(s.body, store)
-        if isinstance(s, ast.Try):
-            for part in (s.body, *[h.body for h in s.handlers], s.orelse, s.finalbody):
-                if any(id(n) in self.path or n is self.write for n in part):
-                    return self.block(part, store)
-        return True
+        parts: list[list[ast.stmt]] = []
+        if isinstance(s, ast.For | ast.AsyncFor | ast.While):
+            parts = [s.body, s.orelse]
+        elif isinstance(s, ast.With | ast.AsyncWith):
+            parts = [s.body]
+        elif isinstance(s, ast.Try | ast.TryStar):
+            parts = [s.body, *[h.body for h in s.handlers], s.orelse, s.finalbody]
+        for name in _stored(s) if not isinstance(s, ast.With | ast.AsyncWith) else ():
+            store[name] = None  # a value carried round a loop, or set where it raised
+        for part in parts:
+            if any(id(n) in self.path or n is self.write for n in part):
+                return self.block(part, store)
+        return True  # another statement (a match): what it set is not known
 
     def stmt(self, s: ast.stmt, store: dict[str, Any]) -> None:
         if isinstance(s, ast.Assign):
             value = self.expr(s.value, store)
+            for name in _stored(s.value):
+                store[name] = None  # a walrus in the value
             for target in s.targets:
                 self.assign(target, value, s.value, store)
         elif isinstance(s, ast.AnnAssign) and s.value is not None:
@@ -380,9 +427,9 @@ class _Reader:
                 store[s.target.id] = None if op is None else _combine(op, (old, new))
         elif isinstance(s, ast.If):
             self.branches(s, store)
-        elif isinstance(s, ast.With):
+        elif isinstance(s, ast.With | ast.AsyncWith):
             self.block(s.body, store)
-        elif isinstance(s, ast.For | ast.While | ast.Try):
+        else:  # a loop, a try, a match, a walrus in a call: what it set is not known
             for name in _stored(s):
                 store[name] = None
 
@@ -408,6 +455,8 @@ class _Reader:
 
     def branches(self, s: ast.If, store: dict[str, Any]) -> None:
         """An ``if`` the write is not in: each local it assigns becomes a select."""
+        for name in _stored(s.test):
+            store[name] = None  # a walrus in the test
         a, b = copy.copy(store), copy.copy(store)
         self.block(s.body, a)
         self.block(s.orelse, b)
@@ -517,7 +566,8 @@ class _Reader:
                     return Name(name=_FAN_ATTRS[node.attr])
                 return None
             if node.attr == "config":
-                return _CONFIG  # self.config, module.config
+                # self.config, module.config: a bare name's (a submodule's may be another)
+                return _CONFIG if isinstance(node.value, ast.Name) else None
             base = self.expr(node.value, store)
             if isinstance(base, _Config):
                 return Name(name=f"config.{node.attr}")
@@ -651,6 +701,22 @@ def _init_calls(write: ast.stmt) -> list[_InitCall]:
     return out
 
 
+def _numbers(node: Any) -> list[Num]:
+    """The numbers written in a condition or expression."""
+    if isinstance(node, Num):
+        return [node]
+    out: list[Num] = []
+    for child in (
+        getattr(node, k, None) for k in ("items", "item", "left", "right", "operand", "args")
+    ):
+        if isinstance(child, tuple):
+            for c in child:
+                out += _numbers(c)
+        elif child is not None:
+            out += _numbers(child)
+    return out
+
+
 def _conditions(cond: Any) -> list[Any]:
     """The comparisons of a condition."""
     if isinstance(cond, And | Or):
@@ -678,18 +744,21 @@ def _ancestors(func: ast.AST, write: ast.stmt) -> list[ast.AST]:
 # ---------------------------------------------------------------- resolving for one tensor
 
 
-def resolve(value: Any, env: dict[str, float]) -> Any:
+def resolve(value: Any, env: dict[str, float], types: Iterable[str] = ()) -> Any:
     """``value`` as a policy expression for the tensor whose names are ``env`` (its fans,
-    its model's config numbers); None where it cannot be. A select that is the ``max``
-    or ``min`` of its values wherever its names take (:func:`_extremum`) is that; any
-    other is decided by its test on this tensor."""
+    its model's config numbers), of a module of ``types`` (its class and bases); None
+    where it cannot be. A select whose isinstance names none of ``types`` is its other
+    value; one that is the ``max`` or ``min`` of its values wherever its names take
+    (:func:`_extremum`) is that; any other is decided by its test on this tensor."""
     if value is None or isinstance(value, Node):
         return value
     if isinstance(value, Op):
-        args = tuple(resolve(a, env) for a in value.args)
+        args = tuple(resolve(a, env, types) for a in value.args)
         return None if any(a is None for a in args) else _build(value.fn, args)
     if isinstance(value, Select):
-        a, b = resolve(value.then, env), resolve(value.other, env)
+        if value.types and not set(value.types) & set(types):
+            return resolve(value.other, env, types)
+        a, b = resolve(value.then, env, types), resolve(value.other, env, types)
         if a is not None and b is not None and (m := _extremum(value.cond, a, b)) is not None:
             return m
         try:
@@ -715,7 +784,7 @@ def sample(rng: random.Random, name: str, ties: bool = False) -> float:
         return rng.choice(_TIES)
     if name.startswith("config.") and rng.random() < 0.5:
         return 10 ** rng.uniform(-4, 1)
-    return float(rng.randint(1, 4096))
+    return float(round(2 ** rng.uniform(0, 20)))  # up to a million: vocabularies too
 
 
 _EXTREMA: dict[tuple[Any, Any, Any], Any] = {}
@@ -743,8 +812,11 @@ def _find_extremum(cond: Any, a: Any, b: Any) -> Any:
     forms = [_build(fn, (a, b)) for fn in ("max", "min")]
     ok = [True, True]
     seen = {True: 0, False: 0}
+    marks = sorted({n.value for n in _numbers(cond)})
     for k in range(_SAMPLES):
         env = {n: sample(rng, n, ties=k % 2 == 1) for n in free}
+        if marks and k % 3 == 2:  # at and beside the numbers the test names (out < 5000)
+            env = {n: max(1.0, rng.choice(marks) + rng.choice((-1, 0, 1))) for n in free}
         try:
             holds = evaluate_cond(cond, env)
             want = evaluate(a if holds else b, env)

@@ -150,6 +150,8 @@ class Index:
         self._cond = cond
         #: The numbers of the model's config, for ``config.NAME`` in a ``where`` condition.
         self.config: Mapping[str, float] = {}
+        #: The config names each where condition reads.
+        self._config_names: dict[Any, list[str]] = {}
         self._counts: dict[str, int] = {}
         self._positions: dict[str, dict[str, int]] = {}
         #: Qualified module name -> its position in ``named_modules()`` (model order).
@@ -267,9 +269,11 @@ class Index:
         if self._cond is None:
             raise RuntimeError("a where condition needs an evaluator")
         env = where_env(target, block, self.n_layers, self.n_branches, self.stacks)
-        for name in sorted(names(sel.where)) if sel.where is not None else ():
-            if not name.startswith(CONFIG_PREFIX):
-                continue
+        if sel.where is not None and sel.where not in self._config_names:
+            self._config_names[sel.where] = sorted(
+                n for n in names(sel.where) if n.startswith(CONFIG_PREFIX)
+            )
+        for name in self._config_names.get(sel.where, ()):
             if name.removeprefix(CONFIG_PREFIX) not in self.config:
                 raise ExprError(
                     f"`{name}` is undefined here: the model has no config number "

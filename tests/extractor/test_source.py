@@ -384,3 +384,110 @@ def test_a_draw_scaled_in_place_is_the_draw_with_the_codes_factor():
     for size in ({"layers": 4}, {"d": 48, "layers": 6}):
         n, wrong = check(result.text, record(lambda s=size: _TFixup(**s)))
         assert n > 0 and wrong == [], result.text
+
+
+# ------------------------------------------------- what the reader refuses to guess
+
+
+def test_a_select_that_differs_from_max_beyond_the_numbers_it_names_is_no_max():
+    _, args = _read(
+        """
+        gain = 1.0
+        if w.shape[0] > w.shape[1] and w.shape[0] < 5000:
+            gain = w.shape[0] / w.shape[1]
+        torch.nn.init.orthogonal_(w, gain=gain)
+        """
+    )
+    # decided per tensor (a rule on the test carries it), never max(1, fan_out / fan_in),
+    # which is wrong for a vocabulary of 32000
+    assert _value(args, "gain", fan_out=64, fan_in=32) == "fan_out / fan_in"
+    assert _value(args, "gain", fan_out=32000, fan_in=1024) == "1"
+
+
+def test_a_test_on_other_types_is_no_guard_of_this_branch():
+    guards, _ = _read(
+        """
+        if isinstance(module, nn.Linear) and module.weight.shape[0] == self.config.vocab_size:
+            pass
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, std=0.02)
+        """,
+        types=True,
+    )
+    assert guards == []  # the Embedding's shape was never tested
+    guards, _ = _read(
+        """
+        std = 0.02
+        if isinstance(module, nn.Linear) and module.weight.shape[0] == self.config.vocab_size:
+            std = 0.01
+            if module.weight.shape[1] > 16:
+                std = 0.005
+        torch.nn.init.normal_(module.weight, std=std)
+        """,
+        types=True,
+    )
+    assert all(g.endswith("('Linear',)") for g in guards), guards  # inner tests too
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "match kind:\n    case 1:\n        std = 0.01\n",
+        "if (std := 0.01) > 0:\n    pass\n",
+        "for _ in range(2):\n    std = 0.01\n",
+        "try:\n    std = 0.01\nexcept ValueError:\n    pass\n",
+    ],
+)
+def test_a_statement_the_reader_does_not_follow_forgets_what_it_sets(body):
+    _, args = _read("std = 0.02\n" + body + "torch.nn.init.normal_(w, std=std)\n")
+    assert "std" not in args
+
+
+def test_a_write_in_a_loops_else_is_read_and_two_calls_of_a_name_are_not():
+    _, args = _read(
+        """
+        std = 0.02
+        for _ in range(2):
+            pass
+        else:
+            torch.nn.init.normal_(w, std=std / 2)
+        """
+    )
+    assert _value(args, "std") == "0.02 / 2"
+    _, args = _read(
+        "torch.nn.init.normal_(w, std=0.01) if self.flag else torch.nn.init.normal_(w, std=0.02)\n"
+    )
+    assert args == {}
+
+
+def test_the_config_of_a_submodule_is_not_the_models():
+    guards, _ = _read(
+        """
+        if w.shape[0] == self.vision_tower.config.hidden_size:
+            torch.nn.init.zeros_(w)
+        """
+    )
+    assert guards == []
+
+
+def test_a_method_whose_docstring_starts_at_column_zero_is_read_from_its_file(tmp_path):
+    import importlib.util
+
+    from initpolicy.extractor.source import read_site
+
+    path = tmp_path / "colzero.py"
+    path.write_text(
+        "import torch\n"
+        "class M:\n"
+        "    def init(self, w):\n"
+        '        """A docstring whose next line starts at column zero:\n'
+        'so the method alone cannot be dedented."""\n'
+        "        if w.shape[0] == self.config.vocab_size:\n"
+        "            torch.nn.init.zeros_(w)\n"
+    )
+    spec = importlib.util.spec_from_file_location("colzero", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    guards, _ = read_site(module.M.init.__code__, 7)
+    assert [expression(g.cond) for g in guards] == ["fan_out == config.vocab_size"]
+    assert read_site((lambda w: w).__code__, 1) == ((), ())  # a lambda: nothing read
