@@ -232,15 +232,15 @@ def guard_rules(items: list[Item], labels: dict[int, str], atoms: Atoms) -> list
         holds = atoms.mask(cand)
         inside = sum(1 << i for i in site)
         hold, fail = holds & inside, inside & ~holds
-        if not hold or not fail or hold.bit_count() > fail.bit_count() or inside in done:
-            continue  # no split; the larger side; a split already written (sides equal)
+        if not hold or not fail or hold.bit_count() > fail.bit_count() or fail in done:
+            continue  # no split; the larger side; the other side of a split written
         label = {labels[i] for i in _bits(hold)}
         if len(label) != 1 or any(labels.get(i) in label for i in _bits(fail)):
             continue
         if any(labels.get(i) not in label for i in _bits(holds) if i in labels) or holds & taken:
             continue  # it would also select others, or what another test's rule selects
         taken |= holds
-        done.add(inside)
+        done.add(hold)
         out.append((hold.bit_count(), RuleDraft(cand, label.pop(), holds)))
     return [d for _n, d in sorted(out, key=lambda x: -x[0])]
 

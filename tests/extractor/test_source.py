@@ -491,3 +491,43 @@ def test_a_method_whose_docstring_starts_at_column_zero_is_read_from_its_file(tm
     guards, _ = read_site(module.M.init.__code__, 7)
     assert [expression(g.cond) for g in guards] == ["fan_out == config.vocab_size"]
     assert read_site((lambda w: w).__code__, 1) == ((), ())  # a lambda: nothing read
+
+
+class _ElifChain(torch.nn.Module):
+    """Four branches on the shape: the vocabulary's rows, the up projection's, the down
+    projection's columns, any other."""
+
+    def __init__(self, vocab: int = 100, hidden: int = 32, inter: int = 64, n_layer: int = 2):
+        super().__init__()
+        self.config = types.SimpleNamespace(
+            vocab_size=vocab, intermediate_size=inter, n_layer=n_layer
+        )
+        self.emb = torch.nn.Embedding(vocab, hidden)
+        self.up = torch.nn.ModuleList(torch.nn.Linear(hidden, inter) for _ in range(n_layer))
+        self.down = torch.nn.ModuleList(torch.nn.Linear(inter, hidden) for _ in range(n_layer))
+        self.head = torch.nn.Linear(hidden, vocab)
+        for m in self.modules():
+            if isinstance(m, torch.nn.Linear | torch.nn.Embedding):
+                self._init(m.weight)
+
+    def _init(self, w: torch.Tensor) -> None:
+        out, inp = w.shape
+        if out == self.config.vocab_size:
+            std = 0.01
+        elif out == self.config.intermediate_size:
+            std = 0.02 / math.sqrt(self.config.n_layer)
+        elif inp == self.config.intermediate_size:
+            std = 0.03
+        else:
+            std = 1 / math.sqrt(inp)
+        torch.nn.init.normal_(w, mean=0.0, std=std)
+
+
+def test_an_elif_chain_is_a_rule_per_branch_in_the_codes_order():
+    result = extract(record(_ElifChain), target="elif_chain")
+    assert result.ok, result.warnings
+    # hidden == intermediate: up and down both have the intermediate size on each side,
+    # and the up projection's test comes first
+    for size in ({"hidden": 64}, {"vocab": 64, "n_layer": 3}):
+        n, wrong = check(result.text, record(lambda s=size: _ElifChain(**s)))
+        assert n > 0 and wrong == [], result.text
