@@ -20,24 +20,30 @@ the write, keeping each local as a symbolic value: an expression over the writte
 tensor's size, or a *select* between two values where an ``if`` assigned it in one
 branch. Then:
 
-- a **guard** is the test of such an ``if`` (or of one enclosing the write), as a policy
-  condition: ``fan_out == config.vocab_size and fan_in == config.hidden_size``. The
-  extractor may select by it (``Linear where ...``), which holds at every size;
-- an **argument** is a keyword of the write (``gain=gain``) as a symbolic value; for one
-  tensor it resolves into a policy expression (:func:`resolve`): a select that equals a
-  ``max`` or ``min`` of its two values at every size becomes that (``gain = 1.0`` then
-  ``if shape[0] > shape[1]: gain = sqrt(...)`` is ``max(1, sqrt(fan_out / fan_in))``),
-  any other is decided by its test on that tensor (the head's ``scale`` is 0.5: the rule
-  on the guard carries it). RWKV's head is ``max(1, sqrt(fan_out / fan_in)) * 0.5``.
+- a **guard** is the test of such an ``if`` (each side; an ``elif``'s under the
+  negation of the tests before it), or of the branches around the write, as a policy
+  condition: ``fan_out == config.vocab_size and fan_in == config.hidden_size``, with the
+  types an ``isinstance`` around or beside it names. The extractor selects by it
+  (``Linear where ...``, :func:`.greedy.guard_rules`), which holds at every size;
+- an **argument** of the write (by keyword, by position, or the scheme's default where
+  the call leaves it out) is a symbolic value; for one tensor it resolves into a policy
+  expression (:func:`resolve`): a select on an order test that equals the ``max`` or
+  ``min`` of its two values on sampled sizes becomes that (``gain = 1.0`` then ``if
+  shape[0] > shape[1]: gain = sqrt(...)`` is ``max(1, sqrt(fan_out / fan_in))``), any
+  other is decided by its test on that tensor (the head's ``scale`` is 0.5: the rule on
+  the guard carries it). RWKV's head is ``max(1, sqrt(fan_out / fan_in)) * 0.5``.
 
 Sizes are the written tensor's shape (``w.shape[0]``, ``w.size(1)``, a local unpacked or
-copied from a ``.shape``) and dimensions (``w.dim()``, ``w.ndim``: ``ndim``), a Linear's ``out_features`` and ``in_features``, numbers of the
-model's config (``self.config.NAME``, ``module.config.NAME``, ``config.NAME``), numbers,
-arithmetic, ``sqrt``, ``log``, ``exp``, ``abs``, ``min`` and ``max``. A test with any other
-part (an ``isinstance``, a flag) is no guard: a conjunction with a part left out would be
-wider than the code's test. A shape's first dimension reads as ``fan_out`` and its second
-as ``fan_in``: the caller uses these only for a 2-D tensor whose fans are its shape.
+copied from a ``.shape``) and dimensions (``w.dim()``, ``w.ndim``: ``ndim``), a Linear's
+``out_features`` and ``in_features``, numbers of the model's config (``self.config.NAME``,
+``cfg = self.config`` then ``cfg.NAME``, a sub-config's by its path), numbers,
+arithmetic, ``sqrt``, ``log``, ``exp``, ``abs``, ``min`` and ``max``. A test with any
+other part (a flag, a name test) is no guard: a conjunction with a part left out would
+be wider than the code's test. A shape's first dimension reads as ``fan_out`` and its
+second as ``fan_in``: the caller uses these only for a 2-D tensor whose fans are its
+shape.
 
+>>> from initpolicy.language import expression
 >>> src = '''
 ... def init(self, w):
 ...     out, inp = w.shape
@@ -83,7 +89,6 @@ from ..language import (
     evaluate_cond,
     names,
 )
-from ..language import expression as printer_expression
 from .calls import INIT_FUNCTIONS, scheme_args
 
 
@@ -153,11 +158,6 @@ _FAN_ATTRS = {"out_features": "fan_out", "in_features": "fan_in"}
 _FUNCTIONS = {"sqrt": "sqrt", "log": "log", "exp": "exp", "abs": "abs", "fabs": "abs"}
 _FUNCTIONS_BUILTIN = {"max": "max", "min": "min", "abs": "abs"}
 _CACHE: dict[tuple[Any, int], Reading] = {}
-
-
-def expression(node: Any) -> str:
-    """A condition or number as policy text."""
-    return printer_expression(node)
 
 
 def read_site(code: Any, line: int) -> Reading:

@@ -21,10 +21,10 @@ from typing import Any
 
 from ..common import columns
 from ..errors import InitPolicyError
-from ..language import Selector, evaluate_cond, parse
+from ..language import Selector, parse
 from ..language import comment as printer_comment
 from ..language import let as printer_let
-from ..planner import Index, Plan, build_plan
+from ..planner import Index, Plan, build_plan, plan_index
 from ..tracer import ModelGraph
 from .candidates import Atoms, Cand, candidates_for
 from .expressions import Context, config_context
@@ -85,7 +85,7 @@ def synthesize(
 ) -> Synthesis:
     """The policy for ``obs`` on ``graph`` (see the module docstring)."""
     items = obs.items
-    index = Index.from_graph(graph, cond=_cond)
+    index = plan_index(graph)
     labelled = label_items(items, _context(obs, graph, index, model), use_depth)
     labels = {i: lab for i, (lab, _lets) in labelled.items()}
     lets: dict[str, Let] = {}
@@ -121,11 +121,6 @@ def _rules(
     if not correct(out, labels, atoms.n):
         out = tidy(greedy(items, labels, atoms, pool), labels, atoms)
     return out
-
-
-def _cond(cond: Any, env: Any, count: Any) -> bool:
-    """A ``where`` condition's truth, as the planner evaluates it."""
-    return bool(evaluate_cond(cond, env, count=count))
 
 
 def _verify(

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from .entries import diagnostic
     from .groups import check_optimizer, group_specs
     from .mapped import inner_support, map_std
-    from .match import build_plan, needs_trace, summed_bias
+    from .match import build_plan, needs_trace, plan_index, summed_bias
     from .plan import Entry, Output, Plan, rule_json
     from .select import Index, NamedTensor, is_weight_name
     from .ties import is_builtin
@@ -29,6 +29,7 @@ __all__ = [
     "is_weight_name",
     "map_std",
     "needs_trace",
+    "plan_index",
     "rule_json",
     "summed_bias",
 ]
@@ -50,6 +51,7 @@ _EXPORTS = {
     "is_weight_name": ".select",
     "map_std": ".mapped",
     "needs_trace": ".match",
+    "plan_index": ".match",
     "rule_json": ".plan",
     "summed_bias": ".match",
 }

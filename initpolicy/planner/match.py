@@ -58,7 +58,7 @@ def build_plan(
     """
     if seed is not None and (why := seeds_problem(seed)) is not None:
         raise UsageError(why)
-    index = Index.from_graph(graph, cond=_cond)
+    index = plan_index(graph)
     out = Plan(policy=policy_ir, graph=graph, seed=resolve_seed(seed, policy_ir.seed))
     names = ModelNames(graph.width, graph.depth, graph.head_dim, graph.config)
     matcher = _Matcher(policy_ir.rules, index, names, out)
@@ -72,6 +72,12 @@ def build_plan(
     if matcher.diags:
         raise PlanError(_dedupe(matcher.diags))
     return out
+
+
+def plan_index(graph: ModelGraph) -> Index:
+    """The index the planner selects by (``where`` conditions evaluated): what another
+    stage needs to select exactly as a plan will (extract's candidate rules)."""
+    return Index.from_graph(graph, cond=_cond)
 
 
 def _cond(c: Any, env: Mapping[str, float], count: Any) -> bool:

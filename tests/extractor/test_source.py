@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from initpolicy.extractor import check, extract, record
-from initpolicy.extractor.source import expression, read, resolve
+from initpolicy.extractor.source import read, resolve
+from initpolicy.language import expression
 from tests.extractor.test_policy_text import rules
 
 
